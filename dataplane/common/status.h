@@ -35,6 +35,8 @@ class Result {
   T&& value() && { return std::move(*value_); }
   const T* operator->() const { return &*value_; }
   T* operator->() { return &*value_; }
+  const T& operator*() const& { return *value_; }
+  T& operator*() & { return *value_; }
   const Status& status() const { return error_; }
 
  private:

@@ -1,0 +1,324 @@
+// sluice-proxy: the data plane. See README.md for flags.
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <google/protobuf/util/json_util.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dataplane/admin/admin_server.h"
+#include "dataplane/common/log.h"
+#include "dataplane/discovery/snapshot_client.h"
+#include "dataplane/net/event_loop.h"
+#include "dataplane/net/socket.h"
+#include "dataplane/proxy/worker.h"
+#include "dataplane/snapshot/compiled_snapshot.h"
+
+namespace sluice {
+namespace {
+
+constexpr const char* kVersion = "sluice-proxy 0.1.0";
+
+constexpr const char* kUsage = R"(Usage: sluice-proxy [flags]
+
+  --controller ADDR       sluice-controller gRPC address (default 127.0.0.1:18000)
+  --http-listen ADDR      plaintext HTTP listener (default :8080)
+  --https-listen ADDR     TLS listener (not available in this build yet)
+  --admin-listen ADDR     admin endpoints /healthz /readyz /metrics /snapshot
+                          (default 127.0.0.1:9901)
+  --workers N             worker threads, each with its own event loop and
+                          SO_REUSEPORT listener (default: number of cores)
+  --node-id ID            name reported to the controller (default: hostname-pid)
+  --drain-timeout SECONDS on SIGTERM, how long in-flight requests may take (default 10)
+  --help, --version
+ADDR is HOST:PORT with an IP literal, or :PORT for all interfaces.
+)";
+
+struct Flags {
+  std::string controller = "127.0.0.1:18000";
+  std::string http_listen = ":8080";
+  std::string https_listen;
+  std::string admin_listen = "127.0.0.1:9901";
+  int workers = 0;
+  std::string node_id;
+  int drain_timeout_seconds = 10;
+};
+
+[[noreturn]] void FlagError(const std::string& message) {
+  std::fprintf(stderr, "sluice-proxy: %s (see --help)\n", message.c_str());
+  std::exit(2);
+}
+
+int ParsePositiveInt(const std::string& flag, const std::string& value, int max) {
+  char* end = nullptr;
+  long n = std::strtol(value.c_str(), &end, 10);
+  if (value.empty() || *end != '\0' || n < 1 || n > max) {
+    FlagError("invalid value for " + flag + ": \"" + value + "\" (expected 1.." + std::to_string(max) + ")");
+  }
+  return static_cast<int>(n);
+}
+
+Flags ParseFlags(int argc, char** argv) {
+  Flags flags;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value;
+    bool has_inline = false;
+    if (size_t eq = arg.find('='); arg.starts_with("--") && eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_inline = true;
+    }
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    }
+    if (arg == "--version") {
+      std::puts(kVersion);
+      std::exit(0);
+    }
+    static const std::map<std::string, int> kWithValue = {
+        {"--controller", 0}, {"--http-listen", 1}, {"--https-listen", 2}, {"--admin-listen", 3},
+        {"--workers", 4},    {"--node-id", 5},     {"--drain-timeout", 6}};
+    auto known = kWithValue.find(arg);
+    if (known == kWithValue.end()) FlagError("unknown flag " + arg);
+    if (!has_inline) {
+      if (i + 1 >= argc) FlagError("missing value for " + arg);
+      value = argv[++i];
+    }
+    switch (known->second) {
+      case 0: flags.controller = value; break;
+      case 1: flags.http_listen = value; break;
+      case 2: flags.https_listen = value; break;
+      case 3: flags.admin_listen = value; break;
+      case 4: flags.workers = ParsePositiveInt(arg, value, 1024); break;
+      case 5: flags.node_id = value; break;
+      case 6: flags.drain_timeout_seconds = ParsePositiveInt(arg, value, 3600); break;
+    }
+  }
+  if (flags.workers == 0) flags.workers = std::max(1u, std::thread::hardware_concurrency());
+  if (flags.node_id.empty()) {
+    char host[256] = {0};
+    gethostname(host, sizeof host - 1);
+    flags.node_id = std::string(host) + "-" + std::to_string(getpid());
+  }
+  return flags;
+}
+
+// What the admin endpoints report; written on the snapshot client's thread,
+// read on the main thread. Never touched by workers.
+struct ProxyState {
+  std::mutex mu;
+  std::shared_ptr<const snapshot::CompiledSnapshot> current;
+  uint64_t applied = 0;
+  uint64_t rejected = 0;
+  std::string last_error;
+};
+
+std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& workers, ProxyState& state) {
+  uint64_t accepted = 0, active = 0, requests = 0, connects = 0, reuses = 0, failures = 0;
+  uint64_t by_class[6] = {0};
+  for (const auto& w : workers) {
+    const auto& s = w->stats();
+    accepted += s.connections_accepted.load(std::memory_order_relaxed);
+    active += s.connections_active.load(std::memory_order_relaxed);
+    requests += s.requests.load(std::memory_order_relaxed);
+    connects += s.upstream_connects.load(std::memory_order_relaxed);
+    reuses += s.upstream_reuses.load(std::memory_order_relaxed);
+    failures += s.upstream_failures.load(std::memory_order_relaxed);
+    for (int i = 0; i < 6; ++i) by_class[i] += s.responses_by_class[i].load(std::memory_order_relaxed);
+  }
+  std::string out;
+  auto metric = [&](const char* name, const char* type, const char* help, uint64_t value, const char* labels = "") {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    out += std::string(name) + labels + " " + std::to_string(value) + "\n";
+  };
+  metric("sluice_connections_accepted_total", "counter", "Downstream connections accepted.", accepted);
+  metric("sluice_connections_active", "gauge", "Downstream connections open now.", active);
+  metric("sluice_requests_total", "counter", "Requests received.", requests);
+  out += "# HELP sluice_responses_total Responses sent, by status class (aborted: cut off mid-body).\n";
+  out += "# TYPE sluice_responses_total counter\n";
+  const char* classes[6] = {"aborted", "1xx", "2xx", "3xx", "4xx", "5xx"};
+  for (int i = 0; i < 6; ++i) {
+    out += std::string("sluice_responses_total{class=\"") + classes[i] + "\"} " + std::to_string(by_class[i]) + "\n";
+  }
+  metric("sluice_upstream_connects_total", "counter", "New upstream connections opened.", connects);
+  metric("sluice_upstream_reuses_total", "counter", "Requests sent on a pooled keep-alive upstream connection.", reuses);
+  metric("sluice_upstream_failures_total", "counter", "Upstream connect, timeout, reset or protocol failures.", failures);
+  std::lock_guard<std::mutex> lock(state.mu);
+  metric("sluice_snapshot_applied_total", "counter", "Snapshots validated and applied (ACKed).", state.applied);
+  metric("sluice_snapshot_rejected_total", "counter", "Snapshots rejected (NACKed).", state.rejected);
+  metric("sluice_ready", "gauge", "1 once a first snapshot is applied.", state.current ? 1 : 0);
+  return out;
+}
+
+int Run(const Flags& flags) {
+  // Signals are taken by a signalfd on the main loop; block them before any
+  // thread starts so that every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto http_address = net::ParseListenAddress(flags.http_listen);
+  if (!http_address.ok()) FlagError("--http-listen: " + http_address.status().message());
+  auto admin_address = net::ParseListenAddress(flags.admin_listen);
+  if (!admin_address.ok()) FlagError("--admin-listen: " + admin_address.status().message());
+  if (!flags.https_listen.empty()) {
+    log::Warn("--https-listen is not available in this build yet; serving plaintext HTTP only",
+              {{"https_listen", flags.https_listen}});
+  }
+
+  proxy::ProxyConfig config;
+  std::vector<std::unique_ptr<proxy::Worker>> workers;
+  for (int i = 0; i < flags.workers; ++i) {
+    workers.push_back(std::make_unique<proxy::Worker>(i, &config));
+    Status listening = workers.back()->Listen(*http_address);
+    if (!listening.ok()) {
+      log::Error("cannot start", {{"error", listening.message()}});
+      return 1;
+    }
+  }
+
+  net::EventLoop main_loop;
+  ProxyState state;
+  admin::AdminServer admin_server(&main_loop);
+  Status admin_listening = admin_server.Listen(*admin_address);
+  if (!admin_listening.ok()) {
+    log::Error("cannot start admin listener", {{"error", admin_listening.message()}});
+    return 1;
+  }
+  admin_server.Route("/healthz", [](const http::RequestHead&) { return admin::AdminResponse{200, "text/plain", "ok\n"}; });
+  admin_server.Route("/readyz", [&](const http::RequestHead&) {
+    std::lock_guard<std::mutex> lock(state.mu);
+    if (state.current) return admin::AdminResponse{200, "text/plain", "ready\n"};
+    return admin::AdminResponse{503, "text/plain", "waiting for the first snapshot\n"};
+  });
+  admin_server.Route("/metrics", [&](const http::RequestHead&) {
+    return admin::AdminResponse{200, "text/plain; version=0.0.4", MetricsText(workers, state)};
+  });
+  admin_server.Route("/snapshot", [&](const http::RequestHead&) {
+    std::shared_ptr<const snapshot::CompiledSnapshot> current;
+    std::string last_error;
+    {
+      std::lock_guard<std::mutex> lock(state.mu);
+      current = state.current;
+      last_error = state.last_error;
+    }
+    std::string json = "{\"version\":" + log::Quote(current ? current->version() : "") +
+                       ",\"last_rejection\":" + log::Quote(last_error) + ",\"workers\":[";
+    for (size_t i = 0; i < workers.size(); ++i) {
+      json += (i ? "," : "") + log::Quote(workers[i]->applied_version());
+    }
+    json += "],\"snapshot\":";
+    std::string snapshot_json = "null";
+    if (current) {
+      snapshot_json.clear();
+      v1::Snapshot redacted = current->source();
+      for (auto& cert : *redacted.mutable_certificates()) cert.set_private_key_pem("(redacted)");
+      (void)google::protobuf::util::MessageToJsonString(redacted, &snapshot_json);
+    }
+    json += snapshot_json + "}\n";
+    return admin::AdminResponse{200, "application/json", json};
+  });
+
+  discovery::ClientOptions client_options;
+  client_options.controller_address = flags.controller;
+  client_options.node_id = flags.node_id;
+  discovery::SnapshotClient client(client_options, [&](std::shared_ptr<const v1::Snapshot> desired,
+                                                        const std::string& version) -> Status {
+    auto compiled = snapshot::Compile(*desired, version);
+    if (!compiled.ok()) {
+      std::lock_guard<std::mutex> lock(state.mu);
+      ++state.rejected;
+      state.last_error = "version " + version + ": " + compiled.status().message();
+      log::Warn("snapshot rejected, still serving the previous one",
+                {{"version", version}, {"error", compiled.status().message()}});
+      return compiled.status();
+    }
+    for (auto& worker : workers) worker->SetSnapshot(*compiled);
+    {
+      std::lock_guard<std::mutex> lock(state.mu);
+      ++state.applied;
+      state.current = *compiled;
+    }
+    log::Info("snapshot applied", {{"version", version},
+                                   {"virtual_hosts", std::to_string(desired->virtual_hosts_size())},
+                                   {"clusters", std::to_string(desired->clusters_size())},
+                                   {"routes", std::to_string((*compiled)->route_count())}});
+    return Status::Ok();
+  });
+
+  for (auto& worker : workers) worker->Start();
+  client.Start();
+  log::Info("sluice-proxy started", {{"http_listen", http_address->ToString()},
+                                     {"admin_listen", admin_address->ToString()},
+                                     {"controller", flags.controller},
+                                     {"workers", std::to_string(flags.workers)},
+                                     {"node_id", flags.node_id}});
+
+  int signal_fd = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
+  class SignalHandler : public net::IoHandler {
+   public:
+    SignalHandler(int fd, std::function<void()> on_signal) : fd_(fd), on_signal_(std::move(on_signal)) {}
+    void OnIoEvents(uint32_t) override {
+      signalfd_siginfo info;
+      bool got = false;
+      while (read(fd_, &info, sizeof info) == sizeof info) got = true;
+      if (got) on_signal_();
+    }
+
+   private:
+    int fd_;
+    std::function<void()> on_signal_;
+  };
+  bool draining = false;
+  auto drain_deadline = net::Clock::now();
+  std::function<void()> check_drained = [&] {
+    uint64_t active = 0;
+    for (auto& worker : workers) active += worker->active_connections();
+    if (active == 0 || net::Clock::now() >= drain_deadline) {
+      if (active > 0) log::Warn("drain deadline reached", {{"connections", std::to_string(active)}});
+      main_loop.Stop();
+      return;
+    }
+    main_loop.AddTimer(std::chrono::milliseconds(50), check_drained);
+  };
+  SignalHandler signal_handler(signal_fd, [&] {
+    if (draining) {  // a second signal: stop now
+      main_loop.Stop();
+      return;
+    }
+    draining = true;
+    log::Info("draining", {{"timeout_seconds", std::to_string(flags.drain_timeout_seconds)}});
+    drain_deadline = net::Clock::now() + std::chrono::seconds(flags.drain_timeout_seconds);
+    for (auto& worker : workers) worker->Drain();
+    check_drained();
+  });
+  main_loop.Register(signal_fd, &signal_handler, EPOLLIN | EPOLLET);
+  main_loop.Run();
+
+  client.Stop();
+  for (auto& worker : workers) worker->Stop();
+  close(signal_fd);
+  log::Info("sluice-proxy stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace sluice
+
+int main(int argc, char** argv) {
+  sluice::Flags flags = sluice::ParseFlags(argc, argv);
+  return sluice::Run(flags);
+}

@@ -1,0 +1,41 @@
+#pragma once
+// The seam between a downstream codec (HTTP/1.1 now, HTTP/2 next) and the
+// protocol-neutral Exchange that proxies one request. The codec turns bytes
+// into RequestHead/body events for the Exchange and implements this
+// interface to turn the Exchange's response back into bytes.
+#include <string>
+#include <string_view>
+
+#include "dataplane/http/message.h"
+
+namespace sluice::proxy {
+
+struct ClientInfo {
+  std::string ip;              // peer address without port
+  std::string scheme = "http";
+};
+
+class DownstreamStream {
+ public:
+  virtual ~DownstreamStream() = default;
+  // `head` carries content-length when the body length is known; without it
+  // and with a body to come, the codec frames the body itself (chunked).
+  virtual void SendResponseHead(http::ResponseHead head, bool end_stream) = 0;
+  virtual void SendResponseBody(std::string_view data) = 0;
+  virtual void SendResponseEnd(const http::HeaderMap* trailers) = 0;
+  // The response cannot be completed (upstream died mid-body): the client
+  // must see a truncated response, never a complete-looking one.
+  virtual void AbortResponse() = 0;
+  // Writes what is buffered. Exchanges call it once per batch of work.
+  virtual void Flush() = 0;
+  // Too much buffered towards the client: stop producing until
+  // Exchange::OnDownstreamWritable().
+  virtual bool OutputFull() const = 0;
+  // The upstream drained the request body buffer: read more from the client.
+  virtual void ResumeRequestBody() = 0;
+  // The exchange is over (response complete, or error answered/aborted).
+  virtual void OnExchangeDone() = 0;
+  virtual const ClientInfo& client() const = 0;
+};
+
+}  // namespace sluice::proxy

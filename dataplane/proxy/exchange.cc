@@ -1,0 +1,392 @@
+#include "dataplane/proxy/exchange.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "dataplane/proxy/hop_by_hop.h"
+
+namespace sluice::proxy {
+namespace {
+
+constexpr size_t kReadChunk = 32 * 1024;
+
+bool IsInterim(int status) { return status >= 100 && status < 200 && status != 101; }
+
+}  // namespace
+
+Exchange::Exchange(WorkerContext* ctx, DownstreamStream* downstream, http::RequestHead head,
+                   http1::BodyFraming request_framing)
+    : ctx_(ctx), downstream_(downstream), request_(std::move(head)), request_framing_(request_framing) {
+  request_complete_ = request_framing_.kind == http1::BodyFraming::kNone ||
+                      (request_framing_.kind == http1::BodyFraming::kContentLength && request_framing_.length == 0);
+}
+
+Exchange::~Exchange() {
+  if (timer_ != 0) ctx_->loop->CancelTimer(timer_);
+  if (upstream_fd_ >= 0) {
+    ctx_->loop->Unregister(upstream_fd_);
+    close(upstream_fd_);
+  }
+}
+
+std::chrono::milliseconds Exchange::PolicyTimeout(uint32_t route_ms, std::chrono::milliseconds fallback) const {
+  return route_ms != 0 ? std::chrono::milliseconds(route_ms) : fallback;
+}
+
+void Exchange::Start() {
+  ctx_->stats.Count(ctx_->stats.requests);
+  snapshot_ = ctx_->snapshot;
+  if (snapshot_ == nullptr) return Respond(503, "no configuration yet\n");
+  route_ = snapshot_->Match(request_.authority, request_.path);
+  if (route_ == nullptr) return Respond(404, "not found\n");
+  uint64_t max_body = route_->policy.max_request_body_bytes() != 0 ? route_->policy.max_request_body_bytes()
+                                                                   : ctx_->config->max_request_body_bytes;
+  if (max_body != 0 && request_framing_.kind == http1::BodyFraming::kContentLength &&
+      request_framing_.length > max_body) {
+    return Respond(413, "request body too large\n");
+  }
+  endpoint_ = ctx_->balancer.Pick(*route_->cluster);
+  if (endpoint_ == nullptr) return Respond(503, "no healthy upstream\n");
+  SerializeRequestHead();
+  Connect(/*allow_pooled=*/true);
+}
+
+void Exchange::SerializeRequestHead() {
+  http::RequestHead up;
+  up.method = request_.method;
+  up.path = request_.path.empty() ? "/" : request_.path;
+  up.version_minor = 1;
+  up.headers = request_.headers;
+  RemoveHopByHopHeaders(up.headers);
+  up.headers.Remove("content-length");
+  up.headers.Remove("expect");  // the codec answers 100-continue itself
+  up.headers.Set("host", request_.authority);
+  // Client-supplied forwarding headers are not trusted: an edge proxy states
+  // what it saw, so a client cannot spoof its address to the backend.
+  up.headers.Set("x-forwarded-for", downstream_->client().ip);
+  up.headers.Set("x-forwarded-proto", downstream_->client().scheme);
+  up.headers.Set("x-forwarded-host", request_.authority);
+  if (request_framing_.kind == http1::BodyFraming::kContentLength) {
+    up.headers.Add("content-length", std::to_string(request_framing_.length));
+  } else if (request_framing_.kind == http1::BodyFraming::kChunked) {
+    up.headers.Add("transfer-encoding", "chunked");
+  }
+  upstream_head_.clear();
+  http1::AppendRequestHead(up, upstream_head_);
+}
+
+void Exchange::Connect(bool allow_pooled) {
+  ++attempts_;
+  upstream_out_ = net::Buffer();
+  upstream_out_.Append(upstream_head_);
+  int fd = allow_pooled ? ctx_->pool.TakeIdle(endpoint_->key) : -1;
+  if (fd >= 0) {
+    ctx_->stats.Count(ctx_->stats.upstream_reuses);
+    reused_connection_ = true;
+    upstream_fd_ = fd;
+    connecting_ = false;
+    ctx_->loop->Modify(fd, this, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+    ArmTimer(PolicyTimeout(route_->policy.response_timeout_ms(), ctx_->config->response_timeout));
+    WriteUpstream();
+    return;
+  }
+  reused_connection_ = false;
+  auto connected = net::ConnectNonBlocking(endpoint_->address);
+  if (!connected.ok()) return UpstreamFailed(Failure::kConnect, connected.status().message().c_str());
+  ctx_->stats.Count(ctx_->stats.upstream_connects);
+  upstream_fd_ = *connected;
+  connecting_ = true;
+  ctx_->loop->Register(upstream_fd_, this, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+  timeout_failure_ = Failure::kConnect;
+  ArmTimer(PolicyTimeout(route_->policy.connect_timeout_ms(), ctx_->config->connect_timeout));
+}
+
+void Exchange::OnRequestBody(std::string_view data) {
+  if (done_ || data.empty()) return;
+  request_body_started_ = true;
+  request_body_bytes_ += data.size();
+  uint64_t max_body = route_->policy.max_request_body_bytes() != 0 ? route_->policy.max_request_body_bytes()
+                                                                   : ctx_->config->max_request_body_bytes;
+  if (max_body != 0 && request_body_bytes_ > max_body) {
+    if (!response_started_) return Respond(413, "request body too large\n");
+    return UpstreamFailed(Failure::kReset, "request body too large");
+  }
+  if (request_framing_.kind == http1::BodyFraming::kChunked) {
+    std::string chunk;
+    http1::AppendChunk(data, chunk);
+    upstream_out_.Append(chunk);
+  } else {
+    upstream_out_.Append(data);
+  }
+  if (!connecting_) WriteUpstream();
+}
+
+void Exchange::OnRequestEnd() {
+  if (done_) return;
+  if (request_framing_.kind == http1::BodyFraming::kChunked) {
+    std::string last;
+    http1::AppendLastChunk(nullptr, last);
+    upstream_out_.Append(last);
+  }
+  request_complete_ = true;
+  if (!connecting_) WriteUpstream();
+}
+
+bool Exchange::RequestBodyFull() const { return upstream_out_.size() >= ctx_->config->high_watermark; }
+
+void Exchange::OnDownstreamWritable() {
+  if (done_ || !reading_paused_) return;
+  reading_paused_ = false;
+  ReadUpstream();
+}
+
+void Exchange::OnDownstreamClosed() {
+  if (done_) return;
+  done_ = true;
+  ReleaseUpstream(false);
+}
+
+void Exchange::OnIoEvents(uint32_t events) {
+  if (done_ || upstream_fd_ < 0) return;
+  if (connecting_) {
+    if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+    int err = net::PendingSocketError(upstream_fd_);
+    if (err != 0) return UpstreamFailed(Failure::kConnect, strerror(err));
+    connecting_ = false;
+    timeout_failure_ = Failure::kTimeout;
+    ArmTimer(PolicyTimeout(route_->policy.response_timeout_ms(), ctx_->config->response_timeout));
+  }
+  if (events & EPOLLOUT) WriteUpstream();
+  if (done_) return;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) ReadUpstream();
+}
+
+void Exchange::WriteUpstream() {
+  while (!upstream_out_.empty()) {
+    std::string_view pending = upstream_out_.view();
+    ssize_t n = send(upstream_fd_, pending.data(), pending.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      upstream_out_.Consume(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EAGAIN) return;
+    if (n < 0 && errno == EINTR) continue;
+    // The upstream closed early. If it already answered, the read side will
+    // find the response; otherwise this is a failure.
+    upstream_out_ = net::Buffer();
+    ReadUpstream();
+    if (!done_ && !response_head_received_) UpstreamFailed(Failure::kReset, strerror(errno));
+    return;
+  }
+  upstream_out_.ShrinkIfEmpty();
+  if (!request_complete_ && upstream_out_.size() < ctx_->config->low_watermark) downstream_->ResumeRequestBody();
+}
+
+void Exchange::ReadUpstream() {
+  // Edge-triggered: keep going until the socket says EAGAIN (or EOF), unless
+  // the client cannot take more, in which case OnDownstreamWritable resumes.
+  while (!done_ && !reading_paused_) {
+    bool drained = upstream_eof_;
+    while (!drained && upstream_in_.size() < kReadChunk * 4) {
+      upstream_in_.Reserve(kReadChunk);
+      ssize_t n = recv(upstream_fd_, upstream_in_.write_ptr(), upstream_in_.writable(), 0);
+      if (n > 0) {
+        upstream_in_.Commit(static_cast<size_t>(n));
+      } else if (n == 0) {
+        upstream_eof_ = drained = true;
+      } else if (errno == EAGAIN) {
+        drained = true;
+      } else if (errno != EINTR) {
+        if (response_started_) return UpstreamFailed(Failure::kReset, strerror(errno));
+        upstream_eof_ = drained = true;  // a reset before the response: the head parser decides
+      }
+    }
+    deadline_ = ctx_->loop->now() +
+                (response_head_received_
+                     ? PolicyTimeout(route_->policy.idle_timeout_ms(), ctx_->config->upstream_idle_timeout)
+                     : PolicyTimeout(route_->policy.response_timeout_ms(), ctx_->config->response_timeout));
+    size_t before = upstream_in_.size();
+    ProcessUpstreamInput();
+    if (drained) return;
+    if (!done_ && upstream_in_.size() == before && before >= kReadChunk * 4) return;  // no progress: wait
+  }
+}
+
+void Exchange::ProcessUpstreamInput() {
+  while (!done_ && !response_head_received_) {
+    if (!HandleResponseHead()) return;
+  }
+  while (!done_ && response_decoder_.has_value()) {
+    std::string_view input = upstream_in_.view();
+    http1::BodyDecoder::Step step = response_decoder_->Next(input);
+    upstream_in_.Consume(step.consumed);
+    if (step.kind == http1::BodyDecoder::Step::kData) {
+      downstream_->SendResponseBody(step.data);
+      continue;
+    }
+    if (step.kind == http1::BodyDecoder::Step::kDone) return CompleteResponse();
+    if (step.kind == http1::BodyDecoder::Step::kError) return UpstreamFailed(Failure::kBadResponse, step.error.c_str());
+    // kNeedMore
+    if (upstream_eof_) {
+      if (upstream_in_.empty() || step.consumed == 0) {
+        response_decoder_->FinishAtEof();
+        http1::BodyDecoder::Step last = response_decoder_->Next({});
+        if (last.kind == http1::BodyDecoder::Step::kDone) return CompleteResponse();
+        return UpstreamFailed(Failure::kReset, "upstream closed mid-body");
+      }
+      continue;
+    }
+    if (step.consumed == 0) break;
+  }
+  if (done_) return;
+  downstream_->Flush();
+  if (downstream_->OutputFull()) reading_paused_ = true;
+}
+
+// Returns true when a head (interim or final) was consumed.
+bool Exchange::HandleResponseHead() {
+  std::string_view input = upstream_in_.view();
+  http::ResponseHead head;
+  http1::HeadParse parsed = http1::ParseResponseHead(input, ctx_->config->head_limits, &head);
+  if (parsed.state == http1::ParseState::kIncomplete) {
+    if (upstream_eof_) UpstreamFailed(input.empty() ? Failure::kReset : Failure::kBadResponse, "upstream closed before a response");
+    return false;
+  }
+  if (parsed.state == http1::ParseState::kError) {
+    UpstreamFailed(Failure::kBadResponse, parsed.error.c_str());
+    return false;
+  }
+  upstream_in_.Consume(parsed.consumed);
+  if (IsInterim(head.status)) return true;  // 100/102/103: the codec sends its own 100-continue
+  if (head.status == 101) {
+    UpstreamFailed(Failure::kBadResponse, "unexpected 101 Switching Protocols");
+    return false;
+  }
+  http1::BodyFraming framing;
+  Status framed = http1::ResponseBodyFraming(head, request_.method, &framing);
+  if (!framed.ok()) {
+    UpstreamFailed(Failure::kBadResponse, framed.message().c_str());
+    return false;
+  }
+  response_head_received_ = true;
+  const std::string* connection = head.headers.Get("connection");
+  upstream_wants_close_ = (connection != nullptr && HasConnectionToken(*connection, "close")) ||
+                          (head.version_minor == 0 && (connection == nullptr || !HasConnectionToken(*connection, "keep-alive")));
+  RemoveHopByHopHeaders(head.headers);
+  if (framing.kind == http1::BodyFraming::kContentLength) {
+    head.headers.Set("content-length", std::to_string(framing.length));
+  } else if (framing.kind != http1::BodyFraming::kNone) {
+    head.headers.Remove("content-length");
+  }
+  bool end_stream = framing.kind == http1::BodyFraming::kNone ||
+                    (framing.kind == http1::BodyFraming::kContentLength && framing.length == 0);
+  response_started_ = true;
+  int status = head.status;
+  downstream_->SendResponseHead(std::move(head), end_stream);
+  ctx_->stats.Count(ctx_->stats.responses_by_class[status / 100 <= 5 ? status / 100 : 0]);
+  if (end_stream) {
+    CompleteResponse();
+    return true;
+  }
+  response_decoder_.emplace(framing);
+  ArmTimer(PolicyTimeout(route_->policy.idle_timeout_ms(), ctx_->config->upstream_idle_timeout));
+  return true;
+}
+
+void Exchange::CompleteResponse() {
+  bool reusable = !upstream_eof_ && !upstream_wants_close_ && request_complete_ && upstream_out_.empty() &&
+                  upstream_in_.empty();
+  const http::HeaderMap* trailers = response_decoder_.has_value() ? &response_decoder_->trailers() : nullptr;
+  downstream_->SendResponseEnd(trailers && !trailers->empty() ? trailers : nullptr);
+  ReleaseUpstream(reusable);
+  Finish();
+}
+
+void Exchange::ReleaseUpstream(bool reusable) {
+  if (timer_ != 0) {
+    ctx_->loop->CancelTimer(timer_);
+    timer_ = 0;
+  }
+  if (upstream_fd_ < 0) return;
+  if (reusable && !ctx_->draining) {
+    ctx_->pool.Release(endpoint_->key, upstream_fd_);
+  } else {
+    ctx_->loop->Unregister(upstream_fd_);
+    close(upstream_fd_);
+  }
+  upstream_fd_ = -1;
+}
+
+void Exchange::UpstreamFailed(Failure failure, const char* detail) {
+  if (done_) return;
+  ctx_->stats.Count(ctx_->stats.upstream_failures);
+  bool nothing_received = !response_head_received_ && upstream_in_.empty();
+  ReleaseUpstream(false);
+  // A pooled connection the server closed while we picked it: replay once on
+  // a fresh connection when no body byte was consumed from the client.
+  if (reused_connection_ && nothing_received && !request_body_started_ && failure == Failure::kReset && attempts_ < 2) {
+    upstream_eof_ = false;
+    upstream_in_ = net::Buffer();
+    return Connect(/*allow_pooled=*/false);
+  }
+  if (response_started_) {
+    ctx_->stats.Count(ctx_->stats.responses_by_class[0]);
+    done_ = true;
+    downstream_->AbortResponse();
+    downstream_->OnExchangeDone();
+    return;
+  }
+  (void)detail;  // reaches the access log once it exists (issue 3)
+  if (failure == Failure::kTimeout) return Respond(504, "upstream timed out\n");
+  if (failure == Failure::kConnect) return Respond(502, "upstream unavailable\n");
+  Respond(502, "bad gateway\n");
+}
+
+void Exchange::Respond(int status, std::string_view body) {
+  ReleaseUpstream(false);
+  http::ResponseHead head;
+  head.status = status;
+  head.headers.Add("content-type", "text/plain; charset=utf-8");
+  head.headers.Add("content-length", std::to_string(body.size()));
+  head.headers.Add("cache-control", "no-store");
+  response_started_ = true;
+  ctx_->stats.Count(ctx_->stats.responses_by_class[status / 100]);
+  downstream_->SendResponseHead(std::move(head), body.empty());
+  if (!body.empty()) downstream_->SendResponseBody(body);
+  downstream_->SendResponseEnd(nullptr);
+  Finish();
+}
+
+void Exchange::Finish() {
+  done_ = true;
+  downstream_->Flush();
+  downstream_->OnExchangeDone();
+}
+
+void Exchange::ArmTimer(std::chrono::milliseconds timeout) {
+  deadline_ = ctx_->loop->now() + timeout;
+  if (timer_ != 0) return;  // the running timer re-arms itself up to the new deadline
+  timer_ = ctx_->loop->AddTimer(timeout, [this] { OnTimer(); });
+}
+
+void Exchange::OnTimer() {
+  timer_ = 0;
+  if (done_) return;
+  auto now = net::Clock::now();
+  if (now < deadline_) {
+    timer_ = ctx_->loop->AddTimer(std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - now) +
+                                      std::chrono::milliseconds(1),
+                                  [this] { OnTimer(); });
+    return;
+  }
+  if (reading_paused_) {  // the client is slow, not the upstream: wait for it
+    deadline_ = now + ctx_->config->upstream_idle_timeout;
+    return OnTimer();
+  }
+  UpstreamFailed(timeout_failure_ == Failure::kConnect ? Failure::kTimeout : Failure::kTimeout, "timeout");
+}
+
+}  // namespace sluice::proxy

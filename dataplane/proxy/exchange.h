@@ -1,0 +1,98 @@
+#pragma once
+// One proxied request, protocol-neutral downstream, HTTP/1.1 upstream:
+// route -> balancer pick -> pooled or new upstream connection -> stream the
+// request body up and the response body down, with backpressure both ways.
+//
+// The Exchange is the IoHandler of its upstream socket while it holds it.
+// It never deletes itself: the downstream codec owns it and frees it with
+// EventLoop::DeleteLater after OnExchangeDone(), so no callback runs on a
+// freed object.
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "dataplane/http/message.h"
+#include "dataplane/http1/parser.h"
+#include "dataplane/net/buffer.h"
+#include "dataplane/net/event_loop.h"
+#include "dataplane/proxy/downstream.h"
+#include "dataplane/proxy/worker_context.h"
+
+namespace sluice::proxy {
+
+class Exchange : public net::IoHandler {
+ public:
+  // `request_framing` describes the request body the codec will deliver.
+  Exchange(WorkerContext* ctx, DownstreamStream* downstream, http::RequestHead head,
+           http1::BodyFraming request_framing);
+  ~Exchange() override;
+
+  // Routes and connects; may answer at once (404, 503, 413) and call
+  // OnExchangeDone() before returning.
+  void Start();
+  void OnRequestBody(std::string_view data);
+  void OnRequestEnd();
+  // Too much request body buffered towards the upstream: the codec stops
+  // reading the client until DownstreamStream::ResumeRequestBody().
+  bool RequestBodyFull() const;
+  void OnDownstreamWritable();
+  // The client went away: drop the upstream connection, say nothing more.
+  void OnDownstreamClosed();
+  bool done() const { return done_; }
+  // True once a response head was sent downstream.
+  bool response_started() const { return response_started_; }
+
+  void OnIoEvents(uint32_t events) override;
+
+ private:
+  enum class Failure { kConnect, kTimeout, kBadResponse, kReset };
+
+  void Connect(bool allow_pooled);
+  void SerializeRequestHead();
+  void WriteUpstream();
+  void ReadUpstream();
+  void ProcessUpstreamInput();
+  bool HandleResponseHead();
+  void CompleteResponse();
+  void UpstreamFailed(Failure failure, const char* detail);
+  void Respond(int status, std::string_view body);
+  void Finish();
+  void ReleaseUpstream(bool reusable);
+  void ArmTimer(std::chrono::milliseconds timeout);
+  void OnTimer();
+  std::chrono::milliseconds PolicyTimeout(uint32_t route_ms, std::chrono::milliseconds fallback) const;
+
+  WorkerContext* ctx_;
+  DownstreamStream* downstream_;
+  http::RequestHead request_;
+  http1::BodyFraming request_framing_;
+  std::shared_ptr<const snapshot::CompiledSnapshot> snapshot_;  // kept to the end
+  const snapshot::CompiledRoute* route_ = nullptr;
+  const snapshot::CompiledEndpoint* endpoint_ = nullptr;
+
+  int upstream_fd_ = -1;
+  bool connecting_ = false;
+  bool reused_connection_ = false;
+  int attempts_ = 0;
+  std::string upstream_head_;     // kept for one replay on a stale pooled connection
+  net::Buffer upstream_out_;
+  net::Buffer upstream_in_;
+  bool request_body_started_ = false;
+  bool request_complete_ = false;
+  uint64_t request_body_bytes_ = 0;
+
+  http::ResponseHead response_;
+  bool response_head_received_ = false;
+  bool response_started_ = false;
+  std::optional<http1::BodyDecoder> response_decoder_;
+  bool upstream_eof_ = false;
+  bool upstream_wants_close_ = false;
+  bool reading_paused_ = false;
+  bool done_ = false;
+
+  net::EventLoop::TimerId timer_ = 0;
+  net::Clock::time_point deadline_{};
+  Failure timeout_failure_ = Failure::kTimeout;
+};
+
+}  // namespace sluice::proxy

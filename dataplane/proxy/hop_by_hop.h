@@ -1,0 +1,17 @@
+#pragma once
+// Connection-specific ("hop-by-hop") headers, RFC 9110 section 7.6.1: they
+// describe one connection and must not be forwarded to the next hop.
+#include <string_view>
+
+#include "dataplane/http/message.h"
+
+namespace sluice::proxy {
+
+// True when the comma-separated Connection value lists `token`.
+bool HasConnectionToken(std::string_view connection_value, std::string_view token);
+
+// Removes connection, keep-alive, proxy-connection, te, transfer-encoding,
+// upgrade, trailer-independent ones, and every header named in Connection.
+void RemoveHopByHopHeaders(http::HeaderMap& headers);
+
+}  // namespace sluice::proxy

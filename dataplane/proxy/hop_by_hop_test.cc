@@ -1,0 +1,41 @@
+#include "dataplane/proxy/hop_by_hop.h"
+
+#include <gtest/gtest.h>
+
+namespace sluice::proxy {
+namespace {
+
+TEST(HopByHopTest, RemovesStandardAndConnectionNamedHeaders) {
+  http::HeaderMap h;
+  h.Add("connection", "keep-alive, X-Secret-Hop");
+  h.Add("keep-alive", "timeout=5");
+  h.Add("x-secret-hop", "1");
+  h.Add("transfer-encoding", "chunked");
+  h.Add("upgrade", "websocket");
+  h.Add("te", "trailers");
+  h.Add("accept", "*/*");
+  h.Add("host", "demo.local");
+  RemoveHopByHopHeaders(h);
+  ASSERT_EQ(h.size(), 2u);
+  EXPECT_NE(h.Get("accept"), nullptr);
+  EXPECT_NE(h.Get("host"), nullptr);
+}
+
+TEST(HopByHopTest, ConnectionCannotStripHostOrContentLength) {
+  http::HeaderMap h;
+  h.Add("connection", "host, content-length");
+  h.Add("host", "a");
+  h.Add("content-length", "3");
+  RemoveHopByHopHeaders(h);
+  EXPECT_NE(h.Get("host"), nullptr);
+  EXPECT_NE(h.Get("content-length"), nullptr);
+}
+
+TEST(HopByHopTest, FindsConnectionTokensCaseInsensitively) {
+  EXPECT_TRUE(HasConnectionToken("Keep-Alive, Close", "close"));
+  EXPECT_FALSE(HasConnectionToken("closed", "close"));
+  EXPECT_TRUE(HasConnectionToken(" upgrade ,close", "upgrade"));
+}
+
+}  // namespace
+}  // namespace sluice::proxy

@@ -1,0 +1,372 @@
+#include "dataplane/proxy/http1_session.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "dataplane/proxy/hop_by_hop.h"
+
+namespace sluice::proxy {
+namespace {
+
+constexpr size_t kReadChunk = 16 * 1024;
+// Pipelined bytes we hold while a response is in progress before we stop
+// reading the socket.
+constexpr size_t kMaxPipelinedBytes = 64 * 1024;
+
+}  // namespace
+
+Http1Session::Http1Session(WorkerContext* ctx, int fd, std::string client_ip,
+                           std::function<void(Http1Session*)> on_closed)
+    : ctx_(ctx), fd_(fd), on_closed_(std::move(on_closed)), head_parser_(ctx->config->head_limits) {
+  client_.ip = std::move(client_ip);
+  client_.scheme = "http";
+}
+
+Http1Session::~Http1Session() {
+  if (timer_ != 0) ctx_->loop->CancelTimer(timer_);
+  if (fd_ >= 0) close(fd_);
+}
+
+void Http1Session::Start() {
+  ctx_->loop->Register(fd_, this, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+  ArmTimer(ctx_->config->client_header_timeout);
+  ReadFromSocket();
+}
+
+void Http1Session::Drain() {
+  draining_ = true;
+  keep_alive_ = false;
+  if (state_ == State::kReadingHead && in_.empty() && out_.empty()) Close();
+}
+
+void Http1Session::OnIoEvents(uint32_t events) {
+  if (state_ == State::kClosed) return;
+  if (events & EPOLLOUT) Flush();
+  if (state_ == State::kClosed) return;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) ReadFromSocket();
+}
+
+bool Http1Session::WantsInput() const {
+  switch (state_) {
+    case State::kReadingHead:
+      return true;
+    case State::kReadingBody:
+      return exchange_ == nullptr || !exchange_->RequestBodyFull();
+    case State::kAwaitingResponse:
+      return in_.size() < kMaxPipelinedBytes;
+    default:
+      return false;
+  }
+}
+
+void Http1Session::ReadFromSocket() {
+  while (!peer_closed_ && WantsInput()) {
+    in_.Reserve(kReadChunk);
+    ssize_t n = recv(fd_, in_.write_ptr(), in_.writable(), 0);
+    if (n > 0) {
+      bool was_idle = state_ == State::kReadingHead && in_.empty();
+      in_.Commit(static_cast<size_t>(n));
+      if (was_idle) ArmTimer(ctx_->config->client_header_timeout);
+      if (state_ == State::kReadingBody) ArmTimer(ctx_->config->client_body_timeout);
+      ProcessInput();
+      if (state_ == State::kClosed) return;
+      continue;
+    }
+    if (n == 0) {
+      peer_closed_ = true;
+      break;
+    }
+    if (errno == EAGAIN) break;
+    if (errno == EINTR) continue;
+    peer_closed_ = true;  // reset by peer
+    break;
+  }
+  if (!peer_closed_) return;
+  // The client closed its side. Between requests that is a normal goodbye;
+  // mid-request it is an abort; after a complete request we still deliver
+  // the response (half-close), the write will tell whether anyone listens.
+  if (state_ == State::kReadingHead || state_ == State::kReadingBody) {
+    if (exchange_) {
+      exchange_->OnDownstreamClosed();
+      ctx_->loop->DeleteLater(std::move(exchange_));
+    }
+    Close();
+  }
+}
+
+void Http1Session::ProcessInput() {
+  // An exchange that answers at once re-enters here through OnExchangeDone;
+  // the outer call's loop picks up the next pipelined request instead, so
+  // the stack does not grow with the number of pipelined requests.
+  if (processing_input_) return;
+  processing_input_ = true;
+  ProcessBufferedRequests();
+  processing_input_ = false;
+}
+
+void Http1Session::ProcessBufferedRequests() {
+  while (state_ == State::kReadingHead && !in_.empty()) {
+    http::RequestHead head;
+    http1::HeadParse parsed = head_parser_.Parse(in_.view(), &head);
+    if (parsed.state == http1::ParseState::kIncomplete) return;
+    if (parsed.state == http1::ParseState::kError) {
+      std::string_view body = parsed.error_status == 431 ? "request header fields too large\n" : "bad request\n";
+      return SendErrorAndClose(parsed.error_status, parsed.error_status == 400 ? "bad request\n" : body);
+    }
+    in_.Consume(parsed.consumed);
+    Status valid = http1::ValidateRequestHead(head);
+    if (!valid.ok()) return SendErrorAndClose(400, "bad request\n");
+    http1::BodyFraming framing;
+    Status framed = http1::RequestBodyFraming(head, &framing);
+    if (!framed.ok()) {
+      bool unknown_coding = head.headers.Get("transfer-encoding") != nullptr &&
+                            head.headers.Get("content-length") == nullptr && head.version_minor == 1;
+      return SendErrorAndClose(unknown_coding ? 501 : 400, unknown_coding ? "not implemented\n" : "bad request\n");
+    }
+    if (head.method == "CONNECT") return SendErrorAndClose(405, "method not allowed\n");
+    StartRequest(std::move(head), framing);
+  }
+  if (state_ == State::kReadingBody) FeedRequestBody();
+}
+
+void Http1Session::StartRequest(http::RequestHead head, http1::BodyFraming framing) {
+  const std::string* connection = head.headers.Get("connection");
+  request_http10_ = head.version_minor == 0;
+  if (request_http10_) {
+    keep_alive_ = connection != nullptr && HasConnectionToken(*connection, "keep-alive");
+  } else {
+    keep_alive_ = connection == nullptr || !HasConnectionToken(*connection, "close");
+  }
+  if (draining_) keep_alive_ = false;
+  bool expects_continue = false;
+  if (const std::string* expect = head.headers.Get("expect")) {
+    if (!http::EqualsIgnoreCase(*expect, "100-continue")) return SendErrorAndClose(417, "expectation failed\n");
+    expects_continue = !request_http10_;
+  }
+  bool has_body = framing.kind == http1::BodyFraming::kChunked ||
+                  (framing.kind == http1::BodyFraming::kContentLength && framing.length > 0);
+  if (head.authority.empty()) head.authority = "";
+  head.scheme = client_.scheme;
+  state_ = has_body ? State::kReadingBody : State::kAwaitingResponse;
+  if (has_body) body_decoder_.emplace(framing);
+  if (timer_ != 0) deadline_ = net::Clock::time_point::max();  // the exchange's timers govern now
+  exchange_ = std::make_unique<Exchange>(ctx_, this, std::move(head), framing);
+  exchange_->Start();
+  // Tell a client waiting for "100 Continue" to send its body, unless the
+  // exchange already answered (404, 413, ...).
+  if (expects_continue && has_body && exchange_ && !exchange_->response_started()) {
+    out_.Append("HTTP/1.1 100 Continue\r\n\r\n");
+    Flush();
+  }
+  if (state_ == State::kReadingBody) ArmTimer(ctx_->config->client_body_timeout);
+}
+
+void Http1Session::FeedRequestBody() {
+  while (state_ == State::kReadingBody && body_decoder_.has_value()) {
+    if (exchange_ && exchange_->RequestBodyFull()) return;
+    std::string_view input = in_.view();
+    http1::BodyDecoder::Step step = body_decoder_->Next(input);
+    in_.Consume(step.consumed);
+    switch (step.kind) {
+      case http1::BodyDecoder::Step::kData:
+        if (exchange_) exchange_->OnRequestBody(step.data);
+        continue;
+      case http1::BodyDecoder::Step::kDone:
+        body_decoder_.reset();
+        state_ = State::kAwaitingResponse;
+        if (exchange_) exchange_->OnRequestEnd();
+        return;
+      case http1::BodyDecoder::Step::kError:
+        body_decoder_.reset();
+        if (exchange_ && !exchange_->response_started()) {
+          exchange_->OnDownstreamClosed();
+          ctx_->loop->DeleteLater(std::move(exchange_));
+          return SendErrorAndClose(400, "bad request\n");
+        }
+        keep_alive_ = false;
+        state_ = State::kAwaitingResponse;
+        return;
+      case http1::BodyDecoder::Step::kNeedMore:
+        if (step.consumed == 0) return;
+        continue;
+    }
+  }
+}
+
+void Http1Session::SendResponseHead(http::ResponseHead head, bool end_stream) {
+  response_chunked_ = false;
+  response_close_delimited_ = false;
+  // The request body was not read to its end (early answer): the rest of it
+  // cannot be told apart from the next request, so this connection closes.
+  if (state_ == State::kReadingBody) keep_alive_ = false;
+  if (!end_stream && head.headers.Get("content-length") == nullptr) {
+    if (request_http10_) {
+      response_close_delimited_ = true;
+      keep_alive_ = false;
+    } else {
+      response_chunked_ = true;
+      head.headers.Add("transfer-encoding", "chunked");
+    }
+  }
+  if (!keep_alive_) {
+    head.headers.Add("connection", "close");
+  } else if (request_http10_) {
+    head.headers.Add("connection", "keep-alive");
+  }
+  head.version_minor = 1;
+  std::string bytes;
+  http1::AppendResponseHead(head, bytes);
+  out_.Append(bytes);
+}
+
+void Http1Session::SendResponseBody(std::string_view data) {
+  if (data.empty()) return;
+  if (response_chunked_) {
+    std::string chunk;
+    http1::AppendChunk(data, chunk);
+    out_.Append(chunk);
+  } else {
+    out_.Append(data);
+  }
+}
+
+void Http1Session::SendResponseEnd(const http::HeaderMap* trailers) {
+  if (response_chunked_) {
+    std::string last;
+    http1::AppendLastChunk(trailers, last);
+    out_.Append(last);
+  }
+}
+
+void Http1Session::AbortResponse() {
+  // Send what we have, then close without the final chunk so the client
+  // sees a truncated response.
+  keep_alive_ = false;
+  response_chunked_ = false;
+}
+
+bool Http1Session::OutputFull() const { return out_.size() >= ctx_->config->high_watermark; }
+
+void Http1Session::ResumeRequestBody() {
+  // Called from the exchange's upstream writes, which may themselves run
+  // inside our input processing; the outer loop continues there.
+  if (state_ != State::kReadingBody || processing_input_) return;
+  ProcessInput();
+  if (state_ != State::kClosed) ReadFromSocket();
+}
+
+void Http1Session::Flush() {
+  while (!out_.empty()) {
+    std::string_view pending = out_.view();
+    ssize_t n = send(fd_, pending.data(), pending.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      out_.Consume(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EAGAIN) return;
+    if (n < 0 && errno == EINTR) continue;
+    // The client is gone.
+    if (exchange_) {
+      exchange_->OnDownstreamClosed();
+      ctx_->loop->DeleteLater(std::move(exchange_));
+    }
+    return Close();
+  }
+  out_.ShrinkIfEmpty();
+  if (state_ == State::kClosing) return Close();
+  if (exchange_ && !exchange_->done() && out_.size() < ctx_->config->low_watermark) exchange_->OnDownstreamWritable();
+}
+
+void Http1Session::OnExchangeDone() {
+  if (exchange_) ctx_->loop->DeleteLater(std::move(exchange_));
+  if (state_ == State::kClosed) return;
+  if (state_ == State::kReadingBody) keep_alive_ = false;  // unread body
+  if (!keep_alive_ || peer_closed_) {
+    state_ = State::kClosing;
+    Flush();
+    return;
+  }
+  state_ = State::kReadingHead;
+  body_decoder_.reset();
+  ArmTimer(in_.empty() ? ctx_->config->keepalive_timeout : ctx_->config->client_header_timeout);
+  Flush();
+  if (state_ == State::kClosed) return;
+  if (processing_input_) return;  // the caller's loop goes on with the input
+  // Pipelined requests already buffered; then read more (edge-triggered).
+  ProcessInput();
+  if (state_ == State::kReadingHead || state_ == State::kReadingBody || state_ == State::kAwaitingResponse) {
+    ReadFromSocket();
+  }
+}
+
+void Http1Session::SendErrorAndClose(int status, std::string_view body) {
+  http::ResponseHead head;
+  head.status = status;
+  head.headers.Add("content-type", "text/plain; charset=utf-8");
+  head.headers.Add("content-length", std::to_string(body.size()));
+  head.headers.Add("connection", "close");
+  std::string bytes;
+  http1::AppendResponseHead(head, bytes);
+  bytes.append(body);
+  out_.Append(bytes);
+  ctx_->stats.Count(ctx_->stats.responses_by_class[status / 100]);
+  state_ = State::kClosing;
+  Flush();
+}
+
+void Http1Session::Close() {
+  if (state_ == State::kClosed) return;
+  state_ = State::kClosed;
+  if (timer_ != 0) {
+    ctx_->loop->CancelTimer(timer_);
+    timer_ = 0;
+  }
+  if (exchange_) {
+    exchange_->OnDownstreamClosed();
+    ctx_->loop->DeleteLater(std::move(exchange_));
+  }
+  ctx_->loop->Unregister(fd_);
+  // Lingering close: shut down our side first so that unread request bytes
+  // do not turn our FIN into an RST that could destroy the response.
+  shutdown(fd_, SHUT_WR);
+  close(fd_);
+  fd_ = -1;
+  if (on_closed_) on_closed_(this);
+}
+
+void Http1Session::ArmTimer(std::chrono::milliseconds timeout) {
+  deadline_ = ctx_->loop->now() + timeout;
+  if (timer_ != 0) return;
+  timer_ = ctx_->loop->AddTimer(timeout, [this] { OnTimer(); });
+}
+
+void Http1Session::OnTimer() {
+  timer_ = 0;
+  if (state_ == State::kClosed) return;
+  if (state_ == State::kAwaitingResponse || deadline_ == net::Clock::time_point::max()) {
+    // Upstream timers govern while a response is in progress; look again later.
+    deadline_ = ctx_->loop->now() + ctx_->config->client_body_timeout;
+  }
+  auto now = net::Clock::now();
+  if (now < deadline_) {
+    timer_ = ctx_->loop->AddTimer(
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - now) + std::chrono::milliseconds(1),
+        [this] { OnTimer(); });
+    return;
+  }
+  if (state_ == State::kReadingHead && in_.empty()) return Close();  // idle keep-alive
+  if (state_ == State::kReadingHead || state_ == State::kReadingBody) {
+    if (exchange_ == nullptr || !exchange_->response_started()) {
+      if (exchange_) {
+        exchange_->OnDownstreamClosed();
+        ctx_->loop->DeleteLater(std::move(exchange_));
+      }
+      return SendErrorAndClose(408, "request timeout\n");
+    }
+  }
+  Close();
+}
+
+}  // namespace sluice::proxy

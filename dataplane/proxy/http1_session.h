@@ -1,0 +1,86 @@
+#pragma once
+// The downstream HTTP/1.1 codec for one client connection: parses requests
+// strictly, drives one Exchange at a time (pipelined requests wait in the
+// input buffer, so responses leave in order), frames responses, and enforces
+// the client-side timeouts and limits.
+#include <memory>
+#include <optional>
+
+#include "dataplane/http1/parser.h"
+#include "dataplane/net/buffer.h"
+#include "dataplane/net/event_loop.h"
+#include "dataplane/proxy/downstream.h"
+#include "dataplane/proxy/exchange.h"
+#include "dataplane/proxy/worker_context.h"
+
+namespace sluice::proxy {
+
+class Http1Session : public net::IoHandler, public DownstreamStream {
+ public:
+  // `on_closed` is called once, when the session is finished with its socket;
+  // the owner then frees the session with DeleteLater.
+  Http1Session(WorkerContext* ctx, int fd, std::string client_ip, std::function<void(Http1Session*)> on_closed);
+  ~Http1Session() override;
+
+  void Start();
+  // Drain: close now if idle, else after the response in flight.
+  void Drain();
+
+  void OnIoEvents(uint32_t events) override;
+
+  // DownstreamStream
+  void SendResponseHead(http::ResponseHead head, bool end_stream) override;
+  void SendResponseBody(std::string_view data) override;
+  void SendResponseEnd(const http::HeaderMap* trailers) override;
+  void AbortResponse() override;
+  void Flush() override;
+  bool OutputFull() const override;
+  void ResumeRequestBody() override;
+  void OnExchangeDone() override;
+  const ClientInfo& client() const override { return client_; }
+
+ private:
+  enum class State {
+    kReadingHead,   // waiting for (more of) a request head
+    kReadingBody,   // streaming the request body to the exchange
+    kAwaitingResponse,  // request complete, response in progress
+    kClosing,       // flush what is buffered, then close
+    kClosed,
+  };
+
+  void ReadFromSocket();
+  bool WantsInput() const;
+  void ProcessInput();
+  void ProcessBufferedRequests();
+  void StartRequest(http::RequestHead head, http1::BodyFraming framing);
+  void FeedRequestBody();
+  void SendErrorAndClose(int status, std::string_view body);
+  void Close();
+  void ArmTimer(std::chrono::milliseconds timeout);
+  void OnTimer();
+
+  WorkerContext* ctx_;
+  int fd_;
+  ClientInfo client_;
+  std::function<void(Http1Session*)> on_closed_;
+  State state_ = State::kReadingHead;
+  net::Buffer in_;
+  net::Buffer out_;
+  bool peer_closed_ = false;
+  bool keep_alive_ = true;
+  bool request_http10_ = false;
+  bool response_chunked_ = false;
+  bool response_close_delimited_ = false;
+  bool draining_ = false;
+  bool processing_input_ = false;
+
+  http1::RequestHeadParser head_parser_;
+  std::optional<http1::BodyDecoder> body_decoder_;
+  std::unique_ptr<Exchange> exchange_;
+  bool exchange_paused_us_ = false;
+
+  net::EventLoop::TimerId timer_ = 0;
+  net::Clock::time_point deadline_{};
+};
+
+}  // namespace sluice::proxy

@@ -1,0 +1,28 @@
+#pragma once
+// Proxy-wide defaults. Every timeout and limit here can be overridden per
+// route through the snapshot's RoutePolicy where the proto has a field.
+#include <chrono>
+#include <cstdint>
+
+#include "dataplane/http1/parser.h"
+
+namespace sluice::proxy {
+
+using std::chrono::milliseconds;
+
+struct ProxyConfig {
+  http1::Limits head_limits;                     // 64 KiB head, 100 headers
+  milliseconds client_header_timeout{10'000};    // slowloris: whole head within this
+  milliseconds client_body_timeout{60'000};      // idle time between body reads
+  milliseconds keepalive_timeout{60'000};        // idle downstream keep-alive
+  milliseconds connect_timeout{5'000};           // upstream connect
+  milliseconds response_timeout{60'000};         // upstream response headers
+  milliseconds upstream_idle_timeout{60'000};    // upstream idle read while streaming
+  milliseconds upstream_keepalive_timeout{60'000};  // idle pooled upstream connection
+  size_t max_idle_upstream_per_endpoint = 128;
+  uint64_t max_request_body_bytes = 0;           // 0: unlimited
+  size_t high_watermark = 256 * 1024;            // pause the producer above this
+  size_t low_watermark = 64 * 1024;              // resume it below this
+};
+
+}  // namespace sluice::proxy

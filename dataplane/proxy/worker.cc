@@ -1,0 +1,120 @@
+#include "dataplane/proxy/worker.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "dataplane/common/log.h"
+
+namespace sluice::proxy {
+
+class Worker::Listener : public net::IoHandler {
+ public:
+  Listener(Worker* worker, int fd) : worker_(worker), fd_(fd) {}
+  ~Listener() override { CloseFd(); }
+  void OnIoEvents(uint32_t) override {
+    if (fd_ >= 0) worker_->Accept(fd_);
+  }
+  int fd() const { return fd_; }
+  void CloseFd() {
+    if (fd_ >= 0) {
+      close(fd_);
+      fd_ = -1;
+    }
+  }
+
+ private:
+  Worker* worker_;
+  int fd_;
+};
+
+Worker::Worker(int index, const ProxyConfig* config) : index_(index), ctx_(&loop_, config) {}
+
+Worker::~Worker() { Stop(); }
+
+Status Worker::Listen(const net::Address& address) {
+  auto fd = net::Listen(address, /*reuse_port=*/true);
+  if (!fd.ok()) return fd.status();
+  listeners_.push_back(std::make_unique<Listener>(this, *fd));
+  return Status::Ok();
+}
+
+void Worker::Start() {
+  for (auto& listener : listeners_) loop_.Register(listener->fd(), listener.get(), EPOLLIN | EPOLLET);
+  thread_ = std::thread([this] { loop_.Run(); });
+}
+
+void Worker::SetSnapshot(std::shared_ptr<const snapshot::CompiledSnapshot> snapshot) {
+  loop_.Post([this, snapshot = std::move(snapshot)]() mutable {
+    {
+      std::lock_guard<std::mutex> lock(version_mu_);
+      applied_version_ = snapshot ? snapshot->version() : "";
+    }
+    ctx_.snapshot = std::move(snapshot);  // in-flight exchanges keep theirs
+  });
+}
+
+std::string Worker::applied_version() const {
+  std::lock_guard<std::mutex> lock(version_mu_);
+  return applied_version_;
+}
+
+void Worker::Drain() {
+  loop_.Post([this] {
+    ctx_.draining = true;
+    for (auto& listener : listeners_) {
+      loop_.Unregister(listener->fd());
+      listener->CloseFd();
+    }
+    ctx_.pool.CloseAll();
+    std::vector<Http1Session*> sessions;
+    for (auto& [ptr, owned] : sessions_) sessions.push_back(ptr);
+    for (Http1Session* session : sessions) session->Drain();
+  });
+}
+
+void Worker::Stop() {
+  if (!thread_.joinable()) return;
+  loop_.Stop();
+  thread_.join();
+  sessions_.clear();
+}
+
+void Worker::Accept(int listen_fd) {
+  while (true) {
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    int fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE) {
+        log::Warn("accept failed: out of file descriptors", {{"worker", std::to_string(index_)}});
+      }
+      return;  // EAGAIN, or an error we cannot fix here
+    }
+    net::SetTcpNoDelay(fd);
+    net::Address address;
+    address.storage = peer;
+    address.length = len;
+    ctx_.stats.Count(ctx_.stats.connections_accepted);
+    ctx_.stats.Count(ctx_.stats.connections_active);
+    auto session = std::make_unique<Http1Session>(&ctx_, fd, address.IpString(),
+                                                  [this](Http1Session* s) { OnSessionClosed(s); });
+    Http1Session* raw = session.get();
+    sessions_.emplace(raw, std::move(session));
+    raw->Start();
+    if (ctx_.draining) raw->Drain();
+  }
+}
+
+void Worker::OnSessionClosed(Http1Session* session) {
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  ctx_.stats.connections_active.store(ctx_.stats.connections_active.load(std::memory_order_relaxed) - 1,
+                                      std::memory_order_relaxed);
+  loop_.DeleteLater(std::move(it->second));
+  sessions_.erase(it);
+}
+
+}  // namespace sluice::proxy

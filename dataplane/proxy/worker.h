@@ -1,0 +1,56 @@
+#pragma once
+// One worker: a thread with its own event loop, its own SO_REUSEPORT
+// listener (the kernel spreads connections across workers), and every
+// connection it accepts for that connection's whole life. Snapshots arrive
+// by Post() and are swapped on the worker's own loop: no lock on the
+// per-request path.
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <unordered_map>
+
+#include "dataplane/common/status.h"
+#include "dataplane/net/event_loop.h"
+#include "dataplane/net/socket.h"
+#include "dataplane/proxy/http1_session.h"
+#include "dataplane/proxy/worker_context.h"
+
+namespace sluice::proxy {
+
+class Worker {
+ public:
+  Worker(int index, const ProxyConfig* config);
+  ~Worker();
+
+  // Opens this worker's listener on `address` (SO_REUSEPORT). Called before
+  // Start() so that a bad address fails the process at once.
+  Status Listen(const net::Address& address);
+  void Start();
+  // Thread-safe: the worker swaps to `snapshot` on its own loop.
+  void SetSnapshot(std::shared_ptr<const snapshot::CompiledSnapshot> snapshot);
+  // Thread-safe: stop accepting, close idle connections, finish the rest.
+  void Drain();
+  // Thread-safe: stop the loop (after Drain and a deadline) and join.
+  void Stop();
+
+  const WorkerStats& stats() const { return ctx_.stats; }
+  uint64_t active_connections() const { return ctx_.stats.connections_active.load(std::memory_order_relaxed); }
+  // The version this worker routes new requests with (for /snapshot).
+  std::string applied_version() const;
+
+ private:
+  class Listener;
+  void Accept(int listen_fd);
+  void OnSessionClosed(Http1Session* session);
+
+  int index_;
+  net::EventLoop loop_;
+  WorkerContext ctx_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::unordered_map<Http1Session*, std::unique_ptr<Http1Session>> sessions_;
+  std::thread thread_;
+  mutable std::mutex version_mu_;  // admin reads only; never on the request path
+  std::string applied_version_;
+};
+
+}  // namespace sluice::proxy

@@ -1,0 +1,45 @@
+#pragma once
+// What one worker's connections share: its loop, its current snapshot, its
+// upstream pool, its balancer and its counters. Touched only on the worker's
+// own thread (counters are atomics so the admin thread can read them).
+#include <atomic>
+#include <memory>
+
+#include "dataplane/balancer/round_robin.h"
+#include "dataplane/net/event_loop.h"
+#include "dataplane/proxy/proxy_config.h"
+#include "dataplane/snapshot/compiled_snapshot.h"
+#include "dataplane/upstream/connection_pool.h"
+
+namespace sluice::proxy {
+
+struct WorkerStats {
+  std::atomic<uint64_t> connections_accepted{0};
+  std::atomic<uint64_t> connections_active{0};
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> responses_by_class[6] = {};  // index status/100; 0: aborted
+  std::atomic<uint64_t> upstream_connects{0};
+  std::atomic<uint64_t> upstream_reuses{0};
+  std::atomic<uint64_t> upstream_failures{0};
+
+  void Count(std::atomic<uint64_t>& counter, uint64_t n = 1) {
+    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);  // single writer
+  }
+};
+
+struct WorkerContext {
+  WorkerContext(net::EventLoop* loop, const ProxyConfig* config)
+      : loop(loop),
+        config(config),
+        pool(loop, config->max_idle_upstream_per_endpoint, config->upstream_keepalive_timeout) {}
+
+  net::EventLoop* loop;
+  const ProxyConfig* config;
+  std::shared_ptr<const snapshot::CompiledSnapshot> snapshot;
+  upstream::ConnectionPool pool;
+  balancer::RoundRobin balancer;
+  WorkerStats stats;
+  bool draining = false;
+};
+
+}  // namespace sluice::proxy
