@@ -6,6 +6,7 @@
 #include <cstring>
 #include <set>
 
+#include "dataplane/common/log.h"
 #include "dataplane/http/message.h"
 
 namespace sluice::snapshot {
@@ -51,7 +52,10 @@ Status ResolveEndpoint(const v1::Endpoint& endpoint, std::vector<CompiledEndpoin
   addrinfo* results = nullptr;
   int rc = getaddrinfo(endpoint.address().c_str(), nullptr, &hints, &results);
   if (rc != 0 || results == nullptr) {
-    return Status::Error("cannot resolve endpoint \"" + endpoint.address() + "\": " + gai_strerror(rc));
+    // One unresolvable ExternalName must not reject the whole snapshot: the
+    // cluster just has no endpoint from it (its routes answer 503).
+    log::Warn("cannot resolve endpoint, skipping it", {{"address", endpoint.address()}, {"error", gai_strerror(rc)}});
+    return Status::Ok();
   }
   std::set<std::string> seen;
   for (addrinfo* ai = results; ai != nullptr; ai = ai->ai_next) {

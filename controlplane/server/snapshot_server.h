@@ -1,0 +1,132 @@
+#pragma once
+// The controller end of sluice.v1.SnapshotService.Stream (see
+// api/sluice/v1/snapshot_service.proto for the protocol).
+//
+// Publish() hands over a new desired state; it is debounced (bursts of store
+// changes become one push) and content-compared (an identical state is not
+// pushed). Every connected proxy then gets a delta against what it last
+// ACKed, with at most one response outstanding per stream.
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dataplane/common/status.h"
+#include "sluice/v1/snapshot.pb.h"
+
+namespace grpc {
+class Server;
+class ServerContext;
+template <class W, class R>
+class ServerReaderWriter;
+}  // namespace grpc
+
+namespace sluice::v1 {
+class StreamRequest;
+class StreamResponse;
+}  // namespace sluice::v1
+
+namespace sluice::server {
+
+struct ResourceSet;
+class SnapshotService;
+
+struct ServerOptions {
+  // host:port; ":18000" (empty host) means all interfaces. Port 0 picks a
+  // free port, see SnapshotServer::bound_port().
+  std::string listen_address = "0.0.0.0:18000";
+  // Publish 100 ms after the last Publish() of a burst, but no later than
+  // 500 ms after its first, so a steady trickle of changes still gets out.
+  std::chrono::milliseconds debounce{100};
+  std::chrono::milliseconds debounce_cap{500};
+};
+
+struct NodeStatus {
+  std::string node_id;
+  std::string peer;                 // gRPC peer of the latest stream, "ipv4:1.2.3.4:5678"
+  std::string applied_version;      // what the proxy says it serves
+  std::string pending_version;      // sent, not answered yet
+  std::string last_nacked_version;
+  std::string last_error;           // error_detail of the last NACK
+  bool connected = false;
+  std::chrono::system_clock::time_point connected_at{};
+  std::chrono::system_clock::time_point last_ack_at{};
+  std::chrono::system_clock::time_point last_nack_at{};
+  std::chrono::system_clock::time_point disconnected_at{};
+};
+
+class SnapshotServer {
+ public:
+  explicit SnapshotServer(ServerOptions options);
+  ~SnapshotServer();  // Shutdown()
+  SnapshotServer(const SnapshotServer&) = delete;
+  SnapshotServer& operator=(const SnapshotServer&) = delete;
+
+  // Binds and starts serving; the error names the address when it cannot.
+  sluice::Status Start();
+  int bound_port() const { return bound_port_; }
+
+  // The new desired state. Streams that connect before the first publish
+  // wait for it.
+  void Publish(sluice::v1::Snapshot snapshot);
+
+  // Version of the state being served ("" before the first publish lands).
+  std::string current_version() const;
+  // True once a first snapshot went live (the /readyz condition).
+  bool has_snapshot() const;
+
+  // Every connected node, and disconnected ones for an hour after they left
+  // (proxies come and go with their pods), sorted by node id.
+  std::vector<NodeStatus> Nodes() const;
+  // {"version": ..., "nodes": [{"node": ..., "connected": ..., ...}]}
+  std::string NodesJson() const;
+  // The current state as a Snapshot, each kind sorted by name (empty before
+  // the first publish); `version`, if given, receives its version.
+  sluice::v1::Snapshot CurrentSnapshot(std::string* version = nullptr) const;
+
+  // Ends all streams and stops serving. Idempotent.
+  void Shutdown();
+
+ private:
+  friend class SnapshotService;
+  struct StreamState;
+
+  void DebounceLoop();
+  void MakeCurrent(sluice::v1::Snapshot snapshot);
+
+  // One Stream call from start to end; see the .cc for the state machine.
+  using Stream = grpc::ServerReaderWriter<sluice::v1::StreamResponse, sluice::v1::StreamRequest>;
+  sluice::Status RunStream(grpc::ServerContext* context, Stream* stream);
+  void ReadAnswers(StreamState& state, Stream* stream);
+  bool NeedsResponse(const StreamState& state) const;  // mu_ held
+  void PruneDepartedNodesLocked();
+  void RecordNodeLocked(const StreamState& state, const std::function<void(NodeStatus&)>& update);
+
+  const ServerOptions options_;
+  std::unique_ptr<SnapshotService> service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  int bound_port_ = 0;
+
+  mutable std::mutex mu_;
+  std::condition_variable debounce_cv_;
+  bool shutting_down_ = false;
+  std::shared_ptr<const ResourceSet> current_;  // null before the first publish
+  std::optional<sluice::v1::Snapshot> pending_;
+  std::chrono::steady_clock::time_point burst_first_{}, burst_last_{};
+  std::set<StreamState*> streams_;
+  std::map<std::string, NodeStatus> nodes_;
+  std::map<std::string, uint64_t> node_stream_owner_;  // node id -> stream serial
+  uint64_t next_stream_serial_ = 1;
+  uint64_t next_nonce_ = 1;
+  std::thread debounce_thread_;
+};
+
+}  // namespace sluice::server

@@ -1,0 +1,211 @@
+#include "controlplane/store/store.h"
+
+#include <optional>
+#include <set>
+#include <tuple>
+
+namespace sluice::store {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kTlsSecretType = "kubernetes.io/tls";
+constexpr std::string_view kServiceNameLabel = "kubernetes.io/service-name";
+
+// Never throws, whatever the shape of `object`.
+const json* Field(const json& object, std::string_view key) {
+  if (!object.is_object()) return nullptr;
+  auto it = object.find(key);
+  return it == object.end() ? nullptr : &*it;
+}
+
+std::string StringField(const json* object, std::string_view key) {
+  if (object == nullptr) return "";
+  const json* value = Field(*object, key);
+  return value != nullptr && value->is_string() ? value->get<std::string>() : "";
+}
+
+// The object minus what the API server changes without the user changing
+// anything translation reads.
+json RelevantPart(const json& object) {
+  json copy = object;
+  copy.erase("status");
+  auto metadata = copy.find("metadata");
+  if (metadata != copy.end() && metadata->is_object()) {
+    for (const char* key : {"resourceVersion", "managedFields", "generation", "uid", "selfLink"}) {
+      metadata->erase(key);
+    }
+    auto annotations = metadata->find("annotations");
+    if (annotations != metadata->end() && annotations->is_object()) {
+      annotations->erase("kubectl.kubernetes.io/last-applied-configuration");
+    }
+  }
+  return copy;
+}
+
+struct Key {
+  std::string kind, ns, name;
+};
+
+// The key an object is stored under, or nothing when it is not stored.
+// Fills in metadata.namespace = "default" for namespaced kinds without one.
+std::optional<Key> KeyOf(json& object) {
+  std::string kind = StringField(&object, "kind");
+  if (!Store::IsStoredKind(kind)) return std::nullopt;
+  auto metadata = object.find("metadata");
+  if (metadata == object.end() || !metadata->is_object()) return std::nullopt;
+  std::string name = StringField(&*metadata, "name");
+  if (name.empty()) return std::nullopt;
+  std::string ns;
+  if (kind != "IngressClass") {
+    ns = StringField(&*metadata, "namespace");
+    if (ns.empty()) {
+      ns = "default";
+      (*metadata)["namespace"] = ns;
+    }
+  }
+  return Key{std::move(kind), std::move(ns), std::move(name)};
+}
+
+// Calls visit(backend) for spec.defaultBackend and every path's backend.
+template <typename Visit>
+void ForEachBackend(const json& ingress, Visit visit) {
+  const json* spec = Field(ingress, "spec");
+  if (spec == nullptr) return;
+  if (const json* backend = Field(*spec, "defaultBackend")) visit(*backend);
+  const json* rules = Field(*spec, "rules");
+  if (rules == nullptr || !rules->is_array()) return;
+  for (const json& rule : *rules) {
+    const json* http = Field(rule, "http");
+    const json* paths = http ? Field(*http, "paths") : nullptr;
+    if (paths == nullptr || !paths->is_array()) continue;
+    for (const json& path : *paths) {
+      if (const json* backend = Field(path, "backend")) visit(*backend);
+    }
+  }
+}
+
+}  // namespace
+
+bool Store::IsStoredKind(std::string_view kind) {
+  return kind == "Ingress" || kind == "IngressClass" || kind == "Service" ||
+         kind == "EndpointSlice" || kind == "Secret";
+}
+
+bool Store::Upsert(json object, std::string origin) {
+  std::optional<Key> key = KeyOf(object);
+  if (!key) return false;
+  if (key->kind == "Secret" && StringField(&object, "type") != kTlsSecretType) {
+    // Only TLS Secrets are kept; one that changed type is gone for us.
+    return Remove(key->kind, key->ns, key->name);
+  }
+  ObjectMap& objects = kinds_[key->kind];
+  auto map_key = std::make_pair(key->ns, key->name);
+  auto it = objects.find(map_key);
+  if (it == objects.end()) {
+    auto inserted = objects.emplace(map_key, StoredObject{std::move(object), std::move(origin)});
+    return Matters(key->kind, key->ns, nullptr, &inserted.first->second.object, key->name);
+  }
+  bool changed = it->second.origin != origin || RelevantPart(it->second.object) != RelevantPart(object);
+  json before = std::move(it->second.object);
+  it->second = StoredObject{std::move(object), std::move(origin)};
+  return changed && Matters(key->kind, key->ns, &before, &it->second.object, key->name);
+}
+
+bool Store::Remove(std::string_view kind, std::string_view ns, std::string_view name) {
+  auto kind_it = kinds_.find(kind);
+  if (kind_it == kinds_.end()) return false;
+  auto it = kind_it->second.find(std::make_pair(std::string(ns), std::string(name)));
+  if (it == kind_it->second.end()) return false;
+  json before = std::move(it->second.object);
+  kind_it->second.erase(it);
+  return Matters(kind, std::string(ns), &before, nullptr, std::string(name));
+}
+
+bool Store::ReplaceAll(std::vector<StoredObject> objects) {
+  std::set<std::tuple<std::string, std::string, std::string>> kept;
+  bool changed = false;
+  for (StoredObject& stored : objects) {
+    std::optional<Key> key = KeyOf(stored.object);
+    if (!key) continue;
+    bool is_kept = key->kind != "Secret" || StringField(&stored.object, "type") == kTlsSecretType;
+    if (is_kept) kept.emplace(key->kind, key->ns, key->name);
+    changed |= Upsert(std::move(stored.object), std::move(stored.origin));
+  }
+  std::vector<Key> gone;
+  for (const auto& [kind, map] : kinds_) {
+    for (const auto& [ns_name, stored] : map) {
+      if (!kept.count({kind, ns_name.first, ns_name.second})) {
+        gone.push_back(Key{kind, ns_name.first, ns_name.second});
+      }
+    }
+  }
+  for (const Key& key : gone) changed |= Remove(key.kind, key.ns, key.name);
+  return changed;
+}
+
+const Store::ObjectMap& Store::Objects(std::string_view kind) const {
+  static const ObjectMap* const kEmpty = new ObjectMap();
+  auto it = kinds_.find(kind);
+  return it == kinds_.end() ? *kEmpty : it->second;
+}
+
+const StoredObject* Store::Find(std::string_view kind, std::string_view ns, std::string_view name) const {
+  const ObjectMap& objects = Objects(kind);
+  auto it = objects.find(std::make_pair(std::string(ns), std::string(name)));
+  return it == objects.end() ? nullptr : &it->second;
+}
+
+size_t Store::size() const {
+  size_t total = 0;
+  for (const auto& [kind, objects] : kinds_) total += objects.size();
+  return total;
+}
+
+bool Store::Matters(std::string_view kind, const std::string& ns, const json* before, const json* after,
+                    const std::string& name) const {
+  if (kind == "Secret") return SecretReferenced(ns, name);
+  if (kind == "Service") return ServiceReferenced(ns, name);
+  if (kind == "EndpointSlice") {
+    // The slice may have moved from one Service to another: either counts.
+    for (const json* slice : {before, after}) {
+      if (slice == nullptr) continue;
+      const json* metadata = Field(*slice, "metadata");
+      const json* labels = metadata ? Field(*metadata, "labels") : nullptr;
+      std::string service = StringField(labels, kServiceNameLabel);
+      if (!service.empty() && ServiceReferenced(ns, service)) return true;
+    }
+    return false;
+  }
+  return true;  // Ingress, IngressClass: always read by translation.
+}
+
+// Linear in the namespace's Ingresses; fine for the sizes an ingress
+// controller sees, and only run on Secret/Service/EndpointSlice events.
+bool Store::ServiceReferenced(const std::string& ns, const std::string& service) const {
+  const ObjectMap& ingresses = Objects("Ingress");
+  for (auto it = ingresses.lower_bound({ns, ""}); it != ingresses.end() && it->first.first == ns; ++it) {
+    bool found = false;
+    ForEachBackend(it->second.object, [&](const json& backend) {
+      const json* target = Field(backend, "service");
+      if (StringField(target, "name") == service) found = true;
+    });
+    if (found) return true;
+  }
+  return false;
+}
+
+bool Store::SecretReferenced(const std::string& ns, const std::string& secret) const {
+  const ObjectMap& ingresses = Objects("Ingress");
+  for (auto it = ingresses.lower_bound({ns, ""}); it != ingresses.end() && it->first.first == ns; ++it) {
+    const json* spec = Field(it->second.object, "spec");
+    const json* tls = spec ? Field(*spec, "tls") : nullptr;
+    if (tls == nullptr || !tls->is_array()) continue;
+    for (const json& entry : *tls) {
+      if (StringField(&entry, "secretName") == secret) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace sluice::store

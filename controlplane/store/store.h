@@ -1,0 +1,68 @@
+#pragma once
+// The controller's object cache: the Kubernetes objects translation reads,
+// whether they come from the API server (controlplane/kube) or from a folder
+// of manifests (controlplane/source). It answers one question for the
+// debouncer: "did anything that matters for translation just change?"
+#include <cstddef>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace sluice::store {
+
+// Kinds we keep: "Ingress", "IngressClass", "Service", "EndpointSlice" and
+// "Secret" (only type kubernetes.io/tls). Anything else is not stored.
+struct StoredObject {
+  nlohmann::json object;
+  std::string origin;  // "deploy/examples/demo.yaml (document 2)" or "api"
+};
+
+class Store {
+ public:
+  using ObjectMap = std::map<std::pair<std::string, std::string>, StoredObject>;
+
+  // Inserts or replaces by (kind, namespace, name). A namespaced object
+  // without metadata.namespace is stored in "default" (what kubectl does).
+  // Returns true when something that matters for translation changed:
+  //  - the same content again (ignoring metadata.resourceVersion,
+  //    managedFields, generation, uid, status and kubectl's
+  //    last-applied-configuration annotation) -> false;
+  //  - a Secret of another type -> false and not stored (if a TLS Secret of
+  //    that name was stored, it is removed and that may count as a change);
+  //  - a Secret, Service or EndpointSlice no stored Ingress refers to -> false
+  //    (it is still stored: an Ingress referring to it may come later, and
+  //    that Ingress's own Upsert returns true).
+  bool Upsert(nlohmann::json object, std::string origin);
+
+  // Removes by (kind, namespace, name). Same return rule as Upsert: true
+  // when the object existed and translation may differ without it.
+  bool Remove(std::string_view kind, std::string_view ns, std::string_view name);
+
+  // Replaces the whole content with `objects` (e.g. a fresh load of a
+  // manifest folder): objects not in the list are removed. Returns true when
+  // any of the implied upserts or removals mattered.
+  bool ReplaceAll(std::vector<StoredObject> objects);
+
+  // Deterministic order: sorted by (namespace, name). Cluster-scoped kinds
+  // (IngressClass) use namespace "". Unknown kinds give an empty map.
+  const ObjectMap& Objects(std::string_view kind) const;
+  const StoredObject* Find(std::string_view kind, std::string_view ns, std::string_view name) const;
+  size_t size() const;
+
+  // Whether `kind` is one of the kinds this store keeps.
+  static bool IsStoredKind(std::string_view kind);
+
+ private:
+  bool Matters(std::string_view kind, const std::string& ns, const nlohmann::json* before,
+               const nlohmann::json* after, const std::string& name) const;
+  bool ServiceReferenced(const std::string& ns, const std::string& service) const;
+  bool SecretReferenced(const std::string& ns, const std::string& secret) const;
+
+  std::map<std::string, ObjectMap, std::less<>> kinds_;
+};
+
+}  // namespace sluice::store

@@ -1,0 +1,141 @@
+#include "controlplane/store/store.h"
+
+#include <gtest/gtest.h>
+
+namespace sluice::store {
+namespace {
+
+using nlohmann::json;
+
+json Ingress(const std::string& name, const std::string& service, const std::string& secret = "") {
+  json ingress = {
+      {"apiVersion", "networking.k8s.io/v1"},
+      {"kind", "Ingress"},
+      {"metadata", {{"name", name}, {"namespace", "demo"}}},
+      {"spec",
+       {{"rules",
+         {{{"host", "demo.local"},
+           {"http",
+            {{"paths",
+              {{{"path", "/"},
+                {"pathType", "Prefix"},
+                {"backend", {{"service", {{"name", service}, {"port", {{"number", 80}}}}}}}}}}}}}}}}}};
+  if (!secret.empty()) ingress["spec"]["tls"] = {{{"secretName", secret}, {"hosts", {"demo.local"}}}};
+  return ingress;
+}
+
+json Service(const std::string& name, int port) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Service"},
+          {"metadata", {{"name", name}, {"namespace", "demo"}}},
+          {"spec", {{"ports", {{{"port", port}}}}}}};
+}
+
+json Secret(const std::string& name, const std::string& type) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Secret"},
+          {"type", type},
+          {"metadata", {{"name", name}, {"namespace", "demo"}}},
+          {"data", {{"tls.crt", "Y2VydA=="}, {"tls.key", "a2V5"}}}};
+}
+
+TEST(StoreTest, UpsertReportsChangeOnlyWhenContentChanges) {
+  Store store;
+  EXPECT_TRUE(store.Upsert(Ingress("web", "app"), "a.yaml"));
+  EXPECT_FALSE(store.Upsert(Ingress("web", "app"), "a.yaml"));
+  EXPECT_TRUE(store.Upsert(Ingress("web", "other"), "a.yaml"));
+  EXPECT_EQ(store.size(), 1u);
+}
+
+TEST(StoreTest, BookkeepingFieldsDoNotCountAsChanges) {
+  Store store;
+  json ingress = Ingress("web", "app");
+  ingress["metadata"]["resourceVersion"] = "1";
+  EXPECT_TRUE(store.Upsert(ingress, "api"));
+  ingress["metadata"]["resourceVersion"] = "2";
+  ingress["metadata"]["managedFields"] = json::array({{{"manager", "kubectl"}}});
+  ingress["status"] = {{"loadBalancer", {{"ingress", {{{"ip", "10.0.0.1"}}}}}}};
+  EXPECT_FALSE(store.Upsert(ingress, "api"));
+  // The newest version is what is stored.
+  EXPECT_EQ(store.Find("Ingress", "demo", "web")->object["metadata"]["resourceVersion"], "2");
+}
+
+TEST(StoreTest, KeepsOnlyStoredKindsAndTlsSecrets) {
+  Store store;
+  EXPECT_FALSE(store.Upsert({{"kind", "ConfigMap"}, {"metadata", {{"name", "x"}}}}, "a.yaml"));
+  EXPECT_FALSE(store.Upsert(Secret("opaque", "Opaque"), "a.yaml"));
+  EXPECT_EQ(store.Find("Secret", "demo", "opaque"), nullptr);
+  EXPECT_FALSE(store.Upsert({{"kind", "Service"}, {"metadata", json::object()}}, "no name"));
+  EXPECT_EQ(store.size(), 0u);
+}
+
+TEST(StoreTest, UnreferencedObjectsAreStoredButDoNotMatter) {
+  Store store;
+  EXPECT_FALSE(store.Upsert(Service("app", 80), "a.yaml"));
+  EXPECT_FALSE(store.Upsert(Secret("cert", "kubernetes.io/tls"), "a.yaml"));
+  EXPECT_NE(store.Find("Service", "demo", "app"), nullptr);
+  EXPECT_NE(store.Find("Secret", "demo", "cert"), nullptr);
+
+  EXPECT_TRUE(store.Upsert(Ingress("web", "app", "cert"), "a.yaml"));
+  EXPECT_TRUE(store.Upsert(Service("app", 8080), "a.yaml"));
+  json secret = Secret("cert", "kubernetes.io/tls");
+  secret["data"]["tls.crt"] = "bmV3";
+  EXPECT_TRUE(store.Upsert(secret, "a.yaml"));
+  // A referenced TLS Secret turning into another type disappears.
+  EXPECT_TRUE(store.Upsert(Secret("cert", "Opaque"), "a.yaml"));
+  EXPECT_EQ(store.Find("Secret", "demo", "cert"), nullptr);
+}
+
+TEST(StoreTest, EndpointSliceMattersThroughItsServiceLabel) {
+  Store store;
+  store.Upsert(Ingress("web", "app"), "a.yaml");
+  json slice = {{"apiVersion", "discovery.k8s.io/v1"},
+                {"kind", "EndpointSlice"},
+                {"metadata",
+                 {{"name", "app-1"}, {"namespace", "demo"}, {"labels", {{"kubernetes.io/service-name", "app"}}}}},
+                {"endpoints", {{{"addresses", {"10.0.0.1"}}}}}};
+  EXPECT_TRUE(store.Upsert(slice, "api"));
+  json other = slice;
+  other["metadata"]["name"] = "other-1";
+  other["metadata"]["labels"]["kubernetes.io/service-name"] = "other";
+  EXPECT_FALSE(store.Upsert(other, "api"));
+  EXPECT_TRUE(store.Remove("EndpointSlice", "demo", "app-1"));
+  EXPECT_FALSE(store.Remove("EndpointSlice", "demo", "other-1"));
+  EXPECT_FALSE(store.Remove("EndpointSlice", "demo", "never-there"));
+}
+
+TEST(StoreTest, MissingNamespaceMeansDefaultExceptForClusterScopedKinds) {
+  Store store;
+  store.Upsert({{"kind", "Service"}, {"metadata", {{"name", "app"}}}}, "a.yaml");
+  store.Upsert({{"kind", "IngressClass"}, {"metadata", {{"name", "sluice"}, {"namespace", "x"}}}}, "a.yaml");
+  ASSERT_NE(store.Find("Service", "default", "app"), nullptr);
+  EXPECT_EQ(store.Find("Service", "default", "app")->object["metadata"]["namespace"], "default");
+  EXPECT_NE(store.Find("IngressClass", "", "sluice"), nullptr);
+}
+
+TEST(StoreTest, ObjectsAreSortedByNamespaceThenName) {
+  Store store;
+  for (const char* ns_name : {"b/x", "a/z", "a/y"}) {
+    std::string s = ns_name;
+    store.Upsert({{"kind", "Service"}, {"metadata", {{"namespace", s.substr(0, 1)}, {"name", s.substr(2)}}}}, "api");
+  }
+  std::vector<std::string> order;
+  for (const auto& [key, stored] : store.Objects("Service")) order.push_back(key.first + "/" + key.second);
+  EXPECT_EQ(order, (std::vector<std::string>{"a/y", "a/z", "b/x"}));
+  EXPECT_TRUE(store.Objects("Nothing").empty());
+}
+
+TEST(StoreTest, ReplaceAllRemovesWhatIsGone) {
+  Store store;
+  store.Upsert(Ingress("old", "app"), "a.yaml");
+  store.Upsert(Ingress("kept", "app"), "a.yaml");
+  std::vector<StoredObject> fresh;
+  fresh.push_back({Ingress("kept", "app"), "a.yaml"});
+  EXPECT_TRUE(store.ReplaceAll(fresh));
+  EXPECT_EQ(store.Find("Ingress", "demo", "old"), nullptr);
+  EXPECT_NE(store.Find("Ingress", "demo", "kept"), nullptr);
+  EXPECT_FALSE(store.ReplaceAll(fresh));
+}
+
+}  // namespace
+}  // namespace sluice::store

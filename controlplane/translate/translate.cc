@@ -1,0 +1,750 @@
+#include "controlplane/translate/translate.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <set>
+#include <string_view>
+#include <tuple>
+#include <utility>
+
+#include "dataplane/common/status.h"
+
+namespace sluice::translate {
+namespace {
+
+using nlohmann::json;
+using Severity = Diagnostic::Severity;
+using store::StoredObject;
+
+constexpr std::string_view kClassAnnotation = "kubernetes.io/ingress.class";
+constexpr std::string_view kDefaultClassAnnotation = "ingressclass.kubernetes.io/is-default-class";
+constexpr std::string_view kServiceNameLabel = "kubernetes.io/service-name";
+constexpr std::string_view kCatchAll = "*";
+
+// ---- JSON access that never throws, whatever shape a manifest has. ----
+
+const json* Get(const json* object, std::string_view key) {
+  if (object == nullptr || !object->is_object()) return nullptr;
+  auto it = object->find(key);
+  return it == object->end() ? nullptr : &*it;
+}
+
+std::string String(const json* object, std::string_view key) {
+  const json* value = Get(object, key);
+  return value != nullptr && value->is_string() ? value->get<std::string>() : "";
+}
+
+std::optional<int64_t> Integer(const json* value) {
+  if (value == nullptr || !value->is_number_integer()) return std::nullopt;
+  return value->is_number_unsigned() ? static_cast<int64_t>(std::min<uint64_t>(value->get<uint64_t>(), INT64_MAX))
+                                     : value->get<int64_t>();
+}
+
+// How a value that has the wrong type is shown in a message.
+std::string Describe(const json& value) {
+  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (text.size() > 60) text = text.substr(0, 57) + "...";
+  return std::string(value.type_name()) + " " + text;
+}
+
+std::string Quote(std::string_view text) { return "\"" + std::string(text) + "\""; }
+
+std::string Index(std::string_view field, size_t i) { return std::string(field) + "[" + std::to_string(i) + "]"; }
+
+// ---- Names. ----
+
+// RFC 1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters.
+bool IsDnsLabel(std::string_view label) {
+  if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+  for (char c : label) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  }
+  return true;
+}
+
+// Lower-cased host name, or an explanation of what is wrong with it.
+sluice::Result<std::string> NormalizeHost(std::string_view host) {
+  std::string lower(host);
+  for (char& c : lower) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  std::string_view rest = lower;
+  if (rest.substr(0, 2) == "*.") rest.remove_prefix(2);
+  if (rest.find('*') != std::string_view::npos) {
+    return Status::Error("\"*\" is only allowed as the whole first label (\"*.example.com\")");
+  }
+  if (rest.find(':') != std::string_view::npos) return Status::Error("must not include a port");
+  if (rest.empty() || rest.size() > 253) return Status::Error("must be a DNS name of 1 to 253 characters");
+  size_t labels = 0;
+  bool all_numeric = true;
+  for (size_t start = 0; start <= rest.size();) {
+    size_t dot = std::min(rest.find('.', start), rest.size());
+    std::string_view label = rest.substr(start, dot - start);
+    if (!IsDnsLabel(label)) {
+      return Status::Error("label " + Quote(label) +
+                           " is not a valid DNS label (a-z, 0-9 and '-', not at either end, 1 to 63 characters)");
+    }
+    all_numeric = all_numeric && label.find_first_not_of("0123456789") == std::string_view::npos;
+    ++labels;
+    start = dot + 1;
+  }
+  if (all_numeric && labels == 4) return Status::Error("must be a DNS name, not an IP address");
+  return lower;
+}
+
+// ---- Paths. ----
+
+enum class PathType { kExact, kPrefix, kImplementationSpecific };
+
+// The path as the route carries it, or what is wrong with it. Kubernetes'
+// own validation for Exact and Prefix paths, applied to all three types.
+sluice::Result<std::string> NormalizePath(std::string path, PathType type) {
+  if (path.empty() && type == PathType::kImplementationSpecific) path = "/";
+  if (path.empty() || path.front() != '/') return Status::Error("must be an absolute path starting with \"/\"");
+  for (unsigned char c : path) {
+    if (c <= 0x20 || c >= 0x7f || c == '?' || c == '#') {
+      return Status::Error("must not contain spaces, control or non-ASCII characters, '?' or '#'");
+    }
+  }
+  for (std::string_view bad : {"//", "/./", "/../", "%2f", "%2F"}) {
+    if (path.find(bad) != std::string::npos) return Status::Error("must not contain " + Quote(bad));
+  }
+  for (std::string_view bad : {"/..", "/."}) {
+    if (path.size() >= bad.size() && path.compare(path.size() - bad.size(), bad.size(), bad) == 0) {
+      return Status::Error("must not end with " + Quote(bad));
+    }
+  }
+  // Prefix matching is element-wise, so "/foo/" and "/foo" are the same rule.
+  if (type != PathType::kExact) {
+    while (path.size() > 1 && path.back() == '/') path.pop_back();
+  }
+  return path;
+}
+
+// ---- Secrets. ----
+
+sluice::Result<std::string> DecodeBase64(std::string_view text) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  std::string out;
+  uint32_t buffer = 0;
+  int bits = 0;
+  bool padding = false;
+  for (char c : text) {
+    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+    if (c == '=') {
+      padding = true;
+      continue;
+    }
+    int v = value(c);
+    if (v < 0 || padding) return Status::Error("is not valid base64");
+    buffer = (buffer << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((buffer >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+// data[key] base64-decoded, or stringData[key] as is (stringData wins, as
+// when the API server merges them).
+sluice::Result<std::string> SecretValue(const json& secret, std::string_view key) {
+  std::string field = "[" + Quote(key) + "]";
+  if (const json* value = Get(Get(&secret, "stringData"), key)) {
+    if (!value->is_string()) return Status::Error("stringData" + field + " must be a string");
+    return value->get<std::string>();
+  }
+  const json* value = Get(Get(&secret, "data"), key);
+  if (value == nullptr) return Status::Error("has no data" + field);
+  if (!value->is_string()) return Status::Error("data" + field + " must be a base64 string");
+  sluice::Result<std::string> decoded = DecodeBase64(value->get<std::string>());
+  if (!decoded.ok()) return Status::Error("data" + field + " " + decoded.status().message());
+  if (decoded->find("-----BEGIN ") == std::string::npos) return Status::Error("data" + field + " is not PEM");
+  return decoded;
+}
+
+// ---- The translation itself. ----
+
+struct Ingress {
+  const StoredObject* stored;
+  std::string ns, name;
+  std::string creation;  // RFC 3339, "" when absent
+  std::string origin;    // "ns/name", as routes carry it
+};
+
+bool OlderFirst(const Ingress& a, const Ingress& b) {
+  // RFC 3339 timestamps as the API server writes them sort as strings.
+  return std::make_tuple(a.creation.empty(), a.creation, a.ns, a.name) <
+         std::make_tuple(b.creation.empty(), b.creation, b.ns, b.name);
+}
+
+struct PortRef {
+  std::optional<int64_t> number;
+  std::string name;
+  std::string field;  // "...backend.service.port.number" or ".name", for messages
+  std::string AsWritten() const { return number ? std::to_string(*number) : name; }
+};
+
+struct VirtualHostBuild {
+  std::vector<v1::Route> routes;
+};
+
+class Translator {
+ public:
+  Translator(const store::Store& store, const Options& options) : store_(store), options_(options) {}
+
+  Result Run() {
+    IndexEndpointSlices();
+    std::vector<Ingress> ingresses = HandledIngresses();
+    std::sort(ingresses.begin(), ingresses.end(), OlderFirst);
+    for (const Ingress& ingress : ingresses) AddRules(ingress);
+    for (const Ingress& ingress : ingresses) AddDefaultBackend(ingress);
+    for (const Ingress& ingress : ingresses) AddTls(ingress);
+    Assemble();
+    return std::move(result_);
+  }
+
+ private:
+  void Report(Severity severity, const StoredObject& object, std::string kind, std::string message) {
+    const json* metadata = Get(&object.object, "metadata");
+    result_.diagnostics.push_back(Diagnostic{severity, std::move(kind), String(metadata, "namespace"),
+                                             String(metadata, "name"), object.origin, std::move(message)});
+  }
+  void Report(Severity severity, const Ingress& ingress, std::string message) {
+    Report(severity, *ingress.stored, "Ingress", std::move(message));
+  }
+
+  // ---- Which Ingresses are ours. ----
+
+  std::vector<Ingress> HandledIngresses() {
+    std::set<std::string> our_classes;
+    std::string default_class;
+    for (const auto& [key, stored] : store_.Objects("IngressClass")) {
+      if (String(Get(&stored.object, "spec"), "controller") != options_.ingress_class_controller) continue;
+      our_classes.insert(key.second);
+      const json* annotations = Get(Get(&stored.object, "metadata"), "annotations");
+      const json* is_default = Get(annotations, kDefaultClassAnnotation);
+      if (is_default != nullptr && !is_default->is_string()) {
+        Report(Severity::kWarning, stored, "IngressClass",
+               "metadata.annotations[\"" + std::string(kDefaultClassAnnotation) +
+                   "\"] must be a string; write \"true\" in quotes (got " + Describe(*is_default) + ")");
+      } else if (is_default != nullptr && is_default->get<std::string>() == "true" && default_class.empty()) {
+        default_class = key.second;  // the first by name, should there be several
+      }
+    }
+
+    std::vector<Ingress> handled;
+    for (const auto& [key, stored] : store_.Objects("Ingress")) {
+      const auto& [ns, name] = key;
+      if (!options_.watch_namespace.empty() && ns != options_.watch_namespace) continue;
+      const json* metadata = Get(&stored.object, "metadata");
+      const json* class_name = Get(Get(&stored.object, "spec"), "ingressClassName");
+      const json* annotation = Get(Get(metadata, "annotations"), kClassAnnotation);
+      // Why the Ingress is not ours, or "" when it is.
+      std::string not_ours;
+      std::string not_our_class = " is not an IngressClass of controller " + options_.ingress_class_controller;
+      if (class_name != nullptr && !class_name->is_null()) {
+        if (!class_name->is_string()) {
+          Report(Severity::kError, stored, "Ingress", "spec.ingressClassName must be a string, got " +
+                                                          Describe(*class_name) + "; Ingress ignored");
+          continue;
+        }
+        if (!our_classes.count(class_name->get<std::string>())) {
+          not_ours = "spec.ingressClassName " + Quote(class_name->get<std::string>()) + not_our_class;
+        }
+      } else if (annotation != nullptr) {
+        std::string value = annotation->is_string() ? annotation->get<std::string>() : Describe(*annotation);
+        if (!our_classes.count(value)) {
+          not_ours = "annotation " + std::string(kClassAnnotation) + " " + Quote(value) + not_our_class;
+        }
+      } else if (default_class.empty()) {
+        not_ours = "no spec.ingressClassName, and no IngressClass of controller " +
+                   options_.ingress_class_controller + " is the default";
+      }
+      if (!not_ours.empty()) {
+        Report(Severity::kWarning, stored, "Ingress", not_ours + "; Ingress ignored");
+        continue;
+      }
+      handled.push_back(Ingress{&stored, ns, name, String(metadata, "creationTimestamp"), ns + "/" + name});
+    }
+    return handled;
+  }
+
+  // ---- Rules. ----
+
+  VirtualHostBuild& Host(const std::string& name) { return hosts_[name]; }
+
+  void AddRules(const Ingress& ingress) {
+    const json* spec = Get(&ingress.stored->object, "spec");
+    const json* rules = Get(spec, "rules");
+    if (rules == nullptr || rules->is_null()) {
+      if (Get(spec, "defaultBackend") == nullptr) {
+        Report(Severity::kWarning, ingress, "has neither spec.rules nor spec.defaultBackend; nothing to route");
+      }
+      return;
+    }
+    if (!rules->is_array()) {
+      Report(Severity::kError, ingress, "spec.rules must be a list, got " + Describe(*rules));
+      return;
+    }
+    for (size_t i = 0; i < rules->size(); ++i) {
+      const json& rule = (*rules)[i];
+      std::string field = Index("spec.rules", i);
+      std::string host(kCatchAll);
+      const json* raw_host = Get(&rule, "host");
+      bool has_host = raw_host != nullptr && !raw_host->is_null() &&
+                      !(raw_host->is_string() && raw_host->get<std::string>().empty());  // "" = no host
+      if (has_host) {
+        sluice::Result<std::string> normalized = raw_host->is_string()
+                                                     ? NormalizeHost(raw_host->get<std::string>())
+                                                     : sluice::Result<std::string>(Status::Error(
+                                                           "must be a string, got " + Describe(*raw_host)));
+        if (!normalized.ok()) {
+          Report(Severity::kError, ingress,
+                 field + ".host " + Quote(raw_host->is_string() ? raw_host->get<std::string>() : "") + ": " +
+                     normalized.status().message() + "; rule skipped");
+          continue;
+        }
+        host = normalized.value();
+      }
+      // A host-only rule still creates the host: its requests then get the
+      // default backend, not the catch-all's rules (as in Kubernetes).
+      Host(host);
+      const json* paths = Get(Get(&rule, "http"), "paths");
+      if (paths == nullptr) continue;
+      if (!paths->is_array()) {
+        Report(Severity::kError, ingress, field + ".http.paths must be a list, got " + Describe(*paths));
+        continue;
+      }
+      for (size_t j = 0; j < paths->size(); ++j) AddPath(ingress, host, (*paths)[j], Index(field + ".http.paths", j));
+    }
+  }
+
+  void AddPath(const Ingress& ingress, const std::string& host, const json& entry, const std::string& field) {
+    std::string type_name = String(&entry, "pathType");
+    PathType type;
+    if (type_name == "Exact") {
+      type = PathType::kExact;
+    } else if (type_name == "Prefix") {
+      type = PathType::kPrefix;
+    } else if (type_name == "ImplementationSpecific") {
+      // Sluice has no matching of its own beyond these two; treating it as
+      // Prefix is what most controllers do for plain paths.
+      type = PathType::kImplementationSpecific;
+    } else {
+      Report(Severity::kError, ingress,
+             field + ".pathType" + (type_name.empty() ? std::string() : " " + Quote(type_name)) +
+                 ": must be Exact, Prefix or ImplementationSpecific; path skipped");
+      return;
+    }
+    const json* raw_path = Get(&entry, "path");
+    if (raw_path != nullptr && !raw_path->is_null() && !raw_path->is_string()) {
+      Report(Severity::kError, ingress, field + ".path must be a string, got " + Describe(*raw_path) + "; path skipped");
+      return;
+    }
+    std::string written = String(&entry, "path");
+    sluice::Result<std::string> path = NormalizePath(written, type);
+    if (!path.ok()) {
+      Report(Severity::kError, ingress,
+             field + ".path " + Quote(written) + ": " + path.status().message() + "; path skipped");
+      return;
+    }
+    v1::Route::PathMatch match = type == PathType::kExact ? v1::Route::EXACT : v1::Route::PREFIX;
+    auto claim_key = std::make_tuple(host, match, path.value());
+    if (auto claim = claims_.find(claim_key); claim != claims_.end()) {
+      // Checked before resolving the backend: the loser's Service is not
+      // looked up, so it causes no further diagnostics and no cluster.
+      Report(Severity::kWarning, ingress,
+             field + ": host " + Quote(host) + " " + (match == v1::Route::EXACT ? "Exact " : "Prefix ") +
+                 Quote(path.value()) + " is already routed by " +
+                 (claim->second == ingress.origin ? "an earlier path of this Ingress"
+                                                  : "Ingress " + claim->second + " (older)") +
+                 "; path ignored");
+      return;
+    }
+    std::optional<std::string> cluster = ResolveBackend(ingress, Get(&entry, "backend"), field + ".backend");
+    if (!cluster) return;
+    claims_.emplace(std::move(claim_key), ingress.origin);
+    v1::Route route;
+    route.set_match(match);
+    route.set_path(path.value());
+    route.set_cluster(*cluster);
+    route.set_origin(ingress.origin);
+    Host(host).routes.push_back(std::move(route));
+  }
+
+  // ---- Backends and clusters. ----
+
+  // The cluster name for a backend, resolving its endpoints the first time;
+  // nothing (and an error) when the backend cannot be routed to at all.
+  std::optional<std::string> ResolveBackend(const Ingress& ingress, const json* backend, const std::string& field) {
+    if (backend == nullptr || !backend->is_object()) {
+      Report(Severity::kError, ingress, field + " is missing; path skipped");
+      return std::nullopt;
+    }
+    if (Get(backend, "resource") != nullptr) {
+      Report(Severity::kError, ingress,
+             field + ".resource: resource backends are not supported by sluice, only service backends; skipped");
+      return std::nullopt;
+    }
+    const json* service = Get(backend, "service");
+    if (service == nullptr) {
+      Report(Severity::kError, ingress, field + ".service is missing; skipped");
+      return std::nullopt;
+    }
+    std::string service_name = String(service, "name");
+    if (!IsDnsLabel(service_name)) {
+      Report(Severity::kError, ingress,
+             field + ".service.name " + Quote(service_name) + ": must be a Service name (a DNS label); skipped");
+      return std::nullopt;
+    }
+    const json* port = Get(service, "port");
+    const json* number = Get(port, "number");
+    const json* name = Get(port, "name");
+    PortRef ref;
+    if (number != nullptr && name != nullptr) {
+      Report(Severity::kError, ingress, field + ".service.port: set either number or name, not both; skipped");
+      return std::nullopt;
+    }
+    if (number != nullptr) {
+      ref.field = field + ".service.port.number";
+      std::optional<int64_t> value = Integer(number);
+      if (!value || *value < 1 || *value > 65535) {
+        Report(Severity::kError, ingress,
+               ref.field + " must be an integer from 1 to 65535, got " + Describe(*number) +
+                   (number->is_string() ? " (quoted in YAML?)" : "") + "; skipped");
+        return std::nullopt;
+      }
+      ref.number = *value;
+    } else if (name != nullptr && name->is_string() && !name->get<std::string>().empty()) {
+      ref.field = field + ".service.port.name";
+      ref.name = name->get<std::string>();
+    } else {
+      Report(Severity::kError, ingress, field + ".service.port needs a number or a name; skipped");
+      return std::nullopt;
+    }
+
+    std::string cluster_name = ingress.ns + "/" + service_name + ":" + ref.AsWritten();
+    auto [it, fresh] = clusters_.try_emplace(cluster_name);
+    if (fresh) {
+      it->second.cluster.set_name(cluster_name);
+      it->second.problem = FillEndpoints(ingress.ns, service_name, ref, &it->second.cluster);
+    }
+    if (!it->second.problem.empty()) {
+      Report(Severity::kWarning, ingress,
+             ref.field + " " + (ref.number ? ref.AsWritten() : Quote(ref.name)) + ": " + it->second.problem);
+    }
+    return cluster_name;
+  }
+
+  // Groups EndpointSlices by (namespace, kubernetes.io/service-name).
+  void IndexEndpointSlices() {
+    for (const auto& [key, stored] : store_.Objects("EndpointSlice")) {
+      std::string service = String(Get(Get(&stored.object, "metadata"), "labels"), kServiceNameLabel);
+      if (!service.empty()) slices_[{key.first, service}].push_back(&stored.object);
+    }
+  }
+
+  // Fills the cluster's endpoints; returns a problem to report ("" if none).
+  // The cluster exists even when the Service does not (yet): the proxy then
+  // answers 503, and the route starts working when the Service appears.
+  std::string FillEndpoints(const std::string& ns, const std::string& service_name, const PortRef& ref,
+                            v1::Cluster* cluster) {
+    const StoredObject* service = store_.Find("Service", ns, service_name);
+    std::string service_label = "Service " + ns + "/" + service_name;
+    if (service == nullptr) return service_label + " not found; the proxy answers 503 until it exists";
+    const json* spec = Get(&service->object, "spec");
+
+    // The ServicePort the Ingress means: by port number, or by name.
+    const json* service_port = nullptr;
+    if (const json* ports = Get(spec, "ports"); ports != nullptr && ports->is_array()) {
+      for (const json& candidate : *ports) {
+        bool same = ref.number ? Integer(Get(&candidate, "port")) == ref.number : String(&candidate, "name") == ref.name;
+        if (same) {
+          service_port = &candidate;
+          break;
+        }
+      }
+    }
+
+    std::vector<v1::Endpoint> endpoints;
+    if (String(spec, "type") == "ExternalName") {
+      // The proxy resolves the name itself; the port is the Ingress's.
+      std::string external = String(spec, "externalName");
+      std::optional<int64_t> port = ref.number;
+      if (!port && service_port != nullptr) port = Integer(Get(service_port, "port"));
+      if (external.empty()) return service_label + " is of type ExternalName but has no spec.externalName";
+      if (!port) return service_label + " (ExternalName) has no port named " + Quote(ref.name);
+      v1::Endpoint endpoint;
+      endpoint.set_address(external);
+      endpoint.set_port(static_cast<uint32_t>(*port));
+      endpoint.set_weight(1);
+      *cluster->add_endpoints() = std::move(endpoint);
+      return "";
+    }
+    if (service_port == nullptr) return service_label + " has no such port";
+
+    // Only EndpointSlices exist in discovery.k8s.io/v1 (manual endpoints are
+    // slices too), so a Service without slices simply has no endpoints yet.
+    std::string port_name = String(service_port, "name");
+    auto slices = slices_.find({ns, service_name});
+    if (slices == slices_.end()) return "";
+    for (const json* slice : slices->second) {
+      std::optional<int64_t> port;
+      if (const json* ports = Get(slice, "ports"); ports != nullptr && ports->is_array()) {
+        for (const json& candidate : *ports) {
+          std::string protocol = String(&candidate, "protocol");
+          if (String(&candidate, "name") == port_name && (protocol.empty() || protocol == "TCP")) {
+            port = Integer(Get(&candidate, "port"));
+            break;
+          }
+        }
+      }
+      if (!port || *port < 1 || *port > 65535) continue;
+      const json* slice_endpoints = Get(slice, "endpoints");
+      if (slice_endpoints == nullptr || !slice_endpoints->is_array()) continue;
+      for (const json& endpoint : *slice_endpoints) {
+        // Ready unless it says otherwise: absent means ready.
+        const json* ready = Get(Get(&endpoint, "conditions"), "ready");
+        if (ready != nullptr && ready->is_boolean() && !ready->get<bool>()) continue;
+        const json* addresses = Get(&endpoint, "addresses");
+        if (addresses == nullptr || !addresses->is_array()) continue;
+        for (const json& address : *addresses) {
+          if (!address.is_string() || address.get<std::string>().empty()) continue;
+          v1::Endpoint out;
+          out.set_address(address.get<std::string>());
+          out.set_port(static_cast<uint32_t>(*port));
+          out.set_weight(1);
+          out.set_zone(String(&endpoint, "zone"));
+          endpoints.push_back(std::move(out));
+        }
+      }
+    }
+    // Sorted and unique by (address, port): the same pod may appear in two
+    // slices for a moment while the EndpointSlice controller moves it.
+    auto key = [](const v1::Endpoint& e) { return std::make_tuple(e.address(), e.port(), e.zone()); };
+    std::sort(endpoints.begin(), endpoints.end(), [&](const auto& a, const auto& b) { return key(a) < key(b); });
+    endpoints.erase(std::unique(endpoints.begin(), endpoints.end(),
+                                [](const auto& a, const auto& b) {
+                                  return a.address() == b.address() && a.port() == b.port();
+                                }),
+                    endpoints.end());
+    for (v1::Endpoint& endpoint : endpoints) *cluster->add_endpoints() = std::move(endpoint);
+    return "";
+  }
+
+  // ---- Default backend. ----
+
+  void AddDefaultBackend(const Ingress& ingress) {
+    const json* backend = Get(Get(&ingress.stored->object, "spec"), "defaultBackend");
+    if (backend == nullptr || backend->is_null()) return;
+    if (default_route_) {
+      Report(Severity::kWarning, ingress,
+             "spec.defaultBackend ignored: Ingress " + default_route_->origin() +
+                 " (older) already provides the default backend");
+      return;
+    }
+    std::optional<std::string> cluster = ResolveBackend(ingress, backend, "spec.defaultBackend");
+    if (!cluster) return;
+    default_route_.emplace();
+    default_route_->set_match(v1::Route::PREFIX);
+    default_route_->set_path("/");
+    default_route_->set_cluster(*cluster);
+    default_route_->set_origin(ingress.origin);
+  }
+
+  // ---- TLS. ----
+
+  struct CertificateBuild {
+    std::set<std::string> sni_names;
+    std::string chain, key;
+    bool serves_catch_all = false;  // from a spec.tls entry without hosts
+  };
+
+  void AddTls(const Ingress& ingress) {
+    const json* tls = Get(Get(&ingress.stored->object, "spec"), "tls");
+    if (tls == nullptr || tls->is_null()) return;
+    if (!tls->is_array()) {
+      Report(Severity::kError, ingress, "spec.tls must be a list, got " + Describe(*tls));
+      return;
+    }
+    for (size_t i = 0; i < tls->size(); ++i) {
+      const json& entry = (*tls)[i];
+      std::string field = Index("spec.tls", i);
+      std::string secret_name = String(&entry, "secretName");
+      if (secret_name.empty()) {
+        Report(Severity::kWarning, ingress, field + ".secretName is missing; these hosts are served without TLS");
+        continue;
+      }
+      std::string certificate_name = ingress.ns + "/" + secret_name;
+      if (!certificates_.count(certificate_name) && !LoadCertificate(ingress, certificate_name, field)) continue;
+
+      // Hosts, validated; no hosts means the fallback certificate for "*".
+      std::vector<std::string> hosts;
+      const json* raw_hosts = Get(&entry, "hosts");
+      if (raw_hosts != nullptr && raw_hosts->is_array() && !raw_hosts->empty()) {
+        for (size_t j = 0; j < raw_hosts->size(); ++j) {
+          const json& raw = (*raw_hosts)[j];
+          sluice::Result<std::string> host =
+              raw.is_string() ? NormalizeHost(raw.get<std::string>())
+                              : sluice::Result<std::string>(Status::Error("must be a string"));
+          if (!host.ok()) {
+            Report(Severity::kError, ingress,
+                   Index(field + ".hosts", j) + " " + Quote(raw.is_string() ? raw.get<std::string>() : "") + ": " +
+                       host.status().message() + "; host skipped");
+            continue;
+          }
+          hosts.push_back(host.value());
+        }
+      } else {
+        hosts.push_back(std::string(kCatchAll));
+      }
+      for (const std::string& host : hosts) {
+        auto [claim, fresh] = host_certificate_.emplace(host, std::make_pair(certificate_name, ingress.origin));
+        if (!fresh && claim->second.first != certificate_name) {
+          Report(Severity::kWarning, ingress,
+                 field + ": host " + Quote(host) + " already uses certificate " + claim->second.first +
+                     " of Ingress " + claim->second.second + " (older); " + certificate_name +
+                     " is not used for it");
+          continue;
+        }
+        CertificateBuild& certificate = certificates_[certificate_name];
+        if (host == kCatchAll) {
+          certificate.serves_catch_all = true;
+        } else {
+          certificate.sni_names.insert(host);
+        }
+      }
+    }
+  }
+
+  // Reads the Secret into certificates_; false (and a warning) if unusable.
+  bool LoadCertificate(const Ingress& ingress, const std::string& certificate_name, const std::string& field) {
+    std::string secret_name = certificate_name.substr(ingress.ns.size() + 1);
+    const StoredObject* secret = store_.Find("Secret", ingress.ns, secret_name);
+    if (secret == nullptr) {
+      Report(Severity::kWarning, ingress,
+             field + ".secretName " + Quote(secret_name) + ": Secret " + certificate_name +
+                 " not found or not of type kubernetes.io/tls; these hosts are served without TLS");
+      return false;
+    }
+    sluice::Result<std::string> chain = SecretValue(secret->object, "tls.crt");
+    sluice::Result<std::string> key = SecretValue(secret->object, "tls.key");
+    for (const sluice::Result<std::string>* value : {&chain, &key}) {
+      if (!value->ok()) {
+        Report(Severity::kWarning, *secret, "Secret",
+               value->status().message() + " (referenced by Ingress " + ingress.origin + " " + field +
+                   "); its hosts are served without TLS");
+        return false;
+      }
+    }
+    CertificateBuild& build = certificates_[certificate_name];
+    build.chain = std::move(chain).value();
+    build.key = std::move(key).value();
+    return true;
+  }
+
+  // The certificate serving virtual host `host`: its own, else the wildcard
+  // one covering it, else (for "*" only) the fallback one.
+  std::string CertificateFor(const std::string& host) const {
+    auto it = host_certificate_.find(host);
+    if (it != host_certificate_.end()) return it->second.first;
+    size_t dot = host.find('.');
+    if (host != kCatchAll && host.rfind("*.", 0) != 0 && dot != std::string::npos) {
+      it = host_certificate_.find("*" + host.substr(dot));
+      if (it != host_certificate_.end()) return it->second.first;
+    }
+    return "";
+  }
+
+  // ---- Output. ----
+
+  void Assemble() {
+    if (default_route_) Host(std::string(kCatchAll));
+    std::set<std::string> used_clusters;
+    for (auto& [name, build] : hosts_) {
+      std::vector<v1::Route>& routes = build.routes;
+      // Longest path first, so the first match is the longest match; Exact
+      // before Prefix on the same path. Paths are unique per match type.
+      std::sort(routes.begin(), routes.end(), [](const v1::Route& a, const v1::Route& b) {
+        return std::make_tuple(-static_cast<int64_t>(a.path().size()), a.path(), -static_cast<int>(a.match()),
+                               a.origin()) < std::make_tuple(-static_cast<int64_t>(b.path().size()), b.path(),
+                                                             -static_cast<int>(b.match()), b.origin());
+      });
+      bool has_root_prefix = std::any_of(routes.begin(), routes.end(), [](const v1::Route& r) {
+        return r.match() == v1::Route::PREFIX && r.path() == "/";
+      });
+      if (default_route_ && !has_root_prefix) routes.push_back(*default_route_);
+
+      v1::VirtualHost* vhost = result_.snapshot.add_virtual_hosts();
+      vhost->set_name(name);
+      vhost->set_certificate(CertificateFor(name));
+      for (v1::Route& route : routes) {
+        used_clusters.insert(route.cluster());
+        *vhost->add_routes() = std::move(route);
+      }
+    }
+    for (const std::string& name : used_clusters) *result_.snapshot.add_clusters() = clusters_.at(name).cluster;
+    for (auto& [name, build] : certificates_) {
+      // A certificate that lost all its hosts to older Ingresses must not
+      // become the fallback certificate by having no SNI names.
+      if (build.sni_names.empty() && !build.serves_catch_all) continue;
+      v1::Certificate* certificate = result_.snapshot.add_certificates();
+      certificate->set_name(name);
+      for (const std::string& sni : build.sni_names) certificate->add_sni_names(sni);
+      certificate->set_certificate_chain_pem(std::move(build.chain));
+      certificate->set_private_key_pem(std::move(build.key));
+    }
+  }
+
+  struct ClusterBuild {
+    v1::Cluster cluster;
+    std::string problem;
+  };
+
+  const store::Store& store_;
+  const Options& options_;
+  Result result_;
+  std::map<std::pair<std::string, std::string>, std::vector<const json*>> slices_;
+  std::map<std::string, VirtualHostBuild> hosts_;  // by name: the output order
+  // (host, match, path) -> origin of the Ingress that routes it.
+  std::map<std::tuple<std::string, v1::Route::PathMatch, std::string>, std::string> claims_;
+  std::map<std::string, ClusterBuild> clusters_;
+  std::optional<v1::Route> default_route_;
+  std::map<std::string, CertificateBuild> certificates_;
+  // host -> (certificate name, origin of the Ingress that claimed it).
+  std::map<std::string, std::pair<std::string, std::string>> host_certificate_;
+};
+
+}  // namespace
+
+Result Translate(const store::Store& store, const Options& options) { return Translator(store, options).Run(); }
+
+std::string SerializeDeterministic(const v1::Snapshot& snapshot) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    snapshot.SerializeToCodedStream(&coded);
+  }
+  return bytes;
+}
+
+const char* SeverityName(Diagnostic::Severity severity) {
+  return severity == Diagnostic::Severity::kError ? "error" : "warning";
+}
+
+}  // namespace sluice::translate

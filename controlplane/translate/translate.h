@@ -1,0 +1,62 @@
+#pragma once
+// The pure function at the heart of the controller: Kubernetes objects in the
+// store -> the Snapshot every proxy runs, plus diagnostics saying which object
+// is invalid and why. Deterministic: the same store gives byte-identical
+// snapshots (see SerializeDeterministic), whatever the insertion order.
+//
+// Semantics (networking.k8s.io/v1 Ingress):
+//  - Ingresses handled: spec.ingressClassName names an IngressClass whose
+//    spec.controller is Options::ingress_class_controller; else the legacy
+//    annotation kubernetes.io/ingress.class names one; else, with neither
+//    set, one of our IngressClasses carries
+//    ingressclass.kubernetes.io/is-default-class: "true". Others are ignored
+//    with a warning.
+//  - "Oldest wins" (duplicate routes, default backend, a host's certificate):
+//    by metadata.creationTimestamp, then namespace/name. Objects without a
+//    timestamp (manifest files) count as newer than any with one.
+//  - Hosts are lower-cased; "*.example.com" matches exactly one label. Rules
+//    without a host go to the catch-all VirtualHost "*".
+//  - Paths: Exact, Prefix; ImplementationSpecific is treated as Prefix.
+//    Routes are ordered longest path first, Exact before Prefix.
+//  - The default backend becomes a final Prefix "/" route of every
+//    VirtualHost without a Prefix "/" of its own, and of "*".
+//  - spec.tls: Certificate "<ns>/<secret>" with the entry's hosts as SNI
+//    names; an entry without hosts gives a Certificate without SNI names (the
+//    proxy's fallback certificate) and serves "*".
+#include <string>
+#include <vector>
+
+#include "controlplane/store/store.h"
+#include "sluice/v1/snapshot.pb.h"
+
+namespace sluice::translate {
+
+struct Diagnostic {
+  enum class Severity { kWarning, kError } severity;
+  std::string kind, ns, name;  // the object concerned
+  std::string origin;          // file/document or "api"
+  // e.g. "spec.rules[0].http.paths[1].backend.service.port.name \"web\": Service default/app has no such port"
+  std::string message;
+};
+
+struct Options {
+  std::string ingress_class_controller = "sluice.io/ingress-controller";
+  std::string watch_namespace;  // empty = all
+};
+
+struct Result {
+  sluice::v1::Snapshot snapshot;
+  std::vector<Diagnostic> diagnostics;  // in a deterministic order
+};
+
+// Pure and deterministic.
+Result Translate(const store::Store& store, const Options& options);
+
+// The snapshot's bytes with deterministic serialization: equal snapshots give
+// equal strings, so callers can compare versions cheaply.
+std::string SerializeDeterministic(const sluice::v1::Snapshot& snapshot);
+
+// "warning" / "error", for logs.
+const char* SeverityName(Diagnostic::Severity severity);
+
+}  // namespace sluice::translate

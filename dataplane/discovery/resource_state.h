@@ -1,0 +1,35 @@
+#pragma once
+// The proxy's copy of the controller's resources, and how a StreamResponse
+// changes it. Pure: no gRPC, no threads, so the merge rules are unit-tested
+// on their own.
+#include <map>
+#include <memory>
+#include <string>
+
+#include "dataplane/common/status.h"
+#include "sluice/v1/snapshot.pb.h"
+#include "sluice/v1/snapshot_service.pb.h"
+
+namespace sluice::discovery {
+
+class ResourceState {
+ public:
+  // The state after `response`: a full state replaces everything, a delta
+  // upserts `resources` and deletes `removed`. A response that is not
+  // internally consistent (a resource without a kind, a name twice, the
+  // removal of something this state does not hold) is an error; *this is
+  // never modified.
+  sluice::Result<ResourceState> Merge(const sluice::v1::StreamResponse& response) const;
+
+  // The complete state as one Snapshot, each kind ordered by name.
+  std::shared_ptr<const sluice::v1::Snapshot> ToSnapshot() const;
+
+  size_t size() const { return virtual_hosts_.size() + clusters_.size() + certificates_.size(); }
+
+ private:
+  std::map<std::string, sluice::v1::VirtualHost> virtual_hosts_;
+  std::map<std::string, sluice::v1::Cluster> clusters_;
+  std::map<std::string, sluice::v1::Certificate> certificates_;
+};
+
+}  // namespace sluice::discovery

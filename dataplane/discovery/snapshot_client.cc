@@ -1,0 +1,188 @@
+#include "dataplane/discovery/snapshot_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <exception>
+#include <random>
+#include <utility>
+
+#include "dataplane/discovery/json_log.h"
+#include "sluice/v1/snapshot_service.grpc.pb.h"
+
+namespace sluice::discovery {
+
+using sluice::v1::StreamRequest;
+using sluice::v1::StreamResponse;
+
+namespace {
+
+std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
+  grpc::ChannelArguments args;
+  // Snapshots carry every certificate and key; do not cap them at 4 MiB.
+  args.SetMaxReceiveMessageSize(-1);
+  // A controller that vanished without a FIN (node lost, partition) is only
+  // noticed through pings; the stream is otherwise quiet for hours.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  // Our own backoff decides when to reconnect. A private subchannel pool
+  // keeps a new channel from inheriting gRPC's internal reconnect backoff
+  // (up to two minutes) from a previous channel to the same address.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+}  // namespace
+
+SnapshotClient::SnapshotClient(ClientOptions options, ApplyFn apply)
+    : options_(std::move(options)), apply_(std::move(apply)) {}
+
+SnapshotClient::~SnapshotClient() { Stop(); }
+
+void SnapshotClient::Start() {
+  std::lock_guard lock(mu_);
+  if (stopping_ || thread_.joinable()) return;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void SnapshotClient::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    if (active_context_ != nullptr) active_context_->TryCancel();
+    stop_cv_.notify_all();
+  }
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+std::string SnapshotClient::applied_version() const {
+  std::lock_guard lock(mu_);
+  return applied_version_;
+}
+
+ClientStats SnapshotClient::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void SnapshotClient::Run() {
+  std::chrono::milliseconds ceiling = options_.initial_backoff;
+  while (true) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+    }
+    const bool got_response = RunOneStream();
+    connected_ = false;
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+    }
+    if (got_response) ceiling = options_.initial_backoff;
+    SleepBackoff(ceiling);
+    ceiling = std::min(ceiling * 2, options_.max_backoff);
+  }
+}
+
+void SnapshotClient::SleepBackoff(std::chrono::milliseconds ceiling) {
+  // Full jitter: a fleet of proxies that lost the same controller does not
+  // come back in lockstep.
+  static thread_local std::mt19937_64 random{std::random_device{}()};
+  std::uniform_int_distribution<int64_t> pick(0, std::max<int64_t>(ceiling.count(), 1));
+  const std::chrono::milliseconds delay(pick(random));
+  std::unique_lock lock(mu_);
+  stop_cv_.wait_for(lock, delay, [this] { return stopping_; });
+}
+
+bool SnapshotClient::RunOneStream() {
+  auto stub = sluice::v1::SnapshotService::NewStub(NewChannel(options_.controller_address));
+  grpc::ClientContext context;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return false;
+    active_context_ = &context;
+    ++stats_.streams_started;
+  }
+
+  std::unique_ptr<grpc::ClientReaderWriter<StreamRequest, StreamResponse>> stream =
+      stub->Stream(&context);
+  StreamRequest hello;
+  hello.set_node_id(options_.node_id);
+  hello.set_applied_version(applied_version());
+
+  bool got_response = false;
+  bool write_failed = !stream->Write(hello);
+  StreamResponse response;
+  while (!write_failed && stream->Read(&response)) {
+    if (!got_response) {
+      got_response = true;
+      connected_ = true;
+      LogJson("info", "connected to controller",
+              {{"controller", options_.controller_address}, {"node", options_.node_id}});
+    }
+
+    // Merge onto a copy: the last good state only moves when apply() says so.
+    sluice::Status verdict;
+    sluice::Result<ResourceState> merged = last_good_.Merge(response);
+    if (!merged.ok()) {
+      verdict = merged.status();
+    } else {
+      try {
+        verdict = apply_(merged->ToSnapshot(), response.version());
+      } catch (const std::exception& error) {
+        verdict = sluice::Status::Error(std::string("apply threw: ") + error.what());
+      }
+    }
+    if (!verdict.ok() && verdict.message().empty()) verdict = sluice::Status::Error("rejected");
+
+    {
+      std::lock_guard lock(mu_);
+      ++(response.full_state() ? stats_.full_states : stats_.deltas);
+      ++(verdict.ok() ? stats_.acks : stats_.nacks);
+      if (verdict.ok()) applied_version_ = response.version();
+    }
+    if (verdict.ok()) last_good_ = std::move(*merged);
+    if (verdict.ok()) {
+      LogJson("info", "snapshot applied",
+              {{"version", response.version()},
+               {"full_state", response.full_state()},
+               {"changed", response.resources_size()},
+               {"removed", response.removed_size()}});
+    } else {
+      LogJson("warn", "snapshot rejected",
+              {{"version", response.version()},
+               {"error", verdict.message()},
+               {"applied_version", applied_version()}});
+    }
+
+    StreamRequest answer;
+    answer.set_node_id(options_.node_id);
+    answer.set_version(response.version());
+    answer.set_nonce(response.nonce());
+    answer.set_error_detail(verdict.ok() ? std::string() : verdict.message());
+    answer.set_applied_version(applied_version());
+    write_failed = !stream->Write(answer);
+  }
+  if (write_failed) {
+    // Finish() wants the read side drained; a failed write means the call is
+    // already dead, so cancel and drain what is left.
+    context.TryCancel();
+    while (stream->Read(&response)) {
+    }
+  }
+  const grpc::Status status = stream->Finish();
+  {
+    std::lock_guard lock(mu_);
+    active_context_ = nullptr;
+    if (stopping_) return got_response;
+  }
+  LogJson("warn", "controller stream ended",
+          {{"controller", options_.controller_address},
+           {"code", static_cast<int>(status.error_code())},
+           {"error", status.error_message()},
+           {"applied_version", applied_version()}});
+  return got_response;
+}
+
+}  // namespace sluice::discovery

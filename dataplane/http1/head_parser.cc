@@ -1,0 +1,344 @@
+// Request and response head parsing (RFC 9112 sections 2-5).
+//
+// One pass, line by line: memchr finds each LF, the line is validated with
+// table lookups and, when an output is given, copied into it. Lines already
+// validated are never looked at again by the stateful parsers; the free
+// functions only fill their output once the head terminator is present, so
+// an incomplete head costs no allocation.
+#include <algorithm>
+#include <cstring>
+#include <type_traits>
+
+#include "dataplane/http1/parser.h"
+#include "dataplane/http1/syntax.h"
+
+namespace sluice::http1 {
+namespace {
+
+using syntax::Is;
+using syntax::IsDigit;
+
+struct Failure {
+  int status = 0;  // 0: no failure
+  const char* reason = "";
+  explicit operator bool() const { return status != 0; }
+};
+
+constexpr Failure kNoFailure{};
+
+HeadParse Error(int status, std::string_view reason) {
+  HeadParse r;
+  r.state = ParseState::kError;
+  r.error_status = status;
+  r.error = std::string(reason);
+  return r;
+}
+
+constexpr std::string_view kVersionPattern = "HTTP/D.D";
+
+// A (possibly partial) HTTP-version: "HTTP/" DIGIT "." DIGIT, case-sensitive.
+bool VersionShapeValid(std::string_view v) {
+  if (v.size() > kVersionPattern.size()) return false;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (kVersionPattern[i] == 'D' ? !IsDigit(v[i]) : v[i] != kVersionPattern[i]) return false;
+  }
+  return true;
+}
+
+Failure ParseVersion(std::string_view v, int* major, int* minor) {
+  if (v.size() != kVersionPattern.size() || !VersionShapeValid(v)) return {400, "malformed HTTP version"};
+  *major = v[5] - '0';
+  *minor = v[7] - '0';
+  if (*major != 1 || *minor > 1) return {505, "unsupported HTTP version"};
+  return kNoFailure;
+}
+
+// Where a request target puts its path and authority (views into target).
+struct TargetParts {
+  std::string_view path;
+  std::string_view authority;
+};
+
+Failure ClassifyTarget(std::string_view method, std::string_view target, TargetParts* parts) {
+  const bool is_connect = method == "CONNECT";
+  if (target.front() == '/') {
+    if (is_connect) return {400, "CONNECT needs an authority-form target"};
+    parts->path = target;
+    return kNoFailure;
+  }
+  if (is_connect) {
+    if (!syntax::IsValidHostPort(target, /*port_required=*/true)) return {400, "invalid CONNECT target"};
+    parts->authority = target;
+    return kNoFailure;
+  }
+  if (target == "*") {
+    if (method != "OPTIONS") return {400, "asterisk target outside OPTIONS"};
+    parts->path = target;
+    return kNoFailure;
+  }
+  // absolute-form: only the http and https schemes make sense to a proxy.
+  const size_t sep = target.find("://");
+  if (sep == std::string_view::npos) return {400, "invalid request target"};
+  const std::string_view scheme = target.substr(0, sep);
+  if (!http::EqualsIgnoreCase(scheme, "http") && !http::EqualsIgnoreCase(scheme, "https")) {
+    return {400, "unsupported scheme in request target"};
+  }
+  std::string_view rest = target.substr(sep + 3);
+  const size_t path_start = std::min(rest.find('/'), rest.find('?'));
+  const std::string_view authority = rest.substr(0, path_start);
+  // Userinfo is deprecated for http(s) and only confuses host matching.
+  if (!syntax::IsValidHostPort(authority, /*port_required=*/false)) return {400, "invalid authority in request target"};
+  parts->authority = authority;
+  parts->path = path_start == std::string_view::npos ? std::string_view() : rest.substr(path_start);
+  return kNoFailure;
+}
+
+// request-line = method SP request-target SP HTTP-version. When `complete`
+// is false `line` is only the start of the line: report only errors that
+// more bytes cannot repair. Fills `out` when non-null and complete.
+Failure ParseRequestLine(std::string_view line, bool complete, http::RequestHead* out) {
+  if (!complete && !line.empty() && line.back() == '\r') line.remove_suffix(1);
+  size_t i = 0;
+  while (i < line.size() && Is(line[i], syntax::kToken)) ++i;
+  if (i == line.size()) {
+    return complete ? Failure{400, "malformed request line"} : kNoFailure;
+  }
+  if (line[i] != ' ') return {400, "invalid character in method"};
+  if (i == 0) return {400, "empty method"};
+  const std::string_view method = line.substr(0, i);
+  const size_t target_start = i + 1;
+  size_t j = target_start;
+  while (j < line.size() && Is(line[j], syntax::kTarget)) ++j;
+  if (j == line.size()) {
+    return complete ? Failure{400, "malformed request line"} : kNoFailure;
+  }
+  if (line[j] != ' ') return {400, "invalid character in request target"};
+  if (j == target_start) return {400, "empty request target"};
+  const std::string_view target = line.substr(target_start, j - target_start);
+  const std::string_view version = line.substr(j + 1);
+  if (!complete) {
+    return VersionShapeValid(version) ? kNoFailure : Failure{400, "malformed HTTP version"};
+  }
+  int major = 0;
+  int minor = 0;
+  if (Failure f = ParseVersion(version, &major, &minor)) return f;
+  TargetParts parts;
+  if (Failure f = ClassifyTarget(method, target, &parts)) return f;
+  if (out != nullptr) {
+    out->method.assign(method);
+    out->target.assign(target);
+    if (method == "CONNECT") {
+      out->path.clear();
+    } else if (parts.path.empty() || parts.path.front() == '?') {
+      out->path = "/";  // "http://h" and "http://h?q" address the root
+      out->path.append(parts.path);
+    } else {
+      out->path.assign(parts.path);
+    }
+    out->authority.assign(parts.authority);
+    out->version_major = major;
+    out->version_minor = minor;
+  }
+  return kNoFailure;
+}
+
+// status-line = HTTP-version SP status-code SP [ reason-phrase ]. The SP
+// after the code is optional here: many servers omit it with no reason.
+Failure ParseStatusLine(std::string_view line, bool complete, http::ResponseHead* out) {
+  if (!complete && !line.empty() && line.back() == '\r') line.remove_suffix(1);
+  const std::string_view version = line.substr(0, std::min(line.size(), kVersionPattern.size()));
+  if (!VersionShapeValid(version)) return {502, "malformed HTTP version"};
+  if (line.size() > 8 && line[8] != ' ') return {502, "malformed status line"};
+  for (size_t i = 9; i < std::min<size_t>(line.size(), 12); ++i) {
+    if (!IsDigit(line[i])) return {502, "malformed status code"};
+  }
+  if (line.size() > 12 && line[12] != ' ') return {502, "malformed status line"};
+  for (size_t i = 13; i < line.size(); ++i) {
+    if (!Is(line[i], syntax::kFieldValue)) return {502, "invalid character in reason phrase"};
+  }
+  if (!complete) return kNoFailure;
+  if (line.size() < 12) return {502, "malformed status line"};
+  int major = 0;
+  int minor = 0;
+  if (Failure f = ParseVersion(version, &major, &minor)) return {502, f.reason};
+  const int status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+  if (status < 100 || status > 599) return {502, "status code out of range"};
+  if (out != nullptr) {
+    out->status = status;
+    out->reason.assign(line.size() > 13 ? line.substr(13) : std::string_view());
+    out->version_major = major;
+    out->version_minor = minor;
+  }
+  return kNoFailure;
+}
+
+// What the parsed request still needs once the whole head is there.
+Failure FinishRequest(http::RequestHead* out) {
+  if (out->authority.empty()) {
+    if (const std::string* host = out->headers.Get("host")) out->authority = *host;
+  }
+  const syntax::TransferEncodingInfo te = syntax::InspectTransferEncoding(out->headers);
+  if (te.malformed) return {400, "malformed transfer-encoding"};
+  if (te.has_unknown) return {501, "unsupported transfer coding"};
+  return kNoFailure;
+}
+
+void ClearRequest(http::RequestHead* out) {
+  out->method.clear();
+  out->target.clear();
+  out->path.clear();
+  out->authority.clear();
+  out->version_major = 1;
+  out->version_minor = 1;
+  out->headers.clear();
+  // Typical requests carry 5-20 fields: one allocation instead of five.
+  if (out->headers.mutable_entries().capacity() < 16) out->headers.mutable_entries().reserve(16);
+}
+
+void ClearResponse(http::ResponseHead* out) {
+  out->status = 0;
+  out->reason.clear();
+  out->version_major = 1;
+  out->version_minor = 1;
+  out->headers.clear();
+}
+
+// Validates (and fills, when `out` is non-null) the lines of `data` from
+// cursor->pos on. Head is RequestHead or ResponseHead.
+template <typename Head>
+HeadParse Advance(std::string_view data, const Limits& limits, HeadCursor* cursor, Head* out) {
+  constexpr bool kRequest = std::is_same_v<Head, http::RequestHead>;
+  const int fail_status = kRequest ? 0 : 502;  // responses: every error is 502
+  auto fail = [&](int status, const char* reason) { return Error(fail_status ? fail_status : status, reason); };
+
+  const size_t window = std::min(data.size(), limits.max_head_bytes);
+  const char* base = data.data();
+  while (true) {
+    const size_t pos = cursor->pos;
+    const void* lf = pos < window ? std::memchr(base + pos, '\n', window - pos) : nullptr;
+    if (lf == nullptr) {
+      const std::string_view partial(base + pos, window - pos);
+      Failure f;
+      const char* reason = "";
+      if (!cursor->start_line_seen) {
+        if constexpr (kRequest) {
+          f = ParseRequestLine(partial, /*complete=*/false, nullptr);
+        } else {
+          f = ParseStatusLine(partial, /*complete=*/false, nullptr);
+        }
+      } else if (cursor->header_count >= limits.max_header_count && !partial.empty() && partial != "\r") {
+        // Checked before the line's syntax, as for a complete line, so the
+        // verdict does not depend on where the bytes were split.
+        f = {431, "too many header fields"};
+      } else if (!syntax::FieldLinePrefixValid(partial, &reason)) {
+        f = {400, reason};
+      }
+      if (f) return fail(f.status, f.reason);
+      if (data.size() >= limits.max_head_bytes) return fail(431, "head too large");
+      return HeadParse{};
+    }
+    const size_t lf_pos = static_cast<const char*>(lf) - base;
+    const std::string_view raw_line(base + pos, lf_pos - pos);
+    if (cursor->start_line_seen && cursor->header_count >= limits.max_header_count && !raw_line.empty() &&
+        raw_line != "\r") {
+      return fail(431, "too many header fields");  // same order as for a partial line
+    }
+    if (raw_line.empty() || raw_line.back() != '\r') return fail(400, "bare LF in head");
+    const std::string_view line(base + pos, lf_pos - 1 - pos);
+    cursor->pos = lf_pos + 1;
+
+    if (!cursor->start_line_seen) {
+      if (line.empty()) {
+        // RFC 9112 section 2.2: ignore empty lines before a request line
+        // (left over by clients that end a body with an extra CRLF).
+        if constexpr (kRequest) continue;
+        return fail(502, "empty line before status line");
+      }
+      Failure f;
+      if constexpr (kRequest) {
+        f = ParseRequestLine(line, /*complete=*/true, out);
+      } else {
+        f = ParseStatusLine(line, /*complete=*/true, out);
+      }
+      if (f) return fail(f.status, f.reason);
+      cursor->start_line_seen = true;
+      continue;
+    }
+
+    if (line.empty()) {
+      HeadParse done;
+      done.state = ParseState::kDone;
+      done.consumed = cursor->pos;
+      if constexpr (kRequest) {
+        if (out != nullptr) {
+          if (Failure f = FinishRequest(out)) return fail(f.status, f.reason);
+        }
+      }
+      return done;
+    }
+    if (++cursor->header_count > limits.max_header_count) return fail(431, "too many header fields");
+    const char* reason = "";
+    if (!syntax::ParseFieldLine(line, out != nullptr ? &out->headers : nullptr, &reason)) return fail(400, reason);
+  }
+}
+
+bool HasHeadTerminator(std::string_view data, const Limits& limits) {
+  const size_t window = std::min(data.size(), limits.max_head_bytes);
+  if (window < 4) return false;
+  // Most reads hold exactly one head (a GET): skip the search then.
+  if (window == data.size() && data.ends_with("\r\n\r\n")) return true;
+  return memmem(data.data(), window, "\r\n\r\n", 4) != nullptr;
+}
+
+template <typename Head>
+HeadParse ParseWhole(std::string_view data, const Limits& limits, Head* out, void (*clear)(Head*)) {
+  HeadCursor cursor;
+  if (!HasHeadTerminator(data, limits)) {
+    // Validate only: errors early, no allocation while incomplete.
+    HeadParse r = Advance<Head>(data, limits, &cursor, nullptr);
+    if (r.state != ParseState::kDone) return r;
+    cursor = HeadCursor();  // cannot happen without a terminator; stay correct anyway
+  }
+  clear(out);
+  return Advance<Head>(data, limits, &cursor, out);
+}
+
+}  // namespace
+
+HeadParse ParseRequestHead(std::string_view data, const Limits& limits, http::RequestHead* out) {
+  return ParseWhole<http::RequestHead>(data, limits, out, &ClearRequest);
+}
+
+HeadParse ParseResponseHead(std::string_view data, const Limits& limits, http::ResponseHead* out) {
+  return ParseWhole<http::ResponseHead>(data, limits, out, &ClearResponse);
+}
+
+HeadParse RequestHeadParser::Parse(std::string_view data, http::RequestHead* out) {
+  HeadParse r = Advance<http::RequestHead>(data, limits_, &cursor_, &head_);
+  if (r.state == ParseState::kDone) {
+    std::string scheme = std::move(out->scheme);  // the connection's, not the parser's
+    *out = std::move(head_);
+    out->scheme = std::move(scheme);
+  }
+  if (r.state != ParseState::kIncomplete) Reset();
+  return r;
+}
+
+void RequestHeadParser::Reset() {
+  cursor_ = HeadCursor();
+  head_ = http::RequestHead();
+}
+
+HeadParse ResponseHeadParser::Parse(std::string_view data, http::ResponseHead* out) {
+  HeadParse r = Advance<http::ResponseHead>(data, limits_, &cursor_, &head_);
+  if (r.state == ParseState::kDone) *out = std::move(head_);
+  if (r.state != ParseState::kIncomplete) Reset();
+  return r;
+}
+
+void ResponseHeadParser::Reset() {
+  cursor_ = HeadCursor();
+  head_ = http::ResponseHead();
+}
+
+}  // namespace sluice::http1

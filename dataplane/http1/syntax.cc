@@ -1,0 +1,216 @@
+#include "dataplane/http1/syntax.h"
+
+#include <cstring>
+#include <string>
+
+namespace sluice::http1::syntax {
+
+namespace {
+
+constexpr uint64_t kOnes = 0x0101010101010101ull;
+constexpr uint64_t kHighs = 0x8080808080808080ull;
+
+// Nonzero when some byte of `v` is below 0x20 or equals 0x7f (the classic
+// "has less than" and "has zero byte" bit tricks). Bytes >= 0x80 never
+// trigger it on their own, but may when next to a flagged byte; the caller
+// rechecks flagged words byte by byte, so that is only a slow path.
+inline uint64_t MaybeControl(uint64_t v) {
+  const uint64_t below_space = (v - kOnes * 0x20) & ~v & kHighs;
+  const uint64_t x = v ^ (kOnes * 0x7f);
+  const uint64_t is_del = (x - kOnes) & ~x & kHighs;
+  return below_space | is_del;
+}
+
+}  // namespace
+
+bool IsFieldValue(std::string_view s) {
+  const char* p = s.data();
+  size_t n = s.size();
+  while (n >= 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    if (MaybeControl(v) != 0) {
+      for (size_t i = 0; i < 8; ++i) {
+        if (!Is(p[i], kFieldValue)) return false;
+      }
+    }
+    p += 8;
+    n -= 8;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (!Is(p[i], kFieldValue)) return false;
+  }
+  return true;
+}
+
+bool ParseFieldLine(std::string_view line, http::HeaderMap* out, const char** error) {
+  if (line.empty()) {
+    *error = "empty field line";
+    return false;
+  }
+  if (IsOws(line.front())) {
+    // obs-fold (RFC 9112 section 5.2): a server must reject it or unfold it;
+    // unfolding differently from a backend is a smuggling vector.
+    *error = "obsolete line folding";
+    return false;
+  }
+  size_t i = 0;
+  while (i < line.size() && Is(line[i], kToken)) ++i;
+  if (i == line.size()) {
+    *error = "field line without colon";
+    return false;
+  }
+  if (line[i] != ':') {
+    *error = IsOws(line[i]) ? "whitespace before colon in field line" : "invalid character in field name";
+    return false;
+  }
+  if (i == 0) {
+    *error = "empty field name";
+    return false;
+  }
+  const std::string_view raw_value = line.substr(i + 1);
+  if (!IsFieldValue(raw_value)) {
+    *error = "invalid character in field value";
+    return false;
+  }
+  if (out != nullptr) {
+    std::string name(i, '\0');
+    for (size_t k = 0; k < i; ++k) name[k] = kTables.lower[static_cast<unsigned char>(line[k])];
+    out->Add(std::move(name), std::string(TrimOws(raw_value)));
+  }
+  return true;
+}
+
+bool FieldLinePrefixValid(std::string_view partial, const char** error) {
+  if (!partial.empty() && partial.back() == '\r') partial.remove_suffix(1);
+  if (partial.empty()) return true;
+  if (IsOws(partial.front())) {
+    *error = "obsolete line folding";
+    return false;
+  }
+  size_t i = 0;
+  while (i < partial.size() && Is(partial[i], kToken)) ++i;
+  if (i == partial.size()) return true;
+  if (partial[i] != ':') {
+    *error = IsOws(partial[i]) ? "whitespace before colon in field line" : "invalid character in field name";
+    return false;
+  }
+  if (i == 0) {
+    *error = "empty field name";
+    return false;
+  }
+  if (!IsFieldValue(partial.substr(i + 1))) {
+    *error = "invalid character in field value";
+    return false;
+  }
+  return true;
+}
+
+namespace {
+
+bool IsValidPort(std::string_view p) {
+  if (p.empty() || p.size() > 5) return false;
+  uint32_t v = 0;
+  for (char c : p) {
+    if (!IsDigit(c)) return false;
+    v = v * 10 + static_cast<uint32_t>(c - '0');
+  }
+  return v <= 65535;
+}
+
+bool IsValidRegName(std::string_view h) {
+  if (h.empty()) return false;
+  for (size_t i = 0; i < h.size(); ++i) {
+    const char c = h[i];
+    if (!Is(c, kHostChar)) return false;
+    if (c == '%') {
+      if (i + 2 >= h.size() || !Is(h[i + 1], kHex) || !Is(h[i + 2], kHex)) return false;
+      i += 2;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool IsValidHostPort(std::string_view s, bool port_required) {
+  std::string_view host;
+  std::string_view rest;
+  if (!s.empty() && s.front() == '[') {
+    const size_t close = s.find(']');
+    if (close == std::string_view::npos || close == 1) return false;
+    for (char c : s.substr(1, close - 1)) {
+      if (!(Is(c, kHex) || c == ':' || c == '.')) return false;
+    }
+    host = s.substr(0, close + 1);
+    rest = s.substr(close + 1);
+  } else {
+    const size_t colon = s.find(':');
+    host = s.substr(0, colon);
+    rest = colon == std::string_view::npos ? std::string_view() : s.substr(colon);
+    if (!IsValidRegName(host)) return false;
+  }
+  if (rest.empty()) return !port_required;
+  if (rest.front() != ':') return false;
+  return IsValidPort(rest.substr(1));
+}
+
+TransferEncodingInfo InspectTransferEncoding(const http::HeaderMap& headers) {
+  TransferEncodingInfo info;
+  for (const http::Header& h : headers.entries()) {
+    if (h.name != "transfer-encoding") continue;
+    info.present = true;
+    std::string_view list = h.value;
+    while (true) {
+      const size_t comma = list.find(',');
+      const std::string_view element = TrimOws(list.substr(0, comma));
+      if (!element.empty()) {  // RFC 9110 section 5.6.1: empty list elements are ignored
+        ++info.codings;
+        if (!IsToken(element)) {
+          info.malformed = true;
+          info.last_is_chunked = false;
+        } else if (http::EqualsIgnoreCase(element, "chunked")) {
+          ++info.chunked_count;
+          info.last_is_chunked = true;
+        } else {
+          info.has_unknown = true;
+          info.last_is_chunked = false;
+        }
+      }
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
+    }
+  }
+  return info;
+}
+
+ContentLengthResult ParseContentLength(const http::HeaderMap& headers, uint64_t* value) {
+  bool seen = false;
+  uint64_t first = 0;
+  for (const http::Header& h : headers.entries()) {
+    if (h.name != "content-length") continue;
+    std::string_view list = h.value;
+    while (true) {
+      const size_t comma = list.find(',');
+      const std::string_view element = TrimOws(list.substr(0, comma));
+      if (element.empty()) return ContentLengthResult::kInvalid;
+      uint64_t v = 0;
+      for (char c : element) {
+        if (!IsDigit(c)) return ContentLengthResult::kInvalid;
+        const uint64_t d = static_cast<uint64_t>(c - '0');
+        if (v > (UINT64_MAX - d) / 10) return ContentLengthResult::kInvalid;
+        v = v * 10 + d;
+      }
+      if (seen && v != first) return ContentLengthResult::kConflict;
+      seen = true;
+      first = v;
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
+    }
+  }
+  if (!seen) return ContentLengthResult::kAbsent;
+  *value = first;
+  return ContentLengthResult::kValid;
+}
+
+}  // namespace sluice::http1::syntax

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs everything Sluice needs to build, test and run its demo, from
+# Debian 12's packages only. Safe to run again: when every package is
+# already present it does nothing (CI=true always runs apt-get, as a fresh
+# machine would).
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  bazel-bootstrap g++ python3
+  # libraries (linked as system libraries through Bazel linkopts)
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
+  libnghttp2-dev libssl-dev nlohmann-json3-dev libcpprest-dev libyaml-cpp-dev
+  # tests: GoogleTest, fuzzers (clang + libFuzzer runtime), real clients
+  libgtest-dev libgmock-dev clang libclang-rt-14-dev curl
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [[ ${#missing[@]} -eq 0 && "${CI:-}" != "true" ]]; then
+  exit 0
+fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+echo "install-deps: installing ${missing[*]:-${PACKAGES[*]}}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"

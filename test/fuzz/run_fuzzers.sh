@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Builds the HTTP/1 codec fuzz targets with clang's libFuzzer + ASan + UBSan
+# straight from the sources (no Bazel: its toolchain here is g++) and runs
+# each for a bounded time. Exits non-zero on any crash, sanitizer report,
+# timeout or property violation.
+#
+#   test/fuzz/run_fuzzers.sh [SECONDS_PER_TARGET]   (default 30)
+#
+# Environment: CXX (default clang++), FUZZ_OUT (default /tmp/sluice-fuzz),
+# FUZZ_JOBS-free on purpose: one process per target keeps it to 2 cores.
+# New corpus entries go to $FUZZ_OUT, never into the committed seeds.
+set -euo pipefail
+
+seconds="${1:-30}"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+out="${FUZZ_OUT:-/tmp/sluice-fuzz}"
+cxx="${CXX:-clang++}"
+targets=(request_fuzzer response_fuzzer)
+sources=(
+  "$root/dataplane/http1/head_parser.cc"
+  "$root/dataplane/http1/framing.cc"
+  "$root/dataplane/http1/body_decoder.cc"
+  "$root/dataplane/http1/serializer.cc"
+  "$root/dataplane/http1/syntax.cc"
+)
+flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer
+       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+       -I"$root")
+
+if ! command -v "$cxx" >/dev/null; then
+  echo "run_fuzzers: $cxx not found (apt-get install clang libclang-rt-14-dev)" >&2
+  exit 2
+fi
+
+mkdir -p "$out"
+for target in "${targets[@]}"; do
+  echo "== building $target"
+  if ! "$cxx" "${flags[@]}" "$root/test/fuzz/$target.cc" "${sources[@]}" -o "$out/$target"; then
+    echo "run_fuzzers: build failed; if -fsanitize=fuzzer does not link, apt-get install libclang-rt-14-dev" >&2
+    exit 2
+  fi
+done
+
+export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:allocator_may_return_null=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+status=0
+for target in "${targets[@]}"; do
+  work="$out/corpus/$target"
+  artifacts="$out/artifacts/$target"
+  mkdir -p "$work" "$artifacts"
+  echo "== running $target for ${seconds}s"
+  if ! "$out/$target" \
+      -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
+      -dict="$root/test/fuzz/http.dict" -print_final_stats=1 \
+      -artifact_prefix="$artifacts/" \
+      "$work" "$root/test/fuzz/corpus/$target" >"$out/$target.log" 2>&1; then
+    echo "run_fuzzers: $target FAILED; log: $out/$target.log, reproducer(s) in $artifacts/" >&2
+    grep -E "ERROR|FUZZ_CHECK|runtime error|SUMMARY|Test unit written" "$out/$target.log" | head -20 >&2 || true
+    status=1
+  else
+    grep -E "stat::number_of_executed_units|cov:" "$out/$target.log" | tail -2
+    echo "== $target: no failures"
+  fi
+done
+exit "$status"
