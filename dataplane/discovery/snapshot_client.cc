@@ -7,7 +7,7 @@
 #include <random>
 #include <utility>
 
-#include "dataplane/discovery/json_log.h"
+#include "dataplane/common/log.h"
 #include "sluice/v1/snapshot_service.grpc.pb.h"
 
 namespace sluice::discovery {
@@ -118,8 +118,7 @@ bool SnapshotClient::RunOneStream() {
     if (!got_response) {
       got_response = true;
       connected_ = true;
-      LogJson("info", "connected to controller",
-              {{"controller", options_.controller_address}, {"node", options_.node_id}});
+      log::Info("connected to controller", {{"controller", options_.controller_address}, {"node", options_.node_id}});
     }
 
     // Merge onto a copy: the last good state only moves when apply() says so.
@@ -144,16 +143,13 @@ bool SnapshotClient::RunOneStream() {
     }
     if (verdict.ok()) last_good_ = std::move(*merged);
     if (verdict.ok()) {
-      LogJson("info", "snapshot applied",
-              {{"version", response.version()},
-               {"full_state", response.full_state()},
-               {"changed", response.resources_size()},
-               {"removed", response.removed_size()}});
+      log::Info("snapshot applied", {{"version", response.version()},
+                                     {"full_state", response.full_state() ? "true" : "false"},
+                                     {"changed", std::to_string(response.resources_size())},
+                                     {"removed", std::to_string(response.removed_size())}});
     } else {
-      LogJson("warn", "snapshot rejected",
-              {{"version", response.version()},
-               {"error", verdict.message()},
-               {"applied_version", applied_version()}});
+      log::Warn("snapshot rejected, still serving the previous one",
+                {{"version", response.version()}, {"error", verdict.message()}, {"applied_version", applied_version()}});
     }
 
     StreamRequest answer;
@@ -177,11 +173,10 @@ bool SnapshotClient::RunOneStream() {
     active_context_ = nullptr;
     if (stopping_) return got_response;
   }
-  LogJson("warn", "controller stream ended",
-          {{"controller", options_.controller_address},
-           {"code", static_cast<int>(status.error_code())},
-           {"error", status.error_message()},
-           {"applied_version", applied_version()}});
+  log::Warn("controller stream ended", {{"controller", options_.controller_address},
+                                        {"code", std::to_string(static_cast<int>(status.error_code()))},
+                                        {"error", status.error_message()},
+                                        {"applied_version", applied_version()}});
   return got_response;
 }
 

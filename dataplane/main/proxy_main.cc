@@ -242,8 +242,6 @@ int Run(const Flags& flags) {
       std::lock_guard<std::mutex> lock(state.mu);
       ++state.rejected;
       state.last_error = "version " + version + ": " + compiled.status().message();
-      log::Warn("snapshot rejected, still serving the previous one",
-                {{"version", version}, {"error", compiled.status().message()}});
       return compiled.status();
     }
     for (auto& worker : workers) worker->SetSnapshot(*compiled);
@@ -252,10 +250,6 @@ int Run(const Flags& flags) {
       ++state.applied;
       state.current = *compiled;
     }
-    log::Info("snapshot applied", {{"version", version},
-                                   {"virtual_hosts", std::to_string(desired->virtual_hosts_size())},
-                                   {"clusters", std::to_string(desired->clusters_size())},
-                                   {"routes", std::to_string((*compiled)->route_count())}});
     return Status::Ok();
   });
 

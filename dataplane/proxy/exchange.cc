@@ -19,7 +19,11 @@ bool IsInterim(int status) { return status >= 100 && status < 200 && status != 1
 
 Exchange::Exchange(WorkerContext* ctx, DownstreamStream* downstream, http::RequestHead head,
                    http1::BodyFraming request_framing)
-    : ctx_(ctx), downstream_(downstream), request_(std::move(head)), request_framing_(request_framing) {
+    : ctx_(ctx),
+      downstream_(downstream),
+      request_(std::move(head)),
+      request_framing_(request_framing),
+      response_parser_(ctx->config->head_limits) {
   request_complete_ = request_framing_.kind == http1::BodyFraming::kNone ||
                       (request_framing_.kind == http1::BodyFraming::kContentLength && request_framing_.length == 0);
 }
@@ -250,7 +254,7 @@ void Exchange::ProcessUpstreamInput() {
 bool Exchange::HandleResponseHead() {
   std::string_view input = upstream_in_.view();
   http::ResponseHead head;
-  http1::HeadParse parsed = http1::ParseResponseHead(input, ctx_->config->head_limits, &head);
+  http1::HeadParse parsed = response_parser_.Parse(input, &head);
   if (parsed.state == http1::ParseState::kIncomplete) {
     if (upstream_eof_) UpstreamFailed(input.empty() ? Failure::kReset : Failure::kBadResponse, "upstream closed before a response");
     return false;
@@ -330,6 +334,7 @@ void Exchange::UpstreamFailed(Failure failure, const char* detail) {
   if (reused_connection_ && nothing_received && !request_body_started_ && failure == Failure::kReset && attempts_ < 2) {
     upstream_eof_ = false;
     upstream_in_ = net::Buffer();
+    response_parser_.Reset();
     return Connect(/*allow_pooled=*/false);
   }
   if (response_started_) {

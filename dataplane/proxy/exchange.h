@@ -81,7 +81,7 @@ class Exchange : public net::IoHandler {
   bool request_complete_ = false;
   uint64_t request_body_bytes_ = 0;
 
-  http::ResponseHead response_;
+  http1::ResponseHeadParser response_parser_;  // incremental: never rescans a line
   bool response_head_received_ = false;
   bool response_started_ = false;
   std::optional<http1::BodyDecoder> response_decoder_;
