@@ -12,7 +12,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libnghttp2-dev libssl-dev nlohmann-json3-dev libcpprest-dev libyaml-cpp-dev
   # tests: GoogleTest, fuzzers (clang + libFuzzer runtime), real clients
-  libgtest-dev libgmock-dev clang libclang-rt-14-dev curl
+  libgtest-dev libgmock-dev clang libclang-rt-14-dev curl python3-websockets
   # Helm chart check (test/charts): Debian has no helm, so a small renderer
   # built on Helm's own template library (sprig) stands in for it
   python3-yaml python3-jsonschema golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev

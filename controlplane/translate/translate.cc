@@ -11,6 +11,7 @@
 #include <tuple>
 #include <utility>
 
+#include "controlplane/translate/annotations.h"
 #include "dataplane/common/status.h"
 
 namespace sluice::translate {
@@ -182,6 +183,7 @@ struct Ingress {
   std::string ns, name;
   std::string creation;  // RFC 3339, "" when absent
   std::string origin;    // "ns/name", as routes carry it
+  v1::RoutePolicy policy;  // from its annotations; every route of it carries this
 };
 
 bool OlderFirst(const Ingress& a, const Ingress& b) {
@@ -277,9 +279,29 @@ class Translator {
         Report(Severity::kWarning, stored, "Ingress", not_ours + "; Ingress ignored");
         continue;
       }
-      handled.push_back(Ingress{&stored, ns, name, String(metadata, "creationTimestamp"), ns + "/" + name});
+      handled.push_back(
+          Ingress{&stored, ns, name, String(metadata, "creationTimestamp"), ns + "/" + name, PolicyOf(stored)});
     }
     return handled;
+  }
+
+  // ---- Per-route policies. ----
+
+  // The policy from the Ingress's annotations; an invalid annotation is a
+  // warning and is ignored, the others still apply.
+  v1::RoutePolicy PolicyOf(const StoredObject& stored) {
+    AnnotatedPolicy parsed = RoutePolicyFromAnnotations(Get(Get(&stored.object, "metadata"), "annotations"));
+    for (const AnnotationProblem& problem : parsed.problems) {
+      Report(Severity::kWarning, stored, "Ingress",
+             problem.message + (problem.annotation.empty() ? "; annotations ignored" : "; annotation ignored"));
+    }
+    return std::move(parsed.policy);
+  }
+
+  // Left unset when all defaults, so Ingresses without annotations give the
+  // same bytes as before policies existed.
+  static void SetPolicy(const Ingress& ingress, v1::Route* route) {
+    if (ingress.policy.ByteSizeLong() != 0) *route->mutable_policy() = ingress.policy;
   }
 
   // ---- Rules. ----
@@ -382,6 +404,7 @@ class Translator {
     route.set_path(path.value());
     route.set_cluster(*cluster);
     route.set_origin(ingress.origin);
+    SetPolicy(ingress, &route);
     Host(host).routes.push_back(std::move(route));
   }
 
@@ -563,6 +586,7 @@ class Translator {
     default_route_->set_path("/");
     default_route_->set_cluster(*cluster);
     default_route_->set_origin(ingress.origin);
+    SetPolicy(ingress, &*default_route_);
   }
 
   // ---- TLS. ----

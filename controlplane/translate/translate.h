@@ -23,6 +23,10 @@
 //  - spec.tls: Certificate "<ns>/<secret>" with the entry's hosts as SNI
 //    names; an entry without hosts gives a Certificate without SNI names (the
 //    proxy's fallback certificate) and serves "*".
+//  - Per-route policies: every route from an Ingress (its default backend
+//    route too) carries the RoutePolicy of that Ingress's annotations (see
+//    annotations.h). An invalid annotation is a warning and is ignored; the
+//    rest of the Ingress still applies.
 #include <string>
 #include <vector>
 

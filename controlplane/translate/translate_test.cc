@@ -636,5 +636,189 @@ TEST(TranslateDeterminismTest, SameObjectsInAnyOrderGiveIdenticalBytes) {
   EXPECT_EQ(EndpointList(result.snapshot.clusters(1)), (std::vector<std::string>{"127.0.0.1:9001", "127.0.0.2:9001"}));
 }
 
+
+// ---- Per-route policies from annotations. ----
+
+json Annotated(json ingress, json annotations) {
+  ingress["metadata"]["annotations"] = std::move(annotations);
+  return ingress;
+}
+
+// The policy of the route a request takes, as one line; "unset" when the
+// route carries none (the proxy's defaults), "404" when there is no route.
+std::string PolicyAt(const v1::Snapshot& snapshot, const std::string& host, const std::string& path) {
+  const v1::Route* route = MatchRoute(snapshot, host, path);
+  if (route == nullptr) return "404";
+  if (!route->has_policy()) return "unset";
+  const v1::RoutePolicy& p = route->policy();
+  return "connect=" + std::to_string(p.connect_timeout_ms()) + " response=" + std::to_string(p.response_timeout_ms()) +
+         " idle=" + std::to_string(p.idle_timeout_ms()) + " body=" + std::to_string(p.max_request_body_bytes()) +
+         " client_body=" + std::to_string(p.client_body_timeout_ms()) +
+         " keep_server=" + (p.keep_server_header() ? "true" : "false");
+}
+
+TEST_F(TranslateTest, EveryRouteCarriesThePolicyOfItsOwnIngress) {
+  json slow = Ingress("default", "slow",
+                      {Rule("demo.local", {Path("Prefix", "/upload", "uploader"), Path("Exact", "/exact", "uploader")}),
+                       Rule("", {Path("Prefix", "/slow", "uploader")})});
+  slow["spec"]["defaultBackend"] = Backend("fallback", 80);
+  Add(Annotated(slow, {{"sluice.io/proxy-read-timeout", "300"},
+                       {"sluice.io/proxy-body-size", "64m"},
+                       {"sluice.io/keep-server-header", "true"}}));
+  Add(Ingress("default", "plain",
+              {Rule("demo.local", {Path("Prefix", "/api", "api")}), Rule("other.local", {Path("Prefix", "/", "api")})}));
+  Add(Annotated(Ingress("team", "from-nginx", {Rule("demo.local", {Path("Prefix", "/nginx", "legacy")})}),
+                {{"nginx.ingress.kubernetes.io/proxy-connect-timeout", "3"},
+                 {"nginx.ingress.kubernetes.io/proxy-body-size", "1m"},
+                 {"nginx.ingress.kubernetes.io/client-body-timeout", "20"}}));
+  Result result = Run();
+  ASSERT_TRUE(Messages(result, Severity::kError).empty()) << AllMessages(result);
+
+  const std::string slow_policy =
+      "connect=0 response=300000 idle=300000 body=67108864 client_body=0 keep_server=true";
+  const std::string nginx_policy = "connect=3000 response=0 idle=0 body=1048576 client_body=20000 keep_server=false";
+  struct Row {
+    std::string host, path, expected;
+  };
+  for (const Row& row : std::vector<Row>{
+           {"demo.local", "/upload/big", slow_policy},
+           {"demo.local", "/exact", slow_policy},
+           {"anything.example", "/slow", slow_policy},  // rule without a host
+           {"demo.local", "/api/x", "unset"},           // an Ingress without annotations
+           {"other.local", "/", "unset"},
+           {"demo.local", "/nginx", nginx_policy},  // ingress-nginx annotations alone
+           {"demo.local", "/elsewhere", slow_policy},  // default backend, from Ingress slow
+           {"unknown.host", "/", slow_policy},         // default backend on the catch-all host
+       }) {
+    EXPECT_EQ(PolicyAt(result.snapshot, row.host, row.path), row.expected) << row.host << row.path;
+  }
+}
+
+TEST_F(TranslateTest, DefaultBackendCarriesThePolicyOfTheIngressItComesFrom) {
+  json older = Ingress("default", "older", {Rule("a.local", {Path("Prefix", "/a", "a")})});
+  older["metadata"]["creationTimestamp"] = "2024-01-01T00:00:00Z";
+  older["spec"]["defaultBackend"] = Backend("fallback", 80);
+  Add(older);
+  json newer = Ingress("default", "newer", {Rule("b.local", {Path("Prefix", "/b", "b")})});
+  newer["metadata"]["creationTimestamp"] = "2024-06-01T00:00:00Z";
+  newer["spec"]["defaultBackend"] = Backend("other-fallback", 80);  // loses to the older one
+  Add(Annotated(newer, {{"sluice.io/proxy-connect-timeout", "7s"}}));
+  Result result = Run();
+  EXPECT_EQ(Route(result.snapshot, "b.local", "/"), "default/fallback:80");
+  EXPECT_EQ(PolicyAt(result.snapshot, "b.local", "/"), "unset");
+  EXPECT_EQ(PolicyAt(result.snapshot, "x.local", "/"), "unset");
+  EXPECT_EQ(PolicyAt(result.snapshot, "b.local", "/b"),
+            "connect=7000 response=0 idle=0 body=0 client_body=0 keep_server=false");
+}
+
+// sluice.io/ against ingress-nginx, through the whole translation.
+struct PrecedenceRow {
+  std::string what;
+  json annotations;
+  std::string expected;  // PolicyAt of the Ingress's only route
+};
+
+class PolicyPrecedenceTest : public TranslateTest, public ::testing::WithParamInterface<PrecedenceRow> {};
+
+TEST_P(PolicyPrecedenceTest, RouteGetsThePolicy) {
+  const PrecedenceRow& row = GetParam();
+  Add(Annotated(Ingress("default", "web", {Rule("demo.local", {Path("Prefix", "/", "app")})}), row.annotations));
+  Result result = Run();
+  EXPECT_EQ(PolicyAt(result.snapshot, "demo.local", "/x"), row.expected) << row.what << AllMessages(result);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Rows, PolicyPrecedenceTest,
+    ::testing::Values(
+        PrecedenceRow{"nginx read timeout covers response and idle",
+                      {{"nginx.ingress.kubernetes.io/proxy-read-timeout", "90"}},
+                      "connect=0 response=90000 idle=90000 body=0 client_body=0 keep_server=false"},
+        PrecedenceRow{"sluice.io wins over nginx",
+                      {{"nginx.ingress.kubernetes.io/proxy-read-timeout", "90"},
+                       {"sluice.io/proxy-read-timeout", "15s"},
+                       {"nginx.ingress.kubernetes.io/proxy-body-size", "1m"},
+                       {"sluice.io/proxy-body-size", "2m"}},
+                      "connect=0 response=15000 idle=15000 body=2097152 client_body=0 keep_server=false"},
+        PrecedenceRow{"response timeout overrides the nginx read timeout for headers only",
+                      {{"nginx.ingress.kubernetes.io/proxy-read-timeout", "90"},
+                       {"sluice.io/proxy-response-timeout", "500ms"}},
+                      "connect=0 response=500 idle=90000 body=0 client_body=0 keep_server=false"},
+        PrecedenceRow{"sluice.io unlimited body beats an nginx limit; all defaults leave the policy unset",
+                      {{"nginx.ingress.kubernetes.io/proxy-body-size", "1m"},
+                       {"sluice.io/proxy-body-size", "0"},
+                       {"sluice.io/keep-server-header", "false"}},
+                      "unset"},
+        PrecedenceRow{"an invalid sluice.io value falls back to the nginx one",
+                      {{"sluice.io/proxy-connect-timeout", "forever"},
+                       {"nginx.ingress.kubernetes.io/proxy-connect-timeout", "4"}},
+                      "connect=4000 response=0 idle=0 body=0 client_body=0 keep_server=false"}),
+    [](const ::testing::TestParamInfo<PrecedenceRow>& info) { return "row" + std::to_string(info.index); });
+
+TEST_F(TranslateTest, InvalidAnnotationIsAWarningAndTheRestOfTheIngressApplies) {
+  Add(Annotated(Ingress("shop", "web", {Rule("demo.local", {Path("Prefix", "/", "app")})}),
+                {{"sluice.io/proxy-body-size", "8q"},
+                 {"sluice.io/proxy-read-timeout", 30},  // YAML without quotes: a number
+                 {"sluice.io/client-body-timeout", "25h"},
+                 {"sluice.io/proxy-connect-timeout", "2"}}),
+      "manifests/shop.yaml (document 3)");
+  Result result = Run();
+  // The route exists and carries the valid annotation.
+  EXPECT_EQ(Route(result.snapshot, "demo.local", "/"), "shop/app:80");
+  EXPECT_EQ(PolicyAt(result.snapshot, "demo.local", "/"),
+            "connect=2000 response=0 idle=0 body=0 client_body=0 keep_server=false");
+  EXPECT_TRUE(Messages(result, Severity::kError).empty()) << AllMessages(result);
+
+  std::vector<std::string> annotation_warnings;
+  for (const Diagnostic& d : result.diagnostics) {
+    if (d.message.rfind("sluice.io/", 0) != 0) continue;  // e.g. the missing Service
+    EXPECT_EQ(d.severity, Severity::kWarning);
+    EXPECT_EQ(d.kind + " " + d.ns + "/" + d.name, "Ingress shop/web");
+    EXPECT_EQ(d.origin, "manifests/shop.yaml (document 3)");
+    annotation_warnings.push_back(d.message);
+  }
+  EXPECT_EQ(annotation_warnings,
+            (std::vector<std::string>{
+                "sluice.io/proxy-read-timeout: must be a string, write the value in quotes (got number 30); "
+                "annotation ignored",
+                "sluice.io/proxy-body-size \"8q\": expected a size like 8m, 512k or 1048576; annotation ignored",
+                "sluice.io/client-body-timeout \"25h\": expected a timeout like 60 (seconds), 60s, 500ms or 5m; "
+                "annotation ignored"}))
+      << AllMessages(result);
+}
+
+TEST_F(TranslateTest, AnnotationsOfIgnoredIngressesAreNotReported) {
+  Add(IngressClass("other", "example.com/other-controller", false));
+  Add(Annotated(Ingress("default", "theirs", {Rule("demo.local", {Path("Prefix", "/", "app")})}, "other"),
+                {{"nginx.ingress.kubernetes.io/proxy-body-size", "8q"}}));
+  Result result = Run();
+  for (const Diagnostic& d : result.diagnostics) EXPECT_EQ(d.message.find("proxy-body-size"), std::string::npos);
+  EXPECT_EQ(FindHost(result.snapshot, "demo.local"), nullptr);
+}
+
+TEST(TranslateDeterminismTest, PoliciesAndTheirWarningsDoNotDependOnOrder) {
+  std::vector<json> objects = {
+      IngressClass("sluice", "sluice.io/ingress-controller", true),
+      Annotated(Ingress("a", "one", {Rule("demo.local", {Path("Prefix", "/one", "app")})}),
+                {{"sluice.io/proxy-read-timeout", "bad"}, {"sluice.io/proxy-body-size", "1g"}}),
+      Annotated(Ingress("b", "two", {Rule("demo.local", {Path("Prefix", "/two", "app")})}),
+                {{"nginx.ingress.kubernetes.io/proxy-body-size", "bad"}, {"sluice.io/keep-server-header", "true"}}),
+      Service("a", "app", {{{"name", "http"}, {"port", 80}}}),
+      Service("b", "app", {{{"name", "http"}, {"port", 80}}}),
+  };
+  auto run = [&]() {
+    store::Store store;
+    for (const json& object : objects) store.Upsert(object, "demo.yaml");
+    Result result = Translate(store, {});
+    return std::make_pair(SerializeDeterministic(result.snapshot), AllMessages(result));
+  };
+  auto expected = run();
+  EXPECT_NE(expected.second.find("proxy-read-timeout"), std::string::npos);
+  std::mt19937 random(7);
+  for (int round = 0; round < 5; ++round) {
+    std::shuffle(objects.begin(), objects.end(), random);
+    EXPECT_EQ(run(), expected) << "round " << round;
+  }
+}
+
 }  // namespace
 }  // namespace sluice::translate

@@ -35,6 +35,10 @@ class DownstreamStream {
   virtual void ResumeRequestBody() = 0;
   // The exchange is over (response complete, or error answered/aborted).
   virtual void OnExchangeDone() = 0;
+  // After a 101 response: from now on the connection is a raw byte tunnel
+  // (WebSocket and other Upgrades). Client bytes go to
+  // Exchange::OnTunnelData; SendResponseBody carries upstream bytes as is.
+  virtual void StartTunnel() = 0;
   virtual const ClientInfo& client() const = 0;
 };
 

@@ -68,6 +68,10 @@ void Exchange::SerializeRequestHead() {
   up.headers.Remove("content-length");
   up.headers.Remove("expect");  // the codec answers 100-continue itself
   up.headers.Set("host", request_.authority);
+  if (!upgrade_.empty()) {  // hop-by-hop, but this hop asks for it on the next one too
+    up.headers.Add("connection", "upgrade");
+    up.headers.Add("upgrade", upgrade_);
+  }
   // Client-supplied forwarding headers are not trusted: an edge proxy states
   // what it saw, so a client cannot spoof its address to the backend.
   up.headers.Set("x-forwarded-for", downstream_->client().ip);
@@ -186,6 +190,14 @@ void Exchange::WriteUpstream() {
     return;
   }
   upstream_out_.ShrinkIfEmpty();
+  if (tunnel_) {
+    if (client_eof_ && !upstream_shut_) {
+      shutdown(upstream_fd_, SHUT_WR);
+      upstream_shut_ = true;
+    }
+    if (upstream_out_.size() < ctx_->config->low_watermark) downstream_->ResumeRequestBody();
+    return;
+  }
   if (!request_complete_ && upstream_out_.size() < ctx_->config->low_watermark) downstream_->ResumeRequestBody();
 }
 
@@ -220,9 +232,11 @@ void Exchange::ReadUpstream() {
 }
 
 void Exchange::ProcessUpstreamInput() {
+  if (tunnel_) return RelayTunnel();
   while (!done_ && !response_head_received_) {
     if (!HandleResponseHead()) return;
   }
+  if (tunnel_) return RelayTunnel();
   while (!done_ && response_decoder_.has_value()) {
     std::string_view input = upstream_in_.view();
     http1::BodyDecoder::Step step = response_decoder_->Next(input);
@@ -266,8 +280,11 @@ bool Exchange::HandleResponseHead() {
   upstream_in_.Consume(parsed.consumed);
   if (IsInterim(head.status)) return true;  // 100/102/103: the codec sends its own 100-continue
   if (head.status == 101) {
-    UpstreamFailed(Failure::kBadResponse, "unexpected 101 Switching Protocols");
-    return false;
+    if (upgrade_.empty()) {
+      UpstreamFailed(Failure::kBadResponse, "101 Switching Protocols without an Upgrade request");
+      return false;
+    }
+    return StartTunnel(std::move(head));
   }
   http1::BodyFraming framing;
   Status framed = http1::ResponseBodyFraming(head, request_.method, &framing);
@@ -280,6 +297,7 @@ bool Exchange::HandleResponseHead() {
   upstream_wants_close_ = (connection != nullptr && HasConnectionToken(*connection, "close")) ||
                           (head.version_minor == 0 && (connection == nullptr || !HasConnectionToken(*connection, "keep-alive")));
   RemoveHopByHopHeaders(head.headers);
+  if (!route_->policy.keep_server_header()) RemoveServerHeaders(head.headers);
   if (framing.kind == http1::BodyFraming::kContentLength) {
     head.headers.Set("content-length", std::to_string(framing.length));
   } else if (framing.kind != http1::BodyFraming::kNone) {
@@ -298,6 +316,59 @@ bool Exchange::HandleResponseHead() {
   response_decoder_.emplace(framing);
   ArmTimer(PolicyTimeout(route_->policy.idle_timeout_ms(), ctx_->config->upstream_idle_timeout));
   return true;
+}
+
+bool Exchange::StartTunnel(http::ResponseHead head) {
+  const std::string* upgrade = head.headers.Get("upgrade");
+  std::string protocol = upgrade != nullptr ? *upgrade : upgrade_;
+  RemoveHopByHopHeaders(head.headers);
+  head.headers.Add("connection", "upgrade");
+  head.headers.Add("upgrade", protocol);
+  if (!route_->policy.keep_server_header()) RemoveServerHeaders(head.headers);
+  response_head_received_ = true;
+  response_started_ = true;
+  tunnel_ = true;
+  ctx_->stats.Count(ctx_->stats.responses_by_class[1]);
+  downstream_->SendResponseHead(std::move(head), /*end_stream=*/false);
+  ArmTimer(PolicyTimeout(route_->policy.idle_timeout_ms(), ctx_->config->upstream_idle_timeout));
+  downstream_->StartTunnel();
+  return true;
+}
+
+void Exchange::RelayTunnel() {
+  if (!upstream_in_.empty()) {
+    downstream_->SendResponseBody(upstream_in_.view());
+    upstream_in_.Consume(upstream_in_.size());
+  }
+  if (upstream_eof_) {
+    // The upstream is done sending: deliver what we have, then close the
+    // client connection (the session closes after this exchange).
+    ReleaseUpstream(false);
+    return Finish();
+  }
+  downstream_->Flush();
+  if (!done_ && downstream_->OutputFull()) reading_paused_ = true;
+}
+
+void Exchange::OnTunnelData(std::string_view data) {
+  if (done_ || !tunnel_ || data.empty()) return;
+  deadline_ = ctx_->loop->now() + PolicyTimeout(route_->policy.idle_timeout_ms(), ctx_->config->upstream_idle_timeout);
+  upstream_out_.Append(data);
+  WriteUpstream();
+}
+
+void Exchange::OnTunnelClientEof() {
+  if (done_ || !tunnel_) return;
+  client_eof_ = true;
+  if (upstream_out_.empty() && !upstream_shut_ && upstream_fd_ >= 0) {
+    shutdown(upstream_fd_, SHUT_WR);  // pass the half-close on
+    upstream_shut_ = true;
+  }
+}
+
+std::chrono::milliseconds Exchange::ClientBodyTimeout() const {
+  uint32_t route_ms = route_ != nullptr ? route_->policy.client_body_timeout_ms() : 0;
+  return PolicyTimeout(route_ms, ctx_->config->client_body_timeout);
 }
 
 void Exchange::CompleteResponse() {

@@ -30,6 +30,9 @@ class Exchange : public net::IoHandler {
   // Routes and connects; may answer at once (404, 503, 413) and call
   // OnExchangeDone() before returning.
   void Start();
+  // The client asked to switch protocols (Connection: upgrade + Upgrade):
+  // forward the request's Upgrade and, on 101, tunnel bytes both ways.
+  void RequestUpgrade(std::string upgrade) { upgrade_ = std::move(upgrade); }
   void OnRequestBody(std::string_view data);
   void OnRequestEnd();
   // Too much request body buffered towards the upstream: the codec stops
@@ -38,6 +41,11 @@ class Exchange : public net::IoHandler {
   void OnDownstreamWritable();
   // The client went away: drop the upstream connection, say nothing more.
   void OnDownstreamClosed();
+  // Tunnel mode (after 101): client bytes, and the client's end of stream.
+  void OnTunnelData(std::string_view data);
+  void OnTunnelClientEof();
+  // The route's client body timeout (idle time between body reads).
+  std::chrono::milliseconds ClientBodyTimeout() const;
   bool done() const { return done_; }
   // True once a response head was sent downstream.
   bool response_started() const { return response_started_; }
@@ -54,6 +62,8 @@ class Exchange : public net::IoHandler {
   void ProcessUpstreamInput();
   bool HandleResponseHead();
   void CompleteResponse();
+  bool StartTunnel(http::ResponseHead head);
+  void RelayTunnel();
   void UpstreamFailed(Failure failure, const char* detail);
   void Respond(int status, std::string_view body);
   void Finish();
@@ -88,6 +98,10 @@ class Exchange : public net::IoHandler {
   bool upstream_eof_ = false;
   bool upstream_wants_close_ = false;
   bool reading_paused_ = false;
+  std::string upgrade_;        // the request's Upgrade value, when it asked for one
+  bool tunnel_ = false;        // after 101: raw bytes both ways
+  bool client_eof_ = false;    // tunnel: the client half-closed
+  bool upstream_shut_ = false; // tunnel: we half-closed towards the upstream
   bool done_ = false;
 
   net::EventLoop::TimerId timer_ = 0;

@@ -54,4 +54,8 @@ void RemoveHopByHopHeaders(http::HeaderMap& headers) {
   });
 }
 
+void RemoveServerHeaders(http::HeaderMap& headers) {
+  headers.RemoveIf([](const http::Header& h) { return h.name == "server" || h.name == "x-powered-by"; });
+}
+
 }  // namespace sluice::proxy

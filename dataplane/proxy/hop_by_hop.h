@@ -14,4 +14,8 @@ bool HasConnectionToken(std::string_view connection_value, std::string_view toke
 // upgrade, trailer-independent ones, and every header named in Connection.
 void RemoveHopByHopHeaders(http::HeaderMap& headers);
 
+// Removes the headers that name the backend's software (Server,
+// X-Powered-By): they help attackers pick exploits and tell clients nothing.
+void RemoveServerHeaders(http::HeaderMap& headers);
+
 }  // namespace sluice::proxy

@@ -56,6 +56,8 @@ bool Http1Session::WantsInput() const {
       return exchange_ == nullptr || !exchange_->RequestBodyFull();
     case State::kAwaitingResponse:
       return in_.size() < kMaxPipelinedBytes;
+    case State::kTunnel:
+      return exchange_ != nullptr && !exchange_->RequestBodyFull();
     default:
       return false;
   }
@@ -69,7 +71,7 @@ void Http1Session::ReadFromSocket() {
       bool was_idle = state_ == State::kReadingHead && in_.empty();
       in_.Commit(static_cast<size_t>(n));
       if (was_idle) ArmTimer(ctx_->config->client_header_timeout);
-      if (state_ == State::kReadingBody) ArmTimer(ctx_->config->client_body_timeout);
+      if (state_ == State::kReadingBody && exchange_) ArmTimer(exchange_->ClientBodyTimeout());
       ProcessInput();
       if (state_ == State::kClosed) return;
       continue;
@@ -84,6 +86,10 @@ void Http1Session::ReadFromSocket() {
     break;
   }
   if (!peer_closed_) return;
+  if (state_ == State::kTunnel) {  // pass the half-close on; the upstream may still talk
+    if (exchange_) exchange_->OnTunnelClientEof();
+    return;
+  }
   // The client closed its side. Between requests that is a normal goodbye;
   // mid-request it is an abort; after a complete request we still deliver
   // the response (half-close), the write will tell whether anyone listens.
@@ -129,6 +135,10 @@ void Http1Session::ProcessBufferedRequests() {
     StartRequest(std::move(head), framing);
   }
   if (state_ == State::kReadingBody) FeedRequestBody();
+  if (state_ == State::kTunnel && !in_.empty() && exchange_) {
+    exchange_->OnTunnelData(in_.view());
+    in_.Consume(in_.size());
+  }
 }
 
 void Http1Session::StartRequest(http::RequestHead head, http1::BodyFraming framing) {
@@ -149,10 +159,17 @@ void Http1Session::StartRequest(http::RequestHead head, http1::BodyFraming frami
                   (framing.kind == http1::BodyFraming::kContentLength && framing.length > 0);
   if (head.authority.empty()) head.authority = "";
   head.scheme = client_.scheme;
+  std::string upgrade;
+  if (const std::string* value = head.headers.Get("upgrade");
+      value != nullptr && !request_http10_ && !has_body && connection != nullptr &&
+      HasConnectionToken(*connection, "upgrade")) {
+    upgrade = *value;
+  }
   state_ = has_body ? State::kReadingBody : State::kAwaitingResponse;
   if (has_body) body_decoder_.emplace(framing);
   if (timer_ != 0) deadline_ = net::Clock::time_point::max();  // the exchange's timers govern now
   exchange_ = std::make_unique<Exchange>(ctx_, this, std::move(head), framing);
+  if (!upgrade.empty()) exchange_->RequestUpgrade(std::move(upgrade));
   exchange_->Start();
   // Tell a client waiting for "100 Continue" to send its body, unless the
   // exchange already answered (404, 413, ...).
@@ -160,7 +177,7 @@ void Http1Session::StartRequest(http::RequestHead head, http1::BodyFraming frami
     out_.Append("HTTP/1.1 100 Continue\r\n\r\n");
     Flush();
   }
-  if (state_ == State::kReadingBody) ArmTimer(ctx_->config->client_body_timeout);
+  if (state_ == State::kReadingBody && exchange_) ArmTimer(exchange_->ClientBodyTimeout());
 }
 
 void Http1Session::FeedRequestBody() {
@@ -198,6 +215,12 @@ void Http1Session::FeedRequestBody() {
 void Http1Session::SendResponseHead(http::ResponseHead head, bool end_stream) {
   response_chunked_ = false;
   response_close_delimited_ = false;
+  if (head.status == 101) {  // the exchange set Connection/Upgrade; no framing follows
+    std::string bytes;
+    http1::AppendResponseHead(head, bytes);
+    out_.Append(bytes);
+    return;
+  }
   // The request body was not read to its end (early answer): the rest of it
   // cannot be told apart from the next request, so this connection closes.
   if (state_ == State::kReadingBody) keep_alive_ = false;
@@ -249,10 +272,21 @@ void Http1Session::AbortResponse() {
 
 bool Http1Session::OutputFull() const { return out_.size() >= ctx_->config->high_watermark; }
 
+void Http1Session::StartTunnel() {
+  state_ = State::kTunnel;
+  keep_alive_ = false;  // when the tunnel ends, the connection ends
+  body_decoder_.reset();
+  // Bytes the client sent right after its request head belong to the tunnel.
+  if (!processing_input_) {
+    ProcessInput();
+    if (state_ == State::kTunnel) ReadFromSocket();
+  }
+}
+
 void Http1Session::ResumeRequestBody() {
   // Called from the exchange's upstream writes, which may themselves run
   // inside our input processing; the outer loop continues there.
-  if (state_ != State::kReadingBody || processing_input_) return;
+  if ((state_ != State::kReadingBody && state_ != State::kTunnel) || processing_input_) return;
   ProcessInput();
   if (state_ != State::kClosed) ReadFromSocket();
 }
@@ -345,7 +379,7 @@ void Http1Session::ArmTimer(std::chrono::milliseconds timeout) {
 void Http1Session::OnTimer() {
   timer_ = 0;
   if (state_ == State::kClosed) return;
-  if (state_ == State::kAwaitingResponse || deadline_ == net::Clock::time_point::max()) {
+  if (state_ == State::kAwaitingResponse || state_ == State::kTunnel || deadline_ == net::Clock::time_point::max()) {
     // Upstream timers govern while a response is in progress; look again later.
     deadline_ = ctx_->loop->now() + ctx_->config->client_body_timeout;
   }

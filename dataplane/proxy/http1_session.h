@@ -37,6 +37,7 @@ class Http1Session : public net::IoHandler, public DownstreamStream {
   bool OutputFull() const override;
   void ResumeRequestBody() override;
   void OnExchangeDone() override;
+  void StartTunnel() override;
   const ClientInfo& client() const override { return client_; }
 
  private:
@@ -44,6 +45,7 @@ class Http1Session : public net::IoHandler, public DownstreamStream {
     kReadingHead,   // waiting for (more of) a request head
     kReadingBody,   // streaming the request body to the exchange
     kAwaitingResponse,  // request complete, response in progress
+    kTunnel,        // after 101: raw bytes both ways (WebSocket, other Upgrades)
     kClosing,       // flush what is buffered, then close
     kClosed,
   };

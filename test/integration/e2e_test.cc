@@ -254,5 +254,52 @@ TEST_F(EndToEndTest, SigtermDrainsInFlightRequestsAndExitsZero) {
   EXPECT_EQ(proxy_->Wait(std::chrono::seconds(10)), 0);
 }
 
+TEST_F(EndToEndTest, WebSocketTunnelsBothWaysAndSurvivesAConfigurationChange) {
+  int ws_port = testing::FreePort();
+  Process ws_server({"/usr/bin/python3", testing::RunfilePath("test/integration/ws_echo_server.py"),
+                     std::to_string(ws_port)},
+                    dir_ + "/ws_server.log");
+  ASSERT_TRUE(testing::WaitForPort(ws_port)) << testing::ReadFile(dir_ + "/ws_server.log");
+  std::string ws_manifest = manifests_ + "/ws.yaml";
+  testing::WriteFileAtomically(ws_manifest, Replace(R"(apiVersion: v1
+kind: Service
+metadata: {name: ws, namespace: demo}
+spec:
+  ports: [{port: 80, protocol: TCP}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: ws-1
+  namespace: demo
+  labels: {kubernetes.io/service-name: ws}
+addressType: IPv4
+ports: [{port: WS_PORT, protocol: TCP}]
+endpoints: [{addresses: ["127.0.0.1"]}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: ws, namespace: demo}
+spec:
+  rules:
+    - host: ws.local
+      http:
+        paths:
+          - {path: /, pathType: Prefix, backend: {service: {name: ws, port: {number: 80}}}}
+)",
+                                                    "WS_PORT", std::to_string(ws_port)));
+  // The plain HTTP GET gets the websockets server's own 426 answer once routed.
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (Clock::now() < deadline && Fetch(proxy_port_, "ws.local", "/").status == 404) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::string client_log = dir_ + "/ws_client.log";
+  Process client({"/usr/bin/python3", testing::RunfilePath("test/integration/ws_client_check.py"),
+                  std::to_string(proxy_port_), "ws.local", ws_manifest},
+                 client_log);
+  EXPECT_EQ(client.Wait(std::chrono::seconds(20)), 0) << testing::ReadFile(client_log);
+  EXPECT_EQ(BackendFor("demo.local", "/api"), "api");  // plain traffic unaffected
+}
+
 }  // namespace
 }  // namespace sluice

@@ -1,0 +1,248 @@
+#include "controlplane/translate/annotations.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace sluice::translate {
+namespace {
+
+using nlohmann::json;
+
+// ---- Value syntaxes. ----
+
+struct ValueRow {
+  std::string text;
+  uint64_t expected;  // when ok
+  std::string error;  // "" = must parse
+};
+
+std::string Describe(const ValueRow& row) { return "value \"" + row.text + "\""; }
+
+TEST(ParseTimeoutMsTest, Table) {
+  const std::string syntax = "expected a timeout like 60 (seconds), 60s, 500ms or 5m";
+  const std::string range = "must be from 1ms to 24 hours (1440m)";
+  const std::vector<ValueRow> rows = {
+      {"60", 60000, ""},        // bare number = seconds, as in ingress-nginx
+      {"60s", 60000, ""},
+      {"500ms", 500, ""},
+      {"5m", 300000, ""},
+      {"1ms", 1, ""},           // lower bound
+      {"86400", 86400000, ""},  // upper bound: 24 h
+      {"1440m", 86400000, ""},
+      {"007", 7000, ""},
+      {" 30s ", 30000, ""},  // surrounding blanks are not part of the value
+      {"0", 0, range},
+      {"0ms", 0, range},
+      {"86401", 0, range},
+      {"1441m", 0, range},
+      {"86400001ms", 0, range},
+      {"86400000ms", 86400000, ""},
+      {"99999999999999999999999999", 0, range},  // no overflow into a small value
+      {"", 0, syntax},
+      {"s", 0, syntax},
+      {"-5", 0, syntax},
+      {"+5", 0, syntax},
+      {"1.5", 0, syntax},
+      {"10h", 0, syntax},
+      {"10S", 0, syntax},
+      {"10 s", 0, syntax},
+      {"10sec", 0, syntax},
+      {"ten", 0, syntax},
+  };
+  for (const ValueRow& row : rows) {
+    sluice::Result<uint32_t> result = ParseTimeoutMs(row.text);
+    if (row.error.empty()) {
+      ASSERT_TRUE(result.ok()) << Describe(row) << ": " << result.status().message();
+      EXPECT_EQ(*result, row.expected) << Describe(row);
+    } else {
+      ASSERT_FALSE(result.ok()) << Describe(row) << " parsed as " << *result;
+      EXPECT_EQ(result.status().message(), row.error) << Describe(row);
+    }
+  }
+}
+
+TEST(ParseSizeBytesTest, Table) {
+  const std::string syntax = "expected a size like 8m, 512k or 1048576";
+  const std::string range = "must be at most 1 TiB (1024g)";
+  const std::vector<ValueRow> rows = {
+      {"0", 0, ""},  // unlimited
+      {"0m", 0, ""},
+      {"1048576", 1048576, ""},
+      {"512k", 512 * 1024, ""},
+      {"512K", 512 * 1024, ""},
+      {"8m", 8 * 1024 * 1024, ""},
+      {"8M", 8 * 1024 * 1024, ""},
+      {"1g", 1ull << 30, ""},
+      {"1024g", 1ull << 40, ""},  // upper bound: 1 TiB
+      {"1099511627776", 1ull << 40, ""},
+      {"1099511627777", 0, range},
+      {"1025g", 0, range},
+      {"99999999999999999999999g", 0, range},
+      {"8q", 0, syntax},
+      {"8mb", 0, syntax},
+      {"1t", 0, syntax},
+      {"1.5m", 0, syntax},
+      {"-1", 0, syntax},
+      {"m", 0, syntax},
+      {"", 0, syntax},
+  };
+  for (const ValueRow& row : rows) {
+    sluice::Result<uint64_t> result = ParseSizeBytes(row.text);
+    if (row.error.empty()) {
+      ASSERT_TRUE(result.ok()) << Describe(row) << ": " << result.status().message();
+      EXPECT_EQ(*result, row.expected) << Describe(row);
+    } else {
+      ASSERT_FALSE(result.ok()) << Describe(row) << " parsed as " << *result;
+      EXPECT_EQ(result.status().message(), row.error) << Describe(row);
+    }
+  }
+}
+
+TEST(ParseBooleanTest, OnlyTrueAndFalse) {
+  EXPECT_TRUE(*ParseBoolean("true"));
+  EXPECT_FALSE(*ParseBoolean("false"));
+  for (const char* text : {"", "yes", "1", "TRUE", "on"}) {
+    sluice::Result<bool> result = ParseBoolean(text);
+    ASSERT_FALSE(result.ok()) << text;
+    EXPECT_EQ(result.status().message(), "expected \"true\" or \"false\"") << text;
+  }
+}
+
+// ---- Annotations -> policy. ----
+
+// The policy as one readable line, so table rows compare whole policies.
+std::string Show(const v1::RoutePolicy& p) {
+  return "connect=" + std::to_string(p.connect_timeout_ms()) + " response=" + std::to_string(p.response_timeout_ms()) +
+         " idle=" + std::to_string(p.idle_timeout_ms()) + " body=" + std::to_string(p.max_request_body_bytes()) +
+         " client_body=" + std::to_string(p.client_body_timeout_ms()) +
+         " keep_server=" + (p.keep_server_header() ? "true" : "false");
+}
+
+struct PolicyRow {
+  std::string what;
+  json annotations;
+  std::string expected_policy;
+  std::vector<std::string> expected_problems;
+};
+
+class PolicyTableTest : public ::testing::TestWithParam<PolicyRow> {};
+
+TEST_P(PolicyTableTest, AnnotationsGiveThePolicy) {
+  const PolicyRow& row = GetParam();
+  AnnotatedPolicy result = RoutePolicyFromAnnotations(&row.annotations);
+  EXPECT_EQ(Show(result.policy), row.expected_policy) << row.what;
+  std::vector<std::string> problems;
+  for (const AnnotationProblem& problem : result.problems) problems.push_back(problem.message);
+  EXPECT_EQ(problems, row.expected_problems) << row.what;
+}
+
+const char kDefaults[] = "connect=0 response=0 idle=0 body=0 client_body=0 keep_server=false";
+
+INSTANTIATE_TEST_SUITE_P(
+    Rows, PolicyTableTest,
+    ::testing::Values(
+        PolicyRow{"none", json::object(), kDefaults, {}},
+        PolicyRow{"unrelated annotations are not looked at",
+                  {{"kubernetes.io/ingress.class", "sluice"}, {"sluice.io/something-else", "x"}},
+                  kDefaults,
+                  {}},
+        PolicyRow{"every sluice annotation",
+                  {{"sluice.io/proxy-connect-timeout", "2s"},
+                   {"sluice.io/proxy-read-timeout", "120"},
+                   {"sluice.io/proxy-body-size", "8m"},
+                   {"sluice.io/client-body-timeout", "30s"},
+                   {"sluice.io/keep-server-header", "true"}},
+                  "connect=2000 response=120000 idle=120000 body=8388608 client_body=30000 keep_server=true",
+                  {}},
+        PolicyRow{"response timeout overrides the read timeout for response headers only",
+                  {{"sluice.io/proxy-read-timeout", "300"}, {"sluice.io/proxy-response-timeout", "10s"}},
+                  "connect=0 response=10000 idle=300000 body=0 client_body=0 keep_server=false",
+                  {}},
+        PolicyRow{"response timeout alone leaves idle at the default",
+                  {{"sluice.io/proxy-response-timeout", "500ms"}},
+                  "connect=0 response=500 idle=0 body=0 client_body=0 keep_server=false",
+                  {}},
+        PolicyRow{"ingress-nginx annotations alone",
+                  {{"nginx.ingress.kubernetes.io/proxy-connect-timeout", "3"},
+                   {"nginx.ingress.kubernetes.io/proxy-read-timeout", "90"},
+                   {"nginx.ingress.kubernetes.io/proxy-body-size", "16M"},
+                   {"nginx.ingress.kubernetes.io/client-body-timeout", "20"}},
+                  "connect=3000 response=90000 idle=90000 body=16777216 client_body=20000 keep_server=false",
+                  {}},
+        PolicyRow{"sluice.io wins over ingress-nginx",
+                  {{"sluice.io/proxy-connect-timeout", "1"},
+                   {"nginx.ingress.kubernetes.io/proxy-connect-timeout", "9"},
+                   {"sluice.io/proxy-read-timeout", "2"},
+                   {"nginx.ingress.kubernetes.io/proxy-read-timeout", "9"},
+                   {"sluice.io/proxy-body-size", "1k"},
+                   {"nginx.ingress.kubernetes.io/proxy-body-size", "9m"},
+                   {"sluice.io/client-body-timeout", "3"},
+                   {"nginx.ingress.kubernetes.io/client-body-timeout", "9"}},
+                  "connect=1000 response=2000 idle=2000 body=1024 client_body=3000 keep_server=false",
+                  {}},
+        PolicyRow{"nginx read timeout with a sluice response timeout",
+                  {{"nginx.ingress.kubernetes.io/proxy-read-timeout", "90"},
+                   {"sluice.io/proxy-response-timeout", "5"}},
+                  "connect=0 response=5000 idle=90000 body=0 client_body=0 keep_server=false",
+                  {}},
+        PolicyRow{"body size 0 is unlimited, the proxy default",
+                  {{"nginx.ingress.kubernetes.io/proxy-body-size", "0"}},
+                  kDefaults,
+                  {}},
+        PolicyRow{"sluice.io body size 0 beats an nginx limit",
+                  {{"sluice.io/proxy-body-size", "0"}, {"nginx.ingress.kubernetes.io/proxy-body-size", "1m"}},
+                  kDefaults,
+                  {}},
+        PolicyRow{"keep-server-header false is the default",
+                  {{"sluice.io/keep-server-header", "false"}},
+                  kDefaults,
+                  {}},
+        PolicyRow{"an invalid value is ignored, the others still apply",
+                  {{"sluice.io/proxy-body-size", "8q"}, {"sluice.io/proxy-connect-timeout", "2"}},
+                  "connect=2000 response=0 idle=0 body=0 client_body=0 keep_server=false",
+                  {"sluice.io/proxy-body-size \"8q\": expected a size like 8m, 512k or 1048576"}},
+        PolicyRow{"an invalid sluice.io value counts as unset: the nginx one applies",
+                  {{"sluice.io/proxy-read-timeout", "0"}, {"nginx.ingress.kubernetes.io/proxy-read-timeout", "45"}},
+                  "connect=0 response=45000 idle=45000 body=0 client_body=0 keep_server=false",
+                  {"sluice.io/proxy-read-timeout \"0\": must be from 1ms to 24 hours (1440m)"}},
+        PolicyRow{"an invalid nginx value is reported even when shadowed",
+                  {{"sluice.io/proxy-body-size", "1m"}, {"nginx.ingress.kubernetes.io/proxy-body-size", "lots"}},
+                  "connect=0 response=0 idle=0 body=1048576 client_body=0 keep_server=false",
+                  {"nginx.ingress.kubernetes.io/proxy-body-size \"lots\": expected a size like 8m, 512k or 1048576"}},
+        PolicyRow{"wrong types (YAML without quotes) are problems",
+                  {{"sluice.io/proxy-connect-timeout", 5}, {"sluice.io/keep-server-header", true}},
+                  kDefaults,
+                  {"sluice.io/proxy-connect-timeout: must be a string, write the value in quotes (got number 5)",
+                   "sluice.io/keep-server-header: must be a string, write the value in quotes (got boolean true)"}},
+        PolicyRow{"problems come in a fixed order, every invalid one reported",
+                  {{"sluice.io/keep-server-header", "yes"},
+                   {"sluice.io/proxy-response-timeout", "2h"},
+                   {"nginx.ingress.kubernetes.io/client-body-timeout", "-1"},
+                   {"sluice.io/proxy-body-size", "2048g"}},
+                  kDefaults,
+                  {"sluice.io/proxy-response-timeout \"2h\": expected a timeout like 60 (seconds), 60s, 500ms or 5m",
+                   "sluice.io/proxy-body-size \"2048g\": must be at most 1 TiB (1024g)",
+                   "nginx.ingress.kubernetes.io/client-body-timeout \"-1\": expected a timeout like 60 (seconds), "
+                   "60s, 500ms or 5m",
+                   "sluice.io/keep-server-header \"yes\": expected \"true\" or \"false\""}},
+        PolicyRow{"values with quotes are shown escaped",
+                  {{"sluice.io/proxy-body-size", "8\"m"}},
+                  kDefaults,
+                  {"sluice.io/proxy-body-size \"8\\\"m\": expected a size like 8m, 512k or 1048576"}},
+        PolicyRow{"annotations that are not a map",
+                  json::array({"sluice.io/proxy-body-size"}),
+                  kDefaults,
+                  {"metadata.annotations must be a map of strings (got array)"}}),
+    [](const ::testing::TestParamInfo<PolicyRow>& info) { return "row" + std::to_string(info.index); });
+
+TEST(RoutePolicyFromAnnotationsTest, NoAnnotationsAtAll) {
+  AnnotatedPolicy result = RoutePolicyFromAnnotations(nullptr);
+  EXPECT_EQ(Show(result.policy), kDefaults);
+  EXPECT_TRUE(result.problems.empty());
+  json null_annotations;  // "annotations:" with nothing after it in YAML
+  EXPECT_TRUE(RoutePolicyFromAnnotations(&null_annotations).problems.empty());
+}
+
+}  // namespace
+}  // namespace sluice::translate

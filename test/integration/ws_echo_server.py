@@ -1,0 +1,24 @@
+#!/usr/bin/python3
+"""A real WebSocket echo server (Debian's python3-websockets), for tests.
+
+Usage: ws_echo_server.py PORT
+Echoes every text or binary message back; closes when the client closes.
+"""
+import asyncio
+import sys
+
+import websockets
+
+
+async def echo(websocket, path=None):
+    async for message in websocket:
+        await websocket.send(message)
+
+
+async def main(port):
+    async with websockets.serve(echo, "127.0.0.1", port):
+        await asyncio.Future()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1])))
