@@ -557,10 +557,13 @@ mode_callgrind() {
   for name in $PROXIES; do
     out="$WORK/callgrind.$name"
     log "starting $name under callgrind (1 worker)"
-    # --dump-instr=no / --dump-line=no: function-level costs only (small dumps);
-    # counts are exact instruction counts, independent of the machine's load.
+    # Counts are exact instruction counts, independent of the machine's load.
+    # --compress-strings=no: every dump names its functions itself, so a dump
+    # taken mid-run reads correctly on its own in callgrind_annotate.
+    # --dump-line=no: costs per function (inlined code counts for the function
+    # it was inlined into), which is what a hot-path list wants.
     start_proxy "$name" 1 "" valgrind --tool=callgrind --callgrind-out-file="$out" \
-      --dump-instr=no --dump-line=yes --collect-atstart=yes --vgdb=yes
+      --dump-instr=no --dump-line=no --compress-strings=no --compress-pos=no --vgdb=yes
     "${LOADGEN[@]}" count --port "$PROXY_PORT" --path /1k --conns 8 --requests "$CG_WARMUP" --expect-bytes 1024 \
       --timeout 500 >>"$WORK/loadgen.log" 2>&1 || die "warm-up failed; see $WORK/loadgen.log"
     i1="$(count_window "$proxy_pid" "$out" "$CG_N1")"
@@ -571,8 +574,11 @@ mode_callgrind() {
     per2="$(awk -v a="$i3" -v b="$i4" -v n1="$CG_N1" -v n2="$CG_N2" 'BEGIN { printf "%.0f", (b - a) / (n2 - n1) }')"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$i1" "$i2" "$i3" "$i4" "$per1" "$per2" >>"$RESULTS"
     log "$name: I($CG_N1)=$i1 I($CG_N2)=$i2 -> $per1 Ir/request; again: $i3 $i4 -> $per2"
-    # Keep the biggest window's profile for callgrind_annotate.
-    cp "$(latest_dump "$out")" "$WORK/profile.$name.callgrind"
+    # Keep the biggest window's profile for callgrind_annotate. Frames that
+    # were already on the stack when the counters were zeroed (the event loop,
+    # the thread entry) carry "calls=0"; callgrind_annotate 3.19 then books
+    # their callees' cost as their own self cost. Say 1 call instead.
+    sed 's/^calls=0 /calls=1 /' "$(latest_dump "$out")" >"$WORK/profile.$name.callgrind"
     stop_proxy
   done
   print_environment
@@ -593,12 +599,20 @@ mode_callgrind() {
   cp "$WORK"/profile.*.callgrind "$keep/"
   echo
   echo "Profiles of the last $CG_N2-request window (one per proxy): $keep/profile.NAME.callgrind"
-  [[ -f $keep/profile.sluice.callgrind ]] || return 0
   echo
-  echo "### sluice-proxy: top 25 functions by self cost (Ir), last $CG_N2-request window"
-  echo '```'
-  callgrind_annotate "$keep/profile.sluice.callgrind" 2>/dev/null | sed -n '/^Ir/,$p' | head -28
-  echo '```'
+  local name_
+  for name_ in $PROXIES; do
+    callgrind_annotate --inclusive=yes --auto=no "$keep/profile.$name_.callgrind" >"$keep/$name_.inclusive.txt" 2>/dev/null
+    echo
+    echo "### $name_: top 25 functions by self cost, last $CG_N2-request window"
+    echo
+    echo "(inlined code summed into its function; inclusive costs: $keep/$name_.inclusive.txt;"
+    echo " callers of a function: callgrind_annotate --tree=caller $keep/profile.$name_.callgrind)"
+    echo '```'
+    callgrind_annotate --threshold=100 --auto=no "$keep/profile.$name_.callgrind" 2>/dev/null |
+      python3 "$ROOT/bench/top_functions.py" "$CG_N2" 25 | cut -c1-200
+    echo '```'
+  done
 }
 
 # ------------------------------------------------------------------ idle ----

@@ -84,8 +84,13 @@ TEST(RequestBodyFraming, TransferEncodingMustEndInOneChunked) {
     BodyFraming f;
     EXPECT_FALSE(Frame(head, &f).ok()) << te;
   }
+  http::RequestHead twice;  // the parser refuses this head itself (400)
+  twice.method = "POST";
+  twice.headers.Add("host", "a");
+  twice.headers.Add("transfer-encoding", "chunked");
+  twice.headers.Add("transfer-encoding", "chunked");
   BodyFraming f;
-  EXPECT_FALSE(Frame(Post("Host: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"), &f).ok());
+  EXPECT_FALSE(Frame(twice, &f).ok());
 }
 
 TEST(RequestBodyFraming, TransferEncodingInHttp10IsAnError) {

@@ -179,6 +179,12 @@ Failure FinishRequest(http::RequestHead* out) {
   }
   const syntax::TransferEncodingInfo te = syntax::InspectTransferEncoding(out->headers);
   if (te.malformed) return {400, "malformed transfer-encoding"};
+  // RFC 9112 section 6.3: when chunked is not the final coding the body
+  // length cannot be known -> 400; a known frame with a coding before the
+  // final chunked that we do not implement (gzip, chunked) -> 501.
+  if (te.present && (!te.last_is_chunked || te.chunked_count > 1)) {
+    return {400, "chunked is not the final transfer coding"};
+  }
   if (te.has_unknown) return {501, "unsupported transfer coding"};
   return kNoFailure;
 }

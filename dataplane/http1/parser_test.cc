@@ -252,7 +252,8 @@ TEST(ParseRequestHead, TooManyHeadersWinsOverTheExcessLinesSyntaxAtAnySplit) {
 }
 
 TEST(ParseRequestHead, UnknownTransferCodingIs501) {
-  ExpectRequestError(Req("POST / HTTP/1.1", "Host: a\r\nTransfer-Encoding: gzip\r\n"), 501);
+  ExpectRequestError(Req("POST / HTTP/1.1", "Host: a\r\nTransfer-Encoding: gzip\r\n"), 400);  // not final chunked
+  ExpectRequestError(Req("POST / HTTP/1.1", "Host: a\r\nTransfer-Encoding: chunked, gzip\r\n"), 400);
   ExpectRequestError(Req("POST / HTTP/1.1", "Host: a\r\nTransfer-Encoding: gzip, chunked\r\n"), 501);
   ExpectRequestError(Req("POST / HTTP/1.1", "Host: a\r\nTransfer-Encoding: chunked;x=1\r\n"), 400);
   http::RequestHead head;

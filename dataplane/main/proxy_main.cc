@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "dataplane/accesslog/access_log.h"
 #include "dataplane/admin/admin_server.h"
 #include "dataplane/common/log.h"
 #include "dataplane/discovery/snapshot_client.h"
@@ -38,6 +39,8 @@ constexpr const char* kUsage = R"(Usage: sluice-proxy [flags]
                           SO_REUSEPORT listener (default: number of cores)
   --node-id ID            name reported to the controller (default: hostname-pid)
   --drain-timeout SECONDS on SIGTERM, how long in-flight requests may take (default 10)
+  --access-log DEST       one JSON line per request: "-" for stdout (default),
+                          a file path (appended), or "off"
   --help, --version
 ADDR is HOST:PORT with an IP literal, or :PORT for all interfaces.
 )";
@@ -50,6 +53,7 @@ struct Flags {
   int workers = 0;
   std::string node_id;
   int drain_timeout_seconds = 10;
+  std::string access_log = "-";
 };
 
 [[noreturn]] void FlagError(const std::string& message) {
@@ -87,7 +91,7 @@ Flags ParseFlags(int argc, char** argv) {
     }
     static const std::map<std::string, int> kWithValue = {
         {"--controller", 0}, {"--http-listen", 1}, {"--https-listen", 2}, {"--admin-listen", 3},
-        {"--workers", 4},    {"--node-id", 5},     {"--drain-timeout", 6}};
+        {"--workers", 4},    {"--node-id", 5},     {"--drain-timeout", 6}, {"--access-log", 7}};
     auto known = kWithValue.find(arg);
     if (known == kWithValue.end()) FlagError("unknown flag " + arg);
     if (!has_inline) {
@@ -102,6 +106,7 @@ Flags ParseFlags(int argc, char** argv) {
       case 4: flags.workers = ParsePositiveInt(arg, value, 1024); break;
       case 5: flags.node_id = value; break;
       case 6: flags.drain_timeout_seconds = ParsePositiveInt(arg, value, 3600); break;
+      case 7: flags.access_log = value; break;
     }
   }
   if (flags.workers == 0) flags.workers = std::max(1u, std::thread::hardware_concurrency());
@@ -123,7 +128,8 @@ struct ProxyState {
   std::string last_error;
 };
 
-std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& workers, ProxyState& state) {
+std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& workers, ProxyState& state,
+                        const accesslog::AccessLog* access_log) {
   uint64_t accepted = 0, active = 0, requests = 0, connects = 0, reuses = 0, failures = 0;
   uint64_t by_class[6] = {0};
   for (const auto& w : workers) {
@@ -153,6 +159,10 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
   metric("sluice_upstream_connects_total", "counter", "New upstream connections opened.", connects);
   metric("sluice_upstream_reuses_total", "counter", "Requests sent on a pooled keep-alive upstream connection.", reuses);
   metric("sluice_upstream_failures_total", "counter", "Upstream connect, timeout, reset or protocol failures.", failures);
+  if (access_log != nullptr) {
+    metric("sluice_access_log_dropped_total", "counter", "Access log lines dropped because the output could not keep up.",
+           access_log->dropped_lines());
+  }
   std::lock_guard<std::mutex> lock(state.mu);
   metric("sluice_snapshot_applied_total", "counter", "Snapshots validated and applied (ACKed).", state.applied);
   metric("sluice_snapshot_rejected_total", "counter", "Snapshots rejected (NACKed).", state.rejected);
@@ -180,9 +190,20 @@ int Run(const Flags& flags) {
   }
 
   proxy::ProxyConfig config;
+  std::unique_ptr<accesslog::AccessLog> access_log;
+  if (flags.access_log == "-") {
+    access_log = std::make_unique<accesslog::AccessLog>(accesslog::AccessLog::Options{});
+  } else if (flags.access_log != "off") {
+    auto opened = accesslog::AccessLog::OpenFile(flags.access_log, accesslog::AccessLog::Options{});
+    if (!opened.ok()) {
+      log::Error("cannot open the access log", {{"path", flags.access_log}, {"error", opened.status().message()}});
+      return 1;
+    }
+    access_log = std::move(opened.value());
+  }
   std::vector<std::unique_ptr<proxy::Worker>> workers;
   for (int i = 0; i < flags.workers; ++i) {
-    workers.push_back(std::make_unique<proxy::Worker>(i, &config));
+    workers.push_back(std::make_unique<proxy::Worker>(i, &config, access_log.get()));
     Status listening = workers.back()->Listen(*http_address);
     if (!listening.ok()) {
       log::Error("cannot start", {{"error", listening.message()}});
@@ -205,7 +226,7 @@ int Run(const Flags& flags) {
     return admin::AdminResponse{503, "text/plain", "waiting for the first snapshot\n"};
   });
   admin_server.Route("/metrics", [&](const http::RequestHead&) {
-    return admin::AdminResponse{200, "text/plain; version=0.0.4", MetricsText(workers, state)};
+    return admin::AdminResponse{200, "text/plain; version=0.0.4", MetricsText(workers, state, access_log.get())};
   });
   admin_server.Route("/snapshot", [&](const http::RequestHead&) {
     std::shared_ptr<const snapshot::CompiledSnapshot> current;
@@ -304,6 +325,8 @@ int Run(const Flags& flags) {
 
   client.Stop();
   for (auto& worker : workers) worker->Stop();
+  workers.clear();     // flushes and destroys the access log writers
+  access_log.reset();  // then writes out what they handed over
   close(signal_fd);
   log::Info("sluice-proxy stopped");
   return 0;

@@ -40,6 +40,9 @@ class DownstreamStream {
   // Exchange::OnTunnelData; SendResponseBody carries upstream bytes as is.
   virtual void StartTunnel() = 0;
   virtual const ClientInfo& client() const = 0;
+  // Response bytes (head and body, as framed on the wire) queued for the
+  // client since the current request started, for the access log.
+  virtual uint64_t response_bytes() const = 0;
 };
 
 }  // namespace sluice::proxy

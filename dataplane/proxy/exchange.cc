@@ -23,12 +23,15 @@ Exchange::Exchange(WorkerContext* ctx, DownstreamStream* downstream, http::Reque
       downstream_(downstream),
       request_(std::move(head)),
       request_framing_(request_framing),
-      response_parser_(ctx->config->head_limits) {
+      response_parser_(ctx->config->head_limits),
+      start_wall_(std::chrono::system_clock::now()),
+      start_(net::Clock::now()) {
   request_complete_ = request_framing_.kind == http1::BodyFraming::kNone ||
                       (request_framing_.kind == http1::BodyFraming::kContentLength && request_framing_.length == 0);
 }
 
 Exchange::~Exchange() {
+  LogAccess();  // an exchange cut short (client gone) is logged too
   if (timer_ != 0) ctx_->loop->CancelTimer(timer_);
   if (upstream_fd_ >= 0) {
     ctx_->loop->Unregister(upstream_fd_);
@@ -43,9 +46,15 @@ std::chrono::milliseconds Exchange::PolicyTimeout(uint32_t route_ms, std::chrono
 void Exchange::Start() {
   ctx_->stats.Count(ctx_->stats.requests);
   snapshot_ = ctx_->snapshot;
-  if (snapshot_ == nullptr) return Respond(503, "no configuration yet\n");
+  if (snapshot_ == nullptr) {
+    error_ = "no configuration yet";
+    return Respond(503, "no configuration yet\n");
+  }
   route_ = snapshot_->Match(request_.authority, request_.path);
-  if (route_ == nullptr) return Respond(404, "not found\n");
+  if (route_ == nullptr) {
+    error_ = "no route";
+    return Respond(404, "not found\n");
+  }
   uint64_t max_body = route_->policy.max_request_body_bytes() != 0 ? route_->policy.max_request_body_bytes()
                                                                    : ctx_->config->max_request_body_bytes;
   if (max_body != 0 && request_framing_.kind == http1::BodyFraming::kContentLength &&
@@ -53,7 +62,10 @@ void Exchange::Start() {
     return Respond(413, "request body too large\n");
   }
   endpoint_ = ctx_->balancer.Pick(*route_->cluster);
-  if (endpoint_ == nullptr) return Respond(503, "no healthy upstream\n");
+  if (endpoint_ == nullptr) {
+    error_ = "no endpoints";
+    return Respond(503, "no healthy upstream\n");
+  }
   SerializeRequestHead();
   Connect(/*allow_pooled=*/true);
 }
@@ -88,6 +100,7 @@ void Exchange::SerializeRequestHead() {
 
 void Exchange::Connect(bool allow_pooled) {
   ++attempts_;
+  upstream_start_ = ctx_->loop->now();
   upstream_out_ = net::Buffer();
   upstream_out_.Append(upstream_head_);
   int fd = allow_pooled ? ctx_->pool.TakeIdle(endpoint_->key) : -1;
@@ -307,6 +320,7 @@ bool Exchange::HandleResponseHead() {
                     (framing.kind == http1::BodyFraming::kContentLength && framing.length == 0);
   response_started_ = true;
   int status = head.status;
+  status_ = status;
   downstream_->SendResponseHead(std::move(head), end_stream);
   ctx_->stats.Count(ctx_->stats.responses_by_class[status / 100 <= 5 ? status / 100 : 0]);
   if (end_stream) {
@@ -328,6 +342,7 @@ bool Exchange::StartTunnel(http::ResponseHead head) {
   response_head_received_ = true;
   response_started_ = true;
   tunnel_ = true;
+  status_ = 101;
   ctx_->stats.Count(ctx_->stats.responses_by_class[1]);
   downstream_->SendResponseHead(std::move(head), /*end_stream=*/false);
   ArmTimer(PolicyTimeout(route_->policy.idle_timeout_ms(), ctx_->config->upstream_idle_timeout));
@@ -410,12 +425,13 @@ void Exchange::UpstreamFailed(Failure failure, const char* detail) {
   }
   if (response_started_) {
     ctx_->stats.Count(ctx_->stats.responses_by_class[0]);
+    error_ = detail;
     done_ = true;
     downstream_->AbortResponse();
     downstream_->OnExchangeDone();
     return;
   }
-  (void)detail;  // reaches the access log once it exists (issue 3)
+  error_ = detail;
   if (failure == Failure::kTimeout) return Respond(504, "upstream timed out\n");
   if (failure == Failure::kConnect) return Respond(502, "upstream unavailable\n");
   Respond(502, "bad gateway\n");
@@ -423,6 +439,7 @@ void Exchange::UpstreamFailed(Failure failure, const char* detail) {
 
 void Exchange::Respond(int status, std::string_view body) {
   ReleaseUpstream(false);
+  status_ = status;
   http::ResponseHead head;
   head.status = status;
   head.headers.Add("content-type", "text/plain; charset=utf-8");
@@ -438,13 +455,42 @@ void Exchange::Respond(int status, std::string_view body) {
 
 void Exchange::Finish() {
   done_ = true;
+  LogAccess();
   downstream_->Flush();
   downstream_->OnExchangeDone();
 }
 
+void Exchange::LogAccess() {
+  if (logged_ || ctx_->access_log == nullptr) return;
+  logged_ = true;
+  auto now = net::Clock::now();
+  accesslog::Entry entry;
+  entry.start = start_wall_;
+  entry.client_address = downstream_->client().ip;
+  entry.method = request_.method;
+  entry.host = request_.authority;
+  entry.path = request_.path;
+  entry.status = status_;
+  entry.bytes_in = request_body_bytes_;
+  entry.bytes_out = downstream_->response_bytes();
+  if (endpoint_ != nullptr && upstream_start_ != net::Clock::time_point{}) {
+    entry.upstream_address = endpoint_->key;
+    entry.upstream_seconds = std::chrono::duration<double>(now - upstream_start_).count();
+  }
+  entry.total_seconds = std::chrono::duration<double>(now - start_).count();
+  if (snapshot_ != nullptr) entry.snapshot_version = snapshot_->version();
+  if (route_ != nullptr) entry.route_origin = route_->origin;
+  entry.error = error_;
+  ctx_->access_log->Log(entry);
+}
+
 void Exchange::ArmTimer(std::chrono::milliseconds timeout) {
+  // Lazy timer: moving the deadline later costs nothing (the timer re-arms
+  // itself when it fires early); only an earlier deadline re-schedules it.
   deadline_ = ctx_->loop->now() + timeout;
-  if (timer_ != 0) return;  // the running timer re-arms itself up to the new deadline
+  if (timer_ != 0 && deadline_ >= timer_due_) return;
+  if (timer_ != 0) ctx_->loop->CancelTimer(timer_);
+  timer_due_ = deadline_;
   timer_ = ctx_->loop->AddTimer(timeout, [this] { OnTimer(); });
 }
 
@@ -453,6 +499,7 @@ void Exchange::OnTimer() {
   if (done_) return;
   auto now = net::Clock::now();
   if (now < deadline_) {
+    timer_due_ = deadline_;
     timer_ = ctx_->loop->AddTimer(std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - now) +
                                       std::chrono::milliseconds(1),
                                   [this] { OnTimer(); });

@@ -41,6 +41,12 @@ class Exchange : public net::IoHandler {
   void OnDownstreamWritable();
   // The client went away: drop the upstream connection, say nothing more.
   void OnDownstreamClosed();
+  // The codec answered this request itself (bad body, timeout): what the
+  // access log should say.
+  void NoteRefused(int status, const char* reason) {
+    status_ = status;
+    error_ = reason;
+  }
   // Tunnel mode (after 101): client bytes, and the client's end of stream.
   void OnTunnelData(std::string_view data);
   void OnTunnelClientEof();
@@ -69,6 +75,7 @@ class Exchange : public net::IoHandler {
   void Finish();
   void ReleaseUpstream(bool reusable);
   void ArmTimer(std::chrono::milliseconds timeout);
+  void LogAccess();
   void OnTimer();
   std::chrono::milliseconds PolicyTimeout(uint32_t route_ms, std::chrono::milliseconds fallback) const;
 
@@ -104,8 +111,17 @@ class Exchange : public net::IoHandler {
   bool upstream_shut_ = false; // tunnel: we half-closed towards the upstream
   bool done_ = false;
 
+  // For the access log.
+  std::chrono::system_clock::time_point start_wall_;
+  net::Clock::time_point start_;
+  net::Clock::time_point upstream_start_{};
+  int status_ = 0;
+  const char* error_ = "";
+  bool logged_ = false;
+
   net::EventLoop::TimerId timer_ = 0;
   net::Clock::time_point deadline_{};
+  net::Clock::time_point timer_due_{};  // when the armed timer fires
   Failure timeout_failure_ = Failure::kTimeout;
 };
 

@@ -780,12 +780,13 @@ TEST_F(Http1ConformanceTest, UpstreamConnectionCloseIsNotReused) {
 }
 
 // The client leaves in the middle of a response body that is still
-// streaming: the backend connection, with the rest of that body in flight,
+// streaming (the proxy has more to write to it): the backend connection, with the rest of that body in flight,
 // is closed (never pooled), and the next request gets a fresh one.
 TEST_F(Http1ConformanceTest, PartlyReadResponseConnectionIsNeverReused) {
   FakeUpstream upstream([](const FakeUpstream::Request& request) {
-    if (request.connection == 0) {  // 2 MB of a 4 MB body, then silence
-      return FakeUpstream::Reply{"HTTP/1.1 200 OK\r\nContent-Length: 4000000\r\n\r\n" + std::string(2000000, 'x')};
+    if (request.connection == 0) {  // more than all the socket buffers on the way can hold
+      return FakeUpstream::Reply{"HTTP/1.1 200 OK\r\nContent-Length: 64000000\r\n\r\n" +
+                                 std::string(32000000, 'x')};
     }
     return FakeUpstream::Reply{FakeUpstream::OkResponse("fresh")};
   });
@@ -796,6 +797,7 @@ TEST_F(Http1ConformanceTest, PartlyReadResponseConnectionIsNeverReused) {
     ASSERT_TRUE(client.ReadUntil("xxxx"));
   }  // the client disconnects mid-body
   EXPECT_TRUE(upstream.WaitForPeerClose(0, kWait));
+  if (!upstream.peer_closed(0)) { std::string cmd = "ss -tanoi | grep -A1 -E ':(" + std::to_string(proxy_port_) + "|" + std::to_string(upstream.port()) + ")\\b' >&2"; (void)system(cmd.c_str()); } // DEBUG
   Seen r = Roundtrip(Get("/next"));
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "fresh");

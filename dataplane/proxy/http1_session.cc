@@ -64,6 +64,7 @@ bool Http1Session::WantsInput() const {
 }
 
 void Http1Session::ReadFromSocket() {
+  if (peer_closed_) return;  // decided when the end of stream was seen
   while (!peer_closed_ && WantsInput()) {
     in_.Reserve(kReadChunk);
     ssize_t n = recv(fd_, in_.write_ptr(), in_.writable(), 0);
@@ -82,18 +83,24 @@ void Http1Session::ReadFromSocket() {
     }
     if (errno == EAGAIN) break;
     if (errno == EINTR) continue;
-    peer_closed_ = true;  // reset by peer
+    peer_closed_ = true;
+    peer_reset_ = true;  // ECONNRESET and friends: nobody will read a response
     break;
   }
   if (!peer_closed_) return;
-  if (state_ == State::kTunnel) {  // pass the half-close on; the upstream may still talk
+  if (state_ == State::kTunnel && !peer_reset_) {  // pass the half-close on; the upstream may still talk
     if (exchange_) exchange_->OnTunnelClientEof();
     return;
   }
   // The client closed its side. Between requests that is a normal goodbye;
-  // mid-request it is an abort; after a complete request we still deliver
-  // the response (half-close), the write will tell whether anyone listens.
-  if (state_ == State::kReadingHead || state_ == State::kReadingBody) {
+  // mid-request it is an abort. After a complete request, a client that only
+  // half-closed (printf ... | nc -N) still gets its response; but once the
+  // response has started, an end of stream means the client went away (a
+  // browser tab closed, curl interrupted): let go of the upstream now rather
+  // than at its idle timeout.
+  bool response_in_progress = exchange_ != nullptr && exchange_->response_started();
+  if (state_ == State::kReadingHead || state_ == State::kReadingBody || peer_reset_ ||
+      (state_ != State::kClosing && response_in_progress)) {
     if (exchange_) {
       exchange_->OnDownstreamClosed();
       ctx_->loop->DeleteLater(std::move(exchange_));
@@ -119,19 +126,17 @@ void Http1Session::ProcessBufferedRequests() {
     if (parsed.state == http1::ParseState::kIncomplete) return;
     if (parsed.state == http1::ParseState::kError) {
       std::string_view body = parsed.error_status == 431 ? "request header fields too large\n" : "bad request\n";
-      return SendErrorAndClose(parsed.error_status, parsed.error_status == 400 ? "bad request\n" : body);
+      return SendErrorAndClose(parsed.error_status, parsed.error_status == 400 ? "bad request\n" : body, parsed.error);
     }
     in_.Consume(parsed.consumed);
     Status valid = http1::ValidateRequestHead(head);
-    if (!valid.ok()) return SendErrorAndClose(400, "bad request\n");
+    if (!valid.ok()) return SendErrorAndClose(400, "bad request\n", valid.message());
     http1::BodyFraming framing;
     Status framed = http1::RequestBodyFraming(head, &framing);
     if (!framed.ok()) {
-      bool unknown_coding = head.headers.Get("transfer-encoding") != nullptr &&
-                            head.headers.Get("content-length") == nullptr && head.version_minor == 1;
-      return SendErrorAndClose(unknown_coding ? 501 : 400, unknown_coding ? "not implemented\n" : "bad request\n");
+      return SendErrorAndClose(400, "bad request\n", framed.message());  // 501s are the parser's
     }
-    if (head.method == "CONNECT") return SendErrorAndClose(405, "method not allowed\n");
+    if (head.method == "CONNECT") return SendErrorAndClose(405, "method not allowed\n", "CONNECT is not supported");
     StartRequest(std::move(head), framing);
   }
   if (state_ == State::kReadingBody) FeedRequestBody();
@@ -152,13 +157,15 @@ void Http1Session::StartRequest(http::RequestHead head, http1::BodyFraming frami
   if (draining_) keep_alive_ = false;
   bool expects_continue = false;
   if (const std::string* expect = head.headers.Get("expect")) {
-    if (!http::EqualsIgnoreCase(*expect, "100-continue")) return SendErrorAndClose(417, "expectation failed\n");
+    if (!http::EqualsIgnoreCase(*expect, "100-continue")) {
+      return SendErrorAndClose(417, "expectation failed\n", "unsupported Expect");
+    }
     expects_continue = !request_http10_;
   }
   bool has_body = framing.kind == http1::BodyFraming::kChunked ||
                   (framing.kind == http1::BodyFraming::kContentLength && framing.length > 0);
-  if (head.authority.empty()) head.authority = "";
   head.scheme = client_.scheme;
+  response_bytes_ = 0;
   std::string upgrade;
   if (const std::string* value = head.headers.Get("upgrade");
       value != nullptr && !request_http10_ && !has_body && connection != nullptr &&
@@ -198,9 +205,10 @@ void Http1Session::FeedRequestBody() {
       case http1::BodyDecoder::Step::kError:
         body_decoder_.reset();
         if (exchange_ && !exchange_->response_started()) {
+          exchange_->NoteRefused(400, "invalid request body");
           exchange_->OnDownstreamClosed();
           ctx_->loop->DeleteLater(std::move(exchange_));
-          return SendErrorAndClose(400, "bad request\n");
+          return SendErrorAndClose(400, "bad request\n", step.error, /*log=*/false);
         }
         keep_alive_ = false;
         state_ = State::kAwaitingResponse;
@@ -218,6 +226,7 @@ void Http1Session::SendResponseHead(http::ResponseHead head, bool end_stream) {
   if (head.status == 101) {  // the exchange set Connection/Upgrade; no framing follows
     std::string bytes;
     http1::AppendResponseHead(head, bytes);
+    response_bytes_ += bytes.size();
     out_.Append(bytes);
     return;
   }
@@ -241,11 +250,13 @@ void Http1Session::SendResponseHead(http::ResponseHead head, bool end_stream) {
   head.version_minor = 1;
   std::string bytes;
   http1::AppendResponseHead(head, bytes);
+  response_bytes_ += bytes.size();
   out_.Append(bytes);
 }
 
 void Http1Session::SendResponseBody(std::string_view data) {
   if (data.empty()) return;
+  response_bytes_ += data.size();
   if (response_chunked_) {
     std::string chunk;
     http1::AppendChunk(data, chunk);
@@ -335,7 +346,7 @@ void Http1Session::OnExchangeDone() {
   }
 }
 
-void Http1Session::SendErrorAndClose(int status, std::string_view body) {
+void Http1Session::SendErrorAndClose(int status, std::string_view body, std::string_view reason, bool log) {
   http::ResponseHead head;
   head.status = status;
   head.headers.Add("content-type", "text/plain; charset=utf-8");
@@ -346,6 +357,16 @@ void Http1Session::SendErrorAndClose(int status, std::string_view body) {
   bytes.append(body);
   out_.Append(bytes);
   ctx_->stats.Count(ctx_->stats.responses_by_class[status / 100]);
+  if (log && ctx_->access_log != nullptr) {
+    // A request we refused before it became an exchange: what we know of it.
+    accesslog::Entry entry;
+    entry.start = std::chrono::system_clock::now();
+    entry.client_address = client_.ip;
+    entry.status = status;
+    entry.bytes_out = bytes.size();
+    entry.error = reason;
+    ctx_->access_log->Log(entry);
+  }
   state_ = State::kClosing;
   Flush();
 }
@@ -371,8 +392,12 @@ void Http1Session::Close() {
 }
 
 void Http1Session::ArmTimer(std::chrono::milliseconds timeout) {
+  // Lazy timer: moving the deadline later costs nothing (the timer re-arms
+  // itself when it fires early); only an earlier deadline re-schedules it.
   deadline_ = ctx_->loop->now() + timeout;
-  if (timer_ != 0) return;
+  if (timer_ != 0 && deadline_ >= timer_due_) return;
+  if (timer_ != 0) ctx_->loop->CancelTimer(timer_);
+  timer_due_ = deadline_;
   timer_ = ctx_->loop->AddTimer(timeout, [this] { OnTimer(); });
 }
 
@@ -385,6 +410,7 @@ void Http1Session::OnTimer() {
   }
   auto now = net::Clock::now();
   if (now < deadline_) {
+    timer_due_ = deadline_;
     timer_ = ctx_->loop->AddTimer(
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - now) + std::chrono::milliseconds(1),
         [this] { OnTimer(); });
@@ -393,11 +419,15 @@ void Http1Session::OnTimer() {
   if (state_ == State::kReadingHead && in_.empty()) return Close();  // idle keep-alive
   if (state_ == State::kReadingHead || state_ == State::kReadingBody) {
     if (exchange_ == nullptr || !exchange_->response_started()) {
+      bool had_exchange = exchange_ != nullptr;
       if (exchange_) {
+        exchange_->NoteRefused(408, "client body timeout");
         exchange_->OnDownstreamClosed();
         ctx_->loop->DeleteLater(std::move(exchange_));
       }
-      return SendErrorAndClose(408, "request timeout\n");
+      return SendErrorAndClose(408, "request timeout\n",
+                               state_ == State::kReadingHead ? "client header timeout" : "client body timeout",
+                               /*log=*/!had_exchange);
     }
   }
   Close();

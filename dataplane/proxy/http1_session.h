@@ -39,6 +39,7 @@ class Http1Session : public net::IoHandler, public DownstreamStream {
   void OnExchangeDone() override;
   void StartTunnel() override;
   const ClientInfo& client() const override { return client_; }
+  uint64_t response_bytes() const override { return response_bytes_; }
 
  private:
   enum class State {
@@ -56,7 +57,9 @@ class Http1Session : public net::IoHandler, public DownstreamStream {
   void ProcessBufferedRequests();
   void StartRequest(http::RequestHead head, http1::BodyFraming framing);
   void FeedRequestBody();
-  void SendErrorAndClose(int status, std::string_view body);
+  // Answers `status` and closes. `reason` goes to the access log (never to
+  // the client); `log` is false when an exchange logs the request itself.
+  void SendErrorAndClose(int status, std::string_view body, std::string_view reason, bool log = true);
   void Close();
   void ArmTimer(std::chrono::milliseconds timeout);
   void OnTimer();
@@ -69,12 +72,14 @@ class Http1Session : public net::IoHandler, public DownstreamStream {
   net::Buffer in_;
   net::Buffer out_;
   bool peer_closed_ = false;
+  bool peer_reset_ = false;
   bool keep_alive_ = true;
   bool request_http10_ = false;
   bool response_chunked_ = false;
   bool response_close_delimited_ = false;
   bool draining_ = false;
   bool processing_input_ = false;
+  uint64_t response_bytes_ = 0;  // for the current request
 
   http1::RequestHeadParser head_parser_;
   std::optional<http1::BodyDecoder> body_decoder_;
@@ -83,6 +88,7 @@ class Http1Session : public net::IoHandler, public DownstreamStream {
 
   net::EventLoop::TimerId timer_ = 0;
   net::Clock::time_point deadline_{};
+  net::Clock::time_point timer_due_{};  // when the armed timer fires
 };
 
 }  // namespace sluice::proxy

@@ -29,7 +29,18 @@ class Worker::Listener : public net::IoHandler {
   int fd_;
 };
 
-Worker::Worker(int index, const ProxyConfig* config) : index_(index), ctx_(&loop_, config) {}
+Worker::Worker(int index, const ProxyConfig* config, accesslog::AccessLog* access_log)
+    : index_(index), ctx_(&loop_, config) {
+  if (access_log != nullptr) {
+    ctx_.access_log = access_log->NewWriter();
+    access_log_flush_interval_ = access_log->flush_interval();
+  }
+}
+
+void Worker::FlushAccessLog() {
+  ctx_.access_log->Flush();
+  loop_.AddTimer(access_log_flush_interval_, [this] { FlushAccessLog(); });
+}
 
 Worker::~Worker() { Stop(); }
 
@@ -42,6 +53,7 @@ Status Worker::Listen(const net::Address& address) {
 
 void Worker::Start() {
   for (auto& listener : listeners_) loop_.Register(listener->fd(), listener.get(), EPOLLIN | EPOLLET);
+  if (ctx_.access_log) loop_.AddTimer(access_log_flush_interval_, [this] { FlushAccessLog(); });
   thread_ = std::thread([this] { loop_.Run(); });
 }
 
@@ -79,6 +91,7 @@ void Worker::Stop() {
   loop_.Stop();
   thread_.join();
   sessions_.clear();
+  if (ctx_.access_log) ctx_.access_log->Flush();
 }
 
 void Worker::Accept(int listen_fd) {

@@ -19,7 +19,9 @@ namespace sluice::proxy {
 
 class Worker {
  public:
-  Worker(int index, const ProxyConfig* config);
+  // `access_log` may be null (access log off); otherwise this worker logs
+  // through its own writer, flushed from a timer on its loop.
+  Worker(int index, const ProxyConfig* config, accesslog::AccessLog* access_log = nullptr);
   ~Worker();
 
   // Opens this worker's listener on `address` (SO_REUSEPORT). Called before
@@ -42,6 +44,7 @@ class Worker {
   class Listener;
   void Accept(int listen_fd);
   void OnSessionClosed(Http1Session* session);
+  void FlushAccessLog();
 
   int index_;
   net::EventLoop loop_;
@@ -49,6 +52,7 @@ class Worker {
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unordered_map<Http1Session*, std::unique_ptr<Http1Session>> sessions_;
   std::thread thread_;
+  std::chrono::milliseconds access_log_flush_interval_{100};
   mutable std::mutex version_mu_;  // admin reads only; never on the request path
   std::string applied_version_;
 };

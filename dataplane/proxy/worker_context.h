@@ -5,6 +5,7 @@
 #include <atomic>
 #include <memory>
 
+#include "dataplane/accesslog/access_log.h"
 #include "dataplane/balancer/round_robin.h"
 #include "dataplane/net/event_loop.h"
 #include "dataplane/proxy/proxy_config.h"
@@ -39,6 +40,8 @@ struct WorkerContext {
   upstream::ConnectionPool pool;
   balancer::RoundRobin balancer;
   WorkerStats stats;
+  // This worker's access log writer, or null when the access log is off.
+  std::unique_ptr<accesslog::AccessLog::Writer> access_log;
   bool draining = false;
 };
 

@@ -121,7 +121,7 @@ class EndToEndTest : public ::testing::Test {
                                  "127.0.0.1:" + std::to_string(grpc_port_), "--http-listen",
                                  "127.0.0.1:" + std::to_string(proxy_port_), "--admin-listen",
                                  "127.0.0.1:" + std::to_string(proxy_admin_port_), "--workers", "2", "--node-id",
-                                 "e2e-proxy"},
+                                 "e2e-proxy", "--access-log", dir_ + "/access.log"},
         dir_ + "/proxy.log");
     ASSERT_TRUE(testing::WaitForPort(app_port_));
     ASSERT_TRUE(testing::WaitForPort(api_port_));
@@ -191,6 +191,23 @@ TEST_F(EndToEndTest, RoutesByHostAndPath) {
   EXPECT_EQ(BackendFor("x.demo.local", "/anything"), "api");  // wildcard
   EXPECT_EQ(BackendFor("a.b.demo.local", "/"), "404");        // one label only
   EXPECT_EQ(BackendFor("unknown.example", "/"), "404");
+}
+
+TEST_F(EndToEndTest, WritesOneJsonAccessLogLinePerRequest) {
+  ASSERT_EQ(Fetch(proxy_port_, "demo.local", "/app/logged?q=\"x").status, 200);
+  ASSERT_EQ(Fetch(proxy_port_, "nowhere.local", "/missing").status, 404);
+  std::string log;
+  auto deadline = Clock::now() + std::chrono::seconds(3);
+  while (Clock::now() < deadline && log.find("/missing") == std::string::npos) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    log = testing::ReadFile(dir_ + "/access.log");
+  }
+  EXPECT_NE(log.find(R"("method":"GET","host":"demo.local","path":"/app/logged?q=\"x","status":200)"), std::string::npos)
+      << log;
+  EXPECT_NE(log.find(R"("upstream":"127.0.0.1:)" + std::to_string(app_port_) + "\""), std::string::npos) << log;
+  EXPECT_NE(log.find(R"("route":"demo/demo")"), std::string::npos) << log;
+  EXPECT_NE(log.find(R"("host":"nowhere.local","path":"/missing","status":404)"), std::string::npos) << log;
+  EXPECT_NE(log.find(R"("error":"no route")"), std::string::npos) << log;
 }
 
 TEST_F(EndToEndTest, ManifestEditReroutesWithinOneSecondAndKeepAliveConnectionSurvives) {
