@@ -5,6 +5,7 @@
 #   bench/http1_bench.sh              throughput table (wrk), the default mode
 #   bench/http1_bench.sh callgrind    instructions per proxied request (valgrind)
 #   bench/http1_bench.sh idle         RSS per idle keep-alive connection
+#   bench/http1_bench.sh syscalls     system calls per proxied request (strace -c)
 #
 # Environment (all optional):
 #   BENCH_SECONDS=10           wrk duration per cell
@@ -19,14 +20,15 @@
 #   SLUICE_PROXY_BIN, SLUICE_CONTROLLER_BIN   prebuilt binaries (skip bazel)
 #   BENCH_OUTPUT_BASE=/root/.cache/bazel-bench
 #   BENCH_KEEP=1               keep the temp dir (configs, logs) on success
-#   BENCH_MAX_SECONDS=1800     watchdog for the whole run
+#   BENCH_MAX_SECONDS=1800     bound on the whole run
+#   BENCH_PROFILE_DIR=/tmp/sluice-bench-profiles   callgrind profiles kept here
 set -euo pipefail
 
 MODE="${1:-throughput}"
 case "$MODE" in
-  throughput | callgrind | idle) ;;
-  -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
-  *) echo "usage: $0 [throughput|callgrind|idle]" >&2; exit 2 ;;
+  throughput | callgrind | idle | syscalls) ;;
+  -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { print }' "$0"; exit 0 ;;
+  *) echo "usage: $0 [throughput|callgrind|idle|syscalls]" >&2; exit 2 ;;
 esac
 
 # Whole-run bound: re-run under timeout(1); its TERM reaches the EXIT trap
@@ -302,9 +304,13 @@ start_proxy() {
   mkdir -p "$dir" "$WORK/tmp"
   case "$name" in
     sluice)
+      # Access log off like the peers, on builds that have one.
+      local access_log=()
+      "$SLUICE_PROXY_BIN" --help 2>&1 | grep -q -- '--access-log' && access_log=(--access-log off)
       start_bg "$dir/proxy.log" "${pin[@]}" "${wrapper[@]}" "$SLUICE_PROXY_BIN" \
         --controller "127.0.0.1:$CONTROLLER_GRPC_PORT" --http-listen "127.0.0.1:$PROXY_PORT" \
-        --admin-listen "127.0.0.1:$SLUICE_ADMIN_PORT" --workers "$workers" --node-id "bench-$workers"
+        --admin-listen "127.0.0.1:$SLUICE_ADMIN_PORT" --workers "$workers" --node-id "bench-$workers" \
+        "${access_log[@]}"
       proxy_pid=$last_pid
       local i
       for ((i = 0; i < 1200; i++)); do  # 120 s: slow under valgrind
@@ -661,6 +667,49 @@ mode_idle() {
     $4 / 1024, $4 * 1024 / n; d[$1] = $4 }
     END { print "" }
     END { if ("sluice" in d) for (p in d) if (p != "sluice" && d[p] > 0) printf "sluice/%s bytes per idle connection: %.2f\n", p, d["sluice"] / d[p] }' "$RESULTS"
+}
+
+# --------------------------------------------------------------- syscalls ---
+mode_syscalls() {
+  command -v strace >/dev/null || die "strace not found: apt-get install -y strace"
+  start_origin
+  start_controller
+  local name n=2000 strace_pid targets pid
+  echo -n >"$RESULTS"
+  for name in $PROXIES; do
+    log "starting $name (1 worker) for the syscall count"
+    start_proxy "$name" 1 ""
+    "${LOADGEN[@]}" count --port "$PROXY_PORT" --path /1k --conns 8 --requests 200 --expect-bytes 1024 \
+      --timeout 60 >>"$WORK/loadgen.log" 2>&1 || die "warm-up failed; see $WORK/loadgen.log"
+    targets=()
+    for pid in $(proxy_pids "$proxy_pid"); do targets+=(-p "$pid"); done
+    start_bg "$WORK/strace-$name.log" timeout 300 strace -f -c -qq -o "$WORK/strace-$name.txt" "${targets[@]}"
+    strace_pid=$last_pid
+    sleep 1  # attached
+    "${LOADGEN[@]}" count --port "$PROXY_PORT" --path /1k --conns 8 --requests "$n" --expect-bytes 1024 \
+      --timeout 200 >>"$WORK/loadgen.log" 2>&1 || die "loadgen count failed under strace; see $WORK/loadgen.log"
+    # timeout(1) passes TERM on to strace, which detaches and writes its summary.
+    forget_pid "$strace_pid" 10
+    # Rows: "% time, seconds, usecs/call, calls, [errors,] syscall".
+    awk -v n="$n" -v p="$name" '$1 ~ /^[0-9.]+$/ && NF >= 5 {
+        errors = (NF == 6) ? $5 : 0
+        cell = sprintf("%.2f", $4 / n); if (errors > 0) cell = cell sprintf(" (%.2f failed)", errors / n)
+        printf "%s\t%s\t%s\n", p, $NF, cell }' "$WORK/strace-$name.txt" >>"$RESULTS"
+    stop_proxy
+  done
+  print_environment
+  echo "- strace -f -c attached to each proxy (1 worker; nginx: master + worker) while $n requests for /1k"
+  echo "  go over 8 keep-alive connections (after 200 warm-up requests); calls divided by $n;"
+  echo "  \"failed\" are calls that returned an error (EAGAIN for recvfrom)"
+  echo
+  echo "| syscall | $(echo $PROXIES | sed 's/ / | /g') |"
+  echo "|---|$(for _ in $PROXIES; do echo -n '---:|'; done)"
+  awk -F'\t' -v list="$PROXIES" 'BEGIN { np = split(list, ps, " ") }
+    { v[$2, $1] = $3; if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 } }
+    END { for (i = 1; i <= n; i++) { s = order[i]; if (s == "total") continue; line = "| " s
+            for (j = 1; j <= np; j++) line = line " | " ((s, ps[j]) in v ? v[s, ps[j]] : "-"); print line " |" }
+          line = "| **total per request**"
+          for (j = 1; j <= np; j++) line = line " | **" v["total", ps[j]] "**"; print line " |" }' "$RESULTS"
 }
 
 "mode_$MODE"

@@ -333,6 +333,7 @@ HeadParse RequestHeadParser::Parse(std::string_view data, http::RequestHead* out
 void RequestHeadParser::Reset() {
   cursor_ = HeadCursor();
   head_ = http::RequestHead();
+  head_.headers.mutable_entries().reserve(16);  // one allocation for a typical head
 }
 
 HeadParse ResponseHeadParser::Parse(std::string_view data, http::ResponseHead* out) {
@@ -345,6 +346,7 @@ HeadParse ResponseHeadParser::Parse(std::string_view data, http::ResponseHead* o
 void ResponseHeadParser::Reset() {
   cursor_ = HeadCursor();
   head_ = http::ResponseHead();
+  head_.headers.mutable_entries().reserve(16);
 }
 
 }  // namespace sluice::http1

@@ -65,7 +65,7 @@ struct HeadCursor {
 // itself for the next head (the caller drops `consumed` bytes first).
 class RequestHeadParser {
  public:
-  explicit RequestHeadParser(const Limits& limits = Limits()) : limits_(limits) {}
+  explicit RequestHeadParser(const Limits& limits = Limits()) : limits_(limits) { Reset(); }
   HeadParse Parse(std::string_view data, http::RequestHead* out);
   void Reset();
 
@@ -77,7 +77,7 @@ class RequestHeadParser {
 
 class ResponseHeadParser {
  public:
-  explicit ResponseHeadParser(const Limits& limits = Limits()) : limits_(limits) {}
+  explicit ResponseHeadParser(const Limits& limits = Limits()) : limits_(limits) { Reset(); }
   HeadParse Parse(std::string_view data, http::ResponseHead* out);
   void Reset();
 

@@ -11,7 +11,8 @@
 namespace sluice::proxy {
 namespace {
 
-constexpr size_t kReadChunk = 32 * 1024;
+constexpr size_t kReadChunk = 16 * 1024;
+constexpr size_t kMinReadRoom = 2048;
 
 bool IsInterim(int status) { return status >= 100 && status < 200 && status != 101; }
 
@@ -33,10 +34,7 @@ Exchange::Exchange(WorkerContext* ctx, DownstreamStream* downstream, http::Reque
 Exchange::~Exchange() {
   LogAccess();  // an exchange cut short (client gone) is logged too
   if (timer_ != 0) ctx_->loop->CancelTimer(timer_);
-  if (upstream_fd_ >= 0) {
-    ctx_->loop->Unregister(upstream_fd_);
-    close(upstream_fd_);
-  }
+  if (upstream_) ctx_->pool.Discard(std::move(upstream_));
 }
 
 std::chrono::milliseconds Exchange::PolicyTimeout(uint32_t route_ms, std::chrono::milliseconds fallback) const {
@@ -75,20 +73,33 @@ void Exchange::SerializeRequestHead() {
   up.method = request_.method;
   up.path = request_.path.empty() ? "/" : request_.path;
   up.version_minor = 1;
-  up.headers = request_.headers;
+  // The request's headers are not needed after this (a replay reuses the
+  // serialized head), so they move rather than copy.
+  up.headers = std::move(request_.headers);
   RemoveHopByHopHeaders(up.headers);
-  up.headers.Remove("content-length");
-  up.headers.Remove("expect");  // the codec answers 100-continue itself
-  up.headers.Set("host", request_.authority);
+  up.headers.RemoveIf([](const http::Header& h) {
+    // Content-Length is re-added from the framing; the codec answers
+    // Expect: 100-continue itself; forwarding headers are ours to set.
+    switch (h.name.size()) {
+      case 4: return h.name == "host";
+      case 6: return h.name == "expect";
+      case 14: return h.name == "content-length";
+      case 15: return h.name == "x-forwarded-for";
+      case 16: return h.name == "x-forwarded-host";
+      case 17: return h.name == "x-forwarded-proto";
+      default: return false;
+    }
+  });
+  up.headers.Add("host", request_.authority);
   if (!upgrade_.empty()) {  // hop-by-hop, but this hop asks for it on the next one too
     up.headers.Add("connection", "upgrade");
     up.headers.Add("upgrade", upgrade_);
   }
   // Client-supplied forwarding headers are not trusted: an edge proxy states
   // what it saw, so a client cannot spoof its address to the backend.
-  up.headers.Set("x-forwarded-for", downstream_->client().ip);
-  up.headers.Set("x-forwarded-proto", downstream_->client().scheme);
-  up.headers.Set("x-forwarded-host", request_.authority);
+  up.headers.Add("x-forwarded-for", downstream_->client().ip);
+  up.headers.Add("x-forwarded-proto", downstream_->client().scheme);
+  up.headers.Add("x-forwarded-host", request_.authority);
   if (request_framing_.kind == http1::BodyFraming::kContentLength) {
     up.headers.Add("content-length", std::to_string(request_framing_.length));
   } else if (request_framing_.kind == http1::BodyFraming::kChunked) {
@@ -103,13 +114,12 @@ void Exchange::Connect(bool allow_pooled) {
   upstream_start_ = ctx_->loop->now();
   upstream_out_ = net::Buffer();
   upstream_out_.Append(upstream_head_);
-  int fd = allow_pooled ? ctx_->pool.TakeIdle(endpoint_->key) : -1;
-  if (fd >= 0) {
+  upstream_ = allow_pooled ? ctx_->pool.TakeIdle(endpoint_->key) : nullptr;
+  if (upstream_ != nullptr) {
     ctx_->stats.Count(ctx_->stats.upstream_reuses);
     reused_connection_ = true;
-    upstream_fd_ = fd;
     connecting_ = false;
-    ctx_->loop->Modify(fd, this, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+    upstream_->set_owner(this);
     ArmTimer(PolicyTimeout(route_->policy.response_timeout_ms(), ctx_->config->response_timeout));
     WriteUpstream();
     return;
@@ -118,9 +128,9 @@ void Exchange::Connect(bool allow_pooled) {
   auto connected = net::ConnectNonBlocking(endpoint_->address);
   if (!connected.ok()) return UpstreamFailed(Failure::kConnect, connected.status().message().c_str());
   ctx_->stats.Count(ctx_->stats.upstream_connects);
-  upstream_fd_ = *connected;
+  upstream_ = std::make_unique<upstream::UpstreamConnection>(ctx_->loop, *connected, endpoint_->key);
+  upstream_->set_owner(this);
   connecting_ = true;
-  ctx_->loop->Register(upstream_fd_, this, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
   timeout_failure_ = Failure::kConnect;
   ArmTimer(PolicyTimeout(route_->policy.connect_timeout_ms(), ctx_->config->connect_timeout));
 }
@@ -171,10 +181,10 @@ void Exchange::OnDownstreamClosed() {
 }
 
 void Exchange::OnIoEvents(uint32_t events) {
-  if (done_ || upstream_fd_ < 0) return;
+  if (done_ || upstream_ == nullptr) return;
   if (connecting_) {
     if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-    int err = net::PendingSocketError(upstream_fd_);
+    int err = net::PendingSocketError(upstream_fd());
     if (err != 0) return UpstreamFailed(Failure::kConnect, strerror(err));
     connecting_ = false;
     timeout_failure_ = Failure::kTimeout;
@@ -188,7 +198,7 @@ void Exchange::OnIoEvents(uint32_t events) {
 void Exchange::WriteUpstream() {
   while (!upstream_out_.empty()) {
     std::string_view pending = upstream_out_.view();
-    ssize_t n = send(upstream_fd_, pending.data(), pending.size(), MSG_NOSIGNAL);
+    ssize_t n = send(upstream_fd(), pending.data(), pending.size(), MSG_NOSIGNAL);
     if (n > 0) {
       upstream_out_.Consume(static_cast<size_t>(n));
       continue;
@@ -205,7 +215,7 @@ void Exchange::WriteUpstream() {
   upstream_out_.ShrinkIfEmpty();
   if (tunnel_) {
     if (client_eof_ && !upstream_shut_) {
-      shutdown(upstream_fd_, SHUT_WR);
+      shutdown(upstream_fd(), SHUT_WR);
       upstream_shut_ = true;
     }
     if (upstream_out_.size() < ctx_->config->low_watermark) downstream_->ResumeRequestBody();
@@ -220,10 +230,13 @@ void Exchange::ReadUpstream() {
   while (!done_ && !reading_paused_) {
     bool drained = upstream_eof_;
     while (!drained && upstream_in_.size() < kReadChunk * 4) {
-      upstream_in_.Reserve(kReadChunk);
-      ssize_t n = recv(upstream_fd_, upstream_in_.write_ptr(), upstream_in_.writable(), 0);
+      if (upstream_in_.writable() < kMinReadRoom) upstream_in_.Reserve(kReadChunk);
+      size_t room = upstream_in_.writable();
+      ssize_t n = recv(upstream_fd(), upstream_in_.write_ptr(), room, 0);
       if (n > 0) {
         upstream_in_.Commit(static_cast<size_t>(n));
+        // A short read drained the socket; edge-triggered epoll reports more.
+        if (static_cast<size_t>(n) < room) drained = true;
       } else if (n == 0) {
         upstream_eof_ = drained = true;
       } else if (errno == EAGAIN) {
@@ -375,8 +388,8 @@ void Exchange::OnTunnelData(std::string_view data) {
 void Exchange::OnTunnelClientEof() {
   if (done_ || !tunnel_) return;
   client_eof_ = true;
-  if (upstream_out_.empty() && !upstream_shut_ && upstream_fd_ >= 0) {
-    shutdown(upstream_fd_, SHUT_WR);  // pass the half-close on
+  if (upstream_out_.empty() && !upstream_shut_ && upstream_ != nullptr) {
+    shutdown(upstream_fd(), SHUT_WR);  // pass the half-close on
     upstream_shut_ = true;
   }
 }
@@ -400,14 +413,12 @@ void Exchange::ReleaseUpstream(bool reusable) {
     ctx_->loop->CancelTimer(timer_);
     timer_ = 0;
   }
-  if (upstream_fd_ < 0) return;
+  if (upstream_ == nullptr) return;
   if (reusable && !ctx_->draining) {
-    ctx_->pool.Release(endpoint_->key, upstream_fd_);
+    ctx_->pool.Release(std::move(upstream_));
   } else {
-    ctx_->loop->Unregister(upstream_fd_);
-    close(upstream_fd_);
+    ctx_->pool.Discard(std::move(upstream_));
   }
-  upstream_fd_ = -1;
 }
 
 void Exchange::UpstreamFailed(Failure failure, const char* detail) {

@@ -87,7 +87,8 @@ class Exchange : public net::IoHandler {
   const snapshot::CompiledRoute* route_ = nullptr;
   const snapshot::CompiledEndpoint* endpoint_ = nullptr;
 
-  int upstream_fd_ = -1;
+  std::unique_ptr<upstream::UpstreamConnection> upstream_;  // while we hold one
+  int upstream_fd() const { return upstream_ ? upstream_->fd() : -1; }
   bool connecting_ = false;
   bool reused_connection_ = false;
   int attempts_ = 0;

@@ -31,31 +31,52 @@ bool HasConnectionToken(std::string_view connection_value, std::string_view toke
   return found;
 }
 
+namespace {
+
+// The fixed hop-by-hop names, by length first: this runs for every header
+// of every request and response.
+bool IsHopByHopName(std::string_view n) {
+  switch (n.size()) {
+    case 2: return n == "te";
+    case 7: return n == "upgrade";
+    case 10: return n == "connection" || n == "keep-alive";
+    case 16: return n == "proxy-connection";
+    case 17: return n == "transfer-encoding";
+    case 18: return n == "proxy-authenticate";
+    case 19: return n == "proxy-authorization";
+    default: return false;
+  }
+}
+
+}  // namespace
+
 void RemoveHopByHopHeaders(http::HeaderMap& headers) {
+  // Headers named in Connection are hop-by-hop too (never Host or
+  // Content-Length, which a client could otherwise strip to confuse us).
   std::vector<std::string> named;
   for (const http::Header& h : headers.entries()) {
-    if (h.name != "connection") continue;
+    if (h.name.size() != 10 || h.name != "connection") continue;
     ForEachToken(h.value, [&](std::string_view t) {
       std::string lower(t);
       for (char& c : lower) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-      named.push_back(std::move(lower));
+      if (lower != "host" && lower != "content-length" && lower != "close" && lower != "keep-alive") {
+        named.push_back(std::move(lower));
+      }
     });
   }
   headers.RemoveIf([&](const http::Header& h) {
-    if (h.name == "connection" || h.name == "keep-alive" || h.name == "proxy-connection" || h.name == "te" ||
-        h.name == "transfer-encoding" || h.name == "upgrade" || h.name == "proxy-authenticate" ||
-        h.name == "proxy-authorization") {
-      return true;
-    }
+    if (IsHopByHopName(h.name)) return true;
     for (const std::string& n : named) {
-      if (h.name == n && n != "host" && n != "content-length") return true;
+      if (h.name == n) return true;
     }
     return false;
   });
 }
 
 void RemoveServerHeaders(http::HeaderMap& headers) {
-  headers.RemoveIf([](const http::Header& h) { return h.name == "server" || h.name == "x-powered-by"; });
+  headers.RemoveIf([](const http::Header& h) {
+    return (h.name.size() == 6 && h.name == "server") || (h.name.size() == 12 && h.name == "x-powered-by");
+  });
 }
 
 }  // namespace sluice::proxy

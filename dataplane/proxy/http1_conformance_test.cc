@@ -780,8 +780,9 @@ TEST_F(Http1ConformanceTest, UpstreamConnectionCloseIsNotReused) {
 }
 
 // The client leaves in the middle of a response body that is still
-// streaming (the proxy has more to write to it): the backend connection, with the rest of that body in flight,
-// is closed (never pooled), and the next request gets a fresh one.
+// streaming (the proxy has more to write to it): the backend connection,
+// with the rest of that body in flight, is closed (never pooled), and the
+// next request gets a fresh one.
 TEST_F(Http1ConformanceTest, PartlyReadResponseConnectionIsNeverReused) {
   FakeUpstream upstream([](const FakeUpstream::Request& request) {
     if (request.connection == 0) {  // more than all the socket buffers on the way can hold
@@ -797,7 +798,6 @@ TEST_F(Http1ConformanceTest, PartlyReadResponseConnectionIsNeverReused) {
     ASSERT_TRUE(client.ReadUntil("xxxx"));
   }  // the client disconnects mid-body
   EXPECT_TRUE(upstream.WaitForPeerClose(0, kWait));
-  if (!upstream.peer_closed(0)) { std::string cmd = "ss -tanoi | grep -A1 -E ':(" + std::to_string(proxy_port_) + "|" + std::to_string(upstream.port()) + ")\\b' >&2"; (void)system(cmd.c_str()); } // DEBUG
   Seen r = Roundtrip(Get("/next"));
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "fresh");

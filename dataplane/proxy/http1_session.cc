@@ -11,6 +11,8 @@ namespace sluice::proxy {
 namespace {
 
 constexpr size_t kReadChunk = 16 * 1024;
+// Below this much free space the read buffer grows; above it, reads reuse it.
+constexpr size_t kMinReadRoom = 2048;
 // Pipelined bytes we hold while a response is in progress before we stop
 // reading the socket.
 constexpr size_t kMaxPipelinedBytes = 64 * 1024;
@@ -66,8 +68,9 @@ bool Http1Session::WantsInput() const {
 void Http1Session::ReadFromSocket() {
   if (peer_closed_) return;  // decided when the end of stream was seen
   while (!peer_closed_ && WantsInput()) {
-    in_.Reserve(kReadChunk);
-    ssize_t n = recv(fd_, in_.write_ptr(), in_.writable(), 0);
+    if (in_.writable() < kMinReadRoom) in_.Reserve(kReadChunk);
+    size_t room = in_.writable();
+    ssize_t n = recv(fd_, in_.write_ptr(), room, 0);
     if (n > 0) {
       bool was_idle = state_ == State::kReadingHead && in_.empty();
       in_.Commit(static_cast<size_t>(n));
@@ -75,6 +78,9 @@ void Http1Session::ReadFromSocket() {
       if (state_ == State::kReadingBody && exchange_) ArmTimer(exchange_->ClientBodyTimeout());
       ProcessInput();
       if (state_ == State::kClosed) return;
+      // A short read drained the socket: edge-triggered epoll reports the
+      // next arrival, so the extra recv() that would say EAGAIN is skipped.
+      if (static_cast<size_t>(n) < room) break;
       continue;
     }
     if (n == 0) {
@@ -87,7 +93,12 @@ void Http1Session::ReadFromSocket() {
     peer_reset_ = true;  // ECONNRESET and friends: nobody will read a response
     break;
   }
-  if (!peer_closed_) return;
+  if (!peer_closed_) {
+    // An idle keep-alive connection keeps no read buffer (see the idle-RSS
+    // benchmark): it is allocated again, without zero-filling, on the next read.
+    if (state_ == State::kReadingHead && in_.empty()) in_.ShrinkIfEmpty();
+    return;
+  }
   if (state_ == State::kTunnel && !peer_reset_) {  // pass the half-close on; the upstream may still talk
     if (exchange_) exchange_->OnTunnelClientEof();
     return;
@@ -125,8 +136,11 @@ void Http1Session::ProcessBufferedRequests() {
     http1::HeadParse parsed = head_parser_.Parse(in_.view(), &head);
     if (parsed.state == http1::ParseState::kIncomplete) return;
     if (parsed.state == http1::ParseState::kError) {
-      std::string_view body = parsed.error_status == 431 ? "request header fields too large\n" : "bad request\n";
-      return SendErrorAndClose(parsed.error_status, parsed.error_status == 400 ? "bad request\n" : body, parsed.error);
+      std::string_view body = "bad request\n";
+      if (parsed.error_status == 431) body = "request header fields too large\n";
+      if (parsed.error_status == 501) body = "not implemented\n";
+      if (parsed.error_status == 505) body = "http version not supported\n";
+      return SendErrorAndClose(parsed.error_status, body, parsed.error);
     }
     in_.Consume(parsed.consumed);
     Status valid = http1::ValidateRequestHead(head);

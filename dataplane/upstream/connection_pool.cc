@@ -7,31 +7,26 @@
 
 namespace sluice::upstream {
 
-// An idle connection watches its socket: any readable event while idle means
-// the server closed it (or sent bytes nobody asked for), so it is dropped.
-class ConnectionPool::IdleConnection : public net::IoHandler {
- public:
-  IdleConnection(ConnectionPool* pool, std::string key, int fd, net::Clock::time_point since)
-      : pool_(pool), key_(std::move(key)), fd_(fd), since_(since) {}
-  void OnIoEvents(uint32_t events) override {
-    if (fd_ < 0) return;
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) pool_->Remove(this);
-  }
-  const std::string& key() const { return key_; }
-  int fd() const { return fd_; }
-  int ReleaseFd() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-  net::Clock::time_point since() const { return since_; }
+UpstreamConnection::UpstreamConnection(net::EventLoop* loop, int fd, std::string endpoint_key)
+    : loop_(loop), fd_(fd), endpoint_key_(std::move(endpoint_key)) {
+  loop_->Register(fd_, this, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+}
 
- private:
-  ConnectionPool* pool_;
-  std::string key_;
-  int fd_;
-  net::Clock::time_point since_;
-};
+UpstreamConnection::~UpstreamConnection() { Close(); }
+
+void UpstreamConnection::Close() {
+  if (fd_ < 0) return;
+  loop_->Unregister(fd_);
+  close(fd_);
+  fd_ = -1;
+  owner_ = nullptr;
+}
+
+void UpstreamConnection::OnIoEvents(uint32_t events) {
+  if (fd_ < 0) return;
+  if (owner_ != nullptr) return owner_->OnIoEvents(events);
+  if (idle_in_ != nullptr && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) idle_in_->OnIdleEvent(this);
+}
 
 ConnectionPool::ConnectionPool(net::EventLoop* loop, size_t max_idle_per_endpoint, std::chrono::milliseconds idle_timeout)
     : loop_(loop), max_idle_per_endpoint_(max_idle_per_endpoint), idle_timeout_(idle_timeout) {
@@ -43,54 +38,53 @@ ConnectionPool::~ConnectionPool() {
   CloseAll();
 }
 
-int ConnectionPool::TakeIdle(const std::string& endpoint_key) {
+std::unique_ptr<UpstreamConnection> ConnectionPool::TakeIdle(const std::string& endpoint_key) {
   auto it = idle_.find(endpoint_key);
-  if (it == idle_.end() || it->second.empty()) return -1;
-  std::unique_ptr<IdleConnection> conn = std::move(it->second.back());
+  if (it == idle_.end() || it->second.empty()) return nullptr;
+  std::unique_ptr<UpstreamConnection> connection = std::move(it->second.back());
   it->second.pop_back();
   --idle_total_;
-  int fd = conn->ReleaseFd();
-  loop_->DeleteLater(std::move(conn));  // events for it may still be queued in this batch
-  return fd;
+  connection->idle_in_ = nullptr;
+  return connection;
 }
 
-void ConnectionPool::Release(const std::string& endpoint_key, int fd) {
-  auto& list = idle_[endpoint_key];
-  if (list.size() >= max_idle_per_endpoint_) {
-    loop_->Unregister(fd);
-    close(fd);
-    return;
-  }
-  auto conn = std::make_unique<IdleConnection>(this, endpoint_key, fd, loop_->now());
-  loop_->Modify(fd, conn.get(), EPOLLIN | EPOLLRDHUP | EPOLLET);
-  list.push_back(std::move(conn));
+void ConnectionPool::Release(std::unique_ptr<UpstreamConnection> connection) {
+  connection->owner_ = nullptr;
+  auto& list = idle_[connection->endpoint_key()];
+  if (list.size() >= max_idle_per_endpoint_ || connection->fd() < 0) return Discard(std::move(connection));
+  connection->idle_in_ = this;
+  connection->idle_since_ = loop_->now();
+  list.push_back(std::move(connection));
   ++idle_total_;
 }
 
-void ConnectionPool::Remove(IdleConnection* conn) {
-  auto it = idle_.find(conn->key());
+void ConnectionPool::Discard(std::unique_ptr<UpstreamConnection> connection) {
+  if (connection == nullptr) return;
+  connection->idle_in_ = nullptr;
+  connection->Close();
+  loop_->DeleteLater(std::move(connection));  // events for it may still be queued in this batch
+}
+
+void ConnectionPool::OnIdleEvent(UpstreamConnection* connection) {
+  auto it = idle_.find(connection->endpoint_key());
   if (it == idle_.end()) return;
   auto& list = it->second;
-  auto pos = std::find_if(list.begin(), list.end(), [&](const auto& c) { return c.get() == conn; });
+  auto pos = std::find_if(list.begin(), list.end(), [&](const auto& c) { return c.get() == connection; });
   if (pos == list.end()) return;
-  int fd = (*pos)->ReleaseFd();
-  loop_->Unregister(fd);
-  close(fd);
-  loop_->DeleteLater(std::move(*pos));
+  std::unique_ptr<UpstreamConnection> dropped = std::move(*pos);
   list.erase(pos);
   --idle_total_;
+  Discard(std::move(dropped));
 }
 
 void ConnectionPool::Sweep() {
   auto cutoff = loop_->now() - idle_timeout_;
   for (auto& [key, list] : idle_) {
-    while (!list.empty() && list.front()->since() < cutoff) {
-      int fd = list.front()->ReleaseFd();
-      loop_->Unregister(fd);
-      close(fd);
-      loop_->DeleteLater(std::move(list.front()));
+    while (!list.empty() && list.front()->idle_since_ < cutoff) {
+      std::unique_ptr<UpstreamConnection> expired = std::move(list.front());
       list.pop_front();
       --idle_total_;
+      Discard(std::move(expired));
     }
   }
   std::erase_if(idle_, [](const auto& entry) { return entry.second.empty(); });
@@ -99,12 +93,7 @@ void ConnectionPool::Sweep() {
 
 void ConnectionPool::CloseAll() {
   for (auto& [key, list] : idle_) {
-    for (auto& conn : list) {
-      int fd = conn->ReleaseFd();
-      loop_->Unregister(fd);
-      close(fd);
-      loop_->DeleteLater(std::move(conn));
-    }
+    for (auto& connection : list) Discard(std::move(connection));
   }
   idle_.clear();
   idle_total_ = 0;

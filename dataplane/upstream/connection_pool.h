@@ -1,8 +1,12 @@
 #pragma once
-// Per-worker pool of idle keep-alive connections to upstream endpoints,
-// keyed by the endpoint's stable name ("ip:port"), so it survives snapshot
-// swaps that keep the endpoint. Only connections whose previous response was
-// read completely are released into it (the caller's duty).
+// Upstream connections and the per-worker pool of idle keep-alive ones,
+// keyed by the endpoint's stable name ("ip:port") so the pool survives
+// snapshot swaps that keep the endpoint. Only connections whose previous
+// response was read completely are released into it (the caller's duty).
+//
+// A connection is registered with epoll once, for its whole life, and
+// forwards events to whoever holds it (an exchange, or the pool while idle):
+// taking and releasing a pooled connection costs no epoll_ctl.
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -13,29 +17,62 @@
 
 namespace sluice::upstream {
 
+class ConnectionPool;
+
+class UpstreamConnection : public net::IoHandler {
+ public:
+  // Takes ownership of the connected (or connecting) socket `fd` and
+  // registers it with `loop` for reading and writing, edge-triggered.
+  UpstreamConnection(net::EventLoop* loop, int fd, std::string endpoint_key);
+  ~UpstreamConnection() override;
+
+  int fd() const { return fd_; }
+  const std::string& endpoint_key() const { return endpoint_key_; }
+  // Where events go while an exchange uses the connection.
+  void set_owner(net::IoHandler* owner) { owner_ = owner; }
+  // Closes the socket now; events already queued for it are ignored. The
+  // object itself must still be freed through EventLoop::DeleteLater.
+  void Close();
+
+  void OnIoEvents(uint32_t events) override;
+
+ private:
+  friend class ConnectionPool;
+  net::EventLoop* loop_;
+  int fd_;
+  std::string endpoint_key_;
+  net::IoHandler* owner_ = nullptr;
+  ConnectionPool* idle_in_ = nullptr;  // set while parked in a pool
+  net::Clock::time_point idle_since_{};
+};
+
 class ConnectionPool {
  public:
   ConnectionPool(net::EventLoop* loop, size_t max_idle_per_endpoint, std::chrono::milliseconds idle_timeout);
   ~ConnectionPool();
 
-  // The most recently used idle connection to `endpoint_key`, or -1. The fd
-  // stays registered in the loop; the caller re-points it with Modify().
-  int TakeIdle(const std::string& endpoint_key);
-  // Parks a healthy keep-alive connection. Closes it when the endpoint's idle
+  // The most recently used idle connection to `endpoint_key`, or null. The
+  // caller sets itself as owner.
+  std::unique_ptr<UpstreamConnection> TakeIdle(const std::string& endpoint_key);
+  // Parks a healthy keep-alive connection; closes it when the endpoint's idle
   // list is full.
-  void Release(const std::string& endpoint_key, int fd);
+  void Release(std::unique_ptr<UpstreamConnection> connection);
+  // Closes and frees a connection that cannot be reused.
+  void Discard(std::unique_ptr<UpstreamConnection> connection);
   size_t idle_count() const { return idle_total_; }
   void CloseAll();
 
  private:
-  class IdleConnection;
+  friend class UpstreamConnection;
+  // Any event on an idle connection means the server closed it (or sent
+  // bytes nobody asked for): drop it.
+  void OnIdleEvent(UpstreamConnection* connection);
   void Sweep();
-  void Remove(IdleConnection* conn);
 
   net::EventLoop* loop_;
   size_t max_idle_per_endpoint_;
   std::chrono::milliseconds idle_timeout_;
-  std::unordered_map<std::string, std::deque<std::unique_ptr<IdleConnection>>> idle_;
+  std::unordered_map<std::string, std::deque<std::unique_ptr<UpstreamConnection>>> idle_;
   size_t idle_total_ = 0;
   net::EventLoop::TimerId sweep_timer_ = 0;
 };

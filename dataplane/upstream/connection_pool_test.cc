@@ -7,57 +7,78 @@
 namespace sluice::upstream {
 namespace {
 
-class NullHandler : public net::IoHandler {
+struct SocketPair {
+  SocketPair() { socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds); }
+  ~SocketPair() {
+    if (fds[1] >= 0) close(fds[1]);
+  }
+  int fds[2] = {-1, -1};
+};
+
+class RecordingOwner : public net::IoHandler {
  public:
-  void OnIoEvents(uint32_t) override {}
+  void OnIoEvents(uint32_t events) override { seen |= events; }
+  uint32_t seen = 0;
 };
 
 TEST(ConnectionPoolTest, ReusesMostRecentAndCapsIdle) {
   net::EventLoop loop;
   ConnectionPool pool(&loop, 2, std::chrono::seconds(60));
-  NullHandler handler;
-  int pairs[3][2];
-  for (auto& p : pairs) {
-    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, p), 0);
-    loop.Register(p[0], &handler);
-    pool.Release("10.0.0.1:80", p[0]);
+  SocketPair pairs[3];
+  int first_fds[3];
+  for (int i = 0; i < 3; ++i) {
+    first_fds[i] = pairs[i].fds[0];
+    pool.Release(std::make_unique<UpstreamConnection>(&loop, pairs[i].fds[0], "10.0.0.1:80"));
   }
   EXPECT_EQ(pool.idle_count(), 2u);  // the third was closed
-  EXPECT_EQ(pool.TakeIdle("10.0.0.1:80"), pairs[1][0]);
-  EXPECT_EQ(pool.TakeIdle("10.0.0.2:80"), -1);
+  auto taken = pool.TakeIdle("10.0.0.1:80");
+  ASSERT_NE(taken, nullptr);
+  EXPECT_EQ(taken->fd(), first_fds[1]);
+  EXPECT_EQ(pool.TakeIdle("10.0.0.2:80"), nullptr);
   EXPECT_EQ(pool.idle_count(), 1u);
-  for (auto& p : pairs) close(p[1]);
+  char c;
+  EXPECT_EQ(read(pairs[2].fds[1], &c, 1), 0);  // the one over the cap was closed
 }
 
-TEST(ConnectionPoolTest, DropsConnectionThePeerClosed) {
+TEST(ConnectionPoolTest, DropsConnectionThePeerClosedWhileIdle) {
   net::EventLoop loop;
   ConnectionPool pool(&loop, 8, std::chrono::seconds(60));
-  NullHandler handler;
-  int p[2];
-  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, p), 0);
-  loop.Register(p[0], &handler);
-  pool.Release("k", p[0]);
-  close(p[1]);
+  SocketPair pair;
+  pool.Release(std::make_unique<UpstreamConnection>(&loop, pair.fds[0], "k"));
+  close(pair.fds[1]);
+  pair.fds[1] = -1;
   loop.AddTimer(std::chrono::milliseconds(50), [&] { loop.Stop(); });
   loop.Run();
   EXPECT_EQ(pool.idle_count(), 0u);
-  EXPECT_EQ(pool.TakeIdle("k"), -1);
+  EXPECT_EQ(pool.TakeIdle("k"), nullptr);
+}
+
+TEST(ConnectionPoolTest, ForwardsEventsToTheOwnerWithoutReRegistering) {
+  net::EventLoop loop;
+  ConnectionPool pool(&loop, 8, std::chrono::seconds(60));
+  SocketPair pair;
+  pool.Release(std::make_unique<UpstreamConnection>(&loop, pair.fds[0], "k"));
+  auto connection = pool.TakeIdle("k");
+  ASSERT_NE(connection, nullptr);
+  RecordingOwner owner;
+  connection->set_owner(&owner);
+  ASSERT_EQ(write(pair.fds[1], "x", 1), 1);
+  loop.AddTimer(std::chrono::milliseconds(50), [&] { loop.Stop(); });
+  loop.Run();
+  EXPECT_TRUE(owner.seen & EPOLLIN);
+  pool.Discard(std::move(connection));
 }
 
 TEST(ConnectionPoolTest, ClosesConnectionsIdleTooLong) {
   net::EventLoop loop;
   ConnectionPool pool(&loop, 8, std::chrono::milliseconds(10));
-  NullHandler handler;
-  int p[2];
-  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, p), 0);
-  loop.Register(p[0], &handler);
-  pool.Release("k", p[0]);
+  SocketPair pair;
+  pool.Release(std::make_unique<UpstreamConnection>(&loop, pair.fds[0], "k"));
   loop.AddTimer(std::chrono::milliseconds(1500), [&] { loop.Stop(); });
   loop.Run();
   EXPECT_EQ(pool.idle_count(), 0u);
   char c;
-  EXPECT_EQ(read(p[1], &c, 1), 0);  // our side was closed
-  close(p[1]);
+  EXPECT_EQ(read(pair.fds[1], &c, 1), 0);  // our side was closed
 }
 
 }  // namespace
