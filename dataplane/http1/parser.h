@@ -10,6 +10,7 @@
 // returned as views into the caller's input.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -65,19 +66,19 @@ struct HeadCursor {
 // itself for the next head (the caller drops `consumed` bytes first).
 class RequestHeadParser {
  public:
-  explicit RequestHeadParser(const Limits& limits = Limits()) : limits_(limits) { Reset(); }
+  explicit RequestHeadParser(const Limits& limits = Limits()) : limits_(limits) {}
   HeadParse Parse(std::string_view data, http::RequestHead* out);
   void Reset();
 
  private:
   Limits limits_;
   HeadCursor cursor_;
-  http::RequestHead head_;
+  std::unique_ptr<http::RequestHead> head_;  // while a head arrives
 };
 
 class ResponseHeadParser {
  public:
-  explicit ResponseHeadParser(const Limits& limits = Limits()) : limits_(limits) { Reset(); }
+  explicit ResponseHeadParser(const Limits& limits = Limits()) : limits_(limits) {}
   HeadParse Parse(std::string_view data, http::ResponseHead* out);
   void Reset();
 

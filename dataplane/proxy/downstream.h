@@ -11,8 +11,8 @@
 namespace sluice::proxy {
 
 struct ClientInfo {
-  std::string ip;              // peer address without port
-  std::string scheme = "http";
+  std::string ip;                     // peer address without port
+  std::string_view scheme = "http";   // a literal: "http" or "https"
 };
 
 class DownstreamStream {

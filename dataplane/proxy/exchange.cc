@@ -98,7 +98,7 @@ void Exchange::SerializeRequestHead() {
   // Client-supplied forwarding headers are not trusted: an edge proxy states
   // what it saw, so a client cannot spoof its address to the backend.
   up.headers.Add("x-forwarded-for", downstream_->client().ip);
-  up.headers.Add("x-forwarded-proto", downstream_->client().scheme);
+  up.headers.Add("x-forwarded-proto", std::string(downstream_->client().scheme));
   up.headers.Add("x-forwarded-host", request_.authority);
   if (request_framing_.kind == http1::BodyFraming::kContentLength) {
     up.headers.Add("content-length", std::to_string(request_framing_.length));

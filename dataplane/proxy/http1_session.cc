@@ -19,11 +19,9 @@ constexpr size_t kMaxPipelinedBytes = 64 * 1024;
 
 }  // namespace
 
-Http1Session::Http1Session(WorkerContext* ctx, int fd, std::string client_ip,
-                           std::function<void(Http1Session*)> on_closed)
-    : ctx_(ctx), fd_(fd), on_closed_(std::move(on_closed)), head_parser_(ctx->config->head_limits) {
+Http1Session::Http1Session(WorkerContext* ctx, int fd, std::string client_ip, SessionOwner* owner)
+    : ctx_(ctx), fd_(fd), owner_(owner), head_parser_(ctx->config->head_limits) {
   client_.ip = std::move(client_ip);
-  client_.scheme = "http";
 }
 
 Http1Session::~Http1Session() {
@@ -41,6 +39,21 @@ void Http1Session::Drain() {
   draining_ = true;
   keep_alive_ = false;
   if (state_ == State::kReadingHead && in_.empty() && out_.empty()) Close();
+}
+
+void Http1Session::EnterIdle() {
+  // No timer while idle: the worker sweeps idle sessions periodically, so an
+  // idle keep-alive connection costs no timer entry or callback.
+  if (timer_ != 0) {
+    ctx_->loop->CancelTimer(timer_);
+    timer_ = 0;
+  }
+  idle_ = true;
+  idle_since_ = ctx_->loop->now();
+}
+
+void Http1Session::CloseIfIdleSince(net::Clock::time_point cutoff) {
+  if (idle_ && state_ == State::kReadingHead && in_.empty() && out_.empty() && idle_since_ <= cutoff) Close();
 }
 
 void Http1Session::OnIoEvents(uint32_t events) {
@@ -74,7 +87,10 @@ void Http1Session::ReadFromSocket() {
     if (n > 0) {
       bool was_idle = state_ == State::kReadingHead && in_.empty();
       in_.Commit(static_cast<size_t>(n));
-      if (was_idle) ArmTimer(ctx_->config->client_header_timeout);
+      if (was_idle) {
+        idle_ = false;
+        ArmTimer(ctx_->config->client_header_timeout);  // the whole head must come within it
+      }
       if (state_ == State::kReadingBody && exchange_) ArmTimer(exchange_->ClientBodyTimeout());
       ProcessInput();
       if (state_ == State::kClosed) return;
@@ -187,7 +203,7 @@ void Http1Session::StartRequest(http::RequestHead head, http1::BodyFraming frami
     upgrade = *value;
   }
   state_ = has_body ? State::kReadingBody : State::kAwaitingResponse;
-  if (has_body) body_decoder_.emplace(framing);
+  if (has_body) body_decoder_ = std::make_unique<http1::BodyDecoder>(framing);
   if (timer_ != 0) deadline_ = net::Clock::time_point::max();  // the exchange's timers govern now
   exchange_ = std::make_unique<Exchange>(ctx_, this, std::move(head), framing);
   if (!upgrade.empty()) exchange_->RequestUpgrade(std::move(upgrade));
@@ -202,7 +218,7 @@ void Http1Session::StartRequest(http::RequestHead head, http1::BodyFraming frami
 }
 
 void Http1Session::FeedRequestBody() {
-  while (state_ == State::kReadingBody && body_decoder_.has_value()) {
+  while (state_ == State::kReadingBody && body_decoder_ != nullptr) {
     if (exchange_ && exchange_->RequestBodyFull()) return;
     std::string_view input = in_.view();
     http1::BodyDecoder::Step step = body_decoder_->Next(input);
@@ -349,7 +365,11 @@ void Http1Session::OnExchangeDone() {
   }
   state_ = State::kReadingHead;
   body_decoder_.reset();
-  ArmTimer(in_.empty() ? ctx_->config->keepalive_timeout : ctx_->config->client_header_timeout);
+  if (in_.empty()) {
+    EnterIdle();
+  } else {
+    ArmTimer(ctx_->config->client_header_timeout);  // a pipelined request is already here
+  }
   Flush();
   if (state_ == State::kClosed) return;
   if (processing_input_) return;  // the caller's loop goes on with the input
@@ -402,7 +422,7 @@ void Http1Session::Close() {
   shutdown(fd_, SHUT_WR);
   close(fd_);
   fd_ = -1;
-  if (on_closed_) on_closed_(this);
+  if (owner_ != nullptr) owner_->OnSessionClosed(this);
 }
 
 void Http1Session::ArmTimer(std::chrono::milliseconds timeout) {

@@ -15,16 +15,31 @@
 
 namespace sluice::proxy {
 
+class Http1Session;
+
+// Who owns the sessions (the worker): told once when a session is finished
+// with its socket, and frees it with DeleteLater.
+class SessionOwner {
+ public:
+  virtual ~SessionOwner() = default;
+  virtual void OnSessionClosed(Http1Session* session) = 0;
+};
+
 class Http1Session : public net::IoHandler, public DownstreamStream {
  public:
-  // `on_closed` is called once, when the session is finished with its socket;
-  // the owner then frees the session with DeleteLater.
-  Http1Session(WorkerContext* ctx, int fd, std::string client_ip, std::function<void(Http1Session*)> on_closed);
+  Http1Session(WorkerContext* ctx, int fd, std::string client_ip, SessionOwner* owner);
   ~Http1Session() override;
 
   void Start();
   // Drain: close now if idle, else after the response in flight.
   void Drain();
+  // Closes an idle keep-alive connection whose keep-alive time is over.
+  // Called by the owner's periodic sweep: idle connections hold no timer.
+  void CloseIfIdleSince(net::Clock::time_point cutoff);
+
+  // The owner's intrusive list of sessions (no per-session map node).
+  Http1Session* prev = nullptr;
+  Http1Session* next = nullptr;
 
   void OnIoEvents(uint32_t events) override;
 
@@ -52,6 +67,7 @@ class Http1Session : public net::IoHandler, public DownstreamStream {
   };
 
   void ReadFromSocket();
+  void EnterIdle();
   bool WantsInput() const;
   void ProcessInput();
   void ProcessBufferedRequests();
@@ -67,7 +83,7 @@ class Http1Session : public net::IoHandler, public DownstreamStream {
   WorkerContext* ctx_;
   int fd_;
   ClientInfo client_;
-  std::function<void(Http1Session*)> on_closed_;
+  SessionOwner* owner_;
   State state_ = State::kReadingHead;
   net::Buffer in_;
   net::Buffer out_;
@@ -82,7 +98,9 @@ class Http1Session : public net::IoHandler, public DownstreamStream {
   uint64_t response_bytes_ = 0;  // for the current request
 
   http1::RequestHeadParser head_parser_;
-  std::optional<http1::BodyDecoder> body_decoder_;
+  std::unique_ptr<http1::BodyDecoder> body_decoder_;  // only while a body streams
+  bool idle_ = false;                      // keep-alive, between requests
+  net::Clock::time_point idle_since_{};
   std::unique_ptr<Exchange> exchange_;
   bool exchange_paused_us_ = false;
 

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "dataplane/common/log.h"
@@ -54,6 +55,7 @@ Status Worker::Listen(const net::Address& address) {
 void Worker::Start() {
   for (auto& listener : listeners_) loop_.Register(listener->fd(), listener.get(), EPOLLIN | EPOLLET);
   if (ctx_.access_log) loop_.AddTimer(access_log_flush_interval_, [this] { FlushAccessLog(); });
+  loop_.AddTimer(IdleSweepInterval(), [this] { SweepIdleSessions(); });
   thread_ = std::thread([this] { loop_.Run(); });
 }
 
@@ -81,7 +83,7 @@ void Worker::Drain() {
     }
     ctx_.pool.CloseAll();
     std::vector<Http1Session*> sessions;
-    for (auto& [ptr, owned] : sessions_) sessions.push_back(ptr);
+    for (Http1Session* s = sessions_; s != nullptr; s = s->next) sessions.push_back(s);
     for (Http1Session* session : sessions) session->Drain();
   });
 }
@@ -90,7 +92,11 @@ void Worker::Stop() {
   if (!thread_.joinable()) return;
   loop_.Stop();
   thread_.join();
-  sessions_.clear();
+  while (sessions_ != nullptr) {
+    Http1Session* session = sessions_;
+    sessions_ = session->next;
+    delete session;
+  }
   if (ctx_.access_log) ctx_.access_log->Flush();
 }
 
@@ -112,22 +118,40 @@ void Worker::Accept(int listen_fd) {
     address.length = len;
     ctx_.stats.Count(ctx_.stats.connections_accepted);
     ctx_.stats.Count(ctx_.stats.connections_active);
-    auto session = std::make_unique<Http1Session>(&ctx_, fd, address.IpString(),
-                                                  [this](Http1Session* s) { OnSessionClosed(s); });
-    Http1Session* raw = session.get();
-    sessions_.emplace(raw, std::move(session));
-    raw->Start();
-    if (ctx_.draining) raw->Drain();
+    auto* session = new Http1Session(&ctx_, fd, address.IpString(), this);
+    session->next = sessions_;
+    if (sessions_ != nullptr) sessions_->prev = session;
+    sessions_ = session;
+    session->Start();
+    if (ctx_.draining) session->Drain();
   }
 }
 
 void Worker::OnSessionClosed(Http1Session* session) {
-  auto it = sessions_.find(session);
-  if (it == sessions_.end()) return;
+  if (session->prev != nullptr) session->prev->next = session->next;
+  if (session->next != nullptr) session->next->prev = session->prev;
+  if (sessions_ == session) sessions_ = session->next;
+  session->prev = session->next = nullptr;
   ctx_.stats.connections_active.store(ctx_.stats.connections_active.load(std::memory_order_relaxed) - 1,
                                       std::memory_order_relaxed);
-  loop_.DeleteLater(std::move(it->second));
-  sessions_.erase(it);
+  loop_.DeleteLater(std::unique_ptr<net::IoHandler>(session));
+}
+
+void Worker::SweepIdleSessions() {
+  auto cutoff = loop_.now() - ctx_.config->keepalive_timeout;
+  for (Http1Session* s = sessions_; s != nullptr;) {
+    Http1Session* next = s->next;  // Close() unlinks s
+    s->CloseIfIdleSince(cutoff);
+    s = next;
+  }
+  loop_.AddTimer(IdleSweepInterval(), [this] { SweepIdleSessions(); });
+}
+
+std::chrono::milliseconds Worker::IdleSweepInterval() const {
+  // Keep-alive timeouts are enforced to within a quarter of their length
+  // (and at least once a second).
+  auto quarter = ctx_.config->keepalive_timeout / 4;
+  return std::clamp(quarter, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
 }
 
 }  // namespace sluice::proxy

@@ -17,7 +17,7 @@
 
 namespace sluice::proxy {
 
-class Worker {
+class Worker : private SessionOwner {
  public:
   // `access_log` may be null (access log off); otherwise this worker logs
   // through its own writer, flushed from a timer on its loop.
@@ -43,14 +43,16 @@ class Worker {
  private:
   class Listener;
   void Accept(int listen_fd);
-  void OnSessionClosed(Http1Session* session);
+  void OnSessionClosed(Http1Session* session) override;
+  void SweepIdleSessions();
+  std::chrono::milliseconds IdleSweepInterval() const;
   void FlushAccessLog();
 
   int index_;
   net::EventLoop loop_;
   WorkerContext ctx_;
   std::vector<std::unique_ptr<Listener>> listeners_;
-  std::unordered_map<Http1Session*, std::unique_ptr<Http1Session>> sessions_;
+  Http1Session* sessions_ = nullptr;  // intrusive list; the worker owns them
   std::thread thread_;
   std::chrono::milliseconds access_log_flush_interval_{100};
   mutable std::mutex version_mu_;  // admin reads only; never on the request path
