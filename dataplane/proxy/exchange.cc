@@ -69,44 +69,62 @@ void Exchange::Start() {
 }
 
 void Exchange::SerializeRequestHead() {
-  http::RequestHead up;
-  up.method = request_.method;
-  up.path = request_.path.empty() ? "/" : request_.path;
-  up.version_minor = 1;
-  // The request's headers are not needed after this (a replay reuses the
-  // serialized head), so they move rather than copy.
-  up.headers = std::move(request_.headers);
-  RemoveHopByHopHeaders(up.headers);
-  up.headers.RemoveIf([](const http::Header& h) {
-    // Content-Length is re-added from the framing; the codec answers
-    // Expect: 100-continue itself; forwarding headers are ours to set.
-    switch (h.name.size()) {
-      case 4: return h.name == "host";
-      case 6: return h.name == "expect";
-      case 14: return h.name == "content-length";
-      case 15: return h.name == "x-forwarded-for";
-      case 16: return h.name == "x-forwarded-host";
-      case 17: return h.name == "x-forwarded-proto";
-      default: return false;
+  // Written straight from the parsed request: no intermediate head, no copy
+  // of the headers. Values come from our strict parser (no CR, LF or NUL).
+  std::string& out = upstream_head_;
+  out.clear();
+  size_t estimate = request_.method.size() + request_.path.size() + 2 * request_.authority.size() + 160;
+  for (const http::Header& h : request_.headers.entries()) estimate += h.name.size() + h.value.size() + 4;
+  out.reserve(estimate);
+  out += request_.method;
+  out += ' ';
+  out += request_.path.empty() ? std::string_view("/") : std::string_view(request_.path);
+  out += " HTTP/1.1\r\n";
+  std::vector<std::string> named = ConnectionNamedHeaders(request_.headers);
+  for (const http::Header& h : request_.headers.entries()) {
+    if (IsHopByHopName(h.name)) continue;
+    switch (h.name.size()) {  // re-added below from what the proxy knows
+      case 4: if (h.name == "host") continue; break;
+      case 6: if (h.name == "expect") continue; break;  // the codec answers 100-continue itself
+      case 14: if (h.name == "content-length") continue; break;
+      case 15: if (h.name == "x-forwarded-for") continue; break;
+      case 16: if (h.name == "x-forwarded-host") continue; break;
+      case 17: if (h.name == "x-forwarded-proto") continue; break;
     }
-  });
-  up.headers.Add("host", request_.authority);
+    bool connection_named = false;
+    for (const std::string& n : named) connection_named = connection_named || h.name == n;
+    if (connection_named) continue;
+    out += h.name;
+    out += ": ";
+    out += h.value;
+    out += "\r\n";
+  }
+  out += "host: ";
+  out += request_.authority;
+  out += "\r\n";
   if (!upgrade_.empty()) {  // hop-by-hop, but this hop asks for it on the next one too
-    up.headers.Add("connection", "upgrade");
-    up.headers.Add("upgrade", upgrade_);
+    out += "connection: upgrade\r\nupgrade: ";
+    out += upgrade_;
+    out += "\r\n";
   }
   // Client-supplied forwarding headers are not trusted: an edge proxy states
   // what it saw, so a client cannot spoof its address to the backend.
-  up.headers.Add("x-forwarded-for", downstream_->client().ip);
-  up.headers.Add("x-forwarded-proto", std::string(downstream_->client().scheme));
-  up.headers.Add("x-forwarded-host", request_.authority);
+  out += "x-forwarded-for: ";
+  out += downstream_->client().ip;
+  out += "\r\nx-forwarded-proto: ";
+  out += downstream_->client().scheme;
+  out += "\r\nx-forwarded-host: ";
+  out += request_.authority;
+  out += "\r\n";
   if (request_framing_.kind == http1::BodyFraming::kContentLength) {
-    up.headers.Add("content-length", std::to_string(request_framing_.length));
+    out += "content-length: ";
+    out += std::to_string(request_framing_.length);
+    out += "\r\n";
   } else if (request_framing_.kind == http1::BodyFraming::kChunked) {
-    up.headers.Add("transfer-encoding", "chunked");
+    out += "transfer-encoding: chunked\r\n";
   }
-  upstream_head_.clear();
-  http1::AppendRequestHead(up, upstream_head_);
+  out += "\r\n";
+  request_.headers.clear();  // not needed any more; frees their memory early
 }
 
 void Exchange::Connect(bool allow_pooled) {
@@ -322,12 +340,27 @@ bool Exchange::HandleResponseHead() {
   const std::string* connection = head.headers.Get("connection");
   upstream_wants_close_ = (connection != nullptr && HasConnectionToken(*connection, "close")) ||
                           (head.version_minor == 0 && (connection == nullptr || !HasConnectionToken(*connection, "keep-alive")));
-  RemoveHopByHopHeaders(head.headers);
-  if (!route_->policy.keep_server_header()) RemoveServerHeaders(head.headers);
-  if (framing.kind == http1::BodyFraming::kContentLength) {
-    head.headers.Set("content-length", std::to_string(framing.length));
-  } else if (framing.kind != http1::BodyFraming::kNone) {
-    head.headers.Remove("content-length");
+  // One pass over the response headers: hop-by-hop ones, the backend's
+  // Server/X-Powered-By (unless the route keeps them), and Content-Length
+  // when the body is re-framed or had duplicates (folded to one below).
+  std::vector<std::string> named = ConnectionNamedHeaders(head.headers);
+  bool hide_server = !route_->policy.keep_server_header();
+  bool reset_length = framing.kind != http1::BodyFraming::kNone &&
+                      (framing.kind != http1::BodyFraming::kContentLength || head.headers.Count("content-length") != 1);
+  head.headers.RemoveIf([&](const http::Header& h) {
+    if (IsHopByHopName(h.name)) return true;
+    switch (h.name.size()) {
+      case 6: if (hide_server && h.name == "server") return true; break;
+      case 12: if (hide_server && h.name == "x-powered-by") return true; break;
+      case 14: if (reset_length && h.name == "content-length") return true; break;
+    }
+    for (const std::string& n : named) {
+      if (h.name == n) return true;
+    }
+    return false;
+  });
+  if (reset_length && framing.kind == http1::BodyFraming::kContentLength) {
+    head.headers.Add("content-length", std::to_string(framing.length));
   }
   bool end_stream = framing.kind == http1::BodyFraming::kNone ||
                     (framing.kind == http1::BodyFraming::kContentLength && framing.length == 0);

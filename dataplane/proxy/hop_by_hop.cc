@@ -31,8 +31,6 @@ bool HasConnectionToken(std::string_view connection_value, std::string_view toke
   return found;
 }
 
-namespace {
-
 // The fixed hop-by-hop names, by length first: this runs for every header
 // of every request and response.
 bool IsHopByHopName(std::string_view n) {
@@ -48,9 +46,7 @@ bool IsHopByHopName(std::string_view n) {
   }
 }
 
-}  // namespace
-
-void RemoveHopByHopHeaders(http::HeaderMap& headers) {
+std::vector<std::string> ConnectionNamedHeaders(const http::HeaderMap& headers) {
   // Headers named in Connection are hop-by-hop too (never Host or
   // Content-Length, which a client could otherwise strip to confuse us).
   std::vector<std::string> named;
@@ -64,6 +60,11 @@ void RemoveHopByHopHeaders(http::HeaderMap& headers) {
       }
     });
   }
+  return named;
+}
+
+void RemoveHopByHopHeaders(http::HeaderMap& headers) {
+  std::vector<std::string> named = ConnectionNamedHeaders(headers);
   headers.RemoveIf([&](const http::Header& h) {
     if (IsHopByHopName(h.name)) return true;
     for (const std::string& n : named) {

@@ -254,7 +254,8 @@ void Http1Session::SendResponseHead(http::ResponseHead head, bool end_stream) {
   response_chunked_ = false;
   response_close_delimited_ = false;
   if (head.status == 101) {  // the exchange set Connection/Upgrade; no framing follows
-    std::string bytes;
+    std::string& bytes = ctx_->scratch;
+    bytes.clear();
     http1::AppendResponseHead(head, bytes);
     response_bytes_ += bytes.size();
     out_.Append(bytes);
@@ -278,7 +279,8 @@ void Http1Session::SendResponseHead(http::ResponseHead head, bool end_stream) {
     head.headers.Add("connection", "keep-alive");
   }
   head.version_minor = 1;
-  std::string bytes;
+  std::string& bytes = ctx_->scratch;
+  bytes.clear();
   http1::AppendResponseHead(head, bytes);
   response_bytes_ += bytes.size();
   out_.Append(bytes);

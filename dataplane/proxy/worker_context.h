@@ -43,6 +43,9 @@ struct WorkerContext {
   // This worker's access log writer, or null when the access log is off.
   std::unique_ptr<accesslog::AccessLog::Writer> access_log;
   bool draining = false;
+  // Reused for serialising heads on this worker's thread (keeps its
+  // capacity, so no allocation per response).
+  std::string scratch;
 };
 
 }  // namespace sluice::proxy
