@@ -41,8 +41,16 @@ constexpr const char* kUsage = R"(Usage: sluice-proxy [flags]
   --drain-timeout SECONDS on SIGTERM, how long in-flight requests may take (default 10)
   --access-log DEST       one JSON line per request: "-" for stdout (default),
                           a file path (appended), or "off"
+  --client-header-timeout SECONDS   the whole request head must arrive within
+                          this (slowloris defence; default 10)
+  --keepalive-timeout SECONDS       idle keep-alive connections are closed
+                          after this (default 60)
+  --max-header-bytes N    request line + headers limit, 431 above (default 65536)
+  --max-headers N         header count limit, 431 above (default 100)
   --help, --version
 ADDR is HOST:PORT with an IP literal, or :PORT for all interfaces.
+Per-route timeouts and the body size limit come from Ingress annotations
+(see README.md).
 )";
 
 struct Flags {
@@ -54,6 +62,10 @@ struct Flags {
   std::string node_id;
   int drain_timeout_seconds = 10;
   std::string access_log = "-";
+  int client_header_timeout_seconds = 10;
+  int keepalive_timeout_seconds = 60;
+  int max_header_bytes = 64 * 1024;
+  int max_headers = 100;
 };
 
 [[noreturn]] void FlagError(const std::string& message) {
@@ -91,7 +103,8 @@ Flags ParseFlags(int argc, char** argv) {
     }
     static const std::map<std::string, int> kWithValue = {
         {"--controller", 0}, {"--http-listen", 1}, {"--https-listen", 2}, {"--admin-listen", 3},
-        {"--workers", 4},    {"--node-id", 5},     {"--drain-timeout", 6}, {"--access-log", 7}};
+        {"--workers", 4},    {"--node-id", 5},     {"--drain-timeout", 6}, {"--access-log", 7},
+        {"--client-header-timeout", 8}, {"--keepalive-timeout", 9}, {"--max-header-bytes", 10}, {"--max-headers", 11}};
     auto known = kWithValue.find(arg);
     if (known == kWithValue.end()) FlagError("unknown flag " + arg);
     if (!has_inline) {
@@ -107,6 +120,10 @@ Flags ParseFlags(int argc, char** argv) {
       case 5: flags.node_id = value; break;
       case 6: flags.drain_timeout_seconds = ParsePositiveInt(arg, value, 3600); break;
       case 7: flags.access_log = value; break;
+      case 8: flags.client_header_timeout_seconds = ParsePositiveInt(arg, value, 3600); break;
+      case 9: flags.keepalive_timeout_seconds = ParsePositiveInt(arg, value, 86400); break;
+      case 10: flags.max_header_bytes = ParsePositiveInt(arg, value, 1 << 20); break;
+      case 11: flags.max_headers = ParsePositiveInt(arg, value, 10000); break;
     }
   }
   if (flags.workers == 0) flags.workers = std::max(1u, std::thread::hardware_concurrency());
@@ -190,6 +207,10 @@ int Run(const Flags& flags) {
   }
 
   proxy::ProxyConfig config;
+  config.client_header_timeout = std::chrono::seconds(flags.client_header_timeout_seconds);
+  config.keepalive_timeout = std::chrono::seconds(flags.keepalive_timeout_seconds);
+  config.head_limits.max_head_bytes = static_cast<size_t>(flags.max_header_bytes);
+  config.head_limits.max_header_count = static_cast<size_t>(flags.max_headers);
   std::unique_ptr<accesslog::AccessLog> access_log;
   if (flags.access_log == "-") {
     access_log = std::make_unique<accesslog::AccessLog>(accesslog::AccessLog::Options{});
