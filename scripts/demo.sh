@@ -30,7 +30,8 @@ trap cleanup INT TERM EXIT
 "$BIN/controlplane/main/sluice-controller" --manifests "$MANIFESTS" --grpc-listen 127.0.0.1:18000 \
   --admin-listen 127.0.0.1:9902 2>"$LOGS/controller.log" & pids+=($!)
 "$BIN/dataplane/main/sluice-proxy" --controller 127.0.0.1:18000 --http-listen 127.0.0.1:8080 \
-  --admin-listen 127.0.0.1:9901 --workers 2 --node-id demo-proxy 2>"$LOGS/proxy.log" & pids+=($!)
+  --admin-listen 127.0.0.1:9901 --workers 2 --node-id demo-proxy \
+  --access-log "$LOGS/access.log" 2>"$LOGS/proxy.log" & pids+=($!)
 
 for _ in $(seq 1 100); do
   if curl -fsS http://127.0.0.1:9901/readyz >/dev/null 2>&1; then break; fi
@@ -56,6 +57,7 @@ Try:
   curl http://127.0.0.1:9902/nodes                             # which proxy has which version
 
 Edit $MANIFESTS/*.yaml and the routing changes within a second.
+Access log (one JSON line per request): tail -f $LOGS/access.log
 Press Ctrl-C to stop.
 TXT
 wait
