@@ -16,6 +16,9 @@ constexpr size_t kMinReadRoom = 2048;
 // Pipelined bytes we hold while a response is in progress before we stop
 // reading the socket.
 constexpr size_t kMaxPipelinedBytes = 64 * 1024;
+// Response bytes buffered before we write them without waiting for the end
+// of the current batch of upstream input.
+constexpr size_t kEagerFlushBytes = 32 * 1024;
 
 }  // namespace
 
@@ -290,12 +293,16 @@ void Http1Session::SendResponseBody(std::string_view data) {
   if (data.empty()) return;
   response_bytes_ += data.size();
   if (response_chunked_) {
-    std::string chunk;
+    std::string& chunk = ctx_->scratch;
+    chunk.clear();
     http1::AppendChunk(data, chunk);
     out_.Append(chunk);
   } else {
     out_.Append(data);
   }
+  // Large bodies go out as they come rather than after the whole batch:
+  // the client sees bytes sooner and the buffer stays small.
+  if (out_.size() >= kEagerFlushBytes) Flush();
 }
 
 void Http1Session::SendResponseEnd(const http::HeaderMap* trailers) {
