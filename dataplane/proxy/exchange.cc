@@ -149,7 +149,7 @@ void Exchange::Connect(bool allow_pooled) {
   upstream_ = std::make_unique<upstream::UpstreamConnection>(ctx_->loop, *connected, endpoint_->key);
   upstream_->set_owner(this);
   connecting_ = true;
-  timeout_failure_ = Failure::kConnect;
+  connect_pending_timeout_ = true;
   ArmTimer(PolicyTimeout(route_->policy.connect_timeout_ms(), ctx_->config->connect_timeout));
 }
 
@@ -205,7 +205,7 @@ void Exchange::OnIoEvents(uint32_t events) {
     int err = net::PendingSocketError(upstream_fd());
     if (err != 0) return UpstreamFailed(Failure::kConnect, strerror(err));
     connecting_ = false;
-    timeout_failure_ = Failure::kTimeout;
+    connect_pending_timeout_ = false;
     ArmTimer(PolicyTimeout(route_->policy.response_timeout_ms(), ctx_->config->response_timeout));
   }
   if (events & EPOLLOUT) WriteUpstream();
@@ -553,7 +553,11 @@ void Exchange::OnTimer() {
     deadline_ = now + ctx_->config->upstream_idle_timeout;
     return OnTimer();
   }
-  UpstreamFailed(timeout_failure_ == Failure::kConnect ? Failure::kTimeout : Failure::kTimeout, "timeout");
+  const char* which = connect_pending_timeout_ ? "upstream connect timeout"
+                      : tunnel_                 ? "tunnel idle timeout"
+                      : response_head_received_ ? "upstream idle timeout"
+                                                : "upstream response timeout";
+  UpstreamFailed(Failure::kTimeout, which);
 }
 
 }  // namespace sluice::proxy

@@ -123,7 +123,7 @@ class Exchange : public net::IoHandler {
   net::EventLoop::TimerId timer_ = 0;
   net::Clock::time_point deadline_{};
   net::Clock::time_point timer_due_{};  // when the armed timer fires
-  Failure timeout_failure_ = Failure::kTimeout;
+  bool connect_pending_timeout_ = false;  // the armed timeout is the connect one (for the log)
 };
 
 }  // namespace sluice::proxy
