@@ -343,22 +343,9 @@ bool Exchange::HandleResponseHead() {
   // One pass over the response headers: hop-by-hop ones, the backend's
   // Server/X-Powered-By (unless the route keeps them), and Content-Length
   // when the body is re-framed or had duplicates (folded to one below).
-  std::vector<std::string> named = ConnectionNamedHeaders(head.headers);
-  bool hide_server = !route_->policy.keep_server_header();
   bool reset_length = framing.kind != http1::BodyFraming::kNone &&
                       (framing.kind != http1::BodyFraming::kContentLength || head.headers.Count("content-length") != 1);
-  head.headers.RemoveIf([&](const http::Header& h) {
-    if (IsHopByHopName(h.name)) return true;
-    switch (h.name.size()) {
-      case 6: if (hide_server && h.name == "server") return true; break;
-      case 12: if (hide_server && h.name == "x-powered-by") return true; break;
-      case 14: if (reset_length && h.name == "content-length") return true; break;
-    }
-    for (const std::string& n : named) {
-      if (h.name == n) return true;
-    }
-    return false;
-  });
+  FilterResponseHeaders(head.headers, !route_->policy.keep_server_header(), reset_length);
   if (reset_length && framing.kind == http1::BodyFraming::kContentLength) {
     head.headers.Add("content-length", std::to_string(framing.length));
   }
@@ -381,10 +368,9 @@ bool Exchange::HandleResponseHead() {
 bool Exchange::StartTunnel(http::ResponseHead head) {
   const std::string* upgrade = head.headers.Get("upgrade");
   std::string protocol = upgrade != nullptr ? *upgrade : upgrade_;
-  RemoveHopByHopHeaders(head.headers);
+  FilterResponseHeaders(head.headers, !route_->policy.keep_server_header(), /*drop_content_length=*/false);
   head.headers.Add("connection", "upgrade");
   head.headers.Add("upgrade", protocol);
-  if (!route_->policy.keep_server_header()) RemoveServerHeaders(head.headers);
   response_head_received_ = true;
   response_started_ = true;
   tunnel_ = true;

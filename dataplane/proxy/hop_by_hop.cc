@@ -63,20 +63,21 @@ std::vector<std::string> ConnectionNamedHeaders(const http::HeaderMap& headers) 
   return named;
 }
 
-void RemoveHopByHopHeaders(http::HeaderMap& headers) {
+void RemoveHopByHopHeaders(http::HeaderMap& headers) { FilterResponseHeaders(headers, false, false); }
+
+void FilterResponseHeaders(http::HeaderMap& headers, bool hide_server, bool drop_content_length) {
   std::vector<std::string> named = ConnectionNamedHeaders(headers);
   headers.RemoveIf([&](const http::Header& h) {
     if (IsHopByHopName(h.name)) return true;
+    switch (h.name.size()) {
+      case 6: if (hide_server && h.name == "server") return true; break;
+      case 12: if (hide_server && h.name == "x-powered-by") return true; break;
+      case 14: if (drop_content_length && h.name == "content-length") return true; break;
+    }
     for (const std::string& n : named) {
       if (h.name == n) return true;
     }
     return false;
-  });
-}
-
-void RemoveServerHeaders(http::HeaderMap& headers) {
-  headers.RemoveIf([](const http::Header& h) {
-    return (h.name.size() == 6 && h.name == "server") || (h.name.size() == 12 && h.name == "x-powered-by");
   });
 }
 

@@ -23,8 +23,10 @@ std::vector<std::string> ConnectionNamedHeaders(const http::HeaderMap& headers);
 // upgrade, trailer-independent ones, and every header named in Connection.
 void RemoveHopByHopHeaders(http::HeaderMap& headers);
 
-// Removes the headers that name the backend's software (Server,
-// X-Powered-By): they help attackers pick exploits and tell clients nothing.
-void RemoveServerHeaders(http::HeaderMap& headers);
+// One pass over a response's headers: the hop-by-hop ones (as above), and
+// optionally Server/X-Powered-By (they name the backend's software, which
+// helps attackers and tells clients nothing) and Content-Length (when the
+// body is re-framed).
+void FilterResponseHeaders(http::HeaderMap& headers, bool hide_server, bool drop_content_length);
 
 }  // namespace sluice::proxy

@@ -37,5 +37,24 @@ TEST(HopByHopTest, FindsConnectionTokensCaseInsensitively) {
   EXPECT_TRUE(HasConnectionToken(" upgrade ,close", "upgrade"));
 }
 
+TEST(HopByHopTest, FilterResponseHeadersHidesServerAndContentLengthOnlyWhenAsked) {
+  auto make = [] {
+    http::HeaderMap h;
+    h.Add("server", "Apache/2.4");
+    h.Add("x-powered-by", "PHP/8");
+    h.Add("content-length", "3");
+    h.Add("connection", "keep-alive");
+    h.Add("content-type", "text/plain");
+    return h;
+  };
+  http::HeaderMap kept = make();
+  FilterResponseHeaders(kept, false, false);
+  EXPECT_EQ(kept.size(), 4u);
+  http::HeaderMap hidden = make();
+  FilterResponseHeaders(hidden, true, true);
+  ASSERT_EQ(hidden.size(), 1u);
+  EXPECT_NE(hidden.Get("content-type"), nullptr);
+}
+
 }  // namespace
 }  // namespace sluice::proxy
