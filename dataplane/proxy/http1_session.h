@@ -11,35 +11,21 @@
 #include "dataplane/net/event_loop.h"
 #include "dataplane/proxy/downstream.h"
 #include "dataplane/proxy/exchange.h"
+#include "dataplane/proxy/session.h"
 #include "dataplane/proxy/worker_context.h"
 
 namespace sluice::proxy {
 
-class Http1Session;
-
-// Who owns the sessions (the worker): told once when a session is finished
-// with its socket, and frees it with DeleteLater.
-class SessionOwner {
- public:
-  virtual ~SessionOwner() = default;
-  virtual void OnSessionClosed(Http1Session* session) = 0;
-};
-
-class Http1Session : public net::IoHandler, public DownstreamStream {
+class Http1Session : public Session, public DownstreamStream {
  public:
   Http1Session(WorkerContext* ctx, int fd, std::string client_ip, SessionOwner* owner);
   ~Http1Session() override;
 
-  void Start();
+  void Start() override;
   // Drain: close now if idle, else after the response in flight.
-  void Drain();
+  void Drain() override;
   // Closes an idle keep-alive connection whose keep-alive time is over.
-  // Called by the owner's periodic sweep: idle connections hold no timer.
-  void CloseIfIdleSince(net::Clock::time_point cutoff);
-
-  // The owner's intrusive list of sessions (no per-session map node).
-  Http1Session* prev = nullptr;
-  Http1Session* next = nullptr;
+  void CloseIfIdleSince(net::Clock::time_point cutoff) override;
 
   void OnIoEvents(uint32_t events) override;
 

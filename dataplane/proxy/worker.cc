@@ -82,9 +82,9 @@ void Worker::Drain() {
       listener->CloseFd();
     }
     ctx_.pool.CloseAll();
-    std::vector<Http1Session*> sessions;
-    for (Http1Session* s = sessions_; s != nullptr; s = s->next) sessions.push_back(s);
-    for (Http1Session* session : sessions) session->Drain();
+    std::vector<Session*> sessions;
+    for (Session* s = sessions_; s != nullptr; s = s->next) sessions.push_back(s);
+    for (Session* session : sessions) session->Drain();
   });
 }
 
@@ -93,7 +93,7 @@ void Worker::Stop() {
   loop_.Stop();
   thread_.join();
   while (sessions_ != nullptr) {
-    Http1Session* session = sessions_;
+    Session* session = sessions_;
     sessions_ = session->next;
     delete session;
   }
@@ -127,7 +127,17 @@ void Worker::Accept(int listen_fd) {
   }
 }
 
-void Worker::OnSessionClosed(Http1Session* session) {
+void Worker::ReplaceSession(Session* old, Session* successor) {
+  successor->prev = old->prev;
+  successor->next = old->next;
+  if (old->prev != nullptr) old->prev->next = successor;
+  if (old->next != nullptr) old->next->prev = successor;
+  if (sessions_ == old) sessions_ = successor;
+  old->prev = old->next = nullptr;
+  loop_.DeleteLater(std::unique_ptr<net::IoHandler>(old));
+}
+
+void Worker::OnSessionClosed(Session* session) {
   if (session->prev != nullptr) session->prev->next = session->next;
   if (session->next != nullptr) session->next->prev = session->prev;
   if (sessions_ == session) sessions_ = session->next;
@@ -139,8 +149,8 @@ void Worker::OnSessionClosed(Http1Session* session) {
 
 void Worker::SweepIdleSessions() {
   auto cutoff = loop_.now() - ctx_.config->keepalive_timeout;
-  for (Http1Session* s = sessions_; s != nullptr;) {
-    Http1Session* next = s->next;  // Close() unlinks s
+  for (Session* s = sessions_; s != nullptr;) {
+    Session* next = s->next;  // Close() unlinks s
     s->CloseIfIdleSince(cutoff);
     s = next;
   }

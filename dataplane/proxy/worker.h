@@ -43,7 +43,8 @@ class Worker : private SessionOwner {
  private:
   class Listener;
   void Accept(int listen_fd);
-  void OnSessionClosed(Http1Session* session) override;
+  void OnSessionClosed(Session* session) override;
+  void ReplaceSession(Session* old, Session* successor) override;
   void SweepIdleSessions();
   std::chrono::milliseconds IdleSweepInterval() const;
   void FlushAccessLog();
@@ -52,7 +53,7 @@ class Worker : private SessionOwner {
   net::EventLoop loop_;
   WorkerContext ctx_;
   std::vector<std::unique_ptr<Listener>> listeners_;
-  Http1Session* sessions_ = nullptr;  // intrusive list; the worker owns them
+  Session* sessions_ = nullptr;  // intrusive list; the worker owns them
   std::thread thread_;
   std::chrono::milliseconds access_log_flush_interval_{100};
   mutable std::mutex version_mu_;  // admin reads only; never on the request path

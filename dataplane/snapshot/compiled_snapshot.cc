@@ -175,6 +175,9 @@ Result<std::shared_ptr<const CompiledSnapshot>> Compile(v1::Snapshot snapshot, s
     if (!inserted) return Status::Error("duplicate virtual host " + vhost.name());
   }
   compiled->source_ = std::move(snapshot);
+  for (size_t i = 0; i < compiled->clusters_.size(); ++i) {
+    compiled->clusters_[i]->source = &compiled->source_.clusters(static_cast<int>(i));
+  }
   return std::shared_ptr<const CompiledSnapshot>(std::move(compiled));
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "dataplane/common/status.h"
+#include "dataplane/health/endpoint_health.h"
 #include "dataplane/net/socket.h"
 #include "sluice/v1/snapshot.pb.h"
 
@@ -19,11 +20,16 @@ struct CompiledEndpoint {
   net::Address address;
   std::string key;  // "ip:port": stable name for pools and health state
   uint32_t weight = 1;
+  std::string zone;
+  // Shared with the health checker and every worker; null means "healthy,
+  // not tracked" (e.g. snapshots compiled in tests without a registry).
+  std::shared_ptr<health::EndpointHealth> health;
 };
 
 struct CompiledCluster {
   std::string name;
   std::vector<CompiledEndpoint> endpoints;
+  const v1::Cluster* source = nullptr;  // policies (load balancing, health, TLS, protocol)
 };
 
 struct CompiledRoute {
