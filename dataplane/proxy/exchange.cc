@@ -59,7 +59,11 @@ void Exchange::Start() {
       request_framing_.length > max_body) {
     return Respond(413, "request body too large\n");
   }
-  endpoint_ = ctx_->balancer.Pick(*route_->cluster);
+  balancer::PickContext pick;
+  pick.request = &request_;
+  pick.client_ip = downstream_->client().ip;
+  pick.now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(ctx_->loop->now().time_since_epoch()).count();
+  endpoint_ = ctx_->balancer.Pick(*route_->cluster, pick).endpoint;
   if (endpoint_ == nullptr) {
     error_ = "no endpoints";
     return Respond(503, "no healthy upstream\n");

@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "dataplane/accesslog/access_log.h"
-#include "dataplane/balancer/round_robin.h"
+#include "dataplane/balancer/balancer.h"
 #include "dataplane/net/event_loop.h"
 #include "dataplane/proxy/proxy_config.h"
 #include "dataplane/snapshot/compiled_snapshot.h"
@@ -38,7 +38,7 @@ struct WorkerContext {
   const ProxyConfig* config;
   std::shared_ptr<const snapshot::CompiledSnapshot> snapshot;
   upstream::ConnectionPool pool;
-  balancer::RoundRobin balancer;
+  balancer::Balancer balancer;
   WorkerStats stats;
   // This worker's access log writer, or null when the access log is off.
   std::unique_ptr<accesslog::AccessLog::Writer> access_log;
