@@ -1,5 +1,6 @@
 #include "controlplane/main/flags.h"
 
+#include <cstdlib>
 #include <map>
 
 namespace sluice::controller {
@@ -13,6 +14,16 @@ sluice::Result<ControllerFlags> ParseFlags(const std::vector<std::string>& args)
       {"--admin-listen", &flags.admin_listen},
       {"--ingress-class-controller", &flags.ingress_class_controller},
       {"--watch-namespace", &flags.watch_namespace},
+      {"--election-id", &flags.election_id},
+      {"--election-namespace", &flags.election_namespace},
+      {"--publish-service", &flags.publish_service},
+  };
+  std::string publish_status_address, lease_duration, renew_deadline, retry_period;
+  const std::map<std::string, std::string*> later = {
+      {"--publish-status-address", &publish_status_address},
+      {"--lease-duration", &lease_duration},
+      {"--renew-deadline", &renew_deadline},
+      {"--retry-period", &retry_period},
   };
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -26,8 +37,10 @@ sluice::Result<ControllerFlags> ParseFlags(const std::vector<std::string>& args)
     }
     const size_t equals = arg.find('=');
     const std::string name = arg.substr(0, equals);
-    auto flag = valued.find(name);
-    if (flag == valued.end()) {
+    std::string* target = nullptr;
+    if (auto flag = valued.find(name); flag != valued.end()) target = flag->second;
+    if (auto flag = later.find(name); flag != later.end()) target = flag->second;
+    if (target == nullptr) {
       if (arg.rfind("-", 0) == 0) return sluice::Status::Error("unknown flag " + name + " (see --help)");
       return sluice::Status::Error("unexpected argument \"" + arg + "\" (see --help)");
     }
@@ -42,12 +55,69 @@ sluice::Result<ControllerFlags> ParseFlags(const std::vector<std::string>& args)
     if (value.empty() && name != "--watch-namespace") {
       return sluice::Status::Error(name + " needs a non-empty value");
     }
-    *flag->second = value;
+    *target = value;
   }
   if (!flags.manifests_dir.empty() && !flags.kubeconfig.empty()) {
     return sluice::Status::Error("--manifests and --kubeconfig are exclusive; choose one source");
   }
+  if (!flags.publish_service.empty()) {
+    const size_t slash = flags.publish_service.find('/');
+    if (slash == 0 || slash == std::string::npos || slash + 1 == flags.publish_service.size() ||
+        flags.publish_service.find('/', slash + 1) != std::string::npos) {
+      return sluice::Status::Error("--publish-service must be NAMESPACE/NAME, got \"" + flags.publish_service + "\"");
+    }
+  }
+  size_t start = 0;
+  while (!publish_status_address.empty() && start <= publish_status_address.size()) {
+    size_t comma = publish_status_address.find(',', start);
+    if (comma == std::string::npos) comma = publish_status_address.size();
+    std::string address = publish_status_address.substr(start, comma - start);
+    while (!address.empty() && address.front() == ' ') address.erase(0, 1);
+    while (!address.empty() && address.back() == ' ') address.pop_back();
+    if (!address.empty()) flags.publish_status_addresses.push_back(address);
+    start = comma + 1;
+  }
+  const std::pair<const std::string*, std::chrono::milliseconds*> durations[] = {
+      {&lease_duration, &flags.lease_duration},
+      {&renew_deadline, &flags.renew_deadline},
+      {&retry_period, &flags.retry_period},
+  };
+  const char* duration_names[] = {"--lease-duration", "--renew-deadline", "--retry-period"};
+  for (size_t i = 0; i < 3; ++i) {
+    if (durations[i].first->empty()) continue;
+    sluice::Result<std::chrono::milliseconds> parsed = ParseDuration(*durations[i].first);
+    if (!parsed.ok()) return sluice::Status::Error(std::string(duration_names[i]) + ": " + parsed.status().message());
+    *durations[i].second = *parsed;
+  }
+  // client-go's rules: a leader must give up before its lease can expire,
+  // and retry more than once before giving up.
+  if (flags.renew_deadline >= flags.lease_duration) {
+    return sluice::Status::Error("--renew-deadline must be shorter than --lease-duration");
+  }
+  if (flags.retry_period >= flags.renew_deadline) {
+    return sluice::Status::Error("--retry-period must be shorter than --renew-deadline");
+  }
   return flags;
+}
+
+sluice::Result<std::chrono::milliseconds> ParseDuration(const std::string& text) {
+  double scale = 1000;  // plain numbers are seconds
+  std::string number = text;
+  if (text.size() > 2 && text.compare(text.size() - 2, 2, "ms") == 0) {
+    scale = 1;
+    number = text.substr(0, text.size() - 2);
+  } else if (!text.empty() && text.back() == 's') {
+    number = text.substr(0, text.size() - 1);
+  } else if (!text.empty() && text.back() == 'm') {
+    scale = 60000;
+    number = text.substr(0, text.size() - 1);
+  }
+  char* end = nullptr;
+  const double value = number.empty() ? -1 : std::strtod(number.c_str(), &end);
+  if (number.empty() || end == nullptr || *end != '\0' || !(value > 0) || value * scale > 86400e3) {
+    return sluice::Status::Error("\"" + text + "\" is not a duration (e.g. 15s, 500ms, 1m)");
+  }
+  return std::chrono::milliseconds(static_cast<int64_t>(value * scale));
 }
 
 std::string UsageText() {
@@ -58,13 +128,23 @@ streams the resulting configuration to sluice-proxy instances over gRPC.
 
 Flags:
   --manifests DIR                 read YAML/JSON manifests from DIR and re-read them on change
-  --kubeconfig FILE               use the Kubernetes API with this kubeconfig (not in this build yet)
+  --kubeconfig FILE               use the Kubernetes API with this kubeconfig; without --manifests
+                                  and --kubeconfig, the in-cluster service account is used
   --grpc-listen ADDR              snapshot stream listen address (default :18000, all interfaces)
   --admin-listen ADDR             admin HTTP listen address (default 127.0.0.1:9902):
                                   /healthz /readyz /nodes /snapshot
   --ingress-class-controller NAME IngressClass spec.controller to serve
                                   (default sluice.io/ingress-controller)
   --watch-namespace NS            only Ingresses in NS (default: all namespaces)
+
+Kubernetes API mode (leader election; the leader writes Ingress status and Events):
+  --election-id NAME              the leader-election Lease (default sluice-controller-leader)
+  --election-namespace NS         the Lease's namespace (default: the service account's, else default)
+  --publish-service NS/NAME       write this Service's address into Ingress status.loadBalancer
+  --publish-status-address A,B    write these addresses instead (IPs or host names)
+  --lease-duration D              lease validity (default 15s)
+  --renew-deadline D              the leader gives up after failing to renew this long (default 10s)
+  --retry-period D                renew / retry interval (default 2s)
   --help                          this text
   --version                       print the version
 )";

@@ -51,5 +51,49 @@ TEST(FlagsTest, HelpAndVersion) {
   EXPECT_NE(UsageText().find("--grpc-listen"), std::string::npos);
 }
 
+TEST(FlagsTest, KubernetesModeFlagsAsTheHelmChartPassesThem) {
+  auto flags = ParseFlags({"--ingress-class-controller=sluice.io/ingress-controller", "--grpc-listen=:18000",
+                           "--admin-listen=0.0.0.0:9902", "--election-id=sluice-leader",
+                           "--publish-service=sluice/sluice-proxy", "--watch-namespace=team-a"});
+  ASSERT_TRUE(flags.ok()) << flags.status().message();
+  EXPECT_TRUE(flags->manifests_dir.empty());  // in-cluster
+  EXPECT_EQ(flags->election_id, "sluice-leader");
+  EXPECT_EQ(flags->publish_service, "sluice/sluice-proxy");
+  EXPECT_EQ(flags->lease_duration, std::chrono::seconds(15));
+  EXPECT_EQ(flags->renew_deadline, std::chrono::seconds(10));
+  EXPECT_EQ(flags->retry_period, std::chrono::seconds(2));
+
+  auto defaults = ParseFlags({});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->election_id, "sluice-controller-leader");
+  EXPECT_TRUE(defaults->election_namespace.empty());
+}
+
+TEST(FlagsTest, PublishStatusAddressesAndLeaseTimings) {
+  auto flags = ParseFlags({"--kubeconfig", "kc", "--publish-status-address", "10.0.0.1, lb.example.com,",
+                           "--lease-duration=3s", "--renew-deadline", "2000ms", "--retry-period=0.5",
+                           "--election-namespace", "ops"});
+  ASSERT_TRUE(flags.ok()) << flags.status().message();
+  EXPECT_EQ(flags->publish_status_addresses, (std::vector<std::string>{"10.0.0.1", "lb.example.com"}));
+  EXPECT_EQ(flags->lease_duration, std::chrono::seconds(3));
+  EXPECT_EQ(flags->renew_deadline, std::chrono::seconds(2));
+  EXPECT_EQ(flags->retry_period, std::chrono::milliseconds(500));
+  EXPECT_EQ(flags->election_namespace, "ops");
+}
+
+TEST(FlagsTest, BadKubernetesModeFlagsAreOneLineErrors) {
+  EXPECT_EQ(ParseFlags({"--publish-service=just-a-name"}).status().message(),
+            "--publish-service must be NAMESPACE/NAME, got \"just-a-name\"");
+  EXPECT_EQ(ParseFlags({"--lease-duration=soon"}).status().message(),
+            "--lease-duration: \"soon\" is not a duration (e.g. 15s, 500ms, 1m)");
+  EXPECT_EQ(ParseFlags({"--lease-duration=5s"}).status().message(),
+            "--renew-deadline must be shorter than --lease-duration");
+  EXPECT_EQ(ParseFlags({"--retry-period=10s"}).status().message(),
+            "--retry-period must be shorter than --renew-deadline");
+  EXPECT_EQ(ParseDuration("1m").value(), std::chrono::minutes(1));
+  EXPECT_FALSE(ParseDuration("-1s").ok());
+  EXPECT_FALSE(ParseDuration("0").ok());
+}
+
 }  // namespace
 }  // namespace sluice::controller

@@ -5,17 +5,26 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <set>
 #include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "controlplane/main/admin_http.h"
+#include "controlplane/kube/api_client.h"
+#include "controlplane/kube/credentials.h"
+#include "controlplane/kube/kube_source.h"
 #include "controlplane/main/flags.h"
 #include "controlplane/server/json_log.h"
 #include "controlplane/server/snapshot_server.h"
 #include "controlplane/source/manifest_source.h"
+#include "controlplane/status/lease.h"
+#include "controlplane/status/status_reporter.h"
+#include "controlplane/status/status_writer.h"
 #include "controlplane/store/store.h"
 #include "controlplane/translate/translate.h"
 
@@ -63,15 +72,31 @@ void LoadAndPublish(const source::LoadResult& loaded, const translate::Options& 
   server.Publish(std::move(result.snapshot));
 }
 
-AdminResponse ServeAdmin(const std::string& path, const server::SnapshotServer& server) {
+// What the admin pages show of Kubernetes API mode (absent in folder mode).
+struct KubeAdmin {
+  const kube::KubeSource* source = nullptr;
+  const status::LeaderElector* elector = nullptr;
+};
+
+AdminResponse ServeAdmin(const std::string& path, const server::SnapshotServer& server,
+                         const KubeAdmin* kube = nullptr) {
   constexpr const char* kText = "text/plain; charset=utf-8";
   constexpr const char* kJson = "application/json";
   if (path == "/healthz") return {200, kText, "ok\n"};
   if (path == "/readyz") {
+    if (kube != nullptr && !kube->source->synced()) {
+      std::string kinds;
+      for (const std::string& kind : kube->source->unsynced_kinds()) kinds += (kinds.empty() ? "" : ", ") + kind;
+      return {503, kText, "waiting for initial sync of " + kinds + "\n"};
+    }
     if (server.has_snapshot()) return {200, kText, "ok\n"};
     return {503, kText, "no snapshot published yet\n"};
   }
   if (path == "/nodes") return {200, kJson, server.NodesJson()};
+  if (path == "/leader") {
+    if (kube == nullptr) return {404, kText, "no leader election in --manifests mode\n"};
+    return {200, kJson, kube->elector->StatusJson().dump() + "\n"};
+  }
   if (path == "/snapshot") {
     std::string version;
     sluice::v1::Snapshot snapshot = server.CurrentSnapshot(&version);
@@ -88,24 +113,12 @@ AdminResponse ServeAdmin(const std::string& path, const server::SnapshotServer& 
     }
     return {200, kJson, "{\"version\":\"" + version + "\",\"snapshot\":" + json + "}\n"};
   }
-  return {404, kText, "not found; try /healthz /readyz /nodes /snapshot\n"};
+  return {404, kText, "not found; try /healthz /readyz /nodes /snapshot /leader\n"};
 }
 
-int Run(const ControllerFlags& flags) {
-  if (!flags.kubeconfig.empty() || flags.manifests_dir.empty()) {
-    std::fprintf(stderr,
-                 "sluice-controller: kubeconfig/in-cluster mode is not available in this build yet; "
-                 "use --manifests DIR\n");
-    return 2;
-  }
-  std::error_code error;
-  if (!std::filesystem::is_directory(flags.manifests_dir, error)) {
-    std::fprintf(stderr, "sluice-controller: --manifests %s: not a directory\n", flags.manifests_dir.c_str());
-    return 2;
-  }
-
-  // Signals are taken synchronously by this thread (sigwait below); every
-  // thread started from here on inherits the blocked mask.
+// Blocks the stop signals in this thread and every thread started after it:
+// they are taken synchronously by sigwait().
+sigset_t BlockStopSignals() {
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
@@ -113,6 +126,169 @@ int Run(const ControllerFlags& flags) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
   gpr_set_log_function(LogGrpc);
+  return stop_signals;
+}
+
+int WaitForStopSignal(const sigset_t& stop_signals) {
+  int signal_number = 0;
+  while (sigwait(&stop_signals, &signal_number) != 0) {
+  }
+  LogJson("info", "shutting down", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  return signal_number;
+}
+
+// Kubernetes API mode: reflectors -> store (controller thread) -> translate
+// -> publish; the leader also writes Ingress status and Events.
+int RunKube(const ControllerFlags& flags) {
+  Result<kube::Credentials> credentials = flags.kubeconfig.empty()
+                                              ? kube::LoadInCluster(kube::ServiceAccountDir(), ::getenv)
+                                              : kube::LoadKubeconfig(flags.kubeconfig);
+  if (!credentials.ok()) {
+    std::fprintf(stderr, "sluice-controller: %s\n", credentials.status().message().c_str());
+    return 2;
+  }
+  Result<std::shared_ptr<kube::ApiClient>> client = kube::ApiClient::Create(*credentials);
+  if (!client.ok()) {
+    std::fprintf(stderr, "sluice-controller: %s: %s\n", credentials->description.c_str(),
+                 client.status().message().c_str());
+    return 2;
+  }
+  const sigset_t stop_signals = BlockStopSignals();
+
+  server::ServerOptions server_options;
+  server_options.listen_address = flags.grpc_listen;
+  server::SnapshotServer server(server_options);
+  if (sluice::Status started = server.Start(); !started.ok()) {
+    LogJson("error", "cannot start", {{"error", started.message()}});
+    return 1;
+  }
+
+  status::LeaderElectionOptions election;
+  election.lease_name = flags.election_id;
+  const char* pod_namespace = std::getenv("POD_NAMESPACE");
+  election.lease_namespace = !flags.election_namespace.empty()       ? flags.election_namespace
+                             : pod_namespace && *pod_namespace        ? pod_namespace
+                             : !credentials->default_namespace.empty() ? credentials->default_namespace
+                                                                       : "default";
+  election.identity = status::DefaultIdentity();
+  election.lease_duration = flags.lease_duration;
+  election.renew_deadline = flags.renew_deadline;
+  election.retry_period = flags.retry_period;
+
+  status::StatusReporterOptions reporter_options;
+  reporter_options.publish_service = flags.publish_service;
+  reporter_options.publish_addresses = flags.publish_status_addresses;
+  reporter_options.events.instance = election.identity;
+  status::StatusReporter* reporter_ptr = nullptr;
+  status::LeaderElector elector(*client, election, [&reporter_ptr](bool) {
+    if (reporter_ptr != nullptr) reporter_ptr->Wake();
+  });
+  status::StatusReporter reporter(*client, reporter_options, [&elector] { return elector.is_leader(); });
+  reporter_ptr = &reporter;
+
+  translate::Options translate_options;
+  translate_options.ingress_class_controller = flags.ingress_class_controller;
+  translate_options.watch_namespace = flags.watch_namespace;
+
+  // Controller thread state: what was last logged and reported, so a
+  // problem is logged once, not at every translation.
+  std::set<std::string> logged_diagnostics;
+  std::vector<translate::Diagnostic> diagnostics;
+  auto on_change = [&](const store::Store& store, bool translation_inputs_changed) {
+    std::vector<status::IngressState> ingresses =
+        status::CollectIngresses(store, flags.ingress_class_controller, flags.watch_namespace);
+    if (translation_inputs_changed) {
+      translate::Result result = translate::Translate(store, translate_options);
+      std::set<std::string> current;
+      for (const translate::Diagnostic& diagnostic : result.diagnostics) {
+        std::string key = diagnostic.kind + "/" + diagnostic.ns + "/" + diagnostic.name + ": " + diagnostic.message;
+        if (!logged_diagnostics.count(key)) {
+          LogJson(diagnostic.severity == translate::Diagnostic::Severity::kError ? "error" : "warn",
+                  "invalid object",
+                  {{"origin", diagnostic.origin},
+                   {"kind", diagnostic.kind},
+                   {"namespace", diagnostic.ns},
+                   {"name", diagnostic.name},
+                   {"message", diagnostic.message}});
+        }
+        current.insert(std::move(key));
+      }
+      logged_diagnostics = std::move(current);
+      LogJson("info", "translated",
+              {{"objects", store.size()},
+               {"diagnostics", result.diagnostics.size()},
+               {"virtual_hosts", result.snapshot.virtual_hosts_size()},
+               {"clusters", result.snapshot.clusters_size()},
+               {"certificates", result.snapshot.certificates_size()}});
+      diagnostics = std::move(result.diagnostics);
+      server.Publish(std::move(result.snapshot));
+    }
+    // Events only for Ingresses we handle: another controller's Ingresses
+    // are none of our business.
+    std::map<std::pair<std::string, std::string>, const status::IngressState*> ours;
+    for (const status::IngressState& ingress : ingresses) {
+      if (ingress.ours) ours[{ingress.ns, ingress.name}] = &ingress;
+    }
+    std::vector<status::EventSpec> problems;
+    for (const translate::Diagnostic& diagnostic : diagnostics) {
+      if (diagnostic.kind != "Ingress") continue;
+      auto it = ours.find({diagnostic.ns, diagnostic.name});
+      if (it == ours.end()) continue;
+      problems.push_back({diagnostic.ns, diagnostic.name, it->second->uid,
+                          diagnostic.reason.empty() ? "InvalidIngress" : diagnostic.reason, diagnostic.message,
+                          "Warning"});
+    }
+    reporter.Update(std::move(ingresses), std::move(problems));
+  };
+
+  kube::KubeSourceOptions source_options;
+  source_options.reflector.watch_namespace = flags.watch_namespace;
+  kube::KubeSource source(*client, source_options, on_change);
+
+  KubeAdmin kube_admin{&source, &elector};
+  AdminHttpServer admin(
+      [&server, &kube_admin](const std::string& path) { return ServeAdmin(path, server, &kube_admin); });
+  if (sluice::Status started = admin.Start(flags.admin_listen); !started.ok()) {
+    LogJson("error", "cannot start", {{"error", started.message()}});
+    server.Shutdown();
+    return 1;
+  }
+  LogJson("info", "sluice-controller started",
+          {{"version", kVersionText},
+           {"api_server", credentials->server},
+           {"credentials", credentials->description},
+           {"grpc_listen", flags.grpc_listen},
+           {"grpc_port", server.bound_port()},
+           {"admin_listen", flags.admin_listen},
+           {"admin_port", admin.port()},
+           {"ingress_class_controller", flags.ingress_class_controller},
+           {"watch_namespace", flags.watch_namespace},
+           {"election", election.lease_namespace + "/" + election.lease_name},
+           {"identity", election.identity}});
+
+  reporter.Start();
+  elector.Start();
+  source.Start();
+
+  WaitForStopSignal(stop_signals);
+  source.Stop();
+  reporter.Stop();
+  elector.Stop();  // releases the Lease if we hold it
+  admin.Stop();
+  server.Shutdown();
+  LogJson("info", "stopped");
+  return 0;
+}
+
+int Run(const ControllerFlags& flags) {
+  if (flags.manifests_dir.empty()) return RunKube(flags);
+  std::error_code error;
+  if (!std::filesystem::is_directory(flags.manifests_dir, error)) {
+    std::fprintf(stderr, "sluice-controller: --manifests %s: not a directory\n", flags.manifests_dir.c_str());
+    return 2;
+  }
+
+  const sigset_t stop_signals = BlockStopSignals();
 
   server::ServerOptions server_options;
   server_options.listen_address = flags.grpc_listen;
@@ -148,10 +324,7 @@ int Run(const ControllerFlags& flags) {
   });
   watcher.Start();
 
-  int signal_number = 0;
-  while (sigwait(&stop_signals, &signal_number) != 0) {
-  }
-  LogJson("info", "shutting down", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  WaitForStopSignal(stop_signals);
   watcher.Stop();
   admin.Stop();
   server.Shutdown();

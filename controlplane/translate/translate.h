@@ -41,6 +41,10 @@ struct Diagnostic {
   std::string origin;          // file/document or "api"
   // e.g. "spec.rules[0].http.paths[1].backend.service.port.name \"web\": Service default/app has no such port"
   std::string message;
+  // Short CamelCase cause, the reason of the Kubernetes Event the leader
+  // emits: "InvalidIngress", "ServiceNotFound", "SecretNotFound",
+  // "Conflict", ... Empty means "InvalidIngress".
+  std::string reason;
 };
 
 struct Options {
