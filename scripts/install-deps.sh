@@ -13,6 +13,10 @@ PACKAGES=(
   libnghttp2-dev libssl-dev nlohmann-json3-dev libcpprest-dev libyaml-cpp-dev
   # tests: GoogleTest, fuzzers (clang + libFuzzer runtime), real clients
   libgtest-dev libgmock-dev clang libclang-rt-14-dev curl python3-websockets
+  # HTTP/2 tests: nghttp, h2load (clients) and nghttpd (an h2c origin)
+  nghttp2-client nghttp2-server
+  # TLS tests: openssl s_client / s_server (a TLS backend)
+  openssl
   # Helm chart check (test/charts): Debian has no helm, so a small renderer
   # built on Helm's own template library (sprig) stands in for it
   python3-yaml python3-jsonschema golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev

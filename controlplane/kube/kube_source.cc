@@ -1,5 +1,7 @@
 #include "controlplane/kube/kube_source.h"
 
+#include <optional>
+
 #include "controlplane/server/json_log.h"
 
 namespace sluice::kube {
@@ -110,11 +112,16 @@ bool KubeSource::Apply(ReflectorEvent& event) {
 
 void KubeSource::Run() {
   bool reported_initial_sync = false;
+  std::optional<std::chrono::steady_clock::time_point> last_report;
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
     cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
     if (stopping_) return;
     const auto burst_began = std::chrono::steady_clock::now();
+    // Leading edge: the first event after a quiet period is reported at
+    // once (one change must reach the proxies fast); events that follow a
+    // report within batch_delay are gathered into one translation.
+    const bool after_quiet = !last_report.has_value() || burst_began - *last_report >= options_.batch_delay;
     bool translation_changed = false;
     size_t applied = 0;
     while (true) {
@@ -127,7 +134,7 @@ void KubeSource::Run() {
       if (stopping_) return;
       // Before the initial sync nothing is reported, so there is nothing to
       // wait for; afterwards, gather the rest of the burst.
-      if (!synced_) break;
+      if (!synced_ || after_quiet) break;
       const auto deadline =
           std::min(std::chrono::steady_clock::now() + options_.batch_delay, burst_began + options_.batch_cap);
       if (!cv_.wait_until(lock, deadline, [this] { return stopping_ || !queue_.empty(); })) break;
@@ -135,6 +142,7 @@ void KubeSource::Run() {
     }
     if (!synced_) continue;
     lock.unlock();
+    last_report = std::chrono::steady_clock::now();
     if (!reported_initial_sync) {
       reported_initial_sync = true;
       LogJson("info", "initial sync completed", {{"objects", store_.size()}});

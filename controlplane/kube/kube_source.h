@@ -23,8 +23,10 @@ namespace sluice::kube {
 
 struct KubeSourceOptions {
   ReflectorOptions reflector;
-  // Coalesce bursts of events: translate once the queue has been quiet for
-  // batch_delay, or batch_cap after the burst began.
+  // Coalesce bursts of events: the first event after batch_delay without
+  // one is handled at once; events that follow closely are gathered until
+  // the queue has been quiet for batch_delay, or batch_cap after the burst
+  // began.
   std::chrono::milliseconds batch_delay{50};
   std::chrono::milliseconds batch_cap{500};
   std::vector<ResourceKind> kinds = WatchedKinds();

@@ -12,6 +12,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "controlplane/main/admin_http.h"
@@ -26,6 +27,7 @@
 #include "controlplane/status/status_reporter.h"
 #include "controlplane/status/status_writer.h"
 #include "controlplane/store/store.h"
+#include "controlplane/translate/incremental.h"
 #include "controlplane/translate/translate.h"
 
 namespace sluice::controller {
@@ -194,11 +196,12 @@ int RunKube(const ControllerFlags& flags) {
   // problem is logged once, not at every translation.
   std::set<std::string> logged_diagnostics;
   std::vector<translate::Diagnostic> diagnostics;
+  // Endpoint-only changes (the common case) recompute just the Clusters
+  // concerned instead of translating 10,000 Ingresses again.
+  translate::IncrementalTranslator translator(translate_options);
   auto on_change = [&](const store::Store& store, bool translation_inputs_changed) {
-    std::vector<status::IngressState> ingresses =
-        status::CollectIngresses(store, flags.ingress_class_controller, flags.watch_namespace);
     if (translation_inputs_changed) {
-      translate::Result result = translate::Translate(store, translate_options);
+      const translate::Result& result = translator.Update(store);
       std::set<std::string> current;
       for (const translate::Diagnostic& diagnostic : result.diagnostics) {
         std::string key = diagnostic.kind + "/" + diagnostic.ns + "/" + diagnostic.name + ": " + diagnostic.message;
@@ -214,15 +217,31 @@ int RunKube(const ControllerFlags& flags) {
         current.insert(std::move(key));
       }
       logged_diagnostics = std::move(current);
+      // Published first: status and Events are not on the way to the proxies.
+      const std::string_view update_kind = translator.last_update_kind();
+      if (update_kind == "endpoints") {
+        // Only these Clusters differ from what was published last.
+        const std::set<std::string> names(translator.refreshed_clusters().begin(),
+                                          translator.refreshed_clusters().end());
+        std::vector<sluice::v1::Cluster> changed;
+        for (const sluice::v1::Cluster& cluster : result.snapshot.clusters()) {
+          if (names.count(cluster.name())) changed.push_back(cluster);
+        }
+        server.PublishClusters(std::move(changed));
+      } else if (update_kind == "full") {
+        server.Publish(result.snapshot);
+      }
       LogJson("info", "translated",
               {{"objects", store.size()},
+               {"kind", translator.last_update_kind()},
                {"diagnostics", result.diagnostics.size()},
                {"virtual_hosts", result.snapshot.virtual_hosts_size()},
                {"clusters", result.snapshot.clusters_size()},
                {"certificates", result.snapshot.certificates_size()}});
-      diagnostics = std::move(result.diagnostics);
-      server.Publish(std::move(result.snapshot));
+      diagnostics = result.diagnostics;
     }
+    std::vector<status::IngressState> ingresses =
+        status::CollectIngresses(store, flags.ingress_class_controller, flags.watch_namespace);
     // Events only for Ingresses we handle: another controller's Ingresses
     // are none of our business.
     std::map<std::pair<std::string, std::string>, const status::IngressState*> ours;

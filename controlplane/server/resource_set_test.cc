@@ -51,7 +51,7 @@ TEST(ResourceSetTest, DuplicateNamesKeepTheFirstAndAreReported) {
   ASSERT_EQ(duplicates.size(), 1u);
   EXPECT_NE(duplicates[0].find("default/web:80"), std::string::npos);
   const auto& kept = set.resources.at({sluice::v1::CLUSTER, "default/web:80"});
-  EXPECT_EQ(kept.resource.cluster().endpoints_size(), 1);
+  EXPECT_EQ(kept->resource.cluster().endpoints_size(), 1);
 }
 
 TEST(ResourceSetTest, FullResponseCarriesEverything) {

@@ -124,35 +124,82 @@ void SnapshotServer::Shutdown() {
 void SnapshotServer::Publish(sluice::v1::Snapshot snapshot) {
   std::lock_guard lock(mu_);
   const auto now = std::chrono::steady_clock::now();
-  if (!pending_.has_value()) burst_first_ = now;
+  if (!pending_.has_value() && pending_clusters_.empty()) burst_first_ = now;
   burst_last_ = now;
   pending_ = std::move(snapshot);
+  pending_clusters_.clear();  // the full state includes whatever they changed
+  debounce_cv_.notify_all();
+}
+
+void SnapshotServer::PublishClusters(std::vector<sluice::v1::Cluster> clusters) {
+  if (clusters.empty()) return;
+  std::lock_guard lock(mu_);
+  const auto now = std::chrono::steady_clock::now();
+  if (!pending_.has_value() && pending_clusters_.empty()) burst_first_ = now;
+  burst_last_ = now;
+  if (pending_.has_value()) {
+    // Patch the full state still waiting, so the order of updates holds.
+    for (sluice::v1::Cluster& cluster : clusters) {
+      bool replaced = false;
+      for (sluice::v1::Cluster& existing : *pending_->mutable_clusters()) {
+        if (existing.name() != cluster.name()) continue;
+        existing = std::move(cluster);
+        replaced = true;
+        break;
+      }
+      if (!replaced) *pending_->add_clusters() = std::move(cluster);
+    }
+  } else {
+    for (sluice::v1::Cluster& cluster : clusters) pending_clusters_.push_back(std::move(cluster));
+  }
   debounce_cv_.notify_all();
 }
 
 void SnapshotServer::DebounceLoop() {
   std::unique_lock lock(mu_);
   while (!shutting_down_) {
-    if (!pending_.has_value()) {
+    if (!pending_.has_value() && pending_clusters_.empty()) {
       debounce_cv_.wait(lock);
       continue;
     }
-    const auto due = std::min(burst_last_ + options_.debounce, burst_first_ + options_.debounce_cap);
+    // Leading edge after a quiet period; otherwise trailing, capped.
+    const bool quiet = !last_publish_.has_value() || burst_first_ - *last_publish_ >= options_.debounce;
+    const auto due =
+        quiet ? burst_first_ : std::min(burst_last_ + options_.debounce, burst_first_ + options_.debounce_cap);
     if (std::chrono::steady_clock::now() < due) {
       debounce_cv_.wait_until(lock, due);
       continue;
     }
-    sluice::v1::Snapshot snapshot = std::move(*pending_);
+    std::optional<sluice::v1::Snapshot> snapshot = std::move(pending_);
     pending_.reset();
+    std::vector<sluice::v1::Cluster> clusters = std::move(pending_clusters_);
+    pending_clusters_.clear();
+    last_publish_ = std::chrono::steady_clock::now();
     lock.unlock();
-    MakeCurrent(std::move(snapshot));
+    MakeCurrent(std::move(snapshot), std::move(clusters));
     lock.lock();
   }
 }
 
-void SnapshotServer::MakeCurrent(sluice::v1::Snapshot snapshot) {
+void SnapshotServer::MakeCurrent(std::optional<sluice::v1::Snapshot> snapshot,
+                                 std::vector<sluice::v1::Cluster> clusters) {
+  std::shared_ptr<const ResourceSet> previous;
+  {
+    std::lock_guard lock(mu_);
+    previous = current_;
+  }
+  // Only the debounce thread replaces current_, so `previous` stays what we
+  // build on; unchanged resources share its entries instead of being copied.
   std::vector<std::string> duplicates;
-  auto next = std::make_shared<ResourceSet>(BuildResourceSet(snapshot, &duplicates));
+  std::shared_ptr<ResourceSet> next;
+  if (snapshot.has_value()) {
+    next = std::make_shared<ResourceSet>(BuildResourceSet(*snapshot, &duplicates, previous.get()));
+  } else if (previous != nullptr) {
+    next = std::make_shared<ResourceSet>(WithClusters(*previous, clusters));
+  } else {
+    LogJson("error", "cluster update before the first snapshot ignored", {{"clusters", clusters.size()}});
+    return;
+  }
   for (const std::string& duplicate : duplicates) {
     LogJson("error", "duplicate resource in snapshot", {{"error", duplicate}});
   }
@@ -187,7 +234,7 @@ sluice::v1::Snapshot SnapshotServer::CurrentSnapshot(std::string* version) const
   if (current == nullptr) return snapshot;
   if (version != nullptr) *version = current->version;
   for (const auto& [key, entry] : current->resources) {
-    const sluice::v1::Resource& resource = entry.resource;
+    const sluice::v1::Resource& resource = entry->resource;
     if (resource.has_virtual_host()) *snapshot.add_virtual_hosts() = resource.virtual_host();
     if (resource.has_cluster()) *snapshot.add_clusters() = resource.cluster();
     if (resource.has_certificate()) *snapshot.add_certificates() = resource.certificate();

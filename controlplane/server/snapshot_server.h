@@ -43,8 +43,12 @@ struct ServerOptions {
   // host:port; ":18000" (empty host) means all interfaces. Port 0 picks a
   // free port, see SnapshotServer::bound_port().
   std::string listen_address = "0.0.0.0:18000";
-  // Publish 100 ms after the last Publish() of a burst, but no later than
-  // 500 ms after its first, so a steady trickle of changes still gets out.
+  // Leading-edge debounce: a Publish() after a quiet period (nothing
+  // published for `debounce`) goes out at once, so a lone change reaches
+  // the proxies without waiting. Publish() calls within `debounce` of the
+  // previous publish coalesce: they go out 100 ms after the last of them,
+  // but no later than 500 ms after the first, so a steady trickle of
+  // changes still gets out.
   std::chrono::milliseconds debounce{100};
   std::chrono::milliseconds debounce_cap{500};
 };
@@ -77,6 +81,11 @@ class SnapshotServer {
   // The new desired state. Streams that connect before the first publish
   // wait for it.
   void Publish(sluice::v1::Snapshot snapshot);
+  // The desired state is the last published one with these Clusters
+  // replaced (or added), by name: an endpoint change without handing over,
+  // copying and hashing a snapshot of 10,000 hosts. Same debounce as
+  // Publish(). Ignored before the first Publish().
+  void PublishClusters(std::vector<sluice::v1::Cluster> clusters);
 
   // Version of the state being served ("" before the first publish lands).
   std::string current_version() const;
@@ -100,7 +109,8 @@ class SnapshotServer {
   struct StreamState;
 
   void DebounceLoop();
-  void MakeCurrent(sluice::v1::Snapshot snapshot);
+  // A full state, or (without one) `clusters` applied to the current state.
+  void MakeCurrent(std::optional<sluice::v1::Snapshot> snapshot, std::vector<sluice::v1::Cluster> clusters);
 
   // One Stream call from start to end; see the .cc for the state machine.
   using Stream = grpc::ServerReaderWriter<sluice::v1::StreamResponse, sluice::v1::StreamRequest>;
@@ -120,7 +130,9 @@ class SnapshotServer {
   bool shutting_down_ = false;
   std::shared_ptr<const ResourceSet> current_;  // null before the first publish
   std::optional<sluice::v1::Snapshot> pending_;
+  std::vector<sluice::v1::Cluster> pending_clusters_;  // on top of current_; empty while pending_ is set
   std::chrono::steady_clock::time_point burst_first_{}, burst_last_{};
+  std::optional<std::chrono::steady_clock::time_point> last_publish_;  // when the last state was taken
   std::set<StreamState*> streams_;
   std::map<std::string, NodeStatus> nodes_;
   std::map<std::string, uint64_t> node_stream_owner_;  // node id -> stream serial

@@ -9,6 +9,7 @@
 #include <functional>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "sluice/v1/snapshot_service.grpc.pb.h"
 
@@ -212,6 +213,28 @@ TEST_F(SnapshotServerTest, ChangedClusterIsSentAlone) {
   EXPECT_EQ(delta->removed_size(), 0);
 }
 
+TEST_F(SnapshotServerTest, PublishedClustersPatchTheLastStateAsAFullPublishWould) {
+  StartServer();
+  PublishAndWait(MakeSnapshot(8080));
+  auto proxy = ConnectAndAck("proxy-a");
+
+  sluice::v1::Snapshot whole = MakeSnapshot(8081);
+  const std::string before = server_->current_version();
+  server_->PublishClusters({whole.clusters(0)});
+  ASSERT_TRUE(WaitFor([&] { return server_->current_version() != before; }));
+  auto delta = proxy->Next();
+  ASSERT_TRUE(delta.has_value());
+  ASSERT_EQ(delta->resources_size(), 1);
+  EXPECT_EQ(delta->resources(0).cluster().endpoints(0).port(), 8081u);
+  // Same state, same version as publishing the whole snapshot.
+  const std::string patched = server_->current_version();
+  EXPECT_EQ(delta->version(), patched);
+  proxy->Ack(*delta);
+  server_->Publish(whole);
+  EXPECT_FALSE(proxy->Next(300ms).has_value()) << "the full publish of the same state must push nothing";
+  EXPECT_EQ(server_->current_version(), patched);
+}
+
 TEST_F(SnapshotServerTest, RemovedVirtualHostArrivesAsRemovedRef) {
   StartServer();
   PublishAndWait(MakeSnapshot(8080, /*with_api_host=*/true));
@@ -320,7 +343,22 @@ TEST_F(SnapshotServerTest, AtMostOneResponseOutstanding) {
   EXPECT_EQ(next->resources(0).cluster().endpoints(0).port(), 8082u);
 }
 
-TEST_F(SnapshotServerTest, DebounceCoalescesABurstIntoOneResponse) {
+TEST_F(SnapshotServerTest, AnIsolatedChangeIsPushedWithoutWaitingForTheDebounce) {
+  // A holdoff far longer than the wait below: only a leading-edge publish
+  // can answer in time.
+  StartServer(3s, 6s);
+  PublishAndWait(MakeSnapshot(8000));
+  auto proxy = ConnectAndAck("proxy-a");
+  std::this_thread::sleep_for(3100ms);  // quiet for longer than the holdoff
+
+  server_->Publish(MakeSnapshot(8001));
+  auto response = proxy->Next(1500ms);
+  ASSERT_TRUE(response.has_value()) << "a lone change must not wait for the 3 s holdoff";
+  ASSERT_EQ(response->resources_size(), 1);
+  EXPECT_EQ(response->resources(0).cluster().endpoints(0).port(), 8001u);
+}
+
+TEST_F(SnapshotServerTest, DebounceCoalescesABurst) {
   StartServer(100ms, 500ms);
   PublishAndWait(MakeSnapshot(8000));
   auto proxy = ConnectAndAck("proxy-a");
@@ -329,12 +367,19 @@ TEST_F(SnapshotServerTest, DebounceCoalescesABurstIntoOneResponse) {
     server_->Publish(MakeSnapshot(8000 + i));
     std::this_thread::sleep_for(10ms);
   }
-  auto response = proxy->Next(2s);
-  ASSERT_TRUE(response.has_value());
-  ASSERT_EQ(response->resources_size(), 1);
-  EXPECT_EQ(response->resources(0).cluster().endpoints(0).port(), 8010u);
-  proxy->Ack(*response);
-  EXPECT_FALSE(proxy->Next(400ms).has_value()) << "the burst must produce one response";
+  // The first change of the burst goes out at once (leading edge), the
+  // rest coalesce into the last state.
+  std::vector<uint32_t> ports;
+  while (ports.empty() || ports.back() != 8010u) {
+    auto response = proxy->Next(2s);
+    ASSERT_TRUE(response.has_value()) << "the burst's last state must arrive";
+    ASSERT_EQ(response->resources_size(), 1);
+    ports.push_back(response->resources(0).cluster().endpoints(0).port());
+    proxy->Ack(*response);
+    ASSERT_LE(ports.size(), 10u);
+  }
+  EXPECT_LE(ports.size(), 3u) << "10 publishes 10 ms apart must coalesce";
+  EXPECT_FALSE(proxy->Next(400ms).has_value()) << "nothing after the burst's last state";
 }
 
 TEST_F(SnapshotServerTest, DebounceCapBoundsTheDelayOfASteadyTrickle) {

@@ -1,5 +1,6 @@
 #include "controlplane/store/store.h"
 
+#include <atomic>
 #include <optional>
 #include <set>
 #include <tuple>
@@ -103,12 +104,12 @@ bool Store::Upsert(json object, std::string origin) {
   auto map_key = std::make_pair(key->ns, key->name);
   auto it = objects.find(map_key);
   if (it == objects.end()) {
-    auto inserted = objects.emplace(map_key, StoredObject{std::move(object), std::move(origin)});
+    auto inserted = objects.emplace(map_key, StoredObject{std::move(object), std::move(origin), Touch(key->kind)});
     return Matters(key->kind, key->ns, nullptr, &inserted.first->second.object, key->name);
   }
   bool changed = it->second.origin != origin || RelevantPart(it->second.object) != RelevantPart(object);
   json before = std::move(it->second.object);
-  it->second = StoredObject{std::move(object), std::move(origin)};
+  it->second = StoredObject{std::move(object), std::move(origin), changed ? Touch(key->kind) : it->second.revision};
   return changed && Matters(key->kind, key->ns, &before, &it->second.object, key->name);
 }
 
@@ -119,6 +120,7 @@ bool Store::Remove(std::string_view kind, std::string_view ns, std::string_view 
   if (it == kind_it->second.end()) return false;
   json before = std::move(it->second.object);
   kind_it->second.erase(it);
+  Touch(kind);
   return Matters(kind, std::string(ns), &before, nullptr, std::string(name));
 }
 
@@ -154,6 +156,20 @@ const StoredObject* Store::Find(std::string_view kind, std::string_view ns, std:
   const ObjectMap& objects = Objects(kind);
   auto it = objects.find(std::make_pair(std::string(ns), std::string(name)));
   return it == objects.end() ? nullptr : &it->second;
+}
+
+uint64_t Store::Touch(std::string_view kind) {
+  static std::atomic<uint64_t> next_revision{1};
+  uint64_t revision = next_revision.fetch_add(1, std::memory_order_relaxed);
+  auto it = kind_revisions_.find(kind);
+  if (it == kind_revisions_.end()) it = kind_revisions_.emplace(std::string(kind), 0).first;
+  it->second = revision;
+  return revision;
+}
+
+uint64_t Store::KindRevision(std::string_view kind) const {
+  auto it = kind_revisions_.find(kind);
+  return it == kind_revisions_.end() ? 0 : it->second;
 }
 
 size_t Store::size() const {

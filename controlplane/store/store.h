@@ -4,6 +4,7 @@
 // of manifests (controlplane/source). It answers one question for the
 // debouncer: "did anything that matters for translation just change?"
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -19,6 +20,10 @@ namespace sluice::store {
 struct StoredObject {
   nlohmann::json object;
   std::string origin;  // "deploy/examples/demo.yaml (document 2)" or "api"
+  // Changes whenever the object's content (as Upsert compares it) changes;
+  // unique across all stores of the process, so incremental translation
+  // (translate/incremental.h) can tell what changed since it last looked.
+  uint64_t revision = 0;
 };
 
 class Store {
@@ -53,6 +58,11 @@ class Store {
   const StoredObject* Find(std::string_view kind, std::string_view ns, std::string_view name) const;
   size_t size() const;
 
+  // The newest revision of any insertion, content change or removal of
+  // `kind` (0: never touched). Equal between two calls means no object of
+  // that kind changed in between.
+  uint64_t KindRevision(std::string_view kind) const;
+
   // Whether `kind` is one of the kinds this store keeps.
   static bool IsStoredKind(std::string_view kind);
 
@@ -62,7 +72,10 @@ class Store {
   bool ServiceReferenced(const std::string& ns, const std::string& service) const;
   bool SecretReferenced(const std::string& ns, const std::string& secret) const;
 
+  uint64_t Touch(std::string_view kind);  // a fresh revision, recorded for `kind`
+
   std::map<std::string, ObjectMap, std::less<>> kinds_;
+  std::map<std::string, uint64_t, std::less<>> kind_revisions_;
 };
 
 }  // namespace sluice::store

@@ -51,7 +51,7 @@ std::string Shown(const json& value) {
 
 // ---- One annotation at a time. ----
 
-enum class ValueKind { kTimeout, kSize, kBoolean };
+enum class ValueKind { kTimeout, kSize, kBoolean, kSeconds, kOnOff, kCount, kPercent };
 
 class Reader {
  public:
@@ -66,6 +66,22 @@ class Reader {
   }
 
   std::vector<AnnotationProblem> TakeProblems() { return std::move(problems_); }
+
+  // A string-valued annotation, trimmed; not a string is a problem.
+  std::optional<std::string> Text(std::string_view name) {
+    if (annotations_ == nullptr || !annotations_->is_object()) return std::nullopt;
+    auto it = annotations_->find(name);
+    if (it == annotations_->end()) return std::nullopt;
+    if (!it->is_string()) {
+      Problem(name, std::string(name) + ": must be a string, write the value in quotes (got " + it->type_name() +
+                        " " + Shown(*it) + ")");
+      return std::nullopt;
+    }
+    return std::string(TrimSpaces(it->get<std::string>()));
+  }
+  void Invalid(std::string_view name, const std::string& value, std::string_view expected) {
+    Problem(name, std::string(name) + " " + Shown(json(value)) + ": " + std::string(expected));
+  }
 
  private:
   std::optional<uint64_t> Read(ValueKind kind, std::string_view name) {
@@ -100,6 +116,30 @@ class Reader {
         if (!flag.ok()) return flag.status();
         return uint64_t{*flag ? 1u : 0u};
       }
+      case ValueKind::kSeconds: {  // a plain count, as HSTS max-age
+        std::optional<NumberAndUnit> parsed = SplitNumber(text, 0xffffffffull);
+        if (!parsed || !parsed->unit.empty()) return Status::Error("expected a whole number of seconds like 31536000");
+        if (parsed->number > 0xffffffffull) return Status::Error("must be at most 4294967295");
+        return parsed->number;
+      }
+      case ValueKind::kCount: {  // thresholds, retries: a plain whole number
+        std::optional<NumberAndUnit> parsed = SplitNumber(text, 1000000);
+        if (!parsed || !parsed->unit.empty()) return Status::Error("expected a whole number like 3");
+        if (parsed->number > 1000000) return Status::Error("must be at most 1000000");
+        return parsed->number;
+      }
+      case ValueKind::kPercent: {
+        std::optional<NumberAndUnit> parsed = SplitNumber(text, 100);
+        if (!parsed || !(parsed->unit.empty() || parsed->unit == "%")) return Status::Error("expected a percentage like 50");
+        if (parsed->number > 100) return Status::Error("must be from 0 to 100");
+        return parsed->number;
+      }
+      case ValueKind::kOnOff: {  // ingress-nginx's proxy-ssl-verify
+        std::string_view trimmed = TrimSpaces(text);
+        if (trimmed == "on" || trimmed == "true") return uint64_t{1};
+        if (trimmed == "off" || trimmed == "false") return uint64_t{0};
+        return Status::Error("expected \"on\" or \"off\"");
+      }
     }
     return Status::Error("unknown value kind");
   }
@@ -111,6 +151,128 @@ class Reader {
   const json* annotations_;
   std::vector<AnnotationProblem> problems_;
 };
+
+// ---- Retries, health checks, outlier detection. ----
+
+std::vector<std::string_view> SplitList(std::string_view text, std::string_view separators) {
+  std::vector<std::string_view> items;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find_first_of(separators, start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view item = TrimSpaces(text.substr(start, end - start));
+    if (!item.empty()) items.push_back(item);
+    start = end + 1;
+  }
+  return items;
+}
+
+constexpr char kRetryOnSyntax[] =
+    "expected a comma-separated list of connect-failure, reset, timeout, 502, 503, 504, or \"off\"";
+constexpr char kNextUpstreamSyntax[] =
+    "expected space-separated error, timeout, invalid_header, http_502, http_503, http_504, non_idempotent, or off";
+
+// RoutePolicy.retry. sluice.io/retry-on wins over proxy-next-upstream.
+void ReadRetryAnnotations(Reader& reader, v1::RoutePolicy& policy) {
+  v1::RetryPolicy retry;
+  bool conditions_set = false;
+  if (std::optional<std::string> text = reader.Text("sluice.io/retry-on")) {
+    v1::RetryPolicy parsed;
+    bool valid = !text->empty();
+    for (std::string_view item : SplitList(*text, ",")) {
+      if (item == "off" || item == "none") {
+        parsed.set_disabled(true);
+      } else if (item == "connect-failure") {
+        parsed.add_retry_on(v1::RetryPolicy::CONNECT_FAILURE);
+      } else if (item == "reset") {
+        parsed.add_retry_on(v1::RetryPolicy::RESET);
+      } else if (item == "timeout") {
+        parsed.add_retry_on(v1::RetryPolicy::TIMEOUT);
+      } else if (item == "502") {
+        parsed.add_retry_on(v1::RetryPolicy::STATUS_502);
+      } else if (item == "503") {
+        parsed.add_retry_on(v1::RetryPolicy::STATUS_503);
+      } else if (item == "504") {
+        parsed.add_retry_on(v1::RetryPolicy::STATUS_504);
+      } else {
+        valid = false;
+      }
+    }
+    if (valid) {
+      retry = parsed;
+      conditions_set = true;
+    } else {
+      reader.Invalid("sluice.io/retry-on", *text, kRetryOnSyntax);
+    }
+  }
+  if (std::optional<std::string> text = reader.Text("nginx.ingress.kubernetes.io/proxy-next-upstream");
+      text && !conditions_set) {
+    v1::RetryPolicy parsed;
+    bool valid = !text->empty();
+    for (std::string_view item : SplitList(*text, " \t")) {
+      if (item == "off") {
+        parsed.set_disabled(true);
+      } else if (item == "error") {  // nginx: connecting, sending or reading the header failed
+        parsed.add_retry_on(v1::RetryPolicy::CONNECT_FAILURE);
+        parsed.add_retry_on(v1::RetryPolicy::RESET);
+      } else if (item == "timeout") {
+        parsed.add_retry_on(v1::RetryPolicy::TIMEOUT);
+      } else if (item == "invalid_header") {
+        parsed.add_retry_on(v1::RetryPolicy::RESET);
+      } else if (item == "http_502") {
+        parsed.add_retry_on(v1::RetryPolicy::STATUS_502);
+      } else if (item == "http_503") {
+        parsed.add_retry_on(v1::RetryPolicy::STATUS_503);
+      } else if (item == "http_504") {
+        parsed.add_retry_on(v1::RetryPolicy::STATUS_504);
+      } else if (item == "non_idempotent" || item == "http_500" || item == "http_403" || item == "http_404" ||
+                 item == "http_429") {
+        // Valid for nginx, not done by sluice (never retries a non-idempotent
+        // request the upstream may have acted on); the rest applies.
+      } else {
+        valid = false;
+      }
+    }
+    if (valid) {
+      // Repeated conditions ("error invalid_header") are harmless but noisy.
+      std::vector<int> seen;
+      v1::RetryPolicy unique;
+      unique.set_disabled(parsed.disabled());
+      for (int c : parsed.retry_on()) {
+        if (std::find(seen.begin(), seen.end(), c) != seen.end()) continue;
+        seen.push_back(c);
+        unique.add_retry_on(static_cast<v1::RetryPolicy::Condition>(c));
+      }
+      // Only non-sluice tokens: nothing to retry on.
+      if (!unique.disabled() && unique.retry_on_size() == 0) unique.set_disabled(true);
+      retry = unique;
+    } else {
+      reader.Invalid("nginx.ingress.kubernetes.io/proxy-next-upstream", *text, kNextUpstreamSyntax);
+    }
+  }
+  if (auto retries = reader.First(ValueKind::kCount, "sluice.io/retries")) {
+    retry.set_retries(static_cast<uint32_t>(std::min<uint64_t>(*retries, 10)));
+  } else if (auto tries = reader.First(ValueKind::kCount, "nginx.ingress.kubernetes.io/proxy-next-upstream-tries")) {
+    // nginx counts the first try too, and 0 means no limit (sluice caps at 10).
+    retry.set_retries(*tries == 0 ? 10 : static_cast<uint32_t>(std::min<uint64_t>(*tries - 1, 10)));
+  }
+  if (auto ms = reader.First(ValueKind::kTimeout, "sluice.io/per-try-timeout")) {
+    retry.set_per_try_timeout_ms(static_cast<uint32_t>(*ms));
+  }
+  if (auto ms = reader.First(ValueKind::kTimeout, "sluice.io/retry-timeout",
+                             "nginx.ingress.kubernetes.io/proxy-next-upstream-timeout")) {
+    retry.set_total_timeout_ms(static_cast<uint32_t>(*ms));
+  }
+  if (auto percent = reader.First(ValueKind::kPercent, "sluice.io/retry-budget-percent")) {
+    retry.set_budget_percent(static_cast<uint32_t>(*percent));
+  }
+  if (auto floor = reader.First(ValueKind::kCount, "sluice.io/retry-budget-min-per-second")) {
+    retry.set_budget_min_per_second(static_cast<uint32_t>(*floor));
+  }
+  if (retry.ByteSizeLong() != 0) *policy.mutable_retry() = retry;
+}
+
+constexpr char kStatusRangesSyntax[] = "expected statuses or ranges like 200-399 or 200,204";
 
 }  // namespace
 
@@ -197,6 +359,157 @@ AnnotatedPolicy RoutePolicyFromAnnotations(const nlohmann::json* annotations) {
   if (auto keep = reader.First(ValueKind::kBoolean, "sluice.io/keep-server-header")) {
     policy.set_keep_server_header(*keep != 0);
   }
+  if (auto redirect = reader.First(ValueKind::kBoolean, "sluice.io/ssl-redirect",
+                                   "nginx.ingress.kubernetes.io/ssl-redirect")) {
+    out.ssl_redirect = *redirect != 0;
+  }
+  if (auto max_age = reader.First(ValueKind::kSeconds, "sluice.io/hsts-max-age")) {
+    policy.mutable_hsts()->set_max_age_seconds(static_cast<uint32_t>(*max_age));
+  }
+  if (auto sub = reader.First(ValueKind::kBoolean, "sluice.io/hsts-include-subdomains")) {
+    policy.mutable_hsts()->set_include_subdomains(*sub != 0);
+  }
+  if (auto preload = reader.First(ValueKind::kBoolean, "sluice.io/hsts-preload")) {
+    policy.mutable_hsts()->set_preload(*preload != 0);
+  }
+  if (policy.has_hsts() && policy.hsts().ByteSizeLong() == 0) policy.clear_hsts();
+  ReadRetryAnnotations(reader, policy);
+  out.problems = reader.TakeProblems();
+  return out;
+}
+
+AnnotatedBackend BackendFromAnnotations(const nlohmann::json* annotations, const std::string& ingress_namespace) {
+  AnnotatedBackend out;
+  if (annotations == nullptr || !annotations->is_object()) return out;
+  auto text = [&](std::string_view preferred, std::string_view fallback, std::string* value) -> std::string_view {
+    for (std::string_view name : {preferred, fallback}) {
+      if (name.empty()) continue;
+      auto it = annotations->find(name);
+      if (it == annotations->end()) continue;
+      if (!it->is_string()) {
+        out.problems.push_back({std::string(name), std::string(name) + ": must be a string, write the value in quotes (got " +
+                                                       it->type_name() + " " + Shown(*it) + ")"});
+        continue;
+      }
+      *value = std::string(TrimSpaces(it->get<std::string>()));
+      return name;
+    }
+    return {};
+  };
+  std::string protocol;
+  if (std::string_view name = text("sluice.io/backend-protocol", "nginx.ingress.kubernetes.io/backend-protocol", &protocol);
+      !name.empty()) {
+    std::string lower = protocol;
+    for (char& c : lower) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+    if (lower == "http") {
+    } else if (lower == "https") {
+      out.tls = true;
+    } else if (lower == "h2c" || lower == "grpc") {
+      out.protocol = v1::Cluster::H2C;
+    } else if (lower == "h2" || lower == "grpcs") {
+      out.protocol = v1::Cluster::H2;
+      out.tls = true;
+    } else {
+      out.problems.push_back({std::string(name), std::string(name) + " " + Shown(protocol) +
+                                                     ": expected http, https, h2c, h2, grpc or grpcs"});
+    }
+  }
+  std::string secret;
+  if (std::string_view name = text("sluice.io/backend-tls-ca-secret", "nginx.ingress.kubernetes.io/proxy-ssl-secret", &secret);
+      !name.empty() && !secret.empty()) {
+    size_t slash = secret.find('/');
+    if (slash == std::string::npos) {
+      out.ca_secret_namespace = ingress_namespace;
+      out.ca_secret_name = secret;
+    } else if (slash == 0 || slash + 1 == secret.size() || secret.find('/', slash + 1) != std::string::npos) {
+      out.problems.push_back({std::string(name), std::string(name) + " " + Shown(secret) +
+                                                     ": expected a Secret name or namespace/name"});
+    } else {
+      out.ca_secret_namespace = secret.substr(0, slash);
+      out.ca_secret_name = secret.substr(slash + 1);
+    }
+  }
+  out.verify = !out.ca_secret_name.empty();
+  Reader reader(annotations);
+  if (auto verify = reader.First(ValueKind::kBoolean, "sluice.io/backend-tls-verify")) {
+    out.verify = *verify != 0;
+  } else if (auto nginx_verify = reader.First(ValueKind::kOnOff, "nginx.ingress.kubernetes.io/proxy-ssl-verify")) {
+    out.verify = *nginx_verify != 0;
+  }
+  for (AnnotationProblem& problem : reader.TakeProblems()) out.problems.push_back(std::move(problem));
+  text("sluice.io/backend-tls-server-name", "nginx.ingress.kubernetes.io/proxy-ssl-name", &out.server_name);
+  return out;
+}
+
+AnnotatedHealth HealthFromAnnotations(const nlohmann::json* annotations) {
+  AnnotatedHealth out;
+  if (annotations == nullptr || !annotations->is_object()) return out;
+  Reader reader(annotations);
+  v1::HealthCheck& check = out.health_check;
+  if (std::optional<std::string> path = reader.Text("sluice.io/health-check-path")) {
+    if (!path->empty() && path->front() == '/' && path->find_first_of(" \t\r\n") == std::string::npos) {
+      check.set_path(*path);
+    } else {
+      reader.Invalid("sluice.io/health-check-path", *path, "expected a path starting with /");
+    }
+  }
+  if (auto ms = reader.First(ValueKind::kTimeout, "sluice.io/health-check-interval")) {
+    check.set_interval_ms(static_cast<uint32_t>(*ms));
+  }
+  if (auto ms = reader.First(ValueKind::kTimeout, "sluice.io/health-check-timeout")) {
+    check.set_timeout_ms(static_cast<uint32_t>(*ms));
+  }
+  if (auto n = reader.First(ValueKind::kCount, "sluice.io/health-check-healthy-threshold")) {
+    check.set_healthy_threshold(static_cast<uint32_t>(std::clamp<uint64_t>(*n, 1, 100)));
+  }
+  if (auto n = reader.First(ValueKind::kCount, "sluice.io/health-check-unhealthy-threshold")) {
+    check.set_unhealthy_threshold(static_cast<uint32_t>(std::clamp<uint64_t>(*n, 1, 100)));
+  }
+  if (std::optional<std::string> text = reader.Text("sluice.io/health-check-expected-status")) {
+    v1::HealthCheck ranges;
+    bool valid = !text->empty();
+    for (std::string_view item : SplitList(*text, ",")) {
+      size_t dash = item.find('-');
+      std::string_view low = TrimSpaces(item.substr(0, dash));
+      std::string_view high = dash == std::string_view::npos ? low : TrimSpaces(item.substr(dash + 1));
+      auto a = SplitNumber(low, 999), b = SplitNumber(high, 999);
+      if (!a || !b || !a->unit.empty() || !b->unit.empty() || a->number < 100 || b->number > 599 ||
+          a->number > b->number) {
+        valid = false;
+        break;
+      }
+      v1::StatusRange* range = ranges.add_expected_statuses();
+      range->set_start(static_cast<uint32_t>(a->number));
+      range->set_end(static_cast<uint32_t>(b->number));
+    }
+    if (valid) {
+      *check.mutable_expected_statuses() = ranges.expected_statuses();
+    } else {
+      reader.Invalid("sluice.io/health-check-expected-status", *text, kStatusRangesSyntax);
+    }
+  }
+  if (std::optional<std::string> host = reader.Text("sluice.io/health-check-host")) check.set_host(*host);
+  // Settings without a path check nothing: keep them out of the snapshot.
+  if (check.path().empty()) check.Clear();
+
+  v1::OutlierDetection& outlier = out.outlier_detection;
+  if (auto on = reader.First(ValueKind::kBoolean, "sluice.io/outlier-detection")) outlier.set_disabled(*on == 0);
+  if (auto n = reader.First(ValueKind::kCount, "sluice.io/outlier-consecutive-failures")) {
+    outlier.set_consecutive_failures(static_cast<uint32_t>(std::max<uint64_t>(*n, 1)));
+  }
+  if (auto ms = reader.First(ValueKind::kTimeout, "sluice.io/outlier-base-ejection-time")) {
+    outlier.set_base_ejection_time_ms(static_cast<uint32_t>(*ms));
+  }
+  if (auto ms = reader.First(ValueKind::kTimeout, "sluice.io/outlier-max-ejection-time")) {
+    outlier.set_max_ejection_time_ms(static_cast<uint32_t>(*ms));
+  }
+  if (auto percent = reader.First(ValueKind::kPercent, "sluice.io/outlier-max-ejection-percent")) {
+    outlier.set_max_ejection_percent(static_cast<uint32_t>(*percent));
+  }
+  if (auto percent = reader.First(ValueKind::kPercent, "sluice.io/panic-threshold-percent")) {
+    outlier.set_panic_threshold_percent(static_cast<uint32_t>(*percent));
+  }
+  out.set = check.ByteSizeLong() != 0 || outlier.ByteSizeLong() != 0;
   out.problems = reader.TakeProblems();
   return out;
 }

@@ -19,7 +19,36 @@
 //   sluice.io/proxy-body-size         max_request_body_bytes  nginx.ingress.kubernetes.io/proxy-body-size
 //   sluice.io/client-body-timeout     client_body_timeout_ms  nginx.ingress.kubernetes.io/client-body-timeout
 //   sluice.io/keep-server-header      keep_server_header
-// Other annotations are not looked at.
+//   sluice.io/ssl-redirect            AnnotatedPolicy::ssl_redirect  nginx.ingress.kubernetes.io/ssl-redirect
+//                                     (default true; the translator sets redirect_to_https on hosts with TLS)
+//   sluice.io/hsts-max-age            hsts.max_age_seconds (whole seconds; 0: no header)
+//   sluice.io/hsts-include-subdomains hsts.include_subdomains
+//   sluice.io/hsts-preload            hsts.preload
+// Backend (per Service, read by BackendFromAnnotations):
+//   sluice.io/backend-protocol        http|https|h2c|h2|grpc|grpcs  nginx.ingress.kubernetes.io/backend-protocol
+//   sluice.io/backend-tls-ca-secret   NAME (same namespace) or NS/NAME, its ca.crt
+//                                     nginx.ingress.kubernetes.io/proxy-ssl-secret
+//   sluice.io/backend-tls-verify      true|false (default: true when a CA secret is set)
+//                                     nginx.ingress.kubernetes.io/proxy-ssl-verify (on|off)
+//   sluice.io/backend-tls-server-name SNI and verified name  nginx.ingress.kubernetes.io/proxy-ssl-name
+// Retries (RoutePolicy.retry, see RetryPolicy in snapshot.proto):
+//   sluice.io/retry-on                connect-failure,reset,timeout,502,503,504 | off
+//                                     nginx.ingress.kubernetes.io/proxy-next-upstream (error timeout
+//                                     invalid_header http_502 http_503 http_504 off; others accepted, no effect)
+//   sluice.io/retries                 retries after the first try (0..10; default 2)
+//                                     nginx.ingress.kubernetes.io/proxy-next-upstream-tries (tries, first included)
+//   sluice.io/per-try-timeout         timeout for each try's response head
+//   sluice.io/retry-timeout           no new try after this  nginx.ingress.kubernetes.io/proxy-next-upstream-timeout
+//   sluice.io/retry-budget-percent    0..100 (default 20)
+//   sluice.io/retry-budget-min-per-second  whole number (default 3)
+// Health (per Service port, read by HealthFromAnnotations):
+//   sluice.io/health-check-path, -interval, -timeout, -healthy-threshold,
+//   -unhealthy-threshold, -expected-status ("200-399", "200,204"), -host
+//   sluice.io/outlier-detection (true|false), sluice.io/outlier-consecutive-failures,
+//   -base-ejection-time, -max-ejection-time, -max-ejection-percent,
+//   sluice.io/panic-threshold-percent
+// Load balancing, session affinity and canary annotations: see
+// balancing_annotations.h. Other annotations are not looked at.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -50,10 +79,38 @@ struct AnnotatedPolicy {
   // One per invalid annotation, in a fixed order; each such annotation was
   // ignored and the rest still applied.
   std::vector<AnnotationProblem> problems;
+  // HTTP -> HTTPS redirect wanted for this Ingress's hosts that have TLS
+  // (policy.redirect_to_https is left to the translator, which knows them).
+  bool ssl_redirect = true;
 };
 
 // `annotations` is an Ingress's metadata.annotations, nullptr when absent.
 // Pure and deterministic.
 AnnotatedPolicy RoutePolicyFromAnnotations(const nlohmann::json* annotations);
+
+// How the proxy talks to the Ingress's backends (Cluster.protocol and
+// Cluster.upstream_tls); the CA comes from a Secret the translator reads.
+struct AnnotatedBackend {
+  v1::Cluster::UpstreamProtocol protocol = v1::Cluster::HTTP1;
+  bool tls = false;
+  bool verify = false;
+  std::string server_name;
+  std::string ca_secret_namespace;  // empty: no CA secret
+  std::string ca_secret_name;
+  std::vector<AnnotationProblem> problems;
+};
+AnnotatedBackend BackendFromAnnotations(const nlohmann::json* annotations, const std::string& ingress_namespace);
+
+// Active health checks and outlier detection of a Service port (Cluster).
+struct AnnotatedHealth {
+  // True when any health annotation is set validly: only such Ingresses
+  // compete for a Service port's health policy (the oldest one wins).
+  bool set = false;
+  v1::HealthCheck health_check;            // empty path: no active checks
+  v1::OutlierDetection outlier_detection;  // unset fields: defaults
+  std::vector<AnnotationProblem> problems;
+};
+
+AnnotatedHealth HealthFromAnnotations(const nlohmann::json* annotations);
 
 }  // namespace sluice::translate

@@ -246,3 +246,70 @@ TEST(RoutePolicyFromAnnotationsTest, NoAnnotationsAtAll) {
 
 }  // namespace
 }  // namespace sluice::translate
+
+namespace sluice::translate {
+namespace {
+
+TEST(TlsAnnotationsTest, SslRedirectDefaultsOnAndEitherSpellingTurnsItOff) {
+  EXPECT_TRUE(RoutePolicyFromAnnotations(nullptr).ssl_redirect);
+  nlohmann::json nginx = {{"nginx.ingress.kubernetes.io/ssl-redirect", "false"}};
+  EXPECT_FALSE(RoutePolicyFromAnnotations(&nginx).ssl_redirect);
+  nlohmann::json both = {{"nginx.ingress.kubernetes.io/ssl-redirect", "false"}, {"sluice.io/ssl-redirect", "true"}};
+  EXPECT_TRUE(RoutePolicyFromAnnotations(&both).ssl_redirect);  // ours wins
+}
+
+TEST(TlsAnnotationsTest, HstsFromOurAnnotationsOnly) {
+  nlohmann::json annotations = {{"sluice.io/hsts-max-age", "31536000"},
+                                {"sluice.io/hsts-include-subdomains", "true"},
+                                {"sluice.io/hsts-preload", "true"}};
+  AnnotatedPolicy parsed = RoutePolicyFromAnnotations(&annotations);
+  EXPECT_TRUE(parsed.problems.empty());
+  EXPECT_EQ(parsed.policy.hsts().max_age_seconds(), 31536000u);
+  EXPECT_TRUE(parsed.policy.hsts().include_subdomains());
+  EXPECT_TRUE(parsed.policy.hsts().preload());
+  nlohmann::json bad = {{"sluice.io/hsts-max-age", "1y"}};
+  parsed = RoutePolicyFromAnnotations(&bad);
+  ASSERT_EQ(parsed.problems.size(), 1u);
+  EXPECT_FALSE(parsed.policy.has_hsts());
+}
+
+TEST(TlsAnnotationsTest, BackendProtocolMapsToClusterProtocolAndTls) {
+  struct Case {
+    const char* value;
+    v1::Cluster::UpstreamProtocol protocol;
+    bool tls;
+  } cases[] = {{"HTTP", v1::Cluster::HTTP1, false}, {"https", v1::Cluster::HTTP1, true},
+               {"h2c", v1::Cluster::H2C, false},    {"GRPC", v1::Cluster::H2C, false},
+               {"h2", v1::Cluster::H2, true},       {"grpcs", v1::Cluster::H2, true}};
+  for (const Case& c : cases) {
+    nlohmann::json annotations = {{"nginx.ingress.kubernetes.io/backend-protocol", c.value}};
+    AnnotatedBackend backend = BackendFromAnnotations(&annotations, "ns");
+    EXPECT_EQ(backend.protocol, c.protocol) << c.value;
+    EXPECT_EQ(backend.tls, c.tls) << c.value;
+    EXPECT_TRUE(backend.problems.empty());
+  }
+  nlohmann::json bad = {{"sluice.io/backend-protocol", "FCGI"}};
+  EXPECT_EQ(BackendFromAnnotations(&bad, "ns").problems.size(), 1u);
+}
+
+TEST(TlsAnnotationsTest, CaSecretNameSniAndVerify) {
+  nlohmann::json ours = {{"sluice.io/backend-protocol", "https"},
+                         {"sluice.io/backend-tls-ca-secret", "backend-ca"},
+                         {"sluice.io/backend-tls-server-name", "api.internal"}};
+  AnnotatedBackend backend = BackendFromAnnotations(&ours, "shop");
+  EXPECT_EQ(backend.ca_secret_namespace, "shop");
+  EXPECT_EQ(backend.ca_secret_name, "backend-ca");
+  EXPECT_EQ(backend.server_name, "api.internal");
+  EXPECT_TRUE(backend.verify);  // a CA means verify unless told otherwise
+  nlohmann::json nginx = {{"nginx.ingress.kubernetes.io/proxy-ssl-secret", "certs/ca"},
+                          {"nginx.ingress.kubernetes.io/proxy-ssl-verify", "off"}};
+  backend = BackendFromAnnotations(&nginx, "shop");
+  EXPECT_EQ(backend.ca_secret_namespace, "certs");
+  EXPECT_EQ(backend.ca_secret_name, "ca");
+  EXPECT_FALSE(backend.verify);
+  nlohmann::json malformed = {{"sluice.io/backend-tls-ca-secret", "a/b/c"}};
+  EXPECT_EQ(BackendFromAnnotations(&malformed, "shop").problems.size(), 1u);
+}
+
+}  // namespace
+}  // namespace sluice::translate

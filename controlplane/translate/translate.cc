@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "controlplane/translate/annotations.h"
+#include "controlplane/translate/balancing_annotations.h"
 #include "dataplane/common/status.h"
 
 namespace sluice::translate {
@@ -25,6 +26,19 @@ constexpr std::string_view kClassAnnotation = "kubernetes.io/ingress.class";
 constexpr std::string_view kDefaultClassAnnotation = "ingressclass.kubernetes.io/is-default-class";
 constexpr std::string_view kServiceNameLabel = "kubernetes.io/service-name";
 constexpr std::string_view kCatchAll = "*";
+
+// Diagnostic reasons (Kubernetes Event reasons, CamelCase).
+constexpr std::string_view kInvalidIngress = "InvalidIngress";
+constexpr std::string_view kInvalidIngressClass = "InvalidIngressClass";
+constexpr std::string_view kIgnoredIngress = "IngressClassNotHandled";
+constexpr std::string_view kInvalidAnnotation = "InvalidAnnotation";
+constexpr std::string_view kConflict = "Conflict";
+constexpr std::string_view kUnsupportedBackend = "UnsupportedBackend";
+constexpr std::string_view kServiceNotFound = "ServiceNotFound";
+constexpr std::string_view kServicePortNotFound = "ServicePortNotFound";
+constexpr std::string_view kInvalidService = "InvalidService";
+constexpr std::string_view kSecretNotFound = "SecretNotFound";
+constexpr std::string_view kInvalidSecret = "InvalidSecret";
 
 // ---- JSON access that never throws, whatever shape a manifest has. ----
 
@@ -184,6 +198,8 @@ struct Ingress {
   std::string creation;  // RFC 3339, "" when absent
   std::string origin;    // "ns/name", as routes carry it
   v1::RoutePolicy policy;  // from its annotations; every route of it carries this
+  AnnotatedBalancing balancing;  // per Service port: the oldest Ingress setting one wins
+  AnnotatedCanary canary;        // a canary Ingress attaches to primaries' routes
 };
 
 bool OlderFirst(const Ingress& a, const Ingress& b) {
@@ -211,21 +227,53 @@ class Translator {
     IndexEndpointSlices();
     std::vector<Ingress> ingresses = HandledIngresses();
     std::sort(ingresses.begin(), ingresses.end(), OlderFirst);
-    for (const Ingress& ingress : ingresses) AddRules(ingress);
-    for (const Ingress& ingress : ingresses) AddDefaultBackend(ingress);
+    for (const Ingress& ingress : ingresses) {
+      if (!ingress.canary.canary) AddRules(ingress);
+    }
+    for (const Ingress& ingress : ingresses) {
+      if (ingress.canary.canary) AddRules(ingress);  // attaches to the primaries' routes above
+    }
+    for (const Ingress& ingress : ingresses) {
+      if (!ingress.canary.canary) AddDefaultBackend(ingress);
+    }
     for (const Ingress& ingress : ingresses) AddTls(ingress);
     Assemble();
     return std::move(result_);
   }
 
+  // See RefreshEndpoints() in translate.h. Cluster names are
+  // "<namespace>/<service>:<port number or name>" (ResolveBackend).
+  void RefreshEndpoints(const std::vector<v1::Cluster*>& clusters) {
+    IndexEndpointSlices();
+    for (v1::Cluster* cluster : clusters) {
+      const std::string& name = cluster->name();
+      size_t slash = name.find('/'), colon = name.rfind(':');
+      if (slash == std::string::npos || colon == std::string::npos || colon < slash) continue;
+      PortRef ref;
+      std::string port = name.substr(colon + 1);
+      if (!port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos) {
+        ref.number = std::stoll(port);
+      } else {
+        ref.name = port;
+      }
+      cluster->clear_endpoints();
+      (void)FillEndpoints(name.substr(0, slash), name.substr(slash + 1, colon - slash - 1), ref, cluster);
+    }
+  }
+
  private:
-  void Report(Severity severity, const StoredObject& object, std::string kind, std::string message) {
+  // `reason` is the Kubernetes Event reason the leader uses (see
+  // translate.h); most problems are a malformed Ingress.
+  void Report(Severity severity, const StoredObject& object, std::string kind, std::string message,
+              std::string_view reason = kInvalidIngress) {
     const json* metadata = Get(&object.object, "metadata");
     result_.diagnostics.push_back(Diagnostic{severity, std::move(kind), String(metadata, "namespace"),
-                                             String(metadata, "name"), object.origin, std::move(message)});
+                                             String(metadata, "name"), object.origin, std::move(message),
+                                             std::string(reason)});
   }
-  void Report(Severity severity, const Ingress& ingress, std::string message) {
-    Report(severity, *ingress.stored, "Ingress", std::move(message));
+  void Report(Severity severity, const Ingress& ingress, std::string message,
+              std::string_view reason = kInvalidIngress) {
+    Report(severity, *ingress.stored, "Ingress", std::move(message), reason);
   }
 
   // ---- Which Ingresses are ours. ----
@@ -241,7 +289,8 @@ class Translator {
       if (is_default != nullptr && !is_default->is_string()) {
         Report(Severity::kWarning, stored, "IngressClass",
                "metadata.annotations[\"" + std::string(kDefaultClassAnnotation) +
-                   "\"] must be a string; write \"true\" in quotes (got " + Describe(*is_default) + ")");
+                   "\"] must be a string; write \"true\" in quotes (got " + Describe(*is_default) + ")",
+               kInvalidIngressClass);
       } else if (is_default != nullptr && is_default->get<std::string>() == "true" && default_class.empty()) {
         default_class = key.second;  // the first by name, should there be several
       }
@@ -276,11 +325,13 @@ class Translator {
                    options_.ingress_class_controller + " is the default";
       }
       if (!not_ours.empty()) {
-        Report(Severity::kWarning, stored, "Ingress", not_ours + "; Ingress ignored");
+        Report(Severity::kWarning, stored, "Ingress", not_ours + "; Ingress ignored", kIgnoredIngress);
         continue;
       }
       handled.push_back(
-          Ingress{&stored, ns, name, String(metadata, "creationTimestamp"), ns + "/" + name, PolicyOf(stored)});
+          Ingress{&stored, ns, name, String(metadata, "creationTimestamp"), ns + "/" + name,
+                  PolicyOf(stored, ns + "/" + name)});
+      ReadBalancing(handled.back());
     }
     return handled;
   }
@@ -289,11 +340,13 @@ class Translator {
 
   // The policy from the Ingress's annotations; an invalid annotation is a
   // warning and is ignored, the others still apply.
-  v1::RoutePolicy PolicyOf(const StoredObject& stored) {
+  v1::RoutePolicy PolicyOf(const StoredObject& stored, const std::string& origin) {
     AnnotatedPolicy parsed = RoutePolicyFromAnnotations(Get(Get(&stored.object, "metadata"), "annotations"));
+    if (!parsed.ssl_redirect) ssl_redirect_opt_out_.insert(origin);
     for (const AnnotationProblem& problem : parsed.problems) {
       Report(Severity::kWarning, stored, "Ingress",
-             problem.message + (problem.annotation.empty() ? "; annotations ignored" : "; annotation ignored"));
+             problem.message + (problem.annotation.empty() ? "; annotations ignored" : "; annotation ignored"),
+             kInvalidAnnotation);
     }
     return std::move(parsed.policy);
   }
@@ -343,7 +396,7 @@ class Translator {
       }
       // A host-only rule still creates the host: its requests then get the
       // default backend, not the catch-all's rules (as in Kubernetes).
-      Host(host);
+      if (!ingress.canary.canary) Host(host);  // a canary adds no host of its own
       const json* paths = Get(Get(&rule, "http"), "paths");
       if (paths == nullptr) continue;
       if (!paths->is_array()) {
@@ -384,6 +437,7 @@ class Translator {
       return;
     }
     v1::Route::PathMatch match = type == PathType::kExact ? v1::Route::EXACT : v1::Route::PREFIX;
+    if (ingress.canary.canary) return AddCanaryPath(ingress, host, match, path.value(), entry, field);
     auto claim_key = std::make_tuple(host, match, path.value());
     if (auto claim = claims_.find(claim_key); claim != claims_.end()) {
       // Checked before resolving the backend: the loser's Service is not
@@ -393,7 +447,8 @@ class Translator {
                  Quote(path.value()) + " is already routed by " +
                  (claim->second == ingress.origin ? "an earlier path of this Ingress"
                                                   : "Ingress " + claim->second + " (older)") +
-                 "; path ignored");
+                 "; path ignored",
+             kConflict);
       return;
     }
     std::optional<std::string> cluster = ResolveBackend(ingress, Get(&entry, "backend"), field + ".backend");
@@ -408,6 +463,93 @@ class Translator {
     Host(host).routes.push_back(std::move(route));
   }
 
+  // ---- Load balancing, affinity and canaries (balancing_annotations.h). ----
+
+  void ReadBalancing(Ingress& ingress) {
+    const json* annotations = Get(Get(&ingress.stored->object, "metadata"), "annotations");
+    ingress.balancing = BalancingFromAnnotations(annotations);
+    ingress.canary = CanaryFromAnnotations(annotations);
+    for (const auto* problems : {&ingress.balancing.problems, &ingress.canary.problems}) {
+      for (const AnnotationProblem& problem : *problems) {
+        Report(Severity::kWarning, ingress, problem.message + "; annotation ignored", kInvalidAnnotation);
+      }
+    }
+    if (ingress.canary.canary && Get(Get(&ingress.stored->object, "spec"), "defaultBackend") != nullptr) {
+      Report(Severity::kWarning, ingress,
+             "spec.defaultBackend of a canary Ingress is ignored: only its rules' paths attach to a primary Ingress");
+    }
+  }
+
+  // A Service port's balancing policy: the oldest Ingress that sets one
+  // wins; a newer one asking for another is told so.
+  // `owner`: the Ingress whose policy `cluster` has (ClusterBuild's).
+  void ApplyBalancing(const Ingress& ingress, const Ingress*& current_owner, v1::Cluster* cluster) {
+    if (!ingress.balancing.set) return;
+    const Ingress* owner = current_owner;
+    if (owner == &ingress) return;
+    if (owner == nullptr || OlderFirst(ingress, *owner)) {
+      current_owner = &ingress;
+      ingress.balancing.ApplyTo(cluster);
+    }
+    if (owner == nullptr) return;
+    const Ingress* winner = current_owner;
+    const Ingress* loser = winner == &ingress ? owner : &ingress;
+    if (winner->balancing.SamePolicyAs(loser->balancing)) return;
+    if (!balancing_conflicts_.emplace(cluster->name(), loser->origin).second) return;  // once per Ingress
+    Report(Severity::kWarning, *loser,
+           "Service port " + cluster->name() + ": load balancing \"" + loser->balancing.Describe() +
+               "\" ignored, Ingress " + winner->origin + " (older) sets \"" + winner->balancing.Describe() + "\"",
+           kConflict);
+  }
+
+  // A canary Ingress's path: its Service becomes the canary of the route
+  // that a primary Ingress has for the same host and path (ingress-nginx's
+  // model), instead of conflicting with it.
+  void AddCanaryPath(const Ingress& ingress, const std::string& host, v1::Route::PathMatch match,
+                     const std::string& path, const json& entry, const std::string& field) {
+    std::string where = field + ": host " + Quote(host) + (match == v1::Route::EXACT ? " Exact " : " Prefix ") + Quote(path);
+    v1::Route* primary = nullptr;
+    if (auto found = hosts_.find(host); found != hosts_.end()) {
+      for (v1::Route& route : found->second.routes) {
+        if (route.match() == match && route.path() == path) primary = &route;
+      }
+    }
+    if (primary == nullptr) {
+      Report(Severity::kError, ingress,
+             where + ": canary Ingress without a primary: no other Ingress routes this host and path; path ignored");
+      return;
+    }
+    auto [canary_owner, fresh] = canary_owners_.emplace(std::make_tuple(host, match, path), ingress.origin);
+    if (!fresh) {
+      Report(Severity::kWarning, ingress,
+             where + ": the route of Ingress " + primary->origin() + " already has a canary from " +
+                 (canary_owner->second == ingress.origin ? "an earlier path of this Ingress"
+                                                         : "Ingress " + canary_owner->second + " (older)") +
+                 "; path ignored",
+             kConflict);
+      return;
+    }
+    std::optional<std::string> cluster = ResolveBackend(ingress, Get(&entry, "backend"), field + ".backend");
+    if (!cluster) {
+      canary_owners_.erase(canary_owner);
+      return;
+    }
+    v1::CanaryRule* rule = primary->mutable_canary();
+    rule->set_cluster(*cluster);
+    rule->set_header(ingress.canary.header);
+    rule->set_header_value(ingress.canary.header_value);
+    rule->set_cookie(ingress.canary.cookie);
+    primary->clear_weighted_clusters();
+    if (ingress.canary.weight > 0) {
+      v1::WeightedCluster* stable = primary->add_weighted_clusters();
+      stable->set_cluster(primary->cluster());
+      stable->set_weight(ingress.canary.weight_total - ingress.canary.weight);
+      v1::WeightedCluster* canary = primary->add_weighted_clusters();
+      canary->set_cluster(*cluster);
+      canary->set_weight(ingress.canary.weight);
+    }
+  }
+
   // ---- Backends and clusters. ----
 
   // The cluster name for a backend, resolving its endpoints the first time;
@@ -419,7 +561,8 @@ class Translator {
     }
     if (Get(backend, "resource") != nullptr) {
       Report(Severity::kError, ingress,
-             field + ".resource: resource backends are not supported by sluice, only service backends; skipped");
+             field + ".resource: resource backends are not supported by sluice, only service backends; skipped",
+             kUnsupportedBackend);
       return std::nullopt;
     }
     const json* service = Get(backend, "service");
@@ -464,10 +607,14 @@ class Translator {
     if (fresh) {
       it->second.cluster.set_name(cluster_name);
       it->second.problem = FillEndpoints(ingress.ns, service_name, ref, &it->second.cluster);
+      SetBackendProtocol(ingress, &it->second.cluster);  // the first (oldest) Ingress using the Service port decides
     }
-    if (!it->second.problem.empty()) {
+    ApplyBalancing(ingress, it->second.balancing_owner, &it->second.cluster);
+    SetHealthPolicy(ingress, it->second);
+    if (!it->second.problem.message.empty()) {
       Report(Severity::kWarning, ingress,
-             ref.field + " " + (ref.number ? ref.AsWritten() : Quote(ref.name)) + ": " + it->second.problem);
+             ref.field + " " + (ref.number ? ref.AsWritten() : Quote(ref.name)) + ": " + it->second.problem.message,
+             it->second.problem.reason);
     }
     return cluster_name;
   }
@@ -480,14 +627,22 @@ class Translator {
     }
   }
 
-  // Fills the cluster's endpoints; returns a problem to report ("" if none).
+  // What is wrong with a backend's Service, for a warning; empty if nothing.
+  struct Problem {
+    std::string_view reason;
+    std::string message;
+  };
+
+  // Fills the cluster's endpoints; returns a problem to report (empty if none).
   // The cluster exists even when the Service does not (yet): the proxy then
   // answers 503, and the route starts working when the Service appears.
-  std::string FillEndpoints(const std::string& ns, const std::string& service_name, const PortRef& ref,
-                            v1::Cluster* cluster) {
+  Problem FillEndpoints(const std::string& ns, const std::string& service_name, const PortRef& ref,
+                        v1::Cluster* cluster) {
     const StoredObject* service = store_.Find("Service", ns, service_name);
     std::string service_label = "Service " + ns + "/" + service_name;
-    if (service == nullptr) return service_label + " not found; the proxy answers 503 until it exists";
+    if (service == nullptr) {
+      return {kServiceNotFound, service_label + " not found; the proxy answers 503 until it exists"};
+    }
     const json* spec = Get(&service->object, "spec");
 
     // The ServicePort the Ingress means: by port number, or by name.
@@ -508,22 +663,24 @@ class Translator {
       std::string external = String(spec, "externalName");
       std::optional<int64_t> port = ref.number;
       if (!port && service_port != nullptr) port = Integer(Get(service_port, "port"));
-      if (external.empty()) return service_label + " is of type ExternalName but has no spec.externalName";
-      if (!port) return service_label + " (ExternalName) has no port named " + Quote(ref.name);
+      if (external.empty()) {
+        return {kInvalidService, service_label + " is of type ExternalName but has no spec.externalName"};
+      }
+      if (!port) return {kServicePortNotFound, service_label + " (ExternalName) has no port named " + Quote(ref.name)};
       v1::Endpoint endpoint;
       endpoint.set_address(external);
       endpoint.set_port(static_cast<uint32_t>(*port));
       endpoint.set_weight(1);
       *cluster->add_endpoints() = std::move(endpoint);
-      return "";
+      return {};
     }
-    if (service_port == nullptr) return service_label + " has no such port";
+    if (service_port == nullptr) return {kServicePortNotFound, service_label + " has no such port"};
 
     // Only EndpointSlices exist in discovery.k8s.io/v1 (manual endpoints are
     // slices too), so a Service without slices simply has no endpoints yet.
     std::string port_name = String(service_port, "name");
     auto slices = slices_.find({ns, service_name});
-    if (slices == slices_.end()) return "";
+    if (slices == slices_.end()) return {};
     for (const json* slice : slices->second) {
       std::optional<int64_t> port;
       if (const json* ports = Get(slice, "ports"); ports != nullptr && ports->is_array()) {
@@ -539,9 +696,17 @@ class Translator {
       const json* slice_endpoints = Get(slice, "endpoints");
       if (slice_endpoints == nullptr || !slice_endpoints->is_array()) continue;
       for (const json& endpoint : *slice_endpoints) {
-        // Ready unless it says otherwise: absent means ready.
-        const json* ready = Get(Get(&endpoint, "conditions"), "ready");
-        if (ready != nullptr && ready->is_boolean() && !ready->get<bool>()) continue;
+        // Ready unless it says otherwise: absent means ready. A terminating
+        // endpoint gets no new requests unless it says it is still ready
+        // (the EndpointSlice controller sets ready=false when terminating;
+        // hand-written slices may only say terminating). Requests already
+        // on it finish: the proxy drains, it does not cut.
+        const json* conditions = Get(&endpoint, "conditions");
+        const json* ready = Get(conditions, "ready");
+        const json* terminating = Get(conditions, "terminating");
+        bool said_ready = ready != nullptr && ready->is_boolean() && ready->get<bool>();
+        if (ready != nullptr && ready->is_boolean() && !said_ready) continue;
+        if (terminating != nullptr && terminating->is_boolean() && terminating->get<bool>() && !said_ready) continue;
         const json* addresses = Get(&endpoint, "addresses");
         if (addresses == nullptr || !addresses->is_array()) continue;
         for (const json& address : *addresses) {
@@ -565,7 +730,7 @@ class Translator {
                                 }),
                     endpoints.end());
     for (v1::Endpoint& endpoint : endpoints) *cluster->add_endpoints() = std::move(endpoint);
-    return "";
+    return {};
   }
 
   // ---- Default backend. ----
@@ -576,7 +741,8 @@ class Translator {
     if (default_route_) {
       Report(Severity::kWarning, ingress,
              "spec.defaultBackend ignored: Ingress " + default_route_->origin() +
-                 " (older) already provides the default backend");
+                 " (older) already provides the default backend",
+             kConflict);
       return;
     }
     std::optional<std::string> cluster = ResolveBackend(ingress, backend, "spec.defaultBackend");
@@ -641,7 +807,8 @@ class Translator {
           Report(Severity::kWarning, ingress,
                  field + ": host " + Quote(host) + " already uses certificate " + claim->second.first +
                      " of Ingress " + claim->second.second + " (older); " + certificate_name +
-                     " is not used for it");
+                     " is not used for it",
+                 kConflict);
           continue;
         }
         CertificateBuild& certificate = certificates_[certificate_name];
@@ -661,7 +828,8 @@ class Translator {
     if (secret == nullptr) {
       Report(Severity::kWarning, ingress,
              field + ".secretName " + Quote(secret_name) + ": Secret " + certificate_name +
-                 " not found or not of type kubernetes.io/tls; these hosts are served without TLS");
+                 " not found or not of type kubernetes.io/tls; these hosts are served without TLS",
+             kSecretNotFound);
       return false;
     }
     sluice::Result<std::string> chain = SecretValue(secret->object, "tls.crt");
@@ -670,7 +838,8 @@ class Translator {
       if (!value->ok()) {
         Report(Severity::kWarning, *secret, "Secret",
                value->status().message() + " (referenced by Ingress " + ingress.origin + " " + field +
-                   "); its hosts are served without TLS");
+                   "); its hosts are served without TLS",
+               kInvalidSecret);
         return false;
       }
     }
@@ -716,7 +885,13 @@ class Translator {
       vhost->set_name(name);
       vhost->set_certificate(CertificateFor(name));
       for (v1::Route& route : routes) {
+        // Hosts served over TLS redirect plain HTTP (ssl-redirect, on by default).
+        if (!vhost->certificate().empty() && !ssl_redirect_opt_out_.count(route.origin())) {
+          route.mutable_policy()->set_redirect_to_https(true);
+        }
         used_clusters.insert(route.cluster());
+        for (const v1::WeightedCluster& weighted : route.weighted_clusters()) used_clusters.insert(weighted.cluster());
+        if (!route.canary().cluster().empty()) used_clusters.insert(route.canary().cluster());
         *vhost->add_routes() = std::move(route);
       }
     }
@@ -733,19 +908,84 @@ class Translator {
     }
   }
 
+  // Cluster.protocol and upstream_tls from the backend annotations.
+  void SetBackendProtocol(const Ingress& ingress, v1::Cluster* cluster) {
+    AnnotatedBackend backend =
+        BackendFromAnnotations(Get(Get(&ingress.stored->object, "metadata"), "annotations"), ingress.ns);
+    for (const AnnotationProblem& problem : backend.problems) {
+      Report(Severity::kWarning, ingress, problem.message + "; annotation ignored", kInvalidAnnotation);
+    }
+    cluster->set_protocol(backend.protocol);
+    if (!backend.tls) return;
+    v1::UpstreamTls* tls = cluster->mutable_upstream_tls();
+    tls->set_enabled(true);
+    tls->set_sni(backend.server_name);
+    tls->set_verify(backend.verify);
+    if (backend.ca_secret_name.empty()) return;
+    // Without its CA the backend is still verified (against the system's
+    // CAs): a missing Secret fails closed, never open.
+    std::string secret_label = "Secret " + backend.ca_secret_namespace + "/" + backend.ca_secret_name;
+    const StoredObject* secret = store_.Find("Secret", backend.ca_secret_namespace, backend.ca_secret_name);
+    if (secret == nullptr) {
+      Report(Severity::kWarning, ingress,
+             "backend TLS CA: " + secret_label + " not found (or has no ca.crt); the backend's certificate is verified "
+                 "against the system CAs",
+             kSecretNotFound);
+      return;
+    }
+    sluice::Result<std::string> ca = SecretValue(secret->object, "ca.crt");
+    if (!ca.ok()) {
+      Report(Severity::kWarning, ingress,
+             "backend TLS CA: " + secret_label + " ca.crt: " + ca.status().message() +
+                 "; the backend's certificate is verified against the system CAs",
+             kInvalidSecret);
+      return;
+    }
+    tls->set_ca_pem(*ca);
+  }
+
   struct ClusterBuild {
     v1::Cluster cluster;
-    std::string problem;
+    Problem problem;
+    const Ingress* balancing_owner = nullptr;  // whose load-balancing policy the cluster has
+    bool health_set = false;  // by the oldest Ingress with health annotations
   };
+
+  // Active checks and outlier detection of a Service port: the oldest
+  // Ingress that sets any health annotation decides. Each Ingress's
+  // annotations are read (and their problems reported) once.
+  void SetHealthPolicy(const Ingress& ingress, ClusterBuild& build) {
+    auto [parsed, fresh] = health_by_ingress_.try_emplace(ingress.origin);
+    if (fresh) {
+      parsed->second = HealthFromAnnotations(Get(Get(&ingress.stored->object, "metadata"), "annotations"));
+      for (const AnnotationProblem& problem : parsed->second.problems) {
+        Report(Severity::kWarning, ingress, problem.message + "; annotation ignored", kInvalidAnnotation);
+      }
+    }
+    if (build.health_set || !parsed->second.set) return;
+    build.health_set = true;
+    if (!parsed->second.health_check.path().empty()) {
+      *build.cluster.mutable_health_check() = parsed->second.health_check;
+    }
+    if (parsed->second.outlier_detection.ByteSizeLong() != 0) {
+      *build.cluster.mutable_outlier_detection() = parsed->second.outlier_detection;
+    }
+  }
+  std::map<std::string, AnnotatedHealth> health_by_ingress_;
 
   const store::Store& store_;
   const Options& options_;
   Result result_;
   std::map<std::pair<std::string, std::string>, std::vector<const json*>> slices_;
   std::map<std::string, VirtualHostBuild> hosts_;  // by name: the output order
+  std::set<std::string> ssl_redirect_opt_out_;      // origins of Ingresses with ssl-redirect "false"
   // (host, match, path) -> origin of the Ingress that routes it.
   std::map<std::tuple<std::string, v1::Route::PathMatch, std::string>, std::string> claims_;
   std::map<std::string, ClusterBuild> clusters_;
+  // (cluster, origin) told already that its balancing policy lost.
+  std::set<std::pair<std::string, std::string>> balancing_conflicts_;
+  // (host, match, path) -> origin of the canary Ingress attached to that route.
+  std::map<std::tuple<std::string, v1::Route::PathMatch, std::string>, std::string> canary_owners_;
   std::optional<v1::Route> default_route_;
   std::map<std::string, CertificateBuild> certificates_;
   // host -> (certificate name, origin of the Ingress that claimed it).
@@ -755,6 +995,10 @@ class Translator {
 }  // namespace
 
 Result Translate(const store::Store& store, const Options& options) { return Translator(store, options).Run(); }
+
+void RefreshEndpoints(const store::Store& store, const Options& options, const std::vector<v1::Cluster*>& clusters) {
+  Translator(store, options).RefreshEndpoints(clusters);
+}
 
 std::string SerializeDeterministic(const v1::Snapshot& snapshot) {
   std::string bytes;

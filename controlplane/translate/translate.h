@@ -20,6 +20,11 @@
 //    Routes are ordered longest path first, Exact before Prefix.
 //  - The default backend becomes a final Prefix "/" route of every
 //    VirtualHost without a Prefix "/" of its own, and of "*".
+//  - Endpoints: the ready addresses of the Service's EndpointSlices (no
+//    conditions = ready). Terminating endpoints (terminating: true and not
+//    ready: true) get no new requests; requests in flight on them finish.
+//    ExternalName Services are one endpoint, the DNS name, resolved by the
+//    proxy.
 //  - spec.tls: Certificate "<ns>/<secret>" with the entry's hosts as SNI
 //    names; an entry without hosts gives a Certificate without SNI names (the
 //    proxy's fallback certificate) and serves "*".
@@ -27,6 +32,12 @@
 //    route too) carries the RoutePolicy of that Ingress's annotations (see
 //    annotations.h). An invalid annotation is a warning and is ignored; the
 //    rest of the Ingress still applies.
+//  - Load balancing (balancing_annotations.h) is per Service port: the
+//    oldest Ingress that sets a policy decides, a newer one asking for
+//    another gets a warning. A canary Ingress (sluice.io/canary or
+//    ingress-nginx's) does not claim its host and paths: each path becomes
+//    the canary (Route.canary, Route.weighted_clusters) of the route another
+//    Ingress has for it; with no such route it is an error.
 #include <string>
 #include <vector>
 
@@ -59,6 +70,13 @@ struct Result {
 
 // Pure and deterministic.
 Result Translate(const store::Store& store, const Options& options);
+
+// Recomputes the endpoint lists of `clusters` (Clusters of a Translate()
+// result) from the store's Services and EndpointSlices, as Translate() would
+// give them; nothing else of a Cluster depends on EndpointSlices. For
+// incremental translation (incremental.h).
+void RefreshEndpoints(const store::Store& store, const Options& options,
+                      const std::vector<sluice::v1::Cluster*>& clusters);
 
 // The snapshot's bytes with deterministic serialization: equal snapshots give
 // equal strings, so callers can compare versions cheaply.

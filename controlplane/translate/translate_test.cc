@@ -822,3 +822,98 @@ TEST(TranslateDeterminismTest, PoliciesAndTheirWarningsDoNotDependOnOrder) {
 
 }  // namespace
 }  // namespace sluice::translate
+
+// ---- Rules merged across Ingresses, endpoint conditions, event reasons. ----
+
+namespace sluice::translate {
+namespace {
+
+TEST_F(TranslateTest, RulesForOneHostMergeAcrossIngressesLongestFirst) {
+  json older = Ingress("team-a", "shop", {Rule("shop.example", {Path("Prefix", "/cart", "cart")})});
+  older["metadata"]["creationTimestamp"] = "2023-01-01T00:00:00Z";
+  json newer = Ingress("team-b", "shop-api", {Rule("shop.example", {Path("Prefix", "/cart/api", "api"),
+                                                                     Path("Prefix", "/", "home")})});
+  newer["metadata"]["creationTimestamp"] = "2024-01-01T00:00:00Z";
+  Add(newer);
+  Add(older);
+  Result result = Run();
+  const v1::VirtualHost* host = FindHost(result.snapshot, "shop.example");
+  ASSERT_NE(host, nullptr);
+  ASSERT_EQ(host->routes_size(), 3);
+  EXPECT_EQ(host->routes(0).path(), "/cart/api");
+  EXPECT_EQ(host->routes(0).origin(), "team-b/shop-api");
+  EXPECT_EQ(host->routes(1).path(), "/cart");
+  EXPECT_EQ(host->routes(1).origin(), "team-a/shop");
+  EXPECT_EQ(Route(result.snapshot, "shop.example", "/cart/api/x"), "team-b/api:80");
+  EXPECT_EQ(Route(result.snapshot, "shop.example", "/cart/x"), "team-a/cart:80");
+  EXPECT_EQ(Route(result.snapshot, "shop.example", "/other"), "team-b/home:80");
+}
+
+TEST_F(TranslateTest, ExactHostWinsOverWildcardForTheSamePath) {
+  Add(Ingress("default", "wild", {Rule("*.example.com", {Path("Prefix", "/", "wild")})}));
+  Add(Ingress("default", "exact", {Rule("api.example.com", {Path("Prefix", "/", "exact")})}));
+  Result result = Run();
+  EXPECT_EQ(Route(result.snapshot, "api.example.com", "/"), "default/exact:80");
+  EXPECT_EQ(Route(result.snapshot, "web.example.com", "/"), "default/wild:80");
+  EXPECT_EQ(Route(result.snapshot, "a.b.example.com", "/"), "") << "one label only";
+  EXPECT_EQ(Route(result.snapshot, "example.com", "/"), "");
+}
+
+TEST_F(TranslateTest, TerminatingEndpointsGetNoNewRequests) {
+  Add(Service("default", "app", {{{"name", "http"}, {"port", 80}}}));
+  Add(Slice("default", "app-1", "app", {{{"name", "http"}, {"port", 8080}}},
+            {{{"addresses", {"10.0.0.1"}}, {"conditions", {{"ready", true}}}},
+             // What the EndpointSlice controller writes for a terminating pod.
+             {{"addresses", {"10.0.0.2"}}, {"conditions", {{"ready", false}, {"serving", true}, {"terminating", true}}}},
+             // A hand-written slice saying only "terminating".
+             {{"addresses", {"10.0.0.3"}}, {"conditions", {{"terminating", true}}}},
+             // Ready and terminating (publishNotReadyAddresses): still sent.
+             {{"addresses", {"10.0.0.4"}}, {"conditions", {{"ready", true}, {"terminating", true}}}}}));
+  Add(Ingress("default", "web", {Rule("demo.local", {Path("Prefix", "/", "app", "http")})}));
+  Result result = Run();
+  const v1::Cluster* cluster = FindCluster(result.snapshot, "default/app:http");
+  ASSERT_NE(cluster, nullptr);
+  EXPECT_EQ(EndpointList(*cluster), (std::vector<std::string>{"10.0.0.1:8080", "10.0.0.4:8080"}));
+}
+
+// reason of the first diagnostic whose message contains `needle`, or "none".
+std::string ReasonOf(const Result& result, const std::string& needle) {
+  for (const Diagnostic& d : result.diagnostics) {
+    if (d.message.find(needle) != std::string::npos) return d.reason;
+  }
+  return "none";
+}
+
+TEST_F(TranslateTest, DiagnosticsCarryTheirEventReason) {
+  Add(Service("default", "known", {{{"name", "http"}, {"port", 80}}}));
+  json older = Ingress("default", "older", {Rule("a.example", {Path("Prefix", "/dup", "known")})});
+  older["metadata"]["creationTimestamp"] = "2020-01-01T00:00:00Z";
+  older["spec"]["defaultBackend"] = Backend("known", 80);
+  json newer = Ingress("default", "newer",
+                       {Rule("a.example", {Path("Prefix", "/dup", "known"), Path("Prefix", "/missing", "ghost"),
+                                           Path("Prefix", "/port", "known", "nope"),
+                                           {{"pathType", "Prefix"}, {"path", "/res"},
+                                            {"backend", {{"resource", {{"kind", "Bucket"}, {"name", "b"}}}}}},
+                                           Path("Sometimes", "/bad", "known")})});
+  newer["metadata"]["creationTimestamp"] = "2021-01-01T00:00:00Z";
+  newer["spec"]["defaultBackend"] = Backend("known", 80);
+  newer["spec"]["tls"] = {{{"hosts", {"a.example"}}, {"secretName", "absent"}}};
+  Add(older);
+  Add(newer);
+  Add(Ingress("default", "theirs", {Rule("b.example", {Path("Prefix", "/", "known")})}, "nginx"));
+  Result result = Run();
+  EXPECT_EQ(ReasonOf(result, "is already routed by Ingress default/older"), "Conflict");
+  EXPECT_EQ(ReasonOf(result, "Ingress default/older (older) already provides the default backend"), "Conflict");
+  EXPECT_EQ(ReasonOf(result, "Service default/ghost not found"), "ServiceNotFound");
+  EXPECT_EQ(ReasonOf(result, "Service default/known has no such port"), "ServicePortNotFound");
+  EXPECT_EQ(ReasonOf(result, "resource backends are not supported"), "UnsupportedBackend");
+  EXPECT_EQ(ReasonOf(result, "must be Exact, Prefix or ImplementationSpecific"), "InvalidIngress");
+  EXPECT_EQ(ReasonOf(result, "Secret default/absent not found"), "SecretNotFound");
+  EXPECT_EQ(ReasonOf(result, "is not an IngressClass of controller"), "IngressClassNotHandled");
+  // The rest of the newer Ingress still applies: its /res path did not stop /missing.
+  EXPECT_EQ(Route(result.snapshot, "a.example", "/missing"), "default/ghost:80");
+  for (const Diagnostic& d : result.diagnostics) EXPECT_FALSE(d.reason.empty()) << d.message;
+}
+
+}  // namespace
+}  // namespace sluice::translate

@@ -235,7 +235,7 @@ void AppendJsonString(std::string_view text, std::string& out) {
 void AppendJsonLine(const Entry& entry, std::string& out) {
   // Grow once to the worst case (every string byte escaped as \u00XX), write
   // through a cursor, then trim to what was written.
-  constexpr size_t kFixedMax = 256;  // keys, punctuation, timestamp, numbers: ~230 at most
+  constexpr size_t kFixedMax = 288;  // keys, punctuation, timestamp, numbers: ~255 at most
   const size_t old_size = out.size();
   out.resize(old_size + kFixedMax + MaxJsonStringSize(entry.client_address) + MaxJsonStringSize(entry.method) +
              MaxJsonStringSize(entry.host) + MaxJsonStringSize(entry.path) +
@@ -261,6 +261,10 @@ void AppendJsonLine(const Entry& entry, std::string& out) {
   if (!entry.upstream_address.empty()) {
     at = PutLiteral(at, ",\"upstream\":");
     at = PutJsonString(at, entry.upstream_address);
+  }
+  if (entry.upstream_attempts > 1) {
+    at = PutLiteral(at, ",\"attempts\":");
+    at = PutUnsigned(at, static_cast<uint64_t>(entry.upstream_attempts));
   }
   if (entry.upstream_seconds >= 0) {
     at = PutLiteral(at, ",\"upstream_time\":");

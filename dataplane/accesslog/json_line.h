@@ -19,6 +19,9 @@ struct Entry {
   uint64_t bytes_out = 0;                       // response bytes sent (head + body)
   std::string_view upstream_address;            // "ip:port" or empty
   double upstream_seconds = -1;                 // upstream request sent -> response complete; < 0 if none
+  // Upstream tries (retries included); "attempts" is only written when > 1,
+  // and then "upstream" lists every endpoint tried: "a, b".
+  int upstream_attempts = 0;
   double total_seconds = 0;
   std::string_view snapshot_version;
   std::string_view route_origin;  // "namespace/ingress" or empty

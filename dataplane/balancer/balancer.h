@@ -1,19 +1,47 @@
 #pragma once
-// The per-worker load balancer the Exchange asks for an endpoint. It holds
-// per-cluster state (positions, hash rings, in-flight counts, latency
-// averages) keyed by the cluster's stable name, so a snapshot swap that keeps
-// the cluster keeps its state; no locks, each worker owns its own.
+// The per-worker load balancer the Exchange asks for a cluster (traffic
+// split, canary) and then an endpoint. It holds per-cluster state (round
+// robin positions, hash rings and Maglev tables, in-flight counts, latency
+// averages) keyed by the cluster's stable name and rebuilt only when the
+// cluster's endpoint set or policy changes (CompiledCluster::endpoints_version),
+// so a snapshot swap that keeps a cluster keeps its state. No locks: each
+// worker owns its own Balancer.
 //
 // Policy per cluster comes from the snapshot (v1::Cluster load_balancing,
-// hash_key, affinity). Endpoints whose shared health says unavailable are
-// skipped, unless too few are available (panic threshold: then all are
-// used, as Envoy does, rather than failing every request).
+// hash_key, affinity):
+//   ROUND_ROBIN    nginx's smooth weighted round robin (deterministic).
+//   LEAST_REQUEST  power of two choices: two endpoints drawn by weight, the
+//                  one with fewer in-flight requests per unit of weight wins
+//                  (the first drawn on a tie, so idle clusters split by weight).
+//   RING_HASH      Ketama ring over HashKey; MAGLEV: Maglev table over it.
+//                  Requests without the key are spread at random by weight.
+//   RANDOM         weighted random.
+//   EWMA           peak-EWMA latency (Finagle, ingress-nginx): cost =
+//                  latency average decaying towards 0 with a 10 s time
+//                  constant, times (in-flight + 1); best of two drawn by
+//                  weight (the second wins only if over 5% cheaper, so equally
+//                  fast endpoints share by weight). A failed attempt counts
+//                  as >= 1 s.
+// Endpoints whose shared health says unavailable are skipped, unless fewer
+// than the panic threshold (CompiledCluster::outlier.panic_threshold_percent,
+// 50% by default as in Envoy) are available: then all are used, rather than
+// failing every request. Endpoints already
+// tried by this request are avoided while another eligible one exists.
+//
+// Cookie affinity: the cookie's value names the endpoint by an opaque stable
+// hash of cluster name and endpoint key (AffinityCookieValue), never its
+// address; a request carrying a valid one for an eligible endpoint goes
+// there, otherwise the policy picks and PickResult.set_cookie pins the new
+// endpoint.
 #include <chrono>
+#include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
-#include "dataplane/balancer/round_robin.h"
+#include "dataplane/balancer/hash.h"
 #include "dataplane/http/message.h"
 #include "dataplane/snapshot/compiled_snapshot.h"
 
@@ -36,15 +64,44 @@ struct PickResult {
 
 class Balancer {
  public:
+  // `seed` drives the random choices (random, least-request, EWMA, traffic
+  // split); tests pass a fixed one.
+  explicit Balancer(uint64_t seed = DefaultSeed());
+  ~Balancer();
+  Balancer(const Balancer&) = delete;
+  Balancer& operator=(const Balancer&) = delete;
+
+  // The cluster a request on `route` goes to: the canary rule first (header,
+  // then cookie, as ingress-nginx), then the weighted split, else the route's
+  // cluster. Never null for a compiled route.
+  const snapshot::CompiledCluster* ChooseCluster(const snapshot::CompiledRoute& route,
+                                                 const http::RequestHead& request);
+
   PickResult Pick(const snapshot::CompiledCluster& cluster, const PickContext& context);
-  // In-flight accounting (least-request) and latency (EWMA). Every Pick that
-  // leads to an upstream request is paired with one OnRequestEnd.
+
+  // In-flight accounting (least-request, EWMA) and latency (EWMA). Every
+  // Pick that leads to an upstream attempt is paired with one
+  // OnRequestStart and one OnRequestEnd. `now_ns` 0: the steady clock now.
   void OnRequestStart(const snapshot::CompiledCluster& cluster, const snapshot::CompiledEndpoint& endpoint);
   void OnRequestEnd(const snapshot::CompiledCluster& cluster, const snapshot::CompiledEndpoint& endpoint,
-                    std::chrono::nanoseconds latency, bool success);
+                    std::chrono::nanoseconds latency, bool success, int64_t now_ns = 0);
+
+  // This worker's in-flight requests on an endpoint (tests, metrics).
+  int64_t InFlight(const snapshot::CompiledCluster& cluster, const snapshot::CompiledEndpoint& endpoint) const;
 
  private:
-  RoundRobin round_robin_;  // placeholder until every policy lands
+  struct ClusterState;
+  struct EndpointStats;
+  static uint64_t DefaultSeed();
+  ClusterState& Sync(const snapshot::CompiledCluster& cluster, int64_t now_ns);
+  EndpointStats* StatsOf(const snapshot::CompiledCluster& cluster, const snapshot::CompiledEndpoint& endpoint) const;
+
+  std::unordered_map<std::string, std::unique_ptr<ClusterState>> clusters_;
+  FastRandom random_;
 };
+
+// The affinity cookie's value for `endpoint_key` in `cluster_name`: 16 hex
+// digits, the same in every proxy and across restarts.
+std::string AffinityCookieValue(std::string_view cluster_name, std::string_view endpoint_key);
 
 }  // namespace sluice::balancer

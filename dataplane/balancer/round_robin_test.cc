@@ -2,40 +2,44 @@
 
 #include <gtest/gtest.h>
 
-#include <map>
+#include <string>
+#include <vector>
 
 namespace sluice::balancer {
 namespace {
 
-snapshot::CompiledCluster MakeCluster(std::vector<std::pair<std::string, uint32_t>> endpoints) {
-  snapshot::CompiledCluster cluster;
-  cluster.name = "ns/svc:80";
-  for (auto& [key, weight] : endpoints) {
-    snapshot::CompiledEndpoint e;
-    e.key = key;
-    e.weight = weight;
-    cluster.endpoints.push_back(e);
+std::string Sequence(const std::vector<uint32_t>& weights, int picks, std::vector<bool> eligible = {}) {
+  std::vector<int64_t> current(weights.size(), 0);
+  if (eligible.empty()) eligible.assign(weights.size(), true);
+  std::string out;
+  for (int i = 0; i < picks; ++i) {
+    size_t chosen = SmoothWeightedPick(
+        current, [&](size_t j) { return weights[j]; }, [&](size_t j) { return static_cast<bool>(eligible[j]); });
+    out += chosen == kNoEndpoint ? '-' : static_cast<char>('a' + chosen);
   }
-  return cluster;
+  return out;
 }
 
-TEST(RoundRobinTest, CyclesExactlyInWeightProportion) {
-  auto cluster = MakeCluster({{"a", 2}, {"b", 1}, {"c", 1}});
-  RoundRobin rr;
-  std::map<std::string, int> counts;
-  for (int i = 0; i < 400; ++i) counts[rr.Pick(cluster)->key]++;
-  EXPECT_EQ(counts["a"], 200);
-  EXPECT_EQ(counts["b"], 100);
-  EXPECT_EQ(counts["c"], 100);
+TEST(SmoothWeightedRoundRobinTest, InterleavesLikeNginx) {
+  // nginx's documented example: 5, 1, 1 -> a a b a c a a, not a a a a a b c.
+  EXPECT_EQ(Sequence({5, 1, 1}, 7), "aabacaa");
+  EXPECT_EQ(Sequence({5, 1, 1}, 14), "aabacaaaabacaa");
+  EXPECT_EQ(Sequence({1, 1, 1}, 6), "abcabc");
+  EXPECT_EQ(Sequence({2, 1}, 6), "abaaba");
 }
 
-TEST(RoundRobinTest, SkipsTheFailedEndpointWhenAnotherExists) {
-  auto cluster = MakeCluster({{"a", 1}, {"b", 1}});
-  RoundRobin rr;
-  for (int i = 0; i < 10; ++i) EXPECT_EQ(rr.Pick(cluster, &cluster.endpoints[0])->key, "b");
-  auto single = MakeCluster({{"a", 1}});
-  EXPECT_EQ(rr.Pick(single, &single.endpoints[0])->key, "a");
-  EXPECT_EQ(rr.Pick(MakeCluster({})), nullptr);
+TEST(SmoothWeightedRoundRobinTest, ExactProportionsOverWholeCycles) {
+  std::vector<uint32_t> weights = {3, 2, 1, 4};
+  std::string seq = Sequence(weights, 1000);
+  EXPECT_EQ(std::count(seq.begin(), seq.end(), 'a'), 300);
+  EXPECT_EQ(std::count(seq.begin(), seq.end(), 'b'), 200);
+  EXPECT_EQ(std::count(seq.begin(), seq.end(), 'c'), 100);
+  EXPECT_EQ(std::count(seq.begin(), seq.end(), 'd'), 400);
+}
+
+TEST(SmoothWeightedRoundRobinTest, IneligibleEndpointsSitOut) {
+  EXPECT_EQ(Sequence({5, 1, 1}, 6, {true, false, true}), "aaacaa");  // as 5, 1
+  EXPECT_EQ(Sequence({1, 1}, 3, {false, false}), "---");
 }
 
 }  // namespace

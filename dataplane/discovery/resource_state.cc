@@ -64,19 +64,27 @@ sluice::Result<ResourceState> ResourceState::Merge(const sluice::v1::StreamRespo
       return sluice::Status::Error(Describe(type, *name) + " occurs twice in one response");
     }
     switch (type) {
-      case sluice::v1::VIRTUAL_HOST: next.virtual_hosts_[*name] = resource.virtual_host(); break;
-      case sluice::v1::CLUSTER: next.clusters_[*name] = resource.cluster(); break;
-      default: next.certificates_[*name] = resource.certificate(); break;
+      case sluice::v1::VIRTUAL_HOST:
+        next.virtual_hosts_[*name] = std::make_shared<const sluice::v1::VirtualHost>(resource.virtual_host());
+        break;
+      case sluice::v1::CLUSTER:
+        next.clusters_[*name] = std::make_shared<const sluice::v1::Cluster>(resource.cluster());
+        break;
+      default:
+        next.certificates_[*name] = std::make_shared<const sluice::v1::Certificate>(resource.certificate());
+        break;
     }
   }
   return next;
 }
 
-std::shared_ptr<const sluice::v1::Snapshot> ResourceState::ToSnapshot() const {
+std::shared_ptr<sluice::v1::Snapshot> ResourceState::ToSnapshot() const {
   auto snapshot = std::make_shared<sluice::v1::Snapshot>();
-  for (const auto& [name, host] : virtual_hosts_) *snapshot->add_virtual_hosts() = host;
-  for (const auto& [name, cluster] : clusters_) *snapshot->add_clusters() = cluster;
-  for (const auto& [name, certificate] : certificates_) *snapshot->add_certificates() = certificate;
+  snapshot->mutable_virtual_hosts()->Reserve(static_cast<int>(virtual_hosts_.size()));
+  snapshot->mutable_clusters()->Reserve(static_cast<int>(clusters_.size()));
+  for (const auto& [name, host] : virtual_hosts_) *snapshot->add_virtual_hosts() = *host;
+  for (const auto& [name, cluster] : clusters_) *snapshot->add_clusters() = *cluster;
+  for (const auto& [name, certificate] : certificates_) *snapshot->add_certificates() = *certificate;
   return snapshot;
 }
 

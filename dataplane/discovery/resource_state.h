@@ -21,15 +21,21 @@ class ResourceState {
   // never modified.
   sluice::Result<ResourceState> Merge(const sluice::v1::StreamResponse& response) const;
 
-  // The complete state as one Snapshot, each kind ordered by name.
-  std::shared_ptr<const sluice::v1::Snapshot> ToSnapshot() const;
+  // The complete state as one Snapshot, each kind ordered by name; the
+  // caller owns it (and may move from it).
+  std::shared_ptr<sluice::v1::Snapshot> ToSnapshot() const;
 
   size_t size() const { return virtual_hosts_.size() + clusters_.size() + certificates_.size(); }
 
  private:
-  std::map<std::string, sluice::v1::VirtualHost> virtual_hosts_;
-  std::map<std::string, sluice::v1::Cluster> clusters_;
-  std::map<std::string, sluice::v1::Certificate> certificates_;
+  // Resources are immutable once received and shared between successive
+  // states: merging a one-Cluster delta into 10,000 hosts copies pointers,
+  // not hosts.
+  template <typename T>
+  using Named = std::map<std::string, std::shared_ptr<const T>>;
+  Named<sluice::v1::VirtualHost> virtual_hosts_;
+  Named<sluice::v1::Cluster> clusters_;
+  Named<sluice::v1::Certificate> certificates_;
 };
 
 }  // namespace sluice::discovery

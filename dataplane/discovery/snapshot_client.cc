@@ -36,6 +36,12 @@ std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
 }  // namespace
 
 SnapshotClient::SnapshotClient(ClientOptions options, ApplyFn apply)
+    : options_(std::move(options)),
+      apply_([apply = std::move(apply)](std::shared_ptr<sluice::v1::Snapshot> state, const std::string& version) {
+        return ApplyResult{apply(std::move(state), version), {}};
+      }) {}
+
+SnapshotClient::SnapshotClient(ClientOptions options, PartialApplyFn apply)
     : options_(std::move(options)), apply_(std::move(apply)) {}
 
 SnapshotClient::~SnapshotClient() { Stop(); }
@@ -123,12 +129,15 @@ bool SnapshotClient::RunOneStream() {
 
     // Merge onto a copy: the last good state only moves when apply() says so.
     sluice::Status verdict;
+    std::vector<sluice::v1::ResourceError> rejected;
     sluice::Result<ResourceState> merged = last_good_.Merge(response);
     if (!merged.ok()) {
       verdict = merged.status();
     } else {
       try {
-        verdict = apply_(merged->ToSnapshot(), response.version());
+        ApplyResult result = apply_(merged->ToSnapshot(), response.version());
+        verdict = std::move(result.status);
+        rejected = std::move(result.rejected);
       } catch (const std::exception& error) {
         verdict = sluice::Status::Error(std::string("apply threw: ") + error.what());
       }
@@ -146,7 +155,8 @@ bool SnapshotClient::RunOneStream() {
       log::Info("snapshot applied", {{"version", response.version()},
                                      {"full_state", response.full_state() ? "true" : "false"},
                                      {"changed", std::to_string(response.resources_size())},
-                                     {"removed", std::to_string(response.removed_size())}});
+                                     {"removed", std::to_string(response.removed_size())},
+                                     {"bytes", std::to_string(response.ByteSizeLong())}});
     } else {
       log::Warn("snapshot rejected, still serving the previous one",
                 {{"version", response.version()}, {"error", verdict.message()}, {"applied_version", applied_version()}});
@@ -158,6 +168,13 @@ bool SnapshotClient::RunOneStream() {
     answer.set_nonce(response.nonce());
     answer.set_error_detail(verdict.ok() ? std::string() : verdict.message());
     answer.set_applied_version(applied_version());
+    if (verdict.ok()) {
+      for (sluice::v1::ResourceError& error : rejected) {
+        log::Warn("resource left out of the applied snapshot",
+                  {{"version", response.version()}, {"resource", error.resource().name()}, {"error", error.error()}});
+        *answer.add_rejected_resources() = std::move(error);
+      }
+    }
     write_failed = !stream->Write(answer);
   }
   if (write_failed) {

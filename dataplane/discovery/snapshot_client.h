@@ -16,10 +16,12 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "dataplane/common/status.h"
 #include "dataplane/discovery/resource_state.h"
 #include "sluice/v1/snapshot.pb.h"
+#include "sluice/v1/snapshot_service.pb.h"
 
 namespace grpc {
 class ClientContext;
@@ -37,8 +39,19 @@ struct ClientOptions {
 // Called on the client's thread with the complete desired state. Return Ok
 // once it is validated and in service (ACK), or an error to reject it (NACK);
 // after an error the callee must still be serving what it had before.
-using ApplyFn = std::function<sluice::Status(std::shared_ptr<const sluice::v1::Snapshot> state,
+// `state` is built for this call alone: the callee may move from it (and
+// so avoid copying 10,000 virtual hosts).
+using ApplyFn = std::function<sluice::Status(std::shared_ptr<sluice::v1::Snapshot> state,
                                              const std::string& version)>;
+
+// The same, for a proxy that may apply a state without some of its
+// resources (a partial ACK: see StreamRequest.rejected_resources).
+struct ApplyResult {
+  sluice::Status status;                                   // error: NACK
+  std::vector<sluice::v1::ResourceError> rejected;         // with Ok: left out
+};
+using PartialApplyFn = std::function<ApplyResult(std::shared_ptr<sluice::v1::Snapshot> state,
+                                                 const std::string& version)>;
 
 // Counters for the proxy's /metrics and for tests.
 struct ClientStats {
@@ -52,6 +65,7 @@ struct ClientStats {
 class SnapshotClient {
  public:
   SnapshotClient(ClientOptions options, ApplyFn apply);
+  SnapshotClient(ClientOptions options, PartialApplyFn apply);
   ~SnapshotClient();  // Stop()
   SnapshotClient(const SnapshotClient&) = delete;
   SnapshotClient& operator=(const SnapshotClient&) = delete;
@@ -74,7 +88,7 @@ class SnapshotClient {
   void SleepBackoff(std::chrono::milliseconds ceiling);
 
   const ClientOptions options_;
-  const ApplyFn apply_;
+  const PartialApplyFn apply_;
 
   mutable std::mutex mu_;
   std::condition_variable stop_cv_;

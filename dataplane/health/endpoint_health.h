@@ -16,6 +16,15 @@ struct EndpointHealth {
   // Passive outlier detection: ejected until this steady-clock time (ns
   // since the clock's epoch); 0 when not ejected.
   std::atomic<int64_t> ejected_until_ns{0};
+  // Outlier detection bookkeeping (see outlier.h): failures in a row since
+  // the last success, how many times it was ejected (the next ejection lasts
+  // that many base times), and when the last ejection ended.
+  std::atomic<uint32_t> consecutive_failures{0};
+  std::atomic<uint32_t> ejection_count{0};
+  std::atomic<int64_t> last_ejection_end_ns{0};
+  // True while some cluster runs active checks against this endpoint (for
+  // /metrics: untracked endpoints show no active-check state).
+  std::atomic<bool> actively_checked{false};
 
   // Whether new requests may go to this endpoint at `now_ns` (steady clock).
   bool Available(int64_t now_ns) const {

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -18,10 +19,15 @@
 #include "dataplane/admin/admin_server.h"
 #include "dataplane/common/log.h"
 #include "dataplane/discovery/snapshot_client.h"
+#include "dataplane/health/checker.h"
+#include "dataplane/health/registry.h"
+#include "dataplane/health/snapshot_health.h"
 #include "dataplane/net/event_loop.h"
 #include "dataplane/net/socket.h"
 #include "dataplane/proxy/worker.h"
 #include "dataplane/snapshot/compiled_snapshot.h"
+#include "dataplane/tls/server_config.h"
+#include "dataplane/tls/ticket_keys.h"
 
 namespace sluice {
 namespace {
@@ -32,7 +38,15 @@ constexpr const char* kUsage = R"(Usage: sluice-proxy [flags]
 
   --controller ADDR       sluice-controller gRPC address (default 127.0.0.1:18000)
   --http-listen ADDR      plaintext HTTP listener (default :8080)
-  --https-listen ADDR     TLS listener (not available in this build yet)
+  --https-listen ADDR     HTTPS listener (TLS 1.2/1.3, SNI, ALPN); off unless given
+  --default-certificate FILE, --default-key FILE
+                          PEM certificate chain and key served to clients whose
+                          SNI matches no certificate (default: the snapshot's
+                          certificate without host names, else a self-signed one)
+  --tls-ticket-rotation SECONDS  session ticket key rotation; the previous key
+                          still decrypts for one more period (default 3600)
+  --https-redirect-port N port written in HTTP->HTTPS redirects (default: the
+                          --https-listen port; 443 is left out of the URL)
   --admin-listen ADDR     admin endpoints /healthz /readyz /metrics /snapshot
                           (default 127.0.0.1:9901)
   --workers N             worker threads, each with its own event loop and
@@ -47,6 +61,14 @@ constexpr const char* kUsage = R"(Usage: sluice-proxy [flags]
                           after this (default 60)
   --max-header-bytes N    request line + headers limit, 431 above (default 65536)
   --max-headers N         header count limit, 431 above (default 100)
+  --h2-max-concurrent-streams N   HTTP/2 streams per client connection
+                          (SETTINGS_MAX_CONCURRENT_STREAMS; default 100)
+  --h2-stall-timeout SECONDS      an HTTP/2 response the client's flow-control
+                          window keeps from moving is reset after this (default 30)
+  --h2-max-resets-per-second N    client RST_STREAMs per connection per second
+                          before GOAWAY ENHANCE_YOUR_CALM (rapid reset; default 200)
+  --h2-max-control-frames-per-second N  PING/SETTINGS/PRIORITY/WINDOW_UPDATE/
+                          empty DATA frames per connection per second (default 1000)
   --help, --version
 ADDR is HOST:PORT with an IP literal, or :PORT for all interfaces.
 Per-route timeouts and the body size limit come from Ingress annotations
@@ -66,6 +88,14 @@ struct Flags {
   int keepalive_timeout_seconds = 60;
   int max_header_bytes = 64 * 1024;
   int max_headers = 100;
+  int h2_max_concurrent_streams = 100;
+  int h2_stall_timeout_seconds = 30;
+  int h2_max_resets_per_second = 200;
+  int h2_max_control_frames_per_second = 1000;
+  std::string default_certificate;
+  std::string default_key;
+  int tls_ticket_rotation_seconds = 3600;
+  int https_redirect_port = 0;  // 0: the --https-listen port
 };
 
 [[noreturn]] void FlagError(const std::string& message) {
@@ -104,7 +134,22 @@ Flags ParseFlags(int argc, char** argv) {
     static const std::map<std::string, int> kWithValue = {
         {"--controller", 0}, {"--http-listen", 1}, {"--https-listen", 2}, {"--admin-listen", 3},
         {"--workers", 4},    {"--node-id", 5},     {"--drain-timeout", 6}, {"--access-log", 7},
-        {"--client-header-timeout", 8}, {"--keepalive-timeout", 9}, {"--max-header-bytes", 10}, {"--max-headers", 11}};
+        {"--client-header-timeout", 8}, {"--keepalive-timeout", 9}, {"--max-header-bytes", 10}, {"--max-headers", 11},
+        {"--default-certificate", 12}, {"--default-key", 13}, {"--tls-ticket-rotation", 14},
+        {"--https-redirect-port", 15}};
+    const std::map<std::string, int*> kHttp2Flags = {
+        {"--h2-max-concurrent-streams", &flags.h2_max_concurrent_streams},
+        {"--h2-stall-timeout", &flags.h2_stall_timeout_seconds},
+        {"--h2-max-resets-per-second", &flags.h2_max_resets_per_second},
+        {"--h2-max-control-frames-per-second", &flags.h2_max_control_frames_per_second}};
+    if (auto h2 = kHttp2Flags.find(arg); h2 != kHttp2Flags.end()) {
+      if (!has_inline) {
+        if (i + 1 >= argc) FlagError("missing value for " + arg);
+        value = argv[++i];
+      }
+      *h2->second = ParsePositiveInt(arg, value, 1 << 20);
+      continue;
+    }
     auto known = kWithValue.find(arg);
     if (known == kWithValue.end()) FlagError("unknown flag " + arg);
     if (!has_inline) {
@@ -124,7 +169,14 @@ Flags ParseFlags(int argc, char** argv) {
       case 9: flags.keepalive_timeout_seconds = ParsePositiveInt(arg, value, 86400); break;
       case 10: flags.max_header_bytes = ParsePositiveInt(arg, value, 1 << 20); break;
       case 11: flags.max_headers = ParsePositiveInt(arg, value, 10000); break;
+      case 12: flags.default_certificate = value; break;
+      case 13: flags.default_key = value; break;
+      case 14: flags.tls_ticket_rotation_seconds = ParsePositiveInt(arg, value, 7 * 86400); break;
+      case 15: flags.https_redirect_port = ParsePositiveInt(arg, value, 65535); break;
     }
+  }
+  if (flags.default_certificate.empty() != flags.default_key.empty()) {
+    FlagError("--default-certificate and --default-key go together");
   }
   if (flags.workers == 0) flags.workers = std::max(1u, std::thread::hardware_concurrency());
   if (flags.node_id.empty()) {
@@ -143,11 +195,19 @@ struct ProxyState {
   uint64_t applied = 0;
   uint64_t rejected = 0;
   std::string last_error;
+  std::vector<v1::ResourceError> rejected_resources;  // of the applied version
 };
+
+// The steady clock the workers use for health state (EndpointHealth).
+int64_t SteadyNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(net::Clock::now().time_since_epoch()).count();
+}
 
 std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& workers, ProxyState& state,
                         const accesslog::AccessLog* access_log) {
   uint64_t accepted = 0, active = 0, requests = 0, connects = 0, reuses = 0, failures = 0;
+  uint64_t tls_handshakes = 0, tls_resumed = 0, tls_failures = 0;
+  uint64_t retries = 0, budget_exhausted = 0, ejections = 0;
   uint64_t by_class[6] = {0};
   for (const auto& w : workers) {
     const auto& s = w->stats();
@@ -157,6 +217,12 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
     connects += s.upstream_connects.load(std::memory_order_relaxed);
     reuses += s.upstream_reuses.load(std::memory_order_relaxed);
     failures += s.upstream_failures.load(std::memory_order_relaxed);
+    retries += s.upstream_retries.load(std::memory_order_relaxed);
+    budget_exhausted += s.retry_budget_exhausted.load(std::memory_order_relaxed);
+    ejections += s.outlier_ejections.load(std::memory_order_relaxed);
+    tls_handshakes += s.tls_handshakes.load(std::memory_order_relaxed);
+    tls_resumed += s.tls_resumed.load(std::memory_order_relaxed);
+    tls_failures += s.tls_handshake_failures.load(std::memory_order_relaxed);
     for (int i = 0; i < 6; ++i) by_class[i] += s.responses_by_class[i].load(std::memory_order_relaxed);
   }
   std::string out;
@@ -176,6 +242,18 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
   metric("sluice_upstream_connects_total", "counter", "New upstream connections opened.", connects);
   metric("sluice_upstream_reuses_total", "counter", "Requests sent on a pooled keep-alive upstream connection.", reuses);
   metric("sluice_upstream_failures_total", "counter", "Upstream connect, timeout, reset or protocol failures.", failures);
+  metric("sluice_upstream_retries_total", "counter", "Upstream tries after the first (retries).", retries);
+  metric("sluice_retry_budget_exhausted_total", "counter",
+         "Retries not made because the cluster's retry budget was used up.", budget_exhausted);
+  metric("sluice_outlier_ejections_total", "counter", "Endpoints ejected by passive outlier detection.", ejections);
+  metric("sluice_tls_handshakes_total", "counter", "Downstream TLS handshakes completed (full and resumed).",
+         tls_handshakes);
+  metric("sluice_tls_resumed_handshakes_total", "counter",
+         "Downstream TLS handshakes that resumed a session (ticket) instead of a full handshake.", tls_resumed);
+  metric("sluice_tls_handshake_failures_total", "counter", "Downstream TLS handshakes that failed or timed out.",
+         tls_failures);
+  metric("sluice_tls_ticket_key_rotations_total", "counter", "Session ticket key rotations.",
+         tls::TicketKeyRing::Instance().rotations());
   if (access_log != nullptr) {
     metric("sluice_access_log_dropped_total", "counter", "Access log lines dropped because the output could not keep up.",
            access_log->dropped_lines());
@@ -183,7 +261,11 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
   std::lock_guard<std::mutex> lock(state.mu);
   metric("sluice_snapshot_applied_total", "counter", "Snapshots validated and applied (ACKed).", state.applied);
   metric("sluice_snapshot_rejected_total", "counter", "Snapshots rejected (NACKed).", state.rejected);
+  metric("sluice_certificates_rejected", "gauge",
+         "Certificates of the applied snapshot left out (bad PEM, key mismatch, expired, not yet valid).",
+         state.rejected_resources.size());
   metric("sluice_ready", "gauge", "1 once a first snapshot is applied.", state.current ? 1 : 0);
+  if (state.current) out += health::HealthMetricsText(*state.current, SteadyNowNs());
   return out;
 }
 
@@ -201,9 +283,35 @@ int Run(const Flags& flags) {
   if (!http_address.ok()) FlagError("--http-listen: " + http_address.status().message());
   auto admin_address = net::ParseListenAddress(flags.admin_listen);
   if (!admin_address.ok()) FlagError("--admin-listen: " + admin_address.status().message());
+  std::optional<net::Address> https_address;
   if (!flags.https_listen.empty()) {
-    log::Warn("--https-listen is not available in this build yet; serving plaintext HTTP only",
-              {{"https_listen", flags.https_listen}});
+    auto parsed = net::ParseListenAddress(flags.https_listen);
+    if (!parsed.ok()) FlagError("--https-listen: " + parsed.status().message());
+    https_address = *parsed;
+  }
+  // Certificates that do not come from the controller: --default-certificate,
+  // else a self-signed one made now (used only when the snapshot has no
+  // certificate without host names either).
+  snapshot::CompileOptions compile_options;
+  if (https_address) {
+    if (!flags.default_certificate.empty()) {
+      auto chain = tls::ReadPemFile(flags.default_certificate);
+      auto key = tls::ReadPemFile(flags.default_key);
+      if (!chain.ok() || !key.ok()) FlagError(!chain.ok() ? chain.status().message() : key.status().message());
+      auto context = tls::NewServerContext(*chain, *key);
+      if (!context.ok()) FlagError("--default-certificate: " + context.status().message());
+      compile_options.explicit_default_certificate = *context;
+    } else {
+      tls::PemPair generated = tls::GenerateSelfSigned("sluice default certificate");
+      auto context = tls::NewServerContext(generated.chain, generated.key);
+      if (!context.ok()) {
+        log::Error("cannot generate the self-signed default certificate", {{"error", context.status().message()}});
+        return 1;
+      }
+      compile_options.generated_default_certificate = *context;
+      log::Info("generated a self-signed default certificate (ECDSA P-256) for clients whose SNI matches no "
+                "certificate; set --default-certificate/--default-key to choose one");
+    }
   }
 
   proxy::ProxyConfig config;
@@ -211,6 +319,15 @@ int Run(const Flags& flags) {
   config.keepalive_timeout = std::chrono::seconds(flags.keepalive_timeout_seconds);
   config.head_limits.max_head_bytes = static_cast<size_t>(flags.max_header_bytes);
   config.head_limits.max_header_count = static_cast<size_t>(flags.max_headers);
+  config.h2_max_concurrent_streams = static_cast<uint32_t>(flags.h2_max_concurrent_streams);
+  config.h2_stall_timeout = std::chrono::seconds(flags.h2_stall_timeout_seconds);
+  config.h2_max_resets_per_second = static_cast<uint32_t>(flags.h2_max_resets_per_second);
+  config.h2_max_control_frames_per_second = static_cast<uint32_t>(flags.h2_max_control_frames_per_second);
+  if (flags.https_redirect_port != 0) {
+    config.https_redirect_port = flags.https_redirect_port;
+  } else if (https_address) {
+    config.https_redirect_port = https_address->port();
+  }
   std::unique_ptr<accesslog::AccessLog> access_log;
   if (flags.access_log == "-") {
     access_log = std::make_unique<accesslog::AccessLog>(accesslog::AccessLog::Options{});
@@ -226,6 +343,12 @@ int Run(const Flags& flags) {
   for (int i = 0; i < flags.workers; ++i) {
     workers.push_back(std::make_unique<proxy::Worker>(i, &config, access_log.get()));
     Status listening = workers.back()->Listen(*http_address);
+    if (listening.ok() && https_address) {
+      std::shared_ptr<const tls::ServerConfig> initial =
+          tls::ServerConfig::Build({}, compile_options.explicit_default_certificate,
+                                   compile_options.generated_default_certificate, nullptr);
+      listening = workers.back()->ListenTls(*https_address, std::move(initial));
+    }
     if (!listening.ok()) {
       log::Error("cannot start", {{"error", listening.message()}});
       return 1;
@@ -252,17 +375,27 @@ int Run(const Flags& flags) {
   admin_server.Route("/snapshot", [&](const http::RequestHead&) {
     std::shared_ptr<const snapshot::CompiledSnapshot> current;
     std::string last_error;
+    std::string rejected = "[";
     {
       std::lock_guard<std::mutex> lock(state.mu);
       current = state.current;
       last_error = state.last_error;
+      for (const v1::ResourceError& error : state.rejected_resources) {
+        rejected += (rejected.size() > 1 ? "," : "");
+        rejected += "{\"name\":" + log::Quote(error.resource().name()) + ",\"error\":" + log::Quote(error.error()) + "}";
+      }
     }
+    rejected += "]";
     std::string json = "{\"version\":" + log::Quote(current ? current->version() : "") +
-                       ",\"last_rejection\":" + log::Quote(last_error) + ",\"workers\":[";
+                       ",\"last_rejection\":" + log::Quote(last_error) + ",\"rejected_resources\":" + rejected +
+                       ",\"workers\":[";
     for (size_t i = 0; i < workers.size(); ++i) {
       json += (i ? "," : "") + log::Quote(workers[i]->applied_version());
     }
-    json += "],\"snapshot\":";
+    // Per endpoint: available, active check state, ejection.
+    json += "],\"endpoint_health\":";
+    json += current ? health::HealthJson(*current, SteadyNowNs()) : std::string("null");
+    json += ",\"snapshot\":";
     std::string snapshot_json = "null";
     if (current) {
       snapshot_json.clear();
@@ -274,30 +407,65 @@ int Run(const Flags& flags) {
     return admin::AdminResponse{200, "application/json", json};
   });
 
+  // Health state by endpoint, kept across snapshots, and the one thread
+  // that runs active checks for every cluster that asks for them.
+  health::HealthRegistry health_registry;
+  health::HealthChecker health_checker;
   discovery::ClientOptions client_options;
   client_options.controller_address = flags.controller;
   client_options.node_id = flags.node_id;
-  discovery::SnapshotClient client(client_options, [&](std::shared_ptr<const v1::Snapshot> desired,
-                                                        const std::string& version) -> Status {
-    auto compiled = snapshot::Compile(*desired, version);
+  // A certificate that does not load is left out and named in the ACK
+  // (partial ACK, StreamRequest.rejected_resources); anything else wrong
+  // rejects the whole version (NACK).
+  discovery::SnapshotClient client(client_options, [&](std::shared_ptr<v1::Snapshot> desired,
+                                                        const std::string& version) -> discovery::ApplyResult {
+    // Moved, not copied: the client builds `desired` for this call alone.
+    // Incremental: hosts and clusters unchanged since the current snapshot
+    // are shared with it, so a one-resource delta costs a few ms.
+    std::shared_ptr<const snapshot::CompiledSnapshot> previous;
+    {
+      std::lock_guard<std::mutex> lock(state.mu);
+      previous = state.current;
+    }
+    auto compiled =
+        snapshot::Compile(std::move(*desired), version, &health_registry, compile_options, previous.get());
     if (!compiled.ok()) {
       std::lock_guard<std::mutex> lock(state.mu);
       ++state.rejected;
       state.last_error = "version " + version + ": " + compiled.status().message();
-      return compiled.status();
+      return {compiled.status(), {}};
     }
-    for (auto& worker : workers) worker->SetSnapshot(*compiled);
+    std::vector<v1::ResourceError> rejected;
+    for (const tls::CertificateProblem& problem : (*compiled)->certificate_problems()) {
+      v1::ResourceError error;
+      error.mutable_resource()->set_type(v1::CERTIFICATE);
+      error.mutable_resource()->set_name(problem.name);
+      error.set_error("certificate " + problem.name + ": " + problem.message);
+      rejected.push_back(std::move(error));
+    }
     {
-      std::lock_guard<std::mutex> lock(state.mu);
+      std::lock_guard<std::mutex> lock(state.mu);  // before the workers: /snapshot never lags the traffic
       ++state.applied;
       state.current = *compiled;
+      state.rejected_resources = rejected;
     }
-    return Status::Ok();
+    for (auto& worker : workers) worker->SetSnapshot(*compiled);
+    health_checker.Update(health::CheckTargets(**compiled));
+    return {Status::Ok(), std::move(rejected)};
   });
 
   for (auto& worker : workers) worker->Start();
+  health_checker.Start();
   client.Start();
+  // Session ticket keys: one ring for every worker, rotated here.
+  const auto ticket_rotation = std::chrono::seconds(flags.tls_ticket_rotation_seconds);
+  std::function<void()> rotate_ticket_keys = [&] {
+    tls::TicketKeyRing::Instance().Rotate();
+    main_loop.AddTimer(ticket_rotation, rotate_ticket_keys);
+  };
+  if (https_address) main_loop.AddTimer(ticket_rotation, rotate_ticket_keys);
   log::Info("sluice-proxy started", {{"http_listen", http_address->ToString()},
+                                     {"https_listen", https_address ? https_address->ToString() : "off"},
                                      {"admin_listen", admin_address->ToString()},
                                      {"controller", flags.controller},
                                      {"workers", std::to_string(flags.workers)},
@@ -345,6 +513,7 @@ int Run(const Flags& flags) {
   main_loop.Run();
 
   client.Stop();
+  health_checker.Stop();
   for (auto& worker : workers) worker->Stop();
   workers.clear();     // flushes and destroys the access log writers
   access_log.reset();  // then writes out what they handed over

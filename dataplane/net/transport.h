@@ -28,6 +28,12 @@ class Transport {
   // Negotiated ALPN protocol ("h2", "http/1.1"); empty without TLS or ALPN.
   virtual std::string_view alpn() const { return {}; }
   virtual bool secure() const { return false; }
+  // After a Read shorter than asked: true when that means "nothing more
+  // until the next event" (recv() semantics, which edge-triggered callers
+  // use to skip the read that would say EAGAIN). A TLS transport that met
+  // the end of stream (or an error) right behind data hands over the data
+  // first and says false, so the caller reads once more and sees the 0.
+  virtual bool drained_after_short_read() const { return true; }
 };
 
 // The plain TCP case. Does not own the fd (the codec closes it).

@@ -12,7 +12,8 @@ namespace sluice::proxy {
 
 struct ClientInfo {
   std::string ip;                     // peer address without port
-  std::string_view scheme = "http";   // a literal: "http" or "https"
+  std::string_view scheme = "http";   // a literal: "http" or "https" (over TLS)
+  bool secure() const { return scheme.size() == 5; }  // "https"
 };
 
 class DownstreamStream {

@@ -3,10 +3,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "dataplane/common/log.h"
+#include "dataplane/health/outlier.h"
 #include "dataplane/proxy/hop_by_hop.h"
+#include "dataplane/tls/tls_transport.h"
 
 namespace sluice::proxy {
 namespace {
@@ -15,6 +19,35 @@ constexpr size_t kReadChunk = 16 * 1024;
 constexpr size_t kMinReadRoom = 2048;
 
 bool IsInterim(int status) { return status >= 100 && status < 200 && status != 101; }
+
+// A request body up to this size is kept while the first try is in flight,
+// so that a retry can send it again; a longer one makes the request
+// unretryable once its body started.
+constexpr size_t kMaxReplayBody = 64 * 1024;
+constexpr uint32_t kDefaultRetries = 2;  // 3 tries, as ingress-nginx's proxy-next-upstream-tries
+constexpr uint32_t kDefaultBudgetPercent = 20;
+constexpr uint32_t kDefaultBudgetMinPerSecond = 3;
+
+// RFC 9110 idempotent methods: sending them twice has the effect of once.
+bool IsIdempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" || method == "DELETE" ||
+         method == "TRACE";
+}
+
+bool RetryEnabledFor(const v1::RetryPolicy& policy, v1::RetryPolicy::Condition condition) {
+  if (policy.disabled()) return false;
+  if (policy.retry_on_size() == 0) {
+    return condition == v1::RetryPolicy::CONNECT_FAILURE || condition == v1::RetryPolicy::RESET;
+  }
+  for (int c : policy.retry_on()) {
+    if (c == condition) return true;
+  }
+  return false;
+}
+
+int64_t SteadyNs(net::Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
 
 }  // namespace
 
@@ -32,6 +65,7 @@ Exchange::Exchange(WorkerContext* ctx, DownstreamStream* downstream, http::Reque
 }
 
 Exchange::~Exchange() {
+  EndBalancerTry(true);  // the client went away: not the endpoint's failure
   LogAccess();  // an exchange cut short (client gone) is logged too
   if (timer_ != 0) ctx_->loop->CancelTimer(timer_);
   if (upstream_) ctx_->pool.Discard(std::move(upstream_));
@@ -53,6 +87,13 @@ void Exchange::Start() {
     error_ = "no route";
     return Respond(404, "not found\n");
   }
+  // Before anything else about the request: a plain-HTTP request to a host
+  // served over TLS only learns where to go (ACME HTTP-01 challenges stay
+  // reachable over HTTP, as with ingress-nginx).
+  if (route_->policy.redirect_to_https() && !downstream_->client().secure() && !request_.authority.empty() &&
+      !request_.path.starts_with("/.well-known/acme-challenge/")) {
+    return RedirectToHttps();
+  }
   uint64_t max_body = route_->policy.max_request_body_bytes() != 0 ? route_->policy.max_request_body_bytes()
                                                                    : ctx_->config->max_request_body_bytes;
   if (max_body != 0 && request_framing_.kind == http1::BodyFraming::kContentLength &&
@@ -63,16 +104,22 @@ void Exchange::Start() {
   pick.request = &request_;
   pick.client_ip = downstream_->client().ip;
   pick.now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(ctx_->loop->now().time_since_epoch()).count();
-  endpoint_ = ctx_->balancer.Pick(*route_->cluster, pick).endpoint;
+  // Canary rule and traffic split first, then the endpoint in that cluster.
+  cluster_ = ctx_->balancer.ChooseCluster(*route_, request_);
+  balancer::PickResult picked = ctx_->balancer.Pick(*cluster_, pick);
+  endpoint_ = picked.endpoint;
+  affinity_cookie_ = std::move(picked.set_cookie);
   if (endpoint_ == nullptr) {
     error_ = "no endpoints";
     return Respond(503, "no healthy upstream\n");
   }
+  ctx_->retry_budgets.For(cluster_->name).RecordRequest(pick.now_ns);
   SerializeRequestHead();
   Connect(/*allow_pooled=*/true);
 }
 
 void Exchange::SerializeRequestHead() {
+  if (UsesHttp2Upstream()) return;  // the HTTP/2 branch sends the parsed head as is
   // Written straight from the parsed request: no intermediate head, no copy
   // of the headers. Values come from our strict parser (no CR, LF or NUL).
   std::string& out = upstream_head_;
@@ -133,16 +180,21 @@ void Exchange::SerializeRequestHead() {
 
 void Exchange::Connect(bool allow_pooled) {
   ++attempts_;
+  if (tried_.empty() || tried_.back() != endpoint_) tried_.push_back(endpoint_);
+  outcome_reported_ = false;
   upstream_start_ = ctx_->loop->now();
+  BeginBalancerTry();
+  if (UsesHttp2Upstream()) return ConnectHttp2(allow_pooled);
   upstream_out_ = net::Buffer();
   upstream_out_.Append(upstream_head_);
-  upstream_ = allow_pooled ? ctx_->pool.TakeIdle(endpoint_->key) : nullptr;
+  if (!replay_body_.empty()) upstream_out_.Append(replay_body_);  // a retry: the body so far, again
+  upstream_ = allow_pooled ? ctx_->pool.TakeIdle(endpoint_->pool_key) : nullptr;
   if (upstream_ != nullptr) {
     ctx_->stats.Count(ctx_->stats.upstream_reuses);
     reused_connection_ = true;
     connecting_ = false;
     upstream_->set_owner(this);
-    ArmTimer(PolicyTimeout(route_->policy.response_timeout_ms(), ctx_->config->response_timeout));
+    ArmTimer(ResponseWaitTimeout());
     WriteUpstream();
     return;
   }
@@ -150,7 +202,16 @@ void Exchange::Connect(bool allow_pooled) {
   auto connected = net::ConnectNonBlocking(endpoint_->address);
   if (!connected.ok()) return UpstreamFailed(Failure::kConnect, connected.status().message().c_str());
   ctx_->stats.Count(ctx_->stats.upstream_connects);
-  upstream_ = std::make_unique<upstream::UpstreamConnection>(ctx_->loop, *connected, endpoint_->key);
+  std::unique_ptr<tls::TlsTransport> tls;
+  if (endpoint_->upstream_tls != nullptr) {
+    tls = endpoint_->upstream_tls->NewTransport(*connected, endpoint_->key);
+    if (tls == nullptr) {
+      close(*connected);
+      return UpstreamFailed(Failure::kConnect, "cannot start upstream TLS");
+    }
+  }
+  upstream_ = std::make_unique<upstream::UpstreamConnection>(ctx_->loop, *connected, endpoint_->pool_key, std::move(tls));
+  tcp_connected_ = false;
   upstream_->set_owner(this);
   connecting_ = true;
   connect_pending_timeout_ = true;
@@ -167,32 +228,42 @@ void Exchange::OnRequestBody(std::string_view data) {
     if (!response_started_) return Respond(413, "request body too large\n");
     return UpstreamFailed(Failure::kReset, "request body too large");
   }
+  if (UsesHttp2Upstream()) body_replayable_ = false;  // no copy kept to replay: no retry once the body started
+  if (h2_ != nullptr) return Http2RequestBody(data);
   if (request_framing_.kind == http1::BodyFraming::kChunked) {
     std::string chunk;
     http1::AppendChunk(data, chunk);
     upstream_out_.Append(chunk);
+    KeepForReplay(chunk);
   } else {
     upstream_out_.Append(data);
+    KeepForReplay(data);
   }
   if (!connecting_) WriteUpstream();
 }
 
 void Exchange::OnRequestEnd() {
   if (done_) return;
+  if (h2_ != nullptr) return Http2RequestEnd();
   if (request_framing_.kind == http1::BodyFraming::kChunked) {
     std::string last;
     http1::AppendLastChunk(nullptr, last);
     upstream_out_.Append(last);
+    KeepForReplay(last);
   }
   request_complete_ = true;
   if (!connecting_) WriteUpstream();
 }
 
-bool Exchange::RequestBodyFull() const { return upstream_out_.size() >= ctx_->config->high_watermark; }
+bool Exchange::RequestBodyFull() const {
+  if (h2_ != nullptr) return Http2RequestBodyFull();
+  return upstream_out_.size() >= ctx_->config->high_watermark;
+}
 
 void Exchange::OnDownstreamWritable() {
   if (done_ || !reading_paused_) return;
   reading_paused_ = false;
+  if (h2_ != nullptr) return Http2ResumeResponse();
   ReadUpstream();
 }
 
@@ -205,22 +276,37 @@ void Exchange::OnDownstreamClosed() {
 void Exchange::OnIoEvents(uint32_t events) {
   if (done_ || upstream_ == nullptr) return;
   if (connecting_) {
-    if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-    int err = net::PendingSocketError(upstream_fd());
-    if (err != 0) return UpstreamFailed(Failure::kConnect, strerror(err));
+    if (!tcp_connected_) {
+      if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+      int err = net::PendingSocketError(upstream_fd());
+      if (err != 0) return UpstreamFailed(Failure::kConnect, strerror(err));
+      tcp_connected_ = true;
+    }
+    // Re-encryption: the handshake is part of connecting (same timeout).
+    switch (upstream_->ContinueHandshake()) {
+      case upstream::UpstreamConnection::Handshake::kPending:
+        return;
+      case upstream::UpstreamConnection::Handshake::kFailed:
+        upstream_tls_error_ = "upstream TLS handshake failed: " + upstream_->handshake_error();
+        return UpstreamFailed(Failure::kConnect, upstream_tls_error_.c_str());
+      case upstream::UpstreamConnection::Handshake::kDone:
+        break;
+    }
+    events |= EPOLLOUT;  // the request waits to be written; the last handshake event may have been a read
     connecting_ = false;
     connect_pending_timeout_ = false;
-    ArmTimer(PolicyTimeout(route_->policy.response_timeout_ms(), ctx_->config->response_timeout));
+    ArmTimer(ResponseWaitTimeout());
   }
+  int attempt = attempts_;
   if (events & EPOLLOUT) WriteUpstream();
-  if (done_) return;
+  if (done_ || attempts_ != attempt) return;  // these events were for the previous try's socket
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) ReadUpstream();
 }
 
 void Exchange::WriteUpstream() {
   while (!upstream_out_.empty()) {
     std::string_view pending = upstream_out_.view();
-    ssize_t n = send(upstream_fd(), pending.data(), pending.size(), MSG_NOSIGNAL);
+    ssize_t n = upstream_->transport().Write(pending.data(), pending.size());
     if (n > 0) {
       upstream_out_.Consume(static_cast<size_t>(n));
       continue;
@@ -229,15 +315,18 @@ void Exchange::WriteUpstream() {
     if (n < 0 && errno == EINTR) continue;
     // The upstream closed early. If it already answered, the read side will
     // find the response; otherwise this is a failure.
+    int error = errno;
+    int attempt = attempts_;
     upstream_out_ = net::Buffer();
     ReadUpstream();
-    if (!done_ && !response_head_received_) UpstreamFailed(Failure::kReset, strerror(errno));
+    // (Unless that already ended this try: a retry may be under way.)
+    if (!done_ && !response_head_received_ && attempts_ == attempt) UpstreamFailed(Failure::kReset, strerror(error));
     return;
   }
   upstream_out_.ShrinkIfEmpty();
   if (tunnel_) {
     if (client_eof_ && !upstream_shut_) {
-      shutdown(upstream_fd(), SHUT_WR);
+      upstream_->transport().ShutdownWrite();
       upstream_shut_ = true;
     }
     if (upstream_out_.size() < ctx_->config->low_watermark) downstream_->ResumeRequestBody();
@@ -249,16 +338,18 @@ void Exchange::WriteUpstream() {
 void Exchange::ReadUpstream() {
   // Edge-triggered: keep going until the socket says EAGAIN (or EOF), unless
   // the client cannot take more, in which case OnDownstreamWritable resumes.
-  while (!done_ && !reading_paused_) {
+  // A retry (a new try on a new socket) ends this loop: its own events drive it.
+  int attempt = attempts_;
+  while (!done_ && !reading_paused_ && attempts_ == attempt) {
     bool drained = upstream_eof_;
     while (!drained && upstream_in_.size() < kReadChunk * 4) {
       if (upstream_in_.writable() < kMinReadRoom) upstream_in_.Reserve(kReadChunk);
       size_t room = upstream_in_.writable();
-      ssize_t n = recv(upstream_fd(), upstream_in_.write_ptr(), room, 0);
+      ssize_t n = upstream_->transport().Read(upstream_in_.write_ptr(), room);
       if (n > 0) {
         upstream_in_.Commit(static_cast<size_t>(n));
         // A short read drained the socket; edge-triggered epoll reports more.
-        if (static_cast<size_t>(n) < room) drained = true;
+        if (static_cast<size_t>(n) < room) drained = upstream_->transport().drained_after_short_read();
       } else if (n == 0) {
         upstream_eof_ = drained = true;
       } else if (errno == EAGAIN) {
@@ -271,7 +362,7 @@ void Exchange::ReadUpstream() {
     deadline_ = ctx_->loop->now() +
                 (response_head_received_
                      ? PolicyTimeout(route_->policy.idle_timeout_ms(), ctx_->config->upstream_idle_timeout)
-                     : PolicyTimeout(route_->policy.response_timeout_ms(), ctx_->config->response_timeout));
+                     : ResponseWaitTimeout());
     size_t before = upstream_in_.size();
     ProcessUpstreamInput();
     if (drained) return;
@@ -327,6 +418,9 @@ bool Exchange::HandleResponseHead() {
   }
   upstream_in_.Consume(parsed.consumed);
   if (IsInterim(head.status)) return true;  // 100/102/103: the codec sends its own 100-continue
+  ReportOutcome(head.status < 500);
+  balancer_try_head_at_ = ctx_->loop->now();
+  balancer_try_success_ = head.status < 500;
   if (head.status == 101) {
     if (upgrade_.empty()) {
       UpstreamFailed(Failure::kBadResponse, "101 Switching Protocols without an Upgrade request");
@@ -340,6 +434,13 @@ bool Exchange::HandleResponseHead() {
     UpstreamFailed(Failure::kBadResponse, framed.message().c_str());
     return false;
   }
+  if (head.status == 502 || head.status == 503 || head.status == 504) {
+    // Nothing went to the client yet: another endpoint may do better.
+    auto condition = head.status == 502   ? v1::RetryPolicy::STATUS_502
+                     : head.status == 503 ? v1::RetryPolicy::STATUS_503
+                                          : v1::RetryPolicy::STATUS_504;
+    if (Retry(condition, "upstream answered 5xx")) return false;
+  }
   response_head_received_ = true;
   const std::string* connection = head.headers.Get("connection");
   upstream_wants_close_ = (connection != nullptr && HasConnectionToken(*connection, "close")) ||
@@ -350,6 +451,8 @@ bool Exchange::HandleResponseHead() {
   bool reset_length = framing.kind != http1::BodyFraming::kNone &&
                       (framing.kind != http1::BodyFraming::kContentLength || head.headers.Count("content-length") != 1);
   FilterResponseHeaders(head.headers, !route_->policy.keep_server_header(), reset_length);
+  AddHsts(head.headers);
+  if (!affinity_cookie_.empty()) head.headers.Add("set-cookie", affinity_cookie_);
   if (reset_length && framing.kind == http1::BodyFraming::kContentLength) {
     head.headers.Add("content-length", std::to_string(framing.length));
   }
@@ -373,6 +476,7 @@ bool Exchange::StartTunnel(http::ResponseHead head) {
   const std::string* upgrade = head.headers.Get("upgrade");
   std::string protocol = upgrade != nullptr ? *upgrade : upgrade_;
   FilterResponseHeaders(head.headers, !route_->policy.keep_server_header(), /*drop_content_length=*/false);
+  if (!affinity_cookie_.empty()) head.headers.Add("set-cookie", affinity_cookie_);
   head.headers.Add("connection", "upgrade");
   head.headers.Add("upgrade", protocol);
   response_head_received_ = true;
@@ -412,7 +516,7 @@ void Exchange::OnTunnelClientEof() {
   if (done_ || !tunnel_) return;
   client_eof_ = true;
   if (upstream_out_.empty() && !upstream_shut_ && upstream_ != nullptr) {
-    shutdown(upstream_fd(), SHUT_WR);  // pass the half-close on
+    upstream_->transport().ShutdownWrite();  // pass the half-close on
     upstream_shut_ = true;
   }
 }
@@ -436,6 +540,7 @@ void Exchange::ReleaseUpstream(bool reusable) {
     ctx_->loop->CancelTimer(timer_);
     timer_ = 0;
   }
+  if (h2_ != nullptr) Http2Release();
   if (upstream_ == nullptr) return;
   if (reusable && !ctx_->draining) {
     ctx_->pool.Release(std::move(upstream_));
@@ -457,6 +562,15 @@ void Exchange::UpstreamFailed(Failure failure, const char* detail) {
     response_parser_.Reset();
     return Connect(/*allow_pooled=*/false);
   }
+  ReportOutcome(false);
+  EndBalancerTry(false);
+  if (!response_started_) {
+    auto condition = failure == Failure::kConnect || (failure == Failure::kTimeout && connect_pending_timeout_)
+                         ? v1::RetryPolicy::CONNECT_FAILURE
+                     : failure == Failure::kTimeout ? v1::RetryPolicy::TIMEOUT
+                                                    : v1::RetryPolicy::RESET;
+    if (Retry(condition, detail)) return;
+  }
   if (response_started_) {
     ctx_->stats.Count(ctx_->stats.responses_by_class[0]);
     error_ = detail;
@@ -469,6 +583,98 @@ void Exchange::UpstreamFailed(Failure failure, const char* detail) {
   if (failure == Failure::kTimeout) return Respond(504, "upstream timed out\n");
   if (failure == Failure::kConnect) return Respond(502, "upstream unavailable\n");
   Respond(502, "bad gateway\n");
+}
+
+bool Exchange::RetrySafe(v1::RetryPolicy::Condition condition) const {
+  // The body so far must still be at hand to send it again.
+  if (request_body_started_ && !body_replayable_) return false;
+  // Nothing reached the upstream: safe for any method.
+  if (condition == v1::RetryPolicy::CONNECT_FAILURE) return true;
+  // The upstream may have acted on it: only when doing it twice is harmless,
+  // or the whole request was buffered before it failed.
+  return IsIdempotent(request_.method) || request_complete_;
+}
+
+bool Exchange::Retry(v1::RetryPolicy::Condition condition, const char* detail) {
+  if (done_ || response_started_ || route_ == nullptr || cluster_ == nullptr || endpoint_ == nullptr) return false;
+  const v1::RetryPolicy& policy = route_->policy.retry();
+  if (!RetryEnabledFor(policy, condition) || !RetrySafe(condition)) return false;
+  uint32_t max_retries = policy.has_retries() ? policy.retries() : kDefaultRetries;
+  if (static_cast<uint32_t>(retries_) >= max_retries) return false;
+  net::Clock::time_point now = ctx_->loop->now();
+  if (policy.total_timeout_ms() != 0 && now - start_ >= std::chrono::milliseconds(policy.total_timeout_ms())) {
+    return false;
+  }
+  balancer::PickContext pick;
+  pick.request = &request_;
+  pick.client_ip = downstream_->client().ip;
+  pick.tried = tried_;
+  pick.now_ns = SteadyNs(now);
+  balancer::PickResult picked = ctx_->balancer.Pick(*cluster_, pick);
+  const snapshot::CompiledEndpoint* next = picked.endpoint;
+  // A different endpoint per try; none left means the answer we have stands.
+  if (next == nullptr || std::find(tried_.begin(), tried_.end(), next) != tried_.end()) return false;
+  uint32_t percent = policy.has_budget_percent() ? policy.budget_percent() : kDefaultBudgetPercent;
+  uint32_t floor = policy.has_budget_min_per_second() ? policy.budget_min_per_second() : kDefaultBudgetMinPerSecond;
+  // A connect failure left no work on any backend: its retry only moves the
+  // request elsewhere and cannot amplify an outage, so it needs no budget.
+  if (condition != v1::RetryPolicy::CONNECT_FAILURE &&
+      !ctx_->retry_budgets.For(cluster_->name).TryAcquireRetry(pick.now_ns, percent, floor)) {
+    ctx_->stats.Count(ctx_->stats.retry_budget_exhausted);
+    return false;
+  }
+  ++retries_;
+  ctx_->stats.Count(ctx_->stats.upstream_retries);
+  error_ = detail;  // what made it retry, should the last try fail too
+  ReleaseUpstream(false);
+  // A fresh try: nothing of the previous one's response is kept.
+  upstream_eof_ = false;
+  upstream_in_ = net::Buffer();
+  response_parser_.Reset();
+  response_decoder_.reset();
+  upstream_wants_close_ = false;
+  reading_paused_ = false;
+  connect_pending_timeout_ = false;
+  endpoint_ = next;
+  if (!picked.set_cookie.empty()) affinity_cookie_ = std::move(picked.set_cookie);  // pin the endpoint that serves
+  Connect(/*allow_pooled=*/true);
+  return true;
+}
+
+void Exchange::KeepForReplay(std::string_view bytes) {
+  if (!body_replayable_) return;
+  if (replay_body_.size() + bytes.size() > kMaxReplayBody || route_->policy.retry().disabled()) {
+    body_replayable_ = false;
+    std::string().swap(replay_body_);
+    return;
+  }
+  replay_body_.append(bytes);
+}
+
+void Exchange::ReportOutcome(bool success) {
+  if (outcome_reported_ || endpoint_ == nullptr || endpoint_->health == nullptr || cluster_ == nullptr) return;
+  outcome_reported_ = true;
+  health::EndpointHealth& health = *endpoint_->health;
+  if (success) return health::RecordSuccess(health);
+  int64_t now_ns = SteadyNs(ctx_->loop->now());
+  size_t ejected = 0;
+  for (const snapshot::CompiledEndpoint& e : cluster_->endpoints) {
+    if (e.health != nullptr && e.health->ejected_until_ns.load(std::memory_order_relaxed) > now_ns) ++ejected;
+  }
+  if (!health::RecordFailure(health, cluster_->outlier, now_ns, ejected, cluster_->endpoints.size())) return;
+  ctx_->stats.Count(ctx_->stats.outlier_ejections);
+  int64_t seconds = (health.ejected_until_ns.load(std::memory_order_relaxed) - now_ns) / 1'000'000'000;
+  log::Warn("endpoint ejected", {{"endpoint", endpoint_->key},
+                                 {"cluster", cluster_->name},
+                                 {"seconds", std::to_string(seconds)},
+                                 {"ejections", std::to_string(health.ejection_count.load(std::memory_order_relaxed))}});
+}
+
+std::chrono::milliseconds Exchange::ResponseWaitTimeout() const {
+  auto response = PolicyTimeout(route_->policy.response_timeout_ms(), ctx_->config->response_timeout);
+  uint32_t per_try_ms = route_->policy.retry().per_try_timeout_ms();
+  if (per_try_ms != 0 && std::chrono::milliseconds(per_try_ms) < response) return std::chrono::milliseconds(per_try_ms);
+  return response;
 }
 
 void Exchange::Respond(int status, std::string_view body) {
@@ -487,7 +693,62 @@ void Exchange::Respond(int status, std::string_view body) {
   Finish();
 }
 
+void Exchange::RedirectToHttps() {
+  std::string location = "https://";
+  location += snapshot::NormalizeHost(request_.authority);
+  if (ctx_->config->https_redirect_port != 443) {
+    location += ':';
+    location += std::to_string(ctx_->config->https_redirect_port);
+  }
+  location += request_.path.empty() ? std::string_view("/") : std::string_view(request_.path);
+  status_ = 308;
+  error_ = "redirect to https";
+  http::ResponseHead head;
+  head.status = 308;
+  head.headers.Add("location", std::move(location));
+  head.headers.Add("content-length", "0");
+  response_started_ = true;
+  ctx_->stats.Count(ctx_->stats.responses_by_class[3]);
+  downstream_->SendResponseHead(std::move(head), /*end_stream=*/true);
+  downstream_->SendResponseEnd(nullptr);
+  Finish();
+}
+
+void Exchange::AddHsts(http::HeaderMap& headers) const {
+  const v1::HstsPolicy& hsts = route_->policy.hsts();
+  if (hsts.max_age_seconds() == 0 || !downstream_->client().secure()) return;
+  std::string value = "max-age=" + std::to_string(hsts.max_age_seconds());
+  if (hsts.include_subdomains()) value += "; includeSubDomains";
+  if (hsts.preload()) value += "; preload";
+  headers.Add("strict-transport-security", std::move(value));
+}
+
+void Exchange::BeginBalancerTry() {
+  if (balancer_try_cluster_ != nullptr) {
+    if (balancer_try_endpoint_ == endpoint_) return;  // the same try, replayed on a fresh connection
+    EndBalancerTry(false);
+  }
+  balancer_try_cluster_ = cluster_;
+  balancer_try_endpoint_ = endpoint_;
+  balancer_try_head_at_ = {};
+  balancer_try_success_ = true;
+  ctx_->balancer.OnRequestStart(*cluster_, *endpoint_);
+}
+
+void Exchange::EndBalancerTry(bool success) {
+  if (balancer_try_cluster_ == nullptr) return;
+  // Latency to the response head (the backend's think time), not the whole
+  // body transfer; the whole try when no head came.
+  net::Clock::time_point now = ctx_->loop->now();
+  net::Clock::time_point until = balancer_try_head_at_ != net::Clock::time_point{} ? balancer_try_head_at_ : now;
+  ctx_->balancer.OnRequestEnd(*balancer_try_cluster_, *balancer_try_endpoint_, until - upstream_start_,
+                              success && balancer_try_success_, SteadyNs(now));
+  balancer_try_cluster_ = nullptr;
+  balancer_try_endpoint_ = nullptr;
+}
+
 void Exchange::Finish() {
+  EndBalancerTry(true);
   done_ = true;
   LogAccess();
   downstream_->Flush();
@@ -507,8 +768,17 @@ void Exchange::LogAccess() {
   entry.status = status_;
   entry.bytes_in = request_body_bytes_;
   entry.bytes_out = downstream_->response_bytes();
+  std::string upstreams;  // every endpoint tried, as nginx's $upstream_addr: "a, b"
   if (endpoint_ != nullptr && upstream_start_ != net::Clock::time_point{}) {
     entry.upstream_address = endpoint_->key;
+    if (tried_.size() > 1) {
+      for (const snapshot::CompiledEndpoint* tried : tried_) {
+        if (!upstreams.empty()) upstreams += ", ";
+        upstreams += tried->key;
+      }
+      entry.upstream_address = upstreams;
+    }
+    entry.upstream_attempts = attempts_;
     entry.upstream_seconds = std::chrono::duration<double>(now - upstream_start_).count();
   }
   entry.total_seconds = std::chrono::duration<double>(now - start_).count();

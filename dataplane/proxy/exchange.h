@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "dataplane/http/message.h"
 #include "dataplane/http1/parser.h"
@@ -19,6 +20,13 @@
 #include "dataplane/proxy/worker_context.h"
 
 namespace sluice::proxy {
+
+// The HTTP/2 upstream branch (exchange_http2.cc): an Exchange whose cluster
+// speaks HTTP/2 sends its request as a stream on a multiplexed connection.
+class Http2UpstreamBranch;
+struct Http2UpstreamBranchDeleter {
+  void operator()(Http2UpstreamBranch* branch) const;
+};
 
 class Exchange : public net::IoHandler {
  public:
@@ -71,7 +79,23 @@ class Exchange : public net::IoHandler {
   bool StartTunnel(http::ResponseHead head);
   void RelayTunnel();
   void UpstreamFailed(Failure failure, const char* detail);
+  // Retries (RetryPolicy in snapshot.proto): starts a new try on another
+  // endpoint when the condition is enabled, the request is safe to send
+  // again, tries and the cluster's retry budget remain. True: a try started.
+  bool Retry(v1::RetryPolicy::Condition condition, const char* detail);
+  bool RetrySafe(v1::RetryPolicy::Condition condition) const;
+  // The request body as sent upstream, kept while it is small so that a
+  // later try can send it again.
+  void KeepForReplay(std::string_view bytes);
+  // Outlier detection: the outcome of the current try (once per try).
+  void ReportOutcome(bool success);
+  // The wait for a try's response head: the per-try timeout when set.
+  std::chrono::milliseconds ResponseWaitTimeout() const;
   void Respond(int status, std::string_view body);
+  // 308 to the same URL over https (RoutePolicy.redirect_to_https).
+  void RedirectToHttps();
+  // Strict-Transport-Security, over HTTPS only, when the route asks for it.
+  void AddHsts(http::HeaderMap& headers) const;
   void Finish();
   void ReleaseUpstream(bool reusable);
   void ArmTimer(std::chrono::milliseconds timeout);
@@ -86,10 +110,42 @@ class Exchange : public net::IoHandler {
   std::shared_ptr<const snapshot::CompiledSnapshot> snapshot_;  // kept to the end
   const snapshot::CompiledRoute* route_ = nullptr;
   const snapshot::CompiledEndpoint* endpoint_ = nullptr;
+  const snapshot::CompiledCluster* cluster_ = nullptr;  // the cluster endpoint_ was picked from
+  // Session affinity: the Set-Cookie the balancer asked for (empty: none).
+  std::string affinity_cookie_;
+  // Balancer accounting (in-flight, latency): one OnRequestStart/End pair
+  // per try, opened in Connect, closed when the try fails or the exchange ends.
+  void BeginBalancerTry();
+  void EndBalancerTry(bool success);
+  const snapshot::CompiledCluster* balancer_try_cluster_ = nullptr;  // null: no try open
+  const snapshot::CompiledEndpoint* balancer_try_endpoint_ = nullptr;
+  net::Clock::time_point balancer_try_head_at_{};  // when the try's response head came
+  bool balancer_try_success_ = true;
+
+  // Retries.
+  std::vector<const snapshot::CompiledEndpoint*> tried_;  // one entry per try, in order
+  std::string replay_body_;     // request body bytes as framed upstream, while <= kMaxReplayBody
+  bool body_replayable_ = true;  // false once the body outgrew replay_body_
+  int retries_ = 0;
+  bool outcome_reported_ = false;  // for the current try
 
   std::unique_ptr<upstream::UpstreamConnection> upstream_;  // while we hold one
+
+  // HTTP/2 upstream (Cluster.protocol H2C/H2), in exchange_http2.cc. When
+  // h2_ is set, the body/upstream methods hand over to these.
+  friend class Http2UpstreamBranch;
+  bool UsesHttp2Upstream() const;
+  void ConnectHttp2(bool allow_pooled);
+  void Http2RequestBody(std::string_view data);
+  void Http2RequestEnd();
+  bool Http2RequestBodyFull() const;
+  void Http2ResumeResponse();
+  void Http2Release();
+  std::unique_ptr<Http2UpstreamBranch, Http2UpstreamBranchDeleter> h2_;
   int upstream_fd() const { return upstream_ ? upstream_->fd() : -1; }
-  bool connecting_ = false;
+  bool connecting_ = false;       // TCP connect, then the TLS handshake when re-encrypting
+  bool tcp_connected_ = false;
+  std::string upstream_tls_error_;  // kept here: error_ points into it
   bool reused_connection_ = false;
   int attempts_ = 0;
   std::string upstream_head_;     // kept for one replay on a stale pooled connection

@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "dataplane/proxy/hop_by_hop.h"
+#include "dataplane/proxy/http2_session.h"
 
 namespace sluice::proxy {
 namespace {
@@ -22,10 +23,14 @@ constexpr size_t kEagerFlushBytes = 32 * 1024;
 
 }  // namespace
 
-Http1Session::Http1Session(WorkerContext* ctx, int fd, std::string client_ip, SessionOwner* owner)
-    : ctx_(ctx), fd_(fd), owner_(owner), head_parser_(ctx->config->head_limits) {
-  client_.ip = std::move(client_ip);
-}
+Http1Session::Http1Session(WorkerContext* ctx, std::unique_ptr<net::Transport> transport, ClientInfo client,
+                           SessionOwner* owner)
+    : ctx_(ctx),
+      transport_(std::move(transport)),
+      fd_(transport_->fd()),
+      client_(std::move(client)),
+      owner_(owner),
+      head_parser_(ctx->config->head_limits) {}
 
 Http1Session::~Http1Session() {
   if (timer_ != 0) ctx_->loop->CancelTimer(timer_);
@@ -86,7 +91,7 @@ void Http1Session::ReadFromSocket() {
   while (!peer_closed_ && WantsInput()) {
     if (in_.writable() < kMinReadRoom) in_.Reserve(kReadChunk);
     size_t room = in_.writable();
-    ssize_t n = recv(fd_, in_.write_ptr(), room, 0);
+    ssize_t n = transport_->Read(in_.write_ptr(), room);
     if (n > 0) {
       bool was_idle = state_ == State::kReadingHead && in_.empty();
       in_.Commit(static_cast<size_t>(n));
@@ -99,7 +104,7 @@ void Http1Session::ReadFromSocket() {
       if (state_ == State::kClosed) return;
       // A short read drained the socket: edge-triggered epoll reports the
       // next arrival, so the extra recv() that would say EAGAIN is skipped.
-      if (static_cast<size_t>(n) < room) break;
+      if (static_cast<size_t>(n) < room && transport_->drained_after_short_read()) break;
       continue;
     }
     if (n == 0) {
@@ -150,6 +155,7 @@ void Http1Session::ProcessInput() {
 }
 
 void Http1Session::ProcessBufferedRequests() {
+  if (!request_seen_ && state_ == State::kReadingHead && HandOverToHttp2()) return;
   while (state_ == State::kReadingHead && !in_.empty()) {
     http::RequestHead head;
     http1::HeadParse parsed = head_parser_.Parse(in_.view(), &head);
@@ -179,7 +185,30 @@ void Http1Session::ProcessBufferedRequests() {
   }
 }
 
+// h2c with prior knowledge (RFC 9113 3.3): a connection that opens with the
+// HTTP/2 preface is handed, with the bytes read so far, to an Http2Session.
+// Returns true when the connection is (or may become, once the rest of the
+// preface arrives) HTTP/2.
+bool Http1Session::HandOverToHttp2() {
+  static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  std::string_view input = in_.view();
+  size_t n = std::min(input.size(), kPreface.size());
+  if (owner_ == nullptr || n == 0 || input.substr(0, n) != kPreface.substr(0, n)) return false;
+  if (input.size() < kPreface.size()) return true;  // wait for the rest of the preface
+  if (timer_ != 0) {
+    ctx_->loop->CancelTimer(timer_);
+    timer_ = 0;
+  }
+  auto* successor = new Http2Session(ctx_, std::move(transport_), client_, owner_, input);
+  fd_ = -1;  // the successor owns the socket now
+  state_ = State::kClosed;
+  owner_->ReplaceSession(this, successor);
+  successor->Start();
+  return true;
+}
+
 void Http1Session::StartRequest(http::RequestHead head, http1::BodyFraming framing) {
+  request_seen_ = true;
   const std::string* connection = head.headers.Get("connection");
   request_http10_ = head.version_minor == 0;
   if (request_http10_) {
@@ -344,7 +373,7 @@ void Http1Session::ResumeRequestBody() {
 void Http1Session::Flush() {
   while (!out_.empty()) {
     std::string_view pending = out_.view();
-    ssize_t n = send(fd_, pending.data(), pending.size(), MSG_NOSIGNAL);
+    ssize_t n = transport_->Write(pending.data(), pending.size());
     if (n > 0) {
       out_.Consume(static_cast<size_t>(n));
       continue;
@@ -428,7 +457,7 @@ void Http1Session::Close() {
   ctx_->loop->Unregister(fd_);
   // Lingering close: shut down our side first so that unread request bytes
   // do not turn our FIN into an RST that could destroy the response.
-  shutdown(fd_, SHUT_WR);
+  transport_->ShutdownWrite();
   close(fd_);
   fd_ = -1;
   if (owner_ != nullptr) owner_->OnSessionClosed(this);

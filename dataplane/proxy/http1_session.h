@@ -9,6 +9,7 @@
 #include "dataplane/http1/parser.h"
 #include "dataplane/net/buffer.h"
 #include "dataplane/net/event_loop.h"
+#include "dataplane/net/transport.h"
 #include "dataplane/proxy/downstream.h"
 #include "dataplane/proxy/exchange.h"
 #include "dataplane/proxy/session.h"
@@ -18,7 +19,10 @@ namespace sluice::proxy {
 
 class Http1Session : public Session, public DownstreamStream {
  public:
-  Http1Session(WorkerContext* ctx, int fd, std::string client_ip, SessionOwner* owner);
+  // All socket I/O goes through `transport` (plain TCP or TLS); the session
+  // closes transport->fd() when it closes.
+  Http1Session(WorkerContext* ctx, std::unique_ptr<net::Transport> transport, ClientInfo client,
+               SessionOwner* owner);
   ~Http1Session() override;
 
   void Start() override;
@@ -59,6 +63,7 @@ class Http1Session : public Session, public DownstreamStream {
   void ProcessBufferedRequests();
   void StartRequest(http::RequestHead head, http1::BodyFraming framing);
   void FeedRequestBody();
+  bool HandOverToHttp2();
   // Answers `status` and closes. `reason` goes to the access log (never to
   // the client); `log` is false when an exchange logs the request itself.
   void SendErrorAndClose(int status, std::string_view body, std::string_view reason, bool log = true);
@@ -67,6 +72,7 @@ class Http1Session : public Session, public DownstreamStream {
   void OnTimer();
 
   WorkerContext* ctx_;
+  std::unique_ptr<net::Transport> transport_;
   int fd_;
   ClientInfo client_;
   SessionOwner* owner_;
@@ -81,6 +87,7 @@ class Http1Session : public Session, public DownstreamStream {
   bool response_close_delimited_ = false;
   bool draining_ = false;
   bool processing_input_ = false;
+  bool request_seen_ = false;  // h2c prior knowledge is only looked for before the first request
   uint64_t response_bytes_ = 0;  // for the current request
 
   http1::RequestHeadParser head_parser_;

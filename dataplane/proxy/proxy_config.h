@@ -23,6 +23,14 @@ struct ProxyConfig {
   uint64_t max_request_body_bytes = 0;           // 0: unlimited
   size_t high_watermark = 256 * 1024;            // pause the producer above this
   size_t low_watermark = 64 * 1024;              // resume it below this
+  // Port in the Location of HTTP -> HTTPS redirects (443: none written).
+  int https_redirect_port = 443;
+  // HTTP/2 (downstream); header limits are head_limits' (decoded list size
+  // and count, and the raw header block across CONTINUATION frames).
+  uint32_t h2_max_concurrent_streams = 100;      // SETTINGS_MAX_CONCURRENT_STREAMS
+  milliseconds h2_stall_timeout{30'000};         // response stuck on a closed client window
+  uint32_t h2_max_resets_per_second = 200;       // rapid reset (CVE-2023-44487)
+  uint32_t h2_max_control_frames_per_second = 1000;  // PING/SETTINGS/WINDOW_UPDATE/empty DATA floods
 };
 
 }  // namespace sluice::proxy

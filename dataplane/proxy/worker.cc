@@ -7,15 +7,16 @@
 #include <cerrno>
 
 #include "dataplane/common/log.h"
+#include "dataplane/proxy/tls_handshake_session.h"
 
 namespace sluice::proxy {
 
 class Worker::Listener : public net::IoHandler {
  public:
-  Listener(Worker* worker, int fd) : worker_(worker), fd_(fd) {}
+  Listener(Worker* worker, int fd, bool tls) : worker_(worker), fd_(fd), tls_(tls) {}
   ~Listener() override { CloseFd(); }
   void OnIoEvents(uint32_t) override {
-    if (fd_ >= 0) worker_->Accept(fd_);
+    if (fd_ >= 0) worker_->Accept(fd_, tls_);
   }
   int fd() const { return fd_; }
   void CloseFd() {
@@ -28,6 +29,7 @@ class Worker::Listener : public net::IoHandler {
  private:
   Worker* worker_;
   int fd_;
+  bool tls_;
 };
 
 Worker::Worker(int index, const ProxyConfig* config, accesslog::AccessLog* access_log)
@@ -48,7 +50,15 @@ Worker::~Worker() { Stop(); }
 Status Worker::Listen(const net::Address& address) {
   auto fd = net::Listen(address, /*reuse_port=*/true);
   if (!fd.ok()) return fd.status();
-  listeners_.push_back(std::make_unique<Listener>(this, *fd));
+  listeners_.push_back(std::make_unique<Listener>(this, *fd, /*tls=*/false));
+  return Status::Ok();
+}
+
+Status Worker::ListenTls(const net::Address& address, std::shared_ptr<const tls::ServerConfig> initial) {
+  auto fd = net::Listen(address, /*reuse_port=*/true);
+  if (!fd.ok()) return fd.status();
+  initial_tls_ = std::move(initial);
+  listeners_.push_back(std::make_unique<Listener>(this, *fd, /*tls=*/true));
   return Status::Ok();
 }
 
@@ -100,7 +110,7 @@ void Worker::Stop() {
   if (ctx_.access_log) ctx_.access_log->Flush();
 }
 
-void Worker::Accept(int listen_fd) {
+void Worker::Accept(int listen_fd, bool tls) {
   while (true) {
     sockaddr_storage peer{};
     socklen_t len = sizeof peer;
@@ -118,13 +128,29 @@ void Worker::Accept(int listen_fd) {
     address.length = len;
     ctx_.stats.Count(ctx_.stats.connections_accepted);
     ctx_.stats.Count(ctx_.stats.connections_active);
-    auto* session = new Http1Session(&ctx_, fd, address.IpString(), this);
-    session->next = sessions_;
-    if (sessions_ != nullptr) sessions_->prev = session;
-    sessions_ = session;
+    Session* session;
+    if (tls) {
+      // Certificates as of this accept: a snapshot swap during the
+      // handshake does not change them under it.
+      const auto& current = ctx_.snapshot != nullptr && ctx_.snapshot->server_tls() != nullptr
+                                ? ctx_.snapshot->server_tls()
+                                : initial_tls_;
+      session = new TlsHandshakeSession(&ctx_, fd, address.IpString(), current, this);
+    } else {
+      ClientInfo client;
+      client.ip = address.IpString();
+      session = new Http1Session(&ctx_, std::make_unique<net::PlainTransport>(fd), std::move(client), this);
+    }
+    AddSession(session);
     session->Start();
     if (ctx_.draining) session->Drain();
   }
+}
+
+void Worker::AddSession(Session* session) {
+  session->next = sessions_;
+  if (sessions_ != nullptr) sessions_->prev = session;
+  sessions_ = session;
 }
 
 void Worker::ReplaceSession(Session* old, Session* successor) {

@@ -27,6 +27,10 @@ class Worker : private SessionOwner {
   // Opens this worker's listener on `address` (SO_REUSEPORT). Called before
   // Start() so that a bad address fails the process at once.
   Status Listen(const net::Address& address);
+  // The same for HTTPS: connections start with a TLS handshake. The
+  // certificates are the current snapshot's (CompiledSnapshot::server_tls);
+  // `initial` serves until a snapshot brings some (default certificate).
+  Status ListenTls(const net::Address& address, std::shared_ptr<const tls::ServerConfig> initial);
   void Start();
   // Thread-safe: the worker swaps to `snapshot` on its own loop.
   void SetSnapshot(std::shared_ptr<const snapshot::CompiledSnapshot> snapshot);
@@ -42,7 +46,8 @@ class Worker : private SessionOwner {
 
  private:
   class Listener;
-  void Accept(int listen_fd);
+  void Accept(int listen_fd, bool tls);
+  void AddSession(Session* session);
   void OnSessionClosed(Session* session) override;
   void ReplaceSession(Session* old, Session* successor) override;
   void SweepIdleSessions();
@@ -53,6 +58,7 @@ class Worker : private SessionOwner {
   net::EventLoop loop_;
   WorkerContext ctx_;
   std::vector<std::unique_ptr<Listener>> listeners_;
+  std::shared_ptr<const tls::ServerConfig> initial_tls_;
   Session* sessions_ = nullptr;  // intrusive list; the worker owns them
   std::thread thread_;
   std::chrono::milliseconds access_log_flush_interval_{100};

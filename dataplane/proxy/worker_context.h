@@ -7,10 +7,12 @@
 
 #include "dataplane/accesslog/access_log.h"
 #include "dataplane/balancer/balancer.h"
+#include "dataplane/health/retry_budget.h"
 #include "dataplane/net/event_loop.h"
 #include "dataplane/proxy/proxy_config.h"
 #include "dataplane/snapshot/compiled_snapshot.h"
 #include "dataplane/upstream/connection_pool.h"
+#include "dataplane/upstream/http2_pool.h"
 
 namespace sluice::proxy {
 
@@ -22,6 +24,12 @@ struct WorkerStats {
   std::atomic<uint64_t> upstream_connects{0};
   std::atomic<uint64_t> upstream_reuses{0};
   std::atomic<uint64_t> upstream_failures{0};
+  std::atomic<uint64_t> upstream_retries{0};        // tries after the first
+  std::atomic<uint64_t> retry_budget_exhausted{0};  // retries refused by the cluster's budget
+  std::atomic<uint64_t> outlier_ejections{0};       // endpoints ejected by this worker's reports
+  std::atomic<uint64_t> tls_handshakes{0};          // completed, full or resumed
+  std::atomic<uint64_t> tls_resumed{0};             // of which resumed (session ticket)
+  std::atomic<uint64_t> tls_handshake_failures{0};  // failed or timed out
 
   void Count(std::atomic<uint64_t>& counter, uint64_t n = 1) {
     counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);  // single writer
@@ -32,13 +40,16 @@ struct WorkerContext {
   WorkerContext(net::EventLoop* loop, const ProxyConfig* config)
       : loop(loop),
         config(config),
-        pool(loop, config->max_idle_upstream_per_endpoint, config->upstream_keepalive_timeout) {}
+        pool(loop, config->max_idle_upstream_per_endpoint, config->upstream_keepalive_timeout),
+        h2_pool(loop, config->upstream_keepalive_timeout) {}
 
   net::EventLoop* loop;
   const ProxyConfig* config;
   std::shared_ptr<const snapshot::CompiledSnapshot> snapshot;
   upstream::ConnectionPool pool;
+  upstream::Http2Pool h2_pool;  // multiplexed connections for H2C/H2 clusters
   balancer::Balancer balancer;
+  health::RetryBudgets retry_budgets;  // per cluster name
   WorkerStats stats;
   // This worker's access log writer, or null when the access log is off.
   std::unique_ptr<accesslog::AccessLog::Writer> access_log;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "dataplane/health/registry.h"
+
 namespace sluice::snapshot {
 namespace {
 
@@ -77,6 +79,133 @@ TEST(CompiledSnapshotTest, NormalizesHosts) {
   EXPECT_EQ(NormalizeHost("Demo.Local:8080"), "demo.local");
   EXPECT_EQ(NormalizeHost("[::1]:8080"), "[::1]");
   EXPECT_EQ(NormalizeHost("example.com."), "example.com");
+}
+
+// Clusters a, b, c (two endpoints each) and hosts routing to them: "*" to
+// a, "b.local" to b split with c, "*.w.local" to a with a canary on c,
+// "plain.local" to a only.
+v1::Snapshot SharedHostsSnapshot() {
+  v1::Snapshot s;
+  for (const char* name : {"a", "b", "c"}) {
+    auto* cluster = s.add_clusters();
+    cluster->set_name(name);
+    for (int port : {7001, 7002}) {
+      auto* ep = cluster->add_endpoints();
+      ep->set_address(std::string("127.0.0.") + std::to_string(1 + (name[0] - 'a')));
+      ep->set_port(port);
+    }
+  }
+  auto add_host = [&s](std::string name, std::string path, std::string cluster) {
+    auto* vh = s.add_virtual_hosts();
+    vh->set_name(name);
+    auto* r = vh->add_routes();
+    r->set_path(path);
+    r->set_cluster(cluster);
+    return r;
+  };
+  add_host("*", "/", "a");
+  auto* split = add_host("b.local", "/api", "b");
+  auto* w1 = split->add_weighted_clusters();
+  w1->set_cluster("b");
+  w1->set_weight(90);
+  auto* w2 = split->add_weighted_clusters();
+  w2->set_cluster("c");
+  w2->set_weight(10);
+  auto* canary = add_host("*.w.local", "/", "a");
+  canary->mutable_canary()->set_cluster("c");
+  canary->mutable_canary()->set_header("X-Canary");
+  add_host("plain.local", "/p", "a");
+  return s;
+}
+
+// What a request sees: route, clusters (primary, split, canary) and their
+// endpoints with health objects.
+std::string Describe(const CompiledSnapshot& snap, std::string_view host, std::string_view path) {
+  const CompiledRoute* route = snap.Match(host, path);
+  if (route == nullptr) return "404";
+  auto cluster = [](const CompiledCluster* c) {
+    if (c == nullptr) return std::string("-");
+    std::string out = c->name + "[";
+    for (const CompiledEndpoint& e : c->endpoints) {
+      out += e.key + "/" + std::to_string(e.weight) + "/" + std::to_string(reinterpret_cast<uintptr_t>(e.health.get())) + " ";
+    }
+    return out + "]v" + std::to_string(c->endpoints_version) + "/" + c->source->name();
+  };
+  std::string out = route->path + " -> " + cluster(route->cluster);
+  for (const CompiledWeightedCluster& w : route->weighted_clusters) out += " w" + std::to_string(w.weight) + ":" + cluster(w.cluster);
+  out += " canary:" + cluster(route->canary.cluster) + ":" + route->canary.header;
+  return out;
+}
+
+TEST(IncrementalCompileTest, RoutesLikeAFullCompileAndSharesUnchangedHosts) {
+  health::HealthRegistry registry;
+  auto previous = Compile(SharedHostsSnapshot(), "v1", &registry);
+  ASSERT_TRUE(previous.ok()) << previous.status().message();
+
+  v1::Snapshot next = SharedHostsSnapshot();
+  next.mutable_clusters(1)->mutable_endpoints(0)->set_port(7009);  // cluster b: endpoint moved
+  next.mutable_virtual_hosts(3)->mutable_routes(0)->set_path("/q");  // plain.local: new path
+  auto* added = next.add_virtual_hosts();
+  added->set_name("new.local");
+  added->add_routes()->set_path("/");
+  added->mutable_routes(0)->set_cluster("c");
+
+  auto incremental = Compile(next, "v2", &registry, CompileOptions(), previous->get());
+  auto full = Compile(next, "v2", &registry);
+  ASSERT_TRUE(incremental.ok()) << incremental.status().message();
+  ASSERT_TRUE(full.ok()) << full.status().message();
+  const CompiledSnapshot& inc = **incremental;
+  EXPECT_EQ(inc.version(), "v2");
+  EXPECT_EQ(inc.route_count(), (*full)->route_count());
+  for (auto [host, path] : std::vector<std::pair<std::string, std::string>>{
+           {"b.local", "/api/x"}, {"x.w.local", "/"}, {"plain.local", "/q"}, {"plain.local", "/p"},
+           {"new.local", "/z"}, {"other", "/"}, {"b.local", "/nope"}}) {
+    EXPECT_EQ(Describe(inc, host, path), Describe(**full, host, path)) << host << path;
+  }
+  EXPECT_NE(Describe(inc, "b.local", "/api").find("127.0.0.2:7009"), std::string::npos);
+  EXPECT_EQ(Describe(inc, "plain.local", "/p"), "404");  // the old path is gone
+
+  const CompiledSnapshot& old = **previous;
+  // Unchanged host, unchanged clusters: the very same objects.
+  EXPECT_EQ(inc.FindVirtualHost("*"), old.FindVirtualHost("*"));
+  EXPECT_EQ(inc.FindVirtualHost("*.w.local"), old.FindVirtualHost("*.w.local"));
+  EXPECT_EQ(inc.FindCluster("a"), old.FindCluster("a"));
+  EXPECT_EQ(inc.FindCluster("c"), old.FindCluster("c"));
+  // Changed cluster, the host routing to it, the changed host: compiled again.
+  EXPECT_NE(inc.FindCluster("b"), old.FindCluster("b"));
+  ASSERT_NE(inc.FindVirtualHost("b.local"), nullptr);
+  EXPECT_NE(inc.FindVirtualHost("b.local"), old.FindVirtualHost("b.local"));
+  EXPECT_EQ(inc.FindVirtualHost("b.local")->routes[0].weighted_clusters[0].cluster, inc.FindCluster("b"));
+  EXPECT_NE(inc.FindVirtualHost("plain.local"), old.FindVirtualHost("plain.local"));
+  EXPECT_EQ(old.FindVirtualHost("new.local"), nullptr);
+
+  // Shared parts outlive the snapshot they were compiled for.
+  previous->reset();
+  EXPECT_EQ(Describe(inc, "x.w.local", "/"), Describe(**full, "x.w.local", "/"));
+}
+
+TEST(IncrementalCompileTest, RejectsWhatAFullCompileRejects) {
+  health::HealthRegistry registry;
+  auto previous = Compile(SharedHostsSnapshot(), "v1", &registry);
+  ASSERT_TRUE(previous.ok());
+  // Cluster c removed while unchanged hosts still route to it.
+  v1::Snapshot removed = SharedHostsSnapshot();
+  removed.mutable_clusters()->RemoveLast();
+  auto compiled = Compile(removed, "v2", &registry, CompileOptions(), previous->get());
+  ASSERT_FALSE(compiled.ok());
+  EXPECT_NE(compiled.status().message().find("unknown"), std::string::npos) << compiled.status().message();
+  // The same cluster twice, and the same host twice.
+  v1::Snapshot twice = SharedHostsSnapshot();
+  *twice.add_clusters() = twice.clusters(0);
+  EXPECT_FALSE(Compile(twice, "v3", &registry, CompileOptions(), previous->get()).ok());
+  twice = SharedHostsSnapshot();
+  *twice.add_virtual_hosts() = twice.virtual_hosts(0);
+  EXPECT_FALSE(Compile(twice, "v4", &registry, CompileOptions(), previous->get()).ok());
+  // Nothing changed: everything shared, still routes.
+  auto same = Compile(SharedHostsSnapshot(), "v5", &registry, CompileOptions(), previous->get());
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ((*same)->FindVirtualHost("b.local"), (*previous)->FindVirtualHost("b.local"));
+  EXPECT_EQ((*same)->Match("b.local", "/api")->cluster->name, "b");
 }
 
 }  // namespace

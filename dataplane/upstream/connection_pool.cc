@@ -5,12 +5,38 @@
 
 #include <algorithm>
 
+#include "dataplane/tls/tls_transport.h"
+
 namespace sluice::upstream {
 
-UpstreamConnection::UpstreamConnection(net::EventLoop* loop, int fd, std::string endpoint_key)
+UpstreamConnection::UpstreamConnection(net::EventLoop* loop, int fd, std::string endpoint_key,
+                                       std::unique_ptr<tls::TlsTransport> tls)
     : loop_(loop), fd_(fd), endpoint_key_(std::move(endpoint_key)) {
+  if (tls != nullptr) {
+    tls_ = tls.get();
+    transport_ = std::move(tls);
+  } else {
+    transport_ = std::make_unique<net::PlainTransport>(fd);
+    handshake_done_ = true;
+  }
   loop_->Register(fd_, this, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
 }
+
+UpstreamConnection::Handshake UpstreamConnection::ContinueHandshake() {
+  if (handshake_done_) return Handshake::kDone;
+  switch (tls_->Handshake()) {
+    case tls::TlsTransport::HandshakeResult::kDone:
+      handshake_done_ = true;
+      return Handshake::kDone;
+    case tls::TlsTransport::HandshakeResult::kWantIo:
+      return Handshake::kPending;
+    case tls::TlsTransport::HandshakeResult::kFailed:
+      break;
+  }
+  return Handshake::kFailed;
+}
+
+std::string UpstreamConnection::handshake_error() const { return tls_ != nullptr ? tls_->error() : std::string(); }
 
 UpstreamConnection::~UpstreamConnection() { Close(); }
 

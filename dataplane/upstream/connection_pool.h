@@ -14,6 +14,8 @@
 #include <unordered_map>
 
 #include "dataplane/net/event_loop.h"
+#include "dataplane/net/transport.h"
+#include "dataplane/tls/tls_transport.h"
 
 namespace sluice::upstream {
 
@@ -22,11 +24,21 @@ class ConnectionPool;
 class UpstreamConnection : public net::IoHandler {
  public:
   // Takes ownership of the connected (or connecting) socket `fd` and
-  // registers it with `loop` for reading and writing, edge-triggered.
-  UpstreamConnection(net::EventLoop* loop, int fd, std::string endpoint_key);
+  // registers it with `loop` for reading and writing, edge-triggered. All
+  // I/O goes through transport(): plain TCP by default, or `tls` (client
+  // side, over `fd`) whose handshake ContinueHandshake() drives.
+  UpstreamConnection(net::EventLoop* loop, int fd, std::string endpoint_key,
+                     std::unique_ptr<tls::TlsTransport> tls = nullptr);
   ~UpstreamConnection() override;
 
   int fd() const { return fd_; }
+  net::Transport& transport() { return *transport_; }
+  enum class Handshake { kDone, kPending, kFailed };
+  // Plain TCP: kDone at once. TLS: as far as the socket allows; call again
+  // on the next event while kPending.
+  Handshake ContinueHandshake();
+  // Why the TLS handshake failed (certificate verification, protocol).
+  std::string handshake_error() const;
   const std::string& endpoint_key() const { return endpoint_key_; }
   // Where events go while an exchange uses the connection.
   void set_owner(net::IoHandler* owner) { owner_ = owner; }
@@ -40,6 +52,9 @@ class UpstreamConnection : public net::IoHandler {
   friend class ConnectionPool;
   net::EventLoop* loop_;
   int fd_;
+  std::unique_ptr<net::Transport> transport_;
+  tls::TlsTransport* tls_ = nullptr;  // transport_ when it is TLS
+  bool handshake_done_ = false;
   std::string endpoint_key_;
   net::IoHandler* owner_ = nullptr;
   ConnectionPool* idle_in_ = nullptr;  // set while parked in a pool

@@ -9,6 +9,10 @@
 //   GET  /status/NNN        -> that status
 //   GET  /slow/MS           -> 200 after MS milliseconds
 //   GET  /close             -> 200 with Connection: close, then closes
+//   GET  /control/fail/NNN  -> from now on every other request gets status NNN
+//                              (0: back to normal); for health and retry tests
+//   GET  /control/count?path=/p -> how many requests for path /p arrived (all
+//                              but /control ones are counted, failing or not)
 // Usage: sluice-echo-backend --listen 127.0.0.1:9001 --name app
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -21,7 +25,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -33,6 +40,9 @@ namespace {
 
 std::string g_name = "backend";
 std::atomic<uint64_t> g_requests{0};
+std::atomic<int> g_fail_status{0};
+std::mutex g_counts_mu;
+std::map<std::string, uint64_t> g_counts_by_path;
 
 bool SendAll(int fd, std::string_view data) {
   while (!data.empty()) {
@@ -105,7 +115,25 @@ void Serve(int fd) {
     const std::string* conn = head.headers.Get("connection");
     bool close_after = conn != nullptr && sluice::http::EqualsIgnoreCase(*conn, "close");
     std::string path(sluice::http::PathWithoutQuery(head.path));
-    if (path == "/echo") {
+    if (!path.starts_with("/control/")) {
+      std::lock_guard<std::mutex> lock(g_counts_mu);
+      ++g_counts_by_path[path];
+    }
+    if (path.starts_with("/control/fail/")) {
+      g_fail_status = std::atoi(path.c_str() + 14);
+      Respond(fd, 200, "text/plain", "ok\n", close_after);
+    } else if (path == "/control/count") {
+      size_t at = head.path.find("path=");
+      std::string counted = at == std::string::npos ? "" : head.path.substr(at + 5);
+      uint64_t n = 0;
+      {
+        std::lock_guard<std::mutex> lock(g_counts_mu);
+        if (auto it = g_counts_by_path.find(counted); it != g_counts_by_path.end()) n = it->second;
+      }
+      Respond(fd, 200, "text/plain", std::to_string(n) + "\n", close_after);
+    } else if (int failing = g_fail_status.load(); failing != 0) {
+      Respond(fd, failing, "text/plain", "failing on purpose\n", close_after);
+    } else if (path == "/echo") {
       Respond(fd, 200, "application/octet-stream", body, close_after);
     } else if (path.starts_with("/bytes/")) {
       size_t n = std::stoul(path.substr(7));

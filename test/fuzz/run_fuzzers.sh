@@ -15,13 +15,17 @@ seconds="${1:-30}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="${FUZZ_OUT:-/tmp/sluice-fuzz}"
 cxx="${CXX:-clang++}"
-targets=(request_fuzzer response_fuzzer)
+targets=(request_fuzzer response_fuzzer h2_session_fuzzer)
 sources=(
   "$root/dataplane/http1/head_parser.cc"
   "$root/dataplane/http1/framing.cc"
   "$root/dataplane/http1/body_decoder.cc"
   "$root/dataplane/http1/serializer.cc"
   "$root/dataplane/http1/syntax.cc"
+)
+# The HTTP/2 target also needs our nghttp2 wrapper and libnghttp2.
+declare -A extra=(
+  [h2_session_fuzzer]="$root/dataplane/http2/server_connection.cc -lnghttp2"
 )
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
@@ -35,7 +39,8 @@ fi
 mkdir -p "$out"
 for target in "${targets[@]}"; do
   echo "== building $target"
-  if ! "$cxx" "${flags[@]}" "$root/test/fuzz/$target.cc" "${sources[@]}" -o "$out/$target"; then
+  # shellcheck disable=SC2086  # extra holds several words on purpose
+  if ! "$cxx" "${flags[@]}" "$root/test/fuzz/$target.cc" "${sources[@]}" ${extra[$target]:-} -o "$out/$target"; then
     echo "run_fuzzers: build failed; if -fsanitize=fuzzer does not link, apt-get install libclang-rt-14-dev" >&2
     exit 2
   fi
@@ -51,7 +56,7 @@ for target in "${targets[@]}"; do
   echo "== running $target for ${seconds}s"
   if ! "$out/$target" \
       -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
-      -dict="$root/test/fuzz/http.dict" -print_final_stats=1 \
+      $([[ $target == h2_* ]] || echo "-dict=$root/test/fuzz/http.dict") -print_final_stats=1 \
       -artifact_prefix="$artifacts/" \
       "$work" "$root/test/fuzz/corpus/$target" >"$out/$target.log" 2>&1; then
     echo "run_fuzzers: $target FAILED; log: $out/$target.log, reproducer(s) in $artifacts/" >&2

@@ -1,0 +1,374 @@
+#!/usr/bin/env bash
+# Side-by-side HTTP/2 benchmark: sluice-proxy vs nginx vs h2o vs nghttpx, all
+# proxying h2 clients to the same nginx origin (a 1 KiB file over HTTP/1.1
+# keep-alive), all on 127.0.0.1. Each proxy runs one worker pinned to core 0;
+# h2load (-c 64 -m 10) runs on core 1.
+#
+#   bench/h2_bench.sh            h2c rows (cleartext, prior knowledge), and TLS
+#                                (ALPN h2) rows when BENCH_TLS=1
+#   bench/h2_bench.sh callgrind  instructions per proxied h2c request (valgrind),
+#                                sluice vs nginx vs h2o; exact counts, whatever
+#                                the machine's load
+#
+# Environment (all optional):
+#   BENCH_SECONDS=10        h2load duration per row (-D), after a 1 s warm-up
+#   BENCH_CLIENTS=64 BENCH_STREAMS=10   h2load -c / -m
+#   BENCH_PROXIES="sluice nginx h2o nghttpx"
+#   BENCH_TLS=0             1: also the TLS rows (self-signed certificate)
+#   BENCH_PORT_BASE=21000   ports BASE+1 .. BASE+20 on 127.0.0.1
+#   SLUICE_PROXY_BIN, SLUICE_CONTROLLER_BIN   prebuilt binaries (skip bazel)
+#   BENCH_OUTPUT_BASE=/root/.cache/bazel-bench
+#   BENCH_KEEP=1            keep the temp dir (configs, logs)
+#   callgrind mode: BENCH_CALLGRIND_N1=500 BENCH_CALLGRIND_N2=2500
+#     BENCH_CALLGRIND_WARMUP=200 BENCH_PROXIES="sluice nginx h2o"
+#     BENCH_PROFILE_DIR=/tmp/sluice-h2bench-profiles (profiles kept here)
+# Reports requests/s, mean and max latency, and proxy CPU time per request
+# (utime+stime from /proc/PID/stat, all processes of the proxy), then the
+# ratios sluice/nginx and sluice/h2o on requests/s.
+set -euo pipefail
+
+MODE="${1:-throughput}"
+case "$MODE" in
+  throughput | callgrind) ;;
+  *) echo "usage: $0 [throughput|callgrind]" >&2; exit 2 ;;
+esac
+
+if [[ -z "${BENCH_UNDER_TIMEOUT:-}" ]]; then
+  BENCH_UNDER_TIMEOUT=1 exec timeout --foreground -s TERM -k 30 "${BENCH_MAX_SECONDS:-1200}" "$0" "$@"
+fi
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+DURATION="${BENCH_SECONDS:-10}"
+CLIENTS="${BENCH_CLIENTS:-64}"
+STREAMS="${BENCH_STREAMS:-10}"
+PROXIES="${BENCH_PROXIES:-sluice nginx h2o nghttpx}"
+[[ $MODE == callgrind ]] && PROXIES="${BENCH_PROXIES:-sluice nginx h2o}"
+CG_WARMUP="${BENCH_CALLGRIND_WARMUP:-200}"
+CG_N1="${BENCH_CALLGRIND_N1:-500}"
+CG_N2="${BENCH_CALLGRIND_N2:-2500}"
+# How a proxy is started: pinned to core 0, and in callgrind mode under
+# valgrind (set per proxy by run_callgrind, for its own output file).
+PROXY_PREFIX=(taskset -c 0)
+TLS="${BENCH_TLS:-0}"
+PORT_BASE="${BENCH_PORT_BASE:-21000}"
+OUTPUT_BASE="${BENCH_OUTPUT_BASE:-/root/.cache/bazel-bench}"
+ORIGIN_PORT=$((PORT_BASE + 1))
+CONTROLLER_PORT=$((PORT_BASE + 2))
+SLUICE_ADMIN_PORT=$((PORT_BASE + 3))
+HOST="bench.local"
+CLK_TCK="$(getconf CLK_TCK)"
+
+WORK="$(mktemp -d /tmp/sluice-h2bench.XXXXXX)"
+started_pids=()
+run_ok=0
+log() { echo "[h2bench] $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+stop_pid() {
+  local pid="$1" i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local rc=$? pid
+  trap - EXIT INT TERM
+  for pid in "${started_pids[@]}"; do stop_pid "$pid"; done
+  if [[ $run_ok == 1 && "${BENCH_KEEP:-0}" != 1 ]]; then rm -rf "$WORK"; else log "logs kept in $WORK"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+start_bg() {  # start_bg LOG CMD...: sets last_pid
+  local logfile="$1"; shift
+  "$@" >"$logfile" 2>&1 &
+  last_pid=$!
+  started_pids+=("$last_pid")
+}
+wait_port() {
+  local i
+  for ((i = 0; i < 100; i++)); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# ------------------------------------------------------------ packages ------
+need=()
+command -v h2load >/dev/null || need+=(nghttp2-client)
+command -v nghttpx >/dev/null || need+=(nghttp2-proxy)
+command -v h2o >/dev/null || need+=(h2o)
+command -v nginx >/dev/null || need+=(nginx-light)
+if ((${#need[@]})); then
+  log "installing ${need[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >"$WORK/apt.log" 2>&1 ||
+    die "apt-get install ${need[*]} failed (see $WORK/apt.log)"
+fi
+
+# -------------------------------------------------------------- build -------
+if [[ -z "${SLUICE_PROXY_BIN:-}" || -z "${SLUICE_CONTROLLER_BIN:-}" ]]; then
+  log "building sluice (-c opt) with output base $OUTPUT_BASE"
+  (cd "$ROOT" && timeout 3600 bazel --output_base="$OUTPUT_BASE" build -c opt \
+    //dataplane/main:sluice-proxy //controlplane/main:sluice-controller >"$WORK/build.log" 2>&1) ||
+    { tail -30 "$WORK/build.log" >&2; die "build failed"; }
+  bazel_bin="$(cd "$ROOT" && timeout 300 bazel --output_base="$OUTPUT_BASE" info -c opt bazel-bin 2>/dev/null)"
+  SLUICE_PROXY_BIN="${SLUICE_PROXY_BIN:-$bazel_bin/dataplane/main/sluice-proxy}"
+  SLUICE_CONTROLLER_BIN="${SLUICE_CONTROLLER_BIN:-$bazel_bin/controlplane/main/sluice-controller}"
+fi
+
+cpu_ticks() {  # utime+stime of PID and its children, clock ticks
+  local total=0 pid
+  for pid in "$1" $(pgrep -P "$1" 2>/dev/null || true); do
+    total=$((total + $(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13}' || echo 0)))
+  done
+  echo "$total"
+}
+
+# ------------------------------------------------------------- origin -------
+mkdir -p "$WORK/www" "$WORK/tmp"
+head -c 1024 /dev/zero | tr '\0' 'a' >"$WORK/www/1k"
+TEMPS="client_body_temp_path $WORK/tmp/b; proxy_temp_path $WORK/tmp/p; fastcgi_temp_path $WORK/tmp/f;
+       uwsgi_temp_path $WORK/tmp/u; scgi_temp_path $WORK/tmp/s;"
+cat >"$WORK/origin.conf" <<EOF
+daemon off; master_process off; worker_processes 1; pid $WORK/origin.pid; error_log $WORK/origin.err;
+events { worker_connections 4096; }
+http { access_log off; $TEMPS keepalive_requests 100000000; keepalive_timeout 300s;
+  server { listen 127.0.0.1:$ORIGIN_PORT; root $WORK/www; } }
+EOF
+start_bg "$WORK/origin.log" taskset -c 1 nginx -c "$WORK/origin.conf" -p "$WORK"
+wait_port "$ORIGIN_PORT" || die "origin did not start"
+
+if [[ $TLS == 1 ]]; then
+  openssl req -x509 -newkey rsa:2048 -nodes -subj "/CN=$HOST" -addext "subjectAltName=DNS:$HOST" -days 2 \
+    -keyout "$WORK/key.pem" -out "$WORK/cert.pem" >/dev/null 2>&1
+fi
+
+# ------------------------------------------------------------- proxies ------
+# Each start_X PORT TLSFLAG sets proxy_pid.
+start_sluice() {
+  local port="$1" tls="$2" listen
+  mkdir -p "$WORK/manifests"
+  cat >"$WORK/manifests/bench.yaml" <<EOF
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: sluice}
+spec: {controller: sluice.io/ingress-controller}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: origin, namespace: bench}
+spec: {ports: [{port: 80, protocol: TCP}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: origin-1, namespace: bench, labels: {kubernetes.io/service-name: origin}}
+addressType: IPv4
+ports: [{port: $ORIGIN_PORT, protocol: TCP}]
+endpoints: [{addresses: ["127.0.0.1"], conditions: {ready: true}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: bench, namespace: bench}
+spec:
+  ingressClassName: sluice
+  rules: [{host: $HOST, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: origin, port: {number: 80}}}}]}}]
+EOF
+  if [[ -z "${controller_started:-}" ]]; then
+    start_bg "$WORK/controller.log" taskset -c 1 "$SLUICE_CONTROLLER_BIN" --manifests "$WORK/manifests" \
+      --grpc-listen "127.0.0.1:$CONTROLLER_PORT" --admin-listen "127.0.0.1:$((PORT_BASE + 4))"
+    controller_started=1
+  fi
+  if [[ $tls == 1 ]]; then
+    listen=(--http-listen "127.0.0.1:$((PORT_BASE + 19))" --https-listen "127.0.0.1:$port"
+            --default-certificate "$WORK/cert.pem" --default-key "$WORK/key.pem")
+  else
+    listen=(--http-listen "127.0.0.1:$port")
+  fi
+  start_bg "$WORK/sluice-$port.log" "${PROXY_PREFIX[@]}" "$SLUICE_PROXY_BIN" --controller "127.0.0.1:$CONTROLLER_PORT" \
+    "${listen[@]}" --admin-listen "127.0.0.1:$SLUICE_ADMIN_PORT" --workers 1 --access-log off
+  proxy_pid=$last_pid
+  local i
+  for ((i = 0; i < 600; i++)); do
+    curl -sf "http://127.0.0.1:$SLUICE_ADMIN_PORT/readyz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  die "sluice not ready (see $WORK/sluice-$port.log)"
+}
+
+start_nginx() {
+  local port="$1" tls="$2" listen="listen 127.0.0.1:$port http2;"
+  [[ $tls == 1 ]] && listen="listen 127.0.0.1:$port ssl http2; ssl_certificate $WORK/cert.pem; ssl_certificate_key $WORK/key.pem;"
+  cat >"$WORK/nginx-$port.conf" <<EOF
+daemon off; master_process off; worker_processes 1; pid $WORK/nginx-$port.pid; error_log $WORK/nginx-$port.err;
+events { worker_connections 4096; }
+http { access_log off; $TEMPS http2_max_concurrent_streams 128; keepalive_requests 100000000;
+  upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 64; }
+  server { $listen location / { proxy_pass http://origin; proxy_http_version 1.1;
+    proxy_set_header Connection ""; proxy_set_header Host \$host; } } }
+EOF
+  start_bg "$WORK/nginx-$port.log" "${PROXY_PREFIX[@]}" nginx -c "$WORK/nginx-$port.conf" -p "$WORK"
+  proxy_pid=$last_pid
+}
+
+start_h2o() {
+  local port="$1" tls="$2" ssl=""
+  [[ $tls == 1 ]] && ssl="
+    ssl:
+      certificate-file: $WORK/cert.pem
+      key-file: $WORK/key.pem"
+  cat >"$WORK/h2o-$port.conf" <<EOF
+num-threads: 1
+$( [[ $(id -u) == 0 ]] && echo "user: root" )
+error-log: $WORK/h2o-$port.err
+listen:
+  host: 127.0.0.1
+  port: $port$ssl
+hosts:
+  "$HOST":
+    paths:
+      "/":
+        proxy.reverse.url: http://127.0.0.1:$ORIGIN_PORT/
+EOF
+  start_bg "$WORK/h2o-$port.log" "${PROXY_PREFIX[@]}" h2o -c "$WORK/h2o-$port.conf"
+  proxy_pid=$last_pid
+}
+
+start_nghttpx() {
+  local port="$1" tls="$2" front="127.0.0.1,$port;no-tls" keys=()
+  [[ $tls == 1 ]] && { front="127.0.0.1,$port"; keys=("$WORK/key.pem" "$WORK/cert.pem"); }
+  start_bg "$WORK/nghttpx-$port.log" "${PROXY_PREFIX[@]}" nghttpx --conf=/dev/null --frontend="$front" \
+    --backend="127.0.0.1,$ORIGIN_PORT" --workers=1 --no-ocsp --pid-file="$WORK/nghttpx-$port.pid" \
+    --errorlog-file="$WORK/nghttpx-$port.err" "${keys[@]}"
+  proxy_pid=$last_pid
+}
+
+# ---------------------------------------------------------- callgrind -------
+latest_dump() { ls -1t "$1".* 2>/dev/null | head -1; }
+
+# count_window PID OUT URL N: zero the counters, send N requests (8 new
+# connections, 10 streams each), dump; prints the dump's total Ir.
+count_window() {
+  local pid="$1" out="$2" url="$3" n="$4" before file i
+  timeout 120 callgrind_control -z "$pid" >/dev/null 2>&1 || die "callgrind_control -z $pid failed"
+  before="$(latest_dump "$out")"
+  timeout 600 taskset -c 1 h2load -c 8 -m 10 -t 1 --header=":authority: $HOST" -n "$n" "$url" \
+    >"$WORK/count.txt" 2>&1 || die "h2load failed: $(tail -3 "$WORK/count.txt")"
+  grep -q "status codes: $n 2xx" "$WORK/count.txt" || die "not all $n requests succeeded: $(grep -E '^(requests|status)' "$WORK/count.txt")"
+  timeout 120 callgrind_control -d "$pid" >/dev/null 2>&1 || die "callgrind_control -d $pid failed"
+  for ((i = 0; i < 600; i++)); do
+    file="$(latest_dump "$out")"
+    if [[ -n $file && $file != "$before" ]] && grep -q '^totals:' "$file" 2>/dev/null; then
+      awk '/^totals:/ {print $2}' "$file"
+      return 0
+    fi
+    sleep 0.1
+  done
+  die "no callgrind dump appeared for $pid"
+}
+
+mode_callgrind() {
+  command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ||
+    die "valgrind not found: apt-get install -y valgrind"
+  local port=$((PORT_BASE + 10)) proxy out url i1 i2 i3 i4 per1 per2 results="$WORK/results.tsv"
+  : >"$results"
+  for proxy in $PROXIES; do
+    port=$((port + 1))
+    out="$WORK/callgrind.$proxy"
+    log "starting $proxy under callgrind"
+    PROXY_PREFIX=(taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out" --dump-instr=no
+                  --dump-line=no --compress-strings=no --compress-pos=no --vgdb=yes)
+    "start_$proxy" "$port" 0
+    wait_port "$port" || { sleep 5; wait_port "$port"; } || die "$proxy did not start (see $WORK)"
+    url="http://127.0.0.1:$port/1k"
+    timeout 600 taskset -c 1 h2load -c 8 -m 10 -t 1 --header=":authority: $HOST" -n "$CG_WARMUP" "$url" \
+      >"$WORK/warm-$proxy.txt" 2>&1 || die "warm-up of $proxy failed"
+    i1="$(count_window "$proxy_pid" "$out" "$url" "$CG_N1")"
+    i2="$(count_window "$proxy_pid" "$out" "$url" "$CG_N2")"
+    i3="$(count_window "$proxy_pid" "$out" "$url" "$CG_N1")"
+    i4="$(count_window "$proxy_pid" "$out" "$url" "$CG_N2")"
+    per1="$(awk -v a="$i1" -v b="$i2" -v n1="$CG_N1" -v n2="$CG_N2" 'BEGIN { printf "%.0f", (b - a) / (n2 - n1) }')"
+    per2="$(awk -v a="$i3" -v b="$i4" -v n1="$CG_N1" -v n2="$CG_N2" 'BEGIN { printf "%.0f", (b - a) / (n2 - n1) }')"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$proxy" "$i1" "$i2" "$i3" "$i4" "$per1" "$per2" >>"$results"
+    log "$proxy: I($CG_N1)=$i1 I($CG_N2)=$i2 -> $per1 Ir/request; again: $i3 $i4 -> $per2"
+    # Frames already on the stack when the counters were zeroed carry
+    # "calls=0", which callgrind_annotate books as self cost: say 1 call.
+    sed 's/^calls=0 /calls=1 /' "$(latest_dump "$out")" >"$WORK/profile.$proxy.callgrind"
+    stop_pid "$proxy_pid"
+  done
+  echo "- h2c, 1 KiB body from an nginx origin over HTTP/1.1 keep-alive; each proxy one worker under callgrind"
+  echo "- after $CG_WARMUP warm-up requests, 'callgrind_control -z', then h2load -c 8 -m 10 -n N, 'callgrind_control -d'"
+  echo "- Ir/request = (I(N2) - I(N1)) / (N2 - N1), N1=$CG_N1, N2=$CG_N2: connection setup cancels; measured twice"
+  echo
+  echo "| proxy | I(N1) | I(N2) | Ir/request | I(N1) again | I(N2) again | Ir/request again |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $6, $4, $5, $7 }' "$results"
+  awk -F'\t' '{ per[$1] = ($6 + $7) / 2 } END { for (p in per) if (p != "sluice" && per[p] > 0)
+    printf "sluice/%s instructions per request: %.2f (%.0f vs %.0f)\n", p, per["sluice"] / per[p], per["sluice"], per[p] }' "$results"
+  local keep="${BENCH_PROFILE_DIR:-/tmp/sluice-h2bench-profiles}" name
+  mkdir -p "$keep"
+  cp "$WORK"/profile.*.callgrind "$keep/"
+  for name in $PROXIES; do
+    echo
+    echo "### $name: top 25 functions by self cost, last $CG_N2-request window ($keep/profile.$name.callgrind)"
+    echo '```'
+    callgrind_annotate --threshold=100 --auto=no "$keep/profile.$name.callgrind" 2>/dev/null |
+      python3 "$ROOT/bench/top_functions.py" "$CG_N2" 25 | cut -c1-200
+    echo '```'
+  done
+}
+
+if [[ $MODE == callgrind ]]; then
+  mode_callgrind
+  run_ok=1
+  exit 0
+fi
+
+# --------------------------------------------------------------- runs -------
+printf "%-8s %-5s %12s %10s %10s %14s %8s\n" proxy mode "req/s" "mean" "max" "cpu us/req" "ok%" >"$WORK/table"
+declare -A RPS
+port=$((PORT_BASE + 10))
+modes=(h2c)
+[[ $TLS == 1 ]] && modes+=(h2)
+for mode in "${modes[@]}"; do
+  for proxy in $PROXIES; do
+    port=$((port + 1))
+    tls=0; scheme=http; [[ $mode == h2 ]] && { tls=1; scheme=https; }
+    "start_$proxy" "$port" "$tls"
+    wait_port "$port" || die "$proxy did not start (see $WORK)"
+    url="$scheme://127.0.0.1:$port/1k"
+    h2args=(-c "$CLIENTS" -m "$STREAMS" -t 1 --header=":authority: $HOST")
+    taskset -c 1 h2load "${h2args[@]}" -n 2000 "$url" >"$WORK/warm-$proxy-$mode.txt" 2>&1 || true
+    before=$(cpu_ticks "$proxy_pid")
+    taskset -c 1 h2load "${h2args[@]}" -D "$DURATION" "$url" >"$WORK/run-$proxy-$mode.txt" 2>&1 || true
+    after=$(cpu_ticks "$proxy_pid")
+    out="$WORK/run-$proxy-$mode.txt"
+    rps=$(awk '/^finished in/ {print $4}' "$out")
+    done_n=$(awk '/^requests:/ {print $8}' "$out")
+    ok_n=$(awk '/^status codes:/ {print $3}' "$out")
+    mean=$(awk '/^time for request:/ {print $6}' "$out")
+    max=$(awk '/^time for request:/ {print $5}' "$out")
+    cpu_us="-"
+    if [[ -n $done_n && $done_n -gt 0 ]]; then
+      cpu_us=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$done_n" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+      okp=$(awk -v a="${ok_n:-0}" -v n="$done_n" 'BEGIN { printf "%.1f", 100 * a / n }')
+    else
+      okp="0"
+    fi
+    RPS[$proxy-$mode]="${rps:-0}"
+    printf "%-8s %-5s %12s %10s %10s %14s %8s\n" "$proxy" "$mode" "${rps:-?}" "${mean:-?}" "${max:-?}" "$cpu_us" "$okp" >>"$WORK/table"
+    stop_pid "$proxy_pid"
+  done
+done
+cat "$WORK/table"
+for mode in "${modes[@]}"; do
+  for other in nginx h2o; do
+    s="${RPS[sluice-$mode]:-0}"; o="${RPS[$other-$mode]:-0}"
+    awk -v s="$s" -v o="$o" -v m="$mode" -v p="$other" 'BEGIN { if (o > 0) printf "sluice/%s (%s): %.2f\n", p, m, s / o }'
+  done
+done
+run_ok=1

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Cost of each load-balancing policy relative to round robin, in one run:
+# one sluice-proxy (one worker, pinned to core 0), one Ingress per policy
+# (each on its own Service over the same three echo backends), wrk per
+# host. The proxy's CPU time per request comes from /proc/PID/stat
+# (utime + stime), so backend and load-generator speed do not enter the
+# ratio. Each policy run is paired with a round-robin run just before it.
+# Prints a table; see bench/README.md.
+#
+#   bench/lb_bench.sh
+#
+# Environment (all optional):
+#   BENCH_SECONDS=5            wrk duration per policy
+#   BENCH_WARMUP_SECONDS=1     wrk warm-up per policy (not measured)
+#   BENCH_CONNECTIONS=16       wrk connections
+#   BENCH_PORT_BASE=39000      ports BASE+1 .. BASE+8 on 127.0.0.1
+#   SLUICE_PROXY_BIN, SLUICE_CONTROLLER_BIN, SLUICE_ECHO_BIN   prebuilt binaries (skip bazel)
+#   BENCH_OUTPUT_BASE=/root/.cache/bazel-bench
+#   BENCH_MAX_SECONDS=600      bound on the whole run
+set -euo pipefail
+
+case "${1:-}" in
+  -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { print }' "$0"; exit 0 ;;
+  "") ;;
+  *) echo "usage: $0" >&2; exit 2 ;;
+esac
+
+if [[ -z "${BENCH_UNDER_TIMEOUT:-}" ]]; then
+  BENCH_UNDER_TIMEOUT=1 exec timeout --foreground -s TERM -k 30 "${BENCH_MAX_SECONDS:-600}" "$0" "$@"
+fi
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+SECONDS_PER_POLICY="${BENCH_SECONDS:-5}"
+WARMUP_SECONDS="${BENCH_WARMUP_SECONDS:-1}"
+CONNECTIONS="${BENCH_CONNECTIONS:-16}"
+PORT_BASE="${BENCH_PORT_BASE:-39000}"
+OUTPUT_BASE="${BENCH_OUTPUT_BASE:-/root/.cache/bazel-bench}"
+PROXY_PORT=$((PORT_BASE + 1))
+ADMIN_PORT=$((PORT_BASE + 2))
+GRPC_PORT=$((PORT_BASE + 3))
+CONTROLLER_ADMIN_PORT=$((PORT_BASE + 4))
+BACKEND_PORTS=($((PORT_BASE + 5)) $((PORT_BASE + 6)) $((PORT_BASE + 7)))
+BODY_PATH=/bytes/128
+
+die() { echo "lb_bench: $*" >&2; exit 1; }
+for tool in wrk curl taskset timeout awk; do
+  command -v "$tool" >/dev/null || die "$tool not found: apt-get install -y wrk curl"
+done
+
+if [[ -z "${SLUICE_PROXY_BIN:-}" || -z "${SLUICE_CONTROLLER_BIN:-}" || -z "${SLUICE_ECHO_BIN:-}" ]]; then
+  (cd "$ROOT" && bazel --output_base="$OUTPUT_BASE" build -c opt //dataplane/main:sluice-proxy \
+    //controlplane/main:sluice-controller //test/backend:sluice-echo-backend >&2)
+  BIN="$(cd "$ROOT" && bazel --output_base="$OUTPUT_BASE" info -c opt bazel-bin 2>/dev/null)"
+  SLUICE_PROXY_BIN="${SLUICE_PROXY_BIN:-$BIN/dataplane/main/sluice-proxy}"
+  SLUICE_CONTROLLER_BIN="${SLUICE_CONTROLLER_BIN:-$BIN/controlplane/main/sluice-controller}"
+  SLUICE_ECHO_BIN="${SLUICE_ECHO_BIN:-$BIN/test/backend/sluice-echo-backend}"
+fi
+
+WORK="$(mktemp -d /tmp/sluice-lb-bench.XXXXXX)"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Policy rows: name, host, annotations (YAML flow map), extra wrk header.
+POLICIES=(
+  "round-robin|rr.bench|{sluice.io/load-balance: round-robin}|"
+  "least-request|lr.bench|{sluice.io/load-balance: least-request}|"
+  "ring-hash (client-ip)|ring.bench|{sluice.io/load-balance: ring-hash, sluice.io/hash-key: client-ip}|"
+  "ring-hash (header)|ringh.bench|{sluice.io/load-balance: ring-hash, sluice.io/hash-key: \"header:x-user\"}|X-User: user-42"
+  "maglev (header)|maglev.bench|{sluice.io/load-balance: maglev, sluice.io/hash-key: \"header:x-user\"}|X-User: user-42"
+  "random|random.bench|{sluice.io/load-balance: random}|"
+  "ewma|ewma.bench|{sluice.io/load-balance: ewma}|"
+  "rr + affinity (new pin)|sticky.bench|{sluice.io/affinity: cookie}|"
+  "rr + affinity (pinned)|sticky.bench|{sluice.io/affinity: cookie}|COOKIE"
+  "rr + canary 20%|canary.bench|{}|"
+)
+
+mkdir -p "$WORK/manifests"
+{
+  printf 'apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: sluice, annotations: {ingressclass.kubernetes.io/is-default-class: "true"}}\nspec: {controller: sluice.io/ingress-controller}\n'
+  i=0
+  for row in "${POLICIES[@]}"; do
+    IFS='|' read -r name host annotations header <<<"$row"
+    [[ $name == "rr + affinity (pinned)" ]] && continue  # same Ingress as the row before
+    svc="svc$i"; i=$((i + 1))
+    printf -- '---\napiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: bench}\nspec: {ports: [{name: http, port: 80}]}\n' "$svc"
+    for n in 0 1 2; do
+      printf -- '---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: %s-%s, namespace: bench, labels: {kubernetes.io/service-name: %s}}\naddressType: IPv4\nports: [{name: http, port: %s}]\nendpoints: [{addresses: ["127.0.0.1"]}]\n' \
+        "$svc" "$n" "$svc" "${BACKEND_PORTS[$n]}"
+    done
+    printf -- '---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: %s, namespace: bench, annotations: %s}\nspec: {rules: [{host: %s, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: %s, port: {number: 80}}}}]}}]}\n' \
+      "$svc" "$annotations" "$host" "$svc"
+    if [[ $host == canary.bench ]]; then
+      printf -- '---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: %s-canary, namespace: bench, annotations: {sluice.io/canary: "true", sluice.io/canary-weight: "20"}}\nspec: {rules: [{host: %s, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: svc0, port: {number: 80}}}}]}}]}\n' \
+        "$svc" "$host"
+    fi
+  done
+} >"$WORK/manifests/bench.yaml"
+
+for n in 0 1 2; do
+  taskset -c 1 "$SLUICE_ECHO_BIN" --listen "127.0.0.1:${BACKEND_PORTS[$n]}" --name "b$n" >"$WORK/backend$n.log" 2>&1 &
+  PIDS+=($!)
+done
+taskset -c 1 "$SLUICE_CONTROLLER_BIN" --manifests "$WORK/manifests" --grpc-listen "127.0.0.1:$GRPC_PORT" \
+  --admin-listen "127.0.0.1:$CONTROLLER_ADMIN_PORT" >"$WORK/controller.log" 2>&1 &
+PIDS+=($!)
+taskset -c 0 "$SLUICE_PROXY_BIN" --controller "127.0.0.1:$GRPC_PORT" --http-listen "127.0.0.1:$PROXY_PORT" \
+  --admin-listen "127.0.0.1:$ADMIN_PORT" --workers 1 --node-id lb-bench >"$WORK/proxy.log" 2>&1 &
+PROXY_PID=$!
+PIDS+=($PROXY_PID)
+
+ready=0
+for _ in $(seq 1 200); do
+  if curl -fs "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null &&
+    curl -fs -H "Host: canary.bench" "http://127.0.0.1:$PROXY_PORT$BODY_PATH" >/dev/null; then
+    ready=1
+    break
+  fi
+  sleep 0.1
+done
+[[ $ready == 1 ]] || { cat "$WORK/proxy.log" "$WORK/controller.log" >&2; die "proxy not ready"; }
+
+# The affinity cookie of the sticky route, for the pinned row.
+PIN_COOKIE="$(curl -fsi -H "Host: sticky.bench" "http://127.0.0.1:$PROXY_PORT$BODY_PATH" |
+  awk 'tolower($1) == "set-cookie:" { sub(/;.*/, "", $2); print $2 }' | tr -d '\r')"
+[[ -n $PIN_COOKIE ]] || die "no affinity cookie from sticky.bench"
+
+proxy_ticks() { awk '{ print $14 + $15 }' "/proc/$PROXY_PID/stat"; }
+CLK_TCK="$(getconf CLK_TCK)"
+
+# One measured wrk run on a policy row: sets RPS and US (proxy CPU us/request).
+measure() {
+  local host="$1" header="$2"
+  local args=(-t1 -c"$CONNECTIONS" -H "Host: $host")
+  [[ $header == COOKIE ]] && header="Cookie: $PIN_COOKIE"
+  [[ -n $header ]] && args+=(-H "$header")
+  taskset -c 1 wrk "${args[@]}" -d"${WARMUP_SECONDS}s" "http://127.0.0.1:$PROXY_PORT$BODY_PATH" >/dev/null
+  local before after out requests errors
+  before="$(proxy_ticks)"
+  out="$(taskset -c 1 wrk "${args[@]}" -d"${SECONDS_PER_POLICY}s" "http://127.0.0.1:$PROXY_PORT$BODY_PATH")"
+  after="$(proxy_ticks)"
+  requests="$(awk '/requests in/ { print $1 }' <<<"$out")"
+  RPS="$(awk '/Requests\/sec/ { printf "%.0f", $2 }' <<<"$out")"
+  errors="$(awk '/Non-2xx|Socket errors/ { print }' <<<"$out")"
+  [[ -z $errors ]] || echo "lb_bench: $host: $errors" >&2
+  US="$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')"
+}
+
+# Each policy is measured right after a round-robin run and compared with
+# that one: paired runs cancel most of the drift of a shared machine.
+printf '%-26s %10s %14s %14s %8s\n' "policy" "req/s" "proxy CPU/req" "RR just before" "vs RR"
+printf '%-26s %10s %14s %14s %8s\n' "------" "-----" "-------------" "--------------" "-----"
+for row in "${POLICIES[@]}"; do
+  IFS='|' read -r name host annotations header <<<"$row"
+  measure rr.bench ""
+  rr_us="$US"
+  if [[ $host == rr.bench ]]; then
+    measure rr.bench ""
+  else
+    measure "$host" "$header"
+  fi
+  ratio="$(awk -v a="$US" -v b="$rr_us" 'BEGIN { printf "%.2f", a / b }')"
+  printf '%-26s %10s %11s us %11s us %8s\n' "$name" "$RPS" "$US" "$rr_us" "$ratio"
+done
+echo "(one worker on core 0; wrk -c$CONNECTIONS and three echo backends on core 1; ${SECONDS_PER_POLICY}s per row, GET $BODY_PATH)"

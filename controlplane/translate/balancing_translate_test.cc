@@ -1,0 +1,214 @@
+// Translation of the load-balancing, affinity and canary annotations: what
+// lands in the snapshot's clusters and routes, and what is reported.
+#include <gtest/gtest.h>
+
+#include "controlplane/translate/translate.h"
+
+namespace sluice::translate {
+namespace {
+
+using nlohmann::json;
+using Severity = Diagnostic::Severity;
+
+json Ingress(const std::string& name, const std::string& created, json annotations, const std::string& host,
+             const std::string& path, const std::string& service) {
+  json object = {
+      {"apiVersion", "networking.k8s.io/v1"},
+      {"kind", "Ingress"},
+      {"metadata", {{"name", name}, {"namespace", "shop"}, {"annotations", annotations}}},
+      {"spec",
+       {{"ingressClassName", "sluice"},
+        {"rules",
+         {{{"host", host},
+           {"http",
+            {{"paths",
+              {{{"pathType", "Prefix"},
+                {"path", path},
+                {"backend", {{"service", {{"name", service}, {"port", {{"number", 80}}}}}}}}}}}}}}}}}};
+  if (!created.empty()) object["metadata"]["creationTimestamp"] = created;
+  return object;
+}
+
+json Service(const std::string& name) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Service"},
+          {"metadata", {{"name", name}, {"namespace", "shop"}}},
+          {"spec", {{"ports", {{{"port", 80}, {"protocol", "TCP"}}}}}}};
+}
+
+class BalancingTranslateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Add({{"apiVersion", "networking.k8s.io/v1"},
+         {"kind", "IngressClass"},
+         {"metadata", {{"name", "sluice"}}},
+         {"spec", {{"controller", "sluice.io/ingress-controller"}}}});
+    for (const char* name : {"web", "web-v2", "web-v3", "api"}) Add(Service(name));
+  }
+  void Add(json object) { store_.Upsert(std::move(object), "test.yaml"); }
+  Result Run() { return Translate(store_, {}); }
+
+  static const v1::Cluster* FindCluster(const Result& result, const std::string& name) {
+    for (const v1::Cluster& c : result.snapshot.clusters()) {
+      if (c.name() == name) return &c;
+    }
+    return nullptr;
+  }
+  static const v1::Route* FindRoute(const Result& result, const std::string& host, const std::string& path) {
+    for (const v1::VirtualHost& vhost : result.snapshot.virtual_hosts()) {
+      if (vhost.name() != host) continue;
+      for (const v1::Route& route : vhost.routes()) {
+        if (route.path() == path) return &route;
+      }
+    }
+    return nullptr;
+  }
+  static std::string Diagnostics(const Result& result, Severity severity) {
+    std::string out;
+    for (const Diagnostic& d : result.diagnostics) {
+      if (d.severity == severity) out += d.ns + "/" + d.name + ": " + d.message + "\n";
+    }
+    return out;
+  }
+
+  store::Store store_;
+};
+
+TEST_F(BalancingTranslateTest, PolicyHashKeyAndAffinityLandOnTheCluster) {
+  Add(Ingress("shop", "", {{"sluice.io/load-balance", "maglev"}, {"sluice.io/hash-key", "cookie:user"},
+                           {"sluice.io/affinity", "cookie"}, {"sluice.io/session-cookie-max-age", "600"}},
+              "shop.example", "/", "web"));
+  Result result = Run();
+  const v1::Cluster* cluster = FindCluster(result, "shop/web:80");
+  ASSERT_NE(cluster, nullptr);
+  EXPECT_EQ(cluster->load_balancing(), v1::Cluster::MAGLEV);
+  EXPECT_EQ(cluster->hash_key().source(), v1::HashKey::COOKIE);
+  EXPECT_EQ(cluster->hash_key().name(), "user");
+  EXPECT_TRUE(cluster->affinity().enabled());
+  EXPECT_EQ(cluster->affinity().max_age_seconds(), 600u);
+  EXPECT_EQ(Diagnostics(result, Severity::kWarning), "");
+}
+
+TEST_F(BalancingTranslateTest, NoAnnotationsLeaveTheClusterAtItsDefaults) {
+  Add(Ingress("shop", "", json::object(), "shop.example", "/", "web"));
+  Result result = Run();
+  const v1::Cluster* cluster = FindCluster(result, "shop/web:80");
+  ASSERT_NE(cluster, nullptr);
+  EXPECT_EQ(cluster->load_balancing(), v1::Cluster::ROUND_ROBIN);
+  EXPECT_FALSE(cluster->has_hash_key());
+  EXPECT_FALSE(cluster->has_affinity());
+}
+
+TEST_F(BalancingTranslateTest, InvalidAnnotationIsAWarningAndTheDefaultApplies) {
+  Add(Ingress("shop", "", {{"sluice.io/load-balance", "fastest"}}, "shop.example", "/", "web"));
+  Result result = Run();
+  EXPECT_EQ(FindCluster(result, "shop/web:80")->load_balancing(), v1::Cluster::ROUND_ROBIN);
+  std::string warnings = Diagnostics(result, Severity::kWarning);
+  EXPECT_NE(warnings.find("shop/shop: sluice.io/load-balance \"fastest\": expected round-robin"), std::string::npos)
+      << warnings;
+  EXPECT_NE(warnings.find("annotation ignored"), std::string::npos);
+}
+
+TEST_F(BalancingTranslateTest, OldestIngressPolicyWinsForASharedServicePort) {
+  // Listed newest first: the order in the store must not matter.
+  Add(Ingress("newer", "2024-05-01T00:00:00Z", {{"sluice.io/load-balance", "random"}}, "b.example", "/", "web"));
+  Add(Ingress("older", "2024-01-01T00:00:00Z", {{"sluice.io/load-balance", "least-request"}}, "a.example", "/", "web"));
+  Add(Ingress("plain", "2024-06-01T00:00:00Z", json::object(), "c.example", "/", "web"));
+  Add(Ingress("agrees", "2024-07-01T00:00:00Z", {{"sluice.io/load-balance", "least-request"}}, "d.example", "/",
+              "web"));
+  Result result = Run();
+  EXPECT_EQ(FindCluster(result, "shop/web:80")->load_balancing(), v1::Cluster::LEAST_REQUEST);
+  std::string warnings = Diagnostics(result, Severity::kWarning);
+  EXPECT_EQ(warnings,
+            "shop/newer: Service port shop/web:80: load balancing \"random\" ignored, Ingress shop/older (older) "
+            "sets \"least-request\"\n")
+      << "only the Ingress asking for a different policy is told; one without annotations is not";
+}
+
+TEST_F(BalancingTranslateTest, CanaryIngressAttachesToThePrimaryRoute) {
+  Add(Ingress("main", "2024-01-01T00:00:00Z", json::object(), "shop.example", "/cart", "web"));
+  Add(Ingress("main-canary", "2024-02-01T00:00:00Z",
+              {{"nginx.ingress.kubernetes.io/canary", "true"},
+               {"nginx.ingress.kubernetes.io/canary-weight", "20"},
+               {"nginx.ingress.kubernetes.io/canary-by-header", "X-Canary"},
+               {"nginx.ingress.kubernetes.io/canary-by-cookie", "canary"}},
+              "shop.example", "/cart", "web-v2"));
+  Result result = Run();
+  EXPECT_EQ(Diagnostics(result, Severity::kWarning) + Diagnostics(result, Severity::kError), "");
+  const v1::Route* route = FindRoute(result, "shop.example", "/cart");
+  ASSERT_NE(route, nullptr);
+  EXPECT_EQ(route->cluster(), "shop/web:80");
+  EXPECT_EQ(route->origin(), "shop/main");
+  EXPECT_EQ(route->canary().cluster(), "shop/web-v2:80");
+  EXPECT_EQ(route->canary().header(), "x-canary");
+  EXPECT_EQ(route->canary().cookie(), "canary");
+  ASSERT_EQ(route->weighted_clusters_size(), 2);
+  EXPECT_EQ(route->weighted_clusters(0).cluster(), "shop/web:80");
+  EXPECT_EQ(route->weighted_clusters(0).weight(), 80u);
+  EXPECT_EQ(route->weighted_clusters(1).cluster(), "shop/web-v2:80");
+  EXPECT_EQ(route->weighted_clusters(1).weight(), 20u);
+  EXPECT_NE(FindCluster(result, "shop/web-v2:80"), nullptr) << "the canary's cluster must be in the snapshot";
+  EXPECT_EQ(result.snapshot.virtual_hosts_size(), 1);
+}
+
+TEST_F(BalancingTranslateTest, CanaryOlderThanItsPrimaryStillAttaches) {
+  Add(Ingress("canary", "2023-01-01T00:00:00Z",
+              {{"sluice.io/canary", "true"}, {"sluice.io/canary-by-header", "x-beta"},
+               {"sluice.io/canary-by-header-value", "on"}},
+              "shop.example", "/", "web-v2"));
+  Add(Ingress("main", "2024-01-01T00:00:00Z", json::object(), "shop.example", "/", "web"));
+  Result result = Run();
+  const v1::Route* route = FindRoute(result, "shop.example", "/");
+  ASSERT_NE(route, nullptr);
+  EXPECT_EQ(route->cluster(), "shop/web:80");
+  EXPECT_EQ(route->canary().cluster(), "shop/web-v2:80");
+  EXPECT_EQ(route->canary().header_value(), "on");
+  EXPECT_EQ(route->weighted_clusters_size(), 0);  // no weight: header only
+}
+
+TEST_F(BalancingTranslateTest, CanaryWithoutPrimaryIsAnError) {
+  Add(Ingress("lonely", "", {{"sluice.io/canary", "true"}, {"sluice.io/canary-weight", "50"}}, "shop.example", "/",
+              "web-v2"));
+  Result result = Run();
+  std::string errors = Diagnostics(result, Severity::kError);
+  EXPECT_NE(errors.find("shop/lonely: spec.rules[0].http.paths[0]: host \"shop.example\" Prefix \"/\": canary Ingress "
+                        "without a primary"),
+            std::string::npos)
+      << errors;
+  EXPECT_EQ(result.snapshot.virtual_hosts_size(), 0) << "a canary creates no host of its own";
+  EXPECT_EQ(FindCluster(result, "shop/web-v2:80"), nullptr);
+}
+
+TEST_F(BalancingTranslateTest, SecondCanaryForTheSameRouteIsAWarning) {
+  Add(Ingress("main", "2024-01-01T00:00:00Z", json::object(), "shop.example", "/", "web"));
+  Add(Ingress("canary-a", "2024-02-01T00:00:00Z", {{"sluice.io/canary", "true"}, {"sluice.io/canary-weight", "10"}},
+              "shop.example", "/", "web-v2"));
+  Add(Ingress("canary-b", "2024-03-01T00:00:00Z", {{"sluice.io/canary", "true"}, {"sluice.io/canary-weight", "90"}},
+              "shop.example", "/", "web-v3"));
+  Result result = Run();
+  const v1::Route* route = FindRoute(result, "shop.example", "/");
+  ASSERT_NE(route, nullptr);
+  EXPECT_EQ(route->canary().cluster(), "shop/web-v2:80");
+  EXPECT_EQ(route->weighted_clusters(1).weight(), 10u);
+  std::string warnings = Diagnostics(result, Severity::kWarning);
+  EXPECT_NE(warnings.find("shop/canary-b: spec.rules[0].http.paths[0]: host \"shop.example\" Prefix \"/\": the route "
+                          "of Ingress shop/main already has a canary from Ingress shop/canary-a (older)"),
+            std::string::npos)
+      << warnings;
+}
+
+TEST_F(BalancingTranslateTest, WeightTotalSetsTheSplit) {
+  Add(Ingress("main", "2024-01-01T00:00:00Z", json::object(), "shop.example", "/", "web"));
+  Add(Ingress("canary", "2024-02-01T00:00:00Z",
+              {{"sluice.io/canary", "true"}, {"sluice.io/canary-weight", "1"}, {"sluice.io/canary-weight-total", "1000"}},
+              "shop.example", "/", "web-v2"));
+  Result result = Run();
+  const v1::Route* route = FindRoute(result, "shop.example", "/");
+  ASSERT_NE(route, nullptr);
+  ASSERT_EQ(route->weighted_clusters_size(), 2);
+  EXPECT_EQ(route->weighted_clusters(0).weight(), 999u);
+  EXPECT_EQ(route->weighted_clusters(1).weight(), 1u);
+}
+
+}  // namespace
+}  // namespace sluice::translate

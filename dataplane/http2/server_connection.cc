@@ -1,0 +1,482 @@
+#include "dataplane/http2/server_connection.h"
+
+#include <nghttp2/nghttp2.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "dataplane/http2/header_names.h"
+
+namespace sluice::http2 {
+namespace {
+
+// Closed streams kept per worker thread for the next ones, with their body
+// buffer: a stream per request was otherwise a handful of allocations. Per
+// thread rather than per connection, so idle connections hold none; bounded
+// in count and in the buffer each keeps.
+constexpr size_t kMaxSpareStreams = 256;
+constexpr size_t kMaxSpareBodyCapacity = 16 * 1024;
+
+struct SpareStreams {
+  std::vector<ServerStream*> streams;
+  ~SpareStreams() {
+    for (ServerStream* s : streams) delete s;
+  }
+};
+thread_local SpareStreams spare_streams;
+
+constexpr uint8_t kNoCopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+
+}  // namespace
+
+class ServerConnection::Callbacks {
+ public:
+  static ServerConnection* Self(void* user_data) { return static_cast<ServerConnection*>(user_data); }
+
+  static int OnBeginFrame(nghttp2_session*, const nghttp2_frame_hd* hd, void* user_data) {
+    ServerConnection* self = Self(user_data);
+    switch (hd->type) {
+      case NGHTTP2_HEADERS:
+        self->header_block_bytes_ = hd->length;
+        break;
+      case NGHTTP2_CONTINUATION:
+        self->header_block_bytes_ += hd->length;
+        break;
+      case NGHTTP2_RST_STREAM:
+        if (self->resets_.Add(self->now_ms_) > self->options_.max_resets_per_second) {
+          self->Fail(kEnhanceYourCalm, "too many stream resets (rapid reset)");
+          return NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
+        return 0;
+      case NGHTTP2_DATA:
+        if (hd->length != 0 || (hd->flags & NGHTTP2_FLAG_END_STREAM)) return 0;
+        [[fallthrough]];  // an empty, non-final DATA frame carries nothing
+      case NGHTTP2_PING:
+      case NGHTTP2_SETTINGS:
+      case NGHTTP2_PRIORITY:
+      case NGHTTP2_WINDOW_UPDATE:
+        if (self->control_frames_.Add(self->now_ms_) >
+            self->options_.max_control_frames_per_second + self->control_frames_.credit()) {
+          self->Fail(kEnhanceYourCalm, "control frame flood");
+          return NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
+        return 0;
+      default:
+        return 0;
+    }
+    // HEADERS or CONTINUATION: the raw block, before any HPACK work.
+    if (self->header_block_bytes_ > self->options_.max_header_block_bytes) {
+      self->Fail(kEnhanceYourCalm, "header block too large (CONTINUATION flood)");
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    return 0;
+  }
+
+  static int OnBeginHeaders(nghttp2_session* session, const nghttp2_frame* frame, void* user_data) {
+    ServerConnection* self = Self(user_data);
+    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+      ServerStream* stream = self->NewStream();
+      stream->id_ = frame->hd.stream_id;
+      stream->head_.headers.mutable_entries().reserve(8);  // one allocation, not one per doubling
+      nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, stream);
+      stream->next_ = self->streams_;
+      if (self->streams_ != nullptr) self->streams_->prev_ = stream;
+      self->streams_ = stream;
+      ++self->open_streams_;
+      return 0;
+    }
+    if (ServerStream* stream = self->StreamFor(frame->hd.stream_id)) {
+      stream->in_trailers_ = true;
+      stream->header_list_bytes_ = 0;
+    }
+    return 0;
+  }
+
+  static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name_bytes, size_t name_len,
+                      const uint8_t* value_bytes, size_t value_len, uint8_t, void* user_data) {
+    ServerConnection* self = Self(user_data);
+    ServerStream* stream = self->StreamFor(frame->hd.stream_id);
+    if (stream == nullptr || stream->headers_too_large_) return 0;
+    std::string_view name(reinterpret_cast<const char*>(name_bytes), name_len);
+    std::string_view value(reinterpret_cast<const char*>(value_bytes), value_len);
+    // Counted as SETTINGS_MAX_HEADER_LIST_SIZE counts: on the decoded list,
+    // so a few bytes of HPACK references cannot expand without bound.
+    stream->header_list_bytes_ += name_len + value_len + 32;
+    size_t count = stream->in_trailers_ ? stream->trailers_.size() : stream->head_.headers.size();
+    if (stream->header_list_bytes_ > self->options_.max_header_list_bytes || count >= self->options_.max_headers) {
+      stream->headers_too_large_ = true;
+      return 0;
+    }
+    if (stream->in_trailers_) {
+      if (!name.empty() && name[0] == ':') return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+      stream->trailers_.Add(std::string(name), std::string(value));
+      return 0;
+    }
+    http::RequestHead& head = stream->head_;
+    if (!name.empty() && name[0] == ':') {
+      // nghttp2 has checked that pseudo-headers are known, unique and first.
+      if (name == ":method") {
+        head.method.assign(value);
+      } else if (name == ":path") {
+        head.path.assign(value);
+        head.target.assign(value);
+      } else if (name == ":authority") {
+        head.authority.assign(value);
+      } else if (name == ":scheme") {
+        head.scheme.assign(value);
+      }
+      return 0;
+    }
+    if (name == "host") {
+      if (head.authority.empty()) head.authority.assign(value);
+      return 0;  // the authority is what counts; the proxy writes its own Host
+    }
+    head.headers.Add(std::string(name), std::string(value));
+    return 0;
+  }
+
+  static int OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+    ServerConnection* self = Self(user_data);
+    if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
+    ServerStream* stream = self->StreamFor(frame->hd.stream_id);
+    if (stream == nullptr) return 0;
+    bool end_stream = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+      self->header_block_bytes_ = 0;
+      if (stream->headers_too_large_) {
+        self->RejectStream(stream, 431);
+        return 0;
+      }
+      http::RequestHead& head = stream->head_;
+      JoinCookies(head.headers);
+      head.version_major = 2;
+      head.version_minor = 0;
+      stream->request_ended_ = end_stream;
+      stream->delivered_ = true;
+      self->events_->OnRequest(stream, std::move(head), end_stream);
+      return 0;
+    }
+    if (frame->hd.type == NGHTTP2_HEADERS) self->header_block_bytes_ = 0;
+    if (!end_stream || stream->request_ended_) return 0;
+    stream->request_ended_ = true;
+    if (!stream->delivered_) return 0;
+    if (frame->hd.type == NGHTTP2_HEADERS && stream->headers_too_large_) {
+      self->ResetStream(stream, kProtocolError);  // trailers over the limit
+      return 0;
+    }
+    bool has_trailers = frame->hd.type == NGHTTP2_HEADERS && !stream->trailers_.empty();
+    self->events_->OnRequestEnd(stream, has_trailers ? &stream->trailers_ : nullptr);
+    return 0;
+  }
+
+  static int OnDataChunk(nghttp2_session* session, uint8_t, int32_t stream_id, const uint8_t* data, size_t len,
+                         void* user_data) {
+    ServerConnection* self = Self(user_data);
+    ServerStream* stream = self->StreamFor(stream_id);
+    if (stream == nullptr || !stream->delivered_ || stream->request_ended_) {
+      nghttp2_session_consume(session, stream_id, len);  // nobody wants it; keep the window open
+      return 0;
+    }
+    self->events_->OnRequestData(stream, std::string_view(reinterpret_cast<const char*>(data), len));
+    return 0;
+  }
+
+  static int OnStreamClose(nghttp2_session* session, int32_t stream_id, uint32_t error_code, void* user_data) {
+    ServerConnection* self = Self(user_data);
+    ServerStream* stream = self->StreamFor(stream_id);
+    if (stream == nullptr) return 0;
+    nghttp2_session_set_stream_user_data(session, stream_id, nullptr);
+    if (stream->prev_ != nullptr) stream->prev_->next_ = stream->next_;
+    if (stream->next_ != nullptr) stream->next_->prev_ = stream->prev_;
+    if (self->streams_ == stream) self->streams_ = stream->next_;
+    --self->open_streams_;
+    if (stream->delivered_) self->events_->OnStreamClosed(stream, error_code);
+    self->RecycleStream(stream);
+    return 0;
+  }
+
+  static ssize_t ReadResponseBody(nghttp2_session* session, int32_t stream_id, uint8_t* buf, size_t length,
+                                  uint32_t* data_flags, nghttp2_data_source* source, void* user_data) {
+    ServerConnection* self = Self(user_data);
+    auto* stream = static_cast<ServerStream*>(source->ptr);
+    // Only sizes the frame: SendResponseData below writes the bytes from
+    // the stream's buffer straight into the output (NO_COPY), so they are
+    // not copied into nghttp2's frame buffer first.
+    (void)buf;
+    size_t n = std::min(length, stream->body_.size());
+    if (n < stream->body_.size()) {
+      *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+      return static_cast<ssize_t>(n);
+    }
+    if (!stream->response_ended_) {
+      if (n > 0) {
+        *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+        return static_cast<ssize_t>(n);
+      }
+      stream->data_deferred_ = true;
+      return NGHTTP2_ERR_DEFERRED;
+    }
+    *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_COPY;
+    if (stream->has_trailers_) {
+      std::vector<nghttp2_nv>& nv = self->nv_scratch_;
+      nv.clear();
+      for (const http::Header& h : stream->response_trailers_.entries()) {
+        if (IsConnectionSpecific(h.name)) continue;
+        nv.push_back(MakeNv(h.name, h.value));
+      }
+      if (nghttp2_submit_trailer(session, stream_id, nv.data(), nv.size()) == 0) {
+        *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      }
+    }
+    return static_cast<ssize_t>(n);
+  }
+
+  // The DATA frame ReadResponseBody sized: header, then the payload from
+  // the stream's buffer, appended to the output SendPending is filling.
+  static int SendResponseData(nghttp2_session*, nghttp2_frame* frame, const uint8_t* framehd, size_t length,
+                              nghttp2_data_source* source, void* user_data) {
+    ServerConnection* self = Self(user_data);
+    auto* stream = static_cast<ServerStream*>(source->ptr);
+    net::Buffer* out = self->send_out_;
+    if (out == nullptr || length > stream->body_.size()) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    out->Append(std::string_view(reinterpret_cast<const char*>(framehd), 9));
+    size_t padlen = frame->data.padlen;  // never asked for; written as the callback contract says
+    if (padlen > 0) out->Append(std::string(1, static_cast<char>(padlen - 1)));
+    if (length > 0) {
+      out->Append(stream->body_.view().substr(0, length));
+      stream->body_.Consume(length);
+      stream->bytes_sent_ += length;
+      // Each DATA frame invites a WINDOW_UPDATE: not part of a flood.
+      self->control_frames_.Credit(self->now_ms_);
+    }
+    if (padlen > 1) out->Append(std::string(padlen - 1, '\0'));
+    if (stream->above_high_watermark_ && stream->body_.size() < self->options_.stream_low_watermark) {
+      stream->above_high_watermark_ = false;
+      self->writable_.push_back(stream->id_);
+    }
+    return 0;
+  }
+};
+
+ServerConnection::ServerConnection(const ServerOptions& options, ServerEvents* events)
+    : options_(options), events_(events) {
+  nghttp2_session_callbacks* callbacks = nullptr;
+  nghttp2_session_callbacks_new(&callbacks);
+  nghttp2_session_callbacks_set_on_begin_frame_callback(callbacks, &Callbacks::OnBeginFrame);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, &Callbacks::OnBeginHeaders);
+  nghttp2_session_callbacks_set_on_header_callback(callbacks, &Callbacks::OnHeader);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, &Callbacks::OnFrameRecv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, &Callbacks::OnDataChunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, &Callbacks::OnStreamClose);
+  nghttp2_session_callbacks_set_send_data_callback(callbacks, &Callbacks::SendResponseData);
+  nghttp2_option* option = nullptr;
+  nghttp2_option_new(&option);
+  nghttp2_option_set_no_auto_window_update(option, 1);  // backpressure: we open windows as the upstream takes bytes
+  nghttp2_option_set_no_closed_streams(option, 1);      // no priority tree of closed streams to keep
+  nghttp2_session_server_new2(&session_, callbacks, this, option);
+  nghttp2_option_del(option);
+  nghttp2_session_callbacks_del(callbacks);
+}
+
+ServerConnection::~ServerConnection() {
+  // nghttp2_session_del does not call on_stream_close: streams still open
+  // are freed here (the owner has dropped its state for them already).
+  events_ = nullptr;
+  if (session_ != nullptr) nghttp2_session_del(session_);
+  while (streams_ != nullptr) {
+    ServerStream* next = streams_->next_;
+    delete streams_;
+    streams_ = next;
+  }
+}
+
+void ServerConnection::Start() {
+  nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, options_.max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, options_.initial_stream_window},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<uint32_t>(options_.max_header_list_bytes)},
+      {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
+  };
+  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, sizeof settings / sizeof settings[0]);
+  if (options_.connection_window > NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE) {
+    nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
+                                          static_cast<int32_t>(options_.connection_window));
+  }
+}
+
+Status ServerConnection::Receive(std::string_view bytes, int64_t now_ms) {
+  now_ms_ = now_ms;
+  ssize_t rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  if (rv < 0) {
+    if (failure_.empty()) failure_ = nghttp2_strerror(static_cast<int>(rv));
+    return Status::Error(failure_);
+  }
+  return Status::Ok();
+}
+
+Status ServerConnection::SendPending(net::Buffer& out, size_t limit) {
+  in_send_ = true;
+  send_out_ = &out;
+  Status result = Status::Ok();
+  while (out.size() < limit) {
+    const uint8_t* data = nullptr;
+    ssize_t n = nghttp2_session_mem_send(session_, &data);
+    if (n < 0) {
+      if (failure_.empty()) failure_ = nghttp2_strerror(static_cast<int>(n));
+      result = Status::Error(failure_);
+      break;
+    }
+    if (n == 0) break;
+    out.Append(std::string_view(reinterpret_cast<const char*>(data), static_cast<size_t>(n)));
+  }
+  in_send_ = false;
+  send_out_ = nullptr;
+  if (!writable_.empty() && events_ != nullptr) {
+    std::vector<int32_t> ids;
+    ids.swap(writable_);
+    for (int32_t id : ids) {
+      ServerStream* stream = StreamFor(id);
+      if (stream != nullptr && stream->delivered_) events_->OnResponseWritable(stream);
+    }
+    if (writable_.empty()) writable_.swap(ids), writable_.clear();  // keep the capacity
+  }
+  return result;
+}
+
+bool ServerConnection::WantsWrite() const { return nghttp2_session_want_write(session_) != 0; }
+
+bool ServerConnection::Alive() const {
+  return nghttp2_session_want_read(session_) != 0 || nghttp2_session_want_write(session_) != 0;
+}
+
+ServerStream* ServerConnection::NewStream() {
+  std::vector<ServerStream*>& spares = spare_streams.streams;
+  if (spares.empty()) return new ServerStream();
+  ServerStream* stream = spares.back();
+  spares.pop_back();
+  return stream;
+}
+
+void ServerConnection::RecycleStream(ServerStream* stream) {
+  std::vector<ServerStream*>& spares = spare_streams.streams;
+  if (spares.size() >= kMaxSpareStreams) {
+    delete stream;
+    return;
+  }
+  net::Buffer body = std::move(stream->body_);
+  body.Consume(body.size());
+  if (body.writable() > kMaxSpareBodyCapacity) body.ShrinkIfEmpty();
+  *stream = ServerStream();
+  stream->body_ = std::move(body);
+  spares.push_back(stream);
+}
+
+ServerStream* ServerConnection::StreamFor(int32_t id) const {
+  return static_cast<ServerStream*>(nghttp2_session_get_stream_user_data(session_, id));
+}
+
+void ServerConnection::SubmitResponse(ServerStream* stream, http::ResponseHead&& head_in, bool end_stream) {
+  // nghttp2 frames the head from the stream's own copy (no string copies):
+  // it outlives the HEADERS frame, which is sent or dropped before the
+  // stream closes.
+  stream->response_head_ = std::move(head_in);
+  const http::ResponseHead& head = stream->response_head_;
+  char* status = stream->status_text_;
+  size_t status_len = 0;
+  if (head.status >= 100 && head.status <= 999) {
+    status[0] = static_cast<char>('0' + head.status / 100);
+    status[1] = static_cast<char>('0' + head.status / 10 % 10);
+    status[2] = static_cast<char>('0' + head.status % 10);
+    status_len = 3;
+  } else {
+    std::string text = std::to_string(head.status);
+    status_len = std::min(text.size(), sizeof stream->status_text_);
+    std::memcpy(status, text.data(), status_len);
+  }
+  std::vector<nghttp2_nv>& nv = nv_scratch_;
+  nv.clear();
+  nv.push_back(MakeNv(":status", std::string_view(status, status_len), kNoCopy));
+  for (const http::Header& h : head.headers.entries()) {
+    if (IsConnectionSpecific(h.name)) continue;
+    // A name that is not lower case (never expected) is left for nghttp2
+    // to copy and lower.
+    nv.push_back(MakeNv(h.name, h.value, IsLowerCaseName(h.name) ? kNoCopy : NGHTTP2_NV_FLAG_NO_COPY_VALUE));
+  }
+  stream->response_submitted_ = true;
+  stream->response_ended_ = end_stream;
+  nghttp2_data_provider provider;
+  provider.source.ptr = stream;
+  provider.read_callback = &Callbacks::ReadResponseBody;
+  nghttp2_submit_response(session_, stream->id_, nv.data(), nv.size(), end_stream ? nullptr : &provider);
+}
+
+void ServerConnection::AppendResponseData(ServerStream* stream, std::string_view data) {
+  if (data.empty() || stream->response_ended_) return;
+  stream->body_.Append(data);
+  if (stream->body_.size() >= options_.stream_high_watermark) stream->above_high_watermark_ = true;
+  if (stream->data_deferred_) {
+    stream->data_deferred_ = false;
+    nghttp2_session_resume_data(session_, stream->id_);
+  }
+}
+
+void ServerConnection::EndResponse(ServerStream* stream, const http::HeaderMap* trailers) {
+  if (stream->response_ended_) return;
+  stream->response_ended_ = true;
+  if (trailers != nullptr && !trailers->empty()) {
+    stream->response_trailers_ = *trailers;
+    stream->has_trailers_ = true;
+  }
+  if (stream->data_deferred_) {
+    stream->data_deferred_ = false;
+    nghttp2_session_resume_data(session_, stream->id_);
+  }
+}
+
+void ServerConnection::ResetStream(ServerStream* stream, uint32_t error_code) {
+  stream->response_ended_ = true;
+  nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream->id_, error_code);
+}
+
+void ServerConnection::ConsumeRequestData(ServerStream* stream, size_t n) {
+  if (n > 0) nghttp2_session_consume(session_, stream->id_, n);
+}
+
+bool ServerConnection::WindowBlocked(const ServerStream* stream) const {
+  if (stream->body_.empty() && !(stream->response_ended_ && stream->has_trailers_)) return false;
+  return nghttp2_session_get_stream_remote_window_size(session_, stream->id_) <= 0 ||
+         nghttp2_session_get_remote_window_size(session_) <= 0;
+}
+
+void ServerConnection::RejectStream(ServerStream* stream, int status) {
+  static constexpr std::string_view kTooLarge = "request header fields too large\n";
+  static constexpr std::string_view kBad = "bad request\n";
+  std::string_view body = status == 431 ? kTooLarge : kBad;
+  http::ResponseHead head;
+  head.status = status;
+  head.headers.Add("content-type", "text/plain; charset=utf-8");
+  head.headers.Add("content-length", std::to_string(body.size()));
+  SubmitResponse(stream, std::move(head), false);
+  AppendResponseData(stream, body);
+  EndResponse(stream, nullptr);
+}
+
+void ServerConnection::GracefulShutdown() {
+  if (goaway_sent_) return;
+  goaway_sent_ = true;
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_),
+                        NGHTTP2_NO_ERROR, nullptr, 0);
+}
+
+void ServerConnection::Terminate(uint32_t error_code) { Fail(error_code, "terminated"); }
+
+void ServerConnection::Fail(uint32_t error_code, const char* why) {
+  if (failure_.empty()) failure_ = why;
+  goaway_sent_ = true;
+  nghttp2_session_terminate_session(session_, error_code);
+}
+
+}  // namespace sluice::http2

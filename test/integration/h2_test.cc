@@ -1,0 +1,577 @@
+// HTTP/2 end to end with real processes on loopback: sluice-controller,
+// sluice-proxy, the echo backend (HTTP/1) and nghttpd (an h2c origin, for
+// the upstream HTTP/2 path). Clients are real (curl, h2load) or a raw frame
+// writer for the abuse cases nghttp2 clients refuse to produce.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <nghttp2/nghttp2.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <regex>
+#include <thread>
+
+#include "test/support/http_client.h"
+#include "test/support/process.h"
+
+namespace sluice {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using testing::Process;
+
+constexpr const char* kManifests = R"(apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: h2}
+spec:
+  ports: [{port: 80, protocol: TCP}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: origin, namespace: h2}
+spec:
+  ports: [{port: 80, protocol: TCP}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: echo-1
+  namespace: h2
+  labels: {kubernetes.io/service-name: echo}
+addressType: IPv4
+ports: [{port: ECHO_PORT, protocol: TCP}]
+endpoints: [{addresses: ["127.0.0.1"], conditions: {ready: true}}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: origin-1
+  namespace: h2
+  labels: {kubernetes.io/service-name: origin}
+addressType: IPv4
+ports: [{port: ORIGIN_PORT, protocol: TCP}]
+endpoints: [{addresses: ["127.0.0.1"], conditions: {ready: true}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: echo, namespace: h2}
+spec:
+  ingressClassName: sluice
+  rules:
+    - host: h2.test
+      http:
+        paths:
+          - {path: /, pathType: Prefix, backend: {service: {name: echo, port: {number: 80}}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: origin
+  namespace: h2
+  annotations: {sluice.io/backend-protocol: h2c}
+spec:
+  ingressClassName: sluice
+  rules:
+    - host: origin.test
+      http:
+        paths:
+          - {path: /, pathType: Prefix, backend: {service: {name: origin, port: {number: 80}}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata:
+  name: sluice
+spec:
+  controller: sluice.io/ingress-controller
+)";
+
+std::string Replace(std::string text, const std::string& from, const std::string& to) {
+  return std::regex_replace(text, std::regex(from), to);
+}
+
+// Runs a shell command, returns its stdout (bounded by `timeout`).
+std::string Shell(const std::string& command) {
+  std::string out;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+  pclose(pipe);
+  return out;
+}
+
+// ---- a raw HTTP/2 client: hand-built frames, nghttp2's HPACK for reading.
+struct Frame {
+  uint8_t type = 0;
+  uint8_t flags = 0;
+  uint32_t stream = 0;
+  std::string payload;
+};
+
+enum : uint8_t { kData = 0, kHeaders = 1, kRstStream = 3, kSettings = 4, kPing = 6, kGoaway = 7, kWindowUpdate = 8,
+                 kContinuation = 9 };
+enum : uint8_t { kEndStream = 1, kAck = 1, kEndHeaders = 4 };
+
+std::string FrameBytes(uint8_t type, uint8_t flags, uint32_t stream, std::string_view payload) {
+  std::string f;
+  uint32_t len = static_cast<uint32_t>(payload.size());
+  f += static_cast<char>(len >> 16);
+  f += static_cast<char>(len >> 8);
+  f += static_cast<char>(len);
+  f += static_cast<char>(type);
+  f += static_cast<char>(flags);
+  f += static_cast<char>((stream >> 24) & 0x7f);
+  f += static_cast<char>(stream >> 16);
+  f += static_cast<char>(stream >> 8);
+  f += static_cast<char>(stream);
+  f.append(payload);
+  return f;
+}
+
+std::string U32(uint32_t v) {
+  std::string s;
+  for (int shift = 24; shift >= 0; shift -= 8) s += static_cast<char>(v >> shift);
+  return s;
+}
+
+// HPACK integer with an N-bit prefix (RFC 7541 5.1).
+void HpackInt(std::string& out, uint8_t first, int prefix_bits, size_t value) {
+  size_t max = (1u << prefix_bits) - 1;
+  if (value < max) {
+    out += static_cast<char>(first | value);
+    return;
+  }
+  out += static_cast<char>(first | max);
+  value -= max;
+  while (value >= 128) {
+    out += static_cast<char>((value & 0x7f) | 0x80);
+    value >>= 7;
+  }
+  out += static_cast<char>(value);
+}
+
+// Literal field, new name; `index` adds it to the dynamic table.
+std::string HpackLiteral(std::string_view name, std::string_view value, bool index = false) {
+  std::string out;
+  out += static_cast<char>(index ? 0x40 : 0x00);
+  HpackInt(out, 0, 7, name.size());
+  out.append(name);
+  HpackInt(out, 0, 7, value.size());
+  out.append(value);
+  return out;
+}
+
+std::string RequestBlock(const std::string& authority, const std::string& path, const std::string& method = "GET") {
+  return HpackLiteral(":method", method) + HpackLiteral(":scheme", "http") + HpackLiteral(":authority", authority) +
+         HpackLiteral(":path", path);
+}
+
+class RawH2 {
+ public:
+  explicit RawH2(int port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    nghttp2_hd_inflate_new(&inflater_);
+  }
+  ~RawH2() {
+    close(fd_);
+    nghttp2_hd_inflate_del(inflater_);
+  }
+  bool connected() const { return connected_; }
+  // Preface + SETTINGS (with `settings` entries of id/value).
+  void Handshake(std::string settings = "") {
+    Send("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + FrameBytes(kSettings, 0, 0, settings));
+  }
+  bool Send(std::string_view bytes) {
+    while (!bytes.empty()) {
+      ssize_t n = send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      bytes.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+  // Next frame within `timeout`; false on timeout or EOF. SETTINGS from the
+  // server are acknowledged automatically.
+  bool Next(Frame* frame, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    auto deadline = Clock::now() + timeout;
+    while (true) {
+      if (in_.size() >= 9) {
+        uint32_t len = (uint8_t(in_[0]) << 16) | (uint8_t(in_[1]) << 8) | uint8_t(in_[2]);
+        if (in_.size() >= 9 + len) {
+          frame->type = uint8_t(in_[3]);
+          frame->flags = uint8_t(in_[4]);
+          frame->stream = ((uint8_t(in_[5]) & 0x7f) << 24) | (uint8_t(in_[6]) << 16) | (uint8_t(in_[7]) << 8) |
+                          uint8_t(in_[8]);
+          frame->payload = in_.substr(9, len);
+          in_.erase(0, 9 + len);
+          if (frame->type == kSettings && !(frame->flags & kAck)) Send(FrameBytes(kSettings, kAck, 0, ""));
+          if (frame->type == kHeaders) Decode(*frame);
+          return true;
+        }
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      if (left <= 0) return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left)) <= 0) return false;
+      char buf[65536];
+      ssize_t n = recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) {
+        eof_ = true;
+        return false;
+      }
+      in_.append(buf, static_cast<size_t>(n));
+    }
+  }
+  // Reads until a frame matching `pred` (true) or timeout/EOF (false).
+  template <typename Pred>
+  bool WaitFor(Pred pred, std::chrono::milliseconds timeout, Frame* out = nullptr) {
+    auto deadline = Clock::now() + timeout;
+    Frame f;
+    while (Clock::now() < deadline) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (!Next(&f, left)) return false;
+      if (pred(f)) {
+        if (out != nullptr) *out = f;
+        return true;
+      }
+    }
+    return false;
+  }
+  bool eof() const { return eof_; }
+  // Decoded response headers per stream (the last HEADERS frame seen).
+  std::map<uint32_t, std::map<std::string, std::string>> headers;
+
+ private:
+  void Decode(const Frame& frame) {
+    std::string_view block = frame.payload;
+    auto& fields = headers[frame.stream];
+    while (true) {
+      nghttp2_nv nv;
+      int flags = 0;
+      ssize_t n = nghttp2_hd_inflate_hd2(inflater_, &nv, &flags, reinterpret_cast<const uint8_t*>(block.data()),
+                                         block.size(), 1);
+      if (n < 0) return;
+      block.remove_prefix(static_cast<size_t>(n));
+      if (flags & NGHTTP2_HD_INFLATE_EMIT) {
+        fields[std::string(reinterpret_cast<char*>(nv.name), nv.namelen)] =
+            std::string(reinterpret_cast<char*>(nv.value), nv.valuelen);
+      }
+      if (flags & NGHTTP2_HD_INFLATE_FINAL) {
+        nghttp2_hd_inflate_end_headers(inflater_);
+        return;
+      }
+      if (n == 0 && block.empty()) return;
+    }
+  }
+
+  int fd_ = -1;
+  bool connected_ = false;
+  bool eof_ = false;
+  std::string in_;
+  nghttp2_hd_inflater* inflater_ = nullptr;
+};
+
+uint32_t GoawayCode(const Frame& f) { return f.payload.size() >= 8 ? (uint8_t(f.payload[4]) << 24) | (uint8_t(f.payload[5]) << 16) | (uint8_t(f.payload[6]) << 8) | uint8_t(f.payload[7]) : 0xffffffff; }
+uint32_t RstCode(const Frame& f) { return f.payload.size() >= 4 ? (uint8_t(f.payload[0]) << 24) | (uint8_t(f.payload[1]) << 16) | (uint8_t(f.payload[2]) << 8) | uint8_t(f.payload[3]) : 0xffffffff; }
+
+class Http2Test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::MakeTempDir("h2");
+    std::filesystem::create_directories(dir_ + "/manifests");
+    std::filesystem::create_directories(dir_ + "/www");
+    {
+      std::ofstream big(dir_ + "/www/big");
+      big << std::string(3 * 1024 * 1024, 'b');
+      std::ofstream small(dir_ + "/www/small");
+      small << "hello from nghttpd\n";
+    }
+    echo_port_ = testing::FreePort();
+    origin_port_ = testing::FreePort();
+    echo_ = std::make_unique<Process>(
+        std::vector<std::string>{testing::RunfilePath("test/backend/sluice-echo-backend"), "--listen",
+                                 "127.0.0.1:" + std::to_string(echo_port_), "--name", "echo"},
+        dir_ + "/echo.log");
+    origin_ = std::make_unique<Process>(
+        std::vector<std::string>{"/usr/sbin/nghttpd", "--no-tls", "-a", "127.0.0.1", "-d", dir_ + "/www",
+                                 std::to_string(origin_port_)},
+        dir_ + "/nghttpd.log");
+    testing::WriteFileAtomically(dir_ + "/manifests/all.yaml",
+                                 Replace(Replace(kManifests, "ECHO_PORT", std::to_string(echo_port_)), "ORIGIN_PORT",
+                                         std::to_string(origin_port_)));
+    grpc_port_ = testing::FreePort();
+    controller_ = std::make_unique<Process>(
+        std::vector<std::string>{testing::RunfilePath("controlplane/main/sluice-controller"), "--manifests",
+                                 dir_ + "/manifests", "--grpc-listen", "127.0.0.1:" + std::to_string(grpc_port_),
+                                 "--admin-listen", "127.0.0.1:" + std::to_string(testing::FreePort())},
+        dir_ + "/controller.log");
+    StartProxy();
+    ASSERT_TRUE(testing::WaitForPort(echo_port_));
+    ASSERT_TRUE(testing::WaitForPort(origin_port_)) << testing::ReadFile(dir_ + "/nghttpd.log");
+    ASSERT_TRUE(WaitReady()) << testing::ReadFile(dir_ + "/proxy.log");
+  }
+
+  void StartProxy() {
+    proxy_port_ = testing::FreePort();
+    admin_port_ = testing::FreePort();
+    proxy_ = std::make_unique<Process>(
+        std::vector<std::string>{testing::RunfilePath("dataplane/main/sluice-proxy"), "--controller",
+                                 "127.0.0.1:" + std::to_string(grpc_port_), "--http-listen",
+                                 "127.0.0.1:" + std::to_string(proxy_port_), "--admin-listen",
+                                 "127.0.0.1:" + std::to_string(admin_port_), "--workers", "1", "--access-log", "off",
+                                 "--h2-stall-timeout", "1", "--drain-timeout", "5"},
+        dir_ + "/proxy.log");
+  }
+
+  void TearDown() override {
+    if (HasFailure()) std::cerr << "--- proxy.log\n" << testing::ReadFile(dir_ + "/proxy.log");
+  }
+
+  bool WaitReady() {
+    auto deadline = Clock::now() + std::chrono::seconds(15);
+    while (Clock::now() < deadline) {
+      if (testing::Fetch(admin_port_, "127.0.0.1", "/readyz").status == 200) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+
+  std::string Url(const std::string& path) { return "http://127.0.0.1:" + std::to_string(proxy_port_) + path; }
+  std::string Curl(const std::string& args) {
+    return Shell("timeout 20 curl -sS --http2-prior-knowledge " + args + " 2>&1");
+  }
+
+  std::string dir_;
+  int echo_port_ = 0, origin_port_ = 0, grpc_port_ = 0, proxy_port_ = 0, admin_port_ = 0;
+  std::unique_ptr<Process> echo_, origin_, controller_, proxy_;
+};
+
+TEST_F(Http2Test, CurlPriorKnowledgeGetsResponsesOverHttp2) {
+  std::string out = Curl("-H 'host: h2.test' -o /dev/null -w '%{http_version} %{http_code}' " + Url("/anything"));
+  EXPECT_EQ(out, "2 200");
+  // The request reached the HTTP/1 backend with the proxy's forwarding headers.
+  std::string body = Curl("-H 'host: h2.test' " + Url("/anything?x=1"));
+  EXPECT_NE(body.find("\"path\":\"/anything?x=1\""), std::string::npos) << body;
+  EXPECT_NE(body.find("x-forwarded-for"), std::string::npos) << body;
+  // Unknown host: the protocol-neutral exchange answers 404 on this stream.
+  EXPECT_EQ(Curl("-H 'host: nowhere.test' -o /dev/null -w '%{http_code}' " + Url("/")), "404");
+}
+
+TEST_F(Http2Test, LargeBodiesStreamBothWaysWithFlowControl) {
+  std::string upload = dir_ + "/upload";
+  {
+    std::ofstream f(upload);
+    for (int i = 0; i < 4 * 1024 * 1024 / 16; ++i) f << "0123456789abcdef";
+  }
+  // 4 MiB up (more than any window we grant), echoed back down.
+  std::string out = Curl("-H 'host: h2.test' --data-binary @" + upload + " -o " + dir_ +
+                         "/echoed -w '%{http_code} %{size_download}' " + Url("/echo"));
+  EXPECT_EQ(out, "200 4194304");
+  EXPECT_EQ(Shell("cmp " + upload + " " + dir_ + "/echoed && echo same"), "same\n");
+  // 8 MB down from a Content-Length response.
+  EXPECT_EQ(Curl("-H 'host: h2.test' -o /dev/null -w '%{http_code} %{size_download}' " + Url("/bytes/8000000")),
+            "200 8000000");
+}
+
+TEST_F(Http2Test, H2loadMultiplexesManyStreamsPerConnection) {
+  std::string out = Shell("timeout 60 h2load -n 2000 -c 4 -m 50 -H ':authority: h2.test' " + Url("/bytes/1024") + " 2>&1");
+  EXPECT_NE(out.find("2000 succeeded"), std::string::npos) << out;
+  EXPECT_NE(out.find("status codes: 2000 2xx"), std::string::npos) << out;
+}
+
+TEST_F(Http2Test, AdvertisesAndEnforcesMaxConcurrentStreams) {
+  RawH2 c(proxy_port_);
+  ASSERT_TRUE(c.connected());
+  c.Handshake();
+  // 101 slow requests at once, before our SETTINGS are acknowledged (after
+  // that, nghttp2 treats exceeding them as a connection error): the one
+  // over SETTINGS_MAX_CONCURRENT_STREAMS is refused, the rest are served.
+  std::string burst;
+  for (uint32_t i = 0; i < 101; ++i) {
+    burst += FrameBytes(kHeaders, kEndHeaders | kEndStream, 1 + 2 * i, RequestBlock("h2.test", "/slow/300"));
+  }
+  c.Send(burst);
+  int refused = 0, ok = 0;
+  bool advertised = false;
+  Frame f;
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (refused + ok < 101 && Clock::now() < deadline && c.Next(&f)) {
+    if (f.type == kSettings && !(f.flags & kAck)) {
+      for (size_t i = 0; i + 6 <= f.payload.size(); i += 6) {
+        uint16_t id = (uint8_t(f.payload[i]) << 8) | uint8_t(f.payload[i + 1]);
+        uint32_t value = (uint8_t(f.payload[i + 2]) << 24) | (uint8_t(f.payload[i + 3]) << 16) |
+                         (uint8_t(f.payload[i + 4]) << 8) | uint8_t(f.payload[i + 5]);
+        if (id == 3) advertised = value == 100;
+      }
+    }
+    if (f.type == kRstStream && RstCode(f) == NGHTTP2_REFUSED_STREAM) ++refused;
+    if (f.type == kHeaders && c.headers[f.stream][":status"] == "200") ++ok;
+    ASSERT_NE(f.type, kGoaway);
+  }
+  EXPECT_TRUE(advertised) << "SETTINGS_MAX_CONCURRENT_STREAMS 100";
+  EXPECT_EQ(ok, 100);
+  EXPECT_EQ(refused, 1);
+}
+
+TEST_F(Http2Test, MalformedRequestResetsOnlyThatStream) {
+  RawH2 c(proxy_port_);
+  c.Handshake();
+  // Stream 1: uppercase header name (malformed in HTTP/2); stream 3 fine.
+  c.Send(FrameBytes(kHeaders, kEndHeaders | kEndStream, 1, RequestBlock("h2.test", "/x") + HpackLiteral("Bad", "1")) +
+         FrameBytes(kHeaders, kEndHeaders | kEndStream, 3, RequestBlock("h2.test", "/anything")));
+  Frame rst;
+  bool got_rst = false, got_ok = false;
+  Frame f;
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (!(got_rst && got_ok) && Clock::now() < deadline && c.Next(&f)) {
+    if (f.type == kRstStream && f.stream == 1) got_rst = RstCode(f) == NGHTTP2_PROTOCOL_ERROR;
+    if (f.type == kHeaders && f.stream == 3) got_ok = c.headers[3][":status"] == "200";
+    ASSERT_NE(f.type, kGoaway);
+  }
+  EXPECT_TRUE(got_rst);
+  EXPECT_TRUE(got_ok);
+}
+
+TEST_F(Http2Test, RapidResetGetsGoawayEnhanceYourCalm) {
+  RawH2 c(proxy_port_);
+  c.Handshake();
+  std::string burst;
+  for (uint32_t i = 0; i < 400; ++i) {
+    uint32_t id = 1 + 2 * i;
+    burst += FrameBytes(kHeaders, kEndHeaders | kEndStream, id, RequestBlock("h2.test", "/slow/2000"));
+    burst += FrameBytes(kRstStream, 0, id, U32(NGHTTP2_CANCEL));
+  }
+  c.Send(burst);
+  Frame goaway;
+  ASSERT_TRUE(c.WaitFor([](const Frame& f) { return f.type == kGoaway; }, std::chrono::seconds(5), &goaway));
+  EXPECT_EQ(GoawayCode(goaway), NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
+TEST_F(Http2Test, ContinuationFloodIsCutOffByHeaderBlockSize) {
+  RawH2 c(proxy_port_);
+  c.Handshake();
+  // A header block that never ends: six CONTINUATIONs of 16 KB each (under
+  // nghttp2's own count limit), 96 KB in all, no END_HEADERS.
+  c.Send(FrameBytes(kHeaders, 0, 1, RequestBlock("h2.test", "/")));
+  for (int i = 0; i < 6; ++i) {
+    c.Send(FrameBytes(kContinuation, 0, 1, HpackLiteral("x-filler-" + std::to_string(i), std::string(16000, 'a'))));
+  }
+  Frame goaway;
+  ASSERT_TRUE(c.WaitFor([](const Frame& f) { return f.type == kGoaway; }, std::chrono::seconds(3), &goaway));
+  EXPECT_EQ(GoawayCode(goaway), NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
+TEST_F(Http2Test, HpackBombGets431FromTheProxyAndConnectionSurvives) {
+  RawH2 c(proxy_port_);
+  c.Handshake();
+  // 4 KB value into the dynamic table once, then referenced by one byte
+  // (index 62) 40 times: 160 KB decoded from a block of a few hundred bytes.
+  std::string block = RequestBlock("h2.test", "/anything") + HpackLiteral("x-bomb", std::string(4000, 'z'), true);
+  for (int i = 0; i < 40; ++i) block += static_cast<char>(0x80 | 62);
+  c.Send(FrameBytes(kHeaders, kEndHeaders | kEndStream, 1, block));
+  Frame f;
+  ASSERT_TRUE(c.WaitFor([](const Frame& fr) { return fr.type == kHeaders && fr.stream == 1; }, std::chrono::seconds(5), &f));
+  EXPECT_EQ(c.headers[1][":status"], "431");
+  EXPECT_EQ(c.headers[1].count("x-backend"), 0u) << "the backend must never see it";
+  // The same connection still serves (new HPACK context entries are fine).
+  c.Send(FrameBytes(kHeaders, kEndHeaders | kEndStream, 3, RequestBlock("h2.test", "/anything")));
+  ASSERT_TRUE(c.WaitFor([](const Frame& fr) { return fr.type == kHeaders && fr.stream == 3; }, std::chrono::seconds(5), &f));
+  EXPECT_EQ(c.headers[3][":status"], "200");
+}
+
+TEST_F(Http2Test, PingFloodGetsGoaway) {
+  RawH2 c(proxy_port_);
+  c.Handshake();
+  std::string burst;
+  for (int i = 0; i < 3000; ++i) burst += FrameBytes(kPing, 0, 0, std::string(8, static_cast<char>(i)));
+  c.Send(burst);
+  Frame goaway;
+  ASSERT_TRUE(c.WaitFor([](const Frame& f) { return f.type == kGoaway; }, std::chrono::seconds(5), &goaway));
+  EXPECT_EQ(GoawayCode(goaway), NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
+TEST_F(Http2Test, EmptyDataFloodGetsGoaway) {
+  RawH2 c(proxy_port_);
+  c.Handshake();
+  std::string burst = FrameBytes(kHeaders, kEndHeaders, 1, RequestBlock("h2.test", "/echo", "POST"));
+  for (int i = 0; i < 3000; ++i) burst += FrameBytes(kData, 0, 1, "");
+  c.Send(burst);
+  Frame goaway;
+  ASSERT_TRUE(c.WaitFor([](const Frame& f) { return f.type == kGoaway; }, std::chrono::seconds(5), &goaway));
+  EXPECT_EQ(GoawayCode(goaway), NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
+TEST_F(Http2Test, ZeroWindowClientIsResetAfterStallTimeout) {
+  RawH2 c(proxy_port_);
+  // SETTINGS_INITIAL_WINDOW_SIZE 0: the client never lets a DATA byte through.
+  c.Handshake(std::string("\x00\x04", 2) + U32(0));
+  c.Send(FrameBytes(kHeaders, kEndHeaders | kEndStream, 1, RequestBlock("h2.test", "/bytes/100000")));
+  auto start = Clock::now();
+  Frame rst;
+  ASSERT_TRUE(c.WaitFor([](const Frame& f) { return f.type == kRstStream && f.stream == 1; }, std::chrono::seconds(6), &rst));
+  auto took = Clock::now() - start;
+  EXPECT_EQ(RstCode(rst), NGHTTP2_CANCEL);
+  EXPECT_GE(took, std::chrono::milliseconds(900));  // --h2-stall-timeout 1
+}
+
+TEST_F(Http2Test, DrainSendsGoawayFinishesInFlightAndRefusesNewStreams) {
+  RawH2 c(proxy_port_);
+  c.Handshake();
+  c.Send(FrameBytes(kHeaders, kEndHeaders | kEndStream, 1, RequestBlock("h2.test", "/slow/1500")));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  proxy_->Signal(SIGTERM);
+  Frame goaway;
+  ASSERT_TRUE(c.WaitFor([](const Frame& f) { return f.type == kGoaway; }, std::chrono::seconds(3), &goaway));
+  EXPECT_EQ(GoawayCode(goaway), NGHTTP2_NO_ERROR);
+  uint32_t last = ((uint8_t(goaway.payload[0]) & 0x7f) << 24) | (uint8_t(goaway.payload[1]) << 16) |
+                  (uint8_t(goaway.payload[2]) << 8) | uint8_t(goaway.payload[3]);
+  EXPECT_EQ(last, 1u);
+  // A new stream after the GOAWAY is not processed.
+  c.Send(FrameBytes(kHeaders, kEndHeaders | kEndStream, 3, RequestBlock("h2.test", "/anything")));
+  bool stream1_done = false, stream3_answered = false;
+  Frame f;
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (Clock::now() < deadline && c.Next(&f, std::chrono::seconds(3))) {
+    if (f.stream == 3 && f.type == kHeaders) stream3_answered = true;
+    if (f.stream == 1 && (f.flags & kEndStream)) stream1_done = true;
+  }
+  EXPECT_TRUE(stream1_done) << "the in-flight stream completes";
+  EXPECT_EQ(c.headers[1][":status"], "200");
+  EXPECT_FALSE(stream3_answered);
+  EXPECT_EQ(proxy_->Wait(std::chrono::seconds(10)), 0);
+}
+
+// ---- upstream HTTP/2 (h2c to nghttpd)
+TEST_F(Http2Test, H2cUpstreamCarriesManyStreamsOnFewConnections) {
+  EXPECT_EQ(Curl("-H 'host: origin.test' " + Url("/small")), "hello from nghttpd\n");
+  // HTTP/1.1 client, HTTP/2 upstream: the protocol-neutral exchange bridges.
+  auto r = testing::Fetch(proxy_port_, "origin.test", "/small");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "hello from nghttpd\n");
+  // 3 MB through the upstream stream's flow control.
+  EXPECT_EQ(Curl("-H 'host: origin.test' -o /dev/null -w '%{http_code} %{size_download}' " + Url("/big")),
+            "200 3145728");
+  std::string out = Shell("timeout 60 h2load -n 1000 -c 2 -m 20 -H ':authority: origin.test' " + Url("/small") + " 2>&1");
+  EXPECT_NE(out.find("1000 succeeded"), std::string::npos) << out;
+  std::string metrics = testing::Fetch(admin_port_, "127.0.0.1", "/metrics").body;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(metrics, m, std::regex("sluice_upstream_connects_total (\\d+)"))) << metrics;
+  EXPECT_LE(std::stoi(m[1]), 10) << "streams are multiplexed, not one connection each";
+}
+
+}  // namespace
+}  // namespace sluice
