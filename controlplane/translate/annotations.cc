@@ -172,34 +172,75 @@ constexpr char kRetryOnSyntax[] =
 constexpr char kNextUpstreamSyntax[] =
     "expected space-separated error, timeout, invalid_header, http_502, http_503, http_504, non_idempotent, or off";
 
+// One word of a retry-condition list and what it turns on. A word with no
+// conditions and no `disables` is accepted and ignored.
+struct RetryWord {
+  std::string_view word;
+  std::vector<v1::RetryPolicy::Condition> conditions;
+  bool disables = false;
+};
+
+const std::vector<RetryWord>& SluiceRetryWords() {
+  static const std::vector<RetryWord> words = {
+      {"off", {}, true},
+      {"none", {}, true},
+      {"connect-failure", {v1::RetryPolicy::CONNECT_FAILURE}},
+      {"reset", {v1::RetryPolicy::RESET}},
+      {"timeout", {v1::RetryPolicy::TIMEOUT}},
+      {"502", {v1::RetryPolicy::STATUS_502}},
+      {"503", {v1::RetryPolicy::STATUS_503}},
+      {"504", {v1::RetryPolicy::STATUS_504}},
+  };
+  return words;
+}
+
+const std::vector<RetryWord>& NginxNextUpstreamWords() {
+  static const std::vector<RetryWord> words = {
+      {"off", {}, true},
+      // nginx: connecting, sending or reading the header failed.
+      {"error", {v1::RetryPolicy::CONNECT_FAILURE, v1::RetryPolicy::RESET}},
+      {"timeout", {v1::RetryPolicy::TIMEOUT}},
+      {"invalid_header", {v1::RetryPolicy::RESET}},
+      {"http_502", {v1::RetryPolicy::STATUS_502}},
+      {"http_503", {v1::RetryPolicy::STATUS_503}},
+      {"http_504", {v1::RetryPolicy::STATUS_504}},
+      // Valid for nginx, not done by sluice (never retries a non-idempotent
+      // request the upstream may have acted on); the rest applies.
+      {"non_idempotent", {}},
+      {"http_500", {}},
+      {"http_403", {}},
+      {"http_404", {}},
+      {"http_429", {}},
+  };
+  return words;
+}
+
+// Parses a list of retry words; nullopt when the list is empty or has an
+// unknown word. Repeated conditions ("error invalid_header") count once.
+std::optional<v1::RetryPolicy> ParseRetryWords(std::string_view text, std::string_view separators,
+                                               const std::vector<RetryWord>& words) {
+  if (text.empty()) return std::nullopt;
+  v1::RetryPolicy parsed;
+  for (std::string_view item : SplitList(text, separators)) {
+    auto word = std::find_if(words.begin(), words.end(), [&](const RetryWord& w) { return w.word == item; });
+    if (word == words.end()) return std::nullopt;
+    if (word->disables) parsed.set_disabled(true);
+    for (v1::RetryPolicy::Condition condition : word->conditions) {
+      if (std::find(parsed.retry_on().begin(), parsed.retry_on().end(), condition) == parsed.retry_on().end()) {
+        parsed.add_retry_on(condition);
+      }
+    }
+  }
+  return parsed;
+}
+
 // RoutePolicy.retry. sluice.io/retry-on wins over proxy-next-upstream.
 void ReadRetryAnnotations(Reader& reader, v1::RoutePolicy& policy) {
   v1::RetryPolicy retry;
   bool conditions_set = false;
   if (std::optional<std::string> text = reader.Text("sluice.io/retry-on")) {
-    v1::RetryPolicy parsed;
-    bool valid = !text->empty();
-    for (std::string_view item : SplitList(*text, ",")) {
-      if (item == "off" || item == "none") {
-        parsed.set_disabled(true);
-      } else if (item == "connect-failure") {
-        parsed.add_retry_on(v1::RetryPolicy::CONNECT_FAILURE);
-      } else if (item == "reset") {
-        parsed.add_retry_on(v1::RetryPolicy::RESET);
-      } else if (item == "timeout") {
-        parsed.add_retry_on(v1::RetryPolicy::TIMEOUT);
-      } else if (item == "502") {
-        parsed.add_retry_on(v1::RetryPolicy::STATUS_502);
-      } else if (item == "503") {
-        parsed.add_retry_on(v1::RetryPolicy::STATUS_503);
-      } else if (item == "504") {
-        parsed.add_retry_on(v1::RetryPolicy::STATUS_504);
-      } else {
-        valid = false;
-      }
-    }
-    if (valid) {
-      retry = parsed;
+    if (std::optional<v1::RetryPolicy> parsed = ParseRetryWords(*text, ",", SluiceRetryWords())) {
+      retry = *parsed;
       conditions_set = true;
     } else {
       reader.Invalid("sluice.io/retry-on", *text, kRetryOnSyntax);
@@ -207,45 +248,10 @@ void ReadRetryAnnotations(Reader& reader, v1::RoutePolicy& policy) {
   }
   if (std::optional<std::string> text = reader.Text("nginx.ingress.kubernetes.io/proxy-next-upstream");
       text && !conditions_set) {
-    v1::RetryPolicy parsed;
-    bool valid = !text->empty();
-    for (std::string_view item : SplitList(*text, " \t")) {
-      if (item == "off") {
-        parsed.set_disabled(true);
-      } else if (item == "error") {  // nginx: connecting, sending or reading the header failed
-        parsed.add_retry_on(v1::RetryPolicy::CONNECT_FAILURE);
-        parsed.add_retry_on(v1::RetryPolicy::RESET);
-      } else if (item == "timeout") {
-        parsed.add_retry_on(v1::RetryPolicy::TIMEOUT);
-      } else if (item == "invalid_header") {
-        parsed.add_retry_on(v1::RetryPolicy::RESET);
-      } else if (item == "http_502") {
-        parsed.add_retry_on(v1::RetryPolicy::STATUS_502);
-      } else if (item == "http_503") {
-        parsed.add_retry_on(v1::RetryPolicy::STATUS_503);
-      } else if (item == "http_504") {
-        parsed.add_retry_on(v1::RetryPolicy::STATUS_504);
-      } else if (item == "non_idempotent" || item == "http_500" || item == "http_403" || item == "http_404" ||
-                 item == "http_429") {
-        // Valid for nginx, not done by sluice (never retries a non-idempotent
-        // request the upstream may have acted on); the rest applies.
-      } else {
-        valid = false;
-      }
-    }
-    if (valid) {
-      // Repeated conditions ("error invalid_header") are harmless but noisy.
-      std::vector<int> seen;
-      v1::RetryPolicy unique;
-      unique.set_disabled(parsed.disabled());
-      for (int c : parsed.retry_on()) {
-        if (std::find(seen.begin(), seen.end(), c) != seen.end()) continue;
-        seen.push_back(c);
-        unique.add_retry_on(static_cast<v1::RetryPolicy::Condition>(c));
-      }
-      // Only non-sluice tokens: nothing to retry on.
-      if (!unique.disabled() && unique.retry_on_size() == 0) unique.set_disabled(true);
-      retry = unique;
+    if (std::optional<v1::RetryPolicy> parsed = ParseRetryWords(*text, " \t", NginxNextUpstreamWords())) {
+      // Only non-sluice words: nothing to retry on.
+      if (!parsed->disabled() && parsed->retry_on_size() == 0) parsed->set_disabled(true);
+      retry = *parsed;
     } else {
       reader.Invalid("nginx.ingress.kubernetes.io/proxy-next-upstream", *text, kNextUpstreamSyntax);
     }
