@@ -218,9 +218,9 @@ EOF
 start_h2o() {
   local port="$1" tls="$2" ssl=""
   [[ $tls == 1 ]] && ssl="
-    ssl:
-      certificate-file: $WORK/cert.pem
-      key-file: $WORK/key.pem"
+  ssl:
+    certificate-file: $WORK/cert.pem
+    key-file: $WORK/key.pem"
   cat >"$WORK/h2o-$port.conf" <<EOF
 num-threads: 1
 $( [[ $(id -u) == 0 ]] && echo "user: root" )
@@ -329,7 +329,7 @@ if [[ $MODE == callgrind ]]; then
 fi
 
 # --------------------------------------------------------------- runs -------
-printf "%-8s %-5s %12s %10s %10s %14s %8s\n" proxy mode "req/s" "mean" "max" "cpu us/req" "ok%" >"$WORK/table"
+printf "%-8s %-5s %12s %10s %10s %14s %12s %8s\n" proxy mode "req/s" "mean" "max" "cpu us/req" "syscalls/req" "ok%" >"$WORK/table"
 declare -A RPS
 port=$((PORT_BASE + 10))
 modes=(h2c)
@@ -344,23 +344,36 @@ for mode in "${modes[@]}"; do
     h2args=(-c "$CLIENTS" -m "$STREAMS" -t 1 --header=":authority: $HOST")
     taskset -c 1 h2load "${h2args[@]}" -n 2000 "$url" >"$WORK/warm-$proxy-$mode.txt" 2>&1 || true
     before=$(cpu_ticks "$proxy_pid")
+    perf_pid=""
+    if command -v perf >/dev/null; then  # syscalls made by the proxy: the kernel side of its cost
+      pids=$(echo "$proxy_pid" $(pgrep -P "$proxy_pid" 2>/dev/null || true) | tr ' ' ',')
+      perf stat -x, -e raw_syscalls:sys_enter -p "$pids" -o "$WORK/perf-$proxy-$mode.txt" >/dev/null 2>&1 &
+      perf_pid=$!
+    fi
     taskset -c 1 h2load "${h2args[@]}" -D "$DURATION" "$url" >"$WORK/run-$proxy-$mode.txt" 2>&1 || true
     after=$(cpu_ticks "$proxy_pid")
+    syscalls=""
+    if [[ -n $perf_pid ]]; then
+      kill -INT "$perf_pid" 2>/dev/null || true
+      wait "$perf_pid" 2>/dev/null || true
+      syscalls=$(awk -F, '/raw_syscalls:sys_enter/ {print $1}' "$WORK/perf-$proxy-$mode.txt" 2>/dev/null)
+    fi
     out="$WORK/run-$proxy-$mode.txt"
     rps=$(awk '/^finished in/ {print $4}' "$out")
     done_n=$(awk '/^requests:/ {print $8}' "$out")
     ok_n=$(awk '/^status codes:/ {print $3}' "$out")
     mean=$(awk '/^time for request:/ {print $6}' "$out")
     max=$(awk '/^time for request:/ {print $5}' "$out")
-    cpu_us="-"
+    cpu_us="-"; sys_per_req="-"
     if [[ -n $done_n && $done_n -gt 0 ]]; then
       cpu_us=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$done_n" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
       okp=$(awk -v a="${ok_n:-0}" -v n="$done_n" 'BEGIN { printf "%.1f", 100 * a / n }')
+      [[ $syscalls =~ ^[0-9]+$ ]] && sys_per_req=$(awk -v s="$syscalls" -v n="$done_n" 'BEGIN { printf "%.2f", s / n }')
     else
       okp="0"
     fi
     RPS[$proxy-$mode]="${rps:-0}"
-    printf "%-8s %-5s %12s %10s %10s %14s %8s\n" "$proxy" "$mode" "${rps:-?}" "${mean:-?}" "${max:-?}" "$cpu_us" "$okp" >>"$WORK/table"
+    printf "%-8s %-5s %12s %10s %10s %14s %12s %8s\n" "$proxy" "$mode" "${rps:-?}" "${mean:-?}" "${max:-?}" "$cpu_us" "$sys_per_req" "$okp" >>"$WORK/table"
     stop_pid "$proxy_pid"
   done
 done
