@@ -16,7 +16,7 @@ const EVP_CIPHER* TicketCipher() {
   return cipher;
 }
 
-int TicketCallback(SSL*, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENGTH], EVP_CIPHER_CTX* cipher,
+int TicketCallback(SSL* ssl, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENGTH], EVP_CIPHER_CTX* cipher,
                    EVP_MAC_CTX* mac, int encrypt) {
   TicketKeyRing& ring = TicketKeyRing::Instance();
   TicketKeyRing::Key key;
@@ -30,7 +30,13 @@ int TicketCallback(SSL*, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV
     auto found = ring.Find(key_name);
     if (!found) return 0;  // unknown or retired key: full handshake, new ticket
     key = found->first;
-    verdict = found->second ? 1 : 2;  // 2: valid, but issue a ticket under the current key
+    // 2: valid, and issue a new ticket (under the current key). Always so in
+    // TLS 1.3, as OpenSSL's built-in keys (and so nginx) do: RFC 8446 has
+    // clients use a ticket once (browsers do), so a resumption that hands
+    // out no fresh ticket leaves them a full handshake next time. In TLS
+    // 1.2 a ticket is reused, so only one sealed by the previous key is
+    // renewed.
+    verdict = found->second && SSL_version(ssl) != TLS1_3_VERSION ? 1 : 2;
     if (EVP_DecryptInit_ex(cipher, TicketCipher(), nullptr, key.aes_key.data(), iv) != 1) return -1;
   }
   OSSL_PARAM params[3];

@@ -4,7 +4,9 @@
 // current key, so a client resumes whichever worker its next connection
 // lands on. Rotate() makes a fresh current key and keeps the previous one
 // for decryption only (tickets it sealed are accepted and re-issued), so a
-// ticket lives at most two rotation periods.
+// ticket lives at most two rotation periods. A TLS 1.3 resumption always
+// gets one fresh ticket (clients use each ticket once); a TLS 1.2 one keeps
+// its ticket while the key is current.
 #include <openssl/types.h>
 
 #include <array>

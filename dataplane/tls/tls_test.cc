@@ -228,6 +228,66 @@ TEST(ServerConfigTest, TicketsResumeAcrossConfigsAndOnePreviousKey) {
   }
 }
 
+std::string TicketOf(SSL_SESSION* session) {
+  const unsigned char* ticket = nullptr;
+  size_t length = 0;
+  SSL_SESSION_get0_ticket(session, &ticket, &length);
+  return std::string(reinterpret_cast<const char*>(ticket), length);
+}
+
+TEST(ServerConfigTest, Tls13ResumptionHandsOutAFreshTicketThatResumesToo) {
+  // Clients that use each TLS 1.3 ticket once (as RFC 8446 recommends and
+  // browsers do) keep resuming only if every resumption brings a new one.
+  auto config = ServerConfig::Build({}, nullptr, Context(MakeCertificate("fresh")), nullptr);
+  ClientResult full = Handshake(*config, nullptr, "", nullptr, TLS1_3_VERSION);
+  ASSERT_TRUE(full.ok);
+  ClientResult second = Handshake(*config, nullptr, "", full.session.get(), TLS1_3_VERSION);
+  ASSERT_TRUE(second.resumed);
+  std::string first_ticket = TicketOf(full.session.get());
+  std::string second_ticket = TicketOf(second.session.get());
+  ASSERT_FALSE(second_ticket.empty());
+  EXPECT_NE(second_ticket, first_ticket);
+  ClientResult third = Handshake(*config, nullptr, "", second.session.get(), TLS1_3_VERSION);
+  EXPECT_TRUE(third.resumed);
+}
+
+TEST(TlsTransportTest, DataSentWithTheClientFinishedIsReadAfterTheHandshake) {
+  // The server reads ahead, so a request that arrives behind the client's
+  // Finished sits inside OpenSSL once the handshake is done, and the socket
+  // raises no new edge: Read() must still hand it over.
+  auto config = ServerConfig::Build({}, nullptr, Context(MakeCertificate("ahead")), nullptr);
+  Pair pair;
+  TlsTransport server(config->NewSsl(pair.server), pair.server);
+  SSL_CTX* client_ctx = SSL_CTX_new(TLS_client_method());
+  SSL* client = SSL_new(client_ctx);
+  SSL_set_fd(client, pair.client);
+  bool client_done = false;
+  for (int i = 0; i < 100 && !client_done; ++i) {
+    int rc = SSL_connect(client);
+    if (rc == 1) {
+      client_done = true;
+    } else {
+      ASSERT_EQ(SSL_get_error(client, rc), SSL_ERROR_WANT_READ);
+    }
+    if (!client_done) {
+      ASSERT_NE(server.Handshake(), TlsTransport::HandshakeResult::kFailed);
+    }
+  }
+  ASSERT_TRUE(client_done);
+  ASSERT_EQ(SSL_write(client, "GET / HTTP/1.1\r\n", 16), 16);
+  TlsTransport::HandshakeResult step = TlsTransport::HandshakeResult::kWantIo;
+  for (int i = 0; i < 10 && step == TlsTransport::HandshakeResult::kWantIo; ++i) step = server.Handshake();
+  ASSERT_EQ(step, TlsTransport::HandshakeResult::kDone);
+  char buffer[64];
+  EXPECT_EQ(recv(pair.server, buffer, sizeof buffer, MSG_PEEK), -1);  // already inside OpenSSL
+  EXPECT_EQ(server.Read(buffer, sizeof buffer), 16);
+  EXPECT_EQ(std::string(buffer, 16), "GET / HTTP/1.1\r\n");
+  EXPECT_EQ(server.Read(buffer, sizeof buffer), -1);
+  EXPECT_EQ(errno, EAGAIN);
+  SSL_free(client);
+  SSL_CTX_free(client_ctx);
+}
+
 TEST(TlsTransportTest, ReadReturnsEveryBufferedRecordThenEagain) {
   auto config = ServerConfig::Build({}, nullptr, Context(MakeCertificate("io")), nullptr);
   std::unique_ptr<TlsTransport> server;
