@@ -27,15 +27,15 @@ sluice::Result<ResourceState> ResourceState::Merge(const sluice::v1::StreamRespo
       if (!touched.emplace(ref.type(), ref.name()).second) {
         return sluice::Status::Error("removed " + Describe(ref.type(), ref.name()) + " twice");
       }
-      size_t erased = 0;
+      bool erased = false;
       switch (ref.type()) {
-        case sluice::v1::VIRTUAL_HOST: erased = next.virtual_hosts_.erase(ref.name()); break;
-        case sluice::v1::CLUSTER: erased = next.clusters_.erase(ref.name()); break;
-        case sluice::v1::CERTIFICATE: erased = next.certificates_.erase(ref.name()); break;
+        case sluice::v1::VIRTUAL_HOST: erased = next.sources_.virtual_hosts.Erase(ref.name()); break;
+        case sluice::v1::CLUSTER: erased = next.sources_.clusters.Erase(ref.name()); break;
+        case sluice::v1::CERTIFICATE: erased = next.sources_.certificates.Erase(ref.name()); break;
         default:
           return sluice::Status::Error("removed ref \"" + ref.name() + "\" has no resource type");
       }
-      if (erased == 0) {
+      if (!erased) {
         return sluice::Status::Error("cannot remove unknown " + Describe(ref.type(), ref.name()));
       }
     }
@@ -65,13 +65,13 @@ sluice::Result<ResourceState> ResourceState::Merge(const sluice::v1::StreamRespo
     }
     switch (type) {
       case sluice::v1::VIRTUAL_HOST:
-        next.virtual_hosts_[*name] = std::make_shared<const sluice::v1::VirtualHost>(resource.virtual_host());
+        next.sources_.virtual_hosts.Set(*name, std::make_shared<const sluice::v1::VirtualHost>(resource.virtual_host()));
         break;
       case sluice::v1::CLUSTER:
-        next.clusters_[*name] = std::make_shared<const sluice::v1::Cluster>(resource.cluster());
+        next.sources_.clusters.Set(*name, std::make_shared<const sluice::v1::Cluster>(resource.cluster()));
         break;
       default:
-        next.certificates_[*name] = std::make_shared<const sluice::v1::Certificate>(resource.certificate());
+        next.sources_.certificates.Set(*name, std::make_shared<const sluice::v1::Certificate>(resource.certificate()));
         break;
     }
   }
@@ -79,13 +79,7 @@ sluice::Result<ResourceState> ResourceState::Merge(const sluice::v1::StreamRespo
 }
 
 std::shared_ptr<sluice::v1::Snapshot> ResourceState::ToSnapshot() const {
-  auto snapshot = std::make_shared<sluice::v1::Snapshot>();
-  snapshot->mutable_virtual_hosts()->Reserve(static_cast<int>(virtual_hosts_.size()));
-  snapshot->mutable_clusters()->Reserve(static_cast<int>(clusters_.size()));
-  for (const auto& [name, host] : virtual_hosts_) *snapshot->add_virtual_hosts() = *host;
-  for (const auto& [name, cluster] : clusters_) *snapshot->add_clusters() = *cluster;
-  for (const auto& [name, certificate] : certificates_) *snapshot->add_certificates() = *certificate;
-  return snapshot;
+  return std::make_shared<sluice::v1::Snapshot>(sources_.ToSnapshot());
 }
 
 }  // namespace sluice::discovery

@@ -97,5 +97,25 @@ TEST(ResourceStateTest, ResourceWithoutKindOrRefWithoutTypeIsAnError) {
   EXPECT_FALSE(Base().Merge(untyped).ok());
 }
 
+// What makes an apply cost the delta: the merged state shares every
+// resource it did not receive with the state it came from (same objects),
+// and the maps tell exactly what differs.
+TEST(ResourceStateTest, DeltaSharesEveryUntouchedResource) {
+  ResourceState base = Base();
+  StreamResponse delta;
+  AddCluster(delta, "ns/web:80", 9090);
+  Remove(delta, sluice::v1::VIRTUAL_HOST, "b.example");
+  auto next = base.Merge(delta);
+  ASSERT_TRUE(next.ok()) << next.status().message();
+  EXPECT_EQ(*next->sources().virtual_hosts.Find("a.example"), *base.sources().virtual_hosts.Find("a.example"));
+  EXPECT_NE(*next->sources().clusters.Find("ns/web:80"), *base.sources().clusters.Find("ns/web:80"));
+  EXPECT_EQ((*next->sources().clusters.Find("ns/web:80"))->endpoints(0).port(), 9090u);
+  std::vector<std::string> changed;
+  snapshot::SharedByName<sluice::v1::VirtualHost>::Diff(
+      base.sources().virtual_hosts, next->sources().virtual_hosts,
+      [&changed](const std::string& name, const auto*, const auto*) { changed.push_back(name); });
+  EXPECT_EQ(changed, std::vector<std::string>{"b.example"});
+}
+
 }  // namespace
 }  // namespace sluice::discovery

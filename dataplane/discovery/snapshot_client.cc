@@ -3,6 +3,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <exception>
 #include <random>
 #include <utility>
@@ -33,15 +35,28 @@ std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 
+// Merge + apply, wall time: how long the proxy took to serve a response.
+std::string FormatMs(double ms) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3f", ms);
+  return text;
+}
+
 }  // namespace
 
 SnapshotClient::SnapshotClient(ClientOptions options, ApplyFn apply)
     : options_(std::move(options)),
-      apply_([apply = std::move(apply)](std::shared_ptr<sluice::v1::Snapshot> state, const std::string& version) {
-        return ApplyResult{apply(std::move(state), version), {}};
+      apply_([apply = std::move(apply)](const ResourceState& state, const std::string& version) {
+        return ApplyResult{apply(state.ToSnapshot(), version), {}};
       }) {}
 
 SnapshotClient::SnapshotClient(ClientOptions options, PartialApplyFn apply)
+    : options_(std::move(options)),
+      apply_([apply = std::move(apply)](const ResourceState& state, const std::string& version) {
+        return apply(state.ToSnapshot(), version);
+      }) {}
+
+SnapshotClient::SnapshotClient(ClientOptions options, StateApplyFn apply)
     : options_(std::move(options)), apply_(std::move(apply)) {}
 
 SnapshotClient::~SnapshotClient() { Stop(); }
@@ -128,6 +143,7 @@ bool SnapshotClient::RunOneStream() {
     }
 
     // Merge onto a copy: the last good state only moves when apply() says so.
+    const auto apply_started = std::chrono::steady_clock::now();
     sluice::Status verdict;
     std::vector<sluice::v1::ResourceError> rejected;
     sluice::Result<ResourceState> merged = last_good_.Merge(response);
@@ -135,7 +151,7 @@ bool SnapshotClient::RunOneStream() {
       verdict = merged.status();
     } else {
       try {
-        ApplyResult result = apply_(merged->ToSnapshot(), response.version());
+        ApplyResult result = apply_(*merged, response.version());
         verdict = std::move(result.status);
         rejected = std::move(result.rejected);
       } catch (const std::exception& error) {
@@ -143,6 +159,8 @@ bool SnapshotClient::RunOneStream() {
       }
     }
     if (!verdict.ok() && verdict.message().empty()) verdict = sluice::Status::Error("rejected");
+    const double apply_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - apply_started).count();
 
     {
       std::lock_guard lock(mu_);
@@ -156,7 +174,8 @@ bool SnapshotClient::RunOneStream() {
                                      {"full_state", response.full_state() ? "true" : "false"},
                                      {"changed", std::to_string(response.resources_size())},
                                      {"removed", std::to_string(response.removed_size())},
-                                     {"bytes", std::to_string(response.ByteSizeLong())}});
+                                     {"bytes", std::to_string(response.ByteSizeLong())},
+                                     {"apply_ms", FormatMs(apply_ms)}});
     } else {
       log::Warn("snapshot rejected, still serving the previous one",
                 {{"version", response.version()}, {"error", verdict.message()}, {"applied_version", applied_version()}});

@@ -52,6 +52,12 @@ struct ApplyResult {
 };
 using PartialApplyFn = std::function<ApplyResult(std::shared_ptr<sluice::v1::Snapshot> state,
                                                  const std::string& version)>;
+// The same without building a message: `state.sources()` holds the
+// resources as shared immutable objects and shares all but the changed
+// nodes with the state accepted last, so that
+// snapshot::Compile(state.sources(), version, ..., previous) costs what
+// changed, not the size of the state. What sluice-proxy uses.
+using StateApplyFn = std::function<ApplyResult(const ResourceState& state, const std::string& version)>;
 
 // Counters for the proxy's /metrics and for tests.
 struct ClientStats {
@@ -66,6 +72,7 @@ class SnapshotClient {
  public:
   SnapshotClient(ClientOptions options, ApplyFn apply);
   SnapshotClient(ClientOptions options, PartialApplyFn apply);
+  SnapshotClient(ClientOptions options, StateApplyFn apply);
   ~SnapshotClient();  // Stop()
   SnapshotClient(const SnapshotClient&) = delete;
   SnapshotClient& operator=(const SnapshotClient&) = delete;
@@ -88,7 +95,7 @@ class SnapshotClient {
   void SleepBackoff(std::chrono::milliseconds ceiling);
 
   const ClientOptions options_;
-  const PartialApplyFn apply_;
+  const StateApplyFn apply_;
 
   mutable std::mutex mu_;
   std::condition_variable stop_cv_;

@@ -1,5 +1,6 @@
 #include "dataplane/health/snapshot_health.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "dataplane/common/log.h"
@@ -25,11 +26,15 @@ CheckSpec CheckSpecFrom(const v1::HealthCheck& settings) {
 
 std::vector<CheckTarget> CheckTargets(const snapshot::CompiledSnapshot& snapshot) {
   std::vector<CheckTarget> targets;
-  for (const v1::Cluster& cluster : snapshot.source().clusters()) {
-    if (cluster.health_check().path().empty()) continue;
-    const snapshot::CompiledCluster* compiled = snapshot.FindCluster(cluster.name());
-    if (compiled == nullptr) continue;
-    CheckSpec spec = CheckSpecFrom(cluster.health_check());
+  // Runs on every apply: look at the checked clusters only, in name order.
+  std::vector<const snapshot::CompiledCluster*> checked;
+  snapshot.ForEachCluster([&checked](const snapshot::CompiledCluster& cluster) {
+    if (cluster.source != nullptr && !cluster.source->health_check().path().empty()) checked.push_back(&cluster);
+  });
+  std::sort(checked.begin(), checked.end(),
+            [](const snapshot::CompiledCluster* a, const snapshot::CompiledCluster* b) { return a->name < b->name; });
+  for (const snapshot::CompiledCluster* compiled : checked) {
+    CheckSpec spec = CheckSpecFrom(compiled->source->health_check());
     for (const snapshot::CompiledEndpoint& endpoint : compiled->endpoints) {
       if (endpoint.health == nullptr) continue;
       targets.push_back(CheckTarget{endpoint.key, endpoint.address, spec, endpoint.health});
@@ -57,9 +62,7 @@ std::string HealthMetricsText(const snapshot::CompiledSnapshot& snapshot, int64_
                         "# TYPE sluice_endpoint_ejected gauge\n";
   std::string ejections = "# HELP sluice_endpoint_ejections Times outlier detection ejected the endpoint.\n"
                           "# TYPE sluice_endpoint_ejections gauge\n";
-  for (const v1::Cluster& source : snapshot.source().clusters()) {
-    const snapshot::CompiledCluster* cluster = snapshot.FindCluster(source.name());
-    if (cluster == nullptr) continue;
+  for (const snapshot::CompiledCluster* cluster : snapshot.ClustersByName()) {
     for (const snapshot::CompiledEndpoint& endpoint : cluster->endpoints) {
       std::string labels = Labels(cluster->name, endpoint.key);
       const EndpointHealth* h = endpoint.health.get();
@@ -82,9 +85,7 @@ std::string HealthMetricsText(const snapshot::CompiledSnapshot& snapshot, int64_
 std::string HealthJson(const snapshot::CompiledSnapshot& snapshot, int64_t now_ns) {
   std::string json = "{";
   bool first_cluster = true;
-  for (const v1::Cluster& source : snapshot.source().clusters()) {
-    const snapshot::CompiledCluster* cluster = snapshot.FindCluster(source.name());
-    if (cluster == nullptr) continue;
+  for (const snapshot::CompiledCluster* cluster : snapshot.ClustersByName()) {
     json += (first_cluster ? "" : ",") + log::Quote(cluster->name) + ":[";
     first_cluster = false;
     bool first = true;

@@ -5,8 +5,10 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <memory>
@@ -196,7 +198,24 @@ struct ProxyState {
   uint64_t rejected = 0;
   std::string last_error;
   std::vector<v1::ResourceError> rejected_resources;  // of the applied version
+  // Replaced snapshots, held until nobody else (worker, in-flight request)
+  // does, then freed by ReleaseRetired: never by a worker in the middle of
+  // its requests (a full state re-sent after a reconnect shares little
+  // with the snapshot it replaces, and freeing that takes tens of ms).
+  std::vector<std::shared_ptr<const snapshot::CompiledSnapshot>> retired;
 };
+
+// Frees the retired snapshots only this list still holds, outside the lock.
+void ReleaseRetired(ProxyState& state) {
+  std::vector<std::shared_ptr<const snapshot::CompiledSnapshot>> unused;
+  {
+    std::lock_guard<std::mutex> lock(state.mu);
+    auto still_used = std::partition(state.retired.begin(), state.retired.end(),
+                                     [](const auto& snapshot) { return snapshot.use_count() > 1; });
+    std::move(still_used, state.retired.end(), std::back_inserter(unused));
+    state.retired.erase(still_used, state.retired.end());
+  }
+}
 
 // The steady clock the workers use for health state (EndpointHealth).
 int64_t SteadyNowNs() {
@@ -399,7 +418,7 @@ int Run(const Flags& flags) {
     std::string snapshot_json = "null";
     if (current) {
       snapshot_json.clear();
-      v1::Snapshot redacted = current->source();
+      v1::Snapshot redacted = current->SourceSnapshot();
       for (auto& cert : *redacted.mutable_certificates()) cert.set_private_key_pem("(redacted)");
       (void)google::protobuf::util::MessageToJsonString(redacted, &snapshot_json);
     }
@@ -417,18 +436,18 @@ int Run(const Flags& flags) {
   // A certificate that does not load is left out and named in the ACK
   // (partial ACK, StreamRequest.rejected_resources); anything else wrong
   // rejects the whole version (NACK).
-  discovery::SnapshotClient client(client_options, [&](std::shared_ptr<v1::Snapshot> desired,
+  discovery::SnapshotClient client(client_options, [&](const discovery::ResourceState& desired,
                                                         const std::string& version) -> discovery::ApplyResult {
-    // Moved, not copied: the client builds `desired` for this call alone.
-    // Incremental: hosts and clusters unchanged since the current snapshot
-    // are shared with it, so a one-resource delta costs a few ms.
+    // Incremental: `desired` shares its unchanged resources (and map nodes)
+    // with the current snapshot's sources, so Compile looks only at what
+    // changed and shares the rest: a one-resource delta costs well under a
+    // millisecond at 10,000 hosts.
     std::shared_ptr<const snapshot::CompiledSnapshot> previous;
     {
       std::lock_guard<std::mutex> lock(state.mu);
       previous = state.current;
     }
-    auto compiled =
-        snapshot::Compile(std::move(*desired), version, &health_registry, compile_options, previous.get());
+    auto compiled = snapshot::Compile(desired.sources(), version, &health_registry, compile_options, previous.get());
     if (!compiled.ok()) {
       std::lock_guard<std::mutex> lock(state.mu);
       ++state.rejected;
@@ -448,9 +467,11 @@ int Run(const Flags& flags) {
       ++state.applied;
       state.current = *compiled;
       state.rejected_resources = rejected;
+      if (previous != nullptr) state.retired.push_back(std::move(previous));
     }
     for (auto& worker : workers) worker->SetSnapshot(*compiled);
     health_checker.Update(health::CheckTargets(**compiled));
+    ReleaseRetired(state);  // those the workers let go of since the last apply
     return {Status::Ok(), std::move(rejected)};
   });
 
@@ -464,6 +485,11 @@ int Run(const Flags& flags) {
     main_loop.AddTimer(ticket_rotation, rotate_ticket_keys);
   };
   if (https_address) main_loop.AddTimer(ticket_rotation, rotate_ticket_keys);
+  std::function<void()> release_retired = [&] {
+    ReleaseRetired(state);
+    main_loop.AddTimer(std::chrono::seconds(1), release_retired);
+  };
+  main_loop.AddTimer(std::chrono::seconds(1), release_retired);
   log::Info("sluice-proxy started", {{"http_listen", http_address->ToString()},
                                      {"https_listen", https_address ? https_address->ToString() : "off"},
                                      {"admin_listen", admin_address->ToString()},

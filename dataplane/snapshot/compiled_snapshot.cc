@@ -147,10 +147,10 @@ std::string NormalizeHost(std::string_view host) {
 const CompiledRoute* CompiledSnapshot::Match(std::string_view raw_host, std::string_view path) const {
   std::string host = NormalizeHost(raw_host);
   const CompiledVirtualHost* vhost = nullptr;
-  if (auto it = exact_hosts_.find(host); it != exact_hosts_.end()) {
-    vhost = it->second.get();
+  if (const auto* exact = exact_hosts_.Find(host)) {
+    vhost = exact->get();
   } else if (size_t dot = host.find('.'); dot != std::string::npos && dot > 0 && !wildcard_hosts_.empty()) {
-    if (auto wild = wildcard_hosts_.find(host.substr(dot + 1)); wild != wildcard_hosts_.end()) vhost = wild->second.get();
+    if (const auto* wild = wildcard_hosts_.Find(std::string_view(host).substr(dot + 1))) vhost = wild->get();
   }
   if (vhost == nullptr) vhost = catch_all_.get();
   if (vhost == nullptr) return nullptr;
@@ -161,138 +161,222 @@ const CompiledRoute* CompiledSnapshot::Match(std::string_view raw_host, std::str
 }
 
 const CompiledCluster* CompiledSnapshot::FindCluster(std::string_view name) const {
-  auto it = clusters_by_name_.find(std::string(name));
-  return it == clusters_by_name_.end() ? nullptr : it->second;
+  const auto* found = clusters_.Find(name);
+  return found == nullptr ? nullptr : found->get();
 }
 
 const CompiledVirtualHost* CompiledSnapshot::FindVirtualHost(std::string_view name) const {
   if (name == "*") return catch_all_.get();
   const auto& hosts = name.starts_with("*.") ? wildcard_hosts_ : exact_hosts_;
   if (name.starts_with("*.")) name.remove_prefix(2);
-  auto it = hosts.find(std::string(name));
-  return it == hosts.end() ? nullptr : it->second.get();
+  const auto* found = hosts.Find(name);
+  return found == nullptr ? nullptr : found->get();
+}
+
+std::vector<const CompiledCluster*> CompiledSnapshot::ClustersByName() const {
+  std::vector<const CompiledCluster*> clusters;
+  clusters.reserve(clusters_.size());
+  ForEachCluster([&clusters](const CompiledCluster& cluster) { clusters.push_back(&cluster); });
+  std::sort(clusters.begin(), clusters.end(),
+            [](const CompiledCluster* a, const CompiledCluster* b) { return a->name < b->name; });
+  return clusters;
 }
 
 namespace {
 
-// The shared object behind FindVirtualHost(name) in `snapshot`.
-std::shared_ptr<const CompiledVirtualHost> SharedVirtualHost(
-    const std::unordered_map<std::string, std::shared_ptr<const CompiledVirtualHost>>& exact,
-    const std::unordered_map<std::string, std::shared_ptr<const CompiledVirtualHost>>& wildcard,
-    const std::shared_ptr<const CompiledVirtualHost>& catch_all, const std::string& name) {
-  if (name == "*") return catch_all;
-  const auto& hosts = name.starts_with("*.") ? wildcard : exact;
-  auto it = hosts.find(name.starts_with("*.") ? name.substr(2) : name);
-  return it == hosts.end() ? nullptr : it->second;
+// Equal content. The same object is the common case (shared between
+// versions); otherwise equal serializations, as a full state re-sends every
+// resource as a new object.
+bool SameMessage(const google::protobuf::MessageLite& a, const google::protobuf::MessageLite& b) {
+  if (&a == &b) return true;
+  return a.ByteSizeLong() == b.ByteSizeLong() && a.SerializeAsString() == b.SerializeAsString();
 }
 
-// The previous snapshot's clusters not (yet) carried over into the one
-// being compiled, each with its owning pointer.
-using StaleClusters =
-    std::unordered_map<const CompiledCluster*, const std::shared_ptr<const CompiledCluster>*>;
-
-// Whether every cluster `vhost` routes to was carried over (same object)
-// into the snapshot being compiled.
-bool ClustersKept(const CompiledVirtualHost& vhost, const StaleClusters& stale) {
-  if (stale.empty()) return true;
-  for (const CompiledRoute& route : vhost.routes) {
-    if (stale.contains(route.cluster) || stale.contains(route.canary.cluster)) return false;
-    for (const CompiledWeightedCluster& weighted : route.weighted_clusters) {
-      if (stale.contains(weighted.cluster)) return false;
-    }
+Result<std::shared_ptr<const CompiledCluster>> CompileCluster(const std::shared_ptr<const v1::Cluster>& source,
+                                                              health::HealthRegistry* registry) {
+  const v1::Cluster& cluster = *source;
+  auto out = std::make_shared<CompiledCluster>();
+  out->name = cluster.name();
+  for (const v1::Endpoint& endpoint : cluster.endpoints()) {
+    Status resolved = ResolveEndpoint(endpoint, out->endpoints, out->resolved_by_dns);
+    if (!resolved.ok()) return Status::Error("cluster " + cluster.name() + ": " + resolved.message());
   }
-  return true;
+  if (registry != nullptr) {
+    for (CompiledEndpoint& endpoint : out->endpoints) endpoint.health = registry->Acquire(endpoint.key);
+  }
+  out->outlier = health::OutlierPolicyFrom(cluster.outlier_detection());
+  out->endpoints_version = EndpointsVersion(cluster, out->endpoints);
+  Status upstream_tls = CompileUpstreamTls(cluster, *out);
+  if (!upstream_tls.ok()) return Status::Error("cluster " + cluster.name() + ": " + upstream_tls.message());
+  out->owned_source = source;  // shared with the discovery state, not copied
+  out->source = out->owned_source.get();
+  return std::shared_ptr<const CompiledCluster>(std::move(out));
+}
+
+// Names of the clusters `vhost` routes to (primary, split, canary), once each.
+std::vector<std::string> ClusterNames(const CompiledVirtualHost& vhost) {
+  std::vector<std::string> names;
+  auto add = [&names](const CompiledCluster* cluster) {
+    if (cluster != nullptr && std::find(names.begin(), names.end(), cluster->name) == names.end()) {
+      names.push_back(cluster->name);
+    }
+  };
+  for (const CompiledRoute& route : vhost.routes) {
+    add(route.cluster);
+    add(route.canary.cluster);
+    for (const CompiledWeightedCluster& weighted : route.weighted_clusters) add(weighted.cluster);
+  }
+  return names;
 }
 
 }  // namespace
 
-Result<std::shared_ptr<const CompiledSnapshot>> Compile(v1::Snapshot snapshot, std::string version,
-                                                        health::HealthRegistry* registry,
-                                                        const CompileOptions& options,
-                                                        const CompiledSnapshot* previous) {
-  auto compiled = std::make_shared<CompiledSnapshot>();
-  compiled->version_ = std::move(version);
-  compiled->clusters_.reserve(static_cast<size_t>(snapshot.clusters_size()));
-  compiled->clusters_by_name_.reserve(static_cast<size_t>(snapshot.clusters_size()));
-  compiled->exact_hosts_.reserve(static_cast<size_t>(snapshot.virtual_hosts_size()));
+// Builds one CompiledSnapshot from `previous` plus what changed.
+struct CompiledSnapshotBuilder {
+  using Clusters = PersistentMap<std::shared_ptr<const CompiledCluster>>;
 
-  // Previous clusters not carried over (changed, removed, or DNS): a
-  // virtual host that routes to one of them is compiled again.
-  StaleClusters stale;
-  if (previous != nullptr) {
-    stale.reserve(previous->clusters_.size());
-    for (const auto& cluster : previous->clusters_) stale.emplace(cluster.get(), &cluster);
-  }
-  for (const v1::Cluster& cluster : snapshot.clusters()) {
-    if (cluster.name().empty()) return Status::Error("cluster with an empty name");
-    std::string source_bytes = cluster.SerializeAsString();
-    if (previous != nullptr) {
-      auto it = previous->clusters_by_name_.find(cluster.name());
-      if (it != previous->clusters_by_name_.end() && !it->second->resolved_by_dns &&
-          it->second->source_bytes == source_bytes) {
-        // Same object; absent from `stale` when a duplicate name took it.
-        if (auto kept = stale.find(it->second); kept != stale.end()) {
-          if (!compiled->clusters_by_name_.emplace(cluster.name(), it->second).second) {
-            return Status::Error("duplicate cluster " + cluster.name());
-          }
-          compiled->clusters_.push_back(*kept->second);
-          stale.erase(kept);
-          continue;
+  static Result<std::shared_ptr<const CompiledSnapshot>> Build(const SnapshotSources& sources, std::string version,
+                                                               health::HealthRegistry* registry,
+                                                               const CompileOptions& options,
+                                                               const CompiledSnapshot* previous) {
+    static const SnapshotSources kNothing{};
+    const SnapshotSources& before = previous != nullptr ? previous->sources_ : kNothing;
+    auto out = std::make_shared<CompiledSnapshot>();
+    if (previous != nullptr) *out = *previous;  // O(1): the maps share their nodes
+    out->version_ = std::move(version);
+
+    // Clusters: the changed ones, and every DNS one (re-resolved each time).
+    std::vector<std::string> names;
+    SharedByName<v1::Cluster>::Diff(before.clusters, sources.clusters,
+                                    [&names](const std::string& name, const auto*, const auto*) { names.push_back(name); });
+    out->dns_clusters_.ForEach([&names](const std::string& name, bool) { names.push_back(name); });
+    SortUnique(names);
+    std::vector<std::string> changed_clusters;
+    for (const std::string& name : names) {
+      const std::shared_ptr<const v1::Cluster>* source = sources.clusters.Find(name);
+      const std::shared_ptr<const CompiledCluster>* old = out->clusters_.Find(name);
+      if (source == nullptr) {
+        if (old != nullptr) {
+          out->clusters_.Erase(name);
+          changed_clusters.push_back(name);
         }
-      }
-    }
-    auto out = std::make_shared<CompiledCluster>();
-    out->name = cluster.name();
-    out->source_bytes = std::move(source_bytes);
-    for (const v1::Endpoint& endpoint : cluster.endpoints()) {
-      Status resolved = ResolveEndpoint(endpoint, out->endpoints, out->resolved_by_dns);
-      if (!resolved.ok()) return Status::Error("cluster " + cluster.name() + ": " + resolved.message());
-    }
-    if (registry != nullptr) {
-      for (CompiledEndpoint& endpoint : out->endpoints) endpoint.health = registry->Acquire(endpoint.key);
-    }
-    out->outlier = health::OutlierPolicyFrom(cluster.outlier_detection());
-    out->endpoints_version = EndpointsVersion(cluster, out->endpoints);
-    Status upstream_tls = CompileUpstreamTls(cluster, *out);
-    if (!upstream_tls.ok()) return Status::Error("cluster " + cluster.name() + ": " + upstream_tls.message());
-    if (!compiled->clusters_by_name_.emplace(out->name, out.get()).second) {
-      return Status::Error("duplicate cluster " + cluster.name());
-    }
-    out->owned_source = std::make_shared<const v1::Cluster>(cluster);
-    out->source = out->owned_source.get();
-    compiled->clusters_.push_back(std::move(out));
-  }
-
-  auto insert = [&compiled](const std::string& name, std::shared_ptr<const CompiledVirtualHost> host) {
-    compiled->route_count_ += host->routes.size();
-    if (name == "*") {
-      if (compiled->catch_all_ != nullptr) return false;
-      compiled->catch_all_ = std::move(host);
-      return true;
-    }
-    if (name.starts_with("*.")) return compiled->wildcard_hosts_.emplace(name.substr(2), std::move(host)).second;
-    return compiled->exact_hosts_.emplace(name, std::move(host)).second;
-  };
-  std::string source_bytes;  // one buffer for every host: no allocation per unchanged host
-  for (const v1::VirtualHost& vhost : snapshot.virtual_hosts()) {
-    source_bytes.resize(vhost.ByteSizeLong());
-    vhost.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(source_bytes.data()));
-    if (previous != nullptr) {
-      std::shared_ptr<const CompiledVirtualHost> kept = SharedVirtualHost(
-          previous->exact_hosts_, previous->wildcard_hosts_, previous->catch_all_, vhost.name());
-      if (kept != nullptr && kept->source_bytes == source_bytes && ClustersKept(*kept, stale)) {
-        // Validated when it was compiled, from the same bytes and clusters.
-        if (!insert(vhost.name(), std::move(kept))) return Status::Error("duplicate virtual host " + vhost.name());
+        out->dns_clusters_.Erase(name);
         continue;
       }
+      if (old != nullptr && !(*old)->resolved_by_dns && SameMessage(*(*old)->owned_source, **source)) continue;
+      if (name.empty()) return Status::Error("cluster with an empty name");
+      auto compiled = CompileCluster(*source, registry);
+      if (!compiled.ok()) return compiled.status();
+      if ((*compiled)->resolved_by_dns) {
+        out->dns_clusters_.Set(name, true);
+      } else {
+        out->dns_clusters_.Erase(name);
+      }
+      out->clusters_.Set(name, std::move(*compiled));
+      changed_clusters.push_back(name);
     }
+
+    // Virtual hosts: the changed ones, and those routing to a changed cluster.
+    names.clear();
+    SharedByName<v1::VirtualHost>::Diff(
+        before.virtual_hosts, sources.virtual_hosts,
+        [&names](const std::string& name, const auto*, const auto*) { names.push_back(name); });
+    for (const std::string& cluster : changed_clusters) {
+      if (const PersistentMap<bool>* hosts = out->hosts_by_cluster_.Find(cluster)) {
+        hosts->ForEach([&names](const std::string& name, bool) { names.push_back(name); });
+      }
+    }
+    SortUnique(names);
+    for (const std::string& name : names) {
+      const std::shared_ptr<const v1::VirtualHost>* source = sources.virtual_hosts.Find(name);
+      std::shared_ptr<const CompiledVirtualHost> old = Host(*out, name);
+      if (old != nullptr && source != nullptr && SameMessage(*old->source, **source) &&
+          ClustersKept(*old, out->clusters_)) {
+        continue;  // validated when it was compiled, from the same host and clusters
+      }
+      if (old != nullptr) RemoveHost(*out, name, *old);
+      if (source == nullptr) continue;
+      auto compiled = CompileVirtualHost(*source, *out);
+      if (!compiled.ok()) return compiled.status();
+      AddHost(*out, name, std::move(*compiled));
+    }
+
+    bool certificates_changed = previous == nullptr;
+    SharedByName<v1::Certificate>::Diff(before.certificates, sources.certificates,
+                                        [&](const std::string&, const auto*, const auto*) { certificates_changed = true; });
+    if (certificates_changed) CompileServerTls(sources.certificates, options, *out);
+    out->sources_ = sources;
+    return std::shared_ptr<const CompiledSnapshot>(std::move(out));
+  }
+
+  static void SortUnique(std::vector<std::string>& names) {
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+  }
+
+  // Where the host named `name` lives: "*", "*.parent" or exact.
+  static std::shared_ptr<const CompiledVirtualHost> Host(const CompiledSnapshot& snapshot, std::string_view name) {
+    if (name == "*") return snapshot.catch_all_;
+    const auto* found = name.starts_with("*.") ? snapshot.wildcard_hosts_.Find(name.substr(2))
+                                               : snapshot.exact_hosts_.Find(name);
+    return found == nullptr ? nullptr : *found;
+  }
+
+  static void RemoveHost(CompiledSnapshot& snapshot, const std::string& name, const CompiledVirtualHost& host) {
+    snapshot.route_count_ -= host.routes.size();
+    for (const std::string& cluster : ClusterNames(host)) {
+      if (!snapshot.hosts_by_cluster_.Contains(cluster)) continue;
+      PersistentMap<bool>& hosts = snapshot.hosts_by_cluster_.Mutable(cluster);
+      hosts.Erase(name);
+      if (hosts.empty()) snapshot.hosts_by_cluster_.Erase(cluster);
+    }
+    if (name == "*") {
+      snapshot.catch_all_ = nullptr;
+    } else if (name.starts_with("*.")) {
+      snapshot.wildcard_hosts_.Erase(std::string_view(name).substr(2));
+    } else {
+      snapshot.exact_hosts_.Erase(name);
+    }
+  }
+
+  static void AddHost(CompiledSnapshot& snapshot, const std::string& name, std::shared_ptr<const CompiledVirtualHost> host) {
+    snapshot.route_count_ += host->routes.size();
+    for (const std::string& cluster : ClusterNames(*host)) snapshot.hosts_by_cluster_.Mutable(cluster).Set(name, true);
+    if (name == "*") {
+      snapshot.catch_all_ = std::move(host);
+    } else if (name.starts_with("*.")) {
+      snapshot.wildcard_hosts_.Set(name.substr(2), std::move(host));
+    } else {
+      snapshot.exact_hosts_.Set(name, std::move(host));
+    }
+  }
+
+  // Whether every cluster `host` routes to is still the same object.
+  static bool ClustersKept(const CompiledVirtualHost& host, const Clusters& clusters) {
+    auto kept = [&clusters](const CompiledCluster* cluster) {
+      if (cluster == nullptr) return true;
+      const auto* current = clusters.Find(cluster->name);
+      return current != nullptr && current->get() == cluster;
+    };
+    for (const CompiledRoute& route : host.routes) {
+      if (!kept(route.cluster) || !kept(route.canary.cluster)) return false;
+      for (const CompiledWeightedCluster& weighted : route.weighted_clusters) {
+        if (!kept(weighted.cluster)) return false;
+      }
+    }
+    return true;
+  }
+
+  static Result<std::shared_ptr<const CompiledVirtualHost>> CompileVirtualHost(
+      const std::shared_ptr<const v1::VirtualHost>& source, const CompiledSnapshot& snapshot) {
+    const v1::VirtualHost& vhost = *source;
     if (!IsValidVirtualHostName(vhost.name())) {
       return Status::Error("virtual host \"" + vhost.name() + "\": invalid host name");
     }
     auto out_host = std::make_shared<CompiledVirtualHost>();
     CompiledVirtualHost& out = *out_host;
     out.name = vhost.name();
-    out.source_bytes = source_bytes;
+    out.source = source;
     out.routes.reserve(static_cast<size_t>(vhost.routes_size()));
     for (int i = 0; i < vhost.routes_size(); ++i) {
       const v1::Route& route = vhost.routes(i);
@@ -300,7 +384,7 @@ Result<std::shared_ptr<const CompiledSnapshot>> Compile(v1::Snapshot snapshot, s
       if (route.path().empty() || route.path().front() != '/') {
         return Status::Error(where + ": path \"" + route.path() + "\" must start with /");
       }
-      const CompiledCluster* cluster = compiled->FindCluster(route.cluster());
+      const CompiledCluster* cluster = snapshot.FindCluster(route.cluster());
       if (cluster == nullptr) return Status::Error(where + ": unknown cluster \"" + route.cluster() + "\"");
       CompiledRoute compiled_route;
       compiled_route.match = route.match();
@@ -310,7 +394,7 @@ Result<std::shared_ptr<const CompiledSnapshot>> Compile(v1::Snapshot snapshot, s
       }
       compiled_route.cluster = cluster;
       for (const v1::WeightedCluster& weighted : route.weighted_clusters()) {
-        const CompiledCluster* target = compiled->FindCluster(weighted.cluster());
+        const CompiledCluster* target = snapshot.FindCluster(weighted.cluster());
         if (target == nullptr) return Status::Error(where + ": unknown weighted cluster \"" + weighted.cluster() + "\"");
         compiled_route.weighted_clusters.push_back({target, weighted.weight()});
         compiled_route.total_weight += weighted.weight();
@@ -319,7 +403,7 @@ Result<std::shared_ptr<const CompiledSnapshot>> Compile(v1::Snapshot snapshot, s
         return Status::Error(where + ": weighted clusters all have weight 0");
       }
       if (!route.canary().cluster().empty()) {
-        compiled_route.canary.cluster = compiled->FindCluster(route.canary().cluster());
+        compiled_route.canary.cluster = snapshot.FindCluster(route.canary().cluster());
         if (compiled_route.canary.cluster == nullptr) {
           return Status::Error(where + ": unknown canary cluster \"" + route.canary().cluster() + "\"");
         }
@@ -331,31 +415,58 @@ Result<std::shared_ptr<const CompiledSnapshot>> Compile(v1::Snapshot snapshot, s
       compiled_route.origin = route.origin();
       out.routes.push_back(std::move(compiled_route));
     }
-    if (!insert(vhost.name(), std::move(out_host))) return Status::Error("duplicate virtual host " + vhost.name());
+    return std::shared_ptr<const CompiledVirtualHost>(std::move(out_host));
   }
-  CompileServerTls(snapshot, options, *compiled);
-  compiled->source_ = std::move(snapshot);
-  return std::shared_ptr<const CompiledSnapshot>(std::move(compiled));
+
+  // Certificates ordered by name (as the snapshot message lists them).
+  static void CompileServerTls(const SharedByName<v1::Certificate>& certificates, const CompileOptions& options,
+                               CompiledSnapshot& out) {
+    std::vector<tls::CertificateInput> inputs;
+    inputs.reserve(certificates.size());
+    for (const std::string& name : certificates.SortedKeys()) {
+      const v1::Certificate& certificate = **certificates.Find(name);
+      tls::CertificateInput input;
+      input.name = certificate.name();
+      input.sni_names.assign(certificate.sni_names().begin(), certificate.sni_names().end());
+      input.chain_pem = certificate.certificate_chain_pem();
+      input.key_pem = certificate.private_key_pem();
+      inputs.push_back(std::move(input));
+    }
+    out.certificate_problems_.clear();
+    out.server_tls_ = tls::ServerConfig::Build(inputs, options.explicit_default_certificate,
+                                               options.generated_default_certificate, &out.certificate_problems_);
+    if (out.server_tls_->default_context() == nullptr && out.server_tls_->size() == 0) out.server_tls_ = nullptr;
+  }
+};
+
+Result<std::shared_ptr<const CompiledSnapshot>> Compile(const SnapshotSources& sources, std::string version,
+                                                        health::HealthRegistry* registry,
+                                                        const CompileOptions& options,
+                                                        const CompiledSnapshot* previous) {
+  return CompiledSnapshotBuilder::Build(sources, std::move(version), registry, options, previous);
 }
 
-}  // namespace sluice::snapshot
-
-namespace sluice::snapshot {
-
-void CompileServerTls(const v1::Snapshot& snapshot, const CompileOptions& options, CompiledSnapshot& out) {
-  std::vector<tls::CertificateInput> inputs;
-  inputs.reserve(static_cast<size_t>(snapshot.certificates_size()));
-  for (const v1::Certificate& certificate : snapshot.certificates()) {
-    tls::CertificateInput input;
-    input.name = certificate.name();
-    input.sni_names.assign(certificate.sni_names().begin(), certificate.sni_names().end());
-    input.chain_pem = certificate.certificate_chain_pem();
-    input.key_pem = certificate.private_key_pem();
-    inputs.push_back(std::move(input));
+Result<std::shared_ptr<const CompiledSnapshot>> Compile(v1::Snapshot snapshot, std::string version,
+                                                        health::HealthRegistry* registry,
+                                                        const CompileOptions& options,
+                                                        const CompiledSnapshot* previous) {
+  SnapshotSources sources;
+  for (v1::Cluster& cluster : *snapshot.mutable_clusters()) {
+    if (cluster.name().empty()) return Status::Error("cluster with an empty name");
+    std::string name = cluster.name();
+    if (sources.clusters.Contains(name)) return Status::Error("duplicate cluster " + name);
+    sources.clusters.Set(std::move(name), std::make_shared<const v1::Cluster>(std::move(cluster)));
   }
-  out.server_tls_ = tls::ServerConfig::Build(inputs, options.explicit_default_certificate,
-                                             options.generated_default_certificate, &out.certificate_problems_);
-  if (out.server_tls_->default_context() == nullptr && out.server_tls_->size() == 0) out.server_tls_ = nullptr;
+  for (v1::VirtualHost& vhost : *snapshot.mutable_virtual_hosts()) {
+    std::string name = vhost.name();
+    if (sources.virtual_hosts.Contains(name)) return Status::Error("duplicate virtual host " + name);
+    sources.virtual_hosts.Set(std::move(name), std::make_shared<const v1::VirtualHost>(std::move(vhost)));
+  }
+  for (v1::Certificate& certificate : *snapshot.mutable_certificates()) {
+    std::string name = certificate.name();
+    sources.certificates.Set(std::move(name), std::make_shared<const v1::Certificate>(std::move(certificate)));
+  }
+  return Compile(sources, std::move(version), registry, options, previous);
 }
 
 }  // namespace sluice::snapshot

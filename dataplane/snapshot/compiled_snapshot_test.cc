@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+#include <set>
+
 #include "dataplane/health/registry.h"
 
 namespace sluice::snapshot {
@@ -206,6 +209,136 @@ TEST(IncrementalCompileTest, RejectsWhatAFullCompileRejects) {
   ASSERT_TRUE(same.ok());
   EXPECT_EQ((*same)->FindVirtualHost("b.local"), (*previous)->FindVirtualHost("b.local"));
   EXPECT_EQ((*same)->Match("b.local", "/api")->cluster->name, "b");
+}
+
+// A chain of random deltas over shared sources, as the proxy applies them:
+// each incremental compile routes exactly like a full compile of the same
+// state, and shares every host whose resource and clusters did not change.
+TEST(IncrementalCompileTest, AChainOfDeltasRoutesLikeAFullCompileAndSharesTheRest) {
+  health::HealthRegistry registry;
+  std::mt19937 random(11);
+  auto cluster_name = [](int i) { return "ns/svc-" + std::to_string(i) + ":80"; };
+  auto make_cluster = [&](int i, int port) {
+    auto cluster = std::make_shared<v1::Cluster>();
+    cluster->set_name(cluster_name(i));
+    auto* ep = cluster->add_endpoints();
+    ep->set_address("127.0.1." + std::to_string(i));
+    ep->set_port(port);
+    return std::shared_ptr<const v1::Cluster>(std::move(cluster));
+  };
+  auto host_name = [](int i) {
+    return i == 0 ? std::string("*") : i % 10 == 1 ? "*.w" + std::to_string(i) + ".example" : "h" + std::to_string(i) + ".example";
+  };
+  auto make_host = [&](int i, int cluster, int other) {
+    auto host = std::make_shared<v1::VirtualHost>();
+    host->set_name(host_name(i));
+    auto* exact = host->add_routes();
+    exact->set_match(v1::Route::EXACT);
+    exact->set_path("/exact");
+    exact->set_cluster(cluster_name(other));
+    auto* prefix = host->add_routes();
+    prefix->set_path("/");
+    prefix->set_cluster(cluster_name(cluster));
+    if (i % 7 == 0) {
+      auto* split = prefix->add_weighted_clusters();
+      split->set_cluster(cluster_name(other));
+      split->set_weight(1);
+    }
+    return std::shared_ptr<const v1::VirtualHost>(std::move(host));
+  };
+  constexpr int kClusters = 12, kHosts = 120;
+  SnapshotSources sources;
+  for (int i = 0; i < kClusters; ++i) sources.clusters.Set(cluster_name(i), make_cluster(i, 8000));
+  for (int i = 0; i < kHosts; i += 2) sources.virtual_hosts.Set(host_name(i), make_host(i, i % kClusters, (i / 3) % kClusters));
+  auto current = Compile(sources, "v0", &registry);
+  ASSERT_TRUE(current.ok()) << current.status().message();
+
+  for (int step = 1; step <= 150; ++step) {
+    SnapshotSources next = sources;
+    std::set<std::string> changed_clusters;
+    const int kind = static_cast<int>(random() % 4);
+    const int i = static_cast<int>(random() % kHosts);
+    const int c = static_cast<int>(random() % kClusters);
+    if (kind == 0) {  // endpoint change
+      next.clusters.Set(cluster_name(c), make_cluster(c, 8000 + step));
+      changed_clusters.insert(cluster_name(c));
+    } else if (kind == 1) {  // host added or changed
+      next.virtual_hosts.Set(host_name(i), make_host(i, c, (c + step) % kClusters));
+    } else if (kind == 2) {  // host removed
+      next.virtual_hosts.Erase(host_name(i));
+    } else {  // the same content as a new object (a full state re-sent)
+      next.clusters.Set(cluster_name(c), std::make_shared<const v1::Cluster>(**sources.clusters.Find(cluster_name(c))));
+    }
+    const std::string version = "v" + std::to_string(step);
+    auto incremental = Compile(next, version, &registry, CompileOptions(), current->get());
+    auto full = Compile(next, version, &registry);
+    ASSERT_TRUE(incremental.ok()) << incremental.status().message();
+    ASSERT_TRUE(full.ok()) << full.status().message();
+    const CompiledSnapshot& inc = **incremental;
+    const CompiledSnapshot& old = **current;
+    ASSERT_EQ(inc.route_count(), (*full)->route_count()) << "step " << step;
+    ASSERT_EQ(inc.virtual_host_count(), (*full)->virtual_host_count());
+    ASSERT_EQ(inc.cluster_count(), (*full)->cluster_count());
+    for (int h = 0; h < kHosts; ++h) {
+      std::string host = host_name(h) == "*" ? "any.other" : host_name(h).starts_with("*.") ? "x" + host_name(h).substr(1) : host_name(h);
+      for (const char* path : {"/exact", "/x"}) {
+        ASSERT_EQ(Describe(inc, host, path), Describe(**full, host, path)) << "step " << step << " " << host << path;
+      }
+      const auto* before = sources.virtual_hosts.Find(host_name(h));
+      const auto* after = next.virtual_hosts.Find(host_name(h));
+      if (before != nullptr && after != nullptr && *before == *after) {
+        bool routes_to_changed = false;
+        for (const auto& route : (*after)->routes()) {
+          routes_to_changed |= changed_clusters.contains(route.cluster());
+          for (const auto& w : route.weighted_clusters()) routes_to_changed |= changed_clusters.contains(w.cluster());
+        }
+        const bool shared = inc.FindVirtualHost(host_name(h)) == old.FindVirtualHost(host_name(h));
+        EXPECT_EQ(shared, !routes_to_changed) << "step " << step << " " << host_name(h);
+      }
+    }
+    if (kind == 3) EXPECT_EQ(inc.FindCluster(cluster_name(c)), old.FindCluster(cluster_name(c)));
+    sources = std::move(next);
+    current = std::move(incremental);
+  }
+}
+
+TEST(IncrementalCompileTest, RemovingAClusterStillInUseIsRejectedAndTheOldSnapshotIsUntouched) {
+  health::HealthRegistry registry;
+  auto previous = Compile(SharedHostsSnapshot(), "v1", &registry);
+  ASSERT_TRUE(previous.ok());
+  SnapshotSources next = (*previous)->sources();
+  ASSERT_TRUE(next.clusters.Erase("b"));
+  auto compiled = Compile(next, "v2", &registry, CompileOptions(), previous->get());
+  ASSERT_FALSE(compiled.ok());
+  EXPECT_NE(compiled.status().message().find("unknown cluster \"b\""), std::string::npos) << compiled.status().message();
+  EXPECT_EQ((*previous)->Match("b.local", "/api")->cluster->name, "b");
+  // Remove the host as well: accepted, and the host is gone.
+  ASSERT_TRUE(next.virtual_hosts.Erase("b.local"));
+  compiled = Compile(next, "v3", &registry, CompileOptions(), previous->get());
+  ASSERT_TRUE(compiled.ok()) << compiled.status().message();
+  EXPECT_EQ((*compiled)->FindVirtualHost("b.local"), nullptr);
+  EXPECT_EQ((*compiled)->Match("b.local", "/api")->cluster->name, "a");  // the catch-all
+  EXPECT_EQ((*compiled)->FindCluster("b"), nullptr);
+  EXPECT_EQ((*compiled)->SourceSnapshot().clusters_size(), 2);
+}
+
+TEST(IncrementalCompileTest, DnsClustersAreResolvedAgainOnEveryCompile) {
+  v1::Snapshot s;
+  auto* cluster = s.add_clusters();
+  cluster->set_name("external");
+  auto* ep = cluster->add_endpoints();
+  ep->set_address("localhost");
+  ep->set_port(80);
+  auto* vh = s.add_virtual_hosts();
+  vh->set_name("ext.local");
+  vh->add_routes()->set_path("/");
+  vh->mutable_routes(0)->set_cluster("external");
+  auto first = Compile(s, "v1");
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  auto second = Compile((*first)->sources(), "v2", nullptr, CompileOptions(), first->get());
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  EXPECT_NE((*second)->FindCluster("external"), (*first)->FindCluster("external"));
+  EXPECT_EQ((*second)->Match("ext.local", "/")->cluster, (*second)->FindCluster("external"));
 }
 
 }  // namespace
