@@ -2,7 +2,7 @@
 # Cluster-mode benchmark: builds the binaries (-c opt, own output base), then
 # runs kube_bench.py: 10,000 Ingresses / 1,000 Services in fakekube, time to
 # the first snapshot, RSS, bytes on the wire, and per-change latency.
-# Usage: bench/kube_bench.sh [--ingresses N] [--services N] [--changes N]
+# Usage: bench/kube_bench.sh [--ingresses N] [--services N] [--changes N] [--gap-ms MS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUTPUT_BASE=${SLUICE_BENCH_OUTPUT_BASE:-/root/.cache/bazel-fakekube}

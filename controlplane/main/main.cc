@@ -4,6 +4,8 @@
 #include <google/protobuf/util/json_util.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -201,7 +203,10 @@ int RunKube(const ControllerFlags& flags) {
   translate::IncrementalTranslator translator(translate_options);
   auto on_change = [&](const store::Store& store, bool translation_inputs_changed) {
     if (translation_inputs_changed) {
+      const auto translate_started = std::chrono::steady_clock::now();
       const translate::Result& result = translator.Update(store);
+      const double translate_ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - translate_started).count();
       std::set<std::string> current;
       for (const translate::Diagnostic& diagnostic : result.diagnostics) {
         std::string key = diagnostic.kind + "/" + diagnostic.ns + "/" + diagnostic.name + ": " + diagnostic.message;
@@ -219,21 +224,32 @@ int RunKube(const ControllerFlags& flags) {
       logged_diagnostics = std::move(current);
       // Published first: status and Events are not on the way to the proxies.
       const std::string_view update_kind = translator.last_update_kind();
-      if (update_kind == "endpoints") {
-        // Only these Clusters differ from what was published last.
-        const std::set<std::string> names(translator.refreshed_clusters().begin(),
-                                          translator.refreshed_clusters().end());
-        std::vector<sluice::v1::Cluster> changed;
-        for (const sluice::v1::Cluster& cluster : result.snapshot.clusters()) {
-          if (names.count(cluster.name())) changed.push_back(cluster);
-        }
-        server.PublishClusters(std::move(changed));
+      if (update_kind == "endpoints" || update_kind == "partial") {
+        // Only these resources differ from what was published last: the
+        // publish costs the change, not the 10,000 hosts.
+        const translate::SnapshotChanges& names = translator.last_changes();
+        sluice::server::SnapshotChange change;
+        auto copy_named = [](const auto& all, const std::vector<std::string>& wanted, auto& out) {
+          for (const std::string& name : wanted) {  // `all` is sorted by name
+            auto it = std::lower_bound(all.begin(), all.end(), name,
+                                       [](const auto& message, const std::string& n) { return message.name() < n; });
+            if (it != all.end() && it->name() == name) out.push_back(*it);
+          }
+        };
+        copy_named(result.snapshot.virtual_hosts(), names.virtual_hosts, change.virtual_hosts);
+        copy_named(result.snapshot.clusters(), names.clusters, change.clusters);
+        copy_named(result.snapshot.certificates(), names.certificates, change.certificates);
+        change.removed_virtual_hosts = names.removed_virtual_hosts;
+        change.removed_clusters = names.removed_clusters;
+        change.removed_certificates = names.removed_certificates;
+        server.PublishChange(std::move(change));
       } else if (update_kind == "full") {
         server.Publish(result.snapshot);
       }
       LogJson("info", "translated",
               {{"objects", store.size()},
                {"kind", translator.last_update_kind()},
+               {"translate_ms", translate_ms},
                {"diagnostics", result.diagnostics.size()},
                {"virtual_hosts", result.snapshot.virtual_hosts_size()},
                {"clusters", result.snapshot.clusters_size()},

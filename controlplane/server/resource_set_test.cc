@@ -31,7 +31,7 @@ TEST(ResourceSetTest, VersionIsSixteenHexDigitsAndIndependentOfEmitOrder) {
   EXPECT_EQ(a.version.size(), 16u);
   EXPECT_EQ(a.version.find_first_not_of("0123456789abcdef"), std::string::npos);
   EXPECT_EQ(a.version, b.version);
-  EXPECT_EQ(a.resources.size(), 3u);
+  EXPECT_EQ(a.size(), 3u);
 }
 
 TEST(ResourceSetTest, AnyContentChangeChangesTheVersion) {
@@ -50,8 +50,10 @@ TEST(ResourceSetTest, DuplicateNamesKeepTheFirstAndAreReported) {
   const ResourceSet set = BuildResourceSet(snapshot, &duplicates);
   ASSERT_EQ(duplicates.size(), 1u);
   EXPECT_NE(duplicates[0].find("default/web:80"), std::string::npos);
-  const auto& kept = set.resources.at({sluice::v1::CLUSTER, "default/web:80"});
+  const ResourceEntry* kept = set.Find({sluice::v1::CLUSTER, "default/web:80"});
+  ASSERT_NE(kept, nullptr);
   EXPECT_EQ(kept->resource.cluster().endpoints_size(), 1);
+  EXPECT_EQ(set.size(), 3u);
 }
 
 TEST(ResourceSetTest, FullResponseCarriesEverything) {
@@ -80,6 +82,78 @@ TEST(ResourceSetTest, DeltaCarriesOnlyChangedAddedAndRemoved) {
   ASSERT_EQ(delta.removed_size(), 1);
   EXPECT_EQ(delta.removed(0).type(), sluice::v1::VIRTUAL_HOST);
   EXPECT_EQ(delta.removed(0).name(), "a.example");
+}
+
+// Many resources, so that a change touches few of the buckets.
+sluice::v1::Snapshot ManyHosts(int hosts) {
+  sluice::v1::Snapshot snapshot;
+  for (int i = 0; i < hosts; ++i) {
+    auto* host = snapshot.add_virtual_hosts();
+    host->set_name("h" + std::to_string(i) + ".example");
+    auto* route = host->add_routes();
+    route->set_path("/");
+    route->set_cluster("default/web-" + std::to_string(i % 50) + ":80");
+  }
+  for (int i = 0; i < 50; ++i) snapshot.add_clusters()->set_name("default/web-" + std::to_string(i) + ":80");
+  return snapshot;
+}
+
+TEST(ResourceSetTest, UpdatesGiveTheSameSetAsBuildingTheChangedSnapshot) {
+  const sluice::v1::Snapshot before = ManyHosts(2000);
+  const ResourceSet base = BuildResourceSet(before);
+
+  sluice::v1::Snapshot after = before;
+  after.mutable_virtual_hosts(7)->mutable_routes(0)->set_path("/seven");
+  after.mutable_virtual_hosts()->DeleteSubrange(9, 1);  // h9.example
+  after.add_clusters()->set_name("default/new:80");
+  std::vector<ResourceUpdate> updates(3);
+  updates[0].key = {sluice::v1::VIRTUAL_HOST, "h7.example"};
+  *updates[0].resource.emplace().mutable_virtual_host() = after.virtual_hosts(7);
+  updates[1].key = {sluice::v1::VIRTUAL_HOST, "h9.example"};
+  updates[2].key = {sluice::v1::CLUSTER, "default/new:80"};
+  updates[2].resource.emplace().mutable_cluster()->set_name("default/new:80");
+  const ResourceSet updated = WithUpdates(base, updates);
+
+  const ResourceSet rebuilt = BuildResourceSet(after);
+  EXPECT_EQ(updated.version, rebuilt.version);
+  EXPECT_NE(updated.version, base.version);
+  EXPECT_EQ(updated.size(), rebuilt.size());
+  EXPECT_EQ(updated.Find({sluice::v1::VIRTUAL_HOST, "h9.example"}), nullptr);
+  EXPECT_EQ(updated.Find({sluice::v1::VIRTUAL_HOST, "h7.example"})->resource.virtual_host().routes(0).path(), "/seven");
+  // Unchanged entries are shared, not copied; so are untouched buckets.
+  EXPECT_EQ(updated.Find({sluice::v1::VIRTUAL_HOST, "h8.example"}), base.Find({sluice::v1::VIRTUAL_HOST, "h8.example"}));
+  size_t shared = 0;
+  for (size_t i = 0; i < ResourceSet::kBuckets; ++i) shared += updated.buckets[i] == base.buckets[i];
+  EXPECT_GE(shared, ResourceSet::kBuckets - 3);
+
+  // The delta from the acknowledged set is what the hash walk finds.
+  const ResourceHashes acked = HashesOf(base);
+  EXPECT_EQ(BuildResponse(updated, base).SerializeAsString(), BuildResponse(updated, &acked).SerializeAsString());
+  const sluice::v1::StreamResponse delta = BuildResponse(updated, base);
+  ASSERT_EQ(delta.resources_size(), 2);
+  EXPECT_EQ(delta.resources(0).virtual_host().name(), "h7.example");
+  EXPECT_EQ(delta.resources(1).cluster().name(), "default/new:80");
+  ASSERT_EQ(delta.removed_size(), 1);
+  EXPECT_EQ(delta.removed(0).name(), "h9.example");
+
+  // Setting what is already there changes nothing.
+  std::vector<ResourceUpdate> same(1);
+  same[0].key = {sluice::v1::VIRTUAL_HOST, "h8.example"};
+  *same[0].resource.emplace().mutable_virtual_host() = before.virtual_hosts(8);
+  const ResourceSet unchanged = WithUpdates(base, same);
+  EXPECT_EQ(unchanged.version, base.version);
+  EXPECT_EQ(BuildResponse(unchanged, base).resources_size(), 0);
+}
+
+TEST(ResourceSetTest, RebuildingWithThePreviousSharesUnchangedBuckets) {
+  const ResourceSet base = BuildResourceSet(ManyHosts(500));
+  sluice::v1::Snapshot after = ManyHosts(500);
+  after.mutable_clusters(3)->add_endpoints()->set_address("10.0.0.9");
+  const ResourceSet rebuilt = BuildResourceSet(after, nullptr, &base);
+  const sluice::v1::StreamResponse delta = BuildResponse(rebuilt, base);
+  ASSERT_EQ(delta.resources_size(), 1);
+  EXPECT_EQ(delta.resources(0).cluster().name(), "default/web-3:80");
+  EXPECT_EQ(delta.removed_size(), 0);
 }
 
 }  // namespace

@@ -43,7 +43,8 @@ struct SnapshotServer::StreamState {
   // first ACK the next response must be the full state.
   bool has_acked = false;
   std::string acked_version;
-  std::shared_ptr<const ResourceHashes> acked = std::make_shared<ResourceHashes>();
+  // The state it acknowledged: deltas compare against it bucket by bucket.
+  std::shared_ptr<const ResourceSet> acked;
 
   // The version the proxy rejected last; not offered again until it ACKs
   // something else (the desired state moved on in between).
@@ -124,33 +125,82 @@ void SnapshotServer::Shutdown() {
 void SnapshotServer::Publish(sluice::v1::Snapshot snapshot) {
   std::lock_guard lock(mu_);
   const auto now = std::chrono::steady_clock::now();
-  if (!pending_.has_value() && pending_clusters_.empty()) burst_first_ = now;
+  if (!pending_.has_value() && pending_changes_.empty()) burst_first_ = now;
   burst_last_ = now;
   pending_ = std::move(snapshot);
-  pending_clusters_.clear();  // the full state includes whatever they changed
+  pending_changes_.clear();  // the full state includes whatever they changed
   debounce_cv_.notify_all();
 }
 
 void SnapshotServer::PublishClusters(std::vector<sluice::v1::Cluster> clusters) {
   if (clusters.empty()) return;
+  SnapshotChange change;
+  change.clusters = std::move(clusters);
+  PublishChange(std::move(change));
+}
+
+namespace {
+
+// `change` applied to a full state by name (a change published while a full
+// state still waits for the debounce: the order of updates holds).
+template <typename Message>
+void PatchByName(google::protobuf::RepeatedPtrField<Message>* messages, std::vector<Message>& upserts,
+                 const std::vector<std::string>& removed) {
+  std::map<std::string, int> index;
+  for (int i = 0; i < messages->size(); ++i) index.emplace(messages->Get(i).name(), i);
+  for (Message& message : upserts) {
+    auto found = index.find(message.name());
+    if (found != index.end()) {
+      messages->Mutable(found->second)->Swap(&message);
+    } else {
+      index.emplace(message.name(), messages->size());
+      messages->Add()->Swap(&message);
+    }
+  }
+  if (removed.empty()) return;
+  const std::set<std::string> gone(removed.begin(), removed.end());
+  google::protobuf::RepeatedPtrField<Message> kept;
+  for (Message& message : *messages) {
+    if (!gone.count(message.name())) kept.Add()->Swap(&message);
+  }
+  messages->Swap(&kept);
+}
+
+void AddUpdates(SnapshotChange& change, std::vector<ResourceUpdate>& updates) {
+  for (sluice::v1::VirtualHost& host : change.virtual_hosts) {
+    ResourceUpdate& update = updates.emplace_back();
+    update.key = {sluice::v1::VIRTUAL_HOST, host.name()};
+    update.resource.emplace().mutable_virtual_host()->Swap(&host);
+  }
+  for (sluice::v1::Cluster& cluster : change.clusters) {
+    ResourceUpdate& update = updates.emplace_back();
+    update.key = {sluice::v1::CLUSTER, cluster.name()};
+    update.resource.emplace().mutable_cluster()->Swap(&cluster);
+  }
+  for (sluice::v1::Certificate& certificate : change.certificates) {
+    ResourceUpdate& update = updates.emplace_back();
+    update.key = {sluice::v1::CERTIFICATE, certificate.name()};
+    update.resource.emplace().mutable_certificate()->Swap(&certificate);
+  }
+  for (const std::string& name : change.removed_virtual_hosts) updates.push_back({{sluice::v1::VIRTUAL_HOST, name}, {}});
+  for (const std::string& name : change.removed_clusters) updates.push_back({{sluice::v1::CLUSTER, name}, {}});
+  for (const std::string& name : change.removed_certificates) updates.push_back({{sluice::v1::CERTIFICATE, name}, {}});
+}
+
+}  // namespace
+
+void SnapshotServer::PublishChange(SnapshotChange change) {
+  if (change.empty()) return;
   std::lock_guard lock(mu_);
   const auto now = std::chrono::steady_clock::now();
-  if (!pending_.has_value() && pending_clusters_.empty()) burst_first_ = now;
+  if (!pending_.has_value() && pending_changes_.empty()) burst_first_ = now;
   burst_last_ = now;
   if (pending_.has_value()) {
-    // Patch the full state still waiting, so the order of updates holds.
-    for (sluice::v1::Cluster& cluster : clusters) {
-      bool replaced = false;
-      for (sluice::v1::Cluster& existing : *pending_->mutable_clusters()) {
-        if (existing.name() != cluster.name()) continue;
-        existing = std::move(cluster);
-        replaced = true;
-        break;
-      }
-      if (!replaced) *pending_->add_clusters() = std::move(cluster);
-    }
+    PatchByName(pending_->mutable_virtual_hosts(), change.virtual_hosts, change.removed_virtual_hosts);
+    PatchByName(pending_->mutable_clusters(), change.clusters, change.removed_clusters);
+    PatchByName(pending_->mutable_certificates(), change.certificates, change.removed_certificates);
   } else {
-    for (sluice::v1::Cluster& cluster : clusters) pending_clusters_.push_back(std::move(cluster));
+    pending_changes_.push_back(std::move(change));
   }
   debounce_cv_.notify_all();
 }
@@ -158,31 +208,35 @@ void SnapshotServer::PublishClusters(std::vector<sluice::v1::Cluster> clusters) 
 void SnapshotServer::DebounceLoop() {
   std::unique_lock lock(mu_);
   while (!shutting_down_) {
-    if (!pending_.has_value() && pending_clusters_.empty()) {
+    if (!pending_.has_value() && pending_changes_.empty()) {
       debounce_cv_.wait(lock);
       continue;
     }
-    // Leading edge after a quiet period; otherwise trailing, capped.
+    // Leading edge after a quiet period; otherwise `debounce` after the
+    // last publish (a throttle: waiting for the burst to end would add a
+    // whole `debounce` to every change of a steady trickle), capped.
     const bool quiet = !last_publish_.has_value() || burst_first_ - *last_publish_ >= options_.debounce;
-    const auto due =
-        quiet ? burst_first_ : std::min(burst_last_ + options_.debounce, burst_first_ + options_.debounce_cap);
+    const auto due = quiet ? burst_first_
+                           : std::min(std::max(burst_first_, *last_publish_ + options_.debounce),
+                                      burst_first_ + options_.debounce_cap);
     if (std::chrono::steady_clock::now() < due) {
       debounce_cv_.wait_until(lock, due);
       continue;
     }
     std::optional<sluice::v1::Snapshot> snapshot = std::move(pending_);
     pending_.reset();
-    std::vector<sluice::v1::Cluster> clusters = std::move(pending_clusters_);
-    pending_clusters_.clear();
+    std::vector<SnapshotChange> changes = std::move(pending_changes_);
+    pending_changes_.clear();
     last_publish_ = std::chrono::steady_clock::now();
     lock.unlock();
-    MakeCurrent(std::move(snapshot), std::move(clusters));
+    MakeCurrent(std::move(snapshot), std::move(changes));
     lock.lock();
   }
 }
 
 void SnapshotServer::MakeCurrent(std::optional<sluice::v1::Snapshot> snapshot,
-                                 std::vector<sluice::v1::Cluster> clusters) {
+                                 std::vector<SnapshotChange> changes) {
+  const auto started = std::chrono::steady_clock::now();
   std::shared_ptr<const ResourceSet> previous;
   {
     std::lock_guard lock(mu_);
@@ -195,9 +249,11 @@ void SnapshotServer::MakeCurrent(std::optional<sluice::v1::Snapshot> snapshot,
   if (snapshot.has_value()) {
     next = std::make_shared<ResourceSet>(BuildResourceSet(*snapshot, &duplicates, previous.get()));
   } else if (previous != nullptr) {
-    next = std::make_shared<ResourceSet>(WithClusters(*previous, clusters));
+    std::vector<ResourceUpdate> updates;
+    for (SnapshotChange& change : changes) AddUpdates(change, updates);
+    next = std::make_shared<ResourceSet>(WithUpdates(*previous, std::move(updates)));
   } else {
-    LogJson("error", "cluster update before the first snapshot ignored", {{"clusters", clusters.size()}});
+    LogJson("error", "change before the first snapshot ignored", {{"changes", changes.size()}});
     return;
   }
   for (const std::string& duplicate : duplicates) {
@@ -209,7 +265,12 @@ void SnapshotServer::MakeCurrent(std::optional<sluice::v1::Snapshot> snapshot,
   if (current_ != nullptr && current_->version == next->version) return;
   current_ = std::move(next);
   LogJson("info", "snapshot published",
-          {{"version", current_->version}, {"resources", current_->resources.size()}});
+          {{"version", current_->version},
+           {"resources", current_->size()},
+           {"kind", snapshot.has_value() ? "full" : "change"},
+           // Building the new state (hashing); the controller's share of a
+           // change's way to the proxies, with translation.
+           {"build_ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count()}});
   for (StreamState* stream : streams_) stream->wake.notify_all();
 }
 
@@ -233,7 +294,7 @@ sluice::v1::Snapshot SnapshotServer::CurrentSnapshot(std::string* version) const
   if (version != nullptr) version->clear();
   if (current == nullptr) return snapshot;
   if (version != nullptr) *version = current->version;
-  for (const auto& [key, entry] : current->resources) {
+  for (const auto& [key, entry] : current->Sorted()) {
     const sluice::v1::Resource& resource = entry->resource;
     if (resource.has_virtual_host()) *snapshot.add_virtual_hosts() = resource.virtual_host();
     if (resource.has_cluster()) *snapshot.add_clusters() = resource.cluster();
@@ -250,6 +311,16 @@ std::vector<NodeStatus> SnapshotServer::Nodes() const {
   return nodes;
 }
 
+namespace {
+nlohmann::ordered_json RejectedJson(const std::vector<NodeStatus::RejectedResource>& rejected) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const NodeStatus::RejectedResource& r : rejected) {
+    out.push_back({{"type", r.type}, {"name", r.name}, {"error", r.error}});
+  }
+  return out;
+}
+}  // namespace
+
 std::string SnapshotServer::NodesJson() const {
   const std::string version = current_version();
   nlohmann::ordered_json nodes = nlohmann::ordered_json::array();
@@ -263,6 +334,7 @@ std::string SnapshotServer::NodesJson() const {
         {"pending_version", node.pending_version},
         {"last_nacked_version", node.last_nacked_version},
         {"last_error", node.last_error},
+        {"rejected_resources", RejectedJson(node.rejected_resources)},
         {"connected_at", Rfc3339(node.connected_at)},
         {"last_ack_at", Rfc3339(node.last_ack_at)},
         {"last_nack_at", Rfc3339(node.last_nack_at)},
@@ -336,13 +408,13 @@ sluice::Status SnapshotServer::RunStream(grpc::ServerContext* context, Stream* s
     if (shutting_down_ || state.reader_done) break;
 
     std::shared_ptr<const ResourceSet> target = current_;
-    std::shared_ptr<const ResourceHashes> acked = state.has_acked ? state.acked : nullptr;
+    std::shared_ptr<const ResourceSet> acked = state.has_acked ? state.acked : nullptr;
     const std::string nonce = std::to_string(next_nonce_++);
     state.outstanding = StreamState::Outstanding{nonce, target};
     RecordNodeLocked(state, [&](NodeStatus& node) { node.pending_version = target->version; });
     lock.unlock();
 
-    StreamResponse response = BuildResponse(*target, acked.get());
+    StreamResponse response = acked != nullptr ? BuildResponse(*target, *acked) : BuildResponse(*target, nullptr);
     response.set_nonce(nonce);
     const bool written = stream->Write(response);
     lock.lock();
@@ -389,12 +461,17 @@ void SnapshotServer::ReadAnswers(StreamState& state, Stream* stream) {
     if (request.error_detail().empty()) {
       state.has_acked = true;
       state.acked_version = answered->version;
-      state.acked = std::make_shared<const ResourceHashes>(HashesOf(*answered));
+      state.acked = answered;
       state.nacked_version.clear();
       RecordNodeLocked(state, [&](NodeStatus& node) {
         node.applied_version = answered->version;
         node.pending_version.clear();
         node.last_ack_at = now;
+        node.rejected_resources.clear();  // sent again with every ACK while they persist
+        for (const auto& rejected : request.rejected_resources()) {
+          node.rejected_resources.push_back({sluice::v1::ResourceType_Name(rejected.resource().type()),
+                                             rejected.resource().name(), rejected.error()});
+        }
       });
       state.wake.notify_all();
       lock.unlock();

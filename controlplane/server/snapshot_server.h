@@ -43,13 +43,15 @@ struct ServerOptions {
   // host:port; ":18000" (empty host) means all interfaces. Port 0 picks a
   // free port, see SnapshotServer::bound_port().
   std::string listen_address = "0.0.0.0:18000";
-  // Leading-edge debounce: a Publish() after a quiet period (nothing
-  // published for `debounce`) goes out at once, so a lone change reaches
-  // the proxies without waiting. Publish() calls within `debounce` of the
-  // previous publish coalesce: they go out 100 ms after the last of them,
-  // but no later than 500 ms after the first, so a steady trickle of
-  // changes still gets out.
+  // At most one push per `debounce`, each as early as that allows: a
+  // Publish() after a quiet period (nothing published for `debounce`) goes
+  // out at once, so a lone change reaches the proxies without waiting.
+  // Publish() calls within `debounce` of the previous publish coalesce and
+  // go out `debounce` after it (not `debounce` after the last of them: a
+  // change following another by 60 ms waits 40 ms, not 100), so a burst
+  // costs one push per `debounce` and a steady trickle still gets out.
   std::chrono::milliseconds debounce{100};
+  // The longest a change waits, should `debounce` be set above it.
   std::chrono::milliseconds debounce_cap{500};
 };
 
@@ -60,11 +62,33 @@ struct NodeStatus {
   std::string pending_version;      // sent, not answered yet
   std::string last_nacked_version;
   std::string last_error;           // error_detail of the last NACK
+  // From the last ACK: resources the proxy left out of the version it
+  // applied (a partial ACK, e.g. a certificate whose key does not match).
+  struct RejectedResource {
+    std::string type;  // "CERTIFICATE", "CLUSTER", "VIRTUAL_HOST"
+    std::string name;
+    std::string error;
+  };
+  std::vector<RejectedResource> rejected_resources;
   bool connected = false;
   std::chrono::system_clock::time_point connected_at{};
   std::chrono::system_clock::time_point last_ack_at{};
   std::chrono::system_clock::time_point last_nack_at{};
   std::chrono::system_clock::time_point disconnected_at{};
+};
+
+// A change to the last published state, by name: resources added or
+// replaced, and resources removed. What an incremental translation
+// produces (translate/incremental.h), so publishing it costs O(change).
+struct SnapshotChange {
+  std::vector<sluice::v1::VirtualHost> virtual_hosts;
+  std::vector<sluice::v1::Cluster> clusters;
+  std::vector<sluice::v1::Certificate> certificates;
+  std::vector<std::string> removed_virtual_hosts, removed_clusters, removed_certificates;
+  bool empty() const {
+    return virtual_hosts.empty() && clusters.empty() && certificates.empty() && removed_virtual_hosts.empty() &&
+           removed_clusters.empty() && removed_certificates.empty();
+  }
 };
 
 class SnapshotServer {
@@ -86,6 +110,11 @@ class SnapshotServer {
   // copying and hashing a snapshot of 10,000 hosts. Same debounce as
   // Publish(). Ignored before the first Publish().
   void PublishClusters(std::vector<sluice::v1::Cluster> clusters);
+  // The desired state is the last published one with `change` applied: the
+  // cost is that of the change (hashing the changed resources; proxies get
+  // a delta found by comparing shared buckets), not of the whole state.
+  // Same debounce as Publish(). Ignored before the first Publish().
+  void PublishChange(SnapshotChange change);
 
   // Version of the state being served ("" before the first publish lands).
   std::string current_version() const;
@@ -109,8 +138,8 @@ class SnapshotServer {
   struct StreamState;
 
   void DebounceLoop();
-  // A full state, or (without one) `clusters` applied to the current state.
-  void MakeCurrent(std::optional<sluice::v1::Snapshot> snapshot, std::vector<sluice::v1::Cluster> clusters);
+  // A full state, or (without one) `changes` applied to the current state.
+  void MakeCurrent(std::optional<sluice::v1::Snapshot> snapshot, std::vector<SnapshotChange> changes);
 
   // One Stream call from start to end; see the .cc for the state machine.
   using Stream = grpc::ServerReaderWriter<sluice::v1::StreamResponse, sluice::v1::StreamRequest>;
@@ -130,7 +159,7 @@ class SnapshotServer {
   bool shutting_down_ = false;
   std::shared_ptr<const ResourceSet> current_;  // null before the first publish
   std::optional<sluice::v1::Snapshot> pending_;
-  std::vector<sluice::v1::Cluster> pending_clusters_;  // on top of current_; empty while pending_ is set
+  std::vector<SnapshotChange> pending_changes_;  // on top of current_, in order; empty while pending_ is set
   std::chrono::steady_clock::time_point burst_first_{}, burst_last_{};
   std::optional<std::chrono::steady_clock::time_point> last_publish_;  // when the last state was taken
   std::set<StreamState*> streams_;

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
 
+#include <nlohmann/json.hpp>
+
 #include <deque>
 #include <functional>
 #include <optional>
@@ -98,9 +100,20 @@ class RawProxy {
 
   void Ack(const StreamResponse& response) { Answer(response, ""); }
   void Nack(const StreamResponse& response, const std::string& error) { Answer(response, error); }
+  // An ACK that leaves one certificate out (what the proxy sends for a
+  // certificate it cannot load).
+  void PartialAck(const StreamResponse& response, const std::string& certificate, const std::string& why) {
+    Answer(response, "", [&](StreamRequest& answer) {
+      sluice::v1::ResourceError* rejected = answer.add_rejected_resources();
+      rejected->mutable_resource()->set_type(sluice::v1::CERTIFICATE);
+      rejected->mutable_resource()->set_name(certificate);
+      rejected->set_error(why);
+    });
+  }
 
  private:
-  void Answer(const StreamResponse& response, const std::string& error) {
+  void Answer(const StreamResponse& response, const std::string& error,
+              const std::function<void(StreamRequest&)>& more = nullptr) {
     StreamRequest answer;
     answer.set_node_id(node_id_);
     answer.set_version(response.version());
@@ -108,6 +121,7 @@ class RawProxy {
     answer.set_error_detail(error);
     if (error.empty()) applied_ = response.version();
     answer.set_applied_version(applied_);
+    if (more) more(answer);
     ASSERT_TRUE(stream_->Write(answer));
   }
 
@@ -213,6 +227,47 @@ TEST_F(SnapshotServerTest, ChangedClusterIsSentAlone) {
   EXPECT_EQ(delta->removed_size(), 0);
 }
 
+TEST_F(SnapshotServerTest, PublishedChangeReachesProxiesAsTheDeltaAFullPublishWouldGive) {
+  StartServer();
+  PublishAndWait(MakeSnapshot(8080));
+  auto proxy = ConnectAndAck("proxy-a");
+
+  // The same state two ways: a change (new host, changed cluster, removed
+  // host) and the whole snapshot.
+  sluice::v1::Snapshot whole = MakeSnapshot(8081, /*with_api_host=*/false);
+  auto* shop = whole.add_virtual_hosts();
+  shop->set_name("shop.example");
+  shop->add_routes()->set_cluster("default/web:80");
+  SnapshotChange change;
+  change.virtual_hosts.push_back(*shop);
+  change.clusters.push_back(whole.clusters(0));
+  change.removed_virtual_hosts.push_back("api.example");
+  const std::string before = server_->current_version();
+  server_->PublishChange(change);
+  ASSERT_TRUE(WaitFor([&] { return server_->current_version() != before; }));
+  auto delta = proxy->Next();
+  ASSERT_TRUE(delta.has_value());
+  EXPECT_FALSE(delta->full_state());
+  ASSERT_EQ(delta->resources_size(), 2);
+  EXPECT_EQ(delta->resources(0).virtual_host().name(), "shop.example");
+  EXPECT_EQ(delta->resources(1).cluster().endpoints(0).port(), 8081u);
+  ASSERT_EQ(delta->removed_size(), 1);
+  EXPECT_EQ(delta->removed(0).name(), "api.example");
+  const std::string changed = server_->current_version();
+  EXPECT_EQ(delta->version(), changed);
+  proxy->Ack(*delta);
+  server_->Publish(whole);
+  EXPECT_FALSE(proxy->Next(300ms).has_value()) << "the full publish of the same state must push nothing";
+  EXPECT_EQ(server_->current_version(), changed);
+  // A second proxy gets that state in full.
+  auto late = std::make_unique<RawProxy>(server_->bound_port(), "proxy-b");
+  auto full = late->Next();
+  ASSERT_TRUE(full.has_value());
+  EXPECT_TRUE(full->full_state());
+  EXPECT_EQ(full->version(), changed);
+  EXPECT_EQ(full->resources_size(), 4);  // 2 hosts, 2 clusters
+}
+
 TEST_F(SnapshotServerTest, PublishedClustersPatchTheLastStateAsAFullPublishWould) {
   StartServer();
   PublishAndWait(MakeSnapshot(8080));
@@ -278,6 +333,41 @@ TEST_F(SnapshotServerTest, AckIsRecordedInNodes) {
 
   proxy.reset();
   EXPECT_TRUE(WaitFor([&] { return !Node("proxy-a")->connected; }));
+}
+
+TEST_F(SnapshotServerTest, PartialAckShowsRejectedResourcesUntilACleanAck) {
+  StartServer();
+  PublishAndWait(MakeSnapshot());
+  RawProxy proxy(server_->bound_port(), "proxy-p");
+  auto full = proxy.Next();
+  ASSERT_TRUE(full.has_value());
+  proxy.PartialAck(*full, "shop/bad-cert", "private key does not match the certificate");
+  ASSERT_TRUE(WaitFor([&] {
+    auto node = Node("proxy-p");
+    return node && node->applied_version == full->version() && !node->rejected_resources.empty();
+  }));
+  auto node = Node("proxy-p");
+  ASSERT_EQ(node->rejected_resources.size(), 1u);
+  EXPECT_EQ(node->rejected_resources[0].type, "CERTIFICATE");
+  EXPECT_EQ(node->rejected_resources[0].name, "shop/bad-cert");
+  EXPECT_EQ(node->rejected_resources[0].error, "private key does not match the certificate");
+  // What the /nodes admin page serves.
+  nlohmann::json page = nlohmann::json::parse(server_->NodesJson());
+  ASSERT_EQ(page["nodes"].size(), 1u);
+  EXPECT_EQ(page["nodes"][0]["rejected_resources"],
+            nlohmann::json::parse(R"([{"type": "CERTIFICATE", "name": "shop/bad-cert",
+                                       "error": "private key does not match the certificate"}])"));
+
+  // The next version is ACKed without rejections: the list empties.
+  server_->Publish(MakeSnapshot(/*web_port=*/8081));
+  auto delta = proxy.Next();
+  ASSERT_TRUE(delta.has_value());
+  proxy.Ack(*delta);
+  EXPECT_TRUE(WaitFor([&] {
+    auto acked = Node("proxy-p");
+    return acked && acked->applied_version == delta->version() && acked->rejected_resources.empty();
+  }));
+  EXPECT_EQ(nlohmann::json::parse(server_->NodesJson())["nodes"][0]["rejected_resources"], nlohmann::json::array());
 }
 
 TEST_F(SnapshotServerTest, NackIsRecordedNotRetriedAndTheNextDeltaIsAgainstTheLastAck) {
@@ -356,6 +446,29 @@ TEST_F(SnapshotServerTest, AnIsolatedChangeIsPushedWithoutWaitingForTheDebounce)
   ASSERT_TRUE(response.has_value()) << "a lone change must not wait for the 3 s holdoff";
   ASSERT_EQ(response->resources_size(), 1);
   EXPECT_EQ(response->resources(0).cluster().endpoints(0).port(), 8001u);
+}
+
+TEST_F(SnapshotServerTest, AChangeSoonAfterAPushWaitsOnlyForTheRestOfTheDebounce) {
+  StartServer(1s, 5s);
+  PublishAndWait(MakeSnapshot(8000));
+  auto proxy = ConnectAndAck("proxy-a");
+  std::this_thread::sleep_for(1100ms);  // quiet: the next publish is a leading edge
+  server_->Publish(MakeSnapshot(8001));
+  const auto pushed = std::chrono::steady_clock::now();
+  auto first = proxy->Next(900ms);
+  ASSERT_TRUE(first.has_value());
+  proxy->Ack(*first);
+
+  // 600 ms after that push: out 1 s after it (~400 ms from now), not 1 s
+  // after this publish.
+  std::this_thread::sleep_until(pushed + 600ms);
+  const auto published = std::chrono::steady_clock::now();
+  server_->Publish(MakeSnapshot(8002));
+  auto second = proxy->Next(2s);
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->resources(0).cluster().endpoints(0).port(), 8002u);
+  EXPECT_LT(std::chrono::steady_clock::now() - published, 800ms);
+  EXPECT_GE(std::chrono::steady_clock::now() - pushed, 950ms) << "at most one push per debounce";
 }
 
 TEST_F(SnapshotServerTest, DebounceCoalescesABurst) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <random>
 #include <string>
 
@@ -114,6 +115,223 @@ TEST(IncrementalTranslatorTest, EqualsFullTranslationOverRandomChanges) {
   }
   // The fast path was taken (this test is about it).
   EXPECT_GT(endpoint_updates, 100);
+}
+
+// A random Ingress drawn from a small world, so that Ingresses collide on
+// hosts, paths, Services, certificates and the default backend: canaries,
+// TLS (exact, wildcard and fallback), conflicting balancing policies,
+// ssl-redirect opt-outs, invalid paths, other namespaces and timestamps.
+// `sparse`: many hosts and Services, so that most Ingresses share nothing
+// and a change re-translates few of them (the closure's edges matter).
+json RandomIngress(const std::function<int(int)>& pick, const std::string& ns, const std::string& name,
+                   bool sparse = false) {
+  static const char* kHosts[] = {"h0.example", "h1.example", "h2.example", "a.wild.example",
+                                 "b.wild.example", "*.wild.example", ""};
+  auto random_host = [&](int dense_choices) -> std::string {
+    if (!sparse) return kHosts[pick(dense_choices)];
+    switch (pick(8)) {
+      case 0: return "*.wild.example";
+      case 1: return pick(4) == 0 ? "" : "*.other.example";
+      case 2: case 3: return "w" + std::to_string(pick(12)) + ".wild.example";
+      default: return "h" + std::to_string(pick(40)) + ".example";
+    }
+  };
+  const int services = sparse ? 40 : 7;
+  static const char* kPaths[] = {"/", "/api", "/x/", "bad"};
+  json metadata = {{"name", name}, {"namespace", ns}};
+  if (pick(4) != 0) metadata["creationTimestamp"] = "2024-01-0" + std::to_string(1 + pick(3)) + "T00:00:00Z";
+  json annotations = json::object();
+  if (pick(5) == 0) annotations["sluice.io/canary"] = "true";
+  if (pick(6) == 0) annotations["sluice.io/canary-weight"] = std::to_string(pick(3) * 20);
+  if (pick(5) == 0) annotations["sluice.io/load-balance"] = pick(2) == 0 ? "round_robin" : "least_request";
+  if (pick(6) == 0) annotations["sluice.io/ssl-redirect"] = "false";
+  if (pick(8) == 0) annotations["sluice.io/proxy-read-timeout"] = pick(2) == 0 ? "5s" : "soon";
+  if (pick(8) == 0) annotations["sluice.io/health-check-path"] = "/healthz";
+  if (pick(6) == 0) {
+    annotations["sluice.io/backend-protocol"] = "https";
+    annotations["sluice.io/backend-tls-ca-secret"] = "ca-" + std::to_string(pick(2));
+  }
+  if (!annotations.empty()) metadata["annotations"] = annotations;
+  auto backend = [&] {
+    json port = pick(2) == 0 ? json{{"name", "http"}} : json{{"number", 80}};
+    return json{{"service", {{"name", "svc-" + std::to_string(pick(services))}, {"port", port}}}};
+  };
+  json spec = json::object();
+  json rules = json::array();
+  for (int r = pick(3); r > 0; --r) {
+    json paths = json::array();
+    for (int p = 1 + pick(2); p > 0; --p) {
+      paths.push_back({{"path", kPaths[pick(4)]}, {"pathType", pick(3) == 0 ? "Exact" : "Prefix"}, {"backend", backend()}});
+    }
+    rules.push_back({{"host", random_host(7)}, {"http", {{"paths", paths}}}});
+  }
+  if (!rules.empty() || pick(3) != 0) spec["rules"] = rules;
+  if (pick(sparse ? 60 : 12) == 0) spec["defaultBackend"] = backend();
+  if (pick(3) == 0) {
+    json tls = {{"secretName", "tls-" + std::to_string(pick(3))}};
+    if (pick(4) != 0) tls["hosts"] = json::array({random_host(6)});
+    spec["tls"] = json::array({tls});
+  }
+  return {{"apiVersion", "networking.k8s.io/v1"}, {"kind", "Ingress"}, {"metadata", metadata}, {"spec", spec}};
+}
+
+json CaSecret(const std::string& name, bool valid) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Secret"},
+          {"type", "Opaque"},
+          {"metadata", {{"name", name}, {"namespace", "ns"}}},
+          {"stringData", {{"ca.crt", valid ? "-----BEGIN CERTIFICATE-----\n" + name + "\n-----END CERTIFICATE-----\n"
+                                           : std::string("not pem")}}}};
+}
+
+json TlsSecret(const std::string& name, bool valid) {
+  json data = {{"tls.crt", "-----BEGIN CERTIFICATE-----\n" + name + "\n-----END CERTIFICATE-----\n"}};
+  if (valid) data["tls.key"] = "-----BEGIN PRIVATE KEY-----\nk\n-----END PRIVATE KEY-----\n";
+  return {{"apiVersion", "v1"},
+          {"kind", "Secret"},
+          {"type", "kubernetes.io/tls"},
+          {"metadata", {{"name", name}, {"namespace", "ns"}}},
+          {"stringData", data}};
+}
+
+// Random sequences of Ingress, Service, Secret and endpoint changes over a
+// world where Ingresses interact in every way Translate() knows: after every
+// step the incremental result equals a fresh full translation, and most
+// Ingress changes did not need one.
+TEST(IncrementalTranslatorTest, IngressServiceSecretChangesEqualFullTranslation) {
+  for (unsigned seed : {1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u}) {
+    const bool sparse = seed > 4;  // 60 Ingresses over 40 Services and ~55 hosts
+    const int ingresses = sparse ? 60 : 14, services = sparse ? 40 : 7;
+    std::mt19937 random(seed);
+    std::function<int(int)> pick = [&](int n) { return static_cast<int>(random() % static_cast<unsigned>(n)); };
+    store::Store store;
+    Options options;
+    store.Upsert(IngressClass(), "api");
+    for (int s = 0; s < services - 1; ++s) store.Upsert(Service("svc-" + std::to_string(s), s == 5), "api");
+    for (int t = 0; t < 2; ++t) store.Upsert(TlsSecret("tls-" + std::to_string(t), true), "api");
+    auto ingress_ns = [&] { return pick(6) == 0 ? std::string("other") : std::string("ns"); };
+    for (int i = 0; i < ingresses; ++i) {
+      std::string ns = ingress_ns(), name = "ing-" + std::to_string(i);
+      store.Upsert(RandomIngress(pick, ns, name, sparse), "api");
+    }
+    IncrementalTranslator incremental(options);
+    int partial_updates = 0;
+    for (int step = 0; step < 300; ++step) {
+      int what = pick(10);
+      if (what < 5) {
+        std::string ns = ingress_ns(), name = "ing-" + std::to_string(pick(ingresses + 2));
+        if (pick(5) == 0) {
+          store.Remove("Ingress", ns, name);
+        } else {
+          store.Upsert(RandomIngress(pick, ns, name, sparse), "api");
+        }
+      } else if (what < 7) {
+        std::string service = "svc-" + std::to_string(pick(services));
+        if (pick(3) == 0) {
+          store.Remove("Service", "ns", service);
+        } else {
+          store.Upsert(Service(service, pick(4) == 0), "api");
+        }
+      } else if (what < 8) {
+        const bool ca = pick(3) == 0;
+        std::string secret = (ca ? "ca-" : "tls-") + std::to_string(pick(3));
+        if (pick(3) == 0) {
+          store.Remove("Secret", "ns", secret);
+        } else {
+          store.Upsert(ca ? CaSecret(secret, pick(3) != 0) : TlsSecret(secret, pick(3) != 0), "api");
+        }
+      } else {
+        std::vector<std::string> addresses;
+        for (int a = pick(3); a > 0; --a) addresses.push_back("10.0.0." + std::to_string(pick(9)));
+        store.Upsert(Slice("slice-" + std::to_string(pick(4)), "svc-" + std::to_string(pick(services)), addresses, false),
+                     "api");
+      }
+      const Result& got = incremental.Update(store);
+      if (std::string(incremental.last_update_kind()) == "partial") ++partial_updates;
+      Result want = Translate(store, options);
+      ASSERT_EQ(SerializeDeterministic(got.snapshot), SerializeDeterministic(want.snapshot))
+          << "seed " << seed << " step " << step << " (" << incremental.last_update_kind() << "):\n"
+          << got.snapshot.DebugString() << "\nwant:\n" << want.snapshot.DebugString();
+      ASSERT_EQ(Describe(got.diagnostics), Describe(want.diagnostics))
+          << "seed " << seed << " step " << step << " (" << incremental.last_update_kind() << ")";
+    }
+    // In so small a world many changes reach the default backend (a full
+    // translation); the rest must have been partial.
+    EXPECT_GT(partial_updates, 25) << "seed " << seed;
+  }
+}
+
+// What an Ingress change re-translates: that Ingress and those sharing a
+// host or a Service port with it, not the others; and it reports exactly
+// the resources that differ.
+TEST(IncrementalTranslatorTest, IngressChangeRetranslatesOnlyWhatItTouches) {
+  store::Store store;
+  store.Upsert(IngressClass(), "api");
+  for (int i = 0; i < 20; ++i) {
+    std::string s = "svc-" + std::to_string(i);
+    store.Upsert(Service(s), "api");
+    store.Upsert(Ingress("ing-" + std::to_string(i), "h" + std::to_string(i) + ".example", s, false), "api");
+  }
+  // Shares ing-1's host (a conflict on "/": ing-1, older by name, wins).
+  store.Upsert(Ingress("ing-1b", "h1.example", "svc-7", false), "api");
+  IncrementalTranslator incremental{Options()};
+  incremental.Update(store);
+  ASSERT_STREQ(incremental.last_update_kind(), "full");
+
+  store.Upsert(Ingress("ing-3", "h3.example", "svc-4", false), "api");  // svc-4 is ing-4's
+  incremental.Update(store);
+  EXPECT_STREQ(incremental.last_update_kind(), "partial");
+  EXPECT_EQ(incremental.last_retranslated(), 2u);  // ing-3, and ing-4 (same cluster now)
+  EXPECT_EQ(incremental.last_changes().virtual_hosts, std::vector<std::string>{"h3.example"});
+  EXPECT_EQ(incremental.last_changes().removed_clusters, std::vector<std::string>{"ns/svc-3:80"});
+  EXPECT_TRUE(incremental.last_changes().clusters.empty());
+
+  store.Remove("Ingress", "ns", "ing-1");
+  const Result& result = incremental.Update(store);
+  EXPECT_STREQ(incremental.last_update_kind(), "partial");
+  // ing-1, ing-1b, and ing-7: ing-1b's path now wins and uses ing-7's cluster.
+  EXPECT_EQ(incremental.last_retranslated(), 3u);
+  EXPECT_EQ(incremental.last_changes().virtual_hosts, std::vector<std::string>{"h1.example"});
+  EXPECT_TRUE(incremental.last_changes().clusters.empty());
+  EXPECT_EQ(incremental.last_changes().removed_clusters, std::vector<std::string>{"ns/svc-1:80"});
+  EXPECT_EQ(SerializeDeterministic(result.snapshot), SerializeDeterministic(Translate(store, Options()).snapshot));
+
+  store.Upsert(Service("svc-9", true), "api");  // a Service change: its Ingress only
+  incremental.Update(store);
+  EXPECT_STREQ(incremental.last_update_kind(), "partial");
+  EXPECT_EQ(incremental.last_retranslated(), 1u);
+  EXPECT_EQ(incremental.last_changes().clusters, std::vector<std::string>{"ns/svc-9:80"});
+  EXPECT_TRUE(incremental.last_changes().virtual_hosts.empty());
+}
+
+// A wildcard certificate serves every host it covers: claiming or dropping
+// it changes Ingresses that share nothing else with the one that changed.
+TEST(IncrementalTranslatorTest, WildcardCertificateReachesTheHostsItCovers) {
+  store::Store store;
+  store.Upsert(IngressClass(), "api");
+  store.Upsert(Service("svc-a"), "api");
+  store.Upsert(Service("svc-b"), "api");
+  store.Upsert(TlsSecret("wild", true), "api");
+  store.Upsert(Ingress("app", "a.wild.example", "svc-a", false), "api");
+  json cert = Ingress("cert", "*.wild.example", "svc-b", false);
+  store.Upsert(cert, "api");
+  IncrementalTranslator incremental{Options()};
+  incremental.Update(store);
+
+  cert["spec"]["tls"] = json::array({{{"hosts", {"*.wild.example"}}, {"secretName", "wild"}}});
+  store.Upsert(cert, "api");
+  const Result& with_tls = incremental.Update(store);
+  EXPECT_STREQ(incremental.last_update_kind(), "partial");
+  ASSERT_EQ(with_tls.snapshot.virtual_hosts_size(), 2);
+  EXPECT_EQ(with_tls.snapshot.virtual_hosts(1).name(), "a.wild.example");
+  EXPECT_EQ(with_tls.snapshot.virtual_hosts(1).certificate(), "ns/wild");
+  EXPECT_EQ(SerializeDeterministic(with_tls.snapshot), SerializeDeterministic(Translate(store, Options()).snapshot));
+
+  store.Remove("Ingress", "ns", "cert");
+  const Result& without = incremental.Update(store);
+  ASSERT_EQ(without.snapshot.virtual_hosts_size(), 1);
+  EXPECT_EQ(without.snapshot.virtual_hosts(0).certificate(), "");
+  EXPECT_EQ(SerializeDeterministic(without.snapshot), SerializeDeterministic(Translate(store, Options()).snapshot));
 }
 
 TEST(IncrementalTranslatorTest, EndpointChangeRecomputesOnlyThatServicesClusters) {

@@ -4,6 +4,7 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
@@ -200,6 +201,7 @@ struct Ingress {
   v1::RoutePolicy policy;  // from its annotations; every route of it carries this
   AnnotatedBalancing balancing;  // per Service port: the oldest Ingress setting one wins
   AnnotatedCanary canary;        // a canary Ingress attaches to primaries' routes
+  size_t trace = SIZE_MAX;       // index in Trace::ingresses when tracing
 };
 
 bool OlderFirst(const Ingress& a, const Ingress& b) {
@@ -221,30 +223,54 @@ struct VirtualHostBuild {
 
 class Translator {
  public:
-  Translator(const store::Store& store, const Options& options) : store_(store), options_(options) {}
+  Translator(const store::Store& store, const Options& options, const TraceScope* scope = nullptr,
+             Trace* trace = nullptr)
+      : store_(store), options_(options), scope_(scope), trace_(trace) {}
 
   Result Run() {
-    IndexEndpointSlices();
+    if (scope_ != nullptr && scope_->slices_by_service != nullptr) {
+      slice_index_ = scope_->slices_by_service;
+    } else {
+      IndexEndpointSlices();
+    }
+    if (scope_ != nullptr && scope_->only != nullptr && scope_->default_route) {
+      // Fixed by the Ingresses outside the scope (see TraceScope).
+      default_route_ = scope_->default_route;
+      if (scope_->default_route_ssl_opt_out) ssl_redirect_opt_out_.insert(default_route_->origin());
+    }
     std::vector<Ingress> ingresses = HandledIngresses();
     std::sort(ingresses.begin(), ingresses.end(), OlderFirst);
     for (const Ingress& ingress : ingresses) {
-      if (!ingress.canary.canary) AddRules(ingress);
+      if (!ingress.canary.canary) Processing(ingress, 1), AddRules(ingress);
     }
     for (const Ingress& ingress : ingresses) {
-      if (ingress.canary.canary) AddRules(ingress);  // attaches to the primaries' routes above
+      // Attaches to the primaries' routes above.
+      if (ingress.canary.canary) Processing(ingress, 2), AddRules(ingress);
     }
     for (const Ingress& ingress : ingresses) {
-      if (!ingress.canary.canary) AddDefaultBackend(ingress);
+      if (!ingress.canary.canary) Processing(ingress, 3), AddDefaultBackend(ingress);
     }
-    for (const Ingress& ingress : ingresses) AddTls(ingress);
+    for (const Ingress& ingress : ingresses) Processing(ingress, 4), AddTls(ingress);
+    current_ = nullptr;
     Assemble();
+    if (trace_ != nullptr) {
+      trace_->default_route = default_route_;
+      trace_->default_route_ssl_opt_out = default_route_ && ssl_redirect_opt_out_.count(default_route_->origin()) > 0;
+      for (IngressTrace& traced : trace_->ingresses) {
+        for (auto* keys : {&traced.writes, &traced.reads}) {
+          std::sort(keys->begin(), keys->end());
+          keys->erase(std::unique(keys->begin(), keys->end()), keys->end());
+        }
+      }
+    }
     return std::move(result_);
   }
 
   // See RefreshEndpoints() in translate.h. Cluster names are
   // "<namespace>/<service>:<port number or name>" (ResolveBackend).
-  void RefreshEndpoints(const std::vector<v1::Cluster*>& clusters) {
-    IndexEndpointSlices();
+  void RefreshEndpoints(const std::vector<v1::Cluster*>& clusters, const SlicesByService* slices_by_service) {
+    slice_index_ = slices_by_service;
+    if (slice_index_ == nullptr) IndexEndpointSlices();
     for (v1::Cluster* cluster : clusters) {
       const std::string& name = cluster->name();
       size_t slash = name.find('/'), colon = name.rfind(':');
@@ -270,6 +296,25 @@ class Translator {
     result_.diagnostics.push_back(Diagnostic{severity, std::move(kind), String(metadata, "namespace"),
                                              String(metadata, "name"), object.origin, std::move(message),
                                              std::string(reason)});
+    if (trace_ == nullptr) return;
+    if (current_ != nullptr) {
+      current_->diagnostics[current_phase_].push_back(result_.diagnostics.back());
+    } else {
+      trace_->class_diagnostics.push_back(result_.diagnostics.back());
+    }
+  }
+
+  // ---- Tracing (TranslateTraced): what the Ingress being processed touches. ----
+
+  void Processing(const Ingress& ingress, size_t phase) {
+    current_ = trace_ != nullptr && ingress.trace != SIZE_MAX ? &trace_->ingresses[ingress.trace] : nullptr;
+    current_phase_ = phase;
+  }
+  void Writes(std::string key) {
+    if (current_ != nullptr) current_->writes.push_back(std::move(key));
+  }
+  void Reads(std::string key) {
+    if (current_ != nullptr) current_->reads.push_back(std::move(key));
   }
   void Report(Severity severity, const Ingress& ingress, std::string message,
               std::string_view reason = kInvalidIngress) {
@@ -297,10 +342,32 @@ class Translator {
     }
 
     std::vector<Ingress> handled;
-    for (const auto& [key, stored] : store_.Objects("Ingress")) {
-      const auto& [ns, name] = key;
+    std::vector<std::pair<const std::pair<std::string, std::string>*, const StoredObject*>> candidates;
+    if (scope_ != nullptr && scope_->only != nullptr) {
+      for (const auto& key : *scope_->only) {
+        if (const StoredObject* stored = store_.Find("Ingress", key.first, key.second)) {
+          candidates.emplace_back(&key, stored);
+        }
+      }
+    } else {
+      for (const auto& [key, stored] : store_.Objects("Ingress")) candidates.emplace_back(&key, &stored);
+    }
+    if (trace_ != nullptr) trace_->ingresses.reserve(candidates.size());
+    for (const auto& [key_pointer, stored_pointer] : candidates) {
+      const auto& [ns, name] = *key_pointer;
+      const StoredObject& stored = *stored_pointer;
       if (!options_.watch_namespace.empty() && ns != options_.watch_namespace) continue;
       const json* metadata = Get(&stored.object, "metadata");
+      size_t trace_index = SIZE_MAX;
+      if (trace_ != nullptr) {
+        trace_index = trace_->ingresses.size();
+        IngressTrace& traced = trace_->ingresses.emplace_back();
+        traced.ns = ns;
+        traced.name = name;
+        traced.creation = String(metadata, "creationTimestamp");
+        current_ = &traced;
+        current_phase_ = 0;
+      }
       const json* class_name = Get(Get(&stored.object, "spec"), "ingressClassName");
       const json* annotation = Get(Get(metadata, "annotations"), kClassAnnotation);
       // Why the Ingress is not ours, or "" when it is.
@@ -331,8 +398,11 @@ class Translator {
       handled.push_back(
           Ingress{&stored, ns, name, String(metadata, "creationTimestamp"), ns + "/" + name,
                   PolicyOf(stored, ns + "/" + name)});
+      handled.back().trace = trace_index;
+      if (current_ != nullptr) current_->handled = true;
       ReadBalancing(handled.back());
     }
+    current_ = nullptr;
     return handled;
   }
 
@@ -359,7 +429,17 @@ class Translator {
 
   // ---- Rules. ----
 
-  VirtualHostBuild& Host(const std::string& name) { return hosts_[name]; }
+  VirtualHostBuild& Host(const std::string& name) {
+    if (current_ != nullptr) {
+      Writes("h:" + name);
+      // Its certificate may be the wildcard one covering it (CertificateFor).
+      size_t dot = name.find('.');
+      if (name != kCatchAll && name.rfind("*.", 0) != 0 && dot != std::string::npos) {
+        Reads("w:*" + name.substr(dot));
+      }
+    }
+    return hosts_[name];
+  }
 
   void AddRules(const Ingress& ingress) {
     const json* spec = Get(&ingress.stored->object, "spec");
@@ -508,6 +588,7 @@ class Translator {
   void AddCanaryPath(const Ingress& ingress, const std::string& host, v1::Route::PathMatch match,
                      const std::string& path, const json& entry, const std::string& field) {
     std::string where = field + ": host " + Quote(host) + (match == v1::Route::EXACT ? " Exact " : " Prefix ") + Quote(path);
+    Writes("h:" + host);
     v1::Route* primary = nullptr;
     if (auto found = hosts_.find(host); found != hosts_.end()) {
       for (v1::Route& route : found->second.routes) {
@@ -603,6 +684,7 @@ class Translator {
     }
 
     std::string cluster_name = ingress.ns + "/" + service_name + ":" + ref.AsWritten();
+    Writes("c:" + cluster_name);
     auto [it, fresh] = clusters_.try_emplace(cluster_name);
     if (fresh) {
       it->second.cluster.set_name(cluster_name);
@@ -617,6 +699,22 @@ class Translator {
              it->second.problem.reason);
     }
     return cluster_name;
+  }
+
+  // The slices of a Service: from slices_, or, with a caller's index,
+  // looked up the first time.
+  std::map<std::pair<std::string, std::string>, std::vector<const json*>>::iterator SlicesOf(
+      const std::string& ns, const std::string& service) {
+    if (slice_index_ == nullptr) return slices_.find({ns, service});
+    auto [slices, fresh] = slices_.try_emplace({ns, service});
+    if (fresh) {
+      if (auto names = slice_index_->find({ns, service}); names != slice_index_->end()) {
+        for (const std::string& name : names->second) {
+          if (const StoredObject* slice = store_.Find("EndpointSlice", ns, name)) slices->second.push_back(&slice->object);
+        }
+      }
+    }
+    return slices->second.empty() ? slices_.end() : slices;
   }
 
   // Groups EndpointSlices by (namespace, kubernetes.io/service-name).
@@ -679,7 +777,7 @@ class Translator {
     // Only EndpointSlices exist in discovery.k8s.io/v1 (manual endpoints are
     // slices too), so a Service without slices simply has no endpoints yet.
     std::string port_name = String(service_port, "name");
-    auto slices = slices_.find({ns, service_name});
+    auto slices = SlicesOf(ns, service_name);
     if (slices == slices_.end()) return {};
     for (const json* slice : slices->second) {
       std::optional<int64_t> port;
@@ -738,6 +836,7 @@ class Translator {
   void AddDefaultBackend(const Ingress& ingress) {
     const json* backend = Get(Get(&ingress.stored->object, "spec"), "defaultBackend");
     if (backend == nullptr || backend->is_null()) return;
+    Writes("d");
     if (default_route_) {
       Report(Severity::kWarning, ingress,
              "spec.defaultBackend ignored: Ingress " + default_route_->origin() +
@@ -779,6 +878,7 @@ class Translator {
         continue;
       }
       std::string certificate_name = ingress.ns + "/" + secret_name;
+      Writes("s:" + certificate_name);
       if (!certificates_.count(certificate_name) && !LoadCertificate(ingress, certificate_name, field)) continue;
 
       // Hosts, validated; no hosts means the fallback certificate for "*".
@@ -802,6 +902,8 @@ class Translator {
         hosts.push_back(std::string(kCatchAll));
       }
       for (const std::string& host : hosts) {
+        Writes("h:" + host);
+        if (host.rfind("*.", 0) == 0) Writes("w:" + host);
         auto [claim, fresh] = host_certificate_.emplace(host, std::make_pair(certificate_name, ingress.origin));
         if (!fresh && claim->second.first != certificate_name) {
           Report(Severity::kWarning, ingress,
@@ -895,7 +997,12 @@ class Translator {
         *vhost->add_routes() = std::move(route);
       }
     }
-    for (const std::string& name : used_clusters) *result_.snapshot.add_clusters() = clusters_.at(name).cluster;
+    for (const std::string& name : used_clusters) {
+      // Only a scoped translation lacks one: the fixed default route's.
+      if (auto cluster = clusters_.find(name); cluster != clusters_.end()) {
+        *result_.snapshot.add_clusters() = cluster->second.cluster;
+      }
+    }
     for (auto& [name, build] : certificates_) {
       // A certificate that lost all its hosts to older Ingresses must not
       // become the fallback certificate by having no SNI names.
@@ -925,6 +1032,7 @@ class Translator {
     // Without its CA the backend is still verified (against the system's
     // CAs): a missing Secret fails closed, never open.
     std::string secret_label = "Secret " + backend.ca_secret_namespace + "/" + backend.ca_secret_name;
+    Reads("ca:" + backend.ca_secret_namespace + "/" + backend.ca_secret_name);
     const StoredObject* secret = store_.Find("Secret", backend.ca_secret_namespace, backend.ca_secret_name);
     if (secret == nullptr) {
       Report(Severity::kWarning, ingress,
@@ -975,8 +1083,13 @@ class Translator {
 
   const store::Store& store_;
   const Options& options_;
+  const TraceScope* scope_;
+  Trace* trace_;
+  IngressTrace* current_ = nullptr;  // the Ingress being processed, when tracing
+  size_t current_phase_ = 0;
   Result result_;
   std::map<std::pair<std::string, std::string>, std::vector<const json*>> slices_;
+  const SlicesByService* slice_index_ = nullptr;  // the caller's, else slices_ holds all
   std::map<std::string, VirtualHostBuild> hosts_;  // by name: the output order
   std::set<std::string> ssl_redirect_opt_out_;      // origins of Ingresses with ssl-redirect "false"
   // (host, match, path) -> origin of the Ingress that routes it.
@@ -996,8 +1109,13 @@ class Translator {
 
 Result Translate(const store::Store& store, const Options& options) { return Translator(store, options).Run(); }
 
-void RefreshEndpoints(const store::Store& store, const Options& options, const std::vector<v1::Cluster*>& clusters) {
-  Translator(store, options).RefreshEndpoints(clusters);
+Result TranslateTraced(const store::Store& store, const Options& options, const TraceScope& scope, Trace* trace) {
+  return Translator(store, options, &scope, trace).Run();
+}
+
+void RefreshEndpoints(const store::Store& store, const Options& options, const std::vector<v1::Cluster*>& clusters,
+                      const SlicesByService* slices_by_service) {
+  Translator(store, options).RefreshEndpoints(clusters, slices_by_service);
 }
 
 std::string SerializeDeterministic(const v1::Snapshot& snapshot) {

@@ -38,7 +38,12 @@
 //    ingress-nginx's) does not claim its host and paths: each path becomes
 //    the canary (Route.canary, Route.weighted_clusters) of the route another
 //    Ingress has for it; with no such route it is an error.
+#include <array>
+#include <map>
+#include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "controlplane/store/store.h"
@@ -71,12 +76,60 @@ struct Result {
 // Pure and deterministic.
 Result Translate(const store::Store& store, const Options& options);
 
+// (namespace, Service) -> the names of its EndpointSlices (label
+// kubernetes.io/service-name), when a caller keeps that index: translation
+// then reads only the slices of the Services it needs instead of all.
+using SlicesByService = std::map<std::pair<std::string, std::string>, std::set<std::string>>;
+
 // Recomputes the endpoint lists of `clusters` (Clusters of a Translate()
 // result) from the store's Services and EndpointSlices, as Translate() would
 // give them; nothing else of a Cluster depends on EndpointSlices. For
 // incremental translation (incremental.h).
 void RefreshEndpoints(const store::Store& store, const Options& options,
-                      const std::vector<sluice::v1::Cluster*>& clusters);
+                      const std::vector<sluice::v1::Cluster*>& clusters,
+                      const SlicesByService* slices_by_service = nullptr);
+
+// ---- For incremental translation (incremental.h). ----
+
+// What translating one Ingress touched. Ingresses only affect each other
+// through shared things (a host, a Service port's cluster, a certificate,
+// the default backend), named by keys: "h:<host>" (a host's routes, canary
+// attachments and TLS claim), "w:<*.domain>" (a wildcard TLS claim, read by
+// every host it covers), "c:<cluster>", "s:<ns>/<secret>" (a certificate),
+// "ca:<ns>/<secret>" (a backend CA, read only), "d" (the default backend).
+// Two Ingresses can only change each other's output if one writes a key the
+// other reads or writes.
+struct IngressTrace {
+  std::string ns, name;
+  std::string creation;  // metadata.creationTimestamp, for the "oldest wins" order
+  bool handled = false;  // ours; only handled Ingresses have phases 1-4
+  std::vector<std::string> writes, reads;  // sorted, unique
+  // The diagnostics reported while this Ingress was processed, per phase:
+  // 0 class and annotations (in (namespace, name) order), then, in oldest
+  // first order, 1 rules, 2 canary paths, 3 default backend, 4 TLS.
+  std::array<std::vector<Diagnostic>, 5> diagnostics;
+};
+
+// Translate() over some of the Ingresses: `only` (sorted by namespace, name;
+// absent ones are skipped), with the default route fixed as it was in a full
+// translation. The result then holds what those Ingresses produce.
+struct TraceScope {
+  const std::vector<std::pair<std::string, std::string>>* only = nullptr;  // null: all
+  std::optional<sluice::v1::Route> default_route;  // only with `only`
+  bool default_route_ssl_opt_out = false;  // its Ingress has ssl-redirect "false"
+  const SlicesByService* slices_by_service = nullptr;  // must be up to date
+};
+
+struct Trace {
+  std::vector<IngressTrace> ingresses;  // by (namespace, name)
+  std::vector<Diagnostic> class_diagnostics;  // about IngressClasses, before all others
+  std::optional<sluice::v1::Route> default_route;  // as Assemble appends it
+  bool default_route_ssl_opt_out = false;
+};
+
+// Translate(store, options) (when scope.only is null) that also says what
+// each Ingress touched; `trace` must not be null.
+Result TranslateTraced(const store::Store& store, const Options& options, const TraceScope& scope, Trace* trace);
 
 // The snapshot's bytes with deterministic serialization: equal snapshots give
 // equal strings, so callers can compare versions cheaply.
