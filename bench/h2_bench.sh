@@ -15,6 +15,8 @@
 #   BENCH_CLIENTS=64 BENCH_STREAMS=10   h2load -c / -m
 #   BENCH_PROXIES="sluice nginx h2o nghttpx"
 #   BENCH_TLS=0             1: also the TLS rows (self-signed certificate)
+#   BENCH_ROUNDS=3          runs per proxy and mode, interleaved across the
+#                           proxies; the table shows medians
 #   BENCH_PORT_BASE=21000   ports BASE+1 .. BASE+20 on 127.0.0.1
 #   SLUICE_PROXY_BIN, SLUICE_CONTROLLER_BIN   prebuilt binaries (skip bazel)
 #   BENCH_OUTPUT_BASE=/root/.cache/bazel-bench
@@ -23,8 +25,9 @@
 #     BENCH_CALLGRIND_WARMUP=200 BENCH_PROXIES="sluice nginx h2o"
 #     BENCH_PROFILE_DIR=/tmp/sluice-h2bench-profiles (profiles kept here)
 # Reports requests/s, mean and max latency, and proxy CPU time per request
-# (utime+stime from /proc/PID/stat, all processes of the proxy), then the
-# ratios sluice/nginx and sluice/h2o on requests/s.
+# (utime+stime from /proc/PID/stat, all processes of the proxy) and syscalls
+# per request, each the median over BENCH_ROUNDS interleaved runs, then the
+# ratios sluice/other of the medians (requests/s and CPU per request).
 set -euo pipefail
 
 MODE="${1:-throughput}"
@@ -329,59 +332,104 @@ if [[ $MODE == callgrind ]]; then
 fi
 
 # --------------------------------------------------------------- runs -------
-printf "%-8s %-5s %12s %10s %10s %14s %12s %8s\n" proxy mode "req/s" "mean" "max" "cpu us/req" "syscalls/req" "ok%" >"$WORK/table"
-declare -A RPS
-port=$((PORT_BASE + 10))
+# The machine is shared and one 10 s run of one proxy is noisy, so each proxy
+# runs BENCH_ROUNDS times, interleaved (sluice, nginx, h2o, ..., sluice, ...)
+# so that a slow phase of the machine hits every proxy alike; the table
+# reports the median of each column per proxy and mode, and the ratios are
+# taken between medians. Each proxy and mode keeps its port across rounds.
+runs="$WORK/runs.tsv"  # proxy mode round rps mean max cpu_us syscalls_per_req ok%
+: >"$runs"
 modes=(h2c)
 [[ $TLS == 1 ]] && modes+=(h2)
+# run_one PROXY MODE ROUND PORT: one warmed-up h2load run; appends a row to $runs.
+run_one() {
+  local proxy="$1" mode="$2" round="$3" port="$4" tls=0 scheme=http url before after perf_pid pids syscalls
+  local out rps done_n ok_n mean max cpu_us sys_per_req okp
+  [[ $mode == h2 ]] && { tls=1; scheme=https; }
+  "start_$proxy" "$port" "$tls"
+  wait_port "$port" || die "$proxy did not start (see $WORK)"
+  url="$scheme://127.0.0.1:$port/1k"
+  h2args=(-c "$CLIENTS" -m "$STREAMS" -t 1 --header=":authority: $HOST")
+  taskset -c 1 h2load "${h2args[@]}" -n 2000 "$url" >"$WORK/warm-$proxy-$mode-$round.txt" 2>&1 || true
+  before=$(cpu_ticks "$proxy_pid")
+  perf_pid=""
+  if command -v perf >/dev/null; then  # syscalls made by the proxy: the kernel side of its cost
+    pids=$(echo "$proxy_pid" $(pgrep -P "$proxy_pid" 2>/dev/null || true) | tr ' ' ',')
+    perf stat -x, -e raw_syscalls:sys_enter -p "$pids" -o "$WORK/perf-$proxy-$mode-$round.txt" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
+  out="$WORK/run-$proxy-$mode-$round.txt"
+  taskset -c 1 h2load "${h2args[@]}" -D "$DURATION" "$url" >"$out" 2>&1 || true
+  after=$(cpu_ticks "$proxy_pid")
+  syscalls=""
+  if [[ -n $perf_pid ]]; then
+    kill -INT "$perf_pid" 2>/dev/null || true
+    wait "$perf_pid" 2>/dev/null || true
+    syscalls=$(awk -F, '/raw_syscalls:sys_enter/ {print $1}' "$WORK/perf-$proxy-$mode-$round.txt" 2>/dev/null)
+  fi
+  rps=$(awk '/^finished in/ {print $4}' "$out")
+  done_n=$(awk '/^requests:/ {print $8}' "$out")
+  ok_n=$(awk '/^status codes:/ {print $3}' "$out")
+  # h2load prints times with a unit (850us, 12.5ms, 1.2s): keep milliseconds.
+  mean=$(awk -v f=6 "$to_ms" "$out")
+  max=$(awk -v f=5 "$to_ms" "$out")
+  cpu_us="-"; sys_per_req="-"; okp=0
+  if [[ -n $done_n && $done_n -gt 0 ]]; then
+    cpu_us=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$done_n" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+    okp=$(awk -v a="${ok_n:-0}" -v n="$done_n" 'BEGIN { printf "%.1f", 100 * a / n }')
+    [[ $syscalls =~ ^[0-9]+$ ]] && sys_per_req=$(awk -v s="$syscalls" -v n="$done_n" 'BEGIN { printf "%.2f", s / n }')
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$proxy" "$mode" "$round" "${rps:-0}" "${mean:--}" "${max:--}" \
+    "$cpu_us" "$sys_per_req" "$okp" >>"$runs"
+  log "$mode round $round: $proxy ${rps:-?} req/s, $cpu_us us CPU/request"
+  stop_pid "$proxy_pid"
+}
+to_ms='/^time for request:/ { v = $f; u = v; sub(/^[0-9.]+/, "", u); v += 0
+  printf "%.3f", (u == "us" ? v / 1000 : u == "s" ? v * 1000 : v) }'
+ROUNDS="${BENCH_ROUNDS:-3}"
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
 for mode in "${modes[@]}"; do
-  for proxy in $PROXIES; do
-    port=$((port + 1))
-    tls=0; scheme=http; [[ $mode == h2 ]] && { tls=1; scheme=https; }
-    "start_$proxy" "$port" "$tls"
-    wait_port "$port" || die "$proxy did not start (see $WORK)"
-    url="$scheme://127.0.0.1:$port/1k"
-    h2args=(-c "$CLIENTS" -m "$STREAMS" -t 1 --header=":authority: $HOST")
-    taskset -c 1 h2load "${h2args[@]}" -n 2000 "$url" >"$WORK/warm-$proxy-$mode.txt" 2>&1 || true
-    before=$(cpu_ticks "$proxy_pid")
-    perf_pid=""
-    if command -v perf >/dev/null; then  # syscalls made by the proxy: the kernel side of its cost
-      pids=$(echo "$proxy_pid" $(pgrep -P "$proxy_pid" 2>/dev/null || true) | tr ' ' ',')
-      perf stat -x, -e raw_syscalls:sys_enter -p "$pids" -o "$WORK/perf-$proxy-$mode.txt" >/dev/null 2>&1 &
-      perf_pid=$!
-    fi
-    taskset -c 1 h2load "${h2args[@]}" -D "$DURATION" "$url" >"$WORK/run-$proxy-$mode.txt" 2>&1 || true
-    after=$(cpu_ticks "$proxy_pid")
-    syscalls=""
-    if [[ -n $perf_pid ]]; then
-      kill -INT "$perf_pid" 2>/dev/null || true
-      wait "$perf_pid" 2>/dev/null || true
-      syscalls=$(awk -F, '/raw_syscalls:sys_enter/ {print $1}' "$WORK/perf-$proxy-$mode.txt" 2>/dev/null)
-    fi
-    out="$WORK/run-$proxy-$mode.txt"
-    rps=$(awk '/^finished in/ {print $4}' "$out")
-    done_n=$(awk '/^requests:/ {print $8}' "$out")
-    ok_n=$(awk '/^status codes:/ {print $3}' "$out")
-    mean=$(awk '/^time for request:/ {print $6}' "$out")
-    max=$(awk '/^time for request:/ {print $5}' "$out")
-    cpu_us="-"; sys_per_req="-"
-    if [[ -n $done_n && $done_n -gt 0 ]]; then
-      cpu_us=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$done_n" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
-      okp=$(awk -v a="${ok_n:-0}" -v n="$done_n" 'BEGIN { printf "%.1f", 100 * a / n }')
-      [[ $syscalls =~ ^[0-9]+$ ]] && sys_per_req=$(awk -v s="$syscalls" -v n="$done_n" 'BEGIN { printf "%.2f", s / n }')
-    else
-      okp="0"
-    fi
-    RPS[$proxy-$mode]="${rps:-0}"
-    printf "%-8s %-5s %12s %10s %10s %14s %12s %8s\n" "$proxy" "$mode" "${rps:-?}" "${mean:-?}" "${max:-?}" "$cpu_us" "$sys_per_req" "$okp" >>"$WORK/table"
-    stop_pid "$proxy_pid"
+  for ((round = 1; round <= ROUNDS; round++)); do
+    port=$((PORT_BASE + 10))
+    [[ $mode == h2 ]] && port=$((PORT_BASE + 14))
+    for proxy in $PROXIES; do
+      port=$((port + 1))
+      run_one "$proxy" "$mode" "$round" "$port"
+    done
   done
 done
-cat "$WORK/table"
-for mode in "${modes[@]}"; do
-  for other in nginx h2o; do
-    s="${RPS[sluice-$mode]:-0}"; o="${RPS[$other-$mode]:-0}"
-    awk -v s="$s" -v o="$o" -v m="$mode" -v p="$other" 'BEGIN { if (o > 0) printf "sluice/%s (%s): %.2f\n", p, m, s / o }'
-  done
-done
+echo "- h2load -c $CLIENTS -m $STREAMS -D $DURATION, 1 KiB from an nginx origin; $ROUNDS rounds interleaved; medians per proxy and mode"
+echo "- per round: $(awk -F'\t' '{ printf "%s%s/%s %s req/s %s us", (NR > 1 ? "; " : ""), $1, $2, $4, $7 }' "$runs")"
+echo
+# Medians ("-" entries are left out; the mean of the two middle values for an
+# even count), in the order the proxies were given.
+awk -F'\t' -v order="$PROXIES" -v modes="${modes[*]}" '
+  function fmt(v, f) { return v == "-" ? v : sprintf(f, v) }
+  function median(key, col,   n, i, j, t, v) {
+    n = 0
+    for (i = 1; i <= cnt[key]; i++) { t = val[key, i, col]; if (t != "-" && t != "") v[++n] = t + 0 }
+    if (n == 0) return "-"
+    for (i = 2; i <= n; i++) { t = v[i]; for (j = i - 1; j >= 1 && v[j] > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
+    return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+  }
+  { key = $1 SUBSEP $2; c = ++cnt[key]; for (k = 4; k <= 9; k++) val[key, c, k] = $k }
+  END {
+    printf "%-8s %-5s %7s %12s %10s %10s %14s %12s %8s\n", "proxy", "mode", "rounds", "req/s", "mean", "max", "cpu us/req", "syscalls/req", "ok%"
+    nm = split(modes, M, " "); np = split(order, P, " ")
+    for (a = 1; a <= nm; a++) for (b = 1; b <= np; b++) {
+      key = P[b] SUBSEP M[a]; if (!(key in cnt)) continue
+      rps[key] = median(key, 4)
+      mean = median(key, 5); max = median(key, 6)
+      printf "%-8s %-5s %7d %12.1f %10s %10s %14s %12s %8s\n", P[b], M[a], cnt[key], rps[key], \
+        (mean == "-" ? "-" : sprintf("%.2fms", mean)), (max == "-" ? "-" : sprintf("%.2fms", max)), \
+        fmt(median(key, 7), "%.1f"), fmt(median(key, 8), "%.2f"), fmt(median(key, 9), "%.1f")
+    }
+    for (a = 1; a <= nm; a++) for (b = 1; b <= np; b++) {
+      if (P[b] == "sluice") continue
+      s = rps["sluice" SUBSEP M[a]]; o = rps[P[b] SUBSEP M[a]]
+      if (o > 0 && s != "") printf "sluice/%s (%s): %.2f req/s (medians)\n", P[b], M[a], s / o
+      sc = median("sluice" SUBSEP M[a], 7); oc = median(P[b] SUBSEP M[a], 7)
+      if (sc != "-" && oc != "-" && oc > 0) printf "sluice/%s (%s): %.2f CPU us/request (medians)\n", P[b], M[a], sc / oc
+    }
+  }' "$runs"
 run_ok=1

@@ -56,7 +56,13 @@ TEST(ResourceKindTest, PathsFollowTheApiGroupsAndScope) {
   EXPECT_EQ(kinds[1].CollectionPath("team-a"), "/apis/networking.k8s.io/v1/ingressclasses");  // cluster-scoped
   EXPECT_EQ(kinds[2].CollectionPath("team-a"), "/api/v1/namespaces/team-a/services");
   EXPECT_EQ(kinds[3].CollectionPath(""), "/apis/discovery.k8s.io/v1/endpointslices");
-  EXPECT_EQ(kinds[4].field_selector, "type=kubernetes.io/tls");
+  // Secrets: not selected by type (Opaque CA bundles are read too), trimmed.
+  EXPECT_EQ(kinds[4].kind, "Secret");
+  EXPECT_EQ(kinds[4].field_selector, "type!=kubernetes.io/service-account-token,type!=helm.sh/release.v1");
+  ASSERT_NE(kinds[4].trim, nullptr);
+  nlohmann::json opaque = {{"kind", "Secret"}, {"type", "Opaque"}, {"data", {{"password", "eA=="}}}};
+  EXPECT_FALSE(kinds[4].trim(opaque));
+  EXPECT_FALSE(opaque.contains("data"));
 }
 
 }  // namespace

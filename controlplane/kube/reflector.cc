@@ -1,6 +1,7 @@
 #include "controlplane/kube/reflector.h"
 
 #include "controlplane/server/json_log.h"
+#include "controlplane/store/secret_filter.h"
 
 namespace sluice::kube {
 
@@ -19,8 +20,13 @@ std::vector<ResourceKind> WatchedKinds() {
       {"IngressClass", "networking.k8s.io/v1", "ingressclasses", false, ""},
       {"Service", "v1", "services", true, ""},
       {"EndpointSlice", "discovery.k8s.io/v1", "endpointslices", true, ""},
-      // Other Secrets (service-account tokens, credentials) never reach us.
-      {"Secret", "v1", "secrets", true, "type=kubernetes.io/tls"},
+      // TLS Secrets and CA bundles (ca.crt in a Secret of any type, e.g.
+      // Opaque) are read, so the list cannot select by type; the API server
+      // leaves out the two kinds that are numerous and large, service-account
+      // tokens and Helm releases, and TrimSecret drops the rest (and every
+      // other key) as each page or event arrives.
+      {"Secret", "v1", "secrets", true, "type!=kubernetes.io/service-account-token,type!=helm.sh/release.v1",
+       &store::TrimSecret},
   };
 }
 
@@ -134,7 +140,11 @@ void Reflector::OnPage(ApiResponse response) {
   }
   ++pages_;
   if (items != page.end() && items->is_array()) {
-    for (json& item : *items) items_.push_back(WithKind(std::move(item)));
+    for (json& item : *items) {
+      json object = WithKind(std::move(item));
+      if (kind_.trim != nullptr && !kind_.trim(object)) continue;
+      items_.push_back(std::move(object));
+    }
   }
   const json& metadata = page.contains("metadata") ? page["metadata"] : json::object();
   continue_ = metadata.is_object() && metadata.contains("continue") && metadata["continue"].is_string()
@@ -215,6 +225,7 @@ bool Reflector::OnWatchLine(std::string_view line) {
                                                            : ReflectorEvent::Type::kUpsert;
       out.kind = kind_.kind;
       out.object = WithKind(std::move(event->object));
+      if (kind_.trim != nullptr && !kind_.trim(out.object)) out.type = ReflectorEvent::Type::kDelete;
       sink_(std::move(out));
       return true;
     }

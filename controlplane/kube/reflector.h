@@ -24,7 +24,12 @@ struct ResourceKind {
   std::string api_version;  // "networking.k8s.io/v1" or "v1"
   std::string plural;       // "ingresses"
   bool namespaced = true;
-  std::string field_selector;  // e.g. "type=kubernetes.io/tls"; "" = none
+  std::string field_selector;  // e.g. "type!=kubernetes.io/service-account-token"; "" = none
+  // Reduces each listed or watched object, in place, to what the controller
+  // reads, before anything keeps it; false: the controller reads nothing of
+  // it (left out of a list; a watch ADDED/MODIFIED becomes a delete, so an
+  // object that stops qualifying leaves the store). Null: keep everything.
+  bool (*trim)(nlohmann::json& object) = nullptr;
 
   // "/apis/networking.k8s.io/v1/namespaces/NS/ingresses" ("/api/v1/..." for
   // the core group); all namespaces when `ns` is empty or the kind is
@@ -33,7 +38,8 @@ struct ResourceKind {
 };
 
 // What the controller watches: Ingress, IngressClass, Service,
-// EndpointSlice and (TLS only) Secret.
+// EndpointSlice and Secret (trimmed to TLS certificates and CA bundles,
+// store/secret_filter.h).
 std::vector<ResourceKind> WatchedKinds();
 
 struct ReflectorEvent {

@@ -1,5 +1,7 @@
 #include "controlplane/store/store.h"
 
+#include "controlplane/store/secret_filter.h"
+
 #include <atomic>
 #include <optional>
 #include <set>
@@ -10,7 +12,10 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kTlsSecretType = "kubernetes.io/tls";
+// Annotations naming the CA Secret for verifying TLS backends: "name" (in
+// the Ingress's namespace) or "namespace/name" (translate/annotations.cc).
+constexpr const char* kCaSecretAnnotations[] = {"sluice.io/backend-tls-ca-secret",
+                                                "nginx.ingress.kubernetes.io/proxy-ssl-secret"};
 constexpr std::string_view kServiceNameLabel = "kubernetes.io/service-name";
 
 // Never throws, whatever the shape of `object`.
@@ -96,8 +101,9 @@ bool Store::IsStoredKind(std::string_view kind) {
 bool Store::Upsert(json object, std::string origin) {
   std::optional<Key> key = KeyOf(object);
   if (!key) return false;
-  if (key->kind == "Secret" && StringField(&object, "type") != kTlsSecretType) {
-    // Only TLS Secrets are kept; one that changed type is gone for us.
+  if (key->kind == "Secret" && !TrimSecret(object)) {
+    // Nothing translation reads (secret_filter.h); one that no longer has
+    // anything (type changed, ca.crt removed) is gone for us.
     return Remove(key->kind, key->ns, key->name);
   }
   ObjectMap& objects = kinds_[key->kind];
@@ -130,7 +136,7 @@ bool Store::ReplaceAll(std::vector<StoredObject> objects) {
   for (StoredObject& stored : objects) {
     std::optional<Key> key = KeyOf(stored.object);
     if (!key) continue;
-    bool is_kept = key->kind != "Secret" || StringField(&stored.object, "type") == kTlsSecretType;
+    bool is_kept = key->kind != "Secret" || TrimSecret(stored.object);
     if (is_kept) kept.emplace(key->kind, key->ns, key->name);
     changed |= Upsert(std::move(stored.object), std::move(stored.origin));
   }
@@ -219,6 +225,22 @@ bool Store::SecretReferenced(const std::string& ns, const std::string& secret) c
     if (tls == nullptr || !tls->is_array()) continue;
     for (const json& entry : *tls) {
       if (StringField(&entry, "secretName") == secret) return true;
+    }
+  }
+  // A backend CA may live in another namespace ("namespace/name"): every
+  // Ingress, but only two annotation lookups each.
+  for (const auto& [ingress_key, stored] : ingresses) {
+    const json* metadata = Field(stored.object, "metadata");
+    const json* annotations = metadata ? Field(*metadata, "annotations") : nullptr;
+    if (annotations == nullptr) continue;
+    for (const char* annotation : kCaSecretAnnotations) {
+      std::string value = StringField(annotations, annotation);
+      if (value.empty()) continue;
+      size_t slash = value.find('/');
+      bool same = slash == std::string::npos
+                      ? ingress_key.first == ns && value == secret
+                      : std::string_view(value).substr(0, slash) == ns && std::string_view(value).substr(slash + 1) == secret;
+      if (same) return true;
     }
   }
   return false;

@@ -16,7 +16,8 @@
 namespace sluice::store {
 
 // Kinds we keep: "Ingress", "IngressClass", "Service", "EndpointSlice" and
-// "Secret" (only type kubernetes.io/tls). Anything else is not stored.
+// "Secret" (type kubernetes.io/tls, or any type carrying ca.crt; trimmed to
+// what translation reads, see secret_filter.h). Anything else is not stored.
 struct StoredObject {
   nlohmann::json object;
   std::string origin;  // "deploy/examples/demo.yaml (document 2)" or "api"
@@ -36,9 +37,11 @@ class Store {
   //  - the same content again (ignoring metadata.resourceVersion,
   //    managedFields, generation, uid, status and kubectl's
   //    last-applied-configuration annotation) -> false;
-  //  - a Secret of another type -> false and not stored (if a TLS Secret of
-  //    that name was stored, it is removed and that may count as a change);
-  //  - a Secret, Service or EndpointSlice no stored Ingress refers to -> false
+  //  - a Secret translation reads nothing of (not kubernetes.io/tls, no
+  //    ca.crt) -> false and not stored (if a Secret of that name was
+  //    stored, it is removed and that may count as a change);
+  //  - a Secret, Service or EndpointSlice no stored Ingress refers to (in
+  //    spec.tls, a backend, or a backend-TLS CA annotation) -> false
   //    (it is still stored: an Ingress referring to it may come later, and
   //    that Ingress's own Upsert returns true).
   bool Upsert(nlohmann::json object, std::string origin);

@@ -86,6 +86,61 @@ TEST(StoreTest, UnreferencedObjectsAreStoredButDoNotMatter) {
   EXPECT_EQ(store.Find("Secret", "demo", "cert"), nullptr);
 }
 
+json CaSecret(const std::string& ns, const std::string& name, const std::string& ca) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Secret"},
+          {"type", "Opaque"},
+          {"metadata",
+           {{"name", name},
+            {"namespace", ns},
+            {"annotations", {{"kubectl.kubernetes.io/last-applied-configuration", "{\"data\": \"everything\"}"}}}}},
+          {"data", {{"ca.crt", ca}, {"password", "aHVudGVyMg=="}}}};
+}
+
+TEST(StoreTest, OpaqueSecretsWithACaAreKeptWithOnlyTheCa) {
+  Store store;
+  store.Upsert(CaSecret("demo", "backend-ca", "Q0E="), "api");
+  const StoredObject* stored = store.Find("Secret", "demo", "backend-ca");
+  ASSERT_NE(stored, nullptr);
+  EXPECT_EQ(stored->object["data"], json({{"ca.crt", "Q0E="}}));  // not the password
+  EXPECT_FALSE(stored->object["metadata"].contains("annotations"));  // nor kubectl's copy of it
+  EXPECT_EQ(stored->object["type"], "Opaque");
+  // A TLS Secret keeps its certificate, key and CA, nothing else.
+  json tls = Secret("cert", "kubernetes.io/tls");
+  tls["data"]["ca.crt"] = "Q0E=";
+  tls["data"]["extra"] = "eA==";
+  store.Upsert(tls, "api");
+  EXPECT_EQ(store.Find("Secret", "demo", "cert")->object["data"],
+            json({{"tls.crt", "Y2VydA=="}, {"tls.key", "a2V5"}, {"ca.crt", "Q0E="}}));
+  // Losing its ca.crt, an Opaque Secret is gone.
+  json no_ca = CaSecret("demo", "backend-ca", "Q0E=");
+  no_ca["data"].erase("ca.crt");
+  store.Upsert(no_ca, "api");
+  EXPECT_EQ(store.Find("Secret", "demo", "backend-ca"), nullptr);
+}
+
+TEST(StoreTest, BackendCaSecretMattersThroughTheIngressAnnotations) {
+  Store store;
+  EXPECT_FALSE(store.Upsert(CaSecret("demo", "backend-ca", "Q0E="), "api"));  // nobody refers to it yet
+  EXPECT_FALSE(store.Upsert(CaSecret("certs", "shared-ca", "Q0E="), "api"));
+  json ingress = Ingress("web", "app");
+  ingress["metadata"]["annotations"] = {{"sluice.io/backend-tls-ca-secret", "backend-ca"}};
+  store.Upsert(ingress, "api");
+  json nginx = Ingress("legacy", "app");
+  nginx["metadata"]["annotations"] = {{"nginx.ingress.kubernetes.io/proxy-ssl-secret", "certs/shared-ca"}};
+  store.Upsert(nginx, "api");
+  // Editing a referenced CA alone matters, in the Ingress's namespace or another.
+  EXPECT_TRUE(store.Upsert(CaSecret("demo", "backend-ca", "TkVX"), "api"));
+  EXPECT_TRUE(store.Upsert(CaSecret("certs", "shared-ca", "TkVX"), "api"));
+  // Keys translation does not read are not even compared.
+  json same_ca = CaSecret("demo", "backend-ca", "TkVX");
+  same_ca["data"]["password"] = "b3RoZXI=";
+  EXPECT_FALSE(store.Upsert(same_ca, "api"));
+  // Same name, other namespace: not the one referenced.
+  EXPECT_FALSE(store.Upsert(CaSecret("other", "backend-ca", "TkVX"), "api"));
+  EXPECT_TRUE(store.Remove("Secret", "certs", "shared-ca"));
+}
+
 TEST(StoreTest, EndpointSliceMattersThroughItsServiceLabel) {
   Store store;
   store.Upsert(Ingress("web", "app"), "a.yaml");

@@ -200,6 +200,64 @@ TEST(ParseRequestHead, ControlCharactersInValues) {
   ExpectRequestError(Req("GET / HTTP/1.1", "Host: a\r\nX: a\x7f\r\n"), 400);
 }
 
+// Values are checked in blocks of bytes: a bad byte must be found at every
+// offset of values of every length around the block sizes, and the bytes a
+// value may hold (HTAB, SP, VCHAR, obs-text) must pass at every offset.
+TEST(ParseRequestHead, ValueBytesCheckedAtEveryOffsetAndLength) {
+  for (size_t length = 1; length <= 40; ++length) {
+    for (size_t at = 0; at < length; ++at) {
+      for (char bad : {'\0', '\x01', '\x1f', '\x7f', '\r', '\n'}) {
+        std::string value(length, 'v');
+        value[at] = bad;
+        ExpectRequestError(Req("GET / HTTP/1.1", "Host: a\r\nX-Long: " + value + "\r\n"), 400);
+      }
+      for (char fine : {'\t', ' ', '!', '~', '\x80', '\xff'}) {
+        std::string value(length, 'v');
+        value[at] = fine;
+        http::RequestHead head;
+        const std::string data = Req("GET / HTTP/1.1", "Host: a\r\nX-Long: " + value + "\r\n");
+        ASSERT_EQ(ParseRequest(data, &head).state, ParseState::kDone) << testing::PrintToString(data);
+        // Surrounding whitespace is not part of the value.
+        const size_t first = value.find_first_not_of(" \t");
+        const size_t last = value.find_last_not_of(" \t");
+        EXPECT_EQ(*head.headers.Get("x-long"),
+                  first == std::string::npos ? std::string() : value.substr(first, last - first + 1));
+      }
+    }
+  }
+}
+
+TEST(ParseRequestHead, FieldNamesLowerCasedAndCheckedAtEveryOffset) {
+  const std::string name = "X-Some-Rather-Long-Header-Name";
+  for (size_t at = 0; at < name.size(); ++at) {
+    for (char bad : {' ', '\t', '"', '(', '@', '\x80', '\x01'}) {
+      std::string broken = name;
+      broken[at] = bad;
+      ExpectRequestError(Req("GET / HTTP/1.1", "Host: a\r\n" + broken + ": v\r\n"), 400);
+    }
+  }
+  http::RequestHead head;
+  ASSERT_EQ(ParseRequest(Req("GET / HTTP/1.1", "Host: a\r\n" + name + ": v\r\n"), &head).state, ParseState::kDone);
+  ASSERT_EQ(head.headers.size(), 2u);
+  EXPECT_EQ(head.headers.entries()[1].name, "x-some-rather-long-header-name");
+}
+
+TEST(ParseRequestHead, FieldLineErrorsNameTheFirstProblem) {
+  struct Case {
+    const char* line;
+    const char* reason;
+  };
+  for (const Case& c : {Case{" X: a", "obsolete line folding"}, Case{"X : a", "whitespace before colon in field line"},
+                        Case{"X@: a", "invalid character in field name"}, Case{": a", "empty field name"},
+                        Case{"NoColon", "field line without colon"}, Case{"X: a\x01", "invalid character in field value"},
+                        Case{"X@: a\x01", "invalid character in field name"}}) {
+    http::RequestHead head;
+    HeadParse r = ParseRequest(Req("GET / HTTP/1.1", std::string("Host: a\r\n") + c.line + "\r\n"), &head);
+    EXPECT_EQ(r.state, ParseState::kError) << c.line;
+    EXPECT_EQ(r.error, c.reason) << c.line;
+  }
+}
+
 TEST(ParseRequestHead, HeadTooLarge) {
   Limits limits;
   limits.max_head_bytes = 100;

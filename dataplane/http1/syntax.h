@@ -21,6 +21,7 @@ enum CharClass : uint8_t {
 struct Tables {
   uint8_t cls[256];
   char lower[256];
+  char name_lower[256];  // a tchar lower-cased; 0 for anything else
 };
 
 constexpr Tables MakeTables() {
@@ -42,11 +43,13 @@ constexpr Tables MakeTables() {
     }
     t.cls[c] = m;
     t.lower[c] = static_cast<char>((c >= 'A' && c <= 'Z') ? c + 32 : c);
+    t.name_lower[c] = (m & kToken) ? t.lower[c] : '\0';
   }
   return t;
 }
 
 inline constexpr Tables kTables = MakeTables();
+inline constexpr const char* kNameLower = kTables.name_lower;
 
 inline bool Is(char c, CharClass k) { return kTables.cls[static_cast<unsigned char>(c)] & k; }
 inline bool IsDigit(char c) { return c >= '0' && c <= '9'; }

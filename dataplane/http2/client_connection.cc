@@ -5,6 +5,7 @@
 
 #include "dataplane/http2/header_names.h"
 #include "dataplane/http2/server_connection.h"  // ErrorCode
+#include "dataplane/http2/session_memory.h"
 
 namespace sluice::http2 {
 
@@ -98,7 +99,7 @@ class ClientConnection::Callbacks {
     return 0;
   }
 
-  static ssize_t ReadRequestBody(nghttp2_session*, int32_t stream_id, uint8_t* buf, size_t length,
+  static ssize_t ReadRequestBody(nghttp2_session* session, int32_t stream_id, uint8_t* buf, size_t length,
                                  uint32_t* data_flags, nghttp2_data_source* source, void* user_data) {
     ClientConnection* self = Self(user_data);
     auto* stream = static_cast<ClientStream*>(source->ptr);
@@ -114,6 +115,16 @@ class ClientConnection::Callbacks {
     if (!stream->body_.empty()) return static_cast<ssize_t>(n);
     if (stream->request_ended_) {
       *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+      if (!stream->request_trailers_.empty()) {
+        std::vector<nghttp2_nv> nv;  // nghttp2 copies the fields
+        for (const http::Header& h : stream->request_trailers_.entries()) {
+          if (!IsConnectionSpecific(h.name)) nv.push_back(MakeNv(h.name, h.value));
+        }
+        // The trailing HEADERS carries END_STREAM instead of this DATA frame.
+        if (!nv.empty() && nghttp2_submit_trailer(session, stream_id, nv.data(), nv.size()) == 0) {
+          *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        }
+      }
       return static_cast<ssize_t>(n);
     }
     if (n > 0) return static_cast<ssize_t>(n);
@@ -136,7 +147,7 @@ ClientConnection::ClientConnection(const ClientOptions& options) : options_(opti
   nghttp2_option_set_no_closed_streams(option, 1);
   // Until the server's SETTINGS arrive, assume the RFC's recommended minimum.
   nghttp2_option_set_peer_max_concurrent_streams(option, 100);
-  nghttp2_session_client_new2(&session_, callbacks, this, option);
+  nghttp2_session_client_new3(&session_, callbacks, this, option, SessionMemory());
   nghttp2_option_del(option);
   nghttp2_session_callbacks_del(callbacks);
 }
@@ -243,9 +254,10 @@ void ClientConnection::AppendRequestData(ClientStream* stream, std::string_view 
   }
 }
 
-void ClientConnection::EndRequest(ClientStream* stream) {
+void ClientConnection::EndRequest(ClientStream* stream, const http::HeaderMap* trailers) {
   if (stream->request_ended_) return;
   stream->request_ended_ = true;
+  if (trailers != nullptr) stream->request_trailers_ = *trailers;
   if (stream->data_deferred_) {
     stream->data_deferred_ = false;
     nghttp2_session_resume_data(session_, stream->id_);

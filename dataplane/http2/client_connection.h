@@ -66,6 +66,7 @@ class ClientStream {
   bool data_deferred_ = false;
   bool above_high_watermark_ = false;
   net::Buffer body_;  // request bytes not yet framed
+  http::HeaderMap request_trailers_;  // sent as a trailing HEADERS after the body
   ClientStream* prev_ = nullptr;
   ClientStream* next_ = nullptr;
 };
@@ -94,7 +95,9 @@ class ClientConnection {
   // AppendRequestData/EndRequest. Null when nghttp2 refuses the stream.
   ClientStream* SubmitRequest(const nghttp2_nv* headers, size_t count, bool end_stream, ClientStreamEvents* events);
   void AppendRequestData(ClientStream* stream, std::string_view data);
-  void EndRequest(ClientStream* stream);
+  // Ends the request body, with a trailing HEADERS frame when `trailers`
+  // is non-empty (connection-specific fields are left out).
+  void EndRequest(ClientStream* stream, const http::HeaderMap* trailers = nullptr);
   void ConsumeResponseData(ClientStream* stream, size_t n);
   bool RequestBodyFull(const ClientStream* stream) const {
     return stream->body_.size() >= options_.stream_high_watermark;

@@ -2,15 +2,65 @@
 // byte one side frames is fed to the other, as a socket would.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "dataplane/http2/client_connection.h"
 #include "dataplane/http2/header_names.h"
 #include "dataplane/http2/server_connection.h"
+#include "dataplane/http2/session_memory.h"
 
 namespace sluice::http2 {
 namespace {
+
+// nghttp2 keeps what it stores in blocks from SessionMemory(): contents must
+// survive realloc across the size classes and beyond them, and a block
+// freed and handed out again must be usable for its full size.
+TEST(SessionMemory, KeepsContentsAcrossReallocAndReuse) {
+  nghttp2_mem* mem = SessionMemory();
+  auto fill = [](void* p, size_t n, char seed) {
+    for (size_t i = 0; i < n; ++i) static_cast<char*>(p)[i] = static_cast<char>(seed + i * 7);
+  };
+  auto same = [](const void* p, size_t n, char seed) {
+    for (size_t i = 0; i < n; ++i) {
+      if (static_cast<const char*>(p)[i] != static_cast<char>(seed + i * 7)) return false;
+    }
+    return true;
+  };
+  const size_t sizes[] = {1, 17, 64, 65, 200, 512, 1000, 2048, 2049, 5000, 70000};
+  for (size_t from : sizes) {
+    for (size_t to : sizes) {
+      void* p = mem->malloc(from, mem->mem_user_data);
+      ASSERT_NE(p, nullptr);
+      fill(p, from, 3);
+      void* q = mem->realloc(p, to, mem->mem_user_data);
+      ASSERT_NE(q, nullptr);
+      EXPECT_TRUE(same(q, std::min(from, to), 3)) << from << " -> " << to;
+      fill(q, to, 5);  // the whole new size is ours
+      EXPECT_TRUE(same(q, to, 5));
+      mem->free(q, mem->mem_user_data);
+    }
+  }
+  // Recycled blocks come back zeroed through calloc, at any size.
+  std::vector<void*> blocks;
+  for (size_t n : sizes) {
+    void* p = mem->malloc(n, mem->mem_user_data);
+    fill(p, n, 9);
+    blocks.push_back(p);
+  }
+  for (void* p : blocks) mem->free(p, mem->mem_user_data);
+  for (size_t n : sizes) {
+    auto* p = static_cast<unsigned char*>(mem->calloc(1, n, mem->mem_user_data));
+    ASSERT_NE(p, nullptr);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < n; ++i) nonzero += p[i] != 0;
+    EXPECT_EQ(nonzero, 0u) << n;
+    mem->free(p, mem->mem_user_data);
+  }
+  mem->free(nullptr, mem->mem_user_data);
+}
 
 // Answers every request with its path and body echoed, plus a trailer.
 class EchoServer : public ServerEvents {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "dataplane/http2/header_names.h"
+#include "dataplane/http2/session_memory.h"
 
 namespace sluice::http2 {
 namespace {
@@ -134,7 +135,7 @@ class ServerConnection::Callbacks {
       if (head.authority.empty()) head.authority.assign(value);
       return 0;  // the authority is what counts; the proxy writes its own Host
     }
-    head.headers.Add(std::string(name), std::string(value));
+    head.headers.mutable_entries().push_back(http::Header{std::string(name), std::string(value)});  // one move each
     return 0;
   }
 
@@ -276,7 +277,7 @@ ServerConnection::ServerConnection(const ServerOptions& options, ServerEvents* e
   nghttp2_option_new(&option);
   nghttp2_option_set_no_auto_window_update(option, 1);  // backpressure: we open windows as the upstream takes bytes
   nghttp2_option_set_no_closed_streams(option, 1);      // no priority tree of closed streams to keep
-  nghttp2_session_server_new2(&session_, callbacks, this, option);
+  nghttp2_session_server_new3(&session_, callbacks, this, option, SessionMemory());
   nghttp2_option_del(option);
   nghttp2_session_callbacks_del(callbacks);
 }

@@ -16,6 +16,7 @@
 #include "dataplane/http1/parser.h"
 #include "dataplane/net/buffer.h"
 #include "dataplane/net/event_loop.h"
+#include "dataplane/proxy/deadline_list.h"
 #include "dataplane/proxy/downstream.h"
 #include "dataplane/proxy/worker_context.h"
 
@@ -28,12 +29,15 @@ struct Http2UpstreamBranchDeleter {
   void operator()(Http2UpstreamBranch* branch) const;
 };
 
-class Exchange : public net::IoHandler {
+class Exchange : public net::IoHandler, private DeadlineWatcher {
  public:
   // `request_framing` describes the request body the codec will deliver.
   Exchange(WorkerContext* ctx, DownstreamStream* downstream, http::RequestHead head,
            http1::BodyFraming request_framing);
   ~Exchange() override;
+  // From a per-worker free list (spare_blocks.h): one Exchange per request.
+  static void* operator new(size_t size);
+  static void operator delete(void* block, size_t size) noexcept;
 
   // Routes and connects; may answer at once (404, 503, 413) and call
   // OnExchangeDone() before returning.
@@ -42,7 +46,11 @@ class Exchange : public net::IoHandler {
   // forward the request's Upgrade and, on 101, tunnel bytes both ways.
   void RequestUpgrade(std::string upgrade) { upgrade_ = std::move(upgrade); }
   void OnRequestBody(std::string_view data);
-  void OnRequestEnd();
+  // `trailers`: the request's trailer fields, if any. They go to HTTP/2
+  // upstreams as a trailing HEADERS frame and to HTTP/1.1 upstreams in the
+  // last chunk when the body is chunked; a Content-Length body has no place
+  // for them (RFC 9112 7.1.2), so there they are dropped.
+  void OnRequestEnd(const http::HeaderMap* trailers = nullptr);
   // Too much request body buffered towards the upstream: the codec stops
   // reading the client until DownstreamStream::ResumeRequestBody().
   bool RequestBodyFull() const;
@@ -101,12 +109,17 @@ class Exchange : public net::IoHandler {
   void ArmTimer(std::chrono::milliseconds timeout);
   void LogAccess();
   void OnTimer();
+  void OnDeadline() override { OnTimer(); }  // the worker's DeadlineList
   std::chrono::milliseconds PolicyTimeout(uint32_t route_ms, std::chrono::milliseconds fallback) const;
 
   WorkerContext* ctx_;
   DownstreamStream* downstream_;
   http::RequestHead request_;
   http1::BodyFraming request_framing_;
+  // Read from the request head at once: the HTTP/1 upstream path frees the
+  // headers once serialised, and the proxy's own answers need these later.
+  bool grpc_request_ = false;   // content-type application/grpc*: answer errors as gRPC (grpc_error.h)
+  bool grpc_deadline_ = false;  // the call carries grpc-timeout
   std::shared_ptr<const snapshot::CompiledSnapshot> snapshot_;  // kept to the end
   const snapshot::CompiledRoute* route_ = nullptr;
   const snapshot::CompiledEndpoint* endpoint_ = nullptr;
@@ -125,6 +138,7 @@ class Exchange : public net::IoHandler {
   // Retries.
   std::vector<const snapshot::CompiledEndpoint*> tried_;  // one entry per try, in order
   std::string replay_body_;     // request body bytes as framed upstream, while <= kMaxReplayBody
+  http::HeaderMap request_trailers_;  // forwardable ones, kept for HTTP/2 retries
   bool body_replayable_ = true;  // false once the body outgrew replay_body_
   int retries_ = 0;
   bool outcome_reported_ = false;  // for the current try
@@ -176,9 +190,9 @@ class Exchange : public net::IoHandler {
   const char* error_ = "";
   bool logged_ = false;
 
-  net::EventLoop::TimerId timer_ = 0;
+  // Watched in ctx_->deadlines (deadline_list.h) while a timeout runs.
   net::Clock::time_point deadline_{};
-  net::Clock::time_point timer_due_{};  // when the armed timer fires
+  net::Clock::time_point timer_due_{};  // what the DeadlineList was told
   bool connect_pending_timeout_ = false;  // the armed timeout is the connect one (for the log)
 };
 

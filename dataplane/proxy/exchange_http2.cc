@@ -180,13 +180,13 @@ void Exchange::ConnectHttp2(bool allow_pooled) {
   nv.push_back(http2::MakeNv("x-forwarded-proto", downstream_->client().scheme));
   nv.push_back(http2::MakeNv("x-forwarded-host", request_.authority));
 
-  bool end_stream = request_complete_ && replay_body_.empty();
+  bool end_stream = request_complete_ && replay_body_.empty() && request_trailers_.empty();
   http2::ClientStream* stream = (*conn)->session().SubmitRequest(nv.data(), nv.size(), end_stream, h2_.get());
   if (stream == nullptr) return UpstreamFailed(Failure::kConnect, "upstream refused a new HTTP/2 stream");
   h2_->Attach(*conn, stream);
-  if (!replay_body_.empty()) {  // a retry: the body so far, again
-    (*conn)->session().AppendRequestData(stream, replay_body_);
-    if (request_complete_) (*conn)->session().EndRequest(stream);
+  if (!replay_body_.empty()) (*conn)->session().AppendRequestData(stream, replay_body_);  // a retry: the body so far, again
+  if (request_complete_ && !end_stream) {
+    (*conn)->session().EndRequest(stream, request_trailers_.empty() ? nullptr : &request_trailers_);
   }
   ArmTimer(opened ? ctx_->config->connect_timeout + ResponseWaitTimeout() : ResponseWaitTimeout());
   (*conn)->Flush();
@@ -202,7 +202,7 @@ void Exchange::Http2RequestBody(std::string_view data) {
 void Exchange::Http2RequestEnd() {
   request_complete_ = true;
   if (h2_->stream_ == nullptr) return;
-  h2_->conn_->session().EndRequest(h2_->stream_);
+  h2_->conn_->session().EndRequest(h2_->stream_, request_trailers_.empty() ? nullptr : &request_trailers_);
   h2_->conn_->Flush();
 }
 

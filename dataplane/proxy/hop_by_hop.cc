@@ -53,6 +53,8 @@ std::vector<std::string> ConnectionNamedHeaders(const http::HeaderMap& headers) 
   for (const http::Header& h : headers.entries()) {
     if (h.name.size() != 10 || h.name != "connection") continue;
     ForEachToken(h.value, [&](std::string_view t) {
+      // The usual tokens name no header: no copy for them (every response).
+      if (http::EqualsIgnoreCase(t, "keep-alive") || http::EqualsIgnoreCase(t, "close")) return;
       std::string lower(t);
       for (char& c : lower) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
       if (lower != "host" && lower != "content-length" && lower != "close" && lower != "keep-alive") {

@@ -259,11 +259,13 @@ void Http1Session::FeedRequestBody() {
       case http1::BodyDecoder::Step::kData:
         if (exchange_) exchange_->OnRequestBody(step.data);
         continue;
-      case http1::BodyDecoder::Step::kDone:
+      case http1::BodyDecoder::Step::kDone: {
+        http::HeaderMap trailers = body_decoder_->trailers();  // chunked trailers; empty (no allocation) mostly
         body_decoder_.reset();
         state_ = State::kAwaitingResponse;
-        if (exchange_) exchange_->OnRequestEnd();
+        if (exchange_) exchange_->OnRequestEnd(trailers.empty() ? nullptr : &trailers);
         return;
+      }
       case http1::BodyDecoder::Step::kError:
         body_decoder_.reset();
         if (exchange_ && !exchange_->response_started()) {

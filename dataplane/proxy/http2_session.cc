@@ -9,6 +9,7 @@
 #include "dataplane/http2/server_connection.h"
 #include "dataplane/net/buffer.h"
 #include "dataplane/proxy/exchange.h"
+#include "dataplane/proxy/spare_blocks.h"
 
 namespace sluice::proxy {
 namespace {
@@ -65,6 +66,10 @@ class Http2Session::Impl : public http2::ServerEvents {
     net::Clock::time_point progress_at{};
     Stream* prev = nullptr;
     Stream* next = nullptr;
+
+    // One per request: from a per-worker free list (spare_blocks.h).
+    static void* operator new(size_t size) { return SpareBlocks<Stream>::Take(size); }
+    static void operator delete(void* block, size_t size) noexcept { SpareBlocks<Stream>::Give(block, size); }
 
     void OnIoEvents(uint32_t) override {}
     void SendResponseHead(http::ResponseHead head, bool end_stream) override {
@@ -197,9 +202,9 @@ class Http2Session::Impl : public http2::ServerEvents {
     }
   }
 
-  void OnRequestEnd(http2::ServerStream* wire, const http::HeaderMap*) override {
+  void OnRequestEnd(http2::ServerStream* wire, const http::HeaderMap* trailers) override {
     auto* stream = static_cast<Stream*>(wire->user);
-    if (stream != nullptr && stream->exchange != nullptr) stream->exchange->OnRequestEnd();
+    if (stream != nullptr && stream->exchange != nullptr) stream->exchange->OnRequestEnd(trailers);
   }
 
   void OnStreamClosed(http2::ServerStream* wire, uint32_t) override {

@@ -9,6 +9,7 @@
 #include "dataplane/balancer/balancer.h"
 #include "dataplane/health/retry_budget.h"
 #include "dataplane/net/event_loop.h"
+#include "dataplane/proxy/deadline_list.h"
 #include "dataplane/proxy/proxy_config.h"
 #include "dataplane/snapshot/compiled_snapshot.h"
 #include "dataplane/upstream/connection_pool.h"
@@ -40,12 +41,14 @@ struct WorkerContext {
   WorkerContext(net::EventLoop* loop, const ProxyConfig* config)
       : loop(loop),
         config(config),
+        deadlines(loop),
         pool(loop, config->max_idle_upstream_per_endpoint, config->upstream_keepalive_timeout),
         h2_pool(loop, config->upstream_keepalive_timeout) {}
 
   net::EventLoop* loop;
   const ProxyConfig* config;
   std::shared_ptr<const snapshot::CompiledSnapshot> snapshot;
+  DeadlineList deadlines;  // the exchanges' timeouts, behind one loop timer
   upstream::ConnectionPool pool;
   upstream::Http2Pool h2_pool;  // multiplexed connections for H2C/H2 clusters
   balancer::Balancer balancer;

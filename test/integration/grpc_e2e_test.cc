@@ -106,7 +106,7 @@ class GrpcEndToEndTest : public ::testing::TestWithParam<Downstream> {
     // kubernetes.io/tls Secret), the TLS backend too, and the client trusts it.
     std::string openssl = RunShell(
         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=grpc.test "
-        "-addext subjectAltName=DNS:grpc.test,DNS:grpcs.test,DNS:down.test,DNS:restart.test,DNS:impatient.test -keyout " +
+        "-addext subjectAltName=DNS:grpc.test,DNS:grpcs.test,DNS:down.test,DNS:restart.test,DNS:impatient.test,DNS:empty.test,DNS:nowhere.test -keyout " +
         dir + "/tls.key -out " + dir + "/tls.crt");
     env->cert_pem = testing::ReadFile(dir + "/tls.crt");
     std::string key_pem = testing::ReadFile(dir + "/tls.key");
@@ -134,6 +134,16 @@ class GrpcEndToEndTest : public ::testing::TestWithParam<Downstream> {
         Indented(env->cert_pem, 4) + "  tls.key: |\n" + Indented(key_pem, 4) + "---\n" +
         ServiceAndSlice("echo", env->backend_port) + ServiceAndSlice("echo-tls", env->tls_backend_port) +
         ServiceAndSlice("down", env->down_port) + ServiceAndSlice("restart", env->restart_port) +
+        // A Service without endpoints: no EndpointSlice at all.
+        "apiVersion: v1\nkind: Service\nmetadata: {name: empty, namespace: grpc}\nspec:\n  ports: [{port: 80, "
+        "protocol: TCP}]\n---\n" +
+        GrpcIngress("empty", "empty.test", "empty", "grpc") +
+        // The certificate for nowhere.test, a host no rule routes (the TLS
+        // handshake must succeed for the client to see the proxy's 404).
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: nowhere-tls, namespace: grpc}\n"
+        "spec:\n  ingressClassName: sluice\n  tls:\n    - {hosts: [nowhere.test], secretName: grpc-tls}\n"
+        "  rules:\n    - host: cert-only.test\n      http:\n        paths:\n          - {path: /, pathType: Prefix, "
+        "backend: {service: {name: echo, port: {number: 80}}}}\n---\n" +
         GrpcIngress("restart", "restart.test", "restart", "grpc") +
         GrpcIngress("impatient", "impatient.test", "echo", "grpc", "    sluice.io/proxy-read-timeout: \"1s\"\n") + GrpcIngress("echo", "grpc.test", "echo", "grpc") +
         GrpcIngress("echo-tls", "grpcs.test", "echo-tls", "grpcs") + GrpcIngress("down", "down.test", "down", "grpc");
@@ -540,6 +550,39 @@ TEST_P(GrpcEndToEndTest, BackendDownIsUnavailable) {
   request.set_text("anyone?");
   grpc::Status status = stub->Unary(&context, request, &reply);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  // The proxy's own words (a gRPC Trailers-Only answer), not grpc's
+  // "Received http2 header with status: 502".
+  EXPECT_EQ(status.error_message(), "upstream unavailable");
+}
+
+// The proxy's own answers reach gRPC clients as gRPC statuses: grpc-status
+// and grpc-message in a Trailers-Only response, mapped as Envoy maps them.
+TEST_P(GrpcEndToEndTest, UnknownHostIsUnimplemented) {
+  auto stub = Stub("nowhere.test");
+  grpc::ClientContext context;
+  Deadline(context, std::chrono::seconds(5));
+  Msg request, reply;
+  grpc::Status status = stub->Unary(&context, request, &reply);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << status.error_message();
+  EXPECT_EQ(status.error_message(), "not found");
+}
+
+TEST_P(GrpcEndToEndTest, ServiceWithoutEndpointsIsUnavailable) {
+  auto stub = Stub("empty.test");
+  grpc::ClientContext context;
+  Deadline(context, std::chrono::seconds(5));
+  Msg request, reply;
+  grpc::Status status = stub->Unary(&context, request, &reply);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_EQ(status.error_message(), "no healthy upstream");
+  // A streaming call is refused the same way, before any message.
+  grpc::ClientContext stream_context;
+  Deadline(stream_context, std::chrono::seconds(5));
+  auto stream = stub->Bidi(&stream_context);
+  Msg pong;
+  EXPECT_FALSE(stream->Read(&pong));
+  grpc::Status stream_status = stream->Finish();
+  EXPECT_EQ(stream_status.error_code(), grpc::StatusCode::UNAVAILABLE) << stream_status.error_message();
 }
 
 TEST_P(GrpcEndToEndTest, BackendRestartIsUnavailableThenServesAgain) {
@@ -585,15 +628,28 @@ TEST_P(GrpcEndToEndTest, BackendRestartIsUnavailableThenServesAgain) {
 TEST_P(GrpcEndToEndTest, ProxyReadTimeoutEndsSilentCallsAndCancelsThem) {
   auto stub = Stub("impatient.test");  // sluice.io/proxy-read-timeout: 1s
   int64_t before = BackendCancelledCalls(*Stub());
-  // No response headers within 1 s: the proxy's 504, which gRPC reads as UNAVAILABLE.
+  // No response headers within 1 s: the proxy's timeout, answered as
+  // DEADLINE_EXCEEDED to a call with a deadline (grpc-timeout) ...
   {
     grpc::ClientContext context;
     Deadline(context, std::chrono::seconds(10));
     Msg request, reply;
     request.set_sleep_ms(5000);
     auto start = Clock::now();
-    EXPECT_EQ(stub->Unary(&context, request, &reply).error_code(), grpc::StatusCode::UNAVAILABLE);
+    grpc::Status status = stub->Unary(&context, request, &reply);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+    EXPECT_EQ(status.error_message(), "upstream timed out");
     EXPECT_LT(Clock::now() - start, std::chrono::seconds(4));
+  }
+  // ... and as UNAVAILABLE (the 504 mapping) to one without.
+  {
+    grpc::ClientContext context;
+    Msg request, reply;
+    request.set_sleep_ms(3000);
+    auto start = Clock::now();
+    grpc::Status status = stub->Unary(&context, request, &reply);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+    EXPECT_LT(Clock::now() - start, std::chrono::seconds(3));
   }
   // A stream silent for 1 s after its first message: reset.
   grpc::ClientContext context;
@@ -609,8 +665,8 @@ TEST_P(GrpcEndToEndTest, ProxyReadTimeoutEndsSilentCallsAndCancelsThem) {
   EXPECT_FALSE(status.ok());
   EXPECT_NE(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(4));
-  // Both calls were cancelled upstream, not left to run.
-  EXPECT_TRUE(WaitForBackendCancellation(*Stub(), before + 1, std::chrono::seconds(5)));
+  // The calls were cancelled upstream, not left to run.
+  EXPECT_TRUE(WaitForBackendCancellation(*Stub(), before + 2, std::chrono::seconds(5)));
 }
 
 TEST_P(GrpcEndToEndTest, TlsBackendWithGrpcsProtocol) {

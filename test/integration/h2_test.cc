@@ -19,7 +19,9 @@
 #include <memory>
 #include <regex>
 #include <thread>
+#include <tuple>
 
+#include "test/integration/trailer_echo.h"
 #include "test/support/http_client.h"
 #include "test/support/process.h"
 
@@ -571,6 +573,103 @@ TEST_F(Http2Test, H2cUpstreamCarriesManyStreamsOnFewConnections) {
   std::smatch m;
   ASSERT_TRUE(std::regex_search(metrics, m, std::regex("sluice_upstream_connects_total (\\d+)"))) << metrics;
   EXPECT_LE(std::stoi(m[1]), 10) << "streams are multiplexed, not one connection each";
+}
+
+// ---- request trailers (a trailing HEADERS frame from the client)
+
+// Routes trailers-h1.test to an HTTP/1.1 origin and trailers-h2.test to an
+// h2c one, both answering with the body size and the trailers they got.
+class RequestTrailersTest : public Http2Test {
+ protected:
+  void SetUp() override {
+    Http2Test::SetUp();
+    if (HasFatalFailure()) return;
+    ASSERT_GT(h1_origin_.port(), 0);
+    ASSERT_GT(h2_origin_.port(), 0);
+    std::string manifests;
+    for (auto [name, port, protocol] : {std::tuple{"trailers-h1", h1_origin_.port(), "http"},
+                                        std::tuple{"trailers-h2", h2_origin_.port(), "h2c"}}) {
+      std::string n = name;
+      manifests += "apiVersion: v1\nkind: Service\nmetadata: {name: " + n +
+                   ", namespace: h2}\nspec:\n  ports: [{port: 80, protocol: TCP}]\n---\n"
+                   "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: " + n +
+                   "-1\n  namespace: h2\n  labels: {kubernetes.io/service-name: " + n +
+                   "}\naddressType: IPv4\nports: [{port: " + std::to_string(port) +
+                   ", protocol: TCP}]\nendpoints: [{addresses: [\"127.0.0.1\"], conditions: {ready: true}}]\n---\n"
+                   "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: " + n +
+                   "\n  namespace: h2\n  annotations: {sluice.io/backend-protocol: " + protocol +
+                   "}\nspec:\n  ingressClassName: sluice\n  rules:\n    - host: " + n +
+                   ".test\n      http:\n        paths:\n          - {path: /, pathType: Prefix, backend: {service: "
+                   "{name: " + n + ", port: {number: 80}}}}\n---\n";
+    }
+    testing::WriteFileAtomically(dir_ + "/manifests/trailers.yaml", manifests);
+    // The controller re-reads the folder: wait for both routes.
+    auto deadline = Clock::now() + std::chrono::seconds(15);
+    bool routed = false;
+    while (!routed && Clock::now() < deadline) {
+      routed = testing::Fetch(proxy_port_, "trailers-h1.test", "/").body == "body 0\n" &&
+               testing::Fetch(proxy_port_, "trailers-h2.test", "/").body == "body 0\n";
+      if (!routed) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_TRUE(routed) << testing::ReadFile(dir_ + "/controller.log");
+    std::ofstream(dir_ + "/body") << std::string(1000, 'd');
+  }
+
+  // nghttp (h2c prior knowledge) POSTs the 1000-byte body, then the trailers.
+  std::string NghttpWithTrailers(const std::string& host) {
+    return Shell("timeout 20 nghttp -d " + dir_ + "/body --trailer 'x-checksum: abc123' --trailer 'x-count: 2' -H "
+                 "':authority: " + host + "' " + Url("/upload") + " 2>&1");
+  }
+
+  // A raw HTTP/2 request without content-length (so an HTTP/1.1 upstream
+  // gets it chunked): HEADERS, DATA "hello", trailing HEADERS.
+  std::string RawPostWithTrailers(const std::string& host) {
+    RawH2 c(proxy_port_);
+    c.Handshake();
+    c.Send(FrameBytes(kHeaders, kEndHeaders, 1, RequestBlock(host, "/upload", "POST")) +
+           FrameBytes(kData, 0, 1, "hello") +
+           FrameBytes(kHeaders, kEndHeaders | kEndStream, 1, HpackLiteral("x-checksum", "abc123")));
+    std::string body;
+    Frame f;
+    auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (Clock::now() < deadline && c.Next(&f)) {
+      if (f.stream != 1) continue;
+      if (f.type == kData) body += f.payload;
+      if ((f.type == kData || f.type == kHeaders) && (f.flags & kEndStream)) return body;
+      if (f.type == kRstStream) return body + "<reset>";
+    }
+    return body + "<no end of stream>";
+  }
+
+  testing::TrailerEchoOrigin h1_origin_{testing::TrailerEchoOrigin::Protocol::kHttp1};
+  testing::TrailerEchoOrigin h2_origin_{testing::TrailerEchoOrigin::Protocol::kH2c};
+};
+
+TEST_F(RequestTrailersTest, ReachAnHttp2UpstreamAsTrailingHeaders) {
+  EXPECT_EQ(NghttpWithTrailers("trailers-h2.test"), "body 1000\nx-checksum: abc123\nx-count: 2\n");
+  EXPECT_EQ(RawPostWithTrailers("trailers-h2.test"), "body 5\nx-checksum: abc123\n");
+}
+
+TEST_F(RequestTrailersTest, ReachAnHttp1UpstreamInTheLastChunk) {
+  EXPECT_EQ(RawPostWithTrailers("trailers-h1.test"), "body 5\nx-checksum: abc123\n");
+}
+
+TEST_F(RequestTrailersTest, ChunkedHttp1RequestTrailersReachBothUpstreams) {
+  for (const char* host : {"trailers-h1.test", "trailers-h2.test"}) {
+    testing::HttpConnection c(proxy_port_);
+    ASSERT_TRUE(c.connected());
+    ASSERT_TRUE(c.SendRaw(std::string("POST /upload HTTP/1.1\r\nhost: ") + host +
+                          "\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nx-checksum: abc123\r\n\r\n"));
+    testing::Response r = c.ReadResponse();
+    EXPECT_EQ(r.status, 200) << host;
+    EXPECT_EQ(r.body, "body 5\nx-checksum: abc123\n") << host;
+  }
+}
+
+TEST_F(RequestTrailersTest, AreDroppedForAnHttp1UpstreamWhenTheBodyHasAContentLength) {
+  // nghttp sends content-length: the body goes up with it, and an HTTP/1.1
+  // body framed by Content-Length cannot carry trailers (documented).
+  EXPECT_EQ(NghttpWithTrailers("trailers-h1.test"), "body 1000\n");
 }
 
 }  // namespace

@@ -5,7 +5,9 @@ behaviour (watch ends, 410, 403, 429, slow lists, token rotation) is
 injected through fakekube's control API, and its request log shows what
 the controller asked."""
 
+import base64
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -314,6 +316,104 @@ class LeaderAndStatusTest(KubeTestBase):
         self.assertEqual(found[0]["reason"], "ServiceNotFound")
         self.assertEqual(found[0]["type"], "Warning")
         self.assertIn("ghost", found[0].get("message") or found[0].get("note", ""))
+
+
+def self_signed(workdir, name):
+    """(certificate PEM, key PEM) of a fresh self-signed certificate."""
+    cert, key = os.path.join(workdir, name + ".crt"), os.path.join(workdir, name + ".key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-days", "2", "-subj", "/CN=" + name, "-keyout", key, "-out", cert],
+                   check=True, capture_output=True, timeout=20)
+    return open(cert).read(), open(key).read()
+
+
+def secret(name, secret_type, data, ns="default", annotations=None):
+    obj = {"apiVersion": "v1", "kind": "Secret", "type": secret_type,
+           "metadata": {"name": name, "namespace": ns},
+           "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
+    if annotations:
+        obj["metadata"]["annotations"] = annotations
+    return obj
+
+
+class SecretsTest(KubeTestBase):
+    """Backend CA bundles from Opaque Secrets (sluice.io/backend-tls-ca-secret,
+    ingress-nginx proxy-ssl-secret), and certificates the proxy rejects."""
+
+    def controller_snapshot(self):
+        return h.json_of(self.controller.admin_port, "/snapshot") or {}
+
+    def backend_ca(self, cluster_name):
+        for cluster in self.controller_snapshot().get("snapshot", {}).get("clusters", []):
+            if cluster["name"] == cluster_name:
+                return cluster.get("upstream_tls", {}).get("ca_pem", "")
+        return None
+
+    def node(self):
+        nodes = (h.json_of(self.controller.admin_port, "/nodes") or {}).get("nodes", [])
+        return nodes[0] if nodes else {}
+
+    def wait_proxy_on(self, version):
+        h.wait_until(lambda: self.node().get("applied_version") == version, timeout=10,
+                     what=f"proxy ACKs version {version}")
+
+    def test_opaque_ca_secret_is_used_and_editing_it_alone_pushes_a_snapshot(self):
+        ca_one, _ = self_signed(self.env.workdir, "ca-one")
+        ca_two, _ = self_signed(self.env.workdir, "ca-two")
+        # kubectl apply leaves the whole Secret in an annotation: also not kept.
+        self.fake.apply(secret("backend-ca", "Opaque", {"ca.crt": ca_one, "password": "hunter2"},
+                               annotations={"kubectl.kubernetes.io/last-applied-configuration": "{}"}))
+        self.fake.apply(h.ingress("secure", [("secure.local", [("/", "Prefix", "api", 80)])],
+                                  annotations={"sluice.io/backend-protocol": "HTTPS",
+                                               "sluice.io/backend-tls-ca-secret": "backend-ca"}))
+        since = time.time()
+        self.start()
+        h.wait_until(lambda: self.backend_ca("default/api:80") == ca_one, timeout=10, what="the CA from the Opaque Secret")
+        version = self.controller_snapshot()["version"]
+        self.wait_proxy_on(version)
+
+        # Only the Secret changes: a new snapshot with the new CA reaches the proxy.
+        self.fake.apply(secret("backend-ca", "Opaque", {"ca.crt": ca_two, "password": "hunter2"}))
+        h.wait_until(lambda: self.backend_ca("default/api:80") == ca_two, timeout=10, what="the edited CA")
+        edited = self.controller_snapshot()["version"]
+        self.assertNotEqual(edited, version)
+        self.wait_proxy_on(edited)
+
+        # A key the controller does not read changes: nothing to push.
+        self.fake.apply(secret("backend-ca", "Opaque", {"ca.crt": ca_two, "password": "changed"}))
+        time.sleep(1.0)
+        self.assertEqual(self.controller_snapshot()["version"], edited)
+
+        # Secrets are listed without a type selector (Opaque ones must be
+        # seen) but without service-account tokens.
+        lists = h.api_requests(self.fake, since, "secrets", "list")
+        self.assertTrue(lists)
+        for request in lists:
+            selector = request["query"].get("fieldSelector") or ""
+            self.assertNotIn("type=kubernetes.io/tls", selector)
+            self.assertIn("type!=kubernetes.io/service-account-token", selector)
+
+    def test_rejected_certificate_shows_on_the_controllers_nodes_page(self):
+        # A certificate with another certificate's key: the proxy applies the
+        # version without it (partial ACK) and the controller shows why.
+        cert, _ = self_signed(self.env.workdir, "shop.local")
+        _, other_key = self_signed(self.env.workdir, "other")
+        self.fake.apply(secret("shop-tls", "kubernetes.io/tls", {"tls.crt": cert, "tls.key": other_key}))
+        shop = h.ingress("shop", [("shop.local", [("/", "Prefix", "app", 80)])],
+                         annotations={"sluice.io/ssl-redirect": "false"})  # plain HTTP still answers below
+        shop["spec"]["tls"] = [{"hosts": ["shop.local"], "secretName": "shop-tls"}]
+        self.fake.apply(shop)
+        self.start()
+        node = h.wait_until(lambda: self.node() if self.node().get("rejected_resources") else None, timeout=10,
+                            what="rejected_resources on /nodes")
+        self.assertEqual(node["applied_version"], self.controller_snapshot()["version"])
+        rejected = node["rejected_resources"]
+        self.assertEqual(len(rejected), 1, rejected)
+        self.assertEqual(rejected[0]["type"], "CERTIFICATE")
+        self.assertIn("shop-tls", rejected[0]["name"])
+        self.assertIn("does not match", rejected[0]["error"])
+        # The rest of that version serves.
+        self.assertEqual(h.backend_for(self.proxy, "shop.local", "/"), "app")
 
 
 if __name__ == "__main__":

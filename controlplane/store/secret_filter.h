@@ -1,0 +1,20 @@
+#pragma once
+// Which Secrets the controller keeps, and how much of each. Translation
+// reads two things from Secrets: a serving certificate (type
+// kubernetes.io/tls: tls.crt, tls.key, and ca.crt when present) and a CA
+// bundle to verify TLS backends (`ca.crt` of a Secret of any type, e.g. an
+// Opaque one, as ingress-nginx's proxy-ssl-secret allows). Everything else
+// in a cluster's Secrets (passwords, tokens, Helm releases, and the copy of
+// the whole Secret that `kubectl apply` leaves in an annotation) is dropped
+// as soon as it is read, so the controller never holds it.
+#include <nlohmann/json.hpp>
+
+namespace sluice::store {
+
+// Reduces `secret` in place to apiVersion, kind, type, metadata (name,
+// namespace, resourceVersion) and the data/stringData keys translation
+// reads. Returns false when translation reads nothing of it (a non-TLS
+// Secret without ca.crt); its identity is left, e.g. to delete it.
+bool TrimSecret(nlohmann::json& secret);
+
+}  // namespace sluice::store
