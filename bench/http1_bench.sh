@@ -16,7 +16,7 @@
 #   BENCH_PROXIES="sluice nginx haproxy"   (callgrind mode: "sluice nginx")
 #   BENCH_IDLE_CONNECTIONS=10000
 #   BENCH_CALLGRIND_N1=500 BENCH_CALLGRIND_N2=2500 BENCH_CALLGRIND_WARMUP=200
-#   BENCH_PORT_BASE=38000      ports BASE+1 .. BASE+13 on 127.0.0.1
+#   BENCH_PORT_BASE=18000      ports BASE+1 .. BASE+13 on 127.0.0.1
 #   SLUICE_PROXY_BIN, SLUICE_CONTROLLER_BIN   prebuilt binaries (skip bazel)
 #   BENCH_OUTPUT_BASE=/root/.cache/bazel-bench
 #   BENCH_KEEP=1               keep the temp dir (configs, logs) on success
@@ -49,7 +49,7 @@ IDLE_CONNECTIONS="${BENCH_IDLE_CONNECTIONS:-10000}"
 CG_WARMUP="${BENCH_CALLGRIND_WARMUP:-200}"
 CG_N1="${BENCH_CALLGRIND_N1:-500}"
 CG_N2="${BENCH_CALLGRIND_N2:-2500}"
-PORT_BASE="${BENCH_PORT_BASE:-38000}"
+PORT_BASE="${BENCH_PORT_BASE:-18000}"  # below the ephemeral range (32768-60999)
 OUTPUT_BASE="${BENCH_OUTPUT_BASE:-/root/.cache/bazel-bench}"
 
 ORIGIN_PORT=$((PORT_BASE + 1))

@@ -13,7 +13,7 @@
 #   BENCH_SECONDS=5            wrk duration per policy
 #   BENCH_WARMUP_SECONDS=1     wrk warm-up per policy (not measured)
 #   BENCH_CONNECTIONS=16       wrk connections
-#   BENCH_PORT_BASE=39000      ports BASE+1 .. BASE+8 on 127.0.0.1
+#   BENCH_PORT_BASE=19000      ports BASE+1 .. BASE+8 on 127.0.0.1
 #   SLUICE_PROXY_BIN, SLUICE_CONTROLLER_BIN, SLUICE_ECHO_BIN   prebuilt binaries (skip bazel)
 #   BENCH_OUTPUT_BASE=/root/.cache/bazel-bench
 #   BENCH_MAX_SECONDS=600      bound on the whole run
@@ -33,7 +33,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SECONDS_PER_POLICY="${BENCH_SECONDS:-5}"
 WARMUP_SECONDS="${BENCH_WARMUP_SECONDS:-1}"
 CONNECTIONS="${BENCH_CONNECTIONS:-16}"
-PORT_BASE="${BENCH_PORT_BASE:-39000}"
+PORT_BASE="${BENCH_PORT_BASE:-19000}"  # below the ephemeral range (32768-60999)
 OUTPUT_BASE="${BENCH_OUTPUT_BASE:-/root/.cache/bazel-bench}"
 PROXY_PORT=$((PORT_BASE + 1))
 ADMIN_PORT=$((PORT_BASE + 2))
