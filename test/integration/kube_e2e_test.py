@@ -133,8 +133,9 @@ class WatchResumeTest(KubeTestBase):
 
     def test_closed_watch_resumes_from_last_version_without_relist(self):
         self.start()
-        watches = self.ingress_watches(0)
-        self.assertTrue(watches, "the controller watches Ingresses")
+        # Ready means every first list finished; the watch that follows the
+        # list may still be on its way (slow under ASan): wait for it.
+        watches = h.wait_until(lambda: self.ingress_watches(0), timeout=10, what="the controller watches Ingresses")
         self.assertIn(watches[-1]["query"].get("allowWatchBookmarks"), ("true", "1"))
         # The last Ingress event the controller saw.
         last_rv = self.fake.objects("ingresses")[-1]["metadata"]["resourceVersion"]
@@ -241,6 +242,11 @@ class ApiErrorsTest(KubeTestBase):
 
     def test_token_rotation_is_picked_up_from_the_token_file(self):
         self.start()
+        # The first watch may still be opening with the old token (slow under
+        # ASan): let it open before the rotation, so only watches opened after
+        # the rotation count below.
+        h.wait_until(lambda: self.ingress_watches(0), timeout=10, what="the first Ingress watch")
+        time.sleep(0.2)
         since = time.time()
         self.fake.rotate_token("rotated-token")  # the old one is now rejected
         self.fake.close_watches()
