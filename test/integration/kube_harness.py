@@ -7,6 +7,7 @@ under `bazel test` that is the runfiles directory."""
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -31,7 +32,25 @@ def binary(relative):
     return os.path.join(ROOT, relative)
 
 
+_HANDED_OUT = set()
+_RNG = random.Random(os.getpid() ^ time.time_ns())
+
+
 def free_port():
+    """A bindable port below the kernel's ephemeral range (32768-60999): a
+    bind(0) port, once released, can be taken by any outgoing connection
+    before our server binds it. Never the same port twice in one process."""
+    for _ in range(200):
+        port = _RNG.randint(20000, 32000)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

@@ -11,6 +11,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -23,7 +26,33 @@ std::string RunfilePath(const std::string& workspace_relative) {
   return std::string(srcdir) + "/" + (workspace ? workspace : "sluice") + "/" + workspace_relative;
 }
 
+// Ports for test servers come from below the kernel's ephemeral range
+// (32768-60999 by default): a port taken with bind(0) and released is in
+// that range, where any process's next outgoing connection (or another
+// test's bind(0)) can take it before our server binds it, which made
+// servers fail with "Address already in use" under parallel test load.
+// Each port is checked bindable and never handed out twice by one process.
 int FreePort() {
+  static std::mutex mutex;
+  static std::set<int> handed_out;
+  static std::mt19937 random(static_cast<uint32_t>(std::random_device{}() ^ static_cast<uint32_t>(getpid())));
+  std::lock_guard<std::mutex> lock(mutex);
+  std::uniform_int_distribution<int> pick(20000, 32000);
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    int port = pick(random);
+    if (handed_out.count(port) != 0) continue;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    bool free = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    close(fd);
+    if (!free) continue;
+    handed_out.insert(port);
+    return port;
+  }
+  // Everything tried was taken: fall back to the kernel's choice.
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
