@@ -26,6 +26,26 @@ std::string RunfilePath(const std::string& workspace_relative) {
   return std::string(srcdir) + "/" + (workspace ? workspace : "sluice") + "/" + workspace_relative;
 }
 
+namespace {
+// Binds a throwaway socket to 127.0.0.1:port (0: the kernel picks) and
+// returns the port it got, or -1 when that port is taken.
+int BindLoopback(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  int bound = -1;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    socklen_t len = sizeof addr;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    bound = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return bound;
+}
+}  // namespace
+
 // Ports for test servers come from below the kernel's ephemeral range
 // (32768-60999 by default): a port taken with bind(0) and released is in
 // that range, where any process's next outgoing connection (or another
@@ -40,30 +60,11 @@ int FreePort() {
   std::uniform_int_distribution<int> pick(20000, 32000);
   for (int attempt = 0; attempt < 200; ++attempt) {
     int port = pick(random);
-    if (handed_out.count(port) != 0) continue;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    bool free = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    close(fd);
-    if (!free) continue;
+    if (handed_out.count(port) != 0 || BindLoopback(port) != port) continue;
     handed_out.insert(port);
     return port;
   }
-  // Everything tried was taken: fall back to the kernel's choice.
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
+  return BindLoopback(0);  // everything tried was taken: the kernel's choice
 }
 
 bool WaitForPort(int port, std::chrono::milliseconds timeout) {
