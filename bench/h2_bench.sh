@@ -26,7 +26,9 @@
 #     BENCH_PROFILE_DIR=/tmp/sluice-h2bench-profiles (profiles kept here)
 # Reports requests/s, mean and max latency, and proxy CPU time per request
 # (utime+stime from /proc/PID/stat, all processes of the proxy) and syscalls
-# per request, each the median over BENCH_ROUNDS interleaved runs, then the
+# per request, the CPU time per request of h2load and of the origin (the
+# other core, which usually saturates first on 2 cores), each the median over
+# BENCH_ROUNDS interleaved runs, then the
 # ratios sluice/other of the medians (requests/s and CPU per request).
 set -euo pipefail
 
@@ -144,6 +146,7 @@ http { access_log off; $TEMPS keepalive_requests 100000000; keepalive_timeout 30
   server { listen 127.0.0.1:$ORIGIN_PORT; root $WORK/www; } }
 EOF
 start_bg "$WORK/origin.log" taskset -c 1 nginx -c "$WORK/origin.conf" -p "$WORK"
+origin_pid=$last_pid
 wait_port "$ORIGIN_PORT" || die "origin did not start"
 
 if [[ $TLS == 1 ]]; then
@@ -352,6 +355,7 @@ run_one() {
   h2args=(-c "$CLIENTS" -m "$STREAMS" -t 1 --header=":authority: $HOST")
   taskset -c 1 h2load "${h2args[@]}" -n 2000 "$url" >"$WORK/warm-$proxy-$mode-$round.txt" 2>&1 || true
   before=$(cpu_ticks "$proxy_pid")
+  origin_before=$(cpu_ticks "$origin_pid")
   perf_pid=""
   if command -v perf >/dev/null; then  # syscalls made by the proxy: the kernel side of its cost
     pids=$(echo "$proxy_pid" $(pgrep -P "$proxy_pid" 2>/dev/null || true) | tr ' ' ',')
@@ -359,8 +363,13 @@ run_one() {
     perf_pid=$!
   fi
   out="$WORK/run-$proxy-$mode-$round.txt"
-  taskset -c 1 h2load "${h2args[@]}" -D "$DURATION" "$url" >"$out" 2>&1 || true
+  # The load's own CPU time (h2load's user+sys, from the shell's `times`) and
+  # the origin's: what each proxy costs the other core, where the bottleneck
+  # of this 2-core machine usually is.
+  load_seconds=$( (taskset -c 1 h2load "${h2args[@]}" -D "$DURATION" "$url" >"$out" 2>&1 || true; times) |
+    awk 'NR == 2 { n = split($0, t, " "); s = 0; for (i = 1; i <= n; i++) { split(t[i], p, "m"); s += p[1] * 60 + p[2] } print s }')
   after=$(cpu_ticks "$proxy_pid")
+  origin_after=$(cpu_ticks "$origin_pid")
   syscalls=""
   if [[ -n $perf_pid ]]; then
     kill -INT "$perf_pid" 2>/dev/null || true
@@ -373,14 +382,16 @@ run_one() {
   # h2load prints times with a unit (850us, 12.5ms, 1.2s): keep milliseconds.
   mean=$(awk -v f=6 "$to_ms" "$out")
   max=$(awk -v f=5 "$to_ms" "$out")
-  cpu_us="-"; sys_per_req="-"; okp=0
+  cpu_us="-"; sys_per_req="-"; okp=0; load_us="-"; origin_us="-"
   if [[ -n $done_n && $done_n -gt 0 ]]; then
     cpu_us=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$done_n" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+    origin_us=$(awk -v t=$((origin_after - origin_before)) -v hz="$CLK_TCK" -v n="$done_n" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+    [[ -n $load_seconds ]] && load_us=$(awk -v t="$load_seconds" -v n="$done_n" 'BEGIN { printf "%.1f", t * 1e6 / n }')
     okp=$(awk -v a="${ok_n:-0}" -v n="$done_n" 'BEGIN { printf "%.1f", 100 * a / n }')
     [[ $syscalls =~ ^[0-9]+$ ]] && sys_per_req=$(awk -v s="$syscalls" -v n="$done_n" 'BEGIN { printf "%.2f", s / n }')
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$proxy" "$mode" "$round" "${rps:-0}" "${mean:--}" "${max:--}" \
-    "$cpu_us" "$sys_per_req" "$okp" >>"$runs"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$proxy" "$mode" "$round" "${rps:-0}" "${mean:--}" "${max:--}" \
+    "$cpu_us" "$sys_per_req" "$okp" "$load_us" "$origin_us" >>"$runs"
   log "$mode round $round: $proxy ${rps:-?} req/s, $cpu_us us CPU/request"
   stop_pid "$proxy_pid"
 }
@@ -412,17 +423,18 @@ awk -F'\t' -v order="$PROXIES" -v modes="${modes[*]}" '
     for (i = 2; i <= n; i++) { t = v[i]; for (j = i - 1; j >= 1 && v[j] > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
     return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
   }
-  { key = $1 SUBSEP $2; c = ++cnt[key]; for (k = 4; k <= 9; k++) val[key, c, k] = $k }
+  { key = $1 SUBSEP $2; c = ++cnt[key]; for (k = 4; k <= 11; k++) val[key, c, k] = $k }
   END {
-    printf "%-8s %-5s %7s %12s %10s %10s %14s %12s %8s\n", "proxy", "mode", "rounds", "req/s", "mean", "max", "cpu us/req", "syscalls/req", "ok%"
+    printf "%-8s %-5s %7s %12s %10s %10s %14s %12s %8s %14s %14s\n", "proxy", "mode", "rounds", "req/s", "mean", "max", "cpu us/req", "syscalls/req", "ok%", "h2load us/req", "origin us/req"
     nm = split(modes, M, " "); np = split(order, P, " ")
     for (a = 1; a <= nm; a++) for (b = 1; b <= np; b++) {
       key = P[b] SUBSEP M[a]; if (!(key in cnt)) continue
       rps[key] = median(key, 4)
       mean = median(key, 5); max = median(key, 6)
-      printf "%-8s %-5s %7d %12.1f %10s %10s %14s %12s %8s\n", P[b], M[a], cnt[key], rps[key], \
+      printf "%-8s %-5s %7d %12.1f %10s %10s %14s %12s %8s %14s %14s\n", P[b], M[a], cnt[key], rps[key], \
         (mean == "-" ? "-" : sprintf("%.2fms", mean)), (max == "-" ? "-" : sprintf("%.2fms", max)), \
-        fmt(median(key, 7), "%.1f"), fmt(median(key, 8), "%.2f"), fmt(median(key, 9), "%.1f")
+        fmt(median(key, 7), "%.1f"), fmt(median(key, 8), "%.2f"), fmt(median(key, 9), "%.1f"), \
+        fmt(median(key, 10), "%.1f"), fmt(median(key, 11), "%.1f")
     }
     for (a = 1; a <= nm; a++) for (b = 1; b <= np; b++) {
       if (P[b] == "sluice") continue
