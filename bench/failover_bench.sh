@@ -41,17 +41,16 @@
 #   BENCH_KEEP=1               keep the temp dir (configs, logs)
 #   BENCH_MAX_SECONDS=1800     bound on the whole run
 set -euo pipefail
+LOG_TAG=failover
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
-  awk 'NR > 1 && !/^#/ { exit } NR > 1 { print }' "$0"
+  bench_help
   exit 0
 fi
-# Whole-run bound: re-run under timeout(1); its TERM reaches the EXIT trap.
-if [[ -z "${BENCH_UNDER_TIMEOUT:-}" ]]; then
-  BENCH_UNDER_TIMEOUT=1 exec timeout --foreground -s TERM -k 30 "${BENCH_MAX_SECONDS:-1800}" "$0" "$@"
-fi
+bench_bound_run 1800 "$@"
 
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DURATION="${BENCH_SECONDS:-20}"
 KILL_AT="${BENCH_KILL_AT:-5}"
 RESTART_AT="${BENCH_RESTART_AT:-12}"
@@ -61,85 +60,23 @@ RATE="${BENCH_RATE:-150}"
 CONNS="${BENCH_CONNS:-16}"
 REQUEST_PATH="${BENCH_PATH:-/slow/20}"
 PROXIES="${BENCH_PROXIES:-sluice nginx haproxy}"
-PORT_BASE="${BENCH_PORT_BASE:-21000}"
 OUTPUT_BASE="${BENCH_OUTPUT_BASE:-/root/.cache/bazel-health}"
 HOST_HEADER="failover.local"
 
+bench_ports 21000 SLUICE_PORT=10 SLUICE_ADMIN_PORT=11 CONTROLLER_GRPC_PORT=12 CONTROLLER_ADMIN_PORT=13 \
+  NGINX_PORT=20 HAPROXY_PORT=30
 BACKEND_PORTS=($((PORT_BASE + 1)) $((PORT_BASE + 2)) $((PORT_BASE + 3)))
-SLUICE_PORT=$((PORT_BASE + 10))
-SLUICE_ADMIN_PORT=$((PORT_BASE + 11))
-CONTROLLER_GRPC_PORT=$((PORT_BASE + 12))
-CONTROLLER_ADMIN_PORT=$((PORT_BASE + 13))
-NGINX_PORT=$((PORT_BASE + 20))
-HAPROXY_PORT=$((PORT_BASE + 30))
 
-WORK="$(mktemp -d /tmp/sluice-failover.XXXXXX)"
-started_pids=()
-run_ok=0
+bench_make_work /tmp/sluice-failover.XXXXXX
 
-log() { echo "[failover] $*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-stop_pid() {  # stop_pid PID [SECONDS]: TERM, wait up to SECONDS, then KILL.
-  local pid="$1" grace="${2:-5}" i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < grace * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  local pid
-  for pid in "${started_pids[@]}"; do stop_pid "$pid" 3; done
-  if [[ $run_ok == 1 && "${BENCH_KEEP:-0}" != 1 ]]; then rm -rf "$WORK"; else log "configs and logs kept in $WORK"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-start_bg() {  # start_bg LOGFILE CMD...: sets last_pid, stopped at exit.
-  local logfile="$1"; shift
-  "$@" >"$logfile" 2>&1 &
-  last_pid=$!
-  started_pids+=("$last_pid")
-}
-
-for tool in nginx haproxy curl python3 timeout; do
-  command -v "$tool" >/dev/null || die "$tool not found: apt-get install -y nginx-light haproxy curl python3"
-done
-for port in "${BACKEND_PORTS[@]}" "$SLUICE_PORT" "$SLUICE_ADMIN_PORT" "$CONTROLLER_GRPC_PORT" \
-  "$CONTROLLER_ADMIN_PORT" "$NGINX_PORT" "$HAPROXY_PORT"; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    die "127.0.0.1:$port is already in use; set BENCH_PORT_BASE to a free range"
-  fi
-done
+require_tools "apt-get install -y nginx-light haproxy curl python3" nginx haproxy curl python3 timeout
+require_free_ports "${BACKEND_PORTS[@]}" "$SLUICE_PORT" "$SLUICE_ADMIN_PORT" "$CONTROLLER_GRPC_PORT" \
+  "$CONTROLLER_ADMIN_PORT" "$NGINX_PORT" "$HAPROXY_PORT"
 
 # ----------------------------------------------------------------- build ----
-if [[ -z "${SLUICE_PROXY_BIN:-}" || -z "${SLUICE_CONTROLLER_BIN:-}" || -z "${SLUICE_BACKEND_BIN:-}" ]]; then
-  log "building sluice with output base $OUTPUT_BASE"
-  (cd "$ROOT" && timeout 3600 bazel --output_base="$OUTPUT_BASE" build //dataplane/main:sluice-proxy \
-    //controlplane/main:sluice-controller //test/backend:sluice-echo-backend >"$WORK/build.log" 2>&1) ||
-    { tail -30 "$WORK/build.log" >&2; die "build failed"; }
-  bazel_bin="$(cd "$ROOT" && timeout 300 bazel --output_base="$OUTPUT_BASE" info bazel-bin 2>/dev/null)"
-  SLUICE_PROXY_BIN="${SLUICE_PROXY_BIN:-$bazel_bin/dataplane/main/sluice-proxy}"
-  SLUICE_CONTROLLER_BIN="${SLUICE_CONTROLLER_BIN:-$bazel_bin/controlplane/main/sluice-controller}"
-  SLUICE_BACKEND_BIN="${SLUICE_BACKEND_BIN:-$bazel_bin/test/backend/sluice-echo-backend}"
-fi
-
-wait_http() {  # wait_http URL SECONDS: until URL answers 200.
-  local url="$1" secs="$2" i
-  for ((i = 0; i < secs * 10; i++)); do
-    [[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $HOST_HEADER" --max-time 2 "$url" 2>/dev/null)" == 200 ]] &&
-      return 0
-    sleep 0.1
-  done
-  return 1
-}
+# "": bazel's default compilation mode (fastbuild), not -c opt.
+sluice_binaries "$OUTPUT_BASE" "" SLUICE_PROXY_BIN=//dataplane/main:sluice-proxy \
+  SLUICE_CONTROLLER_BIN=//controlplane/main:sluice-controller SLUICE_BACKEND_BIN=//test/backend:sluice-echo-backend
 
 # --------------------------------------------------------------- backends ---
 backend_pids=()
@@ -152,76 +89,19 @@ for i in 0 1 2; do start_backend "$i"; done
 for i in 0 1 2; do wait_http "http://127.0.0.1:${BACKEND_PORTS[$i]}/healthz" 10 || die "backend $i did not start"; done
 
 # ---------------------------------------------------------------- proxies ---
+# Failover annotations: retries, outlier detection, active checks, 1 s timeouts.
+SLUICE_ANNOTATIONS='{sluice.io/retry-on: "connect-failure,reset,timeout,502,503,504", sluice.io/per-try-timeout: "1s",
+    sluice.io/outlier-consecutive-failures: "2", sluice.io/health-check-path: "/healthz",
+    sluice.io/health-check-interval: "1s", sluice.io/health-check-timeout: "1s",
+    sluice.io/health-check-unhealthy-threshold: "2", sluice.io/health-check-healthy-threshold: "2",
+    sluice.io/proxy-connect-timeout: "1s"}'
 write_sluice_manifests() {
-  cat <<YAML
-apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata:
-  name: sluice
-spec:
-  controller: sluice.io/ingress-controller
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: app
-  namespace: bench
-spec:
-  ports:
-    - name: http
-      port: 80
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: app
-  namespace: bench
-  annotations:
-    sluice.io/retry-on: "connect-failure,reset,timeout,502,503,504"
-    sluice.io/per-try-timeout: "1s"
-    sluice.io/outlier-consecutive-failures: "2"
-    sluice.io/health-check-path: "/healthz"
-    sluice.io/health-check-interval: "1s"
-    sluice.io/health-check-timeout: "1s"
-    sluice.io/health-check-unhealthy-threshold: "2"
-    sluice.io/health-check-healthy-threshold: "2"
-    sluice.io/proxy-connect-timeout: "1s"
-spec:
-  ingressClassName: sluice
-  rules:
-    - host: $HOST_HEADER
-      http:
-        paths:
-          - path: /
-            pathType: Prefix
-            backend:
-              service:
-                name: app
-                port:
-                  name: http
-YAML
+  k8s_ingress_class
+  k8s_service app
+  k8s_ingress app "$HOST_HEADER" app "$SLUICE_ANNOTATIONS"
   # One EndpointSlice per backend: they differ by port, all on 127.0.0.1.
   local i
-  for i in 0 1 2; do
-    cat <<YAML
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: app-$i
-  namespace: bench
-  labels:
-    kubernetes.io/service-name: app
-addressType: IPv4
-ports:
-  - name: http
-    port: ${BACKEND_PORTS[$i]}
-endpoints:
-  - addresses: ["127.0.0.1"]
-    conditions:
-      ready: true
-YAML
-  done
+  for i in 0 1 2; do k8s_endpoint_slice "app-$i" app "${BACKEND_PORTS[$i]}"; done
 }
 
 start_sluice() {

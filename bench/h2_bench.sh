@@ -21,6 +21,12 @@
 #   SLUICE_PROXY_BIN, SLUICE_CONTROLLER_BIN   prebuilt binaries (skip bazel)
 #   BENCH_OUTPUT_BASE=/root/.cache/bazel-bench
 #   BENCH_KEEP=1            keep the temp dir (configs, logs)
+#   BENCH_MAX_SECONDS=1200  bound on the whole run
+#   BENCH_PROXY_CPU=        a percentage of one core (e.g. 40): each proxy runs
+#                           in a CPU cgroup capped at that share (CFS quota,
+#                           10 ms period), so that the proxy, not h2load and the
+#                           origin on the other core, is the bottleneck and
+#                           requests/s measures the proxy's own efficiency
 #   callgrind mode: BENCH_CALLGRIND_N1=500 BENCH_CALLGRIND_N2=2500
 #     BENCH_CALLGRIND_WARMUP=200 BENCH_PROXIES="sluice nginx h2o"
 #     BENCH_PROFILE_DIR=/tmp/sluice-h2bench-profiles (profiles kept here)
@@ -31,6 +37,9 @@
 # BENCH_ROUNDS interleaved runs, then the
 # ratios sluice/other of the medians (requests/s and CPU per request).
 set -euo pipefail
+LOG_TAG=h2bench
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MODE="${1:-throughput}"
 case "$MODE" in
@@ -38,11 +47,8 @@ case "$MODE" in
   *) echo "usage: $0 [throughput|callgrind]" >&2; exit 2 ;;
 esac
 
-if [[ -z "${BENCH_UNDER_TIMEOUT:-}" ]]; then
-  BENCH_UNDER_TIMEOUT=1 exec timeout --foreground -s TERM -k 30 "${BENCH_MAX_SECONDS:-1200}" "$0" "$@"
-fi
+bench_bound_run 1200 "$@"
 
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DURATION="${BENCH_SECONDS:-10}"
 CLIENTS="${BENCH_CLIENTS:-64}"
 STREAMS="${BENCH_STREAMS:-10}"
@@ -55,84 +61,14 @@ CG_N2="${BENCH_CALLGRIND_N2:-2500}"
 # valgrind (set per proxy by run_callgrind, for its own output file).
 PROXY_PREFIX=(taskset -c 0)
 TLS="${BENCH_TLS:-0}"
-PORT_BASE="${BENCH_PORT_BASE:-21000}"
 OUTPUT_BASE="${BENCH_OUTPUT_BASE:-/root/.cache/bazel-bench}"
-ORIGIN_PORT=$((PORT_BASE + 1))
-CONTROLLER_PORT=$((PORT_BASE + 2))
-SLUICE_ADMIN_PORT=$((PORT_BASE + 3))
+bench_ports 21000 ORIGIN_PORT=1 CONTROLLER_PORT=2 SLUICE_ADMIN_PORT=3
 HOST="bench.local"
-CLK_TCK="$(getconf CLK_TCK)"
 
-WORK="$(mktemp -d /tmp/sluice-h2bench.XXXXXX)"
-started_pids=()
-run_ok=0
-log() { echo "[h2bench] $*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-stop_pid() {
-  local pid="$1" i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-  local rc=$? pid
-  trap - EXIT INT TERM
-  for pid in "${started_pids[@]}"; do stop_pid "$pid"; done
-  if [[ $run_ok == 1 && "${BENCH_KEEP:-0}" != 1 ]]; then rm -rf "$WORK"; else log "logs kept in $WORK"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-start_bg() {  # start_bg LOG CMD...: sets last_pid
-  local logfile="$1"; shift
-  "$@" >"$logfile" 2>&1 &
-  last_pid=$!
-  started_pids+=("$last_pid")
-}
-wait_port() {
-  local i
-  for ((i = 0; i < 100; i++)); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
-# ------------------------------------------------------------ packages ------
-need=()
-command -v h2load >/dev/null || need+=(nghttp2-client)
-command -v nghttpx >/dev/null || need+=(nghttp2-proxy)
-command -v h2o >/dev/null || need+=(h2o)
-command -v nginx >/dev/null || need+=(nginx-light)
-if ((${#need[@]})); then
-  log "installing ${need[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >"$WORK/apt.log" 2>&1 ||
-    die "apt-get install ${need[*]} failed (see $WORK/apt.log)"
-fi
-
-# -------------------------------------------------------------- build -------
-if [[ -z "${SLUICE_PROXY_BIN:-}" || -z "${SLUICE_CONTROLLER_BIN:-}" ]]; then
-  log "building sluice (-c opt) with output base $OUTPUT_BASE"
-  (cd "$ROOT" && timeout 3600 bazel --output_base="$OUTPUT_BASE" build -c opt \
-    //dataplane/main:sluice-proxy //controlplane/main:sluice-controller >"$WORK/build.log" 2>&1) ||
-    { tail -30 "$WORK/build.log" >&2; die "build failed"; }
-  bazel_bin="$(cd "$ROOT" && timeout 300 bazel --output_base="$OUTPUT_BASE" info -c opt bazel-bin 2>/dev/null)"
-  SLUICE_PROXY_BIN="${SLUICE_PROXY_BIN:-$bazel_bin/dataplane/main/sluice-proxy}"
-  SLUICE_CONTROLLER_BIN="${SLUICE_CONTROLLER_BIN:-$bazel_bin/controlplane/main/sluice-controller}"
-fi
-
-cpu_ticks() {  # utime+stime of PID and its children, clock ticks
-  local total=0 pid
-  for pid in "$1" $(pgrep -P "$1" 2>/dev/null || true); do
-    total=$((total + $(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13}' || echo 0)))
-  done
-  echo "$total"
-}
+bench_make_work /tmp/sluice-h2bench.XXXXXX
+install_missing h2load=nghttp2-client nghttpx=nghttp2-proxy h2o=h2o nginx=nginx-light
+sluice_binaries "$OUTPUT_BASE" opt SLUICE_PROXY_BIN=//dataplane/main:sluice-proxy \
+  SLUICE_CONTROLLER_BIN=//controlplane/main:sluice-controller
 
 # ------------------------------------------------------------- origin -------
 mkdir -p "$WORK/www" "$WORK/tmp"
@@ -159,31 +95,8 @@ fi
 start_sluice() {
   local port="$1" tls="$2" listen
   mkdir -p "$WORK/manifests"
-  cat >"$WORK/manifests/bench.yaml" <<EOF
-apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata: {name: sluice}
-spec: {controller: sluice.io/ingress-controller}
----
-apiVersion: v1
-kind: Service
-metadata: {name: origin, namespace: bench}
-spec: {ports: [{port: 80, protocol: TCP}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: origin-1, namespace: bench, labels: {kubernetes.io/service-name: origin}}
-addressType: IPv4
-ports: [{port: $ORIGIN_PORT, protocol: TCP}]
-endpoints: [{addresses: ["127.0.0.1"], conditions: {ready: true}}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: bench, namespace: bench}
-spec:
-  ingressClassName: sluice
-  rules: [{host: $HOST, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: origin, port: {number: 80}}}}]}}]
-EOF
+  { k8s_ingress_class; k8s_service origin; k8s_endpoint_slice origin-1 origin "$ORIGIN_PORT"
+    k8s_ingress bench "$HOST" origin; } >"$WORK/manifests/bench.yaml"
   if [[ -z "${controller_started:-}" ]]; then
     start_bg "$WORK/controller.log" taskset -c 1 "$SLUICE_CONTROLLER_BIN" --manifests "$WORK/manifests" \
       --grpc-listen "127.0.0.1:$CONTROLLER_PORT" --admin-listen "127.0.0.1:$((PORT_BASE + 4))"
@@ -198,12 +111,7 @@ EOF
   start_bg "$WORK/sluice-$port.log" "${PROXY_PREFIX[@]}" "$SLUICE_PROXY_BIN" --controller "127.0.0.1:$CONTROLLER_PORT" \
     "${listen[@]}" --admin-listen "127.0.0.1:$SLUICE_ADMIN_PORT" --workers 1 --access-log off
   proxy_pid=$last_pid
-  local i
-  for ((i = 0; i < 600; i++)); do
-    curl -sf "http://127.0.0.1:$SLUICE_ADMIN_PORT/readyz" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  die "sluice not ready (see $WORK/sluice-$port.log)"
+  wait_url "http://127.0.0.1:$SLUICE_ADMIN_PORT/readyz" 60 || die "sluice not ready (see $WORK/sluice-$port.log)"
 }
 
 start_nginx() {
@@ -254,28 +162,16 @@ start_nghttpx() {
 }
 
 # ---------------------------------------------------------- callgrind -------
-latest_dump() { ls -1t "$1".* 2>/dev/null | head -1; }
-
-# count_window PID OUT URL N: zero the counters, send N requests (8 new
-# connections, 10 streams each), dump; prints the dump's total Ir.
-count_window() {
-  local pid="$1" out="$2" url="$3" n="$4" before file i
-  timeout 120 callgrind_control -z "$pid" >/dev/null 2>&1 || die "callgrind_control -z $pid failed"
-  before="$(latest_dump "$out")"
+# h2load_count URL N: N requests (8 new connections, 10 streams each), all 2xx.
+h2load_count() {
+  local url="$1" n="$2"
   timeout 600 taskset -c 1 h2load -c 8 -m 10 -t 1 --header=":authority: $HOST" -n "$n" "$url" \
     >"$WORK/count.txt" 2>&1 || die "h2load failed: $(tail -3 "$WORK/count.txt")"
   grep -q "status codes: $n 2xx" "$WORK/count.txt" || die "not all $n requests succeeded: $(grep -E '^(requests|status)' "$WORK/count.txt")"
-  timeout 120 callgrind_control -d "$pid" >/dev/null 2>&1 || die "callgrind_control -d $pid failed"
-  for ((i = 0; i < 600; i++)); do
-    file="$(latest_dump "$out")"
-    if [[ -n $file && $file != "$before" ]] && grep -q '^totals:' "$file" 2>/dev/null; then
-      awk '/^totals:/ {print $2}' "$file"
-      return 0
-    fi
-    sleep 0.1
-  done
-  die "no callgrind dump appeared for $pid"
 }
+
+# count_window PID OUT URL N: instructions of PID for N requests.
+count_window() { callgrind_count "$1" "$2" h2load_count "$3" "$4"; }
 
 mode_callgrind() {
   command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ||
@@ -297,14 +193,14 @@ mode_callgrind() {
     i2="$(count_window "$proxy_pid" "$out" "$url" "$CG_N2")"
     i3="$(count_window "$proxy_pid" "$out" "$url" "$CG_N1")"
     i4="$(count_window "$proxy_pid" "$out" "$url" "$CG_N2")"
-    per1="$(awk -v a="$i1" -v b="$i2" -v n1="$CG_N1" -v n2="$CG_N2" 'BEGIN { printf "%.0f", (b - a) / (n2 - n1) }')"
-    per2="$(awk -v a="$i3" -v b="$i4" -v n1="$CG_N1" -v n2="$CG_N2" 'BEGIN { printf "%.0f", (b - a) / (n2 - n1) }')"
+    per1="$(callgrind_per_request "$i1" "$i2" "$CG_N1" "$CG_N2")"
+    per2="$(callgrind_per_request "$i3" "$i4" "$CG_N1" "$CG_N2")"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$proxy" "$i1" "$i2" "$i3" "$i4" "$per1" "$per2" >>"$results"
     log "$proxy: I($CG_N1)=$i1 I($CG_N2)=$i2 -> $per1 Ir/request; again: $i3 $i4 -> $per2"
     # Frames already on the stack when the counters were zeroed carry
     # "calls=0", which callgrind_annotate books as self cost: say 1 call.
-    sed 's/^calls=0 /calls=1 /' "$(latest_dump "$out")" >"$WORK/profile.$proxy.callgrind"
-    stop_pid "$proxy_pid"
+    sed 's/^calls=0 /calls=1 /' "$(callgrind_latest_dump "$out")" >"$WORK/profile.$proxy.callgrind"
+    forget_pid "$proxy_pid"
   done
   echo "- h2c, 1 KiB body from an nginx origin over HTTP/1.1 keep-alive; each proxy one worker under callgrind"
   echo "- after $CG_WARMUP warm-up requests, 'callgrind_control -z', then h2load -c 8 -m 10 -n N, 'callgrind_control -d'"
@@ -345,12 +241,42 @@ runs="$WORK/runs.tsv"  # proxy mode round rps mean max cpu_us syscalls_per_req o
 modes=(h2c)
 [[ $TLS == 1 ]] && modes+=(h2)
 # run_one PROXY MODE ROUND PORT: one warmed-up h2load run; appends a row to $runs.
+# The CPU cap (BENCH_PROXY_CPU): one cgroup for the run, v1 (cpu controller
+# mounted at /sys/fs/cgroup/cpu) or v2 (cpu.max); each proxy's processes and
+# threads are moved into it once started.
+PROXY_CPU="${BENCH_PROXY_CPU:-}"
+CAP_DIR=""
+if [[ -n $PROXY_CPU ]]; then
+  [[ $PROXY_CPU =~ ^[1-9][0-9]?$|^100$ ]] || die "BENCH_PROXY_CPU must be a percentage from 1 to 100"
+  quota=$((PROXY_CPU * 100))  # of a 10000 us period
+  if [[ -w /sys/fs/cgroup/cpu/cgroup.procs ]]; then
+    CAP_DIR="/sys/fs/cgroup/cpu/sluice-h2bench-$$"
+    mkdir "$CAP_DIR" && echo 10000 >"$CAP_DIR/cpu.cfs_period_us" && echo "$quota" >"$CAP_DIR/cpu.cfs_quota_us" ||
+      die "cannot create the CPU cgroup $CAP_DIR"
+  elif [[ -f /sys/fs/cgroup/cgroup.controllers ]] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
+    echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+    CAP_DIR="/sys/fs/cgroup/sluice-h2bench-$$"
+    mkdir "$CAP_DIR" && echo "$quota 10000" >"$CAP_DIR/cpu.max" || die "cannot create the CPU cgroup $CAP_DIR"
+  else
+    die "BENCH_PROXY_CPU needs a writable CPU cgroup (v1 /sys/fs/cgroup/cpu or v2 with the cpu controller)"
+  fi
+  bench_cleanup_hook() { rmdir "$CAP_DIR" 2>/dev/null; }
+fi
+cap_proxy_cpu() {  # cap_proxy_cpu PID: PID, its children and all their threads
+  local pid tid
+  for pid in $(pid_and_children "$1"); do
+    for tid in /proc/"$pid"/task/*; do echo "${tid##*/}" >"$CAP_DIR/tasks" 2>/dev/null ||
+      echo "${tid##*/}" >"$CAP_DIR/cgroup.threads" 2>/dev/null || echo "$pid" >"$CAP_DIR/cgroup.procs"; done
+  done
+}
+
 run_one() {
   local proxy="$1" mode="$2" round="$3" port="$4" tls=0 scheme=http url before after perf_pid pids syscalls
   local out rps done_n ok_n mean max cpu_us sys_per_req okp
   [[ $mode == h2 ]] && { tls=1; scheme=https; }
   "start_$proxy" "$port" "$tls"
   wait_port "$port" || die "$proxy did not start (see $WORK)"
+  [[ -n $PROXY_CPU ]] && cap_proxy_cpu "$proxy_pid"
   url="$scheme://127.0.0.1:$port/1k"
   h2args=(-c "$CLIENTS" -m "$STREAMS" -t 1 --header=":authority: $HOST")
   taskset -c 1 h2load "${h2args[@]}" -n 2000 "$url" >"$WORK/warm-$proxy-$mode-$round.txt" 2>&1 || true
@@ -358,7 +284,7 @@ run_one() {
   origin_before=$(cpu_ticks "$origin_pid")
   perf_pid=""
   if command -v perf >/dev/null; then  # syscalls made by the proxy: the kernel side of its cost
-    pids=$(echo "$proxy_pid" $(pgrep -P "$proxy_pid" 2>/dev/null || true) | tr ' ' ',')
+    pids=$(pid_and_children "$proxy_pid" | tr ' ' ',')
     perf stat -x, -e raw_syscalls:sys_enter -p "$pids" -o "$WORK/perf-$proxy-$mode-$round.txt" >/dev/null 2>&1 &
     perf_pid=$!
   fi
@@ -393,7 +319,7 @@ run_one() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$proxy" "$mode" "$round" "${rps:-0}" "${mean:--}" "${max:--}" \
     "$cpu_us" "$sys_per_req" "$okp" "$load_us" "$origin_us" >>"$runs"
   log "$mode round $round: $proxy ${rps:-?} req/s, $cpu_us us CPU/request"
-  stop_pid "$proxy_pid"
+  forget_pid "$proxy_pid"
 }
 to_ms='/^time for request:/ { v = $f; u = v; sub(/^[0-9.]+/, "", u); v += 0
   printf "%.3f", (u == "us" ? v / 1000 : u == "s" ? v * 1000 : v) }'
@@ -410,6 +336,7 @@ for mode in "${modes[@]}"; do
   done
 done
 echo "- h2load -c $CLIENTS -m $STREAMS -D $DURATION, 1 KiB from an nginx origin; $ROUNDS rounds interleaved; medians per proxy and mode"
+[[ -n $PROXY_CPU ]] && echo "- each proxy capped at ${PROXY_CPU}% of one core (CPU cgroup): requests/s is the proxy's own capacity at that share"
 echo "- per round: $(awk -F'\t' '{ printf "%s%s/%s %s req/s %s us", (NR > 1 ? "; " : ""), $1, $2, $4, $7 }' "$runs")"
 echo
 # Medians ("-" entries are left out; the mean of the two middle values for an

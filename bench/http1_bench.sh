@@ -23,21 +23,19 @@
 #   BENCH_MAX_SECONDS=1800     bound on the whole run
 #   BENCH_PROFILE_DIR=/tmp/sluice-bench-profiles   callgrind profiles kept here
 set -euo pipefail
+LOG_TAG=bench
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MODE="${1:-throughput}"
 case "$MODE" in
   throughput | callgrind | idle | syscalls) ;;
-  -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { print }' "$0"; exit 0 ;;
+  -h | --help) bench_help; exit 0 ;;
   *) echo "usage: $0 [throughput|callgrind|idle|syscalls]" >&2; exit 2 ;;
 esac
 
-# Whole-run bound: re-run under timeout(1); its TERM reaches the EXIT trap
-# below, which stops everything this run started.
-if [[ -z "${BENCH_UNDER_TIMEOUT:-}" ]]; then
-  BENCH_UNDER_TIMEOUT=1 exec timeout --foreground -s TERM -k 30 "${BENCH_MAX_SECONDS:-1800}" "$0" "$@"
-fi
+bench_bound_run 1800 "$@"
 
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SECONDS_PER_CELL="${BENCH_SECONDS:-10}"
 WARMUP_SECONDS="${BENCH_WARMUP_SECONDS:-1}"
 WORKER_COUNTS="${BENCH_WORKERS:-1 2}"
@@ -49,82 +47,23 @@ IDLE_CONNECTIONS="${BENCH_IDLE_CONNECTIONS:-10000}"
 CG_WARMUP="${BENCH_CALLGRIND_WARMUP:-200}"
 CG_N1="${BENCH_CALLGRIND_N1:-500}"
 CG_N2="${BENCH_CALLGRIND_N2:-2500}"
-PORT_BASE="${BENCH_PORT_BASE:-18000}"  # below the ephemeral range (32768-60999)
 OUTPUT_BASE="${BENCH_OUTPUT_BASE:-/root/.cache/bazel-bench}"
 
-ORIGIN_PORT=$((PORT_BASE + 1))
-PROXY_PORT=$((PORT_BASE + 10))
-SLUICE_ADMIN_PORT=$((PORT_BASE + 11))
-CONTROLLER_GRPC_PORT=$((PORT_BASE + 12))
-CONTROLLER_ADMIN_PORT=$((PORT_BASE + 13))
+# Below the ephemeral range (32768-60999).
+bench_ports 18000 ORIGIN_PORT=1 PROXY_PORT=10 SLUICE_ADMIN_PORT=11 CONTROLLER_GRPC_PORT=12 CONTROLLER_ADMIN_PORT=13
 HOST_HEADER="bench.local"
-CLK_TCK="$(getconf CLK_TCK)"
 NCPU="$(nproc)"
 
-WORK="$(mktemp -d /tmp/sluice-bench.XXXXXX)"
+bench_make_work /tmp/sluice-bench.XXXXXX
 RESULTS="$WORK/results.tsv"
-started_pids=()
-run_ok=0
-
-log() { echo "[bench] $*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-# ---------------------------------------------------------------- cleanup ---
-stop_pid() {  # stop_pid PID [SECONDS]: TERM, wait up to SECONDS, then KILL.
-  local pid="$1" grace="${2:-5}" i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < grace * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  local pid
-  for pid in "${started_pids[@]}"; do stop_pid "$pid" 3; done
-  if [[ $run_ok == 1 && "${BENCH_KEEP:-0}" != 1 ]]; then
-    rm -rf "$WORK"
-  else
-    log "configs and logs kept in $WORK"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-
-# Starts "$@" in the background, records its pid in $last_pid and for cleanup.
-start_bg() {
-  local logfile="$1"; shift
-  "$@" >"$logfile" 2>&1 &
-  last_pid=$!
-  started_pids+=("$last_pid")
-}
-
-forget_pid() {  # stop_pid + drop it from the cleanup list.
-  local pid="$1" keep=() p
-  stop_pid "$pid" "${2:-5}"
-  for p in "${started_pids[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
-  started_pids=("${keep[@]}")
-}
 
 # ---------------------------------------------------------------- checks ----
-for tool in nginx haproxy wrk curl python3 taskset timeout; do
-  command -v "$tool" >/dev/null || die "$tool not found: apt-get install -y nginx-light haproxy wrk valgrind curl"
-done
+require_tools "apt-get install -y nginx-light haproxy wrk valgrind curl" nginx haproxy wrk curl python3 taskset timeout
 if [[ $MODE == callgrind ]]; then
   command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ||
     die "valgrind not found: apt-get install -y valgrind"
 fi
-for port in "$ORIGIN_PORT" "$PROXY_PORT" "$SLUICE_ADMIN_PORT" "$CONTROLLER_GRPC_PORT" "$CONTROLLER_ADMIN_PORT"; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    die "127.0.0.1:$port is already in use; set BENCH_PORT_BASE to a free range"
-  fi
-done
+require_free_ports "$ORIGIN_PORT" "$PROXY_PORT" "$SLUICE_ADMIN_PORT" "$CONTROLLER_GRPC_PORT" "$CONTROLLER_ADMIN_PORT"
 
 # Idle mode needs 10k sockets in the client and in the proxy. Raise the soft
 # limit to the hard one (children inherit it).
@@ -135,36 +74,16 @@ if [[ $MODE == idle ]] && (($(ulimit -n) < IDLE_CONNECTIONS + 200)); then
 fi
 
 # ----------------------------------------------------------------- build ----
-if [[ -z "${SLUICE_PROXY_BIN:-}" || -z "${SLUICE_CONTROLLER_BIN:-}" ]]; then
-  log "building sluice (-c opt) with output base $OUTPUT_BASE"
-  (cd "$ROOT" && timeout 3600 bazel --output_base="$OUTPUT_BASE" build -c opt \
-    //dataplane/main:sluice-proxy //controlplane/main:sluice-controller >"$WORK/build.log" 2>&1) ||
-    { tail -30 "$WORK/build.log" >&2; die "build failed"; }
-  bazel_bin="$(cd "$ROOT" && timeout 300 bazel --output_base="$OUTPUT_BASE" info -c opt bazel-bin 2>/dev/null)"
-  SLUICE_PROXY_BIN="${SLUICE_PROXY_BIN:-$bazel_bin/dataplane/main/sluice-proxy}"
-  SLUICE_CONTROLLER_BIN="${SLUICE_CONTROLLER_BIN:-$bazel_bin/controlplane/main/sluice-controller}"
-fi
-[[ -x $SLUICE_PROXY_BIN && -x $SLUICE_CONTROLLER_BIN ]] || die "sluice binaries not found"
+sluice_binaries "$OUTPUT_BASE" opt SLUICE_PROXY_BIN=//dataplane/main:sluice-proxy \
+  SLUICE_CONTROLLER_BIN=//controlplane/main:sluice-controller
 
 # -------------------------------------------------------------- /proc -------
-# Processes that make up a proxy: the pid plus its direct children (nginx's
-# master and workers; sluice and HAProxy are one process with threads).
-proxy_pids() { echo "$1" $(pgrep -P "$1" 2>/dev/null || true); }
-
-# utime+stime of all the processes, in clock ticks (all threads included).
-cpu_ticks() {
-  local total=0 pid fields
-  for pid in $(proxy_pids "$1"); do
-    fields="$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null)" || continue
-    # After "pid (comm) ", field 14 (utime) is word 12 and stime word 13.
-    total=$((total + $(echo "$fields" | awk '{print $12 + $13}')))
-  done
-  echo "$total"
-}
-
+# A proxy's processes are its pid plus direct children (nginx's master and
+# workers; sluice and HAProxy are one process with threads): cpu_ticks
+# (lib.sh) and rss_kib add them up.
 rss_kib() {  # sum of VmRSS of all the processes, KiB
   local total=0 pid kib
-  for pid in $(proxy_pids "$1"); do
+  for pid in $(pid_and_children "$1"); do
     kib="$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null)" || continue
     total=$((total + ${kib:-0}))
   done
@@ -215,79 +134,14 @@ http {
 EOF
   start_bg "$WORK/origin/stdout.log" nginx -p "$WORK/origin" -c "$WORK/origin/nginx.conf" -e "$WORK/origin/error.log"
   origin_pid=$last_pid
-  wait_http "http://127.0.0.1:$ORIGIN_PORT/1k" 1024 10 || die "origin did not start; see $WORK/origin/error.log"
-}
-
-# wait_http URL BYTES SECONDS [HOST]: until URL answers 200 with BYTES body.
-wait_http() {
-  local url="$1" bytes="$2" secs="$3" host="${4:-$HOST_HEADER}" i got
-  for ((i = 0; i < secs * 10; i++)); do
-    got="$(curl -s -o /dev/null -w '%{http_code} %{size_download}' -H "Host: $host" --max-time 2 "$url" 2>/dev/null || true)"
-    [[ $got == "200 $bytes" ]] && return 0
-    sleep 0.1
-  done
-  log "$url answered '$got', wanted '200 $bytes'"
-  return 1
+  wait_http "http://127.0.0.1:$ORIGIN_PORT/1k" 10 1024 || die "origin did not start; see $WORK/origin/error.log"
 }
 
 # ------------------------------------------------------------- controller ---
 start_controller() {
   mkdir -p "$WORK/manifests"
-  cat >"$WORK/manifests/bench.yaml" <<EOF
-apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata:
-  name: sluice
-spec:
-  controller: sluice.io/ingress-controller
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: origin
-  namespace: bench
-spec:
-  ports:
-    - name: http
-      port: 80
-      protocol: TCP
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: origin-manual
-  namespace: bench
-  labels:
-    kubernetes.io/service-name: origin
-addressType: IPv4
-ports:
-  - name: http
-    port: $ORIGIN_PORT
-    protocol: TCP
-endpoints:
-  - addresses: ["127.0.0.1"]
-    conditions:
-      ready: true
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: bench
-  namespace: bench
-spec:
-  ingressClassName: sluice
-  rules:
-    - host: bench.local
-      http:
-        paths:
-          - path: /
-            pathType: Prefix
-            backend:
-              service:
-                name: origin
-                port:
-                  name: http
-EOF
+  { k8s_ingress_class; k8s_service origin; k8s_endpoint_slice origin-manual origin "$ORIGIN_PORT"
+    k8s_ingress bench "$HOST_HEADER" origin; } >"$WORK/manifests/bench.yaml"
   start_bg "$WORK/controller.log" "$SLUICE_CONTROLLER_BIN" --manifests "$WORK/manifests" \
     --grpc-listen "127.0.0.1:$CONTROLLER_GRPC_PORT" --admin-listen "127.0.0.1:$CONTROLLER_ADMIN_PORT"
   controller_pid=$last_pid
@@ -312,12 +166,9 @@ start_proxy() {
         --admin-listen "127.0.0.1:$SLUICE_ADMIN_PORT" --workers "$workers" --node-id "bench-$workers" \
         "${access_log[@]}"
       proxy_pid=$last_pid
-      local i
-      for ((i = 0; i < 1200; i++)); do  # 120 s: slow under valgrind
-        curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$SLUICE_ADMIN_PORT/readyz" 2>/dev/null && break
+      # 120 s: slow under valgrind. Not ready yet: wait_http below says so.
+      wait_url "http://127.0.0.1:$SLUICE_ADMIN_PORT/readyz" 120 "$proxy_pid" ||
         kill -0 "$proxy_pid" 2>/dev/null || die "sluice-proxy exited; see $dir/proxy.log"
-        sleep 0.1
-      done
       ;;
     nginx)
       # nginx at its best as a reverse proxy: upstream keep-alive pool
@@ -393,9 +244,9 @@ EOF
   esac
   local wait_secs=10
   [[ ${#wrapper[@]} -gt 0 ]] && wait_secs=120
-  wait_http "http://127.0.0.1:$PROXY_PORT/1k" 1024 "$wait_secs" ||
+  wait_http "http://127.0.0.1:$PROXY_PORT/1k" "$wait_secs" 1024 ||
     die "$name does not proxy /1k; see $dir"
-  wait_http "http://127.0.0.1:$PROXY_PORT/64k" 65536 "$wait_secs" ||
+  wait_http "http://127.0.0.1:$PROXY_PORT/64k" "$wait_secs" 65536 ||
     die "$name does not proxy /64k; see $dir"
   # nginx workers are forked after the master answers; give them a moment.
   sleep 0.2
@@ -527,34 +378,14 @@ mode_throughput() {
 # -------------------------------------------------------------- callgrind ---
 LOADGEN=(timeout 600 python3 "$ROOT/bench/loadgen.py")
 
-# Total Ir of the newest dump file of callgrind process PID.
-callgrind_dump_ir() {
-  local pid="$1" out="$2" before="$3" i file
-  timeout 120 callgrind_control -d "$pid" >/dev/null 2>&1 || die "callgrind_control -d $pid failed"
-  # The dump is written asynchronously to the tool's request; wait for it.
-  for ((i = 0; i < 600; i++)); do
-    file="$(latest_dump "$out")"
-    if [[ -n $file && $file != "$before" ]] && grep -q '^totals:' "$file" 2>/dev/null; then
-      awk '/^totals:/ {print $2}' "$file"
-      return 0
-    fi
-    sleep 0.1
-  done
-  die "no callgrind dump appeared for $pid"
-}
-
-latest_dump() { ls -1t "$1".* 2>/dev/null | head -1; }
-
-# count_window PID OUT N: zero the counters, send N requests over 8 keep-alive
-# connections, dump; prints the dump's total Ir.
-count_window() {
-  local pid="$1" out="$2" n="$3" before
-  timeout 120 callgrind_control -z "$pid" >/dev/null 2>&1 || die "callgrind_control -z $pid failed"
-  before="$(latest_dump "$out")"
-  "${LOADGEN[@]}" count --port "$PROXY_PORT" --path /1k --conns 8 --requests "$n" --expect-bytes 1024 \
+# loadgen_count N: N requests for /1k over 8 keep-alive connections.
+loadgen_count() {
+  "${LOADGEN[@]}" count --port "$PROXY_PORT" --path /1k --conns 8 --requests "$1" --expect-bytes 1024 \
     --timeout 500 >>"$WORK/loadgen.log" 2>&1 || die "loadgen count failed; see $WORK/loadgen.log"
-  callgrind_dump_ir "$pid" "$out" "$before"
 }
+
+# count_window PID OUT N: instructions of PID for N requests.
+count_window() { callgrind_count "$1" "$2" loadgen_count "$3"; }
 
 mode_callgrind() {
   start_origin
@@ -576,15 +407,15 @@ mode_callgrind() {
     i2="$(count_window "$proxy_pid" "$out" "$CG_N2")"
     i3="$(count_window "$proxy_pid" "$out" "$CG_N1")"
     i4="$(count_window "$proxy_pid" "$out" "$CG_N2")"
-    per1="$(awk -v a="$i1" -v b="$i2" -v n1="$CG_N1" -v n2="$CG_N2" 'BEGIN { printf "%.0f", (b - a) / (n2 - n1) }')"
-    per2="$(awk -v a="$i3" -v b="$i4" -v n1="$CG_N1" -v n2="$CG_N2" 'BEGIN { printf "%.0f", (b - a) / (n2 - n1) }')"
+    per1="$(callgrind_per_request "$i1" "$i2" "$CG_N1" "$CG_N2")"
+    per2="$(callgrind_per_request "$i3" "$i4" "$CG_N1" "$CG_N2")"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$i1" "$i2" "$i3" "$i4" "$per1" "$per2" >>"$RESULTS"
     log "$name: I($CG_N1)=$i1 I($CG_N2)=$i2 -> $per1 Ir/request; again: $i3 $i4 -> $per2"
     # Keep the biggest window's profile for callgrind_annotate. Frames that
     # were already on the stack when the counters were zeroed (the event loop,
     # the thread entry) carry "calls=0"; callgrind_annotate 3.19 then books
     # their callees' cost as their own self cost. Say 1 call instead.
-    sed 's/^calls=0 /calls=1 /' "$(latest_dump "$out")" >"$WORK/profile.$name.callgrind"
+    sed 's/^calls=0 /calls=1 /' "$(callgrind_latest_dump "$out")" >"$WORK/profile.$name.callgrind"
     stop_proxy
   done
   print_environment
@@ -682,7 +513,7 @@ mode_syscalls() {
     "${LOADGEN[@]}" count --port "$PROXY_PORT" --path /1k --conns 8 --requests 200 --expect-bytes 1024 \
       --timeout 60 >>"$WORK/loadgen.log" 2>&1 || die "warm-up failed; see $WORK/loadgen.log"
     targets=()
-    for pid in $(proxy_pids "$proxy_pid"); do targets+=(-p "$pid"); done
+    for pid in $(pid_and_children "$proxy_pid"); do targets+=(-p "$pid"); done
     start_bg "$WORK/strace-$name.log" timeout 300 strace -f -c -qq -o "$WORK/strace-$name.txt" "${targets[@]}"
     strace_pid=$last_pid
     sleep 1  # attached

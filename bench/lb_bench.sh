@@ -17,53 +17,34 @@
 #   SLUICE_PROXY_BIN, SLUICE_CONTROLLER_BIN, SLUICE_ECHO_BIN   prebuilt binaries (skip bazel)
 #   BENCH_OUTPUT_BASE=/root/.cache/bazel-bench
 #   BENCH_MAX_SECONDS=600      bound on the whole run
+#   BENCH_KEEP=1               keep the temp dir (manifests, logs)
 set -euo pipefail
+LOG_TAG=lb_bench
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 case "${1:-}" in
-  -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { print }' "$0"; exit 0 ;;
+  -h | --help) bench_help; exit 0 ;;
   "") ;;
   *) echo "usage: $0" >&2; exit 2 ;;
 esac
 
-if [[ -z "${BENCH_UNDER_TIMEOUT:-}" ]]; then
-  BENCH_UNDER_TIMEOUT=1 exec timeout --foreground -s TERM -k 30 "${BENCH_MAX_SECONDS:-600}" "$0" "$@"
-fi
+bench_bound_run 600 "$@"
 
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SECONDS_PER_POLICY="${BENCH_SECONDS:-5}"
 WARMUP_SECONDS="${BENCH_WARMUP_SECONDS:-1}"
 CONNECTIONS="${BENCH_CONNECTIONS:-16}"
-PORT_BASE="${BENCH_PORT_BASE:-19000}"  # below the ephemeral range (32768-60999)
 OUTPUT_BASE="${BENCH_OUTPUT_BASE:-/root/.cache/bazel-bench}"
-PROXY_PORT=$((PORT_BASE + 1))
-ADMIN_PORT=$((PORT_BASE + 2))
-GRPC_PORT=$((PORT_BASE + 3))
-CONTROLLER_ADMIN_PORT=$((PORT_BASE + 4))
+# Below the ephemeral range (32768-60999).
+bench_ports 19000 PROXY_PORT=1 ADMIN_PORT=2 GRPC_PORT=3 CONTROLLER_ADMIN_PORT=4
 BACKEND_PORTS=($((PORT_BASE + 5)) $((PORT_BASE + 6)) $((PORT_BASE + 7)))
 BODY_PATH=/bytes/128
 
-die() { echo "lb_bench: $*" >&2; exit 1; }
-for tool in wrk curl taskset timeout awk; do
-  command -v "$tool" >/dev/null || die "$tool not found: apt-get install -y wrk curl"
-done
+require_tools "apt-get install -y wrk curl" wrk curl taskset timeout awk
 
-if [[ -z "${SLUICE_PROXY_BIN:-}" || -z "${SLUICE_CONTROLLER_BIN:-}" || -z "${SLUICE_ECHO_BIN:-}" ]]; then
-  (cd "$ROOT" && bazel --output_base="$OUTPUT_BASE" build -c opt //dataplane/main:sluice-proxy \
-    //controlplane/main:sluice-controller //test/backend:sluice-echo-backend >&2)
-  BIN="$(cd "$ROOT" && bazel --output_base="$OUTPUT_BASE" info -c opt bazel-bin 2>/dev/null)"
-  SLUICE_PROXY_BIN="${SLUICE_PROXY_BIN:-$BIN/dataplane/main/sluice-proxy}"
-  SLUICE_CONTROLLER_BIN="${SLUICE_CONTROLLER_BIN:-$BIN/controlplane/main/sluice-controller}"
-  SLUICE_ECHO_BIN="${SLUICE_ECHO_BIN:-$BIN/test/backend/sluice-echo-backend}"
-fi
-
-WORK="$(mktemp -d /tmp/sluice-lb-bench.XXXXXX)"
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+bench_make_work /tmp/sluice-lb-bench.XXXXXX
+sluice_binaries "$OUTPUT_BASE" opt SLUICE_PROXY_BIN=//dataplane/main:sluice-proxy \
+  SLUICE_CONTROLLER_BIN=//controlplane/main:sluice-controller SLUICE_ECHO_BIN=//test/backend:sluice-echo-backend
 
 # Policy rows: name, host, annotations (YAML flow map), extra wrk header.
 POLICIES=(
@@ -81,37 +62,29 @@ POLICIES=(
 
 mkdir -p "$WORK/manifests"
 {
-  printf 'apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: sluice, annotations: {ingressclass.kubernetes.io/is-default-class: "true"}}\nspec: {controller: sluice.io/ingress-controller}\n'
+  k8s_ingress_class
   i=0
   for row in "${POLICIES[@]}"; do
     IFS='|' read -r name host annotations header <<<"$row"
     [[ $name == "rr + affinity (pinned)" ]] && continue  # same Ingress as the row before
     svc="svc$i"; i=$((i + 1))
-    printf -- '---\napiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: bench}\nspec: {ports: [{name: http, port: 80}]}\n' "$svc"
-    for n in 0 1 2; do
-      printf -- '---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: %s-%s, namespace: bench, labels: {kubernetes.io/service-name: %s}}\naddressType: IPv4\nports: [{name: http, port: %s}]\nendpoints: [{addresses: ["127.0.0.1"]}]\n' \
-        "$svc" "$n" "$svc" "${BACKEND_PORTS[$n]}"
-    done
-    printf -- '---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: %s, namespace: bench, annotations: %s}\nspec: {rules: [{host: %s, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: %s, port: {number: 80}}}}]}}]}\n' \
-      "$svc" "$annotations" "$host" "$svc"
+    k8s_service "$svc"
+    for n in 0 1 2; do k8s_endpoint_slice "$svc-$n" "$svc" "${BACKEND_PORTS[$n]}"; done
+    k8s_ingress "$svc" "$host" "$svc" "$annotations"
     if [[ $host == canary.bench ]]; then
-      printf -- '---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: %s-canary, namespace: bench, annotations: {sluice.io/canary: "true", sluice.io/canary-weight: "20"}}\nspec: {rules: [{host: %s, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: svc0, port: {number: 80}}}}]}}]}\n' \
-        "$svc" "$host"
+      k8s_ingress "$svc-canary" "$host" svc0 '{sluice.io/canary: "true", sluice.io/canary-weight: "20"}'
     fi
   done
 } >"$WORK/manifests/bench.yaml"
 
 for n in 0 1 2; do
-  taskset -c 1 "$SLUICE_ECHO_BIN" --listen "127.0.0.1:${BACKEND_PORTS[$n]}" --name "b$n" >"$WORK/backend$n.log" 2>&1 &
-  PIDS+=($!)
+  start_bg "$WORK/backend$n.log" taskset -c 1 "$SLUICE_ECHO_BIN" --listen "127.0.0.1:${BACKEND_PORTS[$n]}" --name "b$n"
 done
-taskset -c 1 "$SLUICE_CONTROLLER_BIN" --manifests "$WORK/manifests" --grpc-listen "127.0.0.1:$GRPC_PORT" \
-  --admin-listen "127.0.0.1:$CONTROLLER_ADMIN_PORT" >"$WORK/controller.log" 2>&1 &
-PIDS+=($!)
-taskset -c 0 "$SLUICE_PROXY_BIN" --controller "127.0.0.1:$GRPC_PORT" --http-listen "127.0.0.1:$PROXY_PORT" \
-  --admin-listen "127.0.0.1:$ADMIN_PORT" --workers 1 --node-id lb-bench >"$WORK/proxy.log" 2>&1 &
-PROXY_PID=$!
-PIDS+=($PROXY_PID)
+start_bg "$WORK/controller.log" taskset -c 1 "$SLUICE_CONTROLLER_BIN" --manifests "$WORK/manifests" \
+  --grpc-listen "127.0.0.1:$GRPC_PORT" --admin-listen "127.0.0.1:$CONTROLLER_ADMIN_PORT"
+start_bg "$WORK/proxy.log" taskset -c 0 "$SLUICE_PROXY_BIN" --controller "127.0.0.1:$GRPC_PORT" \
+  --http-listen "127.0.0.1:$PROXY_PORT" --admin-listen "127.0.0.1:$ADMIN_PORT" --workers 1 --node-id lb-bench
+PROXY_PID=$last_pid
 
 ready=0
 for _ in $(seq 1 200); do
@@ -129,9 +102,6 @@ PIN_COOKIE="$(curl -fsi -H "Host: sticky.bench" "http://127.0.0.1:$PROXY_PORT$BO
   awk 'tolower($1) == "set-cookie:" { sub(/;.*/, "", $2); print $2 }' | tr -d '\r')"
 [[ -n $PIN_COOKIE ]] || die "no affinity cookie from sticky.bench"
 
-proxy_ticks() { awk '{ print $14 + $15 }' "/proc/$PROXY_PID/stat"; }
-CLK_TCK="$(getconf CLK_TCK)"
-
 # One measured wrk run on a policy row: sets RPS and US (proxy CPU us/request).
 measure() {
   local host="$1" header="$2"
@@ -140,13 +110,13 @@ measure() {
   [[ -n $header ]] && args+=(-H "$header")
   taskset -c 1 wrk "${args[@]}" -d"${WARMUP_SECONDS}s" "http://127.0.0.1:$PROXY_PORT$BODY_PATH" >/dev/null
   local before after out requests errors
-  before="$(proxy_ticks)"
+  before="$(cpu_ticks "$PROXY_PID")"
   out="$(taskset -c 1 wrk "${args[@]}" -d"${SECONDS_PER_POLICY}s" "http://127.0.0.1:$PROXY_PORT$BODY_PATH")"
-  after="$(proxy_ticks)"
+  after="$(cpu_ticks "$PROXY_PID")"
   requests="$(awk '/requests in/ { print $1 }' <<<"$out")"
   RPS="$(awk '/Requests\/sec/ { printf "%.0f", $2 }' <<<"$out")"
   errors="$(awk '/Non-2xx|Socket errors/ { print }' <<<"$out")"
-  [[ -z $errors ]] || echo "lb_bench: $host: $errors" >&2
+  [[ -z $errors ]] || log "$host: $errors"
   US="$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')"
 }
 
@@ -167,3 +137,4 @@ for row in "${POLICIES[@]}"; do
   printf '%-26s %10s %11s us %11s us %8s\n' "$name" "$RPS" "$US" "$rr_us" "$ratio"
 done
 echo "(one worker on core 0; wrk -c$CONNECTIONS and three echo backends on core 1; ${SECONDS_PER_POLICY}s per row, GET $BODY_PATH)"
+run_ok=1

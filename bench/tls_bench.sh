@@ -35,65 +35,41 @@
 # the ephemeral ports of the load's own connections).
 #
 # Environment: BENCH_SECONDS=5 per cell, BENCH_CLIENTS=2,
-#   SLUICE_PROXY_BIN (prebuilt; else built with bazel), BENCH_OUTPUT_BASE.
+#   SLUICE_PROXY_BIN (prebuilt; else built with bazel -c opt),
+#   BENCH_OUTPUT_BASE=/root/.cache/bazel-tls, BENCH_KEEP=1 keeps the temp dir.
 set -euo pipefail
+LOG_TAG=tls_bench
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 [[ "${1:-}" == callgrind ]] && BENCH_CALLGRIND=1
 SECONDS_PER_CELL="${BENCH_SECONDS:-5}"
 CLIENTS="${BENCH_CLIENTS:-2}"
-TMP="$(mktemp -d /tmp/sluice-tls-bench.XXXXXX)"
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]:-}"; do [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  [[ -n "${BENCH_KEEP:-}" ]] || rm -rf "$TMP"
-}
-trap cleanup EXIT
+bench_make_work /tmp/sluice-tls-bench.XXXXXX
 
-need() { command -v "$1" >/dev/null || MISSING+=("$2"); }
-MISSING=()
-need nginx nginx-light; need python3 python3; need haproxy haproxy; need openssl openssl; need taskset util-linux
-[[ -n "${BENCH_CALLGRIND:-}" ]] && { need valgrind valgrind; }
-if [[ ${#MISSING[@]} -gt 0 ]]; then
-  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
-  $SUDO apt-get install -y -q --no-install-recommends "${MISSING[@]}"
-fi
+tools=(nginx=nginx-light python3=python3 haproxy=haproxy openssl=openssl taskset=util-linux)
+[[ -n "${BENCH_CALLGRIND:-}" ]] && tools+=(valgrind=valgrind)
+install_missing "${tools[@]}"
 
-PROXY_BIN="${SLUICE_PROXY_BIN:-}"
-if [[ -z "$PROXY_BIN" ]]; then
-  (cd "$ROOT" && bazel --output_base="${BENCH_OUTPUT_BASE:-/root/.cache/bazel-tls}" build -c opt //dataplane/main:sluice-proxy >&2)
-  PROXY_BIN="$ROOT/bazel-bin/dataplane/main/sluice-proxy"
-  [[ -x "$PROXY_BIN" ]] || PROXY_BIN="$(cd "$ROOT" && bazel --output_base="${BENCH_OUTPUT_BASE:-/root/.cache/bazel-tls}" info -c opt bazel-bin 2>/dev/null)/dataplane/main/sluice-proxy"
-fi
+sluice_binaries "${BENCH_OUTPUT_BASE:-/root/.cache/bazel-tls}" opt SLUICE_PROXY_BIN=//dataplane/main:sluice-proxy
 
 # Same certificates for everyone.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=bench.test \
-  -keyout "$TMP/ecdsa.key" -out "$TMP/ecdsa.crt" 2>/dev/null
+  -keyout "$WORK/ecdsa.key" -out "$WORK/ecdsa.crt" 2>/dev/null
 openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=bench.test \
-  -keyout "$TMP/rsa.key" -out "$TMP/rsa.crt" 2>/dev/null
-for kind in ecdsa rsa; do cat "$TMP/$kind.crt" "$TMP/$kind.key" > "$TMP/$kind.pem"; done
+  -keyout "$WORK/rsa.key" -out "$WORK/rsa.crt" 2>/dev/null
+for kind in ecdsa rsa; do cat "$WORK/$kind.crt" "$WORK/$kind.key" > "$WORK/$kind.pem"; done
 
 # sluice's TLS 1.2 list (dataplane/tls/server_config.cc); TLS 1.3 suites are OpenSSL's default everywhere.
 TLS12_CIPHERS="ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
-
-CLK_TCK=$(getconf CLK_TCK)
 
 # A port nobody listens on now (the kernel's pick for port 0).
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # Servers run under WRAP (valgrind in callgrind mode), which starts slowly.
 WRAP=()
-wait_port() {
-  for _ in $(seq 1 600); do
-    (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "port $1 never opened" >&2; return 1
-}
 
 # start_server NAME KIND PORT -> sets SERVER_PID (the process doing the TLS work)
 start_server() {
@@ -101,37 +77,37 @@ start_server() {
   case "$name" in
     sluice)
       SLUICE_ADMIN_PORT=$(free_port)
-      taskset -c 0 "${WRAP[@]}" "$PROXY_BIN" --controller 127.0.0.1:1 --http-listen 127.0.0.1:"$(free_port)" \
-        --https-listen 127.0.0.1:"$port" --admin-listen 127.0.0.1:"$SLUICE_ADMIN_PORT" --workers 1 --access-log off \
-        --default-certificate "$TMP/$kind.crt" --default-key "$TMP/$kind.key" >"$TMP/sluice-$kind.log" 2>&1 &
-      SERVER_PID=$!
+      start_bg "$WORK/sluice-$kind.log" taskset -c 0 "${WRAP[@]}" "$SLUICE_PROXY_BIN" --controller 127.0.0.1:1 \
+        --http-listen 127.0.0.1:"$(free_port)" --https-listen 127.0.0.1:"$port" \
+        --admin-listen 127.0.0.1:"$SLUICE_ADMIN_PORT" --workers 1 --access-log off \
+        --default-certificate "$WORK/$kind.crt" --default-key "$WORK/$kind.key"
       ;;
     nginx)
-      mkdir -p "$TMP/nginx-$kind"
-      cat >"$TMP/nginx-$kind/nginx.conf" <<CONF
+      mkdir -p "$WORK/nginx-$kind"
+      cat >"$WORK/nginx-$kind/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;
 master_process off;
-error_log $TMP/nginx-$kind/error.log;
-pid $TMP/nginx-$kind/nginx.pid;
+error_log $WORK/nginx-$kind/error.log;
+pid $WORK/nginx-$kind/nginx.pid;
 events { worker_connections 4096; }
 http {
   access_log off;
   server {
     listen 127.0.0.1:$port ssl;
-    ssl_certificate $TMP/$kind.crt;
-    ssl_certificate_key $TMP/$kind.key;
+    ssl_certificate $WORK/$kind.crt;
+    ssl_certificate_key $WORK/$kind.key;
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_ciphers $TLS12_CIPHERS;
     location / { return 200 "ok\n"; }
   }
 }
 CONF
-      taskset -c 0 "${WRAP[@]}" nginx -p "$TMP/nginx-$kind" -c "$TMP/nginx-$kind/nginx.conf" -e "$TMP/nginx-$kind/error.log" &
-      SERVER_PID=$!
+      start_bg "$WORK/nginx-$kind/stdout.log" taskset -c 0 "${WRAP[@]}" nginx -p "$WORK/nginx-$kind" \
+        -c "$WORK/nginx-$kind/nginx.conf" -e "$WORK/nginx-$kind/error.log"
       ;;
     haproxy)
-      cat >"$TMP/haproxy-$kind.cfg" <<CONF
+      cat >"$WORK/haproxy-$kind.cfg" <<CONF
 global
   nbthread 1
   maxconn 4096
@@ -141,15 +117,14 @@ defaults
   timeout connect 5s
   timeout server 10s
 frontend tls
-  bind 127.0.0.1:$port ssl crt $TMP/$kind.pem ssl-min-ver TLSv1.2 ciphers $TLS12_CIPHERS
+  bind 127.0.0.1:$port ssl crt $WORK/$kind.pem ssl-min-ver TLSv1.2 ciphers $TLS12_CIPHERS
   http-request return status 200 content-type text/plain string "ok"
 CONF
-      taskset -c 0 "${WRAP[@]}" haproxy -f "$TMP/haproxy-$kind.cfg" -db >"$TMP/haproxy-$kind.log" 2>&1 &
-      SERVER_PID=$!
+      start_bg "$WORK/haproxy-$kind.log" taskset -c 0 "${WRAP[@]}" haproxy -f "$WORK/haproxy-$kind.cfg" -db
       ;;
   esac
-  PIDS+=("$SERVER_PID")
-  wait_port "$port"
+  SERVER_PID=$last_pid
+  wait_port "$port" 30 || die "port $port never opened"
 }
 
 # negotiated PORT -> "TLSv1.3 TLS_AES_256_GCM_SHA384 X25519 tickets 1+1": what
@@ -158,9 +133,9 @@ CONF
 negotiated() {
   local port=$1 full resumed
   full=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -connect 127.0.0.1:"$port" -ign_eof -msg \
-    -sess_out "$TMP/session-$port.pem" 2>&1 || true)
+    -sess_out "$WORK/session-$port.pem" 2>&1 || true)
   resumed=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -connect 127.0.0.1:"$port" -ign_eof -msg \
-    -sess_in "$TMP/session-$port.pem" 2>&1 || true)
+    -sess_in "$WORK/session-$port.pem" 2>&1 || true)
   local version cipher group
   version=$(grep -Eo '^New, [^,]+' <<<"$full" | head -1 | cut -d' ' -f2)
   cipher=$(grep -Eo 'Cipher is [^ ]+' <<<"$full" | head -1 | cut -d' ' -f3)
@@ -175,7 +150,7 @@ load() {
   local port=$1 mode=$2 outputs=()
   for i in $(seq 1 "$CLIENTS"); do
     taskset -c 1 openssl s_time -connect 127.0.0.1:"$port" "-$mode" -time "$SECONDS_PER_CELL" -www / \
-      >"$TMP/s_time-$i.out" 2>&1 &
+      >"$WORK/s_time-$i.out" 2>&1 &
     outputs+=("$!")
   done
   wait "${outputs[@]}" || true
@@ -183,7 +158,7 @@ load() {
   for i in $(seq 1 "$CLIENTS"); do
     # "1234 connections in 5.01s; 246.3 connections/user sec, bytes read 0"
     local n
-    n=$(grep -Eo '^[0-9]+ connections in [0-9.]+s' "$TMP/s_time-$i.out" | tail -1 | awk '{print $1}')
+    n=$(grep -Eo '^[0-9]+ connections in [0-9.]+s' "$WORK/s_time-$i.out" | tail -1 | awk '{print $1}')
     total=$((total + ${n:-0}))
   done
   echo "$total"
@@ -193,7 +168,7 @@ if [[ -n "${BENCH_CALLGRIND:-}" ]]; then
   # N handshakes, each with one "GET /" read to the end (TLS 1.3 tickets
   # arrive after the handshake); reuse: every connection offers the session
   # of the first (as s_time -reuse does).
-  cat >"$TMP/handshakes.py" <<'PY'
+  cat >"$WORK/handshakes.py" <<'PY'
 import socket, ssl, sys
 port, mode, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -212,33 +187,29 @@ for _ in range(n):
 print(resumed)
 PY
   N="${BENCH_HANDSHAKES:-100}"
-  instructions() {  # dump the counters of SERVER_PID, print the total
-    callgrind_control -d "$SERVER_PID" >/dev/null 2>&1
-    sleep 1
-    grep -hE '^(summary|totals):' "$(ls -t "$TMP"/callgrind.* | head -1)" | head -1 | awk '{print $2}'
+  # shellcheck disable=SC2317  # called by callgrind_count
+  handshakes() {  # handshakes PORT MODE N: the count of resumed ones goes to $WORK/resumed.txt
+    python3 "$WORK/handshakes.py" "$@" >"$WORK/resumed.txt" || die "handshakes.py $* failed"
   }
   printf '%-8s %-6s %-7s %18s %9s\n' server cert mode "instructions/hs" resumed
   for kind in ecdsa rsa; do
     for name in sluice nginx; do
       port=$(free_port)
-      WRAP=(valgrind --tool=callgrind --dump-instr=no --callgrind-out-file="$TMP/callgrind.$name-$kind.%p")
-      start_server "$name" "$kind" "$port" 2>"$TMP/valgrind-$name-$kind.log"
+      WRAP=(valgrind --tool=callgrind --dump-instr=no --callgrind-out-file="$WORK/callgrind.$name-$kind.%p")
+      start_server "$name" "$kind" "$port"
       echo "         $name/$kind negotiated: $(negotiated "$port")"
-      python3 "$TMP/handshakes.py" "$port" new 10 >/dev/null
-      python3 "$TMP/handshakes.py" "$port" reuse 10 >/dev/null
+      python3 "$WORK/handshakes.py" "$port" new 10 >/dev/null
+      python3 "$WORK/handshakes.py" "$port" reuse 10 >/dev/null
       for mode in new reuse; do
-        callgrind_control -z "$SERVER_PID" >/dev/null 2>&1
-        python3 "$TMP/handshakes.py" "$port" "$mode" "$N" >/dev/null
-        one=$(instructions)
-        callgrind_control -z "$SERVER_PID" >/dev/null 2>&1
-        resumed=$(python3 "$TMP/handshakes.py" "$port" "$mode" $((2 * N)))
-        two=$(instructions)
+        one=$(callgrind_count "$SERVER_PID" "$WORK/callgrind.$name-$kind" handshakes "$port" "$mode" "$N")
+        two=$(callgrind_count "$SERVER_PID" "$WORK/callgrind.$name-$kind" handshakes "$port" "$mode" $((2 * N)))
+        resumed=$(cat "$WORK/resumed.txt")
         printf '%-8s %-6s %-7s %18s %9s\n' "$name" "$kind" "$mode" $(((two - one) / N)) "$resumed/$((2 * N))"
       done
-      kill "$SERVER_PID" 2>/dev/null || true
-      wait "$SERVER_PID" 2>/dev/null || true
+      forget_pid "$SERVER_PID"
     done
   done
+  run_ok=1
   exit 0
 fi
 
@@ -265,8 +236,7 @@ for kind in ecdsa rsa; do
       total=$(curl -s "http://127.0.0.1:$SLUICE_ADMIN_PORT/metrics" | awk '/^sluice_tls_handshakes_total/ {print $2}')
       echo "         (sluice /metrics: $total handshakes, $resumed resumed)"
     fi
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
+    forget_pid "$SERVER_PID"
   done
 done
 
@@ -279,3 +249,4 @@ for kind in ecdsa rsa; do
       'BEGIN { printf "  %-6s %-6s rate %.2f   cpu/hs %.2f\n", k, m, (b > 0 ? a / b : 0), (d > 0 ? c / d : 0) }'
   done
 done
+run_ok=1
