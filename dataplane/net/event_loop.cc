@@ -3,6 +3,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -40,21 +41,48 @@ EventLoop::~EventLoop() {
   close(epoll_fd_);
 }
 
+namespace {
+
+uint64_t Token(int fd, uint32_t generation) { return (uint64_t{generation} << 32) | static_cast<uint32_t>(fd); }
+
+}  // namespace
+
 bool EventLoop::Register(int fd, IoHandler* handler, uint32_t events) {
+  if (fd < 0) return false;
+  if (static_cast<size_t>(fd) >= slots_.size()) slots_.resize(std::max<size_t>(fd + 1, slots_.size() * 2));
+  if (++next_generation_ == 0) ++next_generation_;  // 0 means "not registered"
   epoll_event ev{};
   ev.events = events;
-  ev.data.ptr = handler;
-  return epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) == 0;
+  ev.data.u64 = Token(fd, next_generation_);
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) return false;
+  slots_[fd] = Slot{handler, next_generation_};
+  return true;
 }
 
 bool EventLoop::Modify(int fd, IoHandler* handler, uint32_t events) {
+  if (fd < 0 || static_cast<size_t>(fd) >= slots_.size() || slots_[fd].generation == 0) return false;
   epoll_event ev{};
   ev.events = events;
-  ev.data.ptr = handler;
-  return epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) == 0;
+  ev.data.u64 = Token(fd, slots_[fd].generation);
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) != 0) return false;
+  slots_[fd].handler = handler;
+  return true;
 }
 
-void EventLoop::Unregister(int fd) { epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr); }
+bool EventLoop::Retarget(int fd, IoHandler* handler) {
+  if (fd < 0 || static_cast<size_t>(fd) >= slots_.size() || slots_[fd].generation == 0) return false;
+  slots_[fd].handler = handler;
+  return true;
+}
+
+void EventLoop::Unregister(int fd) {
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  ForgetBeforeClose(fd);
+}
+
+void EventLoop::ForgetBeforeClose(int fd) {
+  if (fd >= 0 && static_cast<size_t>(fd) < slots_.size()) slots_[fd] = Slot{};
+}
 
 EventLoop::TimerId EventLoop::AddTimer(std::chrono::milliseconds delay, std::function<void()> fn) {
   TimerId id = next_timer_id_++;
@@ -120,12 +148,19 @@ void EventLoop::Run() {
   while (!stopping_) {
     int n = epoll_wait(epoll_fd_, events, kMaxEvents, NextTimeoutMs());
     now_ = Clock::now();
+    ++iteration_;
     if (n < 0 && errno != EINTR) {
       perror("sluice: epoll_wait");
       std::abort();
     }
     for (int i = 0; i < n; ++i) {
-      static_cast<IoHandler*>(events[i].data.ptr)->OnIoEvents(events[i].events);
+      uint64_t token = events[i].data.u64;
+      auto fd = static_cast<uint32_t>(token);
+      if (fd >= slots_.size()) continue;
+      const Slot& slot = slots_[fd];
+      // A stale event: the fd was closed (and perhaps reused) earlier in this batch.
+      if (slot.generation != static_cast<uint32_t>(token >> 32) || slot.handler == nullptr) continue;
+      slot.handler->OnIoEvents(events[i].events);
     }
     RunDueTimers();
     graveyard_.clear();

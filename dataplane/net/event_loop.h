@@ -37,7 +37,18 @@ class EventLoop {
   // write until EAGAIN.
   bool Register(int fd, IoHandler* handler, uint32_t events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
   bool Modify(int fd, IoHandler* handler, uint32_t events);
+  // Same registration (same events), new handler: a connection handed from
+  // one session to the next (TLS handshake -> HTTP codec, HTTP/1 -> h2c)
+  // costs no epoll_ctl. False when `fd` is not registered here.
+  bool Retarget(int fd, IoHandler* handler);
+  // EPOLL_CTL_DEL and forget `fd`.
   void Unregister(int fd);
+  // Forgets `fd` without an epoll_ctl, for a caller about to close() its
+  // only reference to it: the kernel drops an epoll registration when the
+  // last reference to the open file goes. Use Unregister instead when the fd
+  // may be dup'ed or otherwise kept open elsewhere (the registration would
+  // outlive the close and keep reporting events).
+  void ForgetBeforeClose(int fd);
 
   // Runs `fn` once after `delay` on this loop. Returns an id for CancelTimer.
   TimerId AddTimer(std::chrono::milliseconds delay, std::function<void()> fn);
@@ -57,6 +68,10 @@ class EventLoop {
 
   // Cached once per loop iteration: cheap "now" for timeouts.
   Clock::time_point now() const { return now_; }
+  // Counts epoll_wait returns: a handler called on two consecutive
+  // iterations knows its fd was ready again at once (a level-triggered
+  // listener with more connections queued).
+  uint64_t iteration() const { return iteration_; }
 
  private:
   class Wakeup;
@@ -69,6 +84,7 @@ class EventLoop {
   std::unique_ptr<Wakeup> wakeup_;
   bool stopping_ = false;
   Clock::time_point now_ = Clock::now();
+  uint64_t iteration_ = 0;
 
   struct TimerEntry {
     Clock::time_point due;
@@ -80,6 +96,18 @@ class EventLoop {
   TimerId next_timer_id_ = 1;
 
   std::vector<std::unique_ptr<IoHandler>> graveyard_;
+
+  // Handlers by fd. epoll carries (generation << 32 | fd) rather than the
+  // handler pointer, so that a handler can be replaced without an
+  // epoll_ctl (Retarget) and so that an event already fetched for an fd
+  // that was closed and reused within the same batch is dropped (its
+  // generation no longer matches) instead of reaching the new handler.
+  struct Slot {
+    IoHandler* handler = nullptr;
+    uint32_t generation = 0;  // 0: not registered
+  };
+  std::vector<Slot> slots_;
+  uint32_t next_generation_ = 0;
 
   std::mutex posted_mu_;
   std::vector<std::function<void()>> posted_;

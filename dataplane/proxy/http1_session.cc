@@ -24,12 +24,13 @@ constexpr size_t kEagerFlushBytes = 32 * 1024;
 }  // namespace
 
 Http1Session::Http1Session(WorkerContext* ctx, std::unique_ptr<net::Transport> transport, ClientInfo client,
-                           SessionOwner* owner)
+                           SessionOwner* owner, bool registered)
     : ctx_(ctx),
       transport_(std::move(transport)),
       fd_(transport_->fd()),
       client_(std::move(client)),
       owner_(owner),
+      registered_(registered),
       head_parser_(ctx->config->head_limits) {}
 
 Http1Session::~Http1Session() {
@@ -38,7 +39,11 @@ Http1Session::~Http1Session() {
 }
 
 void Http1Session::Start() {
-  ctx_->loop->Register(fd_, this, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+  // Taking over the handshake's registration (same events) costs no
+  // epoll_ctl; a freshly accepted socket is added.
+  if (!registered_ || !ctx_->loop->Retarget(fd_, this)) {
+    ctx_->loop->Register(fd_, this, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+  }
   ArmTimer(ctx_->config->client_header_timeout);
   ReadFromSocket();
 }
@@ -456,7 +461,9 @@ void Http1Session::Close() {
     exchange_->OnDownstreamClosed();
     ctx_->loop->DeleteLater(std::move(exchange_));
   }
-  ctx_->loop->Unregister(fd_);
+  // No EPOLL_CTL_DEL: the fd is ours alone (never dup'ed, CLOEXEC), so the
+  // close() below drops its registration.
+  ctx_->loop->ForgetBeforeClose(fd_);
   // Lingering close: shut down our side first so that unread request bytes
   // do not turn our FIN into an RST that could destroy the response.
   transport_->ShutdownWrite();

@@ -20,9 +20,11 @@ namespace sluice::proxy {
 class Http1Session : public Session, public DownstreamStream {
  public:
   // All socket I/O goes through `transport` (plain TCP or TLS); the session
-  // closes transport->fd() when it closes.
+  // closes transport->fd() when it closes. `registered`: the previous owner
+  // of the connection (a TLS handshake) left the socket registered with the
+  // loop, and Start() takes that registration over instead of adding one.
   Http1Session(WorkerContext* ctx, std::unique_ptr<net::Transport> transport, ClientInfo client,
-               SessionOwner* owner);
+               SessionOwner* owner, bool registered = false);
   ~Http1Session() override;
 
   void Start() override;
@@ -76,6 +78,7 @@ class Http1Session : public Session, public DownstreamStream {
   int fd_;
   ClientInfo client_;
   SessionOwner* owner_;
+  bool registered_;  // see the constructor
   State state_ = State::kReadingHead;
   net::Buffer in_;
   net::Buffer out_;

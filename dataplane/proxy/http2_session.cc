@@ -9,6 +9,7 @@
 #include "dataplane/http2/server_connection.h"
 #include "dataplane/net/buffer.h"
 #include "dataplane/proxy/exchange.h"
+#include "dataplane/proxy/grpc_error.h"
 #include "dataplane/proxy/spare_blocks.h"
 
 namespace sluice::proxy {
@@ -126,10 +127,12 @@ class Http2Session::Impl : public http2::ServerEvents {
 
   void Start() {
     int fd = transport_->fd();
-    uint32_t events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    // A predecessor (HTTP/1 that saw the h2c preface, a TLS handshake) may
-    // have left the socket registered: take its place.
-    if (!ctx_->loop->Modify(fd, outer_, events)) ctx_->loop->Register(fd, outer_, events);
+    // A predecessor (HTTP/1 that saw the h2c preface, a TLS handshake) left
+    // the socket registered with the same events: take its place without an
+    // epoll_ctl.
+    if (!ctx_->loop->Retarget(fd, outer_)) {
+      ctx_->loop->Register(fd, outer_, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+    }
     idle_since_ = last_write_ = ctx_->loop->now();
     conn_.Start();
     if (!already_read_.empty()) {
@@ -170,8 +173,8 @@ class Http2Session::Impl : public http2::ServerEvents {
     if (streams_ != nullptr) streams_->prev = stream;
     streams_ = stream;
     ArmStallTimer();
-    if (head.method == "CONNECT") return Refuse(stream, 405, "method not allowed\n");
-    if (head.authority.empty()) return Refuse(stream, 400, "bad request\n");
+    if (head.method == "CONNECT") return Refuse(stream, head, 405, "method not allowed\n");
+    if (head.authority.empty()) return Refuse(stream, head, 400, "bad request\n");
     http1::BodyFraming framing;
     if (end_stream) {
       framing.kind = http1::BodyFraming::kNone;
@@ -293,12 +296,21 @@ class Http2Session::Impl : public http2::ServerEvents {
  private:
   friend class Http2Session;
 
-  void Refuse(Stream* stream, int status, std::string_view body) {
+  // Answers a request the proxy will not route. A gRPC client reads
+  // grpc-status, not the HTTP status, so it gets the Trailers-Only answer
+  // the Exchange gives for its own errors (grpc_error.h).
+  void Refuse(Stream* stream, const http::RequestHead& request, int status, std::string_view body) {
+    ctx_->stats.Count(ctx_->stats.responses_by_class[status / 100]);
+    if (IsGrpcRequest(request.headers)) {
+      bool has_deadline = request.headers.Get("grpc-timeout") != nullptr;
+      stream->SendResponseHead(GrpcErrorHead(GrpcStatusForHttp(status, has_deadline), body), /*end_stream=*/true);
+      stream->SendResponseEnd(nullptr);
+      return;
+    }
     http::ResponseHead head;
     head.status = status;
     head.headers.Add("content-type", "text/plain; charset=utf-8");
     head.headers.Add("content-length", std::to_string(body.size()));
-    ctx_->stats.Count(ctx_->stats.responses_by_class[status / 100]);
     stream->SendResponseHead(std::move(head), false);
     stream->SendResponseBody(body);
     stream->SendResponseEnd(nullptr);
@@ -412,7 +424,9 @@ class Http2Session::Impl : public http2::ServerEvents {
     }
     DropAllStreams();
     int fd = transport_->fd();
-    ctx_->loop->Unregister(fd);
+    // No EPOLL_CTL_DEL: the fd is ours alone (never dup'ed, CLOEXEC), so the
+    // close() below drops its registration.
+    ctx_->loop->ForgetBeforeClose(fd);
     transport_->ShutdownWrite();
     close(fd);
     if (owner_ != nullptr) owner_->OnSessionClosed(outer_);

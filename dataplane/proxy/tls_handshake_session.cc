@@ -63,8 +63,7 @@ void TlsHandshakeSession::HandOver() {
   // the SSL_CTX it chose, so the config may go with the next snapshot.
   SSL_set_app_data(transport_->ssl(), nullptr);
   config_.reset();
-  // The successor registers the socket itself.
-  ctx_->loop->Unregister(fd_);
+  // The successor takes over the socket's registration (EventLoop::Retarget).
   ClientInfo client;
   client.ip = std::move(client_ip_);
   client.scheme = "https";
@@ -72,7 +71,7 @@ void TlsHandshakeSession::HandOver() {
   if (transport_->alpn() == "h2") {
     successor = new Http2Session(ctx_, std::move(transport_), std::move(client), owner_);
   } else {
-    successor = new Http1Session(ctx_, std::move(transport_), std::move(client), owner_);
+    successor = new Http1Session(ctx_, std::move(transport_), std::move(client), owner_, /*registered=*/true);
   }
   fd_ = -1;  // the successor owns the socket now
   closed_ = true;
@@ -88,7 +87,9 @@ void TlsHandshakeSession::Close() {
     ctx_->loop->CancelTimer(timer_);
     timer_ = 0;
   }
-  if (transport_ != nullptr) ctx_->loop->Unregister(fd_);
+  // No EPOLL_CTL_DEL: the fd is ours alone (never dup'ed, CLOEXEC), so the
+  // close() below drops its registration.
+  if (transport_ != nullptr) ctx_->loop->ForgetBeforeClose(fd_);
   transport_.reset();
   close(fd_);
   fd_ = -1;

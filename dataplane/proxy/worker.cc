@@ -5,26 +5,49 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <cstring>
 
 #include "dataplane/common/log.h"
 #include "dataplane/proxy/tls_handshake_session.h"
 
 namespace sluice::proxy {
 
+namespace {
+
+// The listener is level-triggered: what a wakeup leaves in the queue is
+// reported again by the next epoll_wait, after the other ready connections
+// had their turn. A wakeup takes one connection, so connections that come
+// one at a time cost one accept4 each (none that only says EAGAIN), and so
+// do two at once (two clients). A listener that is ready again on the
+// very next loop iteration after a full batch, twice in a row, is in a
+// burst: its batch doubles on each further such wakeup, up to this.
+constexpr int kMaxAcceptBatch = 32;
+// Out of file descriptors (or socket memory): stop accepting this long
+// rather than spin on a listener that stays readable.
+constexpr std::chrono::milliseconds kAcceptPause{100};
+
+}  // namespace
+
 class Worker::Listener : public net::IoHandler {
  public:
   Listener(Worker* worker, int fd, bool tls) : worker_(worker), fd_(fd), tls_(tls) {}
   ~Listener() override { CloseFd(); }
   void OnIoEvents(uint32_t) override {
-    if (fd_ >= 0) worker_->Accept(fd_, tls_);
+    if (fd_ >= 0) worker_->Accept(this);
   }
   int fd() const { return fd_; }
+  bool tls() const { return tls_; }
   void CloseFd() {
     if (fd_ >= 0) {
       close(fd_);
       fd_ = -1;
     }
   }
+  int batch = 1;                      // accepts allowed per wakeup
+  int streak = 0;                     // wakeups in a row right after a full batch (capped at 2)
+  uint64_t full_batch_iteration = 0;  // the last loop iteration whose wakeup took a whole batch
+  bool paused = false;                // unregistered until a timer (EMFILE)
 
  private:
   Worker* worker_;
@@ -63,7 +86,8 @@ Status Worker::ListenTls(const net::Address& address, std::shared_ptr<const tls:
 }
 
 void Worker::Start() {
-  for (auto& listener : listeners_) loop_.Register(listener->fd(), listener.get(), EPOLLIN | EPOLLET);
+  // Level-triggered: Accept takes a bounded batch and leaves the rest queued.
+  for (auto& listener : listeners_) loop_.Register(listener->fd(), listener.get(), EPOLLIN);
   if (ctx_.access_log) loop_.AddTimer(access_log_flush_interval_, [this] { FlushAccessLog(); });
   loop_.AddTimer(IdleSweepInterval(), [this] { SweepIdleSessions(); });
   thread_ = std::thread([this] { loop_.Run(); });
@@ -110,18 +134,31 @@ void Worker::Stop() {
   if (ctx_.access_log) ctx_.access_log->Flush();
 }
 
-void Worker::Accept(int listen_fd, bool tls) {
-  while (true) {
+void Worker::Accept(Listener* listener) {
+  const int listen_fd = listener->fd();
+  const bool tls = listener->tls();
+  const uint64_t iteration = loop_.iteration();
+  bool again = listener->full_batch_iteration != 0 && iteration == listener->full_batch_iteration + 1;
+  listener->streak = again ? std::min(listener->streak + 1, 2) : 0;
+  listener->batch = listener->streak < 2 ? 1 : std::min(listener->batch * 2, kMaxAcceptBatch);
+  for (int accepted = 0; accepted < listener->batch;) {
     sockaddr_storage peer{};
     socklen_t len = sizeof peer;
     int fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno == EMFILE || errno == ENFILE) {
-        log::Warn("accept failed: out of file descriptors", {{"worker", std::to_string(index_)}});
-      }
-      return;  // EAGAIN, or an error we cannot fix here
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // the queue is empty
+      int error = errno;
+      ++accepted;  // bounded even if every accept fails
+      if (error == EINTR || error == ECONNABORTED || error == EPROTO || error == EPERM) continue;  // that one is gone
+      // EMFILE, ENFILE, ENOBUFS, ENOMEM: the listener stays readable, so
+      // retrying now would spin. Stop accepting for a moment; the queued
+      // connections wait in the kernel.
+      log::Warn(error == EMFILE || error == ENFILE ? "accept failed: out of file descriptors" : "accept failed",
+                {{"worker", std::to_string(index_)}, {"error", strerror(error)}});
+      PauseAccepting(listener);
+      return;
     }
+    ++accepted;
     net::SetTcpNoDelay(fd);
     net::Address address;
     address.storage = peer;
@@ -145,6 +182,17 @@ void Worker::Accept(int listen_fd, bool tls) {
     session->Start();
     if (ctx_.draining) session->Drain();
   }
+  listener->full_batch_iteration = iteration;  // more may be queued
+}
+
+void Worker::PauseAccepting(Listener* listener) {
+  if (listener->paused) return;
+  listener->paused = true;
+  loop_.Unregister(listener->fd());
+  loop_.AddTimer(kAcceptPause, [this, listener] {
+    listener->paused = false;
+    if (listener->fd() >= 0 && !ctx_.draining) loop_.Register(listener->fd(), listener, EPOLLIN);
+  });
 }
 
 void Worker::AddSession(Session* session) {

@@ -46,7 +46,9 @@ class Worker : private SessionOwner {
 
  private:
   class Listener;
-  void Accept(int listen_fd, bool tls);
+  // Accepts a bounded batch from `listener` (see kMaxAcceptBatch).
+  void Accept(Listener* listener);
+  void PauseAccepting(Listener* listener);
   void AddSession(Session* session);
   void OnSessionClosed(Session* session) override;
   void ReplaceSession(Session* old, Session* successor) override;

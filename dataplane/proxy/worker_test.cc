@@ -2,7 +2,13 @@
 // processes), driven by a real socket client.
 #include "dataplane/proxy/worker.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <thread>
 
@@ -186,6 +192,61 @@ TEST_F(WorkerTest, Http10WithoutKeepAliveGetsACloseDelimitedResponse) {
   EXPECT_EQ(r.body.size(), 5000u);
   EXPECT_EQ(r.Header("transfer-encoding"), "");
   EXPECT_EQ(r.Header("connection"), "close");
+}
+
+TEST_F(WorkerTest, ServesEveryConnectionOfABurstLargerThanOneAcceptBatch) {
+  // More connections queued at once than Accept takes per wakeup: the rest
+  // must be picked up on later wakeups, none left waiting in the backlog.
+  constexpr int kConnections = 150;
+  std::vector<std::unique_ptr<HttpConnection>> connections;
+  for (int i = 0; i < kConnections; ++i) {
+    connections.push_back(std::make_unique<HttpConnection>(proxy_port_));
+    ASSERT_TRUE(connections.back()->connected()) << i;
+  }
+  int answered = 0;
+  for (auto& c : connections) answered += c->Get("demo.local", "/").status == 503;  // no snapshot yet
+  EXPECT_EQ(answered, kConnections);
+}
+
+TEST_F(WorkerTest, OutOfFileDescriptorsPausesAcceptingThenServesTheWaitingClient) {
+  int client = socket(AF_INET, SOCK_STREAM, 0);  // before the limit: connect() needs no new fd
+  ASSERT_GE(client, 0);
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  int lowest_free = dup(0);
+  ASSERT_GE(lowest_free, 0);
+  close(lowest_free);
+  rlimit tight = saved;
+  tight.rlim_cur = static_cast<rlim_t>(lowest_free);  // no new fd for anyone in this process
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &tight), 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(proxy_port_));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool connected = connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;  // queued: accept4 says EMFILE
+  std::string request = "GET / HTTP/1.1\r\nhost: demo.local\r\nconnection: close\r\n\r\n";
+  bool sent = connected && send(client, request.data(), request.size(), MSG_NOSIGNAL) == ssize_t(request.size());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a few accept retries, all EMFILE
+  pollfd early{client, POLLIN, 0};
+  int answered_early = poll(&early, 1, 0);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_TRUE(connected);
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(answered_early, 0) << "nothing can answer without a descriptor";
+  // Descriptors are back: the waiting connection is accepted and answered,
+  // although no new connection arrives to wake the listener.
+  std::string response;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (response.find("\r\n\r\n") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{client, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    char buf[1024];
+    ssize_t n = recv(client, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    response.append(buf, static_cast<size_t>(n));
+  }
+  close(client);
+  EXPECT_EQ(response.rfind("HTTP/1.1 503", 0), 0u) << response;  // no snapshot yet
 }
 
 }  // namespace
