@@ -4,20 +4,19 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <regex>
 #include <string>
-#include <thread>
 
 #include "test/support/http_client.h"
+#include "test/support/manifests.h"
 #include "test/support/process.h"
+#include "test/support/sluice_cluster.h"
 
 namespace sluice {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using testing::Fetch;
 using testing::Process;
 
@@ -101,17 +100,11 @@ std::string Slice(const std::string& name, const std::string& service, int port)
 class BalancingEndToEndTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = testing::MakeTempDir("lb-e2e");
-    std::string manifests = dir_ + "/manifests";
-    std::filesystem::create_directories(manifests);
-    std::string backend = testing::RunfilePath("test/backend/sluice-echo-backend");
     std::string slices;
     for (const char* name : {"a", "b", "c", "v2"}) {
       int port = testing::FreePort();
       ports_[name] = port;
-      backends_.push_back(std::make_unique<Process>(
-          std::vector<std::string>{backend, "--listen", "127.0.0.1:" + std::to_string(port), "--name", name},
-          dir_ + "/" + name + ".log"));
+      backends_.push_back(cluster_.StartEchoBackend(name, port));
       if (std::string(name) == "v2") {
         slices += Slice("web-v2-1", "web-v2", port);
       } else {
@@ -119,50 +112,30 @@ class BalancingEndToEndTest : public ::testing::Test {
         slices += Slice(std::string("sticky-") + name, "sticky", port);
       }
     }
-    testing::WriteFileAtomically(manifests + "/all.yaml",
-                                 std::regex_replace(kManifests, std::regex("SLICES\n"), slices.substr(0)));
-    int grpc_port = testing::FreePort();
-    proxy_port_ = testing::FreePort();
-    admin_port_ = testing::FreePort();
-    controller_ = std::make_unique<Process>(
-        std::vector<std::string>{testing::RunfilePath("controlplane/main/sluice-controller"), "--manifests", manifests,
-                                 "--grpc-listen", "127.0.0.1:" + std::to_string(grpc_port), "--admin-listen",
-                                 "127.0.0.1:" + std::to_string(testing::FreePort())},
-        dir_ + "/controller.log");
-    // One worker: round robin state is per worker, so its order is exact.
-    proxy_ = std::make_unique<Process>(
-        std::vector<std::string>{testing::RunfilePath("dataplane/main/sluice-proxy"), "--controller",
-                                 "127.0.0.1:" + std::to_string(grpc_port), "--http-listen",
-                                 "127.0.0.1:" + std::to_string(proxy_port_), "--admin-listen",
-                                 "127.0.0.1:" + std::to_string(admin_port_), "--workers", "1", "--node-id", "lb-e2e"},
-        dir_ + "/proxy.log");
+    cluster_.WriteManifest("all.yaml", testing::ReplaceAll(kManifests, "SLICES\n", slices));
+    cluster_.Start();
     for (auto& [name, port] : ports_) ASSERT_TRUE(testing::WaitForPort(port)) << name;
-    auto deadline = Clock::now() + std::chrono::seconds(20);
-    bool ready = false;
-    while (!ready && Clock::now() < deadline) {
-      ready = Fetch(admin_port_, "127.0.0.1", "/readyz").status == 200 &&
-              Fetch(proxy_port_, "split.local", "/").status == 200;
-      if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ASSERT_TRUE(ready) << testing::ReadFile(dir_ + "/proxy.log") << testing::ReadFile(dir_ + "/controller.log");
+    ASSERT_TRUE(testing::WaitUntil(
+        [&] {
+          return Fetch(cluster_.admin_port(), "127.0.0.1", "/readyz").status == 200 &&
+                 Fetch(cluster_.http_port(), "split.local", "/").status == 200;
+        },
+        std::chrono::seconds(20), std::chrono::milliseconds(50)))
+        << cluster_.Logs();
   }
 
   void TearDown() override {
-    if (HasFailure()) {
-      std::cerr << "--- controller.log\n" << testing::ReadFile(dir_ + "/controller.log");
-      std::cerr << "--- proxy.log\n" << testing::ReadFile(dir_ + "/proxy.log");
-    }
+    if (HasFailure()) std::cerr << cluster_.Logs();
   }
 
-  std::string dir_;
   std::map<std::string, int> ports_;
-  int proxy_port_ = 0, admin_port_ = 0;
   std::vector<std::unique_ptr<Process>> backends_;
-  std::unique_ptr<Process> controller_, proxy_;
+  // One worker: round robin state is per worker, so its order is exact.
+  testing::SluiceCluster cluster_{{.name = "lb-e2e", .workers = 1, .node_id = "lb-e2e"}};
 };
 
 TEST_F(BalancingEndToEndTest, RoundRobinSpreadsEvenlyAndCanaryWeightSplitsTraffic) {
-  testing::HttpConnection connection(proxy_port_);
+  testing::HttpConnection connection(cluster_.http_port());
   std::map<std::string, int> rr;
   for (int i = 0; i < 60; ++i) rr[connection.Get("rr.local", "/").Header("x-backend")]++;
   EXPECT_EQ(rr["a"], 20);
@@ -180,7 +153,7 @@ TEST_F(BalancingEndToEndTest, RoundRobinSpreadsEvenlyAndCanaryWeightSplitsTraffi
 }
 
 TEST_F(BalancingEndToEndTest, CanaryHeaderAlwaysAndNever) {
-  testing::HttpConnection connection(proxy_port_);
+  testing::HttpConnection connection(cluster_.http_port());
   for (int i = 0; i < 30; ++i) {
     EXPECT_EQ(connection.Get("split.local", "/", "X-Canary: always\r\n").Header("x-backend"), "v2");
     EXPECT_NE(connection.Get("split.local", "/", "X-Canary: never\r\n").Header("x-backend"), "v2");
@@ -188,7 +161,7 @@ TEST_F(BalancingEndToEndTest, CanaryHeaderAlwaysAndNever) {
 }
 
 TEST_F(BalancingEndToEndTest, AffinityCookiePinsTheBackendAndHidesItsAddress) {
-  testing::Response first = Fetch(proxy_port_, "sticky.local", "/");
+  testing::Response first = Fetch(cluster_.http_port(), "sticky.local", "/");
   ASSERT_EQ(first.status, 200);
   std::string set_cookie = first.Header("set-cookie");
   ASSERT_TRUE(std::regex_match(set_cookie, std::regex("stick=[0-9a-f]{16}; Path=/; Max-Age=600; HttpOnly")))
@@ -197,14 +170,14 @@ TEST_F(BalancingEndToEndTest, AffinityCookiePinsTheBackendAndHidesItsAddress) {
   std::string backend = first.Header("x-backend");
   std::string cookie = "Cookie: " + set_cookie.substr(0, set_cookie.find(';')) + "\r\n";
   for (int i = 0; i < 30; ++i) {
-    testing::Response again = Fetch(proxy_port_, "sticky.local", "/", cookie);
+    testing::Response again = Fetch(cluster_.http_port(), "sticky.local", "/", cookie);
     EXPECT_EQ(again.Header("x-backend"), backend);
     EXPECT_EQ(again.Header("set-cookie"), "") << "no new cookie while pinned";
   }
   // Without the cookie the requests spread (round robin) and each is pinned anew.
   std::map<std::string, int> unpinned;
   for (int i = 0; i < 9; ++i) {
-    testing::Response r = Fetch(proxy_port_, "sticky.local", "/");
+    testing::Response r = Fetch(cluster_.http_port(), "sticky.local", "/");
     EXPECT_NE(r.Header("set-cookie"), "");
     unpinned[r.Header("x-backend")]++;
   }
@@ -215,7 +188,7 @@ TEST_F(BalancingEndToEndTest, AffinityCookiePinsTheBackendAndHidesItsAddress) {
   std::string moved_to;
   std::string new_cookie;
   for (int attempt = 0; attempt < 10 && moved_to.empty(); ++attempt) {
-    testing::Response r = Fetch(proxy_port_, "sticky.local", "/", cookie);
+    testing::Response r = Fetch(cluster_.http_port(), "sticky.local", "/", cookie);
     if (r.status == 200) {
       moved_to = r.Header("x-backend");
       new_cookie = r.Header("set-cookie");

@@ -9,16 +9,17 @@
 #include <signal.h>
 
 #include <chrono>
-#include <cstdio>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
 #include <thread>
 
 #include "test/grpc/echo.grpc.pb.h"
+#include "test/support/certificate.h"
 #include "test/support/http_client.h"
+#include "test/support/manifests.h"
 #include "test/support/process.h"
+#include "test/support/sluice_cluster.h"
 
 namespace sluice {
 namespace {
@@ -30,37 +31,8 @@ using testing::Process;
 
 constexpr int kMaxMessageBytes = 64 * 1024 * 1024;
 
-std::string RunShell(const std::string& command) {
-  std::string full = "timeout 20 " + command + " 2>&1";
-  FILE* pipe = popen(full.c_str(), "r");
-  if (pipe == nullptr) return "";
-  std::string out;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
-  pclose(pipe);
-  return out;
-}
-
-std::string Indented(const std::string& pem, int spaces) {
-  std::string out, pad(spaces, ' ');
-  size_t start = 0;
-  while (start < pem.size()) {
-    size_t end = pem.find('\n', start);
-    if (end == std::string::npos) end = pem.size();
-    out += pad + pem.substr(start, end - start) + "\n";
-    start = end + 1;
-  }
-  return out;
-}
-
 std::string ServiceAndSlice(const std::string& name, int port) {
-  return "apiVersion: v1\nkind: Service\nmetadata: {name: " + name +
-         ", namespace: grpc}\nspec:\n  ports: [{port: 80, protocol: TCP}]\n---\n"
-         "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: " +
-         name + "-1\n  namespace: grpc\n  labels: {kubernetes.io/service-name: " + name +
-         "}\naddressType: IPv4\nports: [{port: " + std::to_string(port) +
-         ", protocol: TCP}]\nendpoints: [{addresses: [\"127.0.0.1\"], conditions: {ready: true}}]\n---\n";
+  return testing::ServiceAndSlice(name, "grpc", port) + "---\n";
 }
 
 // An Ingress for `host` with TLS from the shared secret. ssl-redirect off,
@@ -78,17 +50,14 @@ std::string GrpcIngress(const std::string& name, const std::string& host, const 
 // Processes shared by every test: starting them per test would cost more
 // than the tests themselves.
 struct Environment {
-  std::string dir;
   std::string cert_pem;  // the proxy's certificate, also the client's trust root
   int backend_port = 0, tls_backend_port = 0, down_port = 0, restart_port = 0;
-  int controller_port = 0, http_port = 0, https_port = 0, admin_port = 0;
-  std::unique_ptr<Process> backend, tls_backend, restart_backend, controller, proxy;
+  std::unique_ptr<Process> backend, tls_backend, restart_backend;
+  // After the backends, so that the proxy and the controller stop first.
+  testing::SluiceCluster cluster{{.name = "grpc_e2e", .workers = 1, .https = true, .access_log = "off"}};
   bool ready = false;  // every process up and the first snapshot applied
 
-  std::string Logs() const {
-    return "--- proxy.log\n" + testing::ReadFile(dir + "/proxy.log") + "--- controller.log\n" +
-           testing::ReadFile(dir + "/controller.log") + "--- backend.log\n" + testing::ReadFile(dir + "/backend.log");
-  }
+  std::string Logs() const { return cluster.Logs() + "--- backend.log\n" + cluster.Read("backend.log"); }
 };
 
 Environment* env = nullptr;
@@ -99,39 +68,31 @@ class GrpcEndToEndTest : public ::testing::TestWithParam<Downstream> {
  protected:
   static void SetUpTestSuite() {
     env = new Environment();
-    env->dir = testing::MakeTempDir("grpc_e2e");
-    const std::string& dir = env->dir;
-    std::filesystem::create_directories(dir + "/manifests");
+    const std::string& dir = env->cluster.dir();
     // One certificate for every host: the proxy serves it (from a
     // kubernetes.io/tls Secret), the TLS backend too, and the client trusts it.
-    std::string openssl = RunShell(
-        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=grpc.test "
-        "-addext subjectAltName=DNS:grpc.test,DNS:grpcs.test,DNS:down.test,DNS:restart.test,DNS:impatient.test,DNS:empty.test,DNS:nowhere.test -keyout " +
-        dir + "/tls.key -out " + dir + "/tls.crt");
-    env->cert_pem = testing::ReadFile(dir + "/tls.crt");
-    std::string key_pem = testing::ReadFile(dir + "/tls.key");
-    ASSERT_FALSE(env->cert_pem.empty()) << openssl;
+    testing::Pem pem = testing::MakeSelfSignedCertificate(
+        dir, "tls", "grpc.test",
+        {"grpc.test", "grpcs.test", "down.test", "restart.test", "impatient.test", "empty.test", "nowhere.test"});
+    env->cert_pem = pem.cert;
+    ASSERT_FALSE(env->cert_pem.empty()) << pem.openssl_output;
 
     env->backend_port = testing::FreePort();
     env->tls_backend_port = testing::FreePort();
     env->down_port = testing::FreePort();  // nothing listens there
     env->restart_port = testing::FreePort();
     std::string echo = testing::RunfilePath("test/grpc/sluice-grpc-echo");
-    env->backend = std::make_unique<Process>(
-        std::vector<std::string>{echo, "--listen", "127.0.0.1:" + std::to_string(env->backend_port)},
-        dir + "/backend.log");
-    env->tls_backend = std::make_unique<Process>(
-        std::vector<std::string>{echo, "--listen", "127.0.0.1:" + std::to_string(env->tls_backend_port), "--tls-cert",
-                                 dir + "/tls.crt", "--tls-key", dir + "/tls.key"},
-        dir + "/tls_backend.log");
+    env->backend = env->cluster.StartLogged({echo, "--listen", "127.0.0.1:" + std::to_string(env->backend_port)},
+                                            "backend.log");
+    env->tls_backend = env->cluster.StartLogged({echo, "--listen", "127.0.0.1:" + std::to_string(env->tls_backend_port),
+                                                 "--tls-cert", dir + "/tls.crt", "--tls-key", dir + "/tls.key"},
+                                                "tls_backend.log");
     StartRestartBackend();
 
     std::string manifests =
         "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: sluice}\n"
-        "spec: {controller: sluice.io/ingress-controller}\n---\n"
-        "apiVersion: v1\nkind: Secret\nmetadata: {name: grpc-tls, namespace: grpc}\ntype: kubernetes.io/tls\n"
-        "stringData:\n  tls.crt: |\n" +
-        Indented(env->cert_pem, 4) + "  tls.key: |\n" + Indented(key_pem, 4) + "---\n" +
+        "spec: {controller: sluice.io/ingress-controller}\n---\n" +
+        testing::TlsSecret("grpc-tls", "grpc", pem.cert, pem.key) + "---\n" +
         ServiceAndSlice("echo", env->backend_port) + ServiceAndSlice("echo-tls", env->tls_backend_port) +
         ServiceAndSlice("down", env->down_port) + ServiceAndSlice("restart", env->restart_port) +
         // A Service without endpoints: no EndpointSlice at all.
@@ -147,44 +108,20 @@ class GrpcEndToEndTest : public ::testing::TestWithParam<Downstream> {
         GrpcIngress("restart", "restart.test", "restart", "grpc") +
         GrpcIngress("impatient", "impatient.test", "echo", "grpc", "    sluice.io/proxy-read-timeout: \"1s\"\n") + GrpcIngress("echo", "grpc.test", "echo", "grpc") +
         GrpcIngress("echo-tls", "grpcs.test", "echo-tls", "grpcs") + GrpcIngress("down", "down.test", "down", "grpc");
-    testing::WriteFileAtomically(dir + "/manifests/all.yaml", manifests);
+    env->cluster.WriteManifest("all.yaml", manifests);
 
-    env->controller_port = testing::FreePort();
-    env->http_port = testing::FreePort();
-    env->https_port = testing::FreePort();
-    env->admin_port = testing::FreePort();
-    env->controller = std::make_unique<Process>(
-        std::vector<std::string>{testing::RunfilePath("controlplane/main/sluice-controller"), "--manifests",
-                                 dir + "/manifests", "--grpc-listen",
-                                 "127.0.0.1:" + std::to_string(env->controller_port), "--admin-listen",
-                                 "127.0.0.1:" + std::to_string(testing::FreePort())},
-        dir + "/controller.log");
-    env->proxy = std::make_unique<Process>(
-        std::vector<std::string>{testing::RunfilePath("dataplane/main/sluice-proxy"), "--controller",
-                                 "127.0.0.1:" + std::to_string(env->controller_port), "--http-listen",
-                                 "127.0.0.1:" + std::to_string(env->http_port), "--https-listen",
-                                 "127.0.0.1:" + std::to_string(env->https_port), "--admin-listen",
-                                 "127.0.0.1:" + std::to_string(env->admin_port), "--workers", "1", "--access-log",
-                                 "off"},
-        dir + "/proxy.log");
+    env->cluster.Start();
     ASSERT_TRUE(testing::WaitForPort(env->backend_port)) << env->Logs();
-    ASSERT_TRUE(testing::WaitForPort(env->tls_backend_port)) << testing::ReadFile(dir + "/tls_backend.log");
-    auto deadline = Clock::now() + std::chrono::seconds(20);
-    bool ready = false;
-    while (!ready && Clock::now() < deadline) {
-      ready = testing::Fetch(env->admin_port, "127.0.0.1", "/readyz").status == 200;
-      if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ASSERT_TRUE(ready) << env->Logs();
+    ASSERT_TRUE(testing::WaitForPort(env->tls_backend_port)) << env->cluster.Read("tls_backend.log");
+    ASSERT_TRUE(env->cluster.WaitReady(std::chrono::seconds(20))) << env->Logs();
     env->ready = true;
   }
 
   // The backend of restart.test, which one test stops and starts again.
   static void StartRestartBackend() {
-    env->restart_backend = std::make_unique<Process>(
-        std::vector<std::string>{testing::RunfilePath("test/grpc/sluice-grpc-echo"), "--listen",
-                                 "127.0.0.1:" + std::to_string(env->restart_port)},
-        env->dir + "/restart_backend.log");
+    env->restart_backend = env->cluster.StartLogged({testing::RunfilePath("test/grpc/sluice-grpc-echo"), "--listen",
+                                                     "127.0.0.1:" + std::to_string(env->restart_port)},
+                                                    "restart_backend.log");
   }
 
   static void TearDownTestSuite() {
@@ -209,13 +146,14 @@ class GrpcEndToEndTest : public ::testing::TestWithParam<Downstream> {
     args.SetMaxSendMessageSize(kMaxMessageBytes);
     args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, host);  // what the proxy routes on
     if (GetParam() == Downstream::kH2c) {
-      return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(env->http_port),
+      return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(env->cluster.http_port()),
                                        grpc::InsecureChannelCredentials(), args);
     }
     grpc::SslCredentialsOptions ssl;
     ssl.pem_root_certs = env->cert_pem;
     args.SetSslTargetNameOverride(host);  // SNI and the name checked against the certificate
-    return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(env->https_port), grpc::SslCredentials(ssl), args);
+    return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(env->cluster.https_port()),
+                                     grpc::SslCredentials(ssl), args);
   }
 
   std::unique_ptr<Echo::Stub> Stub(const std::string& host = "grpc.test") { return Echo::NewStub(Channel(host)); }

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -23,46 +22,21 @@
 
 #include "test/integration/trailer_echo.h"
 #include "test/support/http_client.h"
+#include "test/support/manifests.h"
 #include "test/support/process.h"
+#include "test/support/shell.h"
+#include "test/support/sluice_cluster.h"
 
 namespace sluice {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using testing::Process;
+using testing::ShellOutput;
 
-constexpr const char* kManifests = R"(apiVersion: v1
-kind: Service
-metadata: {name: echo, namespace: h2}
-spec:
-  ports: [{port: 80, protocol: TCP}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: origin, namespace: h2}
-spec:
-  ports: [{port: 80, protocol: TCP}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: echo-1
-  namespace: h2
-  labels: {kubernetes.io/service-name: echo}
-addressType: IPv4
-ports: [{port: ECHO_PORT, protocol: TCP}]
-endpoints: [{addresses: ["127.0.0.1"], conditions: {ready: true}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: origin-1
-  namespace: h2
-  labels: {kubernetes.io/service-name: origin}
-addressType: IPv4
-ports: [{port: ORIGIN_PORT, protocol: TCP}]
-endpoints: [{addresses: ["127.0.0.1"], conditions: {ready: true}}]
----
+// Ingresses for the echo backend (h2.test) and nghttpd (origin.test, h2c);
+// their Services come from ServiceAndSlice.
+constexpr const char* kIngresses = R"(---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata: {name: echo, namespace: h2}
@@ -95,22 +69,6 @@ metadata:
 spec:
   controller: sluice.io/ingress-controller
 )";
-
-std::string Replace(std::string text, const std::string& from, const std::string& to) {
-  return std::regex_replace(text, std::regex(from), to);
-}
-
-// Runs a shell command, returns its stdout (bounded by `timeout`).
-std::string Shell(const std::string& command) {
-  std::string out;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  pclose(pipe);
-  return out;
-}
 
 // ---- a raw HTTP/2 client: hand-built frames, nghttp2's HPACK for reading.
 struct Frame {
@@ -293,73 +251,42 @@ uint32_t RstCode(const Frame& f) { return f.payload.size() >= 4 ? (uint8_t(f.pay
 class Http2Test : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = testing::MakeTempDir("h2");
-    std::filesystem::create_directories(dir_ + "/manifests");
-    std::filesystem::create_directories(dir_ + "/www");
+    std::filesystem::create_directories(cluster_.Path("www"));
     {
-      std::ofstream big(dir_ + "/www/big");
+      std::ofstream big(cluster_.Path("www/big"));
       big << std::string(3 * 1024 * 1024, 'b');
-      std::ofstream small(dir_ + "/www/small");
+      std::ofstream small(cluster_.Path("www/small"));
       small << "hello from nghttpd\n";
     }
     echo_port_ = testing::FreePort();
     origin_port_ = testing::FreePort();
-    echo_ = std::make_unique<Process>(
-        std::vector<std::string>{testing::RunfilePath("test/backend/sluice-echo-backend"), "--listen",
-                                 "127.0.0.1:" + std::to_string(echo_port_), "--name", "echo"},
-        dir_ + "/echo.log");
-    origin_ = std::make_unique<Process>(
-        std::vector<std::string>{"/usr/sbin/nghttpd", "--no-tls", "-a", "127.0.0.1", "-d", dir_ + "/www",
-                                 std::to_string(origin_port_)},
-        dir_ + "/nghttpd.log");
-    testing::WriteFileAtomically(dir_ + "/manifests/all.yaml",
-                                 Replace(Replace(kManifests, "ECHO_PORT", std::to_string(echo_port_)), "ORIGIN_PORT",
-                                         std::to_string(origin_port_)));
-    grpc_port_ = testing::FreePort();
-    controller_ = std::make_unique<Process>(
-        std::vector<std::string>{testing::RunfilePath("controlplane/main/sluice-controller"), "--manifests",
-                                 dir_ + "/manifests", "--grpc-listen", "127.0.0.1:" + std::to_string(grpc_port_),
-                                 "--admin-listen", "127.0.0.1:" + std::to_string(testing::FreePort())},
-        dir_ + "/controller.log");
-    StartProxy();
+    echo_ = cluster_.StartEchoBackend("echo", echo_port_);
+    origin_ = cluster_.StartLogged({"/usr/sbin/nghttpd", "--no-tls", "-a", "127.0.0.1", "-d", cluster_.Path("www"),
+                                    std::to_string(origin_port_)},
+                                   "nghttpd.log");
+    cluster_.WriteManifest("all.yaml", testing::ServiceAndSlice("echo", "h2", echo_port_) + "---\n" +
+                                           testing::ServiceAndSlice("origin", "h2", origin_port_) + kIngresses);
+    cluster_.Start();
     ASSERT_TRUE(testing::WaitForPort(echo_port_));
-    ASSERT_TRUE(testing::WaitForPort(origin_port_)) << testing::ReadFile(dir_ + "/nghttpd.log");
-    ASSERT_TRUE(WaitReady()) << testing::ReadFile(dir_ + "/proxy.log");
-  }
-
-  void StartProxy() {
-    proxy_port_ = testing::FreePort();
-    admin_port_ = testing::FreePort();
-    proxy_ = std::make_unique<Process>(
-        std::vector<std::string>{testing::RunfilePath("dataplane/main/sluice-proxy"), "--controller",
-                                 "127.0.0.1:" + std::to_string(grpc_port_), "--http-listen",
-                                 "127.0.0.1:" + std::to_string(proxy_port_), "--admin-listen",
-                                 "127.0.0.1:" + std::to_string(admin_port_), "--workers", "1", "--access-log", "off",
-                                 "--h2-stall-timeout", "1", "--drain-timeout", "5"},
-        dir_ + "/proxy.log");
+    ASSERT_TRUE(testing::WaitForPort(origin_port_)) << cluster_.Read("nghttpd.log");
+    ASSERT_TRUE(cluster_.WaitReady()) << cluster_.Read("proxy.log");
   }
 
   void TearDown() override {
-    if (HasFailure()) std::cerr << "--- proxy.log\n" << testing::ReadFile(dir_ + "/proxy.log");
+    if (HasFailure()) std::cerr << cluster_.Logs();
   }
 
-  bool WaitReady() {
-    auto deadline = Clock::now() + std::chrono::seconds(15);
-    while (Clock::now() < deadline) {
-      if (testing::Fetch(admin_port_, "127.0.0.1", "/readyz").status == 200) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
-  }
-
-  std::string Url(const std::string& path) { return "http://127.0.0.1:" + std::to_string(proxy_port_) + path; }
+  std::string Url(const std::string& path) { return "http://127.0.0.1:" + std::to_string(cluster_.http_port()) + path; }
   std::string Curl(const std::string& args) {
-    return Shell("timeout 20 curl -sS --http2-prior-knowledge " + args + " 2>&1");
+    return ShellOutput("timeout 20 curl -sS --http2-prior-knowledge " + args + " 2>&1");
   }
 
-  std::string dir_;
-  int echo_port_ = 0, origin_port_ = 0, grpc_port_ = 0, proxy_port_ = 0, admin_port_ = 0;
-  std::unique_ptr<Process> echo_, origin_, controller_, proxy_;
+  int echo_port_ = 0, origin_port_ = 0;
+  std::unique_ptr<Process> echo_, origin_;
+  testing::SluiceCluster cluster_{{.name = "h2",
+                                   .workers = 1,
+                                   .access_log = "off",
+                                   .extra_proxy_flags = {"--h2-stall-timeout", "1", "--drain-timeout", "5"}}};
 };
 
 TEST_F(Http2Test, CurlPriorKnowledgeGetsResponsesOverHttp2) {
@@ -374,29 +301,30 @@ TEST_F(Http2Test, CurlPriorKnowledgeGetsResponsesOverHttp2) {
 }
 
 TEST_F(Http2Test, LargeBodiesStreamBothWaysWithFlowControl) {
-  std::string upload = dir_ + "/upload";
+  std::string upload = cluster_.Path("upload");
   {
     std::ofstream f(upload);
     for (int i = 0; i < 4 * 1024 * 1024 / 16; ++i) f << "0123456789abcdef";
   }
   // 4 MiB up (more than any window we grant), echoed back down.
-  std::string out = Curl("-H 'host: h2.test' --data-binary @" + upload + " -o " + dir_ +
-                         "/echoed -w '%{http_code} %{size_download}' " + Url("/echo"));
+  std::string out = Curl("-H 'host: h2.test' --data-binary @" + upload + " -o " + cluster_.Path("echoed") +
+                         " -w '%{http_code} %{size_download}' " + Url("/echo"));
   EXPECT_EQ(out, "200 4194304");
-  EXPECT_EQ(Shell("cmp " + upload + " " + dir_ + "/echoed && echo same"), "same\n");
+  EXPECT_EQ(ShellOutput("cmp " + upload + " " + cluster_.Path("echoed") + " && echo same"), "same\n");
   // 8 MB down from a Content-Length response.
   EXPECT_EQ(Curl("-H 'host: h2.test' -o /dev/null -w '%{http_code} %{size_download}' " + Url("/bytes/8000000")),
             "200 8000000");
 }
 
 TEST_F(Http2Test, H2loadMultiplexesManyStreamsPerConnection) {
-  std::string out = Shell("timeout 60 h2load -n 2000 -c 4 -m 50 -H ':authority: h2.test' " + Url("/bytes/1024") + " 2>&1");
+  std::string out =
+      ShellOutput("timeout 60 h2load -n 2000 -c 4 -m 50 -H ':authority: h2.test' " + Url("/bytes/1024") + " 2>&1");
   EXPECT_NE(out.find("2000 succeeded"), std::string::npos) << out;
   EXPECT_NE(out.find("status codes: 2000 2xx"), std::string::npos) << out;
 }
 
 TEST_F(Http2Test, AdvertisesAndEnforcesMaxConcurrentStreams) {
-  RawH2 c(proxy_port_);
+  RawH2 c(cluster_.http_port());
   ASSERT_TRUE(c.connected());
   c.Handshake();
   // 101 slow requests at once, before our SETTINGS are acknowledged (after
@@ -430,7 +358,7 @@ TEST_F(Http2Test, AdvertisesAndEnforcesMaxConcurrentStreams) {
 }
 
 TEST_F(Http2Test, MalformedRequestResetsOnlyThatStream) {
-  RawH2 c(proxy_port_);
+  RawH2 c(cluster_.http_port());
   c.Handshake();
   // Stream 1: uppercase header name (malformed in HTTP/2); stream 3 fine.
   c.Send(FrameBytes(kHeaders, kEndHeaders | kEndStream, 1, RequestBlock("h2.test", "/x") + HpackLiteral("Bad", "1")) +
@@ -449,7 +377,7 @@ TEST_F(Http2Test, MalformedRequestResetsOnlyThatStream) {
 }
 
 TEST_F(Http2Test, RapidResetGetsGoawayEnhanceYourCalm) {
-  RawH2 c(proxy_port_);
+  RawH2 c(cluster_.http_port());
   c.Handshake();
   std::string burst;
   for (uint32_t i = 0; i < 400; ++i) {
@@ -464,7 +392,7 @@ TEST_F(Http2Test, RapidResetGetsGoawayEnhanceYourCalm) {
 }
 
 TEST_F(Http2Test, ContinuationFloodIsCutOffByHeaderBlockSize) {
-  RawH2 c(proxy_port_);
+  RawH2 c(cluster_.http_port());
   c.Handshake();
   // A header block that never ends: six CONTINUATIONs of 16 KB each (under
   // nghttp2's own count limit), 96 KB in all, no END_HEADERS.
@@ -478,7 +406,7 @@ TEST_F(Http2Test, ContinuationFloodIsCutOffByHeaderBlockSize) {
 }
 
 TEST_F(Http2Test, HpackBombGets431FromTheProxyAndConnectionSurvives) {
-  RawH2 c(proxy_port_);
+  RawH2 c(cluster_.http_port());
   c.Handshake();
   // 4 KB value into the dynamic table once, then referenced by one byte
   // (index 62) 40 times: 160 KB decoded from a block of a few hundred bytes.
@@ -496,7 +424,7 @@ TEST_F(Http2Test, HpackBombGets431FromTheProxyAndConnectionSurvives) {
 }
 
 TEST_F(Http2Test, PingFloodGetsGoaway) {
-  RawH2 c(proxy_port_);
+  RawH2 c(cluster_.http_port());
   c.Handshake();
   std::string burst;
   for (int i = 0; i < 3000; ++i) burst += FrameBytes(kPing, 0, 0, std::string(8, static_cast<char>(i)));
@@ -507,7 +435,7 @@ TEST_F(Http2Test, PingFloodGetsGoaway) {
 }
 
 TEST_F(Http2Test, EmptyDataFloodGetsGoaway) {
-  RawH2 c(proxy_port_);
+  RawH2 c(cluster_.http_port());
   c.Handshake();
   std::string burst = FrameBytes(kHeaders, kEndHeaders, 1, RequestBlock("h2.test", "/echo", "POST"));
   for (int i = 0; i < 3000; ++i) burst += FrameBytes(kData, 0, 1, "");
@@ -518,7 +446,7 @@ TEST_F(Http2Test, EmptyDataFloodGetsGoaway) {
 }
 
 TEST_F(Http2Test, ZeroWindowClientIsResetAfterStallTimeout) {
-  RawH2 c(proxy_port_);
+  RawH2 c(cluster_.http_port());
   // SETTINGS_INITIAL_WINDOW_SIZE 0: the client never lets a DATA byte through.
   c.Handshake(std::string("\x00\x04", 2) + U32(0));
   c.Send(FrameBytes(kHeaders, kEndHeaders | kEndStream, 1, RequestBlock("h2.test", "/bytes/100000")));
@@ -531,11 +459,11 @@ TEST_F(Http2Test, ZeroWindowClientIsResetAfterStallTimeout) {
 }
 
 TEST_F(Http2Test, DrainSendsGoawayFinishesInFlightAndRefusesNewStreams) {
-  RawH2 c(proxy_port_);
+  RawH2 c(cluster_.http_port());
   c.Handshake();
   c.Send(FrameBytes(kHeaders, kEndHeaders | kEndStream, 1, RequestBlock("h2.test", "/slow/1500")));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  proxy_->Signal(SIGTERM);
+  cluster_.proxy().Signal(SIGTERM);
   Frame goaway;
   ASSERT_TRUE(c.WaitFor([](const Frame& f) { return f.type == kGoaway; }, std::chrono::seconds(3), &goaway));
   EXPECT_EQ(GoawayCode(goaway), NGHTTP2_NO_ERROR);
@@ -554,22 +482,23 @@ TEST_F(Http2Test, DrainSendsGoawayFinishesInFlightAndRefusesNewStreams) {
   EXPECT_TRUE(stream1_done) << "the in-flight stream completes";
   EXPECT_EQ(c.headers[1][":status"], "200");
   EXPECT_FALSE(stream3_answered);
-  EXPECT_EQ(proxy_->Wait(std::chrono::seconds(10)), 0);
+  EXPECT_EQ(cluster_.proxy().Wait(std::chrono::seconds(10)), 0);
 }
 
 // ---- upstream HTTP/2 (h2c to nghttpd)
 TEST_F(Http2Test, H2cUpstreamCarriesManyStreamsOnFewConnections) {
   EXPECT_EQ(Curl("-H 'host: origin.test' " + Url("/small")), "hello from nghttpd\n");
   // HTTP/1.1 client, HTTP/2 upstream: the protocol-neutral exchange bridges.
-  auto r = testing::Fetch(proxy_port_, "origin.test", "/small");
+  auto r = testing::Fetch(cluster_.http_port(), "origin.test", "/small");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "hello from nghttpd\n");
   // 3 MB through the upstream stream's flow control.
   EXPECT_EQ(Curl("-H 'host: origin.test' -o /dev/null -w '%{http_code} %{size_download}' " + Url("/big")),
             "200 3145728");
-  std::string out = Shell("timeout 60 h2load -n 1000 -c 2 -m 20 -H ':authority: origin.test' " + Url("/small") + " 2>&1");
+  std::string out =
+      ShellOutput("timeout 60 h2load -n 1000 -c 2 -m 20 -H ':authority: origin.test' " + Url("/small") + " 2>&1");
   EXPECT_NE(out.find("1000 succeeded"), std::string::npos) << out;
-  std::string metrics = testing::Fetch(admin_port_, "127.0.0.1", "/metrics").body;
+  std::string metrics = testing::Fetch(cluster_.admin_port(), "127.0.0.1", "/metrics").body;
   std::smatch m;
   ASSERT_TRUE(std::regex_search(metrics, m, std::regex("sluice_upstream_connects_total (\\d+)"))) << metrics;
   EXPECT_LE(std::stoi(m[1]), 10) << "streams are multiplexed, not one connection each";
@@ -590,41 +519,36 @@ class RequestTrailersTest : public Http2Test {
     for (auto [name, port, protocol] : {std::tuple{"trailers-h1", h1_origin_.port(), "http"},
                                         std::tuple{"trailers-h2", h2_origin_.port(), "h2c"}}) {
       std::string n = name;
-      manifests += "apiVersion: v1\nkind: Service\nmetadata: {name: " + n +
-                   ", namespace: h2}\nspec:\n  ports: [{port: 80, protocol: TCP}]\n---\n"
-                   "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: " + n +
-                   "-1\n  namespace: h2\n  labels: {kubernetes.io/service-name: " + n +
-                   "}\naddressType: IPv4\nports: [{port: " + std::to_string(port) +
-                   ", protocol: TCP}]\nendpoints: [{addresses: [\"127.0.0.1\"], conditions: {ready: true}}]\n---\n"
-                   "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: " + n +
+      manifests += testing::ServiceAndSlice(n, "h2", port) +
+                   "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: " + n +
                    "\n  namespace: h2\n  annotations: {sluice.io/backend-protocol: " + protocol +
                    "}\nspec:\n  ingressClassName: sluice\n  rules:\n    - host: " + n +
                    ".test\n      http:\n        paths:\n          - {path: /, pathType: Prefix, backend: {service: "
                    "{name: " + n + ", port: {number: 80}}}}\n---\n";
     }
-    testing::WriteFileAtomically(dir_ + "/manifests/trailers.yaml", manifests);
+    cluster_.WriteManifest("trailers.yaml", manifests);
     // The controller re-reads the folder: wait for both routes.
-    auto deadline = Clock::now() + std::chrono::seconds(15);
-    bool routed = false;
-    while (!routed && Clock::now() < deadline) {
-      routed = testing::Fetch(proxy_port_, "trailers-h1.test", "/").body == "body 0\n" &&
-               testing::Fetch(proxy_port_, "trailers-h2.test", "/").body == "body 0\n";
-      if (!routed) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ASSERT_TRUE(routed) << testing::ReadFile(dir_ + "/controller.log");
-    std::ofstream(dir_ + "/body") << std::string(1000, 'd');
+    ASSERT_TRUE(testing::WaitUntil(
+        [&] {
+          return testing::Fetch(cluster_.http_port(), "trailers-h1.test", "/").body == "body 0\n" &&
+                 testing::Fetch(cluster_.http_port(), "trailers-h2.test", "/").body == "body 0\n";
+        },
+        std::chrono::seconds(15), std::chrono::milliseconds(50)))
+        << cluster_.Read("controller.log");
+    std::ofstream(cluster_.Path("body")) << std::string(1000, 'd');
   }
 
   // nghttp (h2c prior knowledge) POSTs the 1000-byte body, then the trailers.
   std::string NghttpWithTrailers(const std::string& host) {
-    return Shell("timeout 20 nghttp -d " + dir_ + "/body --trailer 'x-checksum: abc123' --trailer 'x-count: 2' -H "
-                 "':authority: " + host + "' " + Url("/upload") + " 2>&1");
+    return ShellOutput("timeout 20 nghttp -d " + cluster_.Path("body") +
+                       " --trailer 'x-checksum: abc123' --trailer 'x-count: 2' -H ':authority: " + host + "' " +
+                       Url("/upload") + " 2>&1");
   }
 
   // A raw HTTP/2 request without content-length (so an HTTP/1.1 upstream
   // gets it chunked): HEADERS, DATA "hello", trailing HEADERS.
   std::string RawPostWithTrailers(const std::string& host) {
-    RawH2 c(proxy_port_);
+    RawH2 c(cluster_.http_port());
     c.Handshake();
     c.Send(FrameBytes(kHeaders, kEndHeaders, 1, RequestBlock(host, "/upload", "POST")) +
            FrameBytes(kData, 0, 1, "hello") +
@@ -656,7 +580,7 @@ TEST_F(RequestTrailersTest, ReachAnHttp1UpstreamInTheLastChunk) {
 
 TEST_F(RequestTrailersTest, ChunkedHttp1RequestTrailersReachBothUpstreams) {
   for (const char* host : {"trailers-h1.test", "trailers-h2.test"}) {
-    testing::HttpConnection c(proxy_port_);
+    testing::HttpConnection c(cluster_.http_port());
     ASSERT_TRUE(c.connected());
     ASSERT_TRUE(c.SendRaw(std::string("POST /upload HTTP/1.1\r\nhost: ") + host +
                           "\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nx-checksum: abc123\r\n\r\n"));
@@ -670,6 +594,43 @@ TEST_F(RequestTrailersTest, AreDroppedForAnHttp1UpstreamWhenTheBodyHasAContentLe
   // nghttp sends content-length: the body goes up with it, and an HTTP/1.1
   // body framed by Content-Length cannot carry trailers (documented).
   EXPECT_EQ(NghttpWithTrailers("trailers-h1.test"), "body 1000\n");
+}
+
+// ---- requests the proxy refuses itself, before routing (Http2Session::Refuse)
+TEST_F(Http2Test, RefusedRequestsReachGrpcClientsAsTrailersOnlyGrpcErrors) {
+  RawH2 c(cluster_.http_port());
+  ASSERT_TRUE(c.connected());
+  c.Handshake();
+  std::string grpc = HpackLiteral("content-type", "application/grpc+proto") + HpackLiteral("te", "trailers");
+  std::string connect = HpackLiteral(":method", "CONNECT") + HpackLiteral(":authority", "h2.test:443");
+  // Stream 1: CONNECT from a gRPC client (405 -> UNKNOWN), with a deadline
+  // that changes nothing here. Stream 3: a plain CONNECT keeps its plain 405.
+  // (The other refusal, an empty :authority, never gets past nghttp2.)
+  c.Send(FrameBytes(kHeaders, kEndHeaders | kEndStream, 1, connect + grpc + HpackLiteral("grpc-timeout", "5S")) +
+         FrameBytes(kHeaders, kEndHeaders | kEndStream, 3, connect));
+  std::map<uint32_t, int> header_frames, data_frames;
+  std::map<uint32_t, bool> ended;
+  Frame f;
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (ended.size() < 2 && Clock::now() < deadline && c.Next(&f)) {
+    ASSERT_NE(f.type, kGoaway);
+    ASSERT_NE(f.type, kRstStream) << "stream " << f.stream;
+    if (f.type == kHeaders) ++header_frames[f.stream];
+    if (f.type == kData) ++data_frames[f.stream];
+    if ((f.type == kHeaders || f.type == kData) && (f.flags & kEndStream)) ended[f.stream] = true;
+  }
+  ASSERT_EQ(ended.size(), 2u);
+  // Trailers-Only: one HEADERS frame that ends the stream, HTTP 200, the
+  // error in grpc-status / grpc-message (Envoy's mapping: 405 is UNKNOWN).
+  EXPECT_EQ(header_frames[1], 1);
+  EXPECT_EQ(data_frames[1], 0);
+  EXPECT_EQ(c.headers[1][":status"], "200");
+  EXPECT_EQ(c.headers[1]["content-type"], "application/grpc");
+  EXPECT_EQ(c.headers[1]["grpc-status"], "2");
+  EXPECT_EQ(c.headers[1]["grpc-message"], "method not allowed");
+  // Everyone else keeps the plain answer.
+  EXPECT_EQ(c.headers[3][":status"], "405");
+  EXPECT_EQ(c.headers[3].count("grpc-status"), 0u);
 }
 
 }  // namespace

@@ -11,79 +11,39 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
-#include <filesystem>
+#include <functional>
 #include <memory>
 #include <regex>
-#include <thread>
 
+#include "test/support/certificate.h"
 #include "test/support/http_client.h"
+#include "test/support/manifests.h"
 #include "test/support/process.h"
+#include "test/support/shell.h"
+#include "test/support/sluice_cluster.h"
 
 namespace sluice {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using testing::Fetch;
+using testing::Pem;
 using testing::Process;
 
-// Runs a shell command (bounded by `timeout`), returns stdout and stderr.
-std::string RunShell(const std::string& command) {
-  std::string full = "timeout 10 " + command + " 2>&1";
-  FILE* pipe = popen(full.c_str(), "r");
-  if (pipe == nullptr) return "";
-  std::string out;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
-  pclose(pipe);
-  return out;
-}
+// Runs a shell command (bounded to 10 s), returns stdout and stderr.
+std::string RunShell(const std::string& command) { return testing::ShellOutput("timeout 10 " + command + " 2>&1"); }
 
-// PEM text indented for a YAML block scalar.
-std::string Indented(const std::string& pem, int spaces) {
-  std::string out;
-  std::string pad(spaces, ' ');
-  size_t start = 0;
-  while (start < pem.size()) {
-    size_t end = pem.find('\n', start);
-    if (end == std::string::npos) end = pem.size();
-    out += pad + pem.substr(start, end - start) + "\n";
-    start = end + 1;
-  }
-  return out;
-}
-
-struct Pem {
-  std::string cert, key;
-};
-
-// A self-signed ECDSA certificate for `name` made with the openssl CLI.
+// A self-signed ECDSA certificate for `name`, in `dir`/`file`.crt and .key.
 Pem MakeCertificate(const std::string& dir, const std::string& name, const std::string& file) {
-  std::string cert = dir + "/" + file + ".crt", key = dir + "/" + file + ".key";
-  std::string out = RunShell("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=" +
-                        name + " -addext subjectAltName=DNS:" + name + " -keyout " + key + " -out " + cert);
-  Pem pem{testing::ReadFile(cert), testing::ReadFile(key)};
-  EXPECT_FALSE(pem.cert.empty()) << out;
+  Pem pem = testing::MakeSelfSignedCertificate(dir, file, name);
+  EXPECT_FALSE(pem.cert.empty()) << pem.openssl_output;
   return pem;
 }
 
 std::string TlsSecret(const std::string& name, const Pem& pem, const std::string& ca = "") {
-  std::string yaml = "apiVersion: v1\nkind: Secret\nmetadata: {name: " + name +
-                     ", namespace: demo}\ntype: kubernetes.io/tls\nstringData:\n  tls.crt: |\n" + Indented(pem.cert, 4) +
-                     "  tls.key: |\n" + Indented(pem.key, 4);
-  if (!ca.empty()) yaml += "  ca.crt: |\n" + Indented(ca, 4);
-  return yaml;
+  return testing::TlsSecret(name, "demo", pem.cert, pem.key, ca);
 }
 
-std::string ServiceAndSlice(const std::string& name, int port) {
-  return "apiVersion: v1\nkind: Service\nmetadata: {name: " + name +
-         ", namespace: demo}\nspec:\n  ports: [{port: 80, protocol: TCP}]\n---\n"
-         "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: " +
-         name + "-1\n  namespace: demo\n  labels: {kubernetes.io/service-name: " + name +
-         "}\naddressType: IPv4\nports: [{port: " + std::to_string(port) +
-         ", protocol: TCP}]\nendpoints: [{addresses: [\"127.0.0.1\"], conditions: {ready: true}}]\n";
-}
+std::string ServiceAndSlice(const std::string& name, int port) { return testing::ServiceAndSlice(name, "demo", port); }
 
 std::string Ingress(const std::string& name, const std::string& host, const std::string& service,
                     const std::string& annotations = "", const std::string& tls = "") {
@@ -171,25 +131,19 @@ class TlsClient {
 class TlsEndToEndTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = testing::MakeTempDir("tls_e2e");
-    manifests_ = dir_ + "/manifests";
-    std::filesystem::create_directories(manifests_);
-    exact_ = MakeCertificate(dir_, "secure.test", "exact");
-    wild_ = MakeCertificate(dir_, "wild.test", "wild");
-    backend_pem_ = MakeCertificate(dir_, "backend.test", "backend");
-    other_ca_ = MakeCertificate(dir_, "someone-else.test", "other");
+    const std::string& dir = cluster_.dir();
+    exact_ = MakeCertificate(dir, "secure.test", "exact");
+    wild_ = MakeCertificate(dir, "wild.test", "wild");
+    backend_pem_ = MakeCertificate(dir, "backend.test", "backend");
+    other_ca_ = MakeCertificate(dir, "someone-else.test", "other");
 
     app_port_ = testing::FreePort();
     tls_backend_port_ = testing::FreePort();
-    app_ = std::make_unique<Process>(
-        std::vector<std::string>{testing::RunfilePath("test/backend/sluice-echo-backend"), "--listen",
-                                 "127.0.0.1:" + std::to_string(app_port_), "--name", "app"},
-        dir_ + "/app.log");
-    tls_backend_ = std::make_unique<Process>(
-        std::vector<std::string>{"/usr/bin/openssl", "s_server", "-www", "-quiet", "-accept",
-                                 "127.0.0.1:" + std::to_string(tls_backend_port_), "-cert", dir_ + "/backend.crt",
-                                 "-key", dir_ + "/backend.key"},
-        dir_ + "/tls_backend.log");
+    app_ = cluster_.StartEchoBackend("app", app_port_);
+    tls_backend_ = cluster_.StartLogged({"/usr/bin/openssl", "s_server", "-www", "-quiet", "-accept",
+                                         "127.0.0.1:" + std::to_string(tls_backend_port_), "-cert",
+                                         dir + "/backend.crt", "-key", dir + "/backend.key"},
+                                        "tls_backend.log");
 
     std::string base = R"(apiVersion: networking.k8s.io/v1
 kind: IngressClass
@@ -202,7 +156,7 @@ spec: {controller: sluice.io/ingress-controller}
             ServiceAndSlice("tlsback-wrongca", tls_backend_port_) + "---\n" + TlsSecret("wild", wild_) + "---\n" +
             TlsSecret("backend-ca", backend_pem_, backend_pem_.cert) + "---\n" +
             TlsSecret("wrong-ca", other_ca_, other_ca_.cert);
-    testing::WriteFileAtomically(manifests_ + "/base.yaml", base);
+    cluster_.WriteManifest("base.yaml", base);
     WriteExactSecret(exact_);
     std::string ingresses =
         Ingress("secure", "secure.test", "app", "    sluice.io/hsts-max-age: \"600\"\n    sluice.io/hsts-include-subdomains: \"true\"\n",
@@ -221,64 +175,40 @@ spec: {controller: sluice.io/ingress-controller}
                 "    sluice.io/backend-protocol: https\n    nginx.ingress.kubernetes.io/proxy-ssl-secret: demo/wrong-ca\n"
                 "    nginx.ingress.kubernetes.io/proxy-ssl-verify: \"on\"\n"
                 "    nginx.ingress.kubernetes.io/proxy-ssl-name: backend.test\n");
-    testing::WriteFileAtomically(manifests_ + "/ingresses.yaml", ingresses);
+    cluster_.WriteManifest("ingresses.yaml", ingresses);
 
-    grpc_port_ = testing::FreePort();
-    http_port_ = testing::FreePort();
-    https_port_ = testing::FreePort();
-    admin_port_ = testing::FreePort();
-    controller_ = std::make_unique<Process>(
-        std::vector<std::string>{testing::RunfilePath("controlplane/main/sluice-controller"), "--manifests",
-                                 manifests_, "--grpc-listen", "127.0.0.1:" + std::to_string(grpc_port_),
-                                 "--admin-listen", "127.0.0.1:" + std::to_string(testing::FreePort())},
-        dir_ + "/controller.log");
-    proxy_ = std::make_unique<Process>(
-        std::vector<std::string>{testing::RunfilePath("dataplane/main/sluice-proxy"), "--controller",
-                                 "127.0.0.1:" + std::to_string(grpc_port_), "--http-listen",
-                                 "127.0.0.1:" + std::to_string(http_port_), "--https-listen",
-                                 "127.0.0.1:" + std::to_string(https_port_), "--admin-listen",
-                                 "127.0.0.1:" + std::to_string(admin_port_), "--workers", "2", "--access-log",
-                                 "off"},
-        dir_ + "/proxy.log");
+    cluster_.Start();
     ASSERT_TRUE(testing::WaitForPort(app_port_));
     ASSERT_TRUE(testing::WaitForPort(tls_backend_port_));
-    ASSERT_TRUE(WaitFor([&] { return Fetch(http_port_, "plain.test", "/anything").status == 200; }))
-        << testing::ReadFile(dir_ + "/proxy.log") << testing::ReadFile(dir_ + "/controller.log");
+    ASSERT_TRUE(WaitFor([&] { return Fetch(cluster_.http_port(), "plain.test", "/anything").status == 200; }))
+        << cluster_.Logs();
   }
 
   void TearDown() override {
-    if (HasFailure()) {
-      std::cerr << "--- controller.log\n" << testing::ReadFile(dir_ + "/controller.log");
-      std::cerr << "--- proxy.log\n" << testing::ReadFile(dir_ + "/proxy.log");
-    }
+    if (HasFailure()) std::cerr << cluster_.Logs();
   }
 
-  void WriteExactSecret(const Pem& pem) { testing::WriteFileAtomically(manifests_ + "/exact.yaml", TlsSecret("exact", pem)); }
+  void WriteExactSecret(const Pem& pem) { cluster_.WriteManifest("exact.yaml", TlsSecret("exact", pem)); }
 
-  template <typename Predicate>
-  bool WaitFor(Predicate done, std::chrono::milliseconds limit = std::chrono::seconds(15)) {
-    auto deadline = Clock::now() + limit;
-    while (Clock::now() < deadline) {
-      if (done()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
+  bool WaitFor(const std::function<bool()>& done) {
+    return testing::WaitUntil(done, std::chrono::seconds(15), std::chrono::milliseconds(50));
   }
 
   std::string SClient(const std::string& args) {
-    return RunShell("openssl s_client -connect 127.0.0.1:" + std::to_string(https_port_) + " " + args + " </dev/null");
+    return RunShell("openssl s_client -connect 127.0.0.1:" + std::to_string(cluster_.https_port()) + " " + args +
+                    " </dev/null");
   }
 
   std::string Curl(const std::string& host, const std::string& path, const std::string& extra = "") {
-    std::string port = std::to_string(https_port_);
+    std::string port = std::to_string(cluster_.https_port());
     return RunShell("curl -sS -k -i --max-time 5 " + extra + " --resolve " + host + ":" + port + ":127.0.0.1 https://" +
                host + ":" + port + path);
   }
 
-  std::string dir_, manifests_;
   Pem exact_, wild_, backend_pem_, other_ca_;
-  int app_port_ = 0, tls_backend_port_ = 0, grpc_port_ = 0, http_port_ = 0, https_port_ = 0, admin_port_ = 0;
-  std::unique_ptr<Process> app_, tls_backend_, controller_, proxy_;
+  int app_port_ = 0, tls_backend_port_ = 0;
+  std::unique_ptr<Process> app_, tls_backend_;
+  testing::SluiceCluster cluster_{{.name = "tls_e2e", .workers = 2, .https = true, .access_log = "off"}};
 };
 
 TEST_F(TlsEndToEndTest, SniPicksExactThenWildcardThenDefaultCertificate) {
@@ -321,26 +251,27 @@ TEST_F(TlsEndToEndTest, CurlOverHttp2WhenAlpnChoosesH2) {
 }
 
 TEST_F(TlsEndToEndTest, PlainHttpRedirectsWith308UnlessOptedOutAndNeverSendsHsts) {
-  auto redirect = Fetch(http_port_, "secure.test", "/some/path?q=1");
+  auto redirect = Fetch(cluster_.http_port(), "secure.test", "/some/path?q=1");
   EXPECT_EQ(redirect.status, 308);
-  EXPECT_EQ(redirect.Header("location"), "https://secure.test:" + std::to_string(https_port_) + "/some/path?q=1");
+  EXPECT_EQ(redirect.Header("location"),
+            "https://secure.test:" + std::to_string(cluster_.https_port()) + "/some/path?q=1");
   EXPECT_EQ(redirect.Header("strict-transport-security"), "");
-  EXPECT_EQ(Fetch(http_port_, "a.wild.test", "/").status, 308);
-  EXPECT_EQ(Fetch(http_port_, "secure.test", "/.well-known/acme-challenge/token").status, 200);
-  EXPECT_EQ(Fetch(http_port_, "optout.test", "/anything").status, 200);
-  EXPECT_EQ(Fetch(http_port_, "plain.test", "/anything").status, 200);  // no TLS: no redirect
+  EXPECT_EQ(Fetch(cluster_.http_port(), "a.wild.test", "/").status, 308);
+  EXPECT_EQ(Fetch(cluster_.http_port(), "secure.test", "/.well-known/acme-challenge/token").status, 200);
+  EXPECT_EQ(Fetch(cluster_.http_port(), "optout.test", "/anything").status, 200);
+  EXPECT_EQ(Fetch(cluster_.http_port(), "plain.test", "/anything").status, 200);  // no TLS: no redirect
 }
 
 TEST_F(TlsEndToEndTest, NewCertificateWithoutRestartWhileOpenConnectionsKeepWorking) {
-  TlsClient before(https_port_, "secure.test");
+  TlsClient before(cluster_.https_port(), "secure.test");
   ASSERT_TRUE(before.connected());
   EXPECT_EQ(before.PeerCommonName(), "secure.test");
   ASSERT_NE(before.Get("secure.test").find("HTTP/1.1 200"), std::string::npos);
 
-  Pem renewed = MakeCertificate(dir_, "renewed.secure.test", "renewed");
+  Pem renewed = MakeCertificate(cluster_.dir(), "renewed.secure.test", "renewed");
   WriteExactSecret(renewed);
   EXPECT_TRUE(WaitFor([&] {
-    TlsClient fresh(https_port_, "secure.test");
+    TlsClient fresh(cluster_.https_port(), "secure.test");
     return fresh.connected() && fresh.PeerCommonName() == "renewed.secure.test";
   })) << "new connections never got the new certificate";
   // The connection made before the change keeps its certificate and works.
@@ -350,57 +281,57 @@ TEST_F(TlsEndToEndTest, NewCertificateWithoutRestartWhileOpenConnectionsKeepWork
 
 TEST_F(TlsEndToEndTest, BadCertificateIsLeftOutAloneAndTheRestOfTheSnapshotApplies) {
   Pem mismatched{exact_.cert, wild_.key};
-  testing::WriteFileAtomically(manifests_ + "/bad.yaml",
+  cluster_.WriteManifest("bad.yaml",
                                TlsSecret("bad", mismatched) + "---\n" +
                                    Ingress("bad", "bad.test", "app", "", "    - {hosts: [bad.test], secretName: bad}\n") +
                                    "---\n" + Ingress("added", "added.test", "app"));
   // The new route of the same version applies...
-  ASSERT_TRUE(WaitFor([&] { return Fetch(http_port_, "added.test", "/anything").status == 200; }))
-      << testing::ReadFile(dir_ + "/proxy.log");
+  ASSERT_TRUE(WaitFor([&] { return Fetch(cluster_.http_port(), "added.test", "/anything").status == 200; }))
+      << cluster_.Read("proxy.log");
   // ... and only the certificate is named as left out.
-  std::string snapshot = Fetch(admin_port_, "127.0.0.1", "/snapshot").body;
+  std::string snapshot = Fetch(cluster_.admin_port(), "127.0.0.1", "/snapshot").body;
   EXPECT_NE(snapshot.find(R"("rejected_resources":[{"name":"demo/bad","error":"certificate demo/bad: private key does not match the certificate"}])"),
             std::string::npos)
       << snapshot.substr(0, 600);
-  std::string metrics = Fetch(admin_port_, "127.0.0.1", "/metrics").body;
+  std::string metrics = Fetch(cluster_.admin_port(), "127.0.0.1", "/metrics").body;
   EXPECT_NE(metrics.find("sluice_certificates_rejected 1"), std::string::npos);
   // Its host is served with the default certificate; the others keep theirs.
   EXPECT_NE(SClient("-servername bad.test").find("CN = sluice default certificate"), std::string::npos);
   EXPECT_NE(SClient("-servername secure.test").find("CN = secure.test"), std::string::npos);
   EXPECT_NE(Curl("bad.test", "/anything", "--http1.1").find("HTTP/1.1 200"), std::string::npos);
-  EXPECT_NE(testing::ReadFile(dir_ + "/proxy.log").find("resource left out of the applied snapshot"), std::string::npos);
+  EXPECT_NE(cluster_.Read("proxy.log").find("resource left out of the applied snapshot"), std::string::npos);
 }
 
 TEST_F(TlsEndToEndTest, SessionTicketsResumeAndAreCounted) {
   SSL_SESSION* session = nullptr;
   {
-    TlsClient first(https_port_, "secure.test");
+    TlsClient first(cluster_.https_port(), "secure.test");
     ASSERT_TRUE(first.connected());
     ASSERT_NE(first.Get("secure.test").find("200"), std::string::npos);  // the ticket arrived with it
     EXPECT_FALSE(first.resumed());
     session = first.TakeSession();
   }
   for (int i = 0; i < 3; ++i) {  // two workers: whichever takes it can open the ticket
-    TlsClient again(https_port_, "secure.test", session);
+    TlsClient again(cluster_.https_port(), "secure.test", session);
     ASSERT_TRUE(again.connected());
     EXPECT_TRUE(again.resumed());
     EXPECT_NE(again.Get("secure.test").find("200"), std::string::npos);
   }
   SSL_SESSION_free(session);
-  std::string metrics = Fetch(admin_port_, "127.0.0.1", "/metrics").body;
+  std::string metrics = Fetch(cluster_.admin_port(), "127.0.0.1", "/metrics").body;
   std::smatch resumed;
   ASSERT_TRUE(std::regex_search(metrics, resumed, std::regex("sluice_tls_resumed_handshakes_total (\\d+)")));
   EXPECT_GE(std::stoi(resumed[1]), 3);
 }
 
 TEST_F(TlsEndToEndTest, ReEncryptsToTlsBackendsWithAndWithoutVerification) {
-  auto unverified = Fetch(http_port_, "up.test", "/");
-  EXPECT_EQ(unverified.status, 200) << testing::ReadFile(dir_ + "/proxy.log");
+  auto unverified = Fetch(cluster_.http_port(), "up.test", "/");
+  EXPECT_EQ(unverified.status, 200) << cluster_.Read("proxy.log");
   EXPECT_NE(unverified.body.find("s_server"), std::string::npos) << unverified.body.substr(0, 300);
-  auto verified = Fetch(http_port_, "upv.test", "/");
+  auto verified = Fetch(cluster_.http_port(), "upv.test", "/");
   EXPECT_EQ(verified.status, 200);
   // Verification against a CA that did not sign the backend's certificate fails closed.
-  auto wrong_ca = Fetch(http_port_, "upw.test", "/");
+  auto wrong_ca = Fetch(cluster_.http_port(), "upw.test", "/");
   EXPECT_EQ(wrong_ca.status, 502);
 }
 

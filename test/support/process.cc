@@ -83,6 +83,16 @@ bool WaitForPort(int port, std::chrono::milliseconds timeout) {
   return false;
 }
 
+bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds limit,
+               std::chrono::milliseconds interval) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(interval);
+  }
+  return false;
+}
+
 Process::Process(std::vector<std::string> argv, std::string log_path) {
   pid_ = fork();
   if (pid_ == 0) {

@@ -3,6 +3,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,11 @@ int FreePort();
 
 // Polls until something accepts on 127.0.0.1:port or the timeout passes.
 bool WaitForPort(int port, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+// Polls `done` every `interval` until it returns true (true) or `limit`
+// passes (false): how tests wait for a configuration change to take effect.
+bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds limit,
+               std::chrono::milliseconds interval = std::chrono::milliseconds(20));
 
 class Process {
  public:
