@@ -5,7 +5,7 @@
 
 #include "dataplane/http2/header_names.h"
 #include "dataplane/http2/server_connection.h"  // ErrorCode
-#include "dataplane/http2/session_memory.h"
+#include "dataplane/http2/session.h"
 
 namespace sluice::http2 {
 
@@ -134,22 +134,16 @@ class ClientConnection::Callbacks {
 };
 
 ClientConnection::ClientConnection(const ClientOptions& options) : options_(options) {
-  nghttp2_session_callbacks* callbacks = nullptr;
-  nghttp2_session_callbacks_new(&callbacks);
-  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, &Callbacks::OnBeginHeaders);
-  nghttp2_session_callbacks_set_on_header_callback(callbacks, &Callbacks::OnHeader);
-  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, &Callbacks::OnFrameRecv);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, &Callbacks::OnDataChunk);
-  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, &Callbacks::OnStreamClose);
-  nghttp2_option* option = nullptr;
-  nghttp2_option_new(&option);
-  nghttp2_option_set_no_auto_window_update(option, 1);
-  nghttp2_option_set_no_closed_streams(option, 1);
+  SessionCallbacks callbacks;
+  callbacks.on_begin_headers = &Callbacks::OnBeginHeaders;
+  callbacks.on_header = &Callbacks::OnHeader;
+  callbacks.on_frame_recv = &Callbacks::OnFrameRecv;
+  callbacks.on_data_chunk_recv = &Callbacks::OnDataChunk;
+  callbacks.on_stream_close = &Callbacks::OnStreamClose;
+  SessionLimits limits;
   // Until the server's SETTINGS arrive, assume the RFC's recommended minimum.
-  nghttp2_option_set_peer_max_concurrent_streams(option, 100);
-  nghttp2_session_client_new3(&session_, callbacks, this, option, SessionMemory());
-  nghttp2_option_del(option);
-  nghttp2_session_callbacks_del(callbacks);
+  limits.peer_max_concurrent_streams = 100;
+  session_ = NewSession(SessionSide::kClient, callbacks, limits, this);
 }
 
 ClientConnection::~ClientConnection() {
@@ -168,34 +162,13 @@ void ClientConnection::Start() {
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<uint32_t>(options_.max_header_list_bytes)},
   };
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, sizeof settings / sizeof settings[0]);
-  if (options_.connection_window > NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE) {
-    nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
-                                          static_cast<int32_t>(options_.connection_window));
-  }
+  OpenConnectionWindow(session_, options_.connection_window);
 }
 
-Status ClientConnection::Receive(std::string_view bytes) {
-  ssize_t rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-  if (rv < 0) {
-    if (failure_.empty()) failure_ = nghttp2_strerror(static_cast<int>(rv));
-    return Status::Error(failure_);
-  }
-  return Status::Ok();
-}
+Status ClientConnection::Receive(std::string_view bytes) { return FeedSession(session_, bytes, failure_); }
 
 Status ClientConnection::SendPending(net::Buffer& out, size_t limit) {
-  Status result = Status::Ok();
-  while (out.size() < limit) {
-    const uint8_t* data = nullptr;
-    ssize_t n = nghttp2_session_mem_send(session_, &data);
-    if (n < 0) {
-      if (failure_.empty()) failure_ = nghttp2_strerror(static_cast<int>(n));
-      result = Status::Error(failure_);
-      break;
-    }
-    if (n == 0) break;
-    out.Append(std::string_view(reinterpret_cast<const char*>(data), static_cast<size_t>(n)));
-  }
+  Status result = DrainSession(session_, out, limit, failure_);
   if (!writable_.empty()) {
     std::vector<int32_t> ids;
     ids.swap(writable_);
