@@ -15,6 +15,16 @@ struct Header {
   std::string value;
 };
 
+// Builds a std::string where one is initialised, so that
+// `entries.emplace_back(StringFrom{...}, StringFrom{...})` constructs a
+// Header's strings in place (C++20 aggregate init from parentheses): no
+// temporary strings to move and destroy, as with push_back(Header{...}).
+struct StringFrom {
+  const char* data;
+  size_t size;
+  operator std::string() const { return std::string(data, size); }
+};
+
 class HeaderMap {
  public:
   // First value of `lower_name`, or nullptr.

@@ -242,6 +242,42 @@ TEST(ParseRequestHead, FieldNamesLowerCasedAndCheckedAtEveryOffset) {
   EXPECT_EQ(head.headers.entries()[1].name, "x-some-rather-long-header-name");
 }
 
+// Names are checked 16 bytes at a time when they are short: every byte
+// value at every offset of names of every length around that block, with
+// short and long values, must get the verdict of the tchar rule and the
+// lower-cased name.
+TEST(ParseRequestHead, EveryNameByteJudgedByTheTokenRule) {
+  const std::string_view tchar_symbols = "!#$%&'*+-.^_`|~";
+  auto is_tchar = [&](unsigned char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           tchar_symbols.find(static_cast<char>(c)) != std::string_view::npos;
+  };
+  for (size_t length : {1u, 2u, 7u, 13u, 14u, 15u, 16u, 17u}) {
+    for (const std::string value : {"v", "a-value-longer-than-sixteen"}) {
+      for (size_t at = 0; at < length; ++at) {
+        for (int byte = 0; byte < 256; ++byte) {
+          if (byte == '\r' || byte == '\n' || byte == ':') continue;  // they end the line or the name
+          std::string name(length, 'N');
+          name[at] = static_cast<char>(byte);
+          const std::string data = Req("GET / HTTP/1.1", "Host: a\r\n" + name + ": " + value + "\r\n");
+          http::RequestHead head;
+          HeadParse r = ParseRequest(data, &head);
+          if (!is_tchar(static_cast<unsigned char>(byte))) {
+            ASSERT_EQ(r.state, ParseState::kError) << testing::PrintToString(data);
+            ASSERT_EQ(r.error_status, 400);
+            continue;
+          }
+          ASSERT_EQ(r.state, ParseState::kDone) << testing::PrintToString(data);
+          std::string lowered = name;
+          for (char& c : lowered) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+          ASSERT_EQ(head.headers.entries()[1].name, lowered);
+          ASSERT_EQ(head.headers.entries()[1].value, value);
+        }
+      }
+    }
+  }
+}
+
 TEST(ParseRequestHead, FieldLineErrorsNameTheFirstProblem) {
   struct Case {
     const char* line;
@@ -480,6 +516,33 @@ TEST(ResponseHeadParser, SplitAtEveryByte) {
   ASSERT_EQ(r.state, ParseState::kDone);
   EXPECT_EQ(head.status, 200);
   EXPECT_EQ(*head.headers.Get("transfer-encoding"), "chunked");
+}
+
+TEST(ResponseHeadParser, SkipsServerFieldsOnlyWhenAskedAndStillChecksThem) {
+  const std::string data =
+      "HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: today\r\nX-Powered-By: PHP\r\nSERVER-timing: db\r\n"
+      "x-powered-BY: again\r\nServers: 2\r\nContent-Length: 0\r\n\r\n";
+  auto names = [](const http::ResponseHead& head) {
+    std::string joined;
+    for (const http::Header& h : head.headers.entries()) joined += h.name + ",";
+    return joined;
+  };
+  ResponseHeadParser keeping;
+  http::ResponseHead kept;
+  ASSERT_EQ(keeping.Parse(data, &kept).state, ParseState::kDone);
+  EXPECT_EQ(names(kept), "server,date,x-powered-by,server-timing,x-powered-by,servers,content-length,");
+
+  ResponseHeadParser skipping;
+  skipping.set_skip_server_fields(true);
+  http::ResponseHead skipped;
+  ASSERT_EQ(skipping.Parse(data, &skipped).state, ParseState::kDone);
+  EXPECT_EQ(names(skipped), "date,server-timing,servers,content-length,");
+
+  // A skipped field is still a field line: its errors still fail the head.
+  http::ResponseHead bad;
+  HeadParse r = skipping.Parse("HTTP/1.1 200 OK\r\nServer: a\x01b\r\n\r\n", &bad);
+  EXPECT_EQ(r.state, ParseState::kError);
+  EXPECT_EQ(r.error_status, 502);
 }
 
 }  // namespace

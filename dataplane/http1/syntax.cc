@@ -1,5 +1,6 @@
 #include "dataplane/http1/syntax.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -88,18 +89,81 @@ const char* FieldLineError(std::string_view line) {
 
 }  // namespace
 
+namespace {
+
+#if defined(__SSE2__)
+// Bit i set when byte i of `v` is not a tchar (RFC 9110 section 5.6.2):
+// outside 0x21..0x7e, or one of the delimiters "(),/:;<=>?@[\]{}.
+// About 25 vector instructions for 16 name bytes, where the table loop
+// spent ~9 per byte.
+inline unsigned NonTokenMask(__m128i v) {
+  auto eq = [&](char c) { return _mm_cmpeq_epi8(v, _mm_set1_epi8(c)); };
+  auto between = [&](char lo, char hi) {  // lo..hi inclusive, both in 0x01..0x7e (signed compares)
+    return _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(static_cast<char>(lo - 1))),
+                         _mm_cmplt_epi8(v, _mm_set1_epi8(static_cast<char>(hi + 1))));
+  };
+  __m128i bad = _mm_andnot_si128(between(0x21, 0x7e), _mm_set1_epi8(-1));  // bytes >= 0x80 are negative
+  bad = _mm_or_si128(bad, between(':', '@'));
+  bad = _mm_or_si128(bad, between('[', ']'));
+  bad = _mm_or_si128(bad, _mm_or_si128(eq('"'), _mm_or_si128(eq('('), eq(')'))));
+  bad = _mm_or_si128(bad, _mm_or_si128(_mm_or_si128(eq(','), eq('/')), _mm_or_si128(eq('{'), eq('}'))));
+  return static_cast<unsigned>(_mm_movemask_epi8(bad));
+}
+
+// 'A'..'Z' to 'a'..'z'; other bytes unchanged.
+inline __m128i LowerAscii(__m128i v) {
+  const __m128i shifted = _mm_add_epi8(v, _mm_set1_epi8(static_cast<char>(0x80 - 'A')));  // 'A'..'Z' -> -128..-103
+  const __m128i upper = _mm_cmplt_epi8(shifted, _mm_set1_epi8(static_cast<char>(-128 + 26)));
+  return _mm_or_si128(v, _mm_and_si128(upper, _mm_set1_epi8(0x20)));
+}
+#endif
+
+// Appends the field to `out`: `name` is already lower case.
+inline void AppendField(http::HeaderMap* out, const char* name, size_t name_len, std::string_view raw_value) {
+  // OWS is at most a byte or two on each side in practice.
+  size_t begin = 0;
+  size_t end = raw_value.size();
+  while (begin < end && IsOws(raw_value[begin])) ++begin;
+  while (end > begin && IsOws(raw_value[end - 1])) --end;
+  // Both strings built in place in the vector's new element: no
+  // temporaries to move and destroy (~60 instructions per line).
+  out->mutable_entries().emplace_back(http::StringFrom{name, name_len},
+                                      http::StringFrom{raw_value.data() + begin, end - begin});
+}
+
+}  // namespace
+
 bool ParseFieldLine(std::string_view line, http::HeaderMap* out, const char** error) {
-  // One pass over the name: each byte checked (tchar) and lower-cased by one
-  // table load, into a stack buffer that typical names fit; it must end at
-  // the colon.
-  char lowered[32];
   const size_t n = line.size();
-  size_t colon = 0;
-  for (; colon < n; ++colon) {
-    const char lower = kNameLower[static_cast<unsigned char>(line[colon])];
-    if (lower == '\0') break;
-    if (colon < sizeof lowered) lowered[colon] = lower;
+#if defined(__SSE2__)
+  // Fast path: a name of 1-15 bytes and a line of at least 16 bytes (nearly
+  // every field): the first 16 bytes hold the name and its colon, checked
+  // and lower-cased at once; the value is checked as one block ending at
+  // the line's end, which for a short value starts inside the name and
+  // colon (tchars and ':' are field-value bytes, so the verdict is the same).
+  if (n >= 16) {
+    const __m128i head = _mm_loadu_si128(reinterpret_cast<const __m128i*>(line.data()));
+    const unsigned first_non_token = static_cast<unsigned>(__builtin_ctz(NonTokenMask(head) | 0x10000u));
+    if (first_non_token != 0 && first_non_token < 16 && line[first_non_token] == ':') {
+      const size_t colon = first_non_token;
+      if (!IsFieldValue(line.substr(std::min(colon + 1, n - 16)))) {
+        *error = "invalid character in field value";
+        return false;
+      }
+      if (out != nullptr) {
+        alignas(16) char lowered[16];
+        _mm_store_si128(reinterpret_cast<__m128i*>(lowered), LowerAscii(head));
+        AppendField(out, lowered, colon, line.substr(colon + 1));
+      }
+      return true;
+    }
+    // A name of 16 bytes or more, or an error: the general path decides.
   }
+#endif
+  // One pass over the name: each byte checked (tchar) and lower-cased by one
+  // table load; it must end at the colon.
+  size_t colon = 0;
+  while (colon < n && kNameLower[static_cast<unsigned char>(line[colon])] != '\0') ++colon;
   if (colon == 0 || colon == n || line[colon] != ':') {
     *error = FieldLineError(line);
     return false;
@@ -110,15 +174,9 @@ bool ParseFieldLine(std::string_view line, http::HeaderMap* out, const char** er
     return false;
   }
   if (out == nullptr) return true;
-  // Each string moved once, with the Header (through Add it was three
-  // times, ~170 instructions per line).
-  std::vector<http::Header>& entries = out->mutable_entries();
-  entries.push_back(http::Header{std::string(colon <= sizeof lowered ? lowered : line.data(), colon),
-                                 std::string(TrimOws(raw_value))});
-  http::Header& field = entries.back();
-  if (colon > sizeof lowered) {
-    for (char& c : field.name) c = kTables.lower[static_cast<unsigned char>(c)];
-  }
+  AppendField(out, line.data(), colon, raw_value);
+  http::Header& field = out->mutable_entries().back();
+  for (char& c : field.name) c = kTables.lower[static_cast<unsigned char>(c)];
   return true;
 }
 

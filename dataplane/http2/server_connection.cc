@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "dataplane/http2/header_names.h"
-#include "dataplane/http2/session_memory.h"
+#include "dataplane/http2/session.h"
 
 namespace sluice::http2 {
 namespace {
@@ -119,23 +119,34 @@ class ServerConnection::Callbacks {
     http::RequestHead& head = stream->head_;
     if (!name.empty() && name[0] == ':') {
       // nghttp2 has checked that pseudo-headers are known, unique and first.
-      if (name == ":method") {
-        head.method.assign(value);
-      } else if (name == ":path") {
-        head.path.assign(value);
-        head.target.assign(value);
-      } else if (name == ":authority") {
-        head.authority.assign(value);
-      } else if (name == ":scheme") {
-        head.scheme.assign(value);
+      // By length first: one compare each, not a chain of them.
+      switch (name_len) {
+        case 5:
+          if (name == ":path") {
+            head.path.assign(value);
+            head.target.assign(value);
+          }
+          break;
+        case 7:
+          if (name == ":method") {
+            head.method.assign(value);
+          } else if (name == ":scheme") {
+            head.scheme.assign(value);
+          }
+          break;
+        case 10:
+          if (name == ":authority") head.authority.assign(value);
+          break;
       }
       return 0;
     }
-    if (name == "host") {
+    if (name_len == 4 && name == "host") {
       if (head.authority.empty()) head.authority.assign(value);
       return 0;  // the authority is what counts; the proxy writes its own Host
     }
-    head.headers.mutable_entries().push_back(http::Header{std::string(name), std::string(value)});  // one move each
+    // Built in place: no temporary strings to move and destroy.
+    head.headers.mutable_entries().emplace_back(http::StringFrom{name.data(), name.size()},
+                                                http::StringFrom{value.data(), value.size()});
     return 0;
   }
 
@@ -264,22 +275,16 @@ class ServerConnection::Callbacks {
 
 ServerConnection::ServerConnection(const ServerOptions& options, ServerEvents* events)
     : options_(options), events_(events) {
-  nghttp2_session_callbacks* callbacks = nullptr;
-  nghttp2_session_callbacks_new(&callbacks);
-  nghttp2_session_callbacks_set_on_begin_frame_callback(callbacks, &Callbacks::OnBeginFrame);
-  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, &Callbacks::OnBeginHeaders);
-  nghttp2_session_callbacks_set_on_header_callback(callbacks, &Callbacks::OnHeader);
-  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, &Callbacks::OnFrameRecv);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, &Callbacks::OnDataChunk);
-  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, &Callbacks::OnStreamClose);
-  nghttp2_session_callbacks_set_send_data_callback(callbacks, &Callbacks::SendResponseData);
-  nghttp2_option* option = nullptr;
-  nghttp2_option_new(&option);
-  nghttp2_option_set_no_auto_window_update(option, 1);  // backpressure: we open windows as the upstream takes bytes
-  nghttp2_option_set_no_closed_streams(option, 1);      // no priority tree of closed streams to keep
-  nghttp2_session_server_new3(&session_, callbacks, this, option, SessionMemory());
-  nghttp2_option_del(option);
-  nghttp2_session_callbacks_del(callbacks);
+  SessionCallbacks callbacks;
+  callbacks.on_begin_frame = &Callbacks::OnBeginFrame;
+  callbacks.on_begin_headers = &Callbacks::OnBeginHeaders;
+  callbacks.on_header = &Callbacks::OnHeader;
+  callbacks.on_frame_recv = &Callbacks::OnFrameRecv;
+  callbacks.on_data_chunk_recv = &Callbacks::OnDataChunk;
+  callbacks.on_stream_close = &Callbacks::OnStreamClose;
+  callbacks.send_data = &Callbacks::SendResponseData;
+  // The clients' streams are limited by our SETTINGS, not by an option.
+  session_ = NewSession(SessionSide::kServer, callbacks, SessionLimits(), this);
 }
 
 ServerConnection::~ServerConnection() {
@@ -302,37 +307,18 @@ void ServerConnection::Start() {
       {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
   };
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, sizeof settings / sizeof settings[0]);
-  if (options_.connection_window > NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE) {
-    nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
-                                          static_cast<int32_t>(options_.connection_window));
-  }
+  OpenConnectionWindow(session_, options_.connection_window);
 }
 
 Status ServerConnection::Receive(std::string_view bytes, int64_t now_ms) {
   now_ms_ = now_ms;
-  ssize_t rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-  if (rv < 0) {
-    if (failure_.empty()) failure_ = nghttp2_strerror(static_cast<int>(rv));
-    return Status::Error(failure_);
-  }
-  return Status::Ok();
+  return FeedSession(session_, bytes, failure_);
 }
 
 Status ServerConnection::SendPending(net::Buffer& out, size_t limit) {
   in_send_ = true;
   send_out_ = &out;
-  Status result = Status::Ok();
-  while (out.size() < limit) {
-    const uint8_t* data = nullptr;
-    ssize_t n = nghttp2_session_mem_send(session_, &data);
-    if (n < 0) {
-      if (failure_.empty()) failure_ = nghttp2_strerror(static_cast<int>(n));
-      result = Status::Error(failure_);
-      break;
-    }
-    if (n == 0) break;
-    out.Append(std::string_view(reinterpret_cast<const char*>(data), static_cast<size_t>(n)));
-  }
+  Status result = DrainSession(session_, out, limit, failure_);
   in_send_ = false;
   send_out_ = nullptr;
   if (!writable_.empty() && events_ != nullptr) {
@@ -397,21 +383,54 @@ void ServerConnection::SubmitResponse(ServerStream* stream, http::ResponseHead&&
     status_len = std::min(text.size(), sizeof stream->status_text_);
     std::memcpy(status, text.data(), status_len);
   }
+  // No 'A'..'Z' in a name: two overlapping words per name (the byte loop
+  // of IsLowerCaseName ran for most of a short name's bytes).
+  auto lower_case = [](const std::string& name) {
+    constexpr uint64_t kOnes = 0x0101010101010101ull;
+    constexpr uint64_t kHigh = 0x8080808080808080ull;
+    auto has_upper = [&](uint64_t word) {
+      const uint64_t low7 = word & ~kHigh;
+      return ((low7 + kOnes * (0x80 - 'A')) & ~(low7 + kOnes * (0x80 - 'Z' - 1)) & ~word & kHigh) != 0;
+    };
+    const char* p = name.data();
+    const size_t n = name.size();
+    if (n >= 8) {
+      uint64_t word;
+      for (size_t i = 0; i + 8 < n; i += 8) {
+        std::memcpy(&word, p + i, 8);
+        if (has_upper(word)) return false;
+      }
+      std::memcpy(&word, p + n - 8, 8);
+      return !has_upper(word);
+    }
+    if (n >= 4) {
+      uint32_t first, last;
+      std::memcpy(&first, p, 4);
+      std::memcpy(&last, p + n - 4, 4);
+      return !has_upper(uint64_t{first} | uint64_t{last} << 32);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (p[i] >= 'A' && p[i] <= 'Z') return false;
+    }
+    return true;
+  };
+  // Sized once and filled in place (push_back was a call per field).
   std::vector<nghttp2_nv>& nv = nv_scratch_;
-  nv.clear();
-  nv.push_back(MakeNv(":status", std::string_view(status, status_len), kNoCopy));
+  if (nv.size() < head.headers.size() + 1) nv.resize(head.headers.size() + 1);
+  size_t nv_count = 0;
+  nv[nv_count++] = MakeNv(":status", std::string_view(status, status_len), kNoCopy);
   for (const http::Header& h : head.headers.entries()) {
     if (IsConnectionSpecific(h.name)) continue;
     // A name that is not lower case (never expected) is left for nghttp2
     // to copy and lower.
-    nv.push_back(MakeNv(h.name, h.value, IsLowerCaseName(h.name) ? kNoCopy : NGHTTP2_NV_FLAG_NO_COPY_VALUE));
+    nv[nv_count++] = MakeNv(h.name, h.value, lower_case(h.name) ? kNoCopy : NGHTTP2_NV_FLAG_NO_COPY_VALUE);
   }
   stream->response_submitted_ = true;
   stream->response_ended_ = end_stream;
   nghttp2_data_provider provider;
   provider.source.ptr = stream;
   provider.read_callback = &Callbacks::ReadResponseBody;
-  nghttp2_submit_response(session_, stream->id_, nv.data(), nv.size(), end_stream ? nullptr : &provider);
+  nghttp2_submit_response(session_, stream->id_, nv.data(), nv_count, end_stream ? nullptr : &provider);
 }
 
 void ServerConnection::AppendResponseData(ServerStream* stream, std::string_view data) {

@@ -32,7 +32,7 @@ struct Http2UpstreamBranchDeleter {
 class Exchange : public net::IoHandler, private DeadlineWatcher {
  public:
   // `request_framing` describes the request body the codec will deliver.
-  Exchange(WorkerContext* ctx, DownstreamStream* downstream, http::RequestHead head,
+  Exchange(WorkerContext* ctx, DownstreamStream* downstream, http::RequestHead&& head,
            http1::BodyFraming request_framing);
   ~Exchange() override;
   // From a per-worker free list (spare_blocks.h): one Exchange per request.
@@ -116,8 +116,11 @@ class Exchange : public net::IoHandler, private DeadlineWatcher {
   DownstreamStream* downstream_;
   http::RequestHead request_;
   http1::BodyFraming request_framing_;
-  // Read from the request head at once: the HTTP/1 upstream path frees the
-  // headers once serialised, and the proxy's own answers need these later.
+  // Read from the request head once, before the HTTP/1 upstream path frees
+  // the headers (SerializeRequestHead notes them in its pass over the
+  // fields) or at the proxy's first own answer, whichever comes first.
+  void RecordGrpcCall();
+  bool grpc_recorded_ = false;
   bool grpc_request_ = false;   // content-type application/grpc*: answer errors as gRPC (grpc_error.h)
   bool grpc_deadline_ = false;  // the call carries grpc-timeout
   std::shared_ptr<const snapshot::CompiledSnapshot> snapshot_;  // kept to the end

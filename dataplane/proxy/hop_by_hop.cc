@@ -67,20 +67,56 @@ std::vector<std::string> ConnectionNamedHeaders(const http::HeaderMap& headers) 
 
 void RemoveHopByHopHeaders(http::HeaderMap& headers) { FilterResponseHeaders(headers, false, false); }
 
+namespace {
+
+// A Connection value that names no header: what nearly every message has.
+bool NamesNoHeader(std::string_view connection_value) {
+  return http::EqualsIgnoreCase(connection_value, "keep-alive") || http::EqualsIgnoreCase(connection_value, "close");
+}
+
+}  // namespace
+
 void FilterResponseHeaders(http::HeaderMap& headers, bool hide_server, bool drop_content_length) {
-  std::vector<std::string> named = ConnectionNamedHeaders(headers);
-  headers.RemoveIf([&](const http::Header& h) {
-    if (IsHopByHopName(h.name)) return true;
-    switch (h.name.size()) {
-      case 6: if (hide_server && h.name == "server") return true; break;
-      case 12: if (hide_server && h.name == "x-powered-by") return true; break;
-      case 14: if (drop_content_length && h.name == "content-length") return true; break;
+  std::vector<http::Header>& entries = headers.mutable_entries();
+  // The list of Connection-named headers is built only when some
+  // Connection value may name one (rare); the usual "keep-alive" or
+  // "close" costs a compare.
+  std::vector<std::string> named;
+  for (const http::Header& h : entries) {
+    if (h.name.size() == 10 && h.name == "connection" && !NamesNoHeader(h.value)) {
+      named = ConnectionNamedHeaders(headers);
+      break;
     }
-    for (const std::string& n : named) {
-      if (h.name == n) return true;
+  }
+  auto drop = [&](const http::Header& h) {
+    const std::string& n = h.name;
+    switch (n.size()) {  // one switch for the fixed names, by length
+      case 2: if (n == "te") return true; break;
+      case 6: if (hide_server && n == "server") return true; break;
+      case 7: if (n == "upgrade") return true; break;
+      case 10: if (n == "connection" || n == "keep-alive") return true; break;
+      case 12: if (hide_server && n == "x-powered-by") return true; break;
+      case 14: if (drop_content_length && n == "content-length") return true; break;
+      case 16: if (n == "proxy-connection") return true; break;
+      case 17: if (n == "transfer-encoding") return true; break;
+      case 18: if (n == "proxy-authenticate") return true; break;
+      case 19: if (n == "proxy-authorization") return true; break;
+    }
+    for (const std::string& listed : named) {
+      if (n == listed) return true;
     }
     return false;
-  });
+  };
+  // In place, keeping the order; a kept field moves only when one before
+  // it was dropped.
+  size_t kept = 0;
+  const size_t count = entries.size();
+  for (size_t i = 0; i < count; ++i) {
+    if (drop(entries[i])) continue;
+    if (kept != i) entries[kept] = std::move(entries[i]);
+    ++kept;
+  }
+  entries.erase(entries.begin() + static_cast<std::ptrdiff_t>(kept), entries.end());
 }
 
 }  // namespace sluice::proxy

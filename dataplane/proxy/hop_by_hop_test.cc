@@ -56,5 +56,23 @@ TEST(HopByHopTest, FilterResponseHeadersHidesServerAndContentLengthOnlyWhenAsked
   EXPECT_NE(hidden.Get("content-type"), nullptr);
 }
 
+TEST(HopByHopTest, FilterResponseHeadersKeepsOrderAndDropsFieldsNamedBeforeConnection) {
+  http::HeaderMap h;
+  h.Add("server", "nginx");
+  h.Add("x-hop", "1");
+  h.Add("date", "today");
+  h.Add("x-connection", "kept");
+  h.Add("connection", "Keep-Alive, X-Hop");
+  h.Add("etag", "\"e\"");
+  h.Add("accept-ranges", "bytes");
+  FilterResponseHeaders(h, true, false);
+  ASSERT_EQ(h.size(), 4u);
+  EXPECT_EQ(h.entries()[0].name, "date");
+  EXPECT_EQ(h.entries()[1].name, "x-connection");
+  EXPECT_EQ(h.entries()[2].name, "etag");
+  EXPECT_EQ(h.entries()[2].value, "\"e\"");
+  EXPECT_EQ(h.entries()[3].name, "accept-ranges");
+}
+
 }  // namespace
 }  // namespace sluice::proxy
