@@ -262,12 +262,18 @@ if [[ -n $PROXY_CPU ]]; then
   fi
   bench_cleanup_hook() { rmdir "$CAP_DIR" 2>/dev/null; }
 fi
-cap_proxy_cpu() {  # cap_proxy_cpu PID: PID, its children and all their threads
-  local pid tid
+cap_proxy_cpu() {  # cap_proxy_cpu PID: PID and its children, all their threads
+  local pid tid file=cgroup.procs
+  [[ -f $CAP_DIR/tasks ]] && file=tasks  # v1 moves one thread per write
   for pid in $(pid_and_children "$1"); do
-    for tid in /proc/"$pid"/task/*; do echo "${tid##*/}" >"$CAP_DIR/tasks" 2>/dev/null ||
-      echo "${tid##*/}" >"$CAP_DIR/cgroup.threads" 2>/dev/null || echo "$pid" >"$CAP_DIR/cgroup.procs"; done
+    if [[ $file == tasks ]]; then
+      # A thread may end between the listing and the write: skip it.
+      for tid in /proc/"$pid"/task/*; do echo "${tid##*/}" >"$CAP_DIR/tasks" 2>/dev/null || true; done
+    else
+      echo "$pid" >"$CAP_DIR/cgroup.procs" 2>/dev/null || true
+    fi
   done
+  grep -qx "$1" "$CAP_DIR/$file" || die "could not move $1 into the CPU cgroup $CAP_DIR"
 }
 
 run_one() {
