@@ -286,6 +286,7 @@ void Exchange::SerializeRequestHead() {
 
 void Exchange::Connect(bool allow_pooled) {
   ++attempts_;
+  upstream_end_signalled_ = false;  // that was the previous try's socket
   if (tried_.empty() || tried_.back() != endpoint_) tried_.push_back(endpoint_);
   outcome_reported_ = false;
   upstream_start_ = ctx_->loop->now();
@@ -414,6 +415,9 @@ void Exchange::OnIoEvents(uint32_t events) {
   int attempt = attempts_;
   if (events & EPOLLOUT) WriteUpstream();
   if (done_ || attempts_ != attempt) return;  // these events were for the previous try's socket
+  // The peer's FIN (or an error) came with these events: a short read no
+  // longer means "drained", since no further edge will report the EOF.
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) upstream_end_signalled_ = true;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) ReadUpstream();
 }
 
@@ -466,7 +470,9 @@ void Exchange::ReadUpstream() {
       if (n > 0) {
         upstream_in_.Commit(static_cast<size_t>(n));
         // A short read drained the socket; edge-triggered epoll reports more.
-        if (static_cast<size_t>(n) < room) drained = upstream_->transport().drained_after_short_read();
+        if (static_cast<size_t>(n) < room) {
+          drained = !upstream_end_signalled_ && upstream_->transport().drained_after_short_read();
+        }
       } else if (n == 0) {
         upstream_eof_ = drained = true;
       } else if (errno == EAGAIN) {

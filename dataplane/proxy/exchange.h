@@ -177,6 +177,7 @@ class Exchange : public net::IoHandler, private DeadlineWatcher {
   bool response_started_ = false;
   std::optional<http1::BodyDecoder> response_decoder_;
   bool upstream_eof_ = false;
+  bool upstream_end_signalled_ = false;  // epoll reported RDHUP/HUP/ERR: read until EOF
   bool upstream_wants_close_ = false;
   bool reading_paused_ = false;
   std::string upgrade_;        // the request's Upgrade value, when it asked for one

@@ -819,5 +819,46 @@ TEST_F(Http1ConformanceTest, ClientGoneWhileTheUpstreamPausesReleasesTheUpstream
   EXPECT_TRUE(upstream.WaitForPeerClose(0, kWait));
 }
 
+// A close-delimited response whose last bytes and FIN reach the proxy in
+// one segment (one epoll wakeup): the proxy must not take its short read
+// for "drained" and wait for an edge that never comes; the client gets the
+// whole response at once, not when the upstream idle timeout fires.
+TEST_F(Http1ConformanceTest, CloseDelimitedBodyEndingWithTheFinInOneSegmentCompletesAtOnce) {
+  FakeUpstream upstream([](const FakeUpstream::Request&) {
+    FakeUpstream::Reply reply{"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it", /*close=*/true};
+    reply.fin_with_data = true;
+    return reply;
+  });
+  RouteTo(upstream.port());
+  for (int i = 0; i < 5; ++i) {
+    Client client(proxy_port_);
+    ASSERT_TRUE(client.Send(Get("/")));
+    Seen r = client.ReadResponse();
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, "all of it");
+    EXPECT_TRUE(r.complete) << "request " << i << ": the end of a close-delimited body was missed";
+  }
+}
+
+// The same for a tunnel (WebSocket): the upstream's last bytes and its FIN
+// arrive together; the client gets the bytes and its connection closes
+// promptly (a WebSocket client waits for the TCP close after the closing
+// handshake).
+TEST_F(Http1ConformanceTest, TunnelEndingWithTheFinInOneSegmentClosesTheClientAtOnce) {
+  FakeUpstream upstream([](const FakeUpstream::Request&) {
+    FakeUpstream::Reply reply{
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nbye", /*close=*/true};
+    reply.fin_with_data = true;
+    return reply;
+  });
+  RouteTo(upstream.port());
+  for (int i = 0; i < 5; ++i) {
+    Client client(proxy_port_);
+    ASSERT_TRUE(client.Send(Get("/chat", "Connection: Upgrade\r\nUpgrade: websocket\r\n")));
+    ASSERT_TRUE(client.ReadUntil("bye")) << client.all_received();
+    EXPECT_TRUE(client.WaitForClose()) << "request " << i << ": the tunnel's end was missed";
+  }
+}
+
 }  // namespace
 }  // namespace sluice::proxy

@@ -73,6 +73,9 @@ void Http1Session::OnIoEvents(uint32_t events) {
   if (state_ == State::kClosed) return;
   if (events & EPOLLOUT) Flush();
   if (state_ == State::kClosed) return;
+  // The FIN (or an error) came with these events: a short read is no longer
+  // "drained", as no further edge will report the end of stream.
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) end_signalled_ = true;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) ReadFromSocket();
 }
 
@@ -109,7 +112,7 @@ void Http1Session::ReadFromSocket() {
       if (state_ == State::kClosed) return;
       // A short read drained the socket: edge-triggered epoll reports the
       // next arrival, so the extra recv() that would say EAGAIN is skipped.
-      if (static_cast<size_t>(n) < room && transport_->drained_after_short_read()) break;
+      if (static_cast<size_t>(n) < room && !end_signalled_ && transport_->drained_after_short_read()) break;
       continue;
     }
     if (n == 0) {

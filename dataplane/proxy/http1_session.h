@@ -84,6 +84,7 @@ class Http1Session : public Session, public DownstreamStream {
   net::Buffer out_;
   bool peer_closed_ = false;
   bool peer_reset_ = false;
+  bool end_signalled_ = false;  // epoll reported RDHUP/HUP/ERR: read until EOF
   bool keep_alive_ = true;
   bool request_http10_ = false;
   bool response_chunked_ = false;

@@ -159,6 +159,9 @@ class Http2Session::Impl : public http2::ServerEvents {
     if (closed_) return;
     if (events & EPOLLOUT) Flush();
     if (closed_) return;
+    // The FIN (or an error) came with these events: a short read is no
+    // longer "drained", as no further edge will report the end of stream.
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) end_signalled_ = true;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) ReadFromTransport();
   }
 
@@ -328,7 +331,12 @@ class Http2Session::Impl : public http2::ServerEvents {
       ssize_t n = transport_->Read(read_buffer, sizeof read_buffer);
       if (n > 0) {
         Receive(std::string_view(read_buffer, static_cast<size_t>(n)));
-        if (static_cast<size_t>(n) < sizeof read_buffer) break;  // drained; edge-triggered epoll reports more
+        // Drained (edge-triggered epoll reports more), unless the end of
+        // stream is already known to follow (TLS: close_notify or an error
+        // behind the data) or epoll reported the FIN with this wakeup.
+        if (static_cast<size_t>(n) < sizeof read_buffer && !end_signalled_ && transport_->drained_after_short_read()) {
+          break;
+        }
         continue;
       }
       if (n < 0 && errno == EAGAIN) break;
@@ -443,6 +451,7 @@ class Http2Session::Impl : public http2::ServerEvents {
   Stream* streams_ = nullptr;
   bool closed_ = false;
   bool fatal_ = false;
+  bool end_signalled_ = false;  // epoll reported RDHUP/HUP/ERR: read until EOF
   bool in_receive_ = false;
   bool flushing_ = false;
   bool flush_again_ = false;

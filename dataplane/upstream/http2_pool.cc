@@ -39,6 +39,9 @@ void Http2Upstream::OnIoEvents(uint32_t events) {
   }
   if (events & EPOLLOUT) Flush();
   if (dead_) return;
+  // The FIN (or an error) came with these events: a short read is no longer
+  // "drained", as no further edge will report the end of stream.
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) end_signalled_ = true;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) Read();
 }
 
@@ -50,7 +53,9 @@ void Http2Upstream::Read() {
       Status received = session_.Receive(std::string_view(read_buffer, static_cast<size_t>(n)));
       in_receive_ = false;
       if (!received.ok()) return Fail("upstream HTTP/2 protocol error");
-      if (static_cast<size_t>(n) < sizeof read_buffer) break;
+      if (static_cast<size_t>(n) < sizeof read_buffer && !end_signalled_ && transport_->drained_after_short_read()) {
+        break;
+      }
       continue;
     }
     if (n < 0 && errno == EAGAIN) break;

@@ -49,6 +49,7 @@ class Http2Upstream final : public net::IoHandler {
   net::Buffer out_;
   bool connected_ = false;
   bool dead_ = false;
+  bool end_signalled_ = false;  // epoll reported RDHUP/HUP/ERR: read until EOF
   bool in_receive_ = false;
   bool flush_again_ = false;
   net::Clock::time_point idle_since_{};

@@ -136,6 +136,10 @@ void FakeUpstream::Serve(size_t index) {
     }
     for (const Request& request : requests) {
       Reply reply = script_(request);
+      if (reply.close && reply.fin_with_data) {
+        int on = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+      }
       if (!reply.bytes.empty()) SendAll(fd, reply.bytes);
       if (reply.close) {
         std::lock_guard<std::mutex> lock(mu_);

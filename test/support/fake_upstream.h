@@ -30,6 +30,10 @@ class FakeUpstream {
   struct Reply {
     std::string bytes;   // sent as is; empty: say nothing
     bool close = false;  // then close our side (no more recording on it)
+    // With close: the bytes and the FIN leave in one TCP segment (TCP_CORK
+    // until the close), so the proxy's one wakeup finds both the data and
+    // the end of stream, as it does from a fast origin on a busy machine.
+    bool fin_with_data = false;
   };
   using Script = std::function<Reply(const Request&)>;
 
