@@ -241,40 +241,10 @@ runs="$WORK/runs.tsv"  # proxy mode round rps mean max cpu_us syscalls_per_req o
 modes=(h2c)
 [[ $TLS == 1 ]] && modes+=(h2)
 # run_one PROXY MODE ROUND PORT: one warmed-up h2load run; appends a row to $runs.
-# The CPU cap (BENCH_PROXY_CPU): one cgroup for the run, v1 (cpu controller
-# mounted at /sys/fs/cgroup/cpu) or v2 (cpu.max); each proxy's processes and
-# threads are moved into it once started.
+# The CPU cap (BENCH_PROXY_CPU, lib.sh's cpu_cap_*): each proxy's processes
+# and threads join one capped cgroup once started.
 PROXY_CPU="${BENCH_PROXY_CPU:-}"
-CAP_DIR=""
-if [[ -n $PROXY_CPU ]]; then
-  [[ $PROXY_CPU =~ ^[1-9][0-9]?$|^100$ ]] || die "BENCH_PROXY_CPU must be a percentage from 1 to 100"
-  quota=$((PROXY_CPU * 100))  # of a 10000 us period
-  if [[ -w /sys/fs/cgroup/cpu/cgroup.procs ]]; then
-    CAP_DIR="/sys/fs/cgroup/cpu/sluice-h2bench-$$"
-    mkdir "$CAP_DIR" && echo 10000 >"$CAP_DIR/cpu.cfs_period_us" && echo "$quota" >"$CAP_DIR/cpu.cfs_quota_us" ||
-      die "cannot create the CPU cgroup $CAP_DIR"
-  elif [[ -f /sys/fs/cgroup/cgroup.controllers ]] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
-    echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
-    CAP_DIR="/sys/fs/cgroup/sluice-h2bench-$$"
-    mkdir "$CAP_DIR" && echo "$quota 10000" >"$CAP_DIR/cpu.max" || die "cannot create the CPU cgroup $CAP_DIR"
-  else
-    die "BENCH_PROXY_CPU needs a writable CPU cgroup (v1 /sys/fs/cgroup/cpu or v2 with the cpu controller)"
-  fi
-  bench_cleanup_hook() { rmdir "$CAP_DIR" 2>/dev/null; }
-fi
-cap_proxy_cpu() {  # cap_proxy_cpu PID: PID and its children, all their threads
-  local pid tid file=cgroup.procs
-  [[ -f $CAP_DIR/tasks ]] && file=tasks  # v1 moves one thread per write
-  for pid in $(pid_and_children "$1"); do
-    if [[ $file == tasks ]]; then
-      # A thread may end between the listing and the write: skip it.
-      for tid in /proc/"$pid"/task/*; do echo "${tid##*/}" >"$CAP_DIR/tasks" 2>/dev/null || true; done
-    else
-      echo "$pid" >"$CAP_DIR/cgroup.procs" 2>/dev/null || true
-    fi
-  done
-  grep -qx "$1" "$CAP_DIR/$file" || die "could not move $1 into the CPU cgroup $CAP_DIR"
-}
+[[ -n $PROXY_CPU ]] && cpu_cap_init "$PROXY_CPU" BENCH_PROXY_CPU
 
 run_one() {
   local proxy="$1" mode="$2" round="$3" port="$4" tls=0 scheme=http url before after perf_pid pids syscalls
@@ -282,7 +252,7 @@ run_one() {
   [[ $mode == h2 ]] && { tls=1; scheme=https; }
   "start_$proxy" "$port" "$tls"
   wait_port "$port" || die "$proxy did not start (see $WORK)"
-  [[ -n $PROXY_CPU ]] && cap_proxy_cpu "$proxy_pid"
+  [[ -n $PROXY_CPU ]] && cpu_cap_add "$proxy_pid"
   url="$scheme://127.0.0.1:$port/1k"
   h2args=(-c "$CLIENTS" -m "$STREAMS" -t 1 --header=":authority: $HOST")
   taskset -c 1 h2load "${h2args[@]}" -n 2000 "$url" >"$WORK/warm-$proxy-$mode-$round.txt" 2>&1 || true

@@ -62,6 +62,9 @@
 #                               which dies with its own message if it fails),
 #                               dump, print the dump's total instructions
 #   callgrind_per_request I1 I2 N1 N2   (I2 - I1) / (N2 - N1), rounded
+# CPU cap (a server made the bottleneck; see the section at the end):
+#   cpu_cap_init PERCENT KNOB   one CPU cgroup capped at PERCENT of a core
+#   cpu_cap_add PID             PID, its children and their threads join it
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CLK_TCK="$(getconf CLK_TCK)"
@@ -303,4 +306,45 @@ callgrind_count() {
 
 callgrind_per_request() {
   awk -v a="$1" -v b="$2" -v n1="$3" -v n2="$4" 'BEGIN { printf "%.0f", (b - a) / (n2 - n1) }'
+}
+
+# ------------------------------------------------------------- CPU cap ------
+# cpu_cap_init PERCENT VARNAME   one CPU cgroup for the run, capped at PERCENT
+#                                of one core (CFS quota over a 10 ms period,
+#                                short so the cap throttles smoothly); v1 (the
+#                                cpu controller at /sys/fs/cgroup/cpu) or v2
+#                                (cpu.max); removed at exit. VARNAME names the
+#                                knob in error messages.
+# cpu_cap_add PID                PID, its children and all their threads join it
+CPU_CAP_DIR=""
+cpu_cap_init() {
+  local percent="$1" knob="$2" quota
+  [[ $percent =~ ^[1-9][0-9]?$|^100$ ]] || die "$knob must be a percentage from 1 to 100"
+  quota=$((percent * 100))  # of a 10000 us period
+  if [[ -w /sys/fs/cgroup/cpu/cgroup.procs ]]; then
+    CPU_CAP_DIR="/sys/fs/cgroup/cpu/sluice-bench-$$"
+    mkdir "$CPU_CAP_DIR" && echo 10000 >"$CPU_CAP_DIR/cpu.cfs_period_us" &&
+      echo "$quota" >"$CPU_CAP_DIR/cpu.cfs_quota_us" || die "cannot create the CPU cgroup $CPU_CAP_DIR"
+  elif [[ -f /sys/fs/cgroup/cgroup.controllers ]] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
+    echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+    CPU_CAP_DIR="/sys/fs/cgroup/sluice-bench-$$"
+    mkdir "$CPU_CAP_DIR" && echo "$quota 10000" >"$CPU_CAP_DIR/cpu.max" || die "cannot create the CPU cgroup $CPU_CAP_DIR"
+  else
+    die "$knob needs a writable CPU cgroup (v1 /sys/fs/cgroup/cpu, or v2 with the cpu controller)"
+  fi
+  bench_cleanup_hook() { rmdir "$CPU_CAP_DIR" 2>/dev/null; }
+}
+
+cpu_cap_add() {
+  local pid tid file=cgroup.procs
+  [[ -f $CPU_CAP_DIR/tasks ]] && file=tasks  # v1 moves one thread per write
+  for pid in $(pid_and_children "$1"); do
+    if [[ $file == tasks ]]; then
+      # A thread may end between the listing and the write: skip it.
+      for tid in /proc/"$pid"/task/*; do echo "${tid##*/}" >"$CPU_CAP_DIR/tasks" 2>/dev/null || true; done
+    else
+      echo "$pid" >"$CPU_CAP_DIR/cgroup.procs" 2>/dev/null || true
+    fi
+  done
+  grep -qx "$1" "$CPU_CAP_DIR/$file" || die "could not move $1 into the CPU cgroup $CPU_CAP_DIR"
 }

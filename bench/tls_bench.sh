@@ -37,6 +37,9 @@
 # Environment: BENCH_SECONDS=5 per cell, BENCH_CLIENTS=2,
 #   SLUICE_PROXY_BIN (prebuilt; else built with bazel -c opt),
 #   BENCH_OUTPUT_BASE=/root/.cache/bazel-tls, BENCH_KEEP=1 keeps the temp dir.
+#   BENCH_SERVER_CPU=50 caps each server at that percentage of one core (a
+#   CPU cgroup, lib.sh's cpu_cap_*): the server, not the s_time clients,
+#   becomes the bottleneck, so handshakes/s compares the servers' capacity.
 set -euo pipefail
 LOG_TAG=tls_bench
 # shellcheck source=bench/lib.sh
@@ -46,6 +49,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SECONDS_PER_CELL="${BENCH_SECONDS:-5}"
 CLIENTS="${BENCH_CLIENTS:-2}"
 bench_make_work /tmp/sluice-tls-bench.XXXXXX
+SERVER_CPU="${BENCH_SERVER_CPU:-}"
+[[ -n $SERVER_CPU && -n "${BENCH_CALLGRIND:-}" ]] && die "BENCH_SERVER_CPU is for the timed table, not callgrind"
+[[ -n $SERVER_CPU ]] && cpu_cap_init "$SERVER_CPU" BENCH_SERVER_CPU
 
 tools=(nginx=nginx-light python3=python3 haproxy=haproxy openssl=openssl taskset=util-linux)
 [[ -n "${BENCH_CALLGRIND:-}" ]] && tools+=(valgrind=valgrind)
@@ -125,6 +131,7 @@ CONF
   esac
   SERVER_PID=$last_pid
   wait_port "$port" 30 || die "port $port never opened"
+  [[ -z $SERVER_CPU ]] || cpu_cap_add "$SERVER_PID"
 }
 
 # negotiated PORT -> "TLSv1.3 TLS_AES_256_GCM_SHA384 X25519 tickets 1+1": what
@@ -241,6 +248,7 @@ for kind in ecdsa rsa; do
 done
 
 echo
+[[ -z $SERVER_CPU ]] || echo "each server capped at ${SERVER_CPU}% of one core (CPU cgroup): handshakes/s is the server's capacity"
 echo "ratio sluice/nginx (handshakes/s; server CPU per handshake, lower is better):"
 for kind in ecdsa rsa; do
   for mode in new reuse; do
