@@ -15,18 +15,17 @@ struct Header {
   std::string value;
 };
 
-// Builds a std::string where one is initialised, so that
-// `entries.emplace_back(StringFrom{...}, StringFrom{...})` constructs a
-// Header's strings in place (C++20 aggregate init from parentheses): no
-// temporary strings to move and destroy, as with push_back(Header{...}).
-struct StringFrom {
-  const char* data;
-  size_t size;
-  operator std::string() const { return std::string(data, size); }
-};
-
 class HeaderMap {
  public:
+  // Appends a field whose strings are built in place in the new element:
+  // no temporary strings to move and destroy, as with push_back(Header{..})
+  // (the parsers' per-field path). `name` must already be lower case.
+  Header& AppendField(std::string_view name, std::string_view value) {
+    Header& field = entries_.emplace_back();
+    field.name.assign(name.data(), name.size());
+    field.value.assign(value.data(), value.size());
+    return field;
+  }
   // First value of `lower_name`, or nullptr.
   const std::string* Get(std::string_view lower_name) const {
     for (const Header& h : entries_) {

@@ -145,8 +145,7 @@ class ServerConnection::Callbacks {
       return 0;  // the authority is what counts; the proxy writes its own Host
     }
     // Built in place: no temporary strings to move and destroy.
-    head.headers.mutable_entries().emplace_back(http::StringFrom{name.data(), name.size()},
-                                                http::StringFrom{value.data(), value.size()});
+    head.headers.AppendField(name, value);
     return 0;
   }
 

@@ -25,7 +25,7 @@ sources=(
 )
 # The HTTP/2 target also needs our nghttp2 wrapper and libnghttp2.
 declare -A extra=(
-  [h2_session_fuzzer]="$root/dataplane/http2/server_connection.cc $root/dataplane/http2/session_memory.cc -lnghttp2"
+  [h2_session_fuzzer]="$root/dataplane/http2/server_connection.cc $root/dataplane/http2/session.cc $root/dataplane/http2/session_memory.cc -lnghttp2"
 )
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
