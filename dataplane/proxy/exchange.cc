@@ -228,8 +228,7 @@ void Exchange::SerializeRequestHead() {
   // Recorded here, before the fields are freed below (as IsGrpcRequest would).
   if (!grpc_recorded_) {
     grpc_recorded_ = true;
-    grpc_request_ = content_type != nullptr && content_type->size() >= 16 &&
-                    http::EqualsIgnoreCase(std::string_view(*content_type).substr(0, 16), "application/grpc");
+    grpc_request_ = content_type != nullptr && IsGrpcContentType(*content_type);
     grpc_deadline_ = grpc_request_ && has_grpc_timeout;
   }
   size += sizeof("host: \r\n") - 1 + request_.authority.size();

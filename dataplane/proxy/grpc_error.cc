@@ -2,10 +2,13 @@
 
 namespace sluice::proxy {
 
+bool IsGrpcContentType(std::string_view content_type) {
+  return content_type.size() >= 16 && http::EqualsIgnoreCase(content_type.substr(0, 16), "application/grpc");
+}
+
 bool IsGrpcRequest(const http::HeaderMap& headers) {
   const std::string* type = headers.Get("content-type");
-  if (type == nullptr || type->size() < 16) return false;
-  return http::EqualsIgnoreCase(std::string_view(*type).substr(0, 16), "application/grpc");
+  return type != nullptr && IsGrpcContentType(*type);
 }
 
 int GrpcStatusForHttp(int http_status, bool call_has_deadline) {

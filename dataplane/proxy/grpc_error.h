@@ -27,6 +27,9 @@ enum GrpcCode : int {
 // The request's content-type is application/grpc, or application/grpc+proto,
 // application/grpc-web... (any subtype a gRPC client sends).
 bool IsGrpcRequest(const http::HeaderMap& headers);
+// The same rule on one content-type value (for a caller already walking the
+// fields).
+bool IsGrpcContentType(std::string_view content_type);
 
 // The gRPC status for a proxy answer with HTTP status `http_status`, as
 // Envoy maps them (grpc/doc/http-grpc-status-mapping.md): 400 INTERNAL,
