@@ -343,9 +343,9 @@ int Run(const Flags& flags) {
   config.h2_max_resets_per_second = static_cast<uint32_t>(flags.h2_max_resets_per_second);
   config.h2_max_control_frames_per_second = static_cast<uint32_t>(flags.h2_max_control_frames_per_second);
   if (flags.https_redirect_port != 0) {
-    config.https_redirect_port = flags.https_redirect_port;
+    compile_options.chain.https_redirect_port = flags.https_redirect_port;
   } else if (https_address) {
-    config.https_redirect_port = https_address->port();
+    compile_options.chain.https_redirect_port = https_address->port();
   }
   std::unique_ptr<accesslog::AccessLog> access_log;
   if (flags.access_log == "-") {

@@ -6,15 +6,12 @@
 #include <string>
 #include <string_view>
 
+#include "dataplane/http/client_info.h"
 #include "dataplane/http/message.h"
 
 namespace sluice::proxy {
 
-struct ClientInfo {
-  std::string ip;                     // peer address without port
-  std::string_view scheme = "http";   // a literal: "http" or "https" (over TLS)
-  bool secure() const { return scheme.size() == 5; }  // "https"
-};
+using http::ClientInfo;
 
 class DownstreamStream {
  public:

@@ -1,35 +1,36 @@
 #pragma once
-// One proxied request, protocol-neutral downstream, HTTP/1.1 upstream:
-// route -> balancer pick -> pooled or new upstream connection -> stream the
-// request body up and the response body down, with backpressure both ways.
+// One proxied request: the coordinator that walks it through the route's
+// stage chain (dataplane/pipeline/README.md), the upstream tries and the
+// response, and nothing else. Every behaviour lives in a stage, in an
+// upstream stream (http1_upstream.h, http2_upstream.h) or in a body source:
 //
-// The Exchange is the IoHandler of its upstream socket while it holds it.
-// It never deletes itself: the downstream codec owns it and frees it with
-// EventLoop::DeleteLater after OnExchangeDone(), so no callback runs on a
-// freed object.
+//   route match -> request stages (head, body, end) -> cluster choice and
+//   balancer pick -> a try (retries, stale-connection replay) -> response
+//   stages (head, body, end) -> the client -> OnComplete (access log)
+//
+// A local reply (404, 413, 502, a stage's answer) takes the same response
+// path as an upstream's, from a body source.
+//
+// The Exchange never deletes itself: the downstream codec owns it and frees
+// it with EventLoop::DeleteLater after OnExchangeDone(), so no callback runs
+// on a freed object. Upstream streams it is done with go the same way.
+#include <chrono>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "dataplane/http/message.h"
 #include "dataplane/http1/parser.h"
-#include "dataplane/net/buffer.h"
 #include "dataplane/net/event_loop.h"
-#include "dataplane/proxy/deadline_list.h"
+#include "dataplane/pipeline/chain.h"
+#include "dataplane/pipeline/exchange_state.h"
 #include "dataplane/proxy/downstream.h"
+#include "dataplane/proxy/upstream_stream.h"
 #include "dataplane/proxy/worker_context.h"
 
 namespace sluice::proxy {
 
-// The HTTP/2 upstream branch (exchange_http2.cc): an Exchange whose cluster
-// speaks HTTP/2 sends its request as a stream on a multiplexed connection.
-class Http2UpstreamBranch;
-struct Http2UpstreamBranchDeleter {
-  void operator()(Http2UpstreamBranch* branch) const;
-};
-
-class Exchange : public net::IoHandler, private DeadlineWatcher {
+class Exchange final : public net::IoHandler, private UpstreamEvents, private pipeline::Resumer {
  public:
   // `request_framing` describes the request body the codec will deliver.
   Exchange(WorkerContext* ctx, DownstreamStream* downstream, http::RequestHead&& head,
@@ -39,8 +40,8 @@ class Exchange : public net::IoHandler, private DeadlineWatcher {
   static void* operator new(size_t size);
   static void operator delete(void* block, size_t size) noexcept;
 
-  // Routes and connects; may answer at once (404, 503, 413) and call
-  // OnExchangeDone() before returning.
+  // Routes and starts the request stages; may answer at once (404, 503,
+  // 413, a redirect) and call OnExchangeDone() before returning.
   void Start();
   // The client asked to switch protocols (Connection: upgrade + Upgrade):
   // forward the request's Upgrade and, on 101, tunnel bytes both ways.
@@ -55,149 +56,122 @@ class Exchange : public net::IoHandler, private DeadlineWatcher {
   // reading the client until DownstreamStream::ResumeRequestBody().
   bool RequestBodyFull() const;
   void OnDownstreamWritable();
-  // The client went away: drop the upstream connection, say nothing more.
+  // The client went away: drop the upstream, say nothing more.
   void OnDownstreamClosed();
   // The codec answered this request itself (bad body, timeout): what the
   // access log should say.
-  void NoteRefused(int status, const char* reason) {
-    status_ = status;
-    error_ = reason;
-  }
+  void NoteRefused(int status, const char* reason);
   // Tunnel mode (after 101): client bytes, and the client's end of stream.
   void OnTunnelData(std::string_view data);
   void OnTunnelClientEof();
   // The route's client body timeout (idle time between body reads).
   std::chrono::milliseconds ClientBodyTimeout() const;
-  bool done() const { return done_; }
+  bool done() const { return phase_ == Phase::kDone; }
   // True once a response head was sent downstream.
   bool response_started() const { return response_started_; }
 
-  void OnIoEvents(uint32_t events) override;
+  void OnIoEvents(uint32_t) override {}
 
  private:
-  enum class Failure { kConnect, kTimeout, kBadResponse, kReset };
+  enum class Phase : uint8_t {
+    kRequest,   // request head stages (possibly paused)
+    kUpstream,  // a try is under way, no response head sent
+    kResponse,  // a response head went to the client; its body follows
+    kTunnel,    // after 101: raw bytes both ways
+    kDone,
+  };
+  // Where a stage paused the chain (Resume goes on from there).
+  enum class Paused : uint8_t { kNone, kRequestHead, kRequestEnd, kResponseHead };
 
-  void Connect(bool allow_pooled);
-  void SerializeRequestHead();
-  void WriteUpstream();
-  void ReadUpstream();
-  void ProcessUpstreamInput();
-  bool HandleResponseHead();
-  void CompleteResponse();
-  bool StartTunnel(http::ResponseHead head);
-  void RelayTunnel();
-  void UpstreamFailed(Failure failure, const char* detail);
-  // Retries (RetryPolicy in snapshot.proto): starts a new try on another
-  // endpoint when the condition is enabled, the request is safe to send
-  // again, tries and the cluster's retry budget remain. True: a try started.
-  bool Retry(v1::RetryPolicy::Condition condition, const char* detail);
-  bool RetrySafe(v1::RetryPolicy::Condition condition) const;
-  // The request body as sent upstream, kept while it is small so that a
-  // later try can send it again.
+  // Request side.
+  void RunRequestHead();
+  void RunRequestEnd();
   void KeepForReplay(std::string_view bytes);
-  // Outlier detection: the outcome of the current try (once per try).
-  void ReportOutcome(bool success);
-  // The wait for a try's response head: the per-try timeout when set.
-  std::chrono::milliseconds ResponseWaitTimeout() const;
-  void Respond(int status, std::string_view body);
-  // 308 to the same URL over https (RoutePolicy.redirect_to_https).
-  void RedirectToHttps();
-  // Strict-Transport-Security, over HTTPS only, when the route asks for it.
-  void AddHsts(http::HeaderMap& headers) const;
-  void Finish();
-  void ReleaseUpstream(bool reusable);
-  void ArmTimer(std::chrono::milliseconds timeout);
-  void LogAccess();
-  void OnTimer();
-  void OnDeadline() override { OnTimer(); }  // the worker's DeadlineList
+
+  // Upstream: cluster choice and pick, tries, retries.
+  bool ChooseEndpoint();
+  void StartTry(bool allow_pooled);
+  bool Retry(v1::RetryPolicy::Condition condition, const pipeline::ProxyError& cause);
+  bool RetrySafe(v1::RetryPolicy::Condition condition) const;
+  void ReportOutcome(bool success);  // outlier detection, once per try
+  void BeginBalancerTry();
+  void EndBalancerTry(bool success);
+  // The stream is done with: no more events; freed after this batch.
+  void RetireUpstream();
   std::chrono::milliseconds PolicyTimeout(uint32_t route_ms, std::chrono::milliseconds fallback) const;
+
+  // UpstreamEvents.
+  void OnUpstreamHead(http::ResponseHead head, bool end_stream) override;
+  void OnUpstreamBody(std::string_view data) override;
+  void OnUpstreamFlush() override;
+  void OnUpstreamEnd(const http::HeaderMap* trailers) override;
+  void OnUpstreamError(pipeline::ProxyError error) override;
+  void OnUpstreamRequestWritable() override;
+  // pipeline::Resumer: a paused stage is done waiting.
+  void Resume() override;
+
+  // Response side.
+  void RunResponseHead();
+  void SendResponseBody(std::string_view data);
+  void EndResponse(const http::HeaderMap* trailers);
+  // Answers with state_.reply (its status, text or body source).
+  void Reply();
+  void PumpBodySource();
+  void Abort();
+  void Finish();
+  // Once, however the exchange ends: the log fields, then OnComplete stages.
+  void Complete();
 
   WorkerContext* ctx_;
   DownstreamStream* downstream_;
-  http::RequestHead request_;
+  pipeline::ExchangeState state_;  // the request lives here for the whole exchange
   http1::BodyFraming request_framing_;
-  // Read from the request head once, before the HTTP/1 upstream path frees
-  // the headers (SerializeRequestHead notes them in its pass over the
-  // fields) or at the proxy's first own answer, whichever comes first.
-  void RecordGrpcCall();
-  bool grpc_recorded_ = false;
-  bool grpc_request_ = false;   // content-type application/grpc*: answer errors as gRPC (grpc_error.h)
-  bool grpc_deadline_ = false;  // the call carries grpc-timeout
   std::shared_ptr<const snapshot::CompiledSnapshot> snapshot_;  // kept to the end
   const snapshot::CompiledRoute* route_ = nullptr;
-  const snapshot::CompiledEndpoint* endpoint_ = nullptr;
-  const snapshot::CompiledCluster* cluster_ = nullptr;  // the cluster endpoint_ was picked from
-  // Session affinity: the Set-Cookie the balancer asked for (empty: none).
-  std::string affinity_cookie_;
-  // Balancer accounting (in-flight, latency): one OnRequestStart/End pair
-  // per try, opened in Connect, closed when the try fails or the exchange ends.
-  void BeginBalancerTry();
-  void EndBalancerTry(bool success);
-  const snapshot::CompiledCluster* balancer_try_cluster_ = nullptr;  // null: no try open
-  const snapshot::CompiledEndpoint* balancer_try_endpoint_ = nullptr;
-  net::Clock::time_point balancer_try_head_at_{};  // when the try's response head came
-  bool balancer_try_success_ = true;
+  const pipeline::Chain* chain_ = nullptr;
+  Phase phase_ = Phase::kRequest;
+  Paused paused_ = Paused::kNone;
+  size_t cursor_ = 0;  // of the hook being run, for a paused chain
+  std::string upgrade_;  // the request's Upgrade value, when it asked for one
 
-  // Retries.
-  std::vector<const snapshot::CompiledEndpoint*> tried_;  // one entry per try, in order
-  std::string replay_body_;     // request body bytes as framed upstream, while <= kMaxReplayBody
-  http::HeaderMap request_trailers_;  // forwardable ones, kept for HTTP/2 retries
-  bool body_replayable_ = true;  // false once the body outgrew replay_body_
+  // Request body and its end, as the client sends them.
+  bool request_body_started_ = false;
+  bool request_end_received_ = false;
+  bool request_end_done_ = false;  // request end stages ran: the end goes to every try
+  http::HeaderMap request_trailers_;
+  // The body so far, kept for a retry while small, and held whole while no
+  // try is under way yet (request stages paused).
+  std::string replay_body_;
+  bool body_replayable_ = true;
+
+  // Tries.
+  const snapshot::CompiledCluster* cluster_ = nullptr;
+  const snapshot::CompiledEndpoint* endpoint_ = nullptr;
+  std::unique_ptr<UpstreamStream> upstream_;
+  UpstreamRequest upstream_request_;
+  std::vector<const snapshot::CompiledEndpoint*> tried_;  // one entry per endpoint tried, in order
   int retries_ = 0;
   bool outcome_reported_ = false;  // for the current try
-
-  std::unique_ptr<upstream::UpstreamConnection> upstream_;  // while we hold one
-
-  // HTTP/2 upstream (Cluster.protocol H2C/H2), in exchange_http2.cc. When
-  // h2_ is set, the body/upstream methods hand over to these.
-  friend class Http2UpstreamBranch;
-  bool UsesHttp2Upstream() const;
-  void ConnectHttp2(bool allow_pooled);
-  void Http2RequestBody(std::string_view data);
-  void Http2RequestEnd();
-  bool Http2RequestBodyFull() const;
-  void Http2ResumeResponse();
-  void Http2Release();
-  std::unique_ptr<Http2UpstreamBranch, Http2UpstreamBranchDeleter> h2_;
-  int upstream_fd() const { return upstream_ ? upstream_->fd() : -1; }
-  bool connecting_ = false;       // TCP connect, then the TLS handshake when re-encrypting
-  bool tcp_connected_ = false;
-  std::string upstream_tls_error_;  // kept here: error_ points into it
-  bool reused_connection_ = false;
-  int attempts_ = 0;
-  std::string upstream_head_;     // kept for one replay on a stale pooled connection
-  net::Buffer upstream_out_;
-  net::Buffer upstream_in_;
-  bool request_body_started_ = false;
-  bool request_complete_ = false;
-  uint64_t request_body_bytes_ = 0;
-
-  http1::ResponseHeadParser response_parser_;  // incremental: never rescans a line
-  bool response_head_received_ = false;
-  bool response_started_ = false;
-  std::optional<http1::BodyDecoder> response_decoder_;
-  bool upstream_eof_ = false;
-  bool upstream_end_signalled_ = false;  // epoll reported RDHUP/HUP/ERR: read until EOF
-  bool upstream_wants_close_ = false;
-  bool reading_paused_ = false;
-  std::string upgrade_;        // the request's Upgrade value, when it asked for one
-  bool tunnel_ = false;        // after 101: raw bytes both ways
-  bool client_eof_ = false;    // tunnel: the client half-closed
-  bool upstream_shut_ = false; // tunnel: we half-closed towards the upstream
-  bool done_ = false;
-
-  // For the access log.
-  std::chrono::system_clock::time_point start_wall_;
-  net::Clock::time_point start_;
   net::Clock::time_point upstream_start_{};
-  int status_ = 0;
-  const char* error_ = "";
-  bool logged_ = false;
+  // Balancer accounting (in-flight, latency): one OnRequestStart/End pair
+  // per try, opened in StartTry, closed when the try fails or the exchange ends.
+  const snapshot::CompiledCluster* balancer_try_cluster_ = nullptr;  // null: no try open
+  const snapshot::CompiledEndpoint* balancer_try_endpoint_ = nullptr;
+  net::Clock::time_point balancer_try_head_at_{};
+  bool balancer_try_success_ = true;
 
-  // Watched in ctx_->deadlines (deadline_list.h) while a timeout runs.
-  net::Clock::time_point deadline_{};
-  net::Clock::time_point timer_due_{};  // what the DeadlineList was told
-  bool connect_pending_timeout_ = false;  // the armed timeout is the connect one (for the log)
+  // Response.
+  http::ResponseHead response_head_;  // while the response head stages run (or wait)
+  bool response_end_stream_ = false;
+  bool response_started_ = false;
+  bool response_paused_ = false;  // the client's buffer is full: the upstream waits
+  std::string tunnel_protocol_;   // a 101's Upgrade value
+  // Upstream events that came while the response head stages waited.
+  std::string held_body_;
+  bool held_end_ = false;
+  http::HeaderMap held_trailers_;
+  std::unique_ptr<pipeline::BodySource> body_source_;  // a local reply's body
+  bool completed_ = false;
 };
 
 }  // namespace sluice::proxy

@@ -5,7 +5,9 @@
 
 #include <cerrno>
 
-#include "dataplane/proxy/hop_by_hop.h"
+#include "dataplane/pipeline/access_log_stage.h"
+#include "dataplane/pipeline/hop_by_hop.h"
+#include "dataplane/pipeline/local_reply.h"
 #include "dataplane/proxy/http2_session.h"
 
 namespace sluice::proxy {
@@ -220,9 +222,9 @@ void Http1Session::StartRequest(http::RequestHead head, http1::BodyFraming frami
   const std::string* connection = head.headers.Get("connection");
   request_http10_ = head.version_minor == 0;
   if (request_http10_) {
-    keep_alive_ = connection != nullptr && HasConnectionToken(*connection, "keep-alive");
+    keep_alive_ = connection != nullptr && pipeline::HasConnectionToken(*connection, "keep-alive");
   } else {
-    keep_alive_ = connection == nullptr || !HasConnectionToken(*connection, "close");
+    keep_alive_ = connection == nullptr || !pipeline::HasConnectionToken(*connection, "close");
   }
   if (draining_) keep_alive_ = false;
   bool expects_continue = false;
@@ -239,7 +241,7 @@ void Http1Session::StartRequest(http::RequestHead head, http1::BodyFraming frami
   std::string upgrade;
   if (const std::string* value = head.headers.Get("upgrade");
       value != nullptr && !request_http10_ && !has_body && connection != nullptr &&
-      HasConnectionToken(*connection, "upgrade")) {
+      pipeline::HasConnectionToken(*connection, "upgrade")) {
     upgrade = *value;
   }
   state_ = has_body ? State::kReadingBody : State::kAwaitingResponse;
@@ -429,26 +431,19 @@ void Http1Session::OnExchangeDone() {
 }
 
 void Http1Session::SendErrorAndClose(int status, std::string_view body, std::string_view reason, bool log) {
-  http::ResponseHead head;
-  head.status = status;
-  head.headers.Add("content-type", "text/plain; charset=utf-8");
-  head.headers.Add("content-length", std::to_string(body.size()));
+  // The one local-reply builder (the exchange's too), then the connection
+  // closes: what follows a refused request on it cannot be trusted.
+  pipeline::LocalReply reply;
+  reply.status = status;
+  reply.body = body;
+  http::ResponseHead head = pipeline::BuildLocalReplyHead(reply, pipeline::ReplyShape());
   head.headers.Add("connection", "close");
   std::string bytes;
   http1::AppendResponseHead(head, bytes);
   bytes.append(body);
   out_.Append(bytes);
   ctx_->stats.Count(ctx_->stats.responses_by_class[status / 100]);
-  if (log && ctx_->access_log != nullptr) {
-    // A request we refused before it became an exchange: what we know of it.
-    accesslog::Entry entry;
-    entry.start = std::chrono::system_clock::now();
-    entry.client_address = client_.ip;
-    entry.status = status;
-    entry.bytes_out = bytes.size();
-    entry.error = reason;
-    ctx_->access_log->Log(entry);
-  }
+  if (log) pipeline::LogRefusedRequest(ctx_->access_log.get(), client_, nullptr, status, reason, bytes.size());
   state_ = State::kClosing;
   Flush();
 }

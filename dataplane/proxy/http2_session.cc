@@ -9,7 +9,8 @@
 #include "dataplane/http2/server_connection.h"
 #include "dataplane/net/buffer.h"
 #include "dataplane/proxy/exchange.h"
-#include "dataplane/proxy/grpc_error.h"
+#include "dataplane/pipeline/access_log_stage.h"
+#include "dataplane/pipeline/local_reply.h"
 #include "dataplane/proxy/spare_blocks.h"
 
 namespace sluice::proxy {
@@ -176,8 +177,8 @@ class Http2Session::Impl : public http2::ServerEvents {
     if (streams_ != nullptr) streams_->prev = stream;
     streams_ = stream;
     ArmStallTimer();
-    if (head.method == "CONNECT") return Refuse(stream, head, 405, "method not allowed\n");
-    if (head.authority.empty()) return Refuse(stream, head, 400, "bad request\n");
+    if (head.method == "CONNECT") return Refuse(stream, head, 405, "method not allowed\n", "CONNECT is not supported");
+    if (head.authority.empty()) return Refuse(stream, head, 400, "bad request\n", "no :authority");
     http1::BodyFraming framing;
     if (end_stream) {
       framing.kind = http1::BodyFraming::kNone;
@@ -299,24 +300,21 @@ class Http2Session::Impl : public http2::ServerEvents {
  private:
   friend class Http2Session;
 
-  // Answers a request the proxy will not route. A gRPC client reads
-  // grpc-status, not the HTTP status, so it gets the Trailers-Only answer
-  // the Exchange gives for its own errors (grpc_error.h).
-  void Refuse(Stream* stream, const http::RequestHead& request, int status, std::string_view body) {
+  // Answers a request refused before it became an exchange, with the one
+  // local-reply builder the exchange uses too (a gRPC client gets the
+  // Trailers-Only answer it can read), and logs it.
+  void Refuse(Stream* stream, const http::RequestHead& request, int status, std::string_view body,
+              std::string_view reason) {
     ctx_->stats.Count(ctx_->stats.responses_by_class[status / 100]);
-    if (IsGrpcRequest(request.headers)) {
-      bool has_deadline = request.headers.Get("grpc-timeout") != nullptr;
-      stream->SendResponseHead(GrpcErrorHead(GrpcStatusForHttp(status, has_deadline), body), /*end_stream=*/true);
-      stream->SendResponseEnd(nullptr);
-      return;
-    }
-    http::ResponseHead head;
-    head.status = status;
-    head.headers.Add("content-type", "text/plain; charset=utf-8");
-    head.headers.Add("content-length", std::to_string(body.size()));
-    stream->SendResponseHead(std::move(head), false);
-    stream->SendResponseBody(body);
+    pipeline::LocalReply reply;
+    reply.status = status;
+    reply.body = body;
+    pipeline::ReplyShape shape = pipeline::ReplyShape::Of(request);
+    bool body_follows = pipeline::BodyFollows(reply, shape);
+    stream->SendResponseHead(pipeline::BuildLocalReplyHead(reply, shape), /*end_stream=*/!body_follows);
+    if (body_follows) stream->SendResponseBody(reply.text());
     stream->SendResponseEnd(nullptr);
+    pipeline::LogRefusedRequest(ctx_->access_log.get(), client_, &request, status, reason, stream->response_bytes());
   }
 
   void Receive(std::string_view bytes) {

@@ -26,11 +26,10 @@ struct ProxyConfig {
   // backend and a close (strace). They time out after
   // upstream_keepalive_timeout, so a quiet endpoint holds none for long.
   size_t max_idle_upstream_per_endpoint = 1024;
-  uint64_t max_request_body_bytes = 0;           // 0: unlimited
   size_t high_watermark = 256 * 1024;            // pause the producer above this
   size_t low_watermark = 64 * 1024;              // resume it below this
-  // Port in the Location of HTTP -> HTTPS redirects (443: none written).
-  int https_redirect_port = 443;
+  // (The request body limit and the HTTPS redirect port are the stages':
+  // snapshot::CompileOptions::chain.)
   // HTTP/2 (downstream); header limits are head_limits' (decoded list size
   // and count, and the raw header block across CONTINUATION frames).
   uint32_t h2_max_concurrent_streams = 100;      // SETTINGS_MAX_CONCURRENT_STREAMS

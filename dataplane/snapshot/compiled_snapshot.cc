@@ -296,7 +296,7 @@ struct CompiledSnapshotBuilder {
       }
       if (old != nullptr) RemoveHost(*out, name, *old);
       if (source == nullptr) continue;
-      auto compiled = CompileVirtualHost(*source, *out);
+      auto compiled = CompileVirtualHost(*source, *out, options.chain);
       if (!compiled.ok()) return compiled.status();
       AddHost(*out, name, std::move(*compiled));
     }
@@ -368,7 +368,8 @@ struct CompiledSnapshotBuilder {
   }
 
   static Result<std::shared_ptr<const CompiledVirtualHost>> CompileVirtualHost(
-      const std::shared_ptr<const v1::VirtualHost>& source, const CompiledSnapshot& snapshot) {
+      const std::shared_ptr<const v1::VirtualHost>& source, const CompiledSnapshot& snapshot,
+      const pipeline::ChainDefaults& chain_defaults) {
     const v1::VirtualHost& vhost = *source;
     if (!IsValidVirtualHostName(vhost.name())) {
       return Status::Error("virtual host \"" + vhost.name() + "\": invalid host name");
@@ -413,6 +414,7 @@ struct CompiledSnapshotBuilder {
       }
       compiled_route.policy = route.policy();
       compiled_route.origin = route.origin();
+      compiled_route.chain = pipeline::CompileChain(compiled_route.policy, chain_defaults);
       out.routes.push_back(std::move(compiled_route));
     }
     return std::shared_ptr<const CompiledVirtualHost>(std::move(out_host));

@@ -12,6 +12,7 @@
 #include "dataplane/health/endpoint_health.h"
 #include "dataplane/health/outlier.h"
 #include "dataplane/net/socket.h"
+#include "dataplane/pipeline/chain.h"
 #include "dataplane/snapshot/persistent_map.h"
 #include "dataplane/snapshot/sources.h"
 #include "dataplane/tls/client_context.h"
@@ -83,6 +84,8 @@ struct CompiledRoute {
   CompiledCanary canary;
   v1::RoutePolicy policy;
   std::string origin;
+  // The route's request pipeline (dataplane/pipeline), compiled with it.
+  std::shared_ptr<const pipeline::Chain> chain;
 
   bool Matches(std::string_view request_path) const;
 };
@@ -101,6 +104,8 @@ struct CompileOptions {
   std::shared_ptr<tls::ServerContext> explicit_default_certificate;
   // Self-signed, generated at start: used when there is no other default.
   std::shared_ptr<tls::ServerContext> generated_default_certificate;
+  // What the stages fall back on when a route says nothing (proxy flags).
+  pipeline::ChainDefaults chain;
 };
 
 class CompiledSnapshot {

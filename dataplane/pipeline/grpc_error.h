@@ -11,7 +11,7 @@
 
 #include "dataplane/http/message.h"
 
-namespace sluice::proxy {
+namespace sluice::pipeline {
 
 // gRPC status codes the proxy produces (grpc/include/grpcpp/support/status_code_enum.h).
 enum GrpcCode : int {
@@ -49,4 +49,4 @@ std::string PercentEncodeGrpcMessage(std::string_view message);
 // encoded here; a trailing newline is dropped).
 http::ResponseHead GrpcErrorHead(int grpc_status, std::string_view message);
 
-}  // namespace sluice::proxy
+}  // namespace sluice::pipeline

@@ -1,8 +1,8 @@
-#include "dataplane/proxy/grpc_error.h"
+#include "dataplane/pipeline/grpc_error.h"
 
 #include <gtest/gtest.h>
 
-namespace sluice::proxy {
+namespace sluice::pipeline {
 namespace {
 
 TEST(GrpcErrorTest, RecognisesEveryGrpcContentType) {
@@ -51,4 +51,4 @@ TEST(GrpcErrorTest, TrailersOnlyHeadCarriesTheStatus) {
 }
 
 }  // namespace
-}  // namespace sluice::proxy
+}  // namespace sluice::pipeline

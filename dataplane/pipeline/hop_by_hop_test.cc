@@ -1,8 +1,8 @@
-#include "dataplane/proxy/hop_by_hop.h"
+#include "dataplane/pipeline/hop_by_hop.h"
 
 #include <gtest/gtest.h>
 
-namespace sluice::proxy {
+namespace sluice::pipeline {
 namespace {
 
 TEST(HopByHopTest, RemovesStandardAndConnectionNamedHeaders) {
@@ -37,7 +37,7 @@ TEST(HopByHopTest, FindsConnectionTokensCaseInsensitively) {
   EXPECT_TRUE(HasConnectionToken(" upgrade ,close", "upgrade"));
 }
 
-TEST(HopByHopTest, FilterResponseHeadersHidesServerAndContentLengthOnlyWhenAsked) {
+TEST(HopByHopTest, FilterDropsWhatThePredicateAsksBesideHopByHop) {
   auto make = [] {
     http::HeaderMap h;
     h.Add("server", "Apache/2.4");
@@ -48,15 +48,17 @@ TEST(HopByHopTest, FilterResponseHeadersHidesServerAndContentLengthOnlyWhenAsked
     return h;
   };
   http::HeaderMap kept = make();
-  FilterResponseHeaders(kept, false, false);
+  FilterHopByHop(kept, [](const http::Header&) { return false; });
   EXPECT_EQ(kept.size(), 4u);
   http::HeaderMap hidden = make();
-  FilterResponseHeaders(hidden, true, true);
+  FilterHopByHop(hidden, [](const http::Header& h) {
+    return h.name == "server" || h.name == "x-powered-by" || h.name == "content-length";
+  });
   ASSERT_EQ(hidden.size(), 1u);
   EXPECT_NE(hidden.Get("content-type"), nullptr);
 }
 
-TEST(HopByHopTest, FilterResponseHeadersKeepsOrderAndDropsFieldsNamedBeforeConnection) {
+TEST(HopByHopTest, FilterKeepsOrderAndDropsFieldsNamedBeforeConnection) {
   http::HeaderMap h;
   h.Add("server", "nginx");
   h.Add("x-hop", "1");
@@ -65,7 +67,7 @@ TEST(HopByHopTest, FilterResponseHeadersKeepsOrderAndDropsFieldsNamedBeforeConne
   h.Add("connection", "Keep-Alive, X-Hop");
   h.Add("etag", "\"e\"");
   h.Add("accept-ranges", "bytes");
-  FilterResponseHeaders(h, true, false);
+  FilterHopByHop(h, [](const http::Header& f) { return f.name == "server"; });
   ASSERT_EQ(h.size(), 4u);
   EXPECT_EQ(h.entries()[0].name, "date");
   EXPECT_EQ(h.entries()[1].name, "x-connection");
@@ -75,4 +77,4 @@ TEST(HopByHopTest, FilterResponseHeadersKeepsOrderAndDropsFieldsNamedBeforeConne
 }
 
 }  // namespace
-}  // namespace sluice::proxy
+}  // namespace sluice::pipeline

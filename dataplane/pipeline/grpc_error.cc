@@ -1,6 +1,6 @@
-#include "dataplane/proxy/grpc_error.h"
+#include "dataplane/pipeline/grpc_error.h"
 
-namespace sluice::proxy {
+namespace sluice::pipeline {
 
 bool IsGrpcContentType(std::string_view content_type) {
   return content_type.size() >= 16 && http::EqualsIgnoreCase(content_type.substr(0, 16), "application/grpc");
@@ -52,4 +52,4 @@ http::ResponseHead GrpcErrorHead(int grpc_status, std::string_view message) {
   return head;
 }
 
-}  // namespace sluice::proxy
+}  // namespace sluice::pipeline

@@ -1,0 +1,80 @@
+#include "dataplane/pipeline/body_source.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace sluice::pipeline {
+
+BodySource::Chunk MemoryBodySource::Next(size_t max) {
+  size_t n = std::min(max, bytes_.size() - offset_);
+  Chunk chunk;
+  chunk.data = std::string_view(bytes_).substr(offset_, n);
+  offset_ += n;
+  chunk.end = offset_ == bytes_.size();
+  return chunk;
+}
+
+FileBodySource::FileBodySource(int fd, uint64_t offset, uint64_t length, size_t block)
+    : fd_(fd), next_(offset), end_(offset + length), length_(length) {
+  buffer_.resize(std::max<size_t>(block, 1));
+}
+
+FileBodySource::~FileBodySource() {
+  if (fd_ >= 0) close(fd_);
+}
+
+BodySource::Chunk FileBodySource::Next(size_t max) {
+  Chunk chunk;
+  if (next_ >= end_) {
+    chunk.end = true;
+    return chunk;
+  }
+  size_t want = static_cast<size_t>(std::min<uint64_t>({max, buffer_.size(), end_ - next_}));
+  ssize_t n;
+  do {
+    n = pread(fd_, buffer_.data(), want, static_cast<off_t>(next_));
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) {
+    // A file that shrank under us, or an I/O error: the body cannot be
+    // completed, and the client must not see a complete-looking response.
+    chunk.failed = true;
+    error_ = ProxyError::Proxy(ErrorCode::kReset, n == 0 ? "file ended early" : std::strerror(errno));
+    return chunk;
+  }
+  next_ += static_cast<uint64_t>(n);
+  chunk.data = std::string_view(buffer_.data(), static_cast<size_t>(n));
+  chunk.end = next_ >= end_;
+  return chunk;
+}
+
+BodySource::Chunk TransformedBodySource::Next(size_t max) {
+  Chunk chunk;
+  // Drain what the transform produced before reading more input.
+  while (out_offset_ == out_.size() && !source_done_) {
+    out_.clear();
+    out_offset_ = 0;
+    Chunk in = source_->Next(max);
+    if (in.failed) {
+      error_ = source_->error();
+      chunk.failed = true;
+      return chunk;
+    }
+    if (!transform_->Transform(in.data, in.end, out_)) {
+      error_ = ProxyError::Proxy(ErrorCode::kReset, "body transform failed");
+      chunk.failed = true;
+      return chunk;
+    }
+    source_done_ = in.end;
+    if (in.data.empty() && !in.end) return chunk;  // the source has nothing now
+  }
+  size_t n = std::min(max, out_.size() - out_offset_);
+  chunk.data = std::string_view(out_).substr(out_offset_, n);
+  out_offset_ += n;
+  chunk.end = source_done_ && out_offset_ == out_.size();
+  return chunk;
+}
+
+}  // namespace sluice::pipeline

@@ -1,0 +1,100 @@
+#pragma once
+// Where a response body comes from. The exchange moves bytes from a source
+// to the client only while the client takes them (DownstreamStream's
+// OutputFull / OnDownstreamWritable), whatever the source, so a cached
+// object or a large file streams with the same flow control as an upstream
+// response and nothing is read whole into memory.
+//
+// Sources:
+//   upstream   push: the upstream stream delivers events and is paused and
+//              resumed (UpstreamStream::PauseResponse/ResumeResponse in
+//              dataplane/proxy/upstream_stream.h); not a BodySource
+//   memory     MemoryBodySource: bytes the proxy holds (local replies, a
+//              cache's memory tier)
+//   file       FileBodySource: a range of an open file, read in blocks
+//              (a cache's disk tier, static content)
+//   transform  TransformedBodySource: another source through a
+//              BodyTransform (compression of a file or a cached object);
+//              on the upstream path a transform is a response-body stage
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "dataplane/pipeline/proxy_error.h"
+
+namespace sluice::pipeline {
+
+class BodySource {
+ public:
+  struct Chunk {
+    std::string_view data;  // valid until the next call
+    bool end = false;       // no more bytes after `data`
+    bool failed = false;    // the source broke (then `error` says why)
+  };
+  virtual ~BodySource() = default;
+  // Up to `max` bytes (max > 0). Empty data without `end`: nothing now.
+  virtual Chunk Next(size_t max) = 0;
+  // The whole length when known (Content-Length), else -1.
+  virtual int64_t length() const { return -1; }
+  // Why Next() failed.
+  const ProxyError& error() const { return error_; }
+
+ protected:
+  ProxyError error_;
+};
+
+class MemoryBodySource final : public BodySource {
+ public:
+  explicit MemoryBodySource(std::string bytes) : bytes_(std::move(bytes)) {}
+  Chunk Next(size_t max) override;
+  int64_t length() const override { return static_cast<int64_t>(bytes_.size()); }
+
+ private:
+  std::string bytes_;
+  size_t offset_ = 0;
+};
+
+// [offset, offset + length) of an open file, read with pread in blocks of
+// at most `block` bytes. Owns (and closes) `fd`.
+class FileBodySource final : public BodySource {
+ public:
+  FileBodySource(int fd, uint64_t offset, uint64_t length, size_t block = 64 * 1024);
+  ~FileBodySource() override;
+  FileBodySource(const FileBodySource&) = delete;
+  FileBodySource& operator=(const FileBodySource&) = delete;
+  Chunk Next(size_t max) override;
+  int64_t length() const override { return static_cast<int64_t>(length_); }
+
+ private:
+  int fd_;
+  uint64_t next_;
+  uint64_t end_;
+  uint64_t length_;
+  std::string buffer_;
+};
+
+// Turns a stream of bytes into another, chunk by chunk (compression).
+class BodyTransform {
+ public:
+  virtual ~BodyTransform() = default;
+  // Appends to `out` what `in` turns into; `end`: the input is complete
+  // (flush everything). False on failure.
+  virtual bool Transform(std::string_view in, bool end, std::string& out) = 0;
+};
+
+class TransformedBodySource final : public BodySource {
+ public:
+  TransformedBodySource(std::unique_ptr<BodySource> source, std::unique_ptr<BodyTransform> transform)
+      : source_(std::move(source)), transform_(std::move(transform)) {}
+  Chunk Next(size_t max) override;
+
+ private:
+  std::unique_ptr<BodySource> source_;
+  std::unique_ptr<BodyTransform> transform_;
+  std::string out_;
+  size_t out_offset_ = 0;
+  bool source_done_ = false;
+};
+
+}  // namespace sluice::pipeline

@@ -1,0 +1,110 @@
+#include "dataplane/pipeline/chain.h"
+
+#include <algorithm>
+
+#include "dataplane/pipeline/access_log_stage.h"
+#include "dataplane/pipeline/body_limit_stage.h"
+#include "dataplane/pipeline/https_redirect_stage.h"
+#include "dataplane/pipeline/request_headers_stage.h"
+#include "dataplane/pipeline/response_headers_stage.h"
+
+namespace sluice::pipeline {
+namespace {
+
+template <typename Call>
+Verdict RunFrom(const std::vector<const Stage*>& stages, size_t& cursor, Call call) {
+  while (cursor < stages.size()) {
+    Verdict verdict = call(*stages[cursor++]);
+    if (verdict != Verdict::kContinue) return verdict;
+  }
+  return Verdict::kContinue;
+}
+
+}  // namespace
+
+Chain::Chain(std::vector<std::unique_ptr<const Stage>> stages) : stages_(std::move(stages)) {
+  std::stable_sort(stages_.begin(), stages_.end(),
+                   [](const auto& a, const auto& b) { return a->order() < b->order(); });
+  for (const auto& stage : stages_) {
+    uint32_t hooks = stage->hooks();
+    hooks_ |= hooks;
+    if (hooks & kRequestHead) request_head_.push_back(stage.get());
+    if (hooks & kRequestBody) request_body_.push_back(stage.get());
+    if (hooks & kRequestEnd) request_end_.push_back(stage.get());
+    if (hooks & kResponseHead) response_head_.push_back(stage.get());
+    if (hooks & kResponseBody) response_body_.push_back(stage.get());
+    if (hooks & kResponseEnd) response_end_.push_back(stage.get());
+    if (hooks & kComplete) complete_.push_back(stage.get());
+  }
+}
+
+Verdict Chain::RunRequestHead(ExchangeState& state, size_t& cursor) const {
+  return RunFrom(request_head_, cursor, [&](const Stage& s) { return s.OnRequestHead(state); });
+}
+
+Verdict Chain::RunRequestEnd(ExchangeState& state, http::HeaderMap* trailers, size_t& cursor) const {
+  return RunFrom(request_end_, cursor, [&](const Stage& s) { return s.OnRequestEnd(state, trailers); });
+}
+
+Verdict Chain::RunResponseHead(ExchangeState& state, http::ResponseHead& head, bool local, size_t& cursor) const {
+  return RunFrom(response_head_, cursor, [&](const Stage& s) {
+    Verdict verdict = s.OnResponseHead(state, head, local);
+    // A local reply is final: a stage can neither answer it with another
+    // nor make it wait.
+    return local ? Verdict::kContinue : verdict;
+  });
+}
+
+Verdict Chain::RunRequestBody(ExchangeState& state, std::string_view chunk) const {
+  for (const Stage* s : request_body_) {
+    if (s->OnRequestBody(state, chunk) == Verdict::kReply) return Verdict::kReply;
+  }
+  return Verdict::kContinue;
+}
+
+Verdict Chain::RunResponseBody(ExchangeState& state, std::string_view& chunk) const {
+  for (const Stage* s : response_body_) {
+    if (s->OnResponseBody(state, chunk) == Verdict::kReply) return Verdict::kReply;
+  }
+  return Verdict::kContinue;
+}
+
+Verdict Chain::RunResponseEnd(ExchangeState& state) const {
+  for (const Stage* s : response_end_) {
+    if (s->OnResponseEnd(state) == Verdict::kReply) return Verdict::kReply;
+  }
+  return Verdict::kContinue;
+}
+
+void Chain::Complete(const ExchangeState& state) const {
+  for (const Stage* s : complete_) s->OnComplete(state);
+}
+
+std::vector<std::string_view> Chain::StageNames() const {
+  std::vector<std::string_view> names;
+  for (const auto& stage : stages_) names.push_back(stage->name());
+  return names;
+}
+
+std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const ChainDefaults& defaults) {
+  std::vector<std::unique_ptr<const Stage>> stages;
+  if (policy.redirect_to_https()) stages.push_back(std::make_unique<HttpsRedirectStage>(defaults.https_redirect_port));
+  uint64_t max_body = policy.max_request_body_bytes() != 0 ? policy.max_request_body_bytes()
+                                                           : defaults.max_request_body_bytes;
+  if (max_body != 0) stages.push_back(std::make_unique<BodyLimitStage>(max_body));
+  stages.push_back(std::make_unique<RequestHeadersStage>());
+  stages.push_back(std::make_unique<ResponseHeadersStage>(ResponseHeadersStage::Options::From(policy)));
+  stages.push_back(std::make_unique<AccessLogStage>());
+  return std::make_shared<const Chain>(std::move(stages));
+}
+
+const Chain& RoutelessChain() {
+  static const Chain* chain = [] {
+    std::vector<std::unique_ptr<const Stage>> stages;
+    stages.push_back(std::make_unique<AccessLogStage>());
+    return new Chain(std::move(stages));
+  }();
+  return *chain;
+}
+
+}  // namespace sluice::pipeline

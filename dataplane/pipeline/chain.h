@@ -1,0 +1,60 @@
+#pragma once
+// The stages of one route, in StageOrder, compiled once per route when a
+// snapshot is compiled (never per request) and shared read-only by every
+// worker. For each hook the chain keeps the stages that implement it, so a
+// request pays a virtual call only where a stage has work to do.
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "dataplane/pipeline/stage.h"
+#include "sluice/v1/snapshot.pb.h"
+
+namespace sluice::pipeline {
+
+// Process-wide settings that stages fall back on when the route says
+// nothing (the proxy's flags).
+struct ChainDefaults {
+  uint64_t max_request_body_bytes = 0;  // 0: unlimited
+  int https_redirect_port = 443;        // port in HTTPS redirects (443: none written)
+};
+
+class Chain {
+ public:
+  explicit Chain(std::vector<std::unique_ptr<const Stage>> stages);
+
+  // A hook's stages from `cursor` on, until one does not continue; the
+  // cursor is left after that stage, so that a paused chain resumes (by
+  // calling again) with the next one. Start with cursor 0.
+  Verdict RunRequestHead(ExchangeState& state, size_t& cursor) const;
+  Verdict RunRequestEnd(ExchangeState& state, http::HeaderMap* trailers, size_t& cursor) const;
+  Verdict RunResponseHead(ExchangeState& state, http::ResponseHead& head, bool local, size_t& cursor) const;
+  // Body hooks do not pause (a stage that needs the whole body buffers it
+  // in its StageData and pauses at the end hook): kPause counts as kContinue.
+  Verdict RunRequestBody(ExchangeState& state, std::string_view chunk) const;
+  Verdict RunResponseBody(ExchangeState& state, std::string_view& chunk) const;
+  Verdict RunResponseEnd(ExchangeState& state) const;
+  void Complete(const ExchangeState& state) const;
+
+  bool Has(Hook hook) const { return (hooks_ & hook) != 0; }
+  // Every stage, in order (tests, the admin view).
+  std::vector<std::string_view> StageNames() const;
+
+ private:
+  std::vector<std::unique_ptr<const Stage>> stages_;  // in StageOrder
+  std::vector<const Stage*> request_head_, request_body_, request_end_;
+  std::vector<const Stage*> response_head_, response_body_, response_end_, complete_;
+  uint32_t hooks_ = 0;
+};
+
+// The chain of a route with `policy`: only the stages the policy turns on
+// (an HTTPS redirect stage only where redirect_to_https is set, ...), plus
+// the ones every route has (request and response headers, access log).
+std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const ChainDefaults& defaults);
+
+// The chain of a request no route takes (no configuration yet, no route
+// for its host and path): it is answered locally and logged.
+const Chain& RoutelessChain();
+
+}  // namespace sluice::pipeline

@@ -1,0 +1,107 @@
+#pragma once
+// What the stages of one request read and change: the request (owned here
+// for the whole exchange, so a retry's balancer pick, a cache key or a WAF
+// see the same fields as the first try), the client, what the upstream
+// request adds, the local reply a stage chose, and what the access log
+// writes at the end. Plain data: a stage is unit-tested by filling one of
+// these and calling its hook.
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dataplane/http/client_info.h"
+#include "dataplane/http/message.h"
+#include "dataplane/pipeline/local_reply.h"
+#include "dataplane/pipeline/proxy_error.h"
+
+#include "dataplane/accesslog/access_log.h"
+
+namespace sluice::pipeline {
+
+// A field the request stages add to the upstream request after the
+// request's own (the serializers append them: no copy of the header map).
+// The views point into storage that outlives the exchange's upstream tries:
+// the request, the client, literals, or ExchangeState::owned_values.
+struct AddedField {
+  std::string_view name;
+  std::string_view value;
+};
+
+// Per-request data of a stage that needs some (a compression stream, a WAF
+// transaction); most stages keep none.
+class StageData {
+ public:
+  virtual ~StageData() = default;
+};
+
+// Stops a paused chain waiting and goes on (implemented by the exchange).
+class Resumer {
+ public:
+  virtual ~Resumer() = default;
+  // Call from the event loop, never from inside the hook that paused.
+  virtual void Resume() = 0;
+};
+
+struct ExchangeState {
+  // The request. Stages before the upstream may change method, path,
+  // authority and fields; the upstream serializers send what is here.
+  http::RequestHead request;
+  const http::ClientInfo* client = nullptr;
+
+  // Request side.
+  int64_t request_content_length = -1;  // the declared body length; -1: unknown (chunked) or none
+  uint64_t request_body_bytes = 0;      // body bytes received so far
+  // The client sent "te: trailers" (gRPC): HTTP/2 upstreams get it back
+  // (the only TE value allowed there); HTTP/1.1 upstreams do not.
+  bool te_trailers = false;
+  static constexpr size_t kMaxAddedFields = 8;
+  std::array<AddedField, kMaxAddedFields> added_fields{};
+  size_t added_field_count = 0;
+  // Values built at run time for added_fields (stable addresses).
+  std::vector<std::unique_ptr<std::string>> owned_values;
+
+  // Balancing: the Set-Cookie the balancer asked for (session affinity).
+  std::string affinity_cookie;
+
+  // A stage that answers the request itself says so here (and returns
+  // Verdict::kReply).
+  LocalReply reply;
+  // Why the proxy answered or cut the exchange short (access log "error").
+  ProxyError error;
+
+  // What the access log writes.
+  int status = 0;  // the HTTP status the client was sent (or meant to be)
+  std::chrono::system_clock::time_point start_wall{};
+  std::chrono::steady_clock::time_point start{};
+  // Filled by the exchange when it is over, just before OnComplete.
+  std::string_view upstream_address;  // "ip:port", or every endpoint tried: "a, b"
+  int upstream_attempts = 0;
+  double upstream_seconds = -1;       // < 0: no upstream try
+  uint64_t bytes_out = 0;             // response bytes queued for the client
+  std::string_view snapshot_version;
+  std::string_view route_origin;      // "namespace/ingress"
+  // This worker's access log writer, or null when the log is off.
+  accesslog::AccessLog::Writer* access_log = nullptr;
+
+  // Per-stage data, by the stage's data slot (empty unless a stage of the
+  // route's chain keeps some).
+  std::vector<std::unique_ptr<StageData>> stage_data;
+  Resumer* resumer = nullptr;
+
+  bool AddField(std::string_view name, std::string_view value) {
+    if (added_field_count == kMaxAddedFields) return false;
+    added_fields[added_field_count++] = AddedField{name, value};
+    return true;
+  }
+  std::string_view Own(std::string value) {
+    owned_values.push_back(std::make_unique<std::string>(std::move(value)));
+    return *owned_values.back();
+  }
+  bool secure() const { return client != nullptr && client->secure(); }
+};
+
+}  // namespace sluice::pipeline

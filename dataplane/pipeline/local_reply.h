@@ -1,0 +1,45 @@
+#pragma once
+// The one builder of the answers the proxy gives itself (404, 413, 502, 503,
+// 504, redirects, a stage's refusal), for HTTP/1.1 and HTTP/2 alike. Every
+// local reply has the same shape: text/plain with its length and
+// `cache-control: no-store` (a proxy's own error must never be cached as
+// the resource), a Location for redirects, and for gRPC calls the
+// Trailers-Only answer a gRPC client can read (grpc_error.h).
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "dataplane/http/message.h"
+#include "dataplane/pipeline/body_source.h"
+
+namespace sluice::pipeline {
+
+struct LocalReply {
+  int status = 0;               // 0: none
+  std::string_view body;        // a literal (every built-in reply); see owned_body
+  std::string owned_body;       // used instead of `body` when not empty
+  std::string location;         // redirects: the Location field
+  // A body streamed from a source instead of the text (a cached object, a
+  // static file): then the head carries `headers` (the stage's own
+  // content-type, validators, ...) and the source's length when known, and
+  // none of the error defaults (text/plain, no-store).
+  std::shared_ptr<BodySource> source;
+  http::HeaderMap headers;
+  bool empty() const { return status == 0; }
+  std::string_view text() const { return owned_body.empty() ? body : std::string_view(owned_body); }
+};
+
+// What of the request shapes its local replies.
+struct ReplyShape {
+  bool grpc = false;           // content-type application/grpc*: answer as a gRPC server would
+  bool grpc_deadline = false;  // the call carries grpc-timeout (504 -> DEADLINE_EXCEEDED)
+  bool http1 = true;           // HTTP/1.x needs a Content-Length even on Trailers-Only
+  static ReplyShape Of(const http::RequestHead& request);
+};
+
+// The head to send; the body to follow is `reply.text()` unless
+// `BodyFollows` says none (gRPC carries it in grpc-message).
+http::ResponseHead BuildLocalReplyHead(const LocalReply& reply, const ReplyShape& shape);
+bool BodyFollows(const LocalReply& reply, const ReplyShape& shape);
+
+}  // namespace sluice::pipeline

@@ -1,0 +1,83 @@
+#pragma once
+// A stage of the request pipeline: one small, immutable object per route
+// (compiled with the snapshot, shared by every worker), with hooks on the
+// request side (head, body chunk, end) and on the response side (head, body
+// chunk, end) and one when the exchange is over. Per-request data lives in
+// the ExchangeState, never in the stage. The fixed order of the stages is
+// StageOrder below; README.md beside this file says what each may read and
+// change.
+//
+// A hook returns what the exchange does next:
+//   kContinue  the next stage (then the upstream, or the client)
+//   kReply     answer with state.reply (a LocalReply) instead; on the
+//              response side, before the head left, it replaces the response
+//   kPause     wait: the stage calls state.resumer->Resume() later (a cache
+//              fill, a remote rate-limit decision, a WAF that needs the body)
+#include <cstdint>
+#include <string_view>
+
+#include "dataplane/http/message.h"
+#include "dataplane/pipeline/exchange_state.h"
+
+namespace sluice::pipeline {
+
+enum class Verdict : uint8_t { kContinue, kReply, kPause };
+
+// The order of the stages, the same for every route. Places without a
+// stage yet are kept so that the features that fill them land where this
+// order says. Routing comes before all of them (the route chooses the
+// chain) and the upstream (cluster choice, balancer pick, retries) after
+// the request-side ones; see README.md.
+enum class StageOrder : uint8_t {
+  kAccessControl = 10,  // IP allow/deny, authentication (empty)
+  kRateLimit = 20,      // request rate and concurrency limits (empty)
+  kWafRequest = 30,     // application firewall, request phases (empty)
+  kHttpsRedirect = 40,  // plain HTTP to a TLS-only host: 308 to https
+  kBodyLimit = 50,      // request body size: 413
+  kStaticContent = 60,  // answers from files (empty)
+  kCacheLookup = 70,    // answers from the cache (empty)
+  kRequestHeaders = 80, // X-Forwarded-*, hop-by-hop, Host: what goes upstream
+  // --- the upstream: cluster choice, balancer pick, retries ---
+  kResponseHeaders = 110,  // hop-by-hop, Server hiding, HSTS, affinity cookie
+  kWafResponse = 120,      // application firewall, response phases (empty)
+  kCompression = 130,      // response body transform (empty)
+  kCacheStore = 140,       // stores cacheable responses (empty)
+  kAccessLog = 200,        // one line per request, at the end
+};
+
+// Which hooks a stage implements: the chain calls only those.
+enum Hook : uint32_t {
+  kRequestHead = 1u << 0,
+  kRequestBody = 1u << 1,
+  kRequestEnd = 1u << 2,
+  kResponseHead = 1u << 3,
+  kResponseBody = 1u << 4,
+  kResponseEnd = 1u << 5,
+  kComplete = 1u << 6,
+};
+
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  virtual std::string_view name() const = 0;
+  virtual StageOrder order() const = 0;
+  virtual uint32_t hooks() const = 0;
+
+  virtual Verdict OnRequestHead(ExchangeState& state) const { return Verdict::kContinue; }
+  virtual Verdict OnRequestBody(ExchangeState& state, std::string_view chunk) const { return Verdict::kContinue; }
+  // `trailers` may be changed (or cleared); null when there are none.
+  virtual Verdict OnRequestEnd(ExchangeState& state, http::HeaderMap* trailers) const { return Verdict::kContinue; }
+  // The response head before it goes to the client: from the upstream, or a
+  // local reply's (then `local` is true; a stage must not reply again).
+  virtual Verdict OnResponseHead(ExchangeState& state, http::ResponseHead& head, bool local) const {
+    return Verdict::kContinue;
+  }
+  // A body chunk on its way to the client. A transform replaces `chunk`
+  // with a view into its own per-request data (valid until its next call).
+  virtual Verdict OnResponseBody(ExchangeState& state, std::string_view& chunk) const { return Verdict::kContinue; }
+  virtual Verdict OnResponseEnd(ExchangeState& state) const { return Verdict::kContinue; }
+  // The exchange is over, however it ended (the access log).
+  virtual void OnComplete(const ExchangeState& state) const {}
+};
+
+}  // namespace sluice::pipeline
