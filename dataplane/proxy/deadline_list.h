@@ -66,4 +66,37 @@ class DeadlineList {
   std::vector<DeadlineWatcher*> due_;  // reused by Sweep
 };
 
+// A watcher whose deadline moves on most events (an upstream try: every
+// read pushes it back). Moving it later costs nothing: the watch stays
+// where it was and, when it fires early, DeadlineReached watches again for
+// the moved deadline; only an earlier deadline re-schedules it.
+class MovingDeadline : public DeadlineWatcher {
+ protected:
+  explicit MovingDeadline(DeadlineList* list) : deadlines_(list) {}
+  ~MovingDeadline() { StopDeadline(); }
+
+  void SetDeadline(net::Clock::time_point now, std::chrono::milliseconds timeout) {
+    deadline_ = now + timeout;
+    if (watched() && deadline_ >= watch_due_) return;
+    watch_due_ = deadline_;
+    deadlines_->Watch(this, deadline_);
+  }
+  // Later only, and without touching the list (the per-read path).
+  void PushDeadline(net::Clock::time_point now, std::chrono::milliseconds timeout) { deadline_ = now + timeout; }
+  // For OnDeadline: true when the deadline passed; false (watching again)
+  // when it moved later meanwhile.
+  bool DeadlineReached(net::Clock::time_point now) {
+    if (now >= deadline_) return true;
+    watch_due_ = deadline_;
+    deadlines_->Watch(this, deadline_);
+    return false;
+  }
+  void StopDeadline() { deadlines_->Unwatch(this); }
+
+ private:
+  DeadlineList* deadlines_;
+  net::Clock::time_point deadline_{};
+  net::Clock::time_point watch_due_{};  // what the list was told
+};
+
 }  // namespace sluice::proxy

@@ -64,13 +64,13 @@ void* Http1Upstream::operator new(size_t size) { return SpareBlocks<Http1Upstrea
 void Http1Upstream::operator delete(void* block, size_t size) noexcept { SpareBlocks<Http1Upstream>::Give(block, size); }
 
 Http1Upstream::Http1Upstream(WorkerContext* ctx, UpstreamEvents* events, const UpstreamRequest& request)
-    : ctx_(ctx), events_(events), request_(request), parser_(ctx->config->head_limits) {
+    : MovingDeadline(&ctx->deadlines), ctx_(ctx), events_(events), request_(request), parser_(ctx->config->head_limits) {
   request_complete_ = request_.framing.kind == http1::BodyFraming::kNone ||
                       (request_.framing.kind == http1::BodyFraming::kContentLength && request_.framing.length == 0);
 }
 
 Http1Upstream::~Http1Upstream() {
-  ctx_->deadlines.Unwatch(this);
+  StopDeadline();
   if (conn_) ctx_->pool.Discard(std::move(conn_));
   in_.Consume(in_.size());
   out_.Consume(out_.size());
@@ -86,7 +86,7 @@ void Http1Upstream::Start(const snapshot::CompiledEndpoint& endpoint, bool allow
     ctx_->stats.Count(ctx_->stats.upstream_reuses);
     reused_ = true;
     conn_->set_owner(this);
-    ArmTimer(request_.response_timeout);
+    SetDeadline(ctx_->loop->now(), request_.response_timeout);
     return Write();
   }
   auto connected = net::ConnectNonBlocking(endpoint.address);
@@ -104,7 +104,7 @@ void Http1Upstream::Start(const snapshot::CompiledEndpoint& endpoint, bool allow
   conn_->set_owner(this);
   connecting_ = true;
   connect_timer_ = true;
-  ArmTimer(request_.connect_timeout);
+  SetDeadline(ctx_->loop->now(), request_.connect_timeout);
 }
 
 // Written straight from the request: no intermediate head, no copy of the
@@ -177,7 +177,7 @@ void Http1Upstream::SerializeHead() {
 void Http1Upstream::SendBody(std::string_view data) {
   if (finished_ || data.empty()) return;
   if (tunnel_) {
-    deadline_ = ctx_->loop->now() + request_.idle_timeout;
+    PushDeadline(ctx_->loop->now(), request_.idle_timeout);
     out_.Append(data);
   } else if (request_.framing.kind == http1::BodyFraming::kChunked) {
     std::string chunk;
@@ -246,7 +246,7 @@ void Http1Upstream::OnIoEvents(uint32_t events) {
     events |= EPOLLOUT;  // the request waits to be written; the last handshake event may have been a read
     connecting_ = false;
     connect_timer_ = false;
-    ArmTimer(request_.response_timeout);
+    SetDeadline(ctx_->loop->now(), request_.response_timeout);
   }
   if (events & EPOLLOUT) Write();
   if (finished_) return;
@@ -307,7 +307,7 @@ void Http1Upstream::Read() {
         eof_ = drained = true;  // a reset before the response: the head parser decides
       }
     }
-    deadline_ = ctx_->loop->now() + (head_received_ ? request_.idle_timeout : request_.response_timeout);
+    PushDeadline(ctx_->loop->now(), head_received_ ? request_.idle_timeout : request_.response_timeout);
     size_t before = in_.size();
     Process();
     if (finished_) return;
@@ -371,7 +371,7 @@ bool Http1Upstream::ProcessHead() {
     }
     head_received_ = true;
     tunnel_ = true;
-    ArmTimer(request_.idle_timeout);
+    SetDeadline(ctx_->loop->now(), request_.idle_timeout);
     events_->OnUpstreamHead(std::move(head), /*end_stream=*/false);
     return true;
   }
@@ -399,7 +399,7 @@ bool Http1Upstream::ProcessHead() {
   bool end_stream = framing.kind == http1::BodyFraming::kNone ||
                     (framing.kind == http1::BodyFraming::kContentLength && framing.length == 0);
   if (!end_stream) decoder_.emplace(framing);
-  ArmTimer(request_.idle_timeout);
+  SetDeadline(ctx_->loop->now(), request_.idle_timeout);
   events_->OnUpstreamHead(std::move(head), end_stream);
   if (end_stream && !finished_) Complete();
   return true;
@@ -439,7 +439,7 @@ void Http1Upstream::Fail(ErrorCode code, std::string_view message) {
 }
 
 void Http1Upstream::Release(bool reusable) {
-  ctx_->deadlines.Unwatch(this);
+  StopDeadline();
   if (conn_ == nullptr) return;
   if (reusable && !ctx_->draining) {
     ctx_->pool.Release(std::move(conn_));
@@ -448,27 +448,11 @@ void Http1Upstream::Release(bool reusable) {
   }
 }
 
-void Http1Upstream::ArmTimer(std::chrono::milliseconds timeout) {
-  // Lazy timer: moving the deadline later costs nothing (the watch re-arms
-  // itself when it fires early); only an earlier deadline re-schedules it.
-  deadline_ = ctx_->loop->now() + timeout;
-  if (watched() && deadline_ >= timer_due_) return;
-  timer_due_ = deadline_;
-  ctx_->deadlines.Watch(this, deadline_);
-}
-
 void Http1Upstream::OnDeadline() {
   if (finished_) return;
   auto now = net::Clock::now();
-  if (now < deadline_) {
-    timer_due_ = deadline_;
-    ctx_->deadlines.Watch(this, deadline_);
-    return;
-  }
-  if (paused_) {  // the client is slow, not the upstream: wait for it
-    deadline_ = now + request_.paused_grace;
-    return OnDeadline();
-  }
+  if (!DeadlineReached(now)) return;
+  if (paused_) return SetDeadline(now, request_.paused_grace);  // the client is slow, not the upstream: wait for it
   if (connect_timer_) return Fail(ErrorCode::kConnectTimeout, "upstream connect timeout");
   if (tunnel_) return Fail(ErrorCode::kTunnelIdleTimeout, "tunnel idle timeout");
   if (head_received_) return Fail(ErrorCode::kIdleTimeout, "upstream idle timeout");

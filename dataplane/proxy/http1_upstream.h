@@ -16,7 +16,7 @@
 
 namespace sluice::proxy {
 
-class Http1Upstream final : public UpstreamStream, private DeadlineWatcher {
+class Http1Upstream final : public UpstreamStream, private MovingDeadline {
  public:
   Http1Upstream(WorkerContext* ctx, UpstreamEvents* events, const UpstreamRequest& request);
   ~Http1Upstream() override;
@@ -44,7 +44,6 @@ class Http1Upstream final : public UpstreamStream, private DeadlineWatcher {
   void Complete();
   void Fail(pipeline::ErrorCode code, std::string_view message);
   void Release(bool reusable);
-  void ArmTimer(std::chrono::milliseconds timeout);
   void OnDeadline() override;
 
   WorkerContext* ctx_;
@@ -70,8 +69,6 @@ class Http1Upstream final : public UpstreamStream, private DeadlineWatcher {
   bool client_eof_ = false;        // tunnel: the client half-closed
   bool shut_ = false;              // tunnel: we half-closed towards the upstream
   bool finished_ = false;          // reported its end or error, or cancelled
-  net::Clock::time_point deadline_{};
-  net::Clock::time_point timer_due_{};
 };
 
 }  // namespace sluice::proxy

@@ -16,10 +16,10 @@ void* Http2Upstream::operator new(size_t size) { return SpareBlocks<Http2Upstrea
 void Http2Upstream::operator delete(void* block, size_t size) noexcept { SpareBlocks<Http2Upstream>::Give(block, size); }
 
 Http2Upstream::Http2Upstream(WorkerContext* ctx, UpstreamEvents* events, const UpstreamRequest& request)
-    : ctx_(ctx), events_(events), request_(request) {}
+    : MovingDeadline(&ctx->deadlines), ctx_(ctx), events_(events), request_(request) {}
 
 Http2Upstream::~Http2Upstream() {
-  ctx_->deadlines.Unwatch(this);
+  StopDeadline();
   Detach();
 }
 
@@ -66,7 +66,8 @@ void Http2Upstream::Start(const snapshot::CompiledEndpoint& endpoint, bool allow
   conn_ = *conn;
   stream_ = stream;
   request_ended_ = end_stream;
-  ArmTimer(opened ? request_.connect_timeout + request_.response_timeout : request_.response_timeout);
+  SetDeadline(ctx_->loop->now(),
+              opened ? request_.connect_timeout + request_.response_timeout : request_.response_timeout);
   conn_->Flush();
 }
 
@@ -98,7 +99,7 @@ void Http2Upstream::ResumeResponse() {
 void Http2Upstream::Cancel() {
   if (finished_) return;
   finished_ = true;
-  ctx_->deadlines.Unwatch(this);
+  StopDeadline();
   Detach();
 }
 
@@ -115,14 +116,14 @@ void Http2Upstream::Detach() {
 void Http2Upstream::OnResponseHead(http::ResponseHead head, bool end_stream) {
   if (finished_) return;
   head_received_ = true;
-  ArmTimer(request_.idle_timeout);
+  SetDeadline(ctx_->loop->now(), request_.idle_timeout);
   events_->OnUpstreamHead(std::move(head), end_stream);
   // (An end_stream head is followed by OnResponseEnd from the session.)
 }
 
 void Http2Upstream::OnResponseData(std::string_view data) {
   if (finished_) return;
-  deadline_ = ctx_->loop->now() + request_.idle_timeout;
+  PushDeadline(ctx_->loop->now(), request_.idle_timeout);
   events_->OnUpstreamBody(data);
   if (finished_) return;
   events_->OnUpstreamFlush();
@@ -138,7 +139,7 @@ void Http2Upstream::OnResponseData(std::string_view data) {
 void Http2Upstream::OnResponseEnd(const http::HeaderMap* trailers) {
   if (finished_) return;
   finished_ = true;
-  ctx_->deadlines.Unwatch(this);
+  StopDeadline();
   // The trailers live in the stream: passed on before it goes.
   events_->OnUpstreamEnd(trailers != nullptr && !trailers->empty() ? trailers : nullptr);
   Detach();
@@ -165,32 +166,18 @@ void Http2Upstream::OnRequestWritable() {
 void Http2Upstream::Fail(ErrorCode code, std::string_view message, bool stale) {
   if (finished_) return;
   finished_ = true;
-  ctx_->deadlines.Unwatch(this);
+  StopDeadline();
   Detach();
   pipeline::ProxyError error = pipeline::ProxyError::Upstream(code, message);
   error.stale_pooled_connection = stale;
   events_->OnUpstreamError(std::move(error));
 }
 
-void Http2Upstream::ArmTimer(std::chrono::milliseconds timeout) {
-  deadline_ = ctx_->loop->now() + timeout;
-  if (watched() && deadline_ >= timer_due_) return;
-  timer_due_ = deadline_;
-  ctx_->deadlines.Watch(this, deadline_);
-}
-
 void Http2Upstream::OnDeadline() {
   if (finished_) return;
   auto now = net::Clock::now();
-  if (now < deadline_) {
-    timer_due_ = deadline_;
-    ctx_->deadlines.Watch(this, deadline_);
-    return;
-  }
-  if (paused_) {  // the client is slow, not the upstream: wait for it
-    deadline_ = now + request_.paused_grace;
-    return OnDeadline();
-  }
+  if (!DeadlineReached(now)) return;
+  if (paused_) return SetDeadline(now, request_.paused_grace);  // the client is slow, not the upstream: wait for it
   if (head_received_) return Fail(ErrorCode::kIdleTimeout, "upstream idle timeout");
   if (opened_ && conn_ != nullptr && !conn_->connected()) {
     return Fail(ErrorCode::kConnectTimeout, "upstream connect timeout");

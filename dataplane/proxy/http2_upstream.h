@@ -14,7 +14,7 @@
 
 namespace sluice::proxy {
 
-class Http2Upstream final : public UpstreamStream, private http2::ClientStreamEvents, private DeadlineWatcher {
+class Http2Upstream final : public UpstreamStream, private http2::ClientStreamEvents, private MovingDeadline {
  public:
   Http2Upstream(WorkerContext* ctx, UpstreamEvents* events, const UpstreamRequest& request);
   ~Http2Upstream() override;
@@ -41,7 +41,6 @@ class Http2Upstream final : public UpstreamStream, private http2::ClientStreamEv
   // Lets go of the stream: RST_STREAM CANCEL unless it completed.
   void Detach();
   void Fail(pipeline::ErrorCode code, std::string_view message, bool stale = false);
-  void ArmTimer(std::chrono::milliseconds timeout);
   void OnDeadline() override;
 
   WorkerContext* ctx_;
@@ -56,8 +55,6 @@ class Http2Upstream final : public UpstreamStream, private http2::ClientStreamEv
   bool request_ended_ = false;
   bool paused_ = false;
   bool finished_ = false;
-  net::Clock::time_point deadline_{};
-  net::Clock::time_point timer_due_{};
 };
 
 }  // namespace sluice::proxy
