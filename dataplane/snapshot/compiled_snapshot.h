@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "dataplane/common/status.h"
+#include "base/status.h"
 #include "dataplane/health/endpoint_health.h"
 #include "dataplane/health/outlier.h"
 #include "dataplane/net/socket.h"
