@@ -9,7 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
-bazel build //controlplane/main:sluice-controller //dataplane/main:sluice-proxy //test/backend:sluice-echo-backend
+# Debian's bazel (/etc/bazel/bazelrc) turns on --sandbox_debug, which prints
+# ~2,900 "linux-sandbox" lines on a fresh build: turn it off, and drop the
+# lines that actions cached by earlier debug builds replay (as test.sh does).
+bazel build --nosandbox_debug //controlplane/main:sluice-controller //dataplane/main:sluice-proxy \
+  //test/backend:sluice-echo-backend 2>&1 | { grep -v "linux-sandbox" || true; }
 BIN="$(bazel info bazel-bin 2>/dev/null)"
 MANIFESTS="${MANIFESTS:-deploy/examples}"
 LOGS="$(mktemp -d /tmp/sluice-demo.XXXXXX)"

@@ -10,7 +10,7 @@
 #include <string_view>
 
 #include "controlplane/kube/credentials.h"
-#include "dataplane/common/status.h"
+#include "base/status.h"
 
 namespace sluice::kube {
 

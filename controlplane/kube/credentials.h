@@ -7,7 +7,7 @@
 #include <mutex>
 #include <string>
 
-#include "dataplane/common/status.h"
+#include "base/status.h"
 
 namespace sluice::kube {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <thread>
 
-#include "dataplane/common/status.h"
+#include "base/status.h"
 
 namespace sluice::controller {
 

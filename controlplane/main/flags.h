@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/common/status.h"
+#include "base/status.h"
 
 namespace sluice::controller {
 

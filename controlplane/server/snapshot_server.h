@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "dataplane/common/status.h"
+#include "base/status.h"
 #include "sluice/v1/snapshot.pb.h"
 
 namespace grpc {

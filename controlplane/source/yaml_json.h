@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "dataplane/common/status.h"
+#include "base/status.h"
 
 namespace sluice::source {
 

@@ -56,7 +56,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "dataplane/common/status.h"
+#include "base/status.h"
 #include "sluice/v1/snapshot.pb.h"
 
 namespace sluice::translate {

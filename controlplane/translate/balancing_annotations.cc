@@ -7,7 +7,7 @@
 #include <string_view>
 #include <utility>
 
-#include "dataplane/common/status.h"
+#include "base/status.h"
 
 namespace sluice::translate {
 namespace {

@@ -14,7 +14,7 @@
 
 #include "controlplane/translate/annotations.h"
 #include "controlplane/translate/balancing_annotations.h"
-#include "dataplane/common/status.h"
+#include "base/status.h"
 
 namespace sluice::translate {
 namespace {

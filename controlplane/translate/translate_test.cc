@@ -6,6 +6,7 @@
 #include <random>
 
 #include "controlplane/translate/route_match.h"
+#include "test/routing_cases/routing_cases.h"
 
 namespace sluice::translate {
 namespace {
@@ -176,6 +177,37 @@ INSTANTIATE_TEST_SUITE_P(
         PathRow{{{"ImplementationSpecific", "/foo"}}, "/foo/bar", "svc0"},
         PathRow{{{"ImplementationSpecific", "/foo"}}, "/foobar", ""},
         PathRow{{{"Exact", "/foo"}}, "/foo?x=1", "svc0"}));
+
+// ---- The routing case table shared with the router's tests. ----
+
+// Each case's paths as one Ingress (one rule per host, in order of first
+// mention), translated, then routed with MatchRoute: the same table the
+// router (dataplane/router) and the proxy's CompiledSnapshot run.
+TEST(SharedRoutingCasesTest, TranslatedIngressRoutesAsTheTableSays) {
+  for (const routing_cases::Case& c : routing_cases::Cases()) {
+    std::vector<std::string> hosts;
+    json rules = json::array();
+    for (const routing_cases::Path& p : c.paths) {
+      std::string host(p.host);
+      size_t i = std::find(hosts.begin(), hosts.end(), host) - hosts.begin();
+      if (i == hosts.size()) {
+        hosts.push_back(host);
+        rules.push_back(Rule(host, json::array()));
+      }
+      rules[i]["http"]["paths"].push_back(Path(std::string(p.type), std::string(p.path), std::string(p.backend)));
+    }
+    store::Store store;
+    store.Upsert(IngressClass("sluice", "sluice.io/ingress-controller", true), "test.yaml");
+    store.Upsert(Ingress("default", "cases", rules), "test.yaml");
+    Result result = Translate(store, {});
+    ASSERT_TRUE(Messages(result, Severity::kError).empty()) << c.name << AllMessages(result);
+    for (const routing_cases::Request& r : c.requests) {
+      std::string expected = r.backend.empty() ? "" : "default/" + std::string(r.backend) + ":80";
+      EXPECT_EQ(Route(result.snapshot, std::string(r.host), std::string(r.target)), expected)
+          << c.name << ": Host \"" << r.host << "\" " << r.target;
+    }
+  }
+}
 
 // ---- Hosts. ----
 

@@ -23,7 +23,7 @@
 #include <string>
 
 #include "dataplane/accesslog/json_line.h"
-#include "dataplane/common/status.h"
+#include "base/status.h"
 
 namespace sluice::accesslog {
 

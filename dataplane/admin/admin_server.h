@@ -6,7 +6,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "dataplane/common/status.h"
+#include "base/status.h"
 #include "dataplane/http/message.h"
 #include "dataplane/net/event_loop.h"
 #include "dataplane/net/socket.h"

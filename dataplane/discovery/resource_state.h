@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "dataplane/common/status.h"
+#include "base/status.h"
 #include "dataplane/snapshot/sources.h"
 #include "sluice/v1/snapshot.pb.h"
 #include "sluice/v1/snapshot_service.pb.h"

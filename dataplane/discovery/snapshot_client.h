@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "dataplane/common/status.h"
+#include "base/status.h"
 #include "dataplane/discovery/resource_state.h"
 #include "sluice/v1/snapshot.pb.h"
 #include "sluice/v1/snapshot_service.pb.h"

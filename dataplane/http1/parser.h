@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "dataplane/common/status.h"
+#include "base/status.h"
 #include "dataplane/http/message.h"
 
 namespace sluice::http1 {

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "dataplane/common/status.h"
+#include "base/status.h"
 #include "dataplane/http/message.h"
 #include "dataplane/net/buffer.h"
 

@@ -19,7 +19,7 @@
 #include <string_view>
 #include <vector>
 
-#include "dataplane/common/status.h"
+#include "base/status.h"
 #include "dataplane/http/message.h"
 #include "dataplane/http2/rate_window.h"
 #include "dataplane/net/buffer.h"

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "dataplane/common/status.h"
+#include "base/status.h"
 #include "dataplane/net/buffer.h"
 
 namespace sluice::http2 {

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "dataplane/common/status.h"
+#include "base/status.h"
 
 namespace sluice::net {
 

@@ -9,7 +9,7 @@
 #include <thread>
 #include <unordered_map>
 
-#include "dataplane/common/status.h"
+#include "base/status.h"
 #include "dataplane/net/event_loop.h"
 #include "dataplane/net/socket.h"
 #include "dataplane/proxy/http1_session.h"

@@ -8,7 +8,7 @@
 
 #include "dataplane/common/log.h"
 #include "dataplane/health/registry.h"
-#include "dataplane/http/message.h"
+#include "dataplane/router/router.h"
 
 namespace sluice::snapshot {
 namespace {
@@ -119,45 +119,40 @@ Status CompileUpstreamTls(const v1::Cluster& cluster, CompiledCluster& out) {
 
 }  // namespace
 
+namespace {
+
+// The router's view of a compiled route.
+std::pair<router::PathType, std::string_view> RuleOf(const CompiledRoute& route) {
+  return {route.match == v1::Route::EXACT ? router::PathType::kExact : router::PathType::kPrefix, route.path};
+}
+
+}  // namespace
+
 bool CompiledRoute::Matches(std::string_view request_path) const {
-  std::string_view p = http::PathWithoutQuery(request_path);
-  if (match == v1::Route::EXACT) return p == path;
-  if (path == "/") return true;
-  // Element-wise prefix: "/aaa" matches "/aaa" and "/aaa/..." but not "/aaab".
-  if (!p.starts_with(path)) return false;
-  return p.size() == path.size() || p[path.size()] == '/';
+  const auto [type, route_path] = RuleOf(*this);
+  return router::PathMatches(type, route_path, router::RequestPath(request_path));
 }
 
-std::string NormalizeHost(std::string_view host) {
-  std::string out;
-  if (!host.empty() && host.front() == '[') {  // IPv6 literal
-    size_t close = host.find(']');
-    if (close == std::string_view::npos) return {};
-    host = host.substr(0, close + 1);
-  } else {
-    size_t colon = host.find(':');
-    if (colon != std::string_view::npos) host = host.substr(0, colon);
-  }
-  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
-  out.reserve(host.size());
-  for (char c : host) out.push_back((c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c);
-  return out;
-}
+std::string NormalizeHost(std::string_view host) { return router::NormalizeHost(host); }
 
+// The rules are the router's (dataplane/router/router.h); the virtual hosts
+// stay in this snapshot's persistent maps, shared between versions.
 const CompiledRoute* CompiledSnapshot::Match(std::string_view raw_host, std::string_view path) const {
-  std::string host = NormalizeHost(raw_host);
-  const CompiledVirtualHost* vhost = nullptr;
-  if (const auto* exact = exact_hosts_.Find(host)) {
-    vhost = exact->get();
-  } else if (size_t dot = host.find('.'); dot != std::string::npos && dot > 0 && !wildcard_hosts_.empty()) {
-    if (const auto* wild = wildcard_hosts_.Find(std::string_view(host).substr(dot + 1))) vhost = wild->get();
-  }
-  if (vhost == nullptr) vhost = catch_all_.get();
+  router::RequestHost host(raw_host);
+  const CompiledVirtualHost* vhost = router::SelectHost(
+      host,
+      [this](std::string_view name) -> const CompiledVirtualHost* {
+        const auto* found = exact_hosts_.Find(name);
+        return found == nullptr ? nullptr : found->get();
+      },
+      [this](std::string_view parent) -> const CompiledVirtualHost* {
+        if (wildcard_hosts_.empty()) return nullptr;
+        const auto* found = wildcard_hosts_.Find(parent);
+        return found == nullptr ? nullptr : found->get();
+      },
+      [this]() -> const CompiledVirtualHost* { return catch_all_.get(); });
   if (vhost == nullptr) return nullptr;
-  for (const CompiledRoute& route : vhost->routes) {
-    if (route.Matches(path)) return &route;
-  }
-  return nullptr;
+  return router::FirstMatch(vhost->routes, path, RuleOf);
 }
 
 const CompiledCluster* CompiledSnapshot::FindCluster(std::string_view name) const {
@@ -389,10 +384,7 @@ struct CompiledSnapshotBuilder {
       if (cluster == nullptr) return Status::Error(where + ": unknown cluster \"" + route.cluster() + "\"");
       CompiledRoute compiled_route;
       compiled_route.match = route.match();
-      compiled_route.path = route.path();
-      if (route.match() == v1::Route::PREFIX && compiled_route.path.size() > 1 && compiled_route.path.back() == '/') {
-        compiled_route.path.pop_back();
-      }
+      compiled_route.path = router::CompilePath(RuleOf(compiled_route).first, route.path());
       compiled_route.cluster = cluster;
       for (const v1::WeightedCluster& weighted : route.weighted_clusters()) {
         const CompiledCluster* target = snapshot.FindCluster(weighted.cluster());
@@ -417,6 +409,9 @@ struct CompiledSnapshotBuilder {
       compiled_route.chain = pipeline::CompileChain(compiled_route.policy, chain_defaults);
       out.routes.push_back(std::move(compiled_route));
     }
+    // Kubernetes precedence (longest path, then Exact), whatever order the
+    // snapshot lists them in; the translator's order already is that.
+    router::SortByPrecedence(out.routes, RuleOf);
     return std::shared_ptr<const CompiledVirtualHost>(std::move(out_host));
   }
 

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "dataplane/common/status.h"
+#include "base/status.h"
 #include "dataplane/health/endpoint_health.h"
 #include "dataplane/health/outlier.h"
 #include "dataplane/net/socket.h"
@@ -92,7 +92,7 @@ struct CompiledRoute {
 
 struct CompiledVirtualHost {
   std::string name;
-  std::vector<CompiledRoute> routes;  // match order
+  std::vector<CompiledRoute> routes;  // match order (router::SortByPrecedence)
   // The v1::VirtualHost it was compiled from: an equal one (and unchanged
   // clusters) lets the next snapshot share this object.
   std::shared_ptr<const v1::VirtualHost> source;
@@ -117,9 +117,11 @@ class CompiledSnapshot {
   // admin view, not for anything per request or per apply.
   v1::Snapshot SourceSnapshot() const { return sources_.ToSnapshot(); }
 
-  // `host` as the client sent it (any case, maybe with a port); `path` with
-  // or without a query. Exact host first, then the single-label wildcard,
-  // then the catch-all "*"; inside the host, the first matching route.
+  // `host` as the client sent it (any case, maybe with a port); `path` the
+  // request target (with or without query and fragment). The rules are
+  // dataplane/router's: exact host first, then the single-label wildcard,
+  // then the catch-all "*"; inside the host, the longest matching path
+  // (Exact before Prefix on the same path). No allocation.
   const CompiledRoute* Match(std::string_view host, std::string_view path) const;
 
   const CompiledCluster* FindCluster(std::string_view name) const;
@@ -195,6 +197,7 @@ Result<std::shared_ptr<const CompiledSnapshot>> Compile(v1::Snapshot snapshot, s
                                                         const CompiledSnapshot* previous = nullptr);
 
 // Lower-cases `host`, strips a port and a trailing dot. Empty on garbage.
+// (router::NormalizeHost.)
 std::string NormalizeHost(std::string_view host);
 
 }  // namespace sluice::snapshot

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "dataplane/health/registry.h"
+#include "test/routing_cases/routing_cases.h"
 
 namespace sluice::snapshot {
 namespace {
@@ -56,6 +57,58 @@ TEST(CompiledSnapshotTest, RoutesByHostThenPathInOrder) {
   EXPECT_EQ(cluster_of("demo.local.", "/app/"), "demo/app:http");         // trailing dot
   EXPECT_EQ(cluster_of("other", "/fallback/x"), "demo/app:http");         // trailing slash normalised
   EXPECT_EQ(cluster_of("other", "/fallbackx"), "404");
+}
+
+// The shared case table (test/routing_cases), through the proxy's own
+// entry point: one cluster per backend, one virtual host per rule host.
+TEST(CompiledSnapshotTest, SharedRoutingCases) {
+  for (const routing_cases::Case& c : routing_cases::Cases()) {
+    v1::Snapshot s;
+    std::set<std::string> clusters;
+    for (const routing_cases::Path& p : c.paths) {
+      if (clusters.insert(std::string(p.backend)).second) s.add_clusters()->set_name(std::string(p.backend));
+      std::string host = p.host.empty() ? "*" : std::string(p.host);
+      v1::VirtualHost* vhost = nullptr;
+      for (v1::VirtualHost& v : *s.mutable_virtual_hosts()) {
+        if (v.name() == host) vhost = &v;
+      }
+      if (vhost == nullptr) {
+        vhost = s.add_virtual_hosts();
+        vhost->set_name(host);
+      }
+      v1::Route* route = vhost->add_routes();
+      route->set_match(p.type == "Exact" ? v1::Route::EXACT : v1::Route::PREFIX);
+      route->set_path(std::string(p.path));
+      route->set_cluster(std::string(p.backend));
+    }
+    auto compiled = Compile(s, "cases");
+    ASSERT_TRUE(compiled.ok()) << c.name << ": " << compiled.status().message();
+    for (const routing_cases::Request& r : c.requests) {
+      const CompiledRoute* route = (*compiled)->Match(r.host, r.target);
+      std::string got = route == nullptr ? "" : route->cluster->name;
+      EXPECT_EQ(got, r.backend) << c.name << ": Host \"" << r.host << "\" " << r.target;
+    }
+  }
+}
+
+TEST(CompiledSnapshotTest, PrecedenceDoesNotDependOnSnapshotOrder) {
+  v1::Snapshot s = TwoHostSnapshot();
+  v1::VirtualHost* demo = s.mutable_virtual_hosts(0);
+  demo->mutable_routes()->SwapElements(0, 1);  // Prefix /app listed before Exact /app
+  v1::Route* root = demo->add_routes();
+  root->set_match(v1::Route::PREFIX);
+  root->set_path("/");
+  root->set_cluster("demo/api:80");
+  demo->mutable_routes()->SwapElements(0, 2);  // and "/" first of all
+  auto compiled = Compile(s, "v1");
+  ASSERT_TRUE(compiled.ok()) << compiled.status().message();
+  auto cluster_of = [&](std::string_view path) -> std::string {
+    const CompiledRoute* r = (*compiled)->Match("demo.local", path);
+    return r ? r->cluster->name + " " + r->path : "404";
+  };
+  EXPECT_EQ(cluster_of("/app"), "demo/api:80 /app");  // the Exact route
+  EXPECT_EQ(cluster_of("/app/x"), "demo/app:http /app");
+  EXPECT_EQ(cluster_of("/apps"), "demo/api:80 /");
 }
 
 TEST(CompiledSnapshotTest, RejectsUnknownClusterWithItsName) {

@@ -13,7 +13,7 @@ typedef struct ssl_session_st SSL_SESSION;
 #include <mutex>
 #include <string>
 
-#include "dataplane/common/status.h"
+#include "base/status.h"
 #include "dataplane/tls/tls_transport.h"
 
 namespace sluice::tls {

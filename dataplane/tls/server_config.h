@@ -20,7 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "dataplane/common/status.h"
+#include "base/status.h"
 
 namespace sluice::tls {
 

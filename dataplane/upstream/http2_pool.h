@@ -11,7 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "dataplane/common/status.h"
+#include "base/status.h"
 #include "dataplane/http2/client_connection.h"
 #include "dataplane/net/buffer.h"
 #include "dataplane/net/event_loop.h"

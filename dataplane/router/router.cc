@@ -1,0 +1,81 @@
+#include "dataplane/router/router.h"
+
+namespace sluice::router {
+
+std::string CompilePath(PathType type, std::string_view path) {
+  if (type != PathType::kExact) {
+    while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  }
+  return std::string(path);
+}
+
+RequestHost::RequestHost(std::string_view host) {
+  if (!host.empty() && host.front() == '[') {  // IPv6 literal, "[::1]:8080"
+    size_t close = host.find(']');
+    if (close == std::string_view::npos) return;  // garbage: empty
+    host = host.substr(0, close + 1);
+  } else if (size_t colon = host.find(':'); colon != std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  char* out = inline_;
+  if (host.size() > kInline) {
+    heap_.resize(host.size());
+    out = heap_.data();
+  }
+  for (size_t i = 0; i < host.size(); ++i) {
+    char c = host[i];
+    out[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
+  }
+  data_ = out;
+  size_ = host.size();
+}
+
+std::string_view RequestHost::wildcard_parent() const {
+  std::string_view host = name();
+  size_t dot = host.find('.');
+  if (dot == std::string_view::npos || dot == 0) return {};
+  return host.substr(dot + 1);
+}
+
+std::string NormalizeHost(std::string_view raw) { return std::string(RequestHost(raw).name()); }
+
+Router::Router(const std::vector<HostSpec>& hosts) {
+  for (size_t h = 0; h < hosts.size(); ++h) {
+    const HostSpec& spec = hosts[h];
+    Host host{h, {}};
+    host.routes.reserve(spec.routes.size());
+    for (size_t r = 0; r < spec.routes.size(); ++r) {
+      host.routes.push_back({spec.routes[r].type, CompilePath(spec.routes[r].type, spec.routes[r].path), r});
+    }
+    SortByPrecedence(host.routes, [](const Entry& e) { return std::pair<PathType, std::string_view>(e.type, e.path); });
+    std::string_view name = spec.name;
+    if (name == "*") {
+      if (!catch_all_) catch_all_ = std::move(host);
+    } else if (name.starts_with("*.")) {
+      wildcard_.try_emplace(std::string(name.substr(2)), std::move(host));
+    } else {
+      exact_.try_emplace(std::string(name), std::move(host));
+    }
+  }
+}
+
+std::optional<RouteRef> Router::Match(std::string_view raw_host, std::string_view target) const {
+  RequestHost host(raw_host);
+  auto find = [](const HostMap& map, std::string_view key) -> const Host* {
+    auto it = map.find(key);
+    return it == map.end() ? nullptr : &it->second;
+  };
+  const Host* chosen = SelectHost(
+      host, [&](std::string_view name) { return find(exact_, name); },
+      [&](std::string_view parent) { return find(wildcard_, parent); },
+      [&]() -> const Host* { return catch_all_ ? &*catch_all_ : nullptr; });
+  if (chosen == nullptr) return std::nullopt;
+  const Entry* entry = FirstMatch(chosen->routes, target, [](const Entry& e) {
+    return std::pair<PathType, std::string_view>(e.type, e.path);
+  });
+  if (entry == nullptr) return std::nullopt;
+  return RouteRef{chosen->index, entry->index};
+}
+
+}  // namespace sluice::router

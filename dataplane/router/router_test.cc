@@ -1,0 +1,88 @@
+#include "dataplane/router/router.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "test/routing_cases/routing_cases.h"
+
+namespace sluice::router {
+namespace {
+
+PathType TypeOf(std::string_view ingress_path_type) {
+  if (ingress_path_type == "Exact") return PathType::kExact;
+  if (ingress_path_type == "Prefix") return PathType::kPrefix;
+  EXPECT_EQ(ingress_path_type, "ImplementationSpecific");
+  return PathType::kImplementationSpecific;
+}
+
+// The shared case table: the router built from each case's paths (rule
+// without host: the catch-all "*") sends each request where it says.
+TEST(RouterTest, SharedRoutingCases) {
+  for (const routing_cases::Case& c : routing_cases::Cases()) {
+    std::vector<HostSpec> hosts;
+    std::vector<std::vector<std::string_view>> backends;  // [host][route]
+    std::map<std::string, size_t, std::less<>> host_index;
+    for (const routing_cases::Path& p : c.paths) {
+      std::string name = p.host.empty() ? "*" : std::string(p.host);
+      auto [it, added] = host_index.try_emplace(name, hosts.size());
+      if (added) {
+        hosts.push_back({name, {}});
+        backends.emplace_back();
+      }
+      hosts[it->second].routes.push_back({TypeOf(p.type), std::string(p.path)});
+      backends[it->second].push_back(p.backend);
+    }
+    Router router(hosts);
+    for (const routing_cases::Request& r : c.requests) {
+      std::optional<RouteRef> ref = router.Match(r.host, r.target);
+      std::string_view got = ref ? backends[ref->host][ref->route] : "";
+      EXPECT_EQ(got, r.backend) << c.name << ": Host \"" << r.host << "\" " << r.target;
+    }
+  }
+}
+
+TEST(RouterTest, NormalisesHosts) {
+  EXPECT_EQ(NormalizeHost("Demo.Local:8080"), "demo.local");
+  EXPECT_EQ(NormalizeHost("[::1]:8080"), "[::1]");
+  EXPECT_EQ(NormalizeHost("[::1"), "");
+  EXPECT_EQ(NormalizeHost("example.com."), "example.com");
+  EXPECT_EQ(NormalizeHost("EXAMPLE.com.:443"), "example.com");
+  EXPECT_EQ(NormalizeHost(""), "");
+  std::string long_host(300, 'A');
+  long_host += ".Example.com:80";
+  EXPECT_EQ(NormalizeHost(long_host), std::string(300, 'a') + ".example.com");
+  RequestHost host(long_host);
+  EXPECT_EQ(host.wildcard_parent(), "example.com");
+}
+
+TEST(RouterTest, LongHostStillFindsItsWildcard) {
+  Router router({{"*.example.com", {{PathType::kPrefix, "/"}}}});
+  EXPECT_TRUE(router.Match(std::string(300, 'a') + ".example.com", "/").has_value());
+}
+
+TEST(RouterTest, CompilesPrefixPaths) {
+  EXPECT_EQ(CompilePath(PathType::kPrefix, "/foo//"), "/foo");
+  EXPECT_EQ(CompilePath(PathType::kPrefix, "/"), "/");
+  EXPECT_EQ(CompilePath(PathType::kImplementationSpecific, "/a/"), "/a");
+  EXPECT_EQ(CompilePath(PathType::kExact, "/foo/"), "/foo/");
+}
+
+TEST(RouterTest, TiesKeepTheGivenOrderAndTheFirstHostOfANameCounts) {
+  Router router({{"a.example", {{PathType::kPrefix, "/x"}, {PathType::kImplementationSpecific, "/x"}}},
+                 {"a.example", {{PathType::kPrefix, "/"}}}});
+  std::optional<RouteRef> ref = router.Match("a.example", "/x/y");
+  ASSERT_TRUE(ref.has_value());
+  EXPECT_EQ(ref->host, 0u);
+  EXPECT_EQ(ref->route, 0u);
+  EXPECT_FALSE(router.Match("a.example", "/y").has_value());
+}
+
+TEST(RouterTest, EmptyRouterMatchesNothing) {
+  Router router({});
+  EXPECT_FALSE(router.Match("example.com", "/").has_value());
+}
+
+}  // namespace
+}  // namespace sluice::router
