@@ -143,6 +143,7 @@ void Exchange::Start() {
     return Respond(413, "request body too large\n");
   }
   balancer::PickContext pick;
+  pick.route = route_;  // the route's balancing policy
   pick.request = &request_;
   pick.client_ip = downstream_->client().ip;
   pick.now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(ctx_->loop->now().time_since_epoch()).count();
@@ -725,6 +726,7 @@ bool Exchange::Retry(v1::RetryPolicy::Condition condition, const char* detail) {
     return false;
   }
   balancer::PickContext pick;
+  pick.route = route_;  // the route's balancing policy
   pick.request = &request_;
   pick.client_ip = downstream_->client().ip;
   pick.tried = tried_;
