@@ -249,7 +249,8 @@ PickResult Balancer::Pick(const CompiledCluster& cluster, const PickContext& con
 
   // Tables compiled for other endpoints than these (a hand-built route in a
   // test) are not used.
-  bool affinity = balancing.affinity != nullptr && balancing.set_cookies.size() == endpoints.size();
+  bool affinity = balancing.affinity != nullptr && balancing.set_cookies != nullptr &&
+                  balancing.set_cookies->size() == endpoints.size();
   if (affinity && context.request != nullptr) {
     std::optional<std::string_view> value = CookieValue(context.request->headers, balancing.cookie_name);
     std::optional<uint64_t> pinned = value ? ParseHex64(*value) : std::nullopt;
@@ -333,7 +334,7 @@ PickResult Balancer::Pick(const CompiledCluster& cluster, const PickContext& con
   }
   if (chosen == kNoEndpoint || chosen >= endpoints.size()) return {};
   PickResult result{&endpoints[chosen], {}};
-  if (affinity) result.set_cookie = balancing.set_cookies[chosen];
+  if (affinity) result.set_cookie = (*balancing.set_cookies)[chosen];
   return result;
 }
 

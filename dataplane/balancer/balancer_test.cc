@@ -544,6 +544,7 @@ TEST(CompiledBalancingTest, PerRoutePoliciesAndSharedTablesAtCompileTime) {
   add_route("api.example", v1::LoadBalancingPolicy::RING_HASH, false);
   add_route("api2.example", v1::LoadBalancingPolicy::RING_HASH, false);
   v1::Route* sticky = add_route("sticky.example", v1::LoadBalancingPolicy::ROUND_ROBIN, true);
+  add_route("sticky2.example", v1::LoadBalancingPolicy::LEAST_REQUEST, true);
   sticky->mutable_canary()->set_cluster("ns/web-v2:80");
   sticky->mutable_canary()->mutable_load_balancing()->set_algorithm(v1::LoadBalancingPolicy::MAGLEV);
   auto compiled = snapshot::Compile(snapshot, "1");
@@ -551,7 +552,8 @@ TEST(CompiledBalancingTest, PerRoutePoliciesAndSharedTablesAtCompileTime) {
   const snapshot::CompiledRoute* api = (*compiled)->Match("api.example", "/");
   const snapshot::CompiledRoute* api2 = (*compiled)->Match("api2.example", "/");
   const snapshot::CompiledRoute* sticky_route = (*compiled)->Match("sticky.example", "/");
-  ASSERT_TRUE(api && api2 && sticky_route);
+  const snapshot::CompiledRoute* sticky2 = (*compiled)->Match("sticky2.example", "/");
+  ASSERT_TRUE(api && api2 && sticky_route && sticky2);
   const snapshot::CompiledBalancing* a = api->BalancingFor(api->cluster);
   const snapshot::CompiledBalancing* a2 = api2->BalancingFor(api2->cluster);
   const snapshot::CompiledBalancing* s = sticky_route->BalancingFor(sticky_route->cluster);
@@ -561,14 +563,17 @@ TEST(CompiledBalancingTest, PerRoutePoliciesAndSharedTablesAtCompileTime) {
   EXPECT_NE(a->ring, nullptr);
   EXPECT_EQ(a->ring, a2->ring) << "one ring per cluster, built once";
   EXPECT_EQ(a->policy_id, a2->policy_id);
-  EXPECT_TRUE(a->set_cookies.empty());
+  EXPECT_EQ(a->set_cookies, nullptr);
   EXPECT_EQ(s->algorithm, v1::LoadBalancingPolicy::ROUND_ROBIN);
   EXPECT_EQ(s->ring, nullptr);
-  EXPECT_EQ(s->set_cookies.size(), 3u);
+  ASSERT_NE(s->set_cookies, nullptr);
+  EXPECT_EQ(s->set_cookies->size(), 3u);
+  EXPECT_EQ(s->set_cookies, sticky2->BalancingFor(sticky2->cluster)->set_cookies) << "same cookie, built once";
+  EXPECT_EQ(s->affinity, sticky2->BalancingFor(sticky2->cluster)->affinity);
   EXPECT_NE(s->policy_id, a->policy_id);
   EXPECT_EQ(c->algorithm, v1::LoadBalancingPolicy::MAGLEV) << "the canary rule's own policy";
   EXPECT_NE(c->maglev, nullptr);
-  EXPECT_TRUE(c->set_cookies.empty());
+  EXPECT_EQ(c->set_cookies, nullptr);
 }
 
 // ---- Traffic split and canary, on a compiled snapshot. ----

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <utility>
 
 #include "dataplane/balancer/hash.h"
 #include "dataplane/common/log.h"
@@ -122,6 +123,7 @@ struct BalancingTables {
   std::map<const CompiledCluster*, std::shared_ptr<const balancer::HashRing>> rings;
   std::map<const CompiledCluster*, std::shared_ptr<const balancer::MaglevTable>> maglevs;
   std::map<const CompiledCluster*, std::shared_ptr<const AffinityIndex>> affinities;
+  std::map<std::pair<const CompiledCluster*, std::string>, std::shared_ptr<const std::vector<std::string>>> cookies;
 };
 
 namespace {
@@ -192,10 +194,19 @@ CompiledBalancing CompileBalancing(const v1::LoadBalancingPolicy& policy, const 
       }
       return std::shared_ptr<const AffinityIndex>(std::move(index));
     });
-    out.set_cookies.reserve(cluster.endpoints.size());
-    for (const CompiledEndpoint& e : cluster.endpoints) {
-      out.set_cookies.push_back(
-          SetCookieValue(affinity, out.cookie_name, balancer::AffinityCookieValue(cluster.name, e.key)));
+    std::shared_ptr<const std::vector<std::string>>* cached = nullptr;
+    if (tables != nullptr) cached = &tables->cookies[{&cluster, affinity.SerializeAsString()}];
+    if (cached != nullptr && *cached != nullptr) {
+      out.set_cookies = *cached;
+    } else {
+      auto cookies = std::make_shared<std::vector<std::string>>();
+      cookies->reserve(cluster.endpoints.size());
+      for (const CompiledEndpoint& e : cluster.endpoints) {
+        cookies->push_back(
+            SetCookieValue(affinity, out.cookie_name, balancer::AffinityCookieValue(cluster.name, e.key)));
+      }
+      out.set_cookies = std::move(cookies);
+      if (cached != nullptr) *cached = out.set_cookies;
     }
   }
   return out;

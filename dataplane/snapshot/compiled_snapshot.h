@@ -95,8 +95,9 @@ struct CompiledBalancing {
   // Cookie affinity; cookie_name empty: off.
   std::string cookie_name;
   std::shared_ptr<const AffinityIndex> affinity;
-  // By endpoint index: the whole Set-Cookie value pinning that endpoint.
-  std::vector<std::string> set_cookies;
+  // By endpoint index: the whole Set-Cookie value pinning that endpoint
+  // (shared by the routes with the same cookie settings on this cluster).
+  std::shared_ptr<const std::vector<std::string>> set_cookies;
   std::shared_ptr<const balancer::HashRing> ring;       // RING_HASH
   std::shared_ptr<const balancer::MaglevTable> maglev;  // MAGLEV
   // Stable fingerprint of the policy alone (0: the default policy).
