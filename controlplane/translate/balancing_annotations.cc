@@ -112,21 +112,21 @@ class Reader {
   bool from_nginx_ = false;
 };
 
-using Policy = v1::Cluster::LoadBalancing;
+using Policy = v1::LoadBalancingPolicy::Algorithm;
 
 sluice::Result<Policy> ParsePolicy(std::string_view text) {
-  if (text == "round-robin") return v1::Cluster::ROUND_ROBIN;
-  if (text == "least-request") return v1::Cluster::LEAST_REQUEST;
-  if (text == "ring-hash") return v1::Cluster::RING_HASH;
-  if (text == "maglev") return v1::Cluster::MAGLEV;
-  if (text == "random") return v1::Cluster::RANDOM;
-  if (text == "ewma") return v1::Cluster::EWMA;
+  if (text == "round-robin") return v1::LoadBalancingPolicy::ROUND_ROBIN;
+  if (text == "least-request") return v1::LoadBalancingPolicy::LEAST_REQUEST;
+  if (text == "ring-hash") return v1::LoadBalancingPolicy::RING_HASH;
+  if (text == "maglev") return v1::LoadBalancingPolicy::MAGLEV;
+  if (text == "random") return v1::LoadBalancingPolicy::RANDOM;
+  if (text == "ewma") return v1::LoadBalancingPolicy::EWMA;
   return Status::Error("expected round-robin, least-request, ring-hash, maglev, random or ewma");
 }
 
 sluice::Result<Policy> ParseNginxPolicy(std::string_view text) {
-  if (text == "round_robin") return v1::Cluster::ROUND_ROBIN;
-  if (text == "ewma") return v1::Cluster::EWMA;
+  if (text == "round_robin") return v1::LoadBalancingPolicy::ROUND_ROBIN;
+  if (text == "ewma") return v1::LoadBalancingPolicy::EWMA;
   return Status::Error("expected round_robin or ewma (use sluice.io/load-balance for other policies)");
 }
 
@@ -204,11 +204,11 @@ sluice::Result<std::string> ParseAnyValue(std::string_view text) {
 
 const char* PolicyName(Policy policy) {
   switch (policy) {
-    case v1::Cluster::LEAST_REQUEST: return "least-request";
-    case v1::Cluster::RING_HASH: return "ring-hash";
-    case v1::Cluster::MAGLEV: return "maglev";
-    case v1::Cluster::RANDOM: return "random";
-    case v1::Cluster::EWMA: return "ewma";
+    case v1::LoadBalancingPolicy::LEAST_REQUEST: return "least-request";
+    case v1::LoadBalancingPolicy::RING_HASH: return "ring-hash";
+    case v1::LoadBalancingPolicy::MAGLEV: return "maglev";
+    case v1::LoadBalancingPolicy::RANDOM: return "random";
+    case v1::LoadBalancingPolicy::EWMA: return "ewma";
     default: return "round-robin";
   }
 }
@@ -227,18 +227,18 @@ AnnotatedBalancing BalancingFromAnnotations(const json* annotations) {
   std::string key_annotation = reader.from_nginx() ? std::string(kNginx) + "upstream-hash-by"
                                                    : std::string(kSluice) + "hash-key";
 
-  bool hashed = policy && (*policy == v1::Cluster::RING_HASH || *policy == v1::Cluster::MAGLEV);
+  bool hashed = policy && (*policy == v1::LoadBalancingPolicy::RING_HASH || *policy == v1::LoadBalancingPolicy::MAGLEV);
   if (key && policy && !hashed && !policy_from_nginx) {
     reader.Problem(key_annotation, key_annotation + ": used only with sluice.io/load-balance ring-hash or maglev (not " +
                                        PolicyName(*policy) + ")");
     key.reset();
   } else if (key && (!policy || !hashed)) {
-    policy = v1::Cluster::RING_HASH;  // as ingress-nginx: upstream-hash-by means consistent hashing
+    policy = v1::LoadBalancingPolicy::RING_HASH;  // as ingress-nginx: upstream-hash-by means consistent hashing
   }
   if (policy) {
     out.set = true;
     out.load_balancing = *policy;
-    if (*policy == v1::Cluster::RING_HASH || *policy == v1::Cluster::MAGLEV) {
+    if (*policy == v1::LoadBalancingPolicy::RING_HASH || *policy == v1::LoadBalancingPolicy::MAGLEV) {
       out.hash_key = key ? *key : Key(v1::HashKey::CLIENT_IP);
     }
   }
@@ -270,18 +270,12 @@ AnnotatedBalancing BalancingFromAnnotations(const json* annotations) {
   return out;
 }
 
-void AnnotatedBalancing::ApplyTo(v1::Cluster* cluster) const {
-  cluster->set_load_balancing(load_balancing);
-  if (hash_key.source() != v1::HashKey::NONE) {
-    *cluster->mutable_hash_key() = hash_key;
-  } else {
-    cluster->clear_hash_key();
-  }
-  if (affinity.enabled()) {
-    *cluster->mutable_affinity() = affinity;
-  } else {
-    cluster->clear_affinity();
-  }
+v1::LoadBalancingPolicy AnnotatedBalancing::Policy() const {
+  v1::LoadBalancingPolicy policy;
+  policy.set_algorithm(load_balancing);
+  if (hash_key.source() != v1::HashKey::NONE) *policy.mutable_hash_key() = hash_key;
+  if (affinity.enabled()) *policy.mutable_affinity() = affinity;
+  return policy;
 }
 
 bool AnnotatedBalancing::SamePolicyAs(const AnnotatedBalancing& other) const {

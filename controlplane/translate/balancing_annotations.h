@@ -1,8 +1,10 @@
 #pragma once
 // Ingress annotations for load balancing, session affinity and canaries.
-// Per Service port (Cluster): the policy of the oldest Ingress that sets one
-// applies; per route: a canary Ingress attaches its Service to the primary
-// Ingress's route for the same host and path.
+// Per route: every route of an Ingress carries the Ingress's own balancing
+// policy (RoutePolicy.load_balancing), so two Ingresses routing to one
+// Service port each balance as they are annotated; a canary Ingress attaches
+// its Service to the primary Ingress's route for the same host and path
+// (with its own balancing policy for its Service, CanaryRule.load_balancing).
 //
 // Annotations read (the sluice.io/ one wins when both are set; an invalid
 // one counts as not set and is reported):
@@ -36,18 +38,17 @@
 namespace sluice::translate {
 
 struct AnnotatedBalancing {
-  // True when the Ingress sets any balancing or affinity annotation validly:
-  // only such Ingresses compete for a Service port's policy.
+  // True when the Ingress sets any balancing or affinity annotation validly.
   bool set = false;
-  v1::Cluster::LoadBalancing load_balancing = v1::Cluster::ROUND_ROBIN;
+  v1::LoadBalancingPolicy::Algorithm load_balancing = v1::LoadBalancingPolicy::ROUND_ROBIN;
   v1::HashKey hash_key;
   v1::SessionAffinity affinity;
   std::vector<AnnotationProblem> problems;
 
-  // Writes load_balancing, hash_key and affinity into `cluster`.
-  void ApplyTo(v1::Cluster* cluster) const;
+  // load_balancing, hash_key and affinity as a route's policy.
+  v1::LoadBalancingPolicy Policy() const;
   bool SamePolicyAs(const AnnotatedBalancing& other) const;
-  // "ring-hash by header:x-user, cookie affinity", for conflict messages.
+  // "ring-hash by header:x-user, cookie affinity", for messages.
   std::string Describe() const;
 };
 

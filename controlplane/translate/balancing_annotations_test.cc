@@ -21,16 +21,16 @@ AnnotatedCanary Canary(json annotations) { return CanaryFromAnnotations(&annotat
 TEST(BalancingAnnotationsTest, NoAnnotationsMeansNoPolicy) {
   AnnotatedBalancing b = Balancing(json::object());
   EXPECT_FALSE(b.set);
-  EXPECT_EQ(b.load_balancing, v1::Cluster::ROUND_ROBIN);
+  EXPECT_EQ(b.load_balancing, v1::LoadBalancingPolicy::ROUND_ROBIN);
   EXPECT_TRUE(b.problems.empty());
   EXPECT_FALSE(BalancingFromAnnotations(nullptr).set);
 }
 
 TEST(BalancingAnnotationsTest, EveryPolicyByName) {
-  std::vector<std::pair<std::string, v1::Cluster::LoadBalancing>> cases = {
-      {"round-robin", v1::Cluster::ROUND_ROBIN}, {"least-request", v1::Cluster::LEAST_REQUEST},
-      {"ring-hash", v1::Cluster::RING_HASH},     {"maglev", v1::Cluster::MAGLEV},
-      {"random", v1::Cluster::RANDOM},           {"ewma", v1::Cluster::EWMA}};
+  std::vector<std::pair<std::string, v1::LoadBalancingPolicy::Algorithm>> cases = {
+      {"round-robin", v1::LoadBalancingPolicy::ROUND_ROBIN}, {"least-request", v1::LoadBalancingPolicy::LEAST_REQUEST},
+      {"ring-hash", v1::LoadBalancingPolicy::RING_HASH},     {"maglev", v1::LoadBalancingPolicy::MAGLEV},
+      {"random", v1::LoadBalancingPolicy::RANDOM},           {"ewma", v1::LoadBalancingPolicy::EWMA}};
   for (auto& [name, policy] : cases) {
     AnnotatedBalancing b = Balancing({{"sluice.io/load-balance", name}});
     EXPECT_TRUE(b.set) << name;
@@ -44,7 +44,7 @@ TEST(BalancingAnnotationsTest, EveryPolicyByName) {
 TEST(BalancingAnnotationsTest, InvalidPolicyIsAProblemAndTheDefaultStays) {
   AnnotatedBalancing b = Balancing({{"sluice.io/load-balance", "fastest"}});
   EXPECT_FALSE(b.set);
-  EXPECT_EQ(b.load_balancing, v1::Cluster::ROUND_ROBIN);
+  EXPECT_EQ(b.load_balancing, v1::LoadBalancingPolicy::ROUND_ROBIN);
   ASSERT_EQ(b.problems.size(), 1u);
   EXPECT_EQ(b.problems[0].annotation, "sluice.io/load-balance");
   EXPECT_NE(b.problems[0].message.find("\"fastest\""), std::string::npos) << b.problems[0].message;
@@ -54,22 +54,22 @@ TEST(BalancingAnnotationsTest, InvalidPolicyIsAProblemAndTheDefaultStays) {
 }
 
 TEST(BalancingAnnotationsTest, IngressNginxLoadBalance) {
-  EXPECT_EQ(Balancing({{"nginx.ingress.kubernetes.io/load-balance", "ewma"}}).load_balancing, v1::Cluster::EWMA);
+  EXPECT_EQ(Balancing({{"nginx.ingress.kubernetes.io/load-balance", "ewma"}}).load_balancing, v1::LoadBalancingPolicy::EWMA);
   EXPECT_EQ(Balancing({{"nginx.ingress.kubernetes.io/load-balance", "round_robin"}}).load_balancing,
-            v1::Cluster::ROUND_ROBIN);
+            v1::LoadBalancingPolicy::ROUND_ROBIN);
   AnnotatedBalancing invalid = Balancing({{"nginx.ingress.kubernetes.io/load-balance", "least_conn"}});
   EXPECT_FALSE(invalid.set);
   EXPECT_EQ(invalid.problems.size(), 1u);
   // Ours wins over theirs.
   EXPECT_EQ(Balancing({{"sluice.io/load-balance", "random"}, {"nginx.ingress.kubernetes.io/load-balance", "ewma"}})
                 .load_balancing,
-            v1::Cluster::RANDOM);
+            v1::LoadBalancingPolicy::RANDOM);
 }
 
 TEST(BalancingAnnotationsTest, HashKeySyntax) {
   auto key = [](const std::string& text) { return Balancing({{"sluice.io/hash-key", text}}); };
   AnnotatedBalancing header = key("header:X-User");
-  EXPECT_EQ(header.load_balancing, v1::Cluster::RING_HASH);  // a key alone means ring-hash
+  EXPECT_EQ(header.load_balancing, v1::LoadBalancingPolicy::RING_HASH);  // a key alone means ring-hash
   EXPECT_EQ(header.hash_key.source(), v1::HashKey::HEADER);
   EXPECT_EQ(header.hash_key.name(), "x-user");
   EXPECT_EQ(key("cookie:SessionID").hash_key.name(), "SessionID");
@@ -83,11 +83,11 @@ TEST(BalancingAnnotationsTest, HashKeySyntax) {
     EXPECT_FALSE(b.set) << bad;
   }
   AnnotatedBalancing maglev = Balancing({{"sluice.io/load-balance", "maglev"}, {"sluice.io/hash-key", "path"}});
-  EXPECT_EQ(maglev.load_balancing, v1::Cluster::MAGLEV);
+  EXPECT_EQ(maglev.load_balancing, v1::LoadBalancingPolicy::MAGLEV);
   EXPECT_EQ(maglev.hash_key.source(), v1::HashKey::PATH);
   // A key with a policy that does not hash: the key is ignored, said so.
   AnnotatedBalancing mismatch = Balancing({{"sluice.io/load-balance", "random"}, {"sluice.io/hash-key", "path"}});
-  EXPECT_EQ(mismatch.load_balancing, v1::Cluster::RANDOM);
+  EXPECT_EQ(mismatch.load_balancing, v1::LoadBalancingPolicy::RANDOM);
   EXPECT_EQ(mismatch.hash_key.source(), v1::HashKey::NONE);
   ASSERT_EQ(mismatch.problems.size(), 1u);
   EXPECT_EQ(mismatch.problems[0].annotation, "sluice.io/hash-key");
@@ -103,7 +103,7 @@ TEST(BalancingAnnotationsTest, IngressNginxUpstreamHashBy) {
   EXPECT_EQ(by("$http_x_user").hash_key.name(), "x-user");
   EXPECT_EQ(by("$http_x_user").hash_key.source(), v1::HashKey::HEADER);
   EXPECT_EQ(by("$cookie_session").hash_key.name(), "session");
-  EXPECT_EQ(by("$cookie_session").load_balancing, v1::Cluster::RING_HASH);
+  EXPECT_EQ(by("$cookie_session").load_balancing, v1::LoadBalancingPolicy::RING_HASH);
   AnnotatedBalancing compound = by("$host$request_uri");
   EXPECT_FALSE(compound.set);
   EXPECT_EQ(compound.problems.size(), 1u);
@@ -111,7 +111,7 @@ TEST(BalancingAnnotationsTest, IngressNginxUpstreamHashBy) {
   EXPECT_EQ(Balancing({{"nginx.ingress.kubernetes.io/upstream-hash-by", "$remote_addr"},
                        {"nginx.ingress.kubernetes.io/load-balance", "round_robin"}})
                 .load_balancing,
-            v1::Cluster::RING_HASH);
+            v1::LoadBalancingPolicy::RING_HASH);
 }
 
 TEST(BalancingAnnotationsTest, CookieAffinity) {
@@ -129,7 +129,7 @@ TEST(BalancingAnnotationsTest, CookieAffinity) {
   EXPECT_EQ(b.affinity.path(), "/app");
   EXPECT_EQ(b.affinity.same_site(), "Strict");
   EXPECT_TRUE(b.affinity.secure());
-  EXPECT_EQ(b.load_balancing, v1::Cluster::ROUND_ROBIN);
+  EXPECT_EQ(b.load_balancing, v1::LoadBalancingPolicy::ROUND_ROBIN);
 
   AnnotatedBalancing nginx = Balancing({{"nginx.ingress.kubernetes.io/affinity", "cookie"},
                                         {"nginx.ingress.kubernetes.io/session-cookie-name", "INGRESSCOOKIE"},

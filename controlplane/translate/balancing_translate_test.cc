@@ -1,5 +1,6 @@
 // Translation of the load-balancing, affinity and canary annotations: what
-// lands in the snapshot's clusters and routes, and what is reported.
+// lands in the snapshot's routes (the balancing policy is per route, in
+// RoutePolicy.load_balancing), and what is reported.
 #include <gtest/gtest.h>
 
 #include "controlplane/translate/translate.h"
@@ -74,55 +75,112 @@ class BalancingTranslateTest : public ::testing::Test {
   store::Store store_;
 };
 
-TEST_F(BalancingTranslateTest, PolicyHashKeyAndAffinityLandOnTheCluster) {
+TEST_F(BalancingTranslateTest, PolicyHashKeyAndAffinityLandOnTheRoute) {
   Add(Ingress("shop", "", {{"sluice.io/load-balance", "maglev"}, {"sluice.io/hash-key", "cookie:user"},
                            {"sluice.io/affinity", "cookie"}, {"sluice.io/session-cookie-max-age", "600"}},
               "shop.example", "/", "web"));
   Result result = Run();
+  const v1::Route* route = FindRoute(result, "shop.example", "/");
+  ASSERT_NE(route, nullptr);
+  const v1::LoadBalancingPolicy& policy = route->policy().load_balancing();
+  EXPECT_EQ(policy.algorithm(), v1::LoadBalancingPolicy::MAGLEV);
+  EXPECT_EQ(policy.hash_key().source(), v1::HashKey::COOKIE);
+  EXPECT_EQ(policy.hash_key().name(), "user");
+  EXPECT_TRUE(policy.affinity().enabled());
+  EXPECT_EQ(policy.affinity().max_age_seconds(), 600u);
   const v1::Cluster* cluster = FindCluster(result, "shop/web:80");
   ASSERT_NE(cluster, nullptr);
-  EXPECT_EQ(cluster->load_balancing(), v1::Cluster::MAGLEV);
-  EXPECT_EQ(cluster->hash_key().source(), v1::HashKey::COOKIE);
-  EXPECT_EQ(cluster->hash_key().name(), "user");
-  EXPECT_TRUE(cluster->affinity().enabled());
-  EXPECT_EQ(cluster->affinity().max_age_seconds(), 600u);
   EXPECT_EQ(Diagnostics(result, Severity::kWarning), "");
 }
 
-TEST_F(BalancingTranslateTest, NoAnnotationsLeaveTheClusterAtItsDefaults) {
+TEST_F(BalancingTranslateTest, NoAnnotationsLeaveTheRouteAtItsDefaults) {
   Add(Ingress("shop", "", json::object(), "shop.example", "/", "web"));
   Result result = Run();
-  const v1::Cluster* cluster = FindCluster(result, "shop/web:80");
-  ASSERT_NE(cluster, nullptr);
-  EXPECT_EQ(cluster->load_balancing(), v1::Cluster::ROUND_ROBIN);
-  EXPECT_FALSE(cluster->has_hash_key());
-  EXPECT_FALSE(cluster->has_affinity());
+  const v1::Route* route = FindRoute(result, "shop.example", "/");
+  ASSERT_NE(route, nullptr);
+  EXPECT_FALSE(route->has_policy()) << "no annotations: the same bytes as before policies existed";
+  EXPECT_FALSE(route->policy().has_load_balancing());
 }
 
 TEST_F(BalancingTranslateTest, InvalidAnnotationIsAWarningAndTheDefaultApplies) {
   Add(Ingress("shop", "", {{"sluice.io/load-balance", "fastest"}}, "shop.example", "/", "web"));
   Result result = Run();
-  EXPECT_EQ(FindCluster(result, "shop/web:80")->load_balancing(), v1::Cluster::ROUND_ROBIN);
+  EXPECT_FALSE(FindRoute(result, "shop.example", "/")->policy().has_load_balancing());
   std::string warnings = Diagnostics(result, Severity::kWarning);
   EXPECT_NE(warnings.find("shop/shop: sluice.io/load-balance \"fastest\": expected round-robin"), std::string::npos)
       << warnings;
   EXPECT_NE(warnings.find("annotation ignored"), std::string::npos);
 }
 
-TEST_F(BalancingTranslateTest, OldestIngressPolicyWinsForASharedServicePort) {
-  // Listed newest first: the order in the store must not matter.
-  Add(Ingress("newer", "2024-05-01T00:00:00Z", {{"sluice.io/load-balance", "random"}}, "b.example", "/", "web"));
-  Add(Ingress("older", "2024-01-01T00:00:00Z", {{"sluice.io/load-balance", "least-request"}}, "a.example", "/", "web"));
-  Add(Ingress("plain", "2024-06-01T00:00:00Z", json::object(), "c.example", "/", "web"));
-  Add(Ingress("agrees", "2024-07-01T00:00:00Z", {{"sluice.io/load-balance", "least-request"}}, "d.example", "/",
+// The case: two Ingresses, one Service port, each with its own
+// policy. Each route gets its own; nobody is warned; the cluster is one.
+TEST_F(BalancingTranslateTest, EachIngressRoutesToASharedServicePortWithItsOwnPolicy) {
+  Add(Ingress("api", "2024-05-01T00:00:00Z",
+              {{"nginx.ingress.kubernetes.io/upstream-hash-by", "$http_x_user"}}, "api.example", "/", "web"));
+  Add(Ingress("sticky", "2024-01-01T00:00:00Z",
+              {{"nginx.ingress.kubernetes.io/affinity", "cookie"},
+               {"nginx.ingress.kubernetes.io/session-cookie-name", "stick"}},
+              "sticky.example", "/", "web"));
+  Add(Ingress("plain", "2024-06-01T00:00:00Z", json::object(), "plain.example", "/", "web"));
+  Add(Ingress("random", "2024-07-01T00:00:00Z", {{"sluice.io/load-balance", "random"}}, "random.example", "/",
               "web"));
   Result result = Run();
-  EXPECT_EQ(FindCluster(result, "shop/web:80")->load_balancing(), v1::Cluster::LEAST_REQUEST);
-  std::string warnings = Diagnostics(result, Severity::kWarning);
-  EXPECT_EQ(warnings,
-            "shop/newer: Service port shop/web:80: load balancing \"random\" ignored, Ingress shop/older (older) "
-            "sets \"least-request\"\n")
-      << "only the Ingress asking for a different policy is told; one without annotations is not";
+  EXPECT_EQ(Diagnostics(result, Severity::kWarning) + Diagnostics(result, Severity::kError), "")
+      << "different policies on one Service port are not a conflict";
+  ASSERT_EQ(result.snapshot.clusters_size(), 1);
+  EXPECT_NE(FindCluster(result, "shop/web:80"), nullptr);
+
+  const v1::Route* api = FindRoute(result, "api.example", "/");
+  const v1::Route* sticky = FindRoute(result, "sticky.example", "/");
+  const v1::Route* plain = FindRoute(result, "plain.example", "/");
+  const v1::Route* random = FindRoute(result, "random.example", "/");
+  ASSERT_TRUE(api && sticky && plain && random);
+  for (const v1::Route* route : {api, sticky, plain, random}) EXPECT_EQ(route->cluster(), "shop/web:80");
+
+  EXPECT_EQ(api->policy().load_balancing().algorithm(), v1::LoadBalancingPolicy::RING_HASH);
+  EXPECT_EQ(api->policy().load_balancing().hash_key().source(), v1::HashKey::HEADER);
+  EXPECT_EQ(api->policy().load_balancing().hash_key().name(), "x-user");
+  EXPECT_FALSE(api->policy().load_balancing().affinity().enabled());
+
+  EXPECT_EQ(sticky->policy().load_balancing().algorithm(), v1::LoadBalancingPolicy::ROUND_ROBIN);
+  EXPECT_TRUE(sticky->policy().load_balancing().affinity().enabled());
+  EXPECT_EQ(sticky->policy().load_balancing().affinity().cookie_name(), "stick");
+  EXPECT_FALSE(sticky->policy().load_balancing().has_hash_key());
+
+  EXPECT_FALSE(plain->policy().has_load_balancing()) << "no annotations: the default, whatever the others ask";
+  EXPECT_EQ(random->policy().load_balancing().algorithm(), v1::LoadBalancingPolicy::RANDOM);
+}
+
+TEST_F(BalancingTranslateTest, EveryRouteOfAnIngressAndItsDefaultBackendCarryItsPolicy) {
+  json ingress = Ingress("shop", "", {{"sluice.io/load-balance", "least-request"}}, "shop.example", "/", "web");
+  ingress["spec"]["rules"][0]["http"]["paths"].push_back(
+      {{"pathType", "Exact"}, {"path", "/cart"}, {"backend", {{"service", {{"name", "api"}, {"port", {{"number", 80}}}}}}}});
+  ingress["spec"]["defaultBackend"] = {{"service", {{"name", "web"}, {"port", {{"number", 80}}}}}};
+  Add(ingress);
+  Result result = Run();
+  int routes = 0;
+  for (const v1::VirtualHost& vhost : result.snapshot.virtual_hosts()) {
+    for (const v1::Route& route : vhost.routes()) {
+      ++routes;
+      EXPECT_EQ(route.policy().load_balancing().algorithm(), v1::LoadBalancingPolicy::LEAST_REQUEST)
+          << vhost.name() << " " << route.path();
+    }
+  }
+  EXPECT_EQ(routes, 3);
+}
+
+TEST_F(BalancingTranslateTest, CanaryIngressBalancingAppliesToItsOwnService) {
+  Add(Ingress("main", "2024-01-01T00:00:00Z", {{"sluice.io/affinity", "cookie"}}, "shop.example", "/", "web"));
+  Add(Ingress("main-canary", "2024-02-01T00:00:00Z",
+              {{"sluice.io/canary", "true"}, {"sluice.io/canary-weight", "10"}, {"sluice.io/load-balance", "random"}},
+              "shop.example", "/", "web-v2"));
+  Result result = Run();
+  EXPECT_EQ(Diagnostics(result, Severity::kWarning) + Diagnostics(result, Severity::kError), "");
+  const v1::Route* route = FindRoute(result, "shop.example", "/");
+  ASSERT_NE(route, nullptr);
+  EXPECT_TRUE(route->policy().load_balancing().affinity().enabled()) << "the primary's policy";
+  EXPECT_EQ(route->canary().load_balancing().algorithm(), v1::LoadBalancingPolicy::RANDOM) << "the canary's own";
+  EXPECT_FALSE(route->canary().load_balancing().affinity().enabled());
 }
 
 TEST_F(BalancingTranslateTest, CanaryIngressAttachesToThePrimaryRoute) {

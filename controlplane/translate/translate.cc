@@ -198,8 +198,8 @@ struct Ingress {
   std::string ns, name;
   std::string creation;  // RFC 3339, "" when absent
   std::string origin;    // "ns/name", as routes carry it
-  v1::RoutePolicy policy;  // from its annotations; every route of it carries this
-  AnnotatedBalancing balancing;  // per Service port: the oldest Ingress setting one wins
+  v1::RoutePolicy policy;  // from its annotations (balancing too); every route of it carries this
+  AnnotatedBalancing balancing;  // its own routes' policy.load_balancing (a canary's: its rules')
   AnnotatedCanary canary;        // a canary Ingress attaches to primaries' routes
   size_t trace = SIZE_MAX;       // index in Trace::ingresses when tracing
 };
@@ -549,6 +549,9 @@ class Translator {
     const json* annotations = Get(Get(&ingress.stored->object, "metadata"), "annotations");
     ingress.balancing = BalancingFromAnnotations(annotations);
     ingress.canary = CanaryFromAnnotations(annotations);
+    // Per route: each Ingress's routes balance as it is annotated, whatever
+    // other Ingresses routing to the same Service port ask for.
+    if (ingress.balancing.set) *ingress.policy.mutable_load_balancing() = ingress.balancing.Policy();
     for (const auto* problems : {&ingress.balancing.problems, &ingress.canary.problems}) {
       for (const AnnotationProblem& problem : *problems) {
         Report(Severity::kWarning, ingress, problem.message + "; annotation ignored", kInvalidAnnotation);
@@ -558,28 +561,6 @@ class Translator {
       Report(Severity::kWarning, ingress,
              "spec.defaultBackend of a canary Ingress is ignored: only its rules' paths attach to a primary Ingress");
     }
-  }
-
-  // A Service port's balancing policy: the oldest Ingress that sets one
-  // wins; a newer one asking for another is told so.
-  // `owner`: the Ingress whose policy `cluster` has (ClusterBuild's).
-  void ApplyBalancing(const Ingress& ingress, const Ingress*& current_owner, v1::Cluster* cluster) {
-    if (!ingress.balancing.set) return;
-    const Ingress* owner = current_owner;
-    if (owner == &ingress) return;
-    if (owner == nullptr || OlderFirst(ingress, *owner)) {
-      current_owner = &ingress;
-      ingress.balancing.ApplyTo(cluster);
-    }
-    if (owner == nullptr) return;
-    const Ingress* winner = current_owner;
-    const Ingress* loser = winner == &ingress ? owner : &ingress;
-    if (winner->balancing.SamePolicyAs(loser->balancing)) return;
-    if (!balancing_conflicts_.emplace(cluster->name(), loser->origin).second) return;  // once per Ingress
-    Report(Severity::kWarning, *loser,
-           "Service port " + cluster->name() + ": load balancing \"" + loser->balancing.Describe() +
-               "\" ignored, Ingress " + winner->origin + " (older) sets \"" + winner->balancing.Describe() + "\"",
-           kConflict);
   }
 
   // A canary Ingress's path: its Service becomes the canary of the route
@@ -620,6 +601,8 @@ class Translator {
     rule->set_header(ingress.canary.header);
     rule->set_header_value(ingress.canary.header_value);
     rule->set_cookie(ingress.canary.cookie);
+    // The canary Ingress's own balancing annotations, for its Service.
+    if (ingress.balancing.set) *rule->mutable_load_balancing() = ingress.balancing.Policy();
     primary->clear_weighted_clusters();
     if (ingress.canary.weight > 0) {
       v1::WeightedCluster* stable = primary->add_weighted_clusters();
@@ -691,7 +674,6 @@ class Translator {
       it->second.problem = FillEndpoints(ingress.ns, service_name, ref, &it->second.cluster);
       SetBackendProtocol(ingress, &it->second.cluster);  // the first (oldest) Ingress using the Service port decides
     }
-    ApplyBalancing(ingress, it->second.balancing_owner, &it->second.cluster);
     SetHealthPolicy(ingress, it->second);
     if (!it->second.problem.message.empty()) {
       Report(Severity::kWarning, ingress,
@@ -1055,7 +1037,6 @@ class Translator {
   struct ClusterBuild {
     v1::Cluster cluster;
     Problem problem;
-    const Ingress* balancing_owner = nullptr;  // whose load-balancing policy the cluster has
     bool health_set = false;  // by the oldest Ingress with health annotations
   };
 
@@ -1095,8 +1076,6 @@ class Translator {
   // (host, match, path) -> origin of the Ingress that routes it.
   std::map<std::tuple<std::string, v1::Route::PathMatch, std::string>, std::string> claims_;
   std::map<std::string, ClusterBuild> clusters_;
-  // (cluster, origin) told already that its balancing policy lost.
-  std::set<std::pair<std::string, std::string>> balancing_conflicts_;
   // (host, match, path) -> origin of the canary Ingress attached to that route.
   std::map<std::tuple<std::string, v1::Route::PathMatch, std::string>, std::string> canary_owners_;
   std::optional<v1::Route> default_route_;

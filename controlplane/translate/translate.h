@@ -32,9 +32,11 @@
 //    route too) carries the RoutePolicy of that Ingress's annotations (see
 //    annotations.h). An invalid annotation is a warning and is ignored; the
 //    rest of the Ingress still applies.
-//  - Load balancing (balancing_annotations.h) is per Service port: the
-//    oldest Ingress that sets a policy decides, a newer one asking for
-//    another gets a warning. A canary Ingress (sluice.io/canary or
+//  - Load balancing (balancing_annotations.h) is per route: every route of
+//    an Ingress carries its balancing annotations in
+//    RoutePolicy.load_balancing, so Ingresses sharing a Service port each
+//    balance their own paths as annotated (endpoints, health and outlier
+//    state stay per Service port). A canary Ingress (sluice.io/canary or
 //    ingress-nginx's) does not claim its host and paths: each path becomes
 //    the canary (Route.canary, Route.weighted_clusters) of the route another
 //    Ingress has for it; with no such route it is an error.

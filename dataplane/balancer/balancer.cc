@@ -12,8 +12,10 @@
 
 namespace sluice::balancer {
 
+using snapshot::CompiledBalancing;
 using snapshot::CompiledCluster;
 using snapshot::CompiledEndpoint;
+using Algorithm = v1::LoadBalancingPolicy;
 
 namespace {
 
@@ -22,8 +24,9 @@ constexpr double kEwmaFailureFloorNs = 1e9;    // a fast failure must not look f
 constexpr double kEwmaUnmeasuredBusy = 1e18;   // no latency yet but requests pending
 constexpr double kEwmaTieMargin = 0.05;        // costs within 5% count as equal
 constexpr int64_t kIdleClusterStateNs = 600'000'000'000;  // dropped after 10 idle minutes
-constexpr uint64_t kAffinitySeed = 0x736c756963652d61ull;
-constexpr std::string_view kDefaultAffinityCookie = "sluice-affinity";
+
+// No route, or a cluster the route does not name: round robin, no affinity.
+const CompiledBalancing kDefaultBalancing{};
 
 int64_t SteadyNowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -37,12 +40,11 @@ bool Healthy(const CompiledEndpoint& endpoint, int64_t now_ns) {
 // OutlierDetection's panic threshold, compiled with its default (50%, Envoy's).
 uint64_t PanicThresholdPercent(const CompiledCluster& cluster) { return cluster.outlier.panic_threshold_percent; }
 
-v1::Cluster::LoadBalancing PolicyOf(const CompiledCluster& cluster) {
-  return cluster.source != nullptr ? cluster.source->load_balancing() : v1::Cluster::ROUND_ROBIN;
-}
-
-const v1::SessionAffinity* AffinityOf(const CompiledCluster& cluster) {
-  return cluster.source != nullptr && cluster.source->affinity().enabled() ? &cluster.source->affinity() : nullptr;
+const CompiledBalancing& BalancingOf(const CompiledCluster& cluster, const PickContext& context) {
+  if (context.route != nullptr) {
+    if (const CompiledBalancing* balancing = context.route->BalancingFor(&cluster)) return *balancing;
+  }
+  return kDefaultBalancing;
 }
 
 // Which endpoints a pick may choose, computed once per pick into the
@@ -83,21 +85,20 @@ class Eligibility {
 };
 
 // The request's hash key, or nothing (then the pick is random).
-std::optional<std::string_view> HashKeyOf(const CompiledCluster& cluster, const PickContext& context) {
-  v1::HashKey::Source source = cluster.source != nullptr ? cluster.source->hash_key().source() : v1::HashKey::NONE;
+std::optional<std::string_view> HashKeyOf(const CompiledBalancing& balancing, const PickContext& context) {
   const http::RequestHead* request = context.request;
-  switch (source) {
+  switch (balancing.hash_source) {
     case v1::HashKey::CLIENT_IP:
       return context.client_ip;
     case v1::HashKey::HEADER:
       if (request == nullptr) return std::nullopt;
-      if (const std::string* value = request->headers.Get(cluster.source->hash_key().name())) {
+      if (const std::string* value = request->headers.Get(balancing.hash_name)) {
         return std::string_view(*value);
       }
       return std::nullopt;
     case v1::HashKey::COOKIE:
       if (request == nullptr) return std::nullopt;
-      return CookieValue(request->headers, cluster.source->hash_key().name());
+      return CookieValue(request->headers, balancing.hash_name);
     case v1::HashKey::PATH:
       if (request == nullptr) return std::nullopt;
       return http::PathWithoutQuery(request->path);
@@ -109,18 +110,6 @@ std::optional<std::string_view> HashKeyOf(const CompiledCluster& cluster, const 
   }
 }
 
-std::string SetCookie(const v1::SessionAffinity& affinity, std::string_view name, std::string_view value) {
-  std::string out;
-  out.reserve(name.size() + value.size() + 64);
-  out.append(name).append("=").append(value);
-  out.append("; Path=").append(affinity.path().empty() ? std::string_view("/") : std::string_view(affinity.path()));
-  if (affinity.max_age_seconds() != 0) out.append("; Max-Age=").append(std::to_string(affinity.max_age_seconds()));
-  if (!affinity.same_site().empty()) out.append("; SameSite=").append(affinity.same_site());
-  if (affinity.secure()) out.append("; Secure");
-  out.append("; HttpOnly");
-  return out;
-}
-
 }  // namespace
 
 struct Balancer::EndpointStats {
@@ -129,18 +118,33 @@ struct Balancer::EndpointStats {
   int64_t ewma_at_ns = 0;  // when ewma_ns was last updated
 };
 
+// Pick state of one policy on one cluster, in this worker.
+struct Balancer::PolicyState {
+  uint64_t policy_id = 0;
+  std::vector<int64_t> current;  // smooth round robin
+};
+
 struct Balancer::ClusterState {
   bool built = false;
   uint64_t version = 0;            // CompiledCluster::endpoints_version this was built for
   std::vector<std::string> keys;   // endpoint keys, by index
-  std::vector<EndpointStats> stats;
-  std::vector<int64_t> current;    // smooth round robin
-  std::unique_ptr<HashRing> ring;  // built on first use
-  std::unique_ptr<MaglevTable> maglev;
-  std::unordered_map<uint64_t, uint32_t> affinity;  // cookie hash -> index
-  std::vector<std::string> affinity_values;          // cookie value, by index
-  std::vector<uint8_t> eligible;                     // per-pick scratch (Eligibility)
+  std::vector<EndpointStats> stats;  // shared by every policy picking here
+  // One per policy picking from this cluster (usually one or two): found by
+  // a short scan, created on the policy's first pick in this worker.
+  std::vector<PolicyState> policies;
+  bool track_latency = false;      // an EWMA policy picks here: keep latency averages
+  std::vector<uint8_t> eligible;   // per-pick scratch (Eligibility)
   int64_t last_used_ns = 0;
+
+  PolicyState& Policy(uint64_t policy_id) {
+    for (PolicyState& p : policies) {
+      if (p.policy_id == policy_id) return p;
+    }
+    PolicyState& added = policies.emplace_back();
+    added.policy_id = policy_id;
+    added.current.assign(keys.size(), 0);
+    return added;
+  }
 
   void Rebuild(const CompiledCluster& cluster) {
     // In-flight counts and latencies follow their endpoint across changes.
@@ -149,29 +153,13 @@ struct Balancer::ClusterState {
     size_t n = cluster.endpoints.size();
     keys.clear();
     stats.assign(n, EndpointStats{});
-    current.assign(n, 0);
     for (size_t i = 0; i < n; ++i) {
       keys.push_back(cluster.endpoints[i].key);
       if (auto it = old.find(keys[i]); it != old.end()) stats[i] = it->second;
     }
-    ring.reset();
-    maglev.reset();
-    affinity.clear();
-    affinity_values.clear();
-    if (AffinityOf(cluster) != nullptr) {
-      for (size_t i = 0; i < n; ++i) {
-        affinity_values.push_back(AffinityCookieValue(cluster.name, keys[i]));
-        affinity.emplace(*ParseHex64(affinity_values.back()), static_cast<uint32_t>(i));
-      }
-    }
+    for (PolicyState& p : policies) p.current.assign(n, 0);
     version = cluster.endpoints_version;
     built = true;
-  }
-
-  std::vector<HashTarget> Targets(const CompiledCluster& cluster) const {
-    std::vector<HashTarget> targets;
-    for (const CompiledEndpoint& e : cluster.endpoints) targets.push_back({e.key, e.weight});
-    return targets;
   }
 
   int64_t InFlightTotal() const {
@@ -202,10 +190,12 @@ Balancer::ClusterState& Balancer::Sync(const CompiledCluster& cluster, int64_t n
   return state;
 }
 
-Balancer::EndpointStats* Balancer::StatsOf(const CompiledCluster& cluster, const CompiledEndpoint& endpoint) const {
+Balancer::EndpointStats* Balancer::StatsOf(const CompiledCluster& cluster, const CompiledEndpoint& endpoint,
+                                           ClusterState** state_out) const {
   auto it = clusters_.find(cluster.name);
   if (it == clusters_.end()) return nullptr;
   ClusterState& state = *it->second;
+  if (state_out != nullptr) *state_out = &state;
   if (state.version == cluster.endpoints_version && !cluster.endpoints.empty()) {
     size_t index = static_cast<size_t>(&endpoint - cluster.endpoints.data());
     if (index < state.stats.size() && index < cluster.endpoints.size()) return &state.stats[index];
@@ -255,17 +245,19 @@ PickResult Balancer::Pick(const CompiledCluster& cluster, const PickContext& con
   ClusterState& state = Sync(cluster, context.now_ns);
   Eligibility eligible(cluster, context, state.eligible);
   auto weight_of = [&](size_t i) -> uint64_t { return endpoints[i].weight == 0 ? 1 : endpoints[i].weight; };
+  const CompiledBalancing& balancing = BalancingOf(cluster, context);
 
-  const v1::SessionAffinity* affinity = AffinityOf(cluster);
-  std::string_view cookie_name;
-  if (affinity != nullptr) {
-    cookie_name = affinity->cookie_name().empty() ? kDefaultAffinityCookie : std::string_view(affinity->cookie_name());
-    if (context.request != nullptr) {
-      std::optional<std::string_view> value = CookieValue(context.request->headers, cookie_name);
-      std::optional<uint64_t> pinned = value ? ParseHex64(*value) : std::nullopt;
-      if (pinned) {
-        auto it = state.affinity.find(*pinned);
-        if (it != state.affinity.end() && eligible(it->second)) return PickResult{&endpoints[it->second], {}};
+  // Tables compiled for other endpoints than these (a hand-built route in a
+  // test) are not used.
+  bool affinity = balancing.affinity != nullptr && balancing.set_cookies != nullptr &&
+                  balancing.set_cookies->size() == endpoints.size();
+  if (affinity && context.request != nullptr) {
+    std::optional<std::string_view> value = CookieValue(context.request->headers, balancing.cookie_name);
+    std::optional<uint64_t> pinned = value ? ParseHex64(*value) : std::nullopt;
+    if (pinned) {
+      auto it = balancing.affinity->by_hash.find(*pinned);
+      if (it != balancing.affinity->by_hash.end() && it->second < endpoints.size() && eligible(it->second)) {
+        return PickResult{&endpoints[it->second], {}};
       }
     }
   }
@@ -285,11 +277,11 @@ PickResult Balancer::Pick(const CompiledCluster& cluster, const PickContext& con
   };
 
   size_t chosen = kNoEndpoint;
-  switch (PolicyOf(cluster)) {
-    case v1::Cluster::RANDOM:
+  switch (balancing.algorithm) {
+    case Algorithm::RANDOM:
       chosen = weighted_random(kNoEndpoint);
       break;
-    case v1::Cluster::LEAST_REQUEST: {
+    case Algorithm::LEAST_REQUEST: {
       size_t a = weighted_random(kNoEndpoint);
       size_t b = a == kNoEndpoint ? kNoEndpoint : weighted_random(a);
       chosen = a;
@@ -300,7 +292,8 @@ PickResult Balancer::Pick(const CompiledCluster& cluster, const PickContext& con
       }
       break;
     }
-    case v1::Cluster::EWMA: {
+    case Algorithm::EWMA: {
+      state.track_latency = true;
       int64_t now_ns = context.now_ns != 0 ? context.now_ns : SteadyNowNs();
       auto score = [&](size_t i) {
         const EndpointStats& s = state.stats[i];
@@ -318,33 +311,30 @@ PickResult Balancer::Pick(const CompiledCluster& cluster, const PickContext& con
       chosen = (b != kNoEndpoint && score(b) < score(a) * (1 - kEwmaTieMargin)) ? b : a;
       break;
     }
-    case v1::Cluster::RING_HASH:
-    case v1::Cluster::MAGLEV: {
-      std::optional<std::string_view> key = HashKeyOf(cluster, context);
-      if (!key) {
+    case Algorithm::RING_HASH:
+    case Algorithm::MAGLEV: {
+      // The tables were built with the snapshot, for this cluster object.
+      std::optional<std::string_view> key = HashKeyOf(balancing, context);
+      bool ring = balancing.algorithm == Algorithm::RING_HASH && balancing.ring != nullptr;
+      bool maglev = balancing.algorithm == Algorithm::MAGLEV && balancing.maglev != nullptr;
+      if (!key || !(ring || maglev) || balancing.cluster != &cluster) {
         chosen = weighted_random(kNoEndpoint);
         break;
       }
       uint64_t hash = Hash64(*key);
-      if (PolicyOf(cluster) == v1::Cluster::RING_HASH) {
-        if (state.ring == nullptr) state.ring = std::make_unique<HashRing>(state.Targets(cluster));
-        chosen = state.ring->Find(hash, eligible);
-      } else {
-        if (state.maglev == nullptr) state.maglev = std::make_unique<MaglevTable>(state.Targets(cluster));
-        chosen = state.maglev->Find(hash, eligible);
-      }
+      chosen = ring ? balancing.ring->Find(hash, eligible) : balancing.maglev->Find(hash, eligible);
       break;
     }
-    case v1::Cluster::ROUND_ROBIN:
-    default:
-      chosen = SmoothWeightedPick(std::span<int64_t>(state.current), weight_of, eligible);
+    case Algorithm::ROUND_ROBIN:
+    default: {
+      PolicyState& policy = state.Policy(balancing.policy_id);
+      chosen = SmoothWeightedPick(std::span<int64_t>(policy.current), weight_of, eligible);
       break;
+    }
   }
-  if (chosen == kNoEndpoint) return {};
+  if (chosen == kNoEndpoint || chosen >= endpoints.size()) return {};
   PickResult result{&endpoints[chosen], {}};
-  if (affinity != nullptr) {
-    result.set_cookie = SetCookie(*affinity, cookie_name, state.affinity_values[chosen]);
-  }
+  if (affinity) result.set_cookie = (*balancing.set_cookies)[chosen];
   return result;
 }
 
@@ -356,10 +346,11 @@ void Balancer::OnRequestStart(const CompiledCluster& cluster, const CompiledEndp
 
 void Balancer::OnRequestEnd(const CompiledCluster& cluster, const CompiledEndpoint& endpoint,
                             std::chrono::nanoseconds latency, bool success, int64_t now_ns) {
-  EndpointStats* stats = StatsOf(cluster, endpoint);
+  ClusterState* state = nullptr;
+  EndpointStats* stats = StatsOf(cluster, endpoint, &state);
   if (stats == nullptr) return;
   if (stats->in_flight > 0) --stats->in_flight;
-  if (PolicyOf(cluster) != v1::Cluster::EWMA) return;
+  if (!state->track_latency) return;  // no EWMA policy picks from this cluster
   if (now_ns == 0) now_ns = SteadyNowNs();
   double rtt = static_cast<double>(latency.count());
   if (!success) rtt = std::max(rtt, kEwmaFailureFloorNs);
@@ -376,17 +367,6 @@ void Balancer::OnRequestEnd(const CompiledCluster& cluster, const CompiledEndpoi
 int64_t Balancer::InFlight(const CompiledCluster& cluster, const CompiledEndpoint& endpoint) const {
   const EndpointStats* stats = StatsOf(cluster, endpoint);
   return stats == nullptr ? 0 : stats->in_flight;
-}
-
-std::string AffinityCookieValue(std::string_view cluster_name, std::string_view endpoint_key) {
-  std::string joined;
-  joined.reserve(cluster_name.size() + 1 + endpoint_key.size());
-  joined.append(cluster_name).append("\n").append(endpoint_key);
-  uint64_t hash = Hash64(joined, kAffinitySeed);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i, hash >>= 4) out[static_cast<size_t>(i)] = kHex[hash & 15];
-  return out;
 }
 
 }  // namespace sluice::balancer

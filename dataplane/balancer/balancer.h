@@ -1,14 +1,21 @@
 #pragma once
 // The per-worker load balancer the Exchange asks for a cluster (traffic
-// split, canary) and then an endpoint. It holds per-cluster state (round
-// robin positions, hash rings and Maglev tables, in-flight counts, latency
-// averages) keyed by the cluster's stable name and rebuilt only when the
-// cluster's endpoint set or policy changes (CompiledCluster::endpoints_version),
-// so a snapshot swap that keeps a cluster keeps its state. No locks: each
-// worker owns its own Balancer.
+// split, canary) and then an endpoint. It holds per-cluster state (in-flight
+// counts, latency averages, keyed by the cluster's stable name) and, inside
+// it, per-policy pick state (round robin positions, keyed by the policy's
+// CompiledBalancing::policy_id), rebuilt only when the cluster's endpoint set
+// changes (CompiledCluster::endpoints_version), so a snapshot swap that keeps
+// a cluster keeps its state. No locks: each worker owns its own Balancer.
 //
-// Policy per cluster comes from the snapshot (v1::Cluster load_balancing,
-// hash_key, affinity):
+// The policy is the route's, not the cluster's: PickContext::route names the
+// route, whose CompiledBalancing for the cluster (v1::RoutePolicy
+// load_balancing, or the canary rule's) gives the algorithm, hash key and
+// affinity, with hash rings, Maglev tables and the affinity index built when
+// the snapshot was compiled and shared by the workers. Two routes to one
+// cluster with different policies pick independently, over the same
+// endpoints, health and outlier state. Without a route (or for a cluster the
+// route does not name): round robin, no affinity.
+// Algorithms:
 //   ROUND_ROBIN    nginx's smooth weighted round robin (deterministic).
 //   LEAST_REQUEST  power of two choices: two endpoints drawn by weight, the
 //                  one with fewer in-flight requests per unit of weight wins
@@ -48,6 +55,9 @@
 namespace sluice::balancer {
 
 struct PickContext {
+  // The route the request matched: its balancing policy for the cluster
+  // (CompiledRoute::BalancingFor). Null: the default policy.
+  const snapshot::CompiledRoute* route = nullptr;
   const http::RequestHead* request = nullptr;  // hash keys, affinity cookie
   std::string_view client_ip;
   // Endpoints this request already tried (retries): avoided while another
@@ -58,7 +68,8 @@ struct PickContext {
 
 struct PickResult {
   const snapshot::CompiledEndpoint* endpoint = nullptr;  // null: no endpoint at all
-  // Session affinity: a Set-Cookie value to add to the response (empty: none).
+  // Session affinity: a Set-Cookie value to add to the response (empty:
+  // none), from the route's policy (CompiledBalancing::set_cookies).
   std::string set_cookie;
 };
 
@@ -92,16 +103,16 @@ class Balancer {
  private:
   struct ClusterState;
   struct EndpointStats;
+  struct PolicyState;
   static uint64_t DefaultSeed();
   ClusterState& Sync(const snapshot::CompiledCluster& cluster, int64_t now_ns);
-  EndpointStats* StatsOf(const snapshot::CompiledCluster& cluster, const snapshot::CompiledEndpoint& endpoint) const;
+  EndpointStats* StatsOf(const snapshot::CompiledCluster& cluster, const snapshot::CompiledEndpoint& endpoint,
+                         ClusterState** state = nullptr) const;
 
   std::unordered_map<std::string, std::unique_ptr<ClusterState>> clusters_;
   FastRandom random_;
 };
 
-// The affinity cookie's value for `endpoint_key` in `cluster_name`: 16 hex
-// digits, the same in every proxy and across restarts.
-std::string AffinityCookieValue(std::string_view cluster_name, std::string_view endpoint_key);
+// AffinityCookieValue (hash.h) is the affinity cookie's value for an endpoint.
 
 }  // namespace sluice::balancer

@@ -17,13 +17,15 @@ using snapshot::CompiledEndpoint;
 constexpr int64_t kNow = 1'000'000'000'000;  // an arbitrary steady-clock time
 
 // A cluster as the compiler would produce it, with health objects the test
-// can flip. Not copyable: `cluster.source` points into it.
+// can flip, and a route to it whose balancing policy is `source` (the
+// policy is the route's, RoutePolicy.load_balancing). Not copyable:
+// `cluster.source` points into it.
 struct TestCluster {
-  TestCluster(v1::Cluster::LoadBalancing policy, std::vector<std::pair<std::string, uint32_t>> endpoints) {
-    source.set_name("ns/svc:80");
-    source.set_load_balancing(policy);
-    cluster.name = source.name();
-    cluster.source = &source;
+  TestCluster(v1::LoadBalancingPolicy::Algorithm algorithm, std::vector<std::pair<std::string, uint32_t>> endpoints) {
+    cluster_source.set_name("ns/svc:80");
+    source.set_algorithm(algorithm);
+    cluster.name = cluster_source.name();
+    cluster.source = &cluster_source;
     SetEndpoints(std::move(endpoints));
   }
   TestCluster(const TestCluster&) = delete;
@@ -49,9 +51,27 @@ struct TestCluster {
     return cluster.endpoints.front();
   }
 
-  v1::Cluster source;
+  // Picks as the exchange does: through the route, whose policy is
+  // compiled again (as a new snapshot would) when `source` or the endpoints
+  // changed.
+  PickResult Pick(Balancer& balancer, PickContext context) {
+    std::string compiled_for = source.SerializeAsString() + "@" + std::to_string(cluster.endpoints_version);
+    if (compiled_for != compiled_for_) {
+      route.cluster = &cluster;
+      route.balancing.clear();
+      route.balancing.push_back(snapshot::CompileBalancing(source, cluster));
+      compiled_for_ = compiled_for;
+    }
+    context.route = &route;
+    return balancer.Pick(cluster, context);
+  }
+
+  v1::Cluster cluster_source;
+  v1::LoadBalancingPolicy source;  // the route's policy
   CompiledCluster cluster;
+  snapshot::CompiledRoute route;
   uint64_t version_counter = 0;
+  std::string compiled_for_ = "-";
 };
 
 std::string KeyOf(const PickResult& result) { return result.endpoint == nullptr ? "-" : result.endpoint->key; }
@@ -64,20 +84,20 @@ PickContext At(int64_t now_ns = kNow) {
 
 std::string Picks(Balancer& balancer, TestCluster& test, int n, PickContext context = At()) {
   std::string out;
-  for (int i = 0; i < n; ++i) out += KeyOf(balancer.Pick(test.cluster, context));
+  for (int i = 0; i < n; ++i) out += KeyOf(test.Pick(balancer, context));
   return out;
 }
 
 // ---- Round robin. ----
 
 TEST(BalancerTest, RoundRobinIsSmoothAndWeighted) {
-  TestCluster test(v1::Cluster::ROUND_ROBIN, {{"a", 5}, {"b", 1}, {"c", 1}});
+  TestCluster test(v1::LoadBalancingPolicy::ROUND_ROBIN, {{"a", 5}, {"b", 1}, {"c", 1}});
   Balancer balancer(1);
   EXPECT_EQ(Picks(balancer, test, 14), "aabacaaaabacaa");
 }
 
 TEST(BalancerTest, RoundRobinPositionSurvivesASnapshotSwapThatKeepsTheCluster) {
-  TestCluster test(v1::Cluster::ROUND_ROBIN, {{"a", 1}, {"b", 1}, {"c", 1}});
+  TestCluster test(v1::LoadBalancingPolicy::ROUND_ROBIN, {{"a", 1}, {"b", 1}, {"c", 1}});
   Balancer balancer(1);
   EXPECT_EQ(Picks(balancer, test, 2), "ab");
   // A new snapshot: another CompiledCluster object, same name and version.
@@ -86,15 +106,15 @@ TEST(BalancerTest, RoundRobinPositionSurvivesASnapshotSwapThatKeepsTheCluster) {
 }
 
 TEST(BalancerTest, EmptyClusterPicksNothing) {
-  TestCluster test(v1::Cluster::ROUND_ROBIN, {});
+  TestCluster test(v1::LoadBalancingPolicy::ROUND_ROBIN, {});
   Balancer balancer(1);
-  EXPECT_EQ(balancer.Pick(test.cluster, At()).endpoint, nullptr);
+  EXPECT_EQ(test.Pick(balancer, At()).endpoint, nullptr);
 }
 
 // ---- Least request. ----
 
 TEST(BalancerTest, LeastRequestSendsToTheEndpointWithFewerInFlight) {
-  TestCluster test(v1::Cluster::LEAST_REQUEST, {{"a", 1}, {"b", 1}});
+  TestCluster test(v1::LoadBalancingPolicy::LEAST_REQUEST, {{"a", 1}, {"b", 1}});
   Balancer balancer(7);
   for (int i = 0; i < 3; ++i) balancer.OnRequestStart(test.cluster, test.Endpoint("a"));
   EXPECT_EQ(balancer.InFlight(test.cluster, test.Endpoint("a")), 3);
@@ -107,10 +127,10 @@ TEST(BalancerTest, LeastRequestSendsToTheEndpointWithFewerInFlight) {
 }
 
 TEST(BalancerTest, LeastRequestKeepsHeldRequestsEven) {
-  TestCluster test(v1::Cluster::LEAST_REQUEST, {{"a", 1}, {"b", 1}, {"c", 1}, {"d", 1}});
+  TestCluster test(v1::LoadBalancingPolicy::LEAST_REQUEST, {{"a", 1}, {"b", 1}, {"c", 1}, {"d", 1}});
   Balancer balancer(11);
   for (int i = 0; i < 400; ++i) {
-    PickResult r = balancer.Pick(test.cluster, At());
+    PickResult r = test.Pick(balancer, At());
     balancer.OnRequestStart(test.cluster, *r.endpoint);  // held, never ended
   }
   for (const char* key : {"a", "b", "c", "d"}) {
@@ -120,10 +140,10 @@ TEST(BalancerTest, LeastRequestKeepsHeldRequestsEven) {
 }
 
 TEST(BalancerTest, LeastRequestWeighsInFlightByWeight) {
-  TestCluster test(v1::Cluster::LEAST_REQUEST, {{"a", 3}, {"b", 1}});
+  TestCluster test(v1::LoadBalancingPolicy::LEAST_REQUEST, {{"a", 3}, {"b", 1}});
   Balancer balancer(5);
   for (int i = 0; i < 400; ++i) {
-    PickResult r = balancer.Pick(test.cluster, At());
+    PickResult r = test.Pick(balancer, At());
     balancer.OnRequestStart(test.cluster, *r.endpoint);
   }
   // Held requests settle where in-flight/weight is equal: 300 and 100.
@@ -132,7 +152,7 @@ TEST(BalancerTest, LeastRequestWeighsInFlightByWeight) {
 
 // ---- Every policy follows the weights. ----
 
-class WeightedRatioTest : public ::testing::TestWithParam<v1::Cluster::LoadBalancing> {};
+class WeightedRatioTest : public ::testing::TestWithParam<v1::LoadBalancingPolicy::Algorithm> {};
 
 TEST_P(WeightedRatioTest, PickCountsFollowWeights) {
   TestCluster test(GetParam(), {{"10.0.0.1:80", 1}, {"10.0.0.2:80", 2}, {"10.0.0.3:80", 3}});
@@ -144,7 +164,7 @@ TEST_P(WeightedRatioTest, PickCountsFollowWeights) {
     std::string ip = "192.168." + std::to_string(i / 250) + "." + std::to_string(i % 250);
     PickContext context = At(kNow + i * 1000);
     context.client_ip = ip;
-    PickResult r = balancer.Pick(test.cluster, context);
+    PickResult r = test.Pick(balancer, context);
     ASSERT_NE(r.endpoint, nullptr);
     balancer.OnRequestStart(test.cluster, *r.endpoint);
     balancer.OnRequestEnd(test.cluster, *r.endpoint, std::chrono::milliseconds(2), true, kNow + i * 1000);
@@ -152,8 +172,8 @@ TEST_P(WeightedRatioTest, PickCountsFollowWeights) {
   }
   // Round robin is exact; the random ones are within ~4 sigma at this seed
   // and count; the hash ones within their table's granularity.
-  bool exact = GetParam() == v1::Cluster::ROUND_ROBIN;
-  bool hashed = GetParam() == v1::Cluster::RING_HASH || GetParam() == v1::Cluster::MAGLEV;
+  bool exact = GetParam() == v1::LoadBalancingPolicy::ROUND_ROBIN;
+  bool hashed = GetParam() == v1::LoadBalancingPolicy::RING_HASH || GetParam() == v1::LoadBalancingPolicy::MAGLEV;
   double tolerance = exact ? 0 : hashed ? 0.10 : 0.075;
   for (int i = 1; i <= 3; ++i) {
     double expected = kPicks * i / 6.0;
@@ -162,15 +182,18 @@ TEST_P(WeightedRatioTest, PickCountsFollowWeights) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryPolicy, WeightedRatioTest,
-                         ::testing::Values(v1::Cluster::ROUND_ROBIN, v1::Cluster::LEAST_REQUEST,
-                                           v1::Cluster::RING_HASH, v1::Cluster::MAGLEV, v1::Cluster::RANDOM,
-                                           v1::Cluster::EWMA));
+                         ::testing::Values(v1::LoadBalancingPolicy::ROUND_ROBIN, v1::LoadBalancingPolicy::LEAST_REQUEST,
+                                           v1::LoadBalancingPolicy::RING_HASH, v1::LoadBalancingPolicy::MAGLEV, v1::LoadBalancingPolicy::RANDOM,
+                                           v1::LoadBalancingPolicy::EWMA));
 
 // ---- EWMA. ----
 
 TEST(BalancerTest, EwmaPrefersTheFasterEndpointAndCountsFailuresAsSlow) {
-  TestCluster test(v1::Cluster::EWMA, {{"slow", 1}, {"fast", 1}});
+  TestCluster test(v1::LoadBalancingPolicy::EWMA, {{"slow", 1}, {"fast", 1}});
   Balancer balancer(3);
+  // The policy is the route's: a worker keeps latency averages for a cluster
+  // once an EWMA route has picked from it (as every request does first).
+  test.Pick(balancer, At(kNow));
   for (int i = 0; i < 5; ++i) {
     balancer.OnRequestStart(test.cluster, test.Endpoint("slow"));
     balancer.OnRequestEnd(test.cluster, test.Endpoint("slow"), std::chrono::milliseconds(50), true, kNow);
@@ -182,14 +205,14 @@ TEST(BalancerTest, EwmaPrefersTheFasterEndpointAndCountsFailuresAsSlow) {
   EXPECT_EQ(Picks(balancer, test, 20, At(kNow)), all_fast);
   // Held requests on the fast endpoint raise its cost: 1 ms x 60 > 50 ms.
   for (int i = 0; i < 60; ++i) balancer.OnRequestStart(test.cluster, test.Endpoint("fast"));
-  EXPECT_EQ(KeyOf(balancer.Pick(test.cluster, At(kNow))), "slow");
+  EXPECT_EQ(KeyOf(test.Pick(balancer, At(kNow))), "slow");
   for (int i = 0; i < 60; ++i) {
     balancer.OnRequestEnd(test.cluster, test.Endpoint("fast"), std::chrono::milliseconds(1), true, kNow);
   }
   // A fast failure counts as at least a second: the endpoint stops looking cheap.
   balancer.OnRequestStart(test.cluster, test.Endpoint("fast"));
   balancer.OnRequestEnd(test.cluster, test.Endpoint("fast"), std::chrono::microseconds(10), false, kNow);
-  EXPECT_EQ(KeyOf(balancer.Pick(test.cluster, At(kNow))), "slow");
+  EXPECT_EQ(KeyOf(test.Pick(balancer, At(kNow))), "slow");
 }
 
 // ---- Consistent hashing through the balancer. ----
@@ -202,7 +225,7 @@ http::RequestHead Request(std::string path, std::vector<std::pair<std::string, s
   return head;
 }
 
-class HashPolicyTest : public ::testing::TestWithParam<v1::Cluster::LoadBalancing> {};
+class HashPolicyTest : public ::testing::TestWithParam<v1::LoadBalancingPolicy::Algorithm> {};
 
 TEST_P(HashPolicyTest, SameKeySameEndpointAndMissingKeySpreads) {
   TestCluster test(GetParam(), {{"a", 1}, {"b", 1}, {"c", 1}, {"d", 1}});
@@ -216,7 +239,7 @@ TEST_P(HashPolicyTest, SameKeySameEndpointAndMissingKeySpreads) {
       http::RequestHead request = Request("/", {{"x-user", "user" + std::to_string(user)}});
       PickContext context = At();
       context.request = &request;
-      std::string key = KeyOf(balancer.Pick(test.cluster, context));
+      std::string key = KeyOf(test.Pick(balancer, context));
       used.insert(key);
       auto [it, fresh] = first.emplace(std::to_string(user), key);
       EXPECT_EQ(it->second, key) << "user " << user << " moved";
@@ -228,7 +251,7 @@ TEST_P(HashPolicyTest, SameKeySameEndpointAndMissingKeySpreads) {
   PickContext context = At();
   context.request = &anonymous;
   std::set<std::string> spread;
-  for (int i = 0; i < 100; ++i) spread.insert(KeyOf(balancer.Pick(test.cluster, context)));
+  for (int i = 0; i < 100; ++i) spread.insert(KeyOf(test.Pick(balancer, context)));
   EXPECT_EQ(spread.size(), 4u);
 }
 
@@ -238,7 +261,7 @@ TEST_P(HashPolicyTest, CookiePathAndUriKeys) {
   auto pick = [&](const http::RequestHead& request) {
     PickContext context = At();
     context.request = &request;
-    return KeyOf(balancer.Pick(test.cluster, context));
+    return KeyOf(test.Pick(balancer, context));
   };
   test.source.mutable_hash_key()->set_source(v1::HashKey::COOKIE);
   test.source.mutable_hash_key()->set_name("session");
@@ -273,7 +296,7 @@ TEST_P(HashPolicyTest, UnhealthyEndpointsKeysFailOverAndComeBack) {
     std::string ip = "10.9.0." + std::to_string(client);
     PickContext context = At();
     context.client_ip = ip;
-    return KeyOf(balancer.Pick(test.cluster, context));
+    return KeyOf(test.Pick(balancer, context));
   };
   std::vector<std::string> before;
   for (int c = 0; c < 100; ++c) before.push_back(pick(c));
@@ -288,12 +311,12 @@ TEST_P(HashPolicyTest, UnhealthyEndpointsKeysFailOverAndComeBack) {
 }
 
 INSTANTIATE_TEST_SUITE_P(RingHashAndMaglev, HashPolicyTest,
-                         ::testing::Values(v1::Cluster::RING_HASH, v1::Cluster::MAGLEV));
+                         ::testing::Values(v1::LoadBalancingPolicy::RING_HASH, v1::LoadBalancingPolicy::MAGLEV));
 
 // ---- Health, panic, retries. ----
 
 TEST(BalancerTest, UnavailableEndpointsAreSkipped) {
-  TestCluster test(v1::Cluster::ROUND_ROBIN, {{"a", 1}, {"b", 1}, {"c", 1}, {"d", 1}});
+  TestCluster test(v1::LoadBalancingPolicy::ROUND_ROBIN, {{"a", 1}, {"b", 1}, {"c", 1}, {"d", 1}});
   Balancer balancer(1);
   test.Endpoint("b").health->ejected_until_ns = kNow + 1'000'000'000;  // ejected for 1 s more
   test.Endpoint("d").health->active_healthy = false;
@@ -303,7 +326,7 @@ TEST(BalancerTest, UnavailableEndpointsAreSkipped) {
 }
 
 TEST(BalancerTest, BelowThePanicThresholdAllEndpointsAreUsed) {
-  TestCluster test(v1::Cluster::ROUND_ROBIN, {{"a", 1}, {"b", 1}, {"c", 1}, {"d", 1}});
+  TestCluster test(v1::LoadBalancingPolicy::ROUND_ROBIN, {{"a", 1}, {"b", 1}, {"c", 1}, {"d", 1}});
   Balancer balancer(1);
   // 2 of 4 available: exactly the 50% threshold, not below: healthy only.
   test.Endpoint("a").health->active_healthy = false;
@@ -319,8 +342,8 @@ TEST(BalancerTest, BelowThePanicThresholdAllEndpointsAreUsed) {
 }
 
 TEST(BalancerTest, RetriesAvoidTriedEndpointsWhileOthersRemain) {
-  for (auto policy : {v1::Cluster::ROUND_ROBIN, v1::Cluster::LEAST_REQUEST, v1::Cluster::RING_HASH,
-                      v1::Cluster::MAGLEV, v1::Cluster::RANDOM, v1::Cluster::EWMA}) {
+  for (auto policy : {v1::LoadBalancingPolicy::ROUND_ROBIN, v1::LoadBalancingPolicy::LEAST_REQUEST, v1::LoadBalancingPolicy::RING_HASH,
+                      v1::LoadBalancingPolicy::MAGLEV, v1::LoadBalancingPolicy::RANDOM, v1::LoadBalancingPolicy::EWMA}) {
     TestCluster test(policy, {{"a", 1}, {"b", 1}, {"c", 1}});
     test.source.mutable_hash_key()->set_source(v1::HashKey::CLIENT_IP);
     Balancer balancer(1);
@@ -328,20 +351,20 @@ TEST(BalancerTest, RetriesAvoidTriedEndpointsWhileOthersRemain) {
     PickContext context = At();
     context.client_ip = "10.1.1.1";
     context.tried = tried;
-    for (int i = 0; i < 20; ++i) EXPECT_EQ(KeyOf(balancer.Pick(test.cluster, context)), "c") << policy;
+    for (int i = 0; i < 20; ++i) EXPECT_EQ(KeyOf(test.Pick(balancer, context)), "c") << policy;
     const CompiledEndpoint* all[] = {&test.Endpoint("a"), &test.Endpoint("b"), &test.Endpoint("c")};
     context.tried = all;
-    EXPECT_NE(balancer.Pick(test.cluster, context).endpoint, nullptr) << policy;
+    EXPECT_NE(test.Pick(balancer, context).endpoint, nullptr) << policy;
   }
 }
 
 TEST(BalancerTest, InFlightCountsFollowTheEndpointAcrossEndpointChanges) {
-  TestCluster test(v1::Cluster::LEAST_REQUEST, {{"a", 1}, {"b", 1}});
+  TestCluster test(v1::LoadBalancingPolicy::LEAST_REQUEST, {{"a", 1}, {"b", 1}});
   Balancer balancer(1);
-  balancer.Pick(test.cluster, At());
+  test.Pick(balancer, At());
   balancer.OnRequestStart(test.cluster, test.Endpoint("b"));
   test.SetEndpoints({{"b", 1}, {"c", 1}});  // b moves to index 0
-  balancer.Pick(test.cluster, At());
+  test.Pick(balancer, At());
   EXPECT_EQ(balancer.InFlight(test.cluster, test.Endpoint("b")), 1);
   EXPECT_EQ(balancer.InFlight(test.cluster, test.Endpoint("c")), 0);
 }
@@ -350,7 +373,7 @@ TEST(BalancerTest, InFlightCountsFollowTheEndpointAcrossEndpointChanges) {
 
 class AffinityTest : public ::testing::Test {
  protected:
-  AffinityTest() : test(v1::Cluster::ROUND_ROBIN, {{"10.0.0.1:80", 1}, {"10.0.0.2:80", 1}, {"10.0.0.3:80", 1}}) {
+  AffinityTest() : test(v1::LoadBalancingPolicy::ROUND_ROBIN, {{"10.0.0.1:80", 1}, {"10.0.0.2:80", 1}, {"10.0.0.3:80", 1}}) {
     test.source.mutable_affinity()->set_enabled(true);
     test.Changed();
   }
@@ -360,7 +383,7 @@ class AffinityTest : public ::testing::Test {
                                                        {"cookie", cookie_header}});
     PickContext context = At();
     context.request = &request;
-    return balancer.Pick(test.cluster, context);
+    return test.Pick(balancer, context);
   }
   // "name=value" from a Set-Cookie value.
   static std::string CookiePair(const std::string& set_cookie) { return set_cookie.substr(0, set_cookie.find(';')); }
@@ -423,6 +446,134 @@ TEST_F(AffinityTest, GarbageCookieIsIgnoredAndAttributesAreApplied) {
   EXPECT_EQ(r.set_cookie, "route=" + AffinityCookieValue("ns/svc:80", r.endpoint->key) +
                               "; Path=/app; Max-Age=3600; SameSite=Strict; Secure; HttpOnly");
   EXPECT_EQ(PickWith(CookiePair(r.set_cookie)).endpoint, r.endpoint);
+}
+
+// ---- Two routes, two policies, one cluster. ----
+
+// As two Ingresses routing to one Service port: each route's policy picks on
+// its own (its own round robin position, its own hash ring, its own cookie),
+// over the endpoints, health and in-flight counts the cluster shares.
+TEST(BalancerTest, TwoPoliciesOnOneClusterPickIndependentlyAndShareEndpointState) {
+  TestCluster test(v1::LoadBalancingPolicy::ROUND_ROBIN, {{"a", 1}, {"b", 1}, {"c", 1}, {"d", 1}});
+  v1::LoadBalancingPolicy hashed;
+  hashed.set_algorithm(v1::LoadBalancingPolicy::RING_HASH);
+  hashed.mutable_hash_key()->set_source(v1::HashKey::HEADER);
+  hashed.mutable_hash_key()->set_name("x-user");
+  v1::LoadBalancingPolicy sticky;
+  sticky.mutable_affinity()->set_enabled(true);
+  sticky.mutable_affinity()->set_cookie_name("stick");
+  snapshot::CompiledRoute hashed_route, sticky_route;
+  hashed_route.cluster = sticky_route.cluster = &test.cluster;
+  hashed_route.balancing.push_back(snapshot::CompileBalancing(hashed, test.cluster));
+  sticky_route.balancing.push_back(snapshot::CompileBalancing(sticky, test.cluster));
+  Balancer balancer(1);
+  auto pick = [&](const snapshot::CompiledRoute& route, const http::RequestHead& request) {
+    PickContext context = At();
+    context.route = &route;
+    context.request = &request;
+    return balancer.Pick(test.cluster, context);
+  };
+  http::RequestHead plain = Request("/");
+  std::string rr, sticky_keys;
+  std::set<std::string> hashed_keys;
+  for (int i = 0; i < 8; ++i) {
+    rr += KeyOf(test.Pick(balancer, At()));
+    PickResult h = pick(hashed_route, Request("/", {{"x-user", "alice"}}));
+    hashed_keys.insert(KeyOf(h));
+    EXPECT_EQ(h.set_cookie, "") << "no affinity on the hashed route";
+    PickResult s = pick(sticky_route, plain);
+    sticky_keys += KeyOf(s);
+    EXPECT_EQ(s.set_cookie.rfind("stick=" + AffinityCookieValue("ns/svc:80", s.endpoint->key) + "; Path=/", 0), 0u)
+        << s.set_cookie;
+  }
+  // Each round robin has its own position: the other routes' picks in
+  // between do not shift it.
+  EXPECT_EQ(rr, "abcdabcd");
+  EXPECT_EQ(sticky_keys, "abcdabcd");
+  ASSERT_EQ(hashed_keys.size(), 1u) << "one header value, one endpoint";
+  std::string alice = *hashed_keys.begin();
+  // Different values spread over the endpoints.
+  std::set<std::string> users;
+  for (int u = 0; u < 64; ++u) users.insert(KeyOf(pick(hashed_route, Request("/", {{"x-user", "u" + std::to_string(u)}}))));
+  EXPECT_EQ(users.size(), 4u);
+  // The plain route gives no cookie.
+  EXPECT_EQ(test.Pick(balancer, At()).set_cookie, "");
+
+  // Health is the cluster's: alice's endpoint ejected, every route avoids it.
+  test.Endpoint(alice).health->ejected_until_ns = kNow + 1'000'000'000;
+  PickResult moved = pick(hashed_route, Request("/", {{"x-user", "alice"}}));
+  EXPECT_NE(KeyOf(moved), alice);
+  http::RequestHead pinned =
+      Request("/", {{"cookie", "stick=" + AffinityCookieValue("ns/svc:80", alice)}});
+  EXPECT_NE(KeyOf(pick(sticky_route, pinned)), alice) << "the pin fails over";
+  for (int i = 0; i < 8; ++i) EXPECT_NE(KeyOf(test.Pick(balancer, At())), alice);
+  test.Endpoint(alice).health->ejected_until_ns = 0;
+  EXPECT_EQ(KeyOf(pick(hashed_route, Request("/", {{"x-user", "alice"}}))), alice);
+  EXPECT_EQ(KeyOf(pick(sticky_route, pinned)), alice);
+
+  // In-flight counts are the endpoint's, whichever route's pick started them.
+  balancer.OnRequestStart(test.cluster, test.Endpoint("b"));
+  balancer.OnRequestStart(test.cluster, test.Endpoint("b"));
+  EXPECT_EQ(balancer.InFlight(test.cluster, test.Endpoint("b")), 2);
+}
+
+// The snapshot compiler gives each route its own policy towards each of its
+// clusters (the canary rule's own when set) and builds the tables then,
+// shared between routes using the same kind of table on the same cluster.
+TEST(CompiledBalancingTest, PerRoutePoliciesAndSharedTablesAtCompileTime) {
+  v1::Snapshot snapshot;
+  for (const char* name : {"ns/web:80", "ns/web-v2:80"}) {
+    v1::Cluster* cluster = snapshot.add_clusters();
+    cluster->set_name(name);
+    for (int i = 1; i <= 3; ++i) {
+      v1::Endpoint* endpoint = cluster->add_endpoints();
+      endpoint->set_address("10.0.0." + std::to_string(i));
+      endpoint->set_port(80);
+    }
+  }
+  auto add_route = [&](const std::string& host, v1::LoadBalancingPolicy::Algorithm algorithm, bool affinity) {
+    v1::VirtualHost* vhost = snapshot.add_virtual_hosts();
+    vhost->set_name(host);
+    v1::Route* route = vhost->add_routes();
+    route->set_path("/");
+    route->set_cluster("ns/web:80");
+    route->mutable_policy()->mutable_load_balancing()->set_algorithm(algorithm);
+    if (affinity) route->mutable_policy()->mutable_load_balancing()->mutable_affinity()->set_enabled(true);
+    return route;
+  };
+  add_route("api.example", v1::LoadBalancingPolicy::RING_HASH, false);
+  add_route("api2.example", v1::LoadBalancingPolicy::RING_HASH, false);
+  v1::Route* sticky = add_route("sticky.example", v1::LoadBalancingPolicy::ROUND_ROBIN, true);
+  add_route("sticky2.example", v1::LoadBalancingPolicy::LEAST_REQUEST, true);
+  sticky->mutable_canary()->set_cluster("ns/web-v2:80");
+  sticky->mutable_canary()->mutable_load_balancing()->set_algorithm(v1::LoadBalancingPolicy::MAGLEV);
+  auto compiled = snapshot::Compile(snapshot, "1");
+  ASSERT_TRUE(compiled.ok()) << compiled.status().message();
+  const snapshot::CompiledRoute* api = (*compiled)->Match("api.example", "/");
+  const snapshot::CompiledRoute* api2 = (*compiled)->Match("api2.example", "/");
+  const snapshot::CompiledRoute* sticky_route = (*compiled)->Match("sticky.example", "/");
+  const snapshot::CompiledRoute* sticky2 = (*compiled)->Match("sticky2.example", "/");
+  ASSERT_TRUE(api && api2 && sticky_route && sticky2);
+  const snapshot::CompiledBalancing* a = api->BalancingFor(api->cluster);
+  const snapshot::CompiledBalancing* a2 = api2->BalancingFor(api2->cluster);
+  const snapshot::CompiledBalancing* s = sticky_route->BalancingFor(sticky_route->cluster);
+  const snapshot::CompiledBalancing* c = sticky_route->BalancingFor(sticky_route->canary.cluster);
+  ASSERT_TRUE(a && a2 && s && c);
+  EXPECT_EQ(api->cluster, sticky_route->cluster) << "one cluster, shared";
+  EXPECT_NE(a->ring, nullptr);
+  EXPECT_EQ(a->ring, a2->ring) << "one ring per cluster, built once";
+  EXPECT_EQ(a->policy_id, a2->policy_id);
+  EXPECT_EQ(a->set_cookies, nullptr);
+  EXPECT_EQ(s->algorithm, v1::LoadBalancingPolicy::ROUND_ROBIN);
+  EXPECT_EQ(s->ring, nullptr);
+  ASSERT_NE(s->set_cookies, nullptr);
+  EXPECT_EQ(s->set_cookies->size(), 3u);
+  EXPECT_EQ(s->set_cookies, sticky2->BalancingFor(sticky2->cluster)->set_cookies) << "same cookie, built once";
+  EXPECT_EQ(s->affinity, sticky2->BalancingFor(sticky2->cluster)->affinity);
+  EXPECT_NE(s->policy_id, a->policy_id);
+  EXPECT_EQ(c->algorithm, v1::LoadBalancingPolicy::MAGLEV) << "the canary rule's own policy";
+  EXPECT_NE(c->maglev, nullptr);
+  EXPECT_EQ(c->set_cookies, nullptr);
 }
 
 // ---- Traffic split and canary, on a compiled snapshot. ----

@@ -1,6 +1,6 @@
 #pragma once
-// Consistent hashing tables, built once per cluster version (never per
-// request) from the endpoints' stable keys and weights. Both map a 64-bit
+// Consistent hashing tables, built when a snapshot is compiled, once per
+// cluster version (never per request; see snapshot::CompileBalancing) from the endpoints' stable keys and weights. Both map a 64-bit
 // request hash to an endpoint index such that adding or removing one of N
 // endpoints moves only about 1/N of the keys.
 //
@@ -8,7 +8,7 @@
 //    lookup by binary search (O(log points)); 256 points per unit of weight.
 //  - MaglevTable: Google's Maglev (NSDI '16) lookup table of prime size M,
 //    filled by per-endpoint permutations, weighted as Envoy does; lookup is
-//    one modulo (O(1)), 256 KiB per cluster and worker.
+//    one modulo (O(1)), 256 KiB per cluster, shared by the workers.
 // Lookups take an `eligible(index)` predicate: an unavailable endpoint's keys
 // go to the next eligible one along the ring or table, so they come back
 // when it recovers and no other key moves.

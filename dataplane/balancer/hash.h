@@ -5,6 +5,7 @@
 // neither). Not cryptographic.
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <string_view>
 
 namespace sluice::balancer {
@@ -57,5 +58,24 @@ class FastRandom {
  private:
   uint64_t state_;
 };
+
+// Cookie affinity: the stable hash naming `endpoint_key` in `cluster_name`,
+// and the cookie value that carries it (16 hex digits, the same in every
+// proxy and across restarts, never the endpoint's address).
+inline uint64_t AffinityHash(std::string_view cluster_name, std::string_view endpoint_key) {
+  constexpr uint64_t kAffinitySeed = 0x736c756963652d61ull;
+  std::string joined;
+  joined.reserve(cluster_name.size() + 1 + endpoint_key.size());
+  joined.append(cluster_name).append("\n").append(endpoint_key);
+  return Hash64(joined, kAffinitySeed);
+}
+
+inline std::string AffinityCookieValue(std::string_view cluster_name, std::string_view endpoint_key) {
+  uint64_t hash = AffinityHash(cluster_name, endpoint_key);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, hash >>= 4) out[static_cast<size_t>(i)] = kHex[hash & 15];
+  return out;
+}
 
 }  // namespace sluice::balancer

@@ -12,13 +12,14 @@
 namespace sluice::balancer {
 namespace {
 
-double NsPerPick(v1::Cluster::LoadBalancing policy, int endpoints, bool affinity, int picks) {
+double NsPerPick(v1::LoadBalancingPolicy::Algorithm algorithm, int endpoints, bool affinity, int picks) {
   v1::Cluster source;
   source.set_name("bench/svc:80");
-  source.set_load_balancing(policy);
-  source.mutable_hash_key()->set_source(v1::HashKey::HEADER);
-  source.mutable_hash_key()->set_name("x-user");
-  source.mutable_affinity()->set_enabled(affinity);
+  v1::LoadBalancingPolicy policy;
+  policy.set_algorithm(algorithm);
+  policy.mutable_hash_key()->set_source(v1::HashKey::HEADER);
+  policy.mutable_hash_key()->set_name("x-user");
+  policy.mutable_affinity()->set_enabled(affinity);
   snapshot::CompiledCluster cluster;
   cluster.name = source.name();
   cluster.source = &source;
@@ -29,17 +30,22 @@ double NsPerPick(v1::Cluster::LoadBalancing policy, int endpoints, bool affinity
     e.health = std::make_shared<health::EndpointHealth>();
     cluster.endpoints.push_back(std::move(e));
   }
+  // The route's policy, compiled as the snapshot compiler does.
+  snapshot::CompiledRoute route;
+  route.cluster = &cluster;
+  route.balancing.push_back(snapshot::CompileBalancing(policy, cluster));
   http::RequestHead request;
   request.path = "/api/items?page=2";
   request.headers.Add("user-agent", "bench");
   request.headers.Add("x-user", "user-42");
   Balancer balancer(1);
   PickContext context;
+  context.route = &route;
   context.request = &request;
   context.client_ip = "192.168.1.10";
   int64_t now = 1'000'000'000;
   context.now_ns = now;
-  balancer.Pick(cluster, context);  // builds rings and tables
+  balancer.Pick(cluster, context);  // builds the worker's per-cluster state
   auto start = std::chrono::steady_clock::now();
   uint64_t sink = 0;
   for (int i = 0; i < picks; ++i) {
@@ -58,10 +64,10 @@ double NsPerPick(v1::Cluster::LoadBalancing policy, int endpoints, bool affinity
 }  // namespace sluice::balancer
 
 int main() {
-  using sluice::v1::Cluster;
+  using Cluster = sluice::v1::LoadBalancingPolicy;
   struct Row {
     const char* name;
-    Cluster::LoadBalancing policy;
+    Cluster::Algorithm policy;
     bool affinity;
   } rows[] = {{"round-robin", Cluster::ROUND_ROBIN, false}, {"least-request", Cluster::LEAST_REQUEST, false},
               {"ring-hash (header)", Cluster::RING_HASH, false}, {"maglev (header)", Cluster::MAGLEV, false},

@@ -238,6 +238,7 @@ void Exchange::Resume() {
 
 bool Exchange::ChooseEndpoint() {
   balancer::PickContext pick;
+  pick.route = route_;  // the route's balancing policy
   pick.request = &state_.request;
   pick.client_ip = state_.client->ip;
   pick.now_ns = SteadyNs(ctx_->loop->now());
@@ -345,6 +346,7 @@ bool Exchange::Retry(v1::RetryPolicy::Condition condition, const ProxyError& cau
     return false;
   }
   balancer::PickContext pick;
+  pick.route = route_;  // the route's balancing policy
   pick.request = &state_.request;  // the same fields as the first try's pick
   pick.client_ip = state_.client->ip;
   pick.tried = tried_;

@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <set>
+#include <utility>
 
+#include "dataplane/balancer/hash.h"
 #include "dataplane/common/log.h"
 #include "dataplane/health/registry.h"
 #include "dataplane/router/router.h"
@@ -79,15 +82,12 @@ std::string LowerCase(std::string text) {
 }
 
 // FNV-1a over what per-cluster balancer state depends on.
-uint64_t EndpointsVersion(const v1::Cluster& cluster, const std::vector<CompiledEndpoint>& endpoints) {
+uint64_t EndpointsVersion(const std::vector<CompiledEndpoint>& endpoints) {
   uint64_t h = 14695981039346656037ull;
   auto mix = [&h](std::string_view bytes) {
     for (unsigned char c : bytes) h = (h ^ c) * 1099511628211ull;
     h = (h ^ 0xff) * 1099511628211ull;  // separator, so "ab","c" differs from "a","bc"
   };
-  mix(std::to_string(cluster.load_balancing()));
-  mix(cluster.hash_key().SerializeAsString());
-  mix(cluster.affinity().SerializeAsString());
   for (const CompiledEndpoint& e : endpoints) {
     mix(e.key);
     mix(std::to_string(e.weight));
@@ -119,7 +119,45 @@ Status CompileUpstreamTls(const v1::Cluster& cluster, CompiledCluster& out) {
 
 }  // namespace
 
+struct BalancingTables {
+  std::map<const CompiledCluster*, std::shared_ptr<const balancer::HashRing>> rings;
+  std::map<const CompiledCluster*, std::shared_ptr<const balancer::MaglevTable>> maglevs;
+  std::map<const CompiledCluster*, std::shared_ptr<const AffinityIndex>> affinities;
+  std::map<std::pair<const CompiledCluster*, std::string>, std::shared_ptr<const std::vector<std::string>>> cookies;
+};
+
 namespace {
+
+std::vector<balancer::HashTarget> HashTargets(const CompiledCluster& cluster) {
+  std::vector<balancer::HashTarget> targets;
+  targets.reserve(cluster.endpoints.size());
+  for (const CompiledEndpoint& e : cluster.endpoints) targets.push_back({e.key, e.weight});
+  return targets;
+}
+
+// The table for `cluster` from `cache` (when given), else built by `build`.
+template <typename T, typename Build>
+std::shared_ptr<const T> Shared(std::map<const CompiledCluster*, std::shared_ptr<const T>>* cache,
+                                const CompiledCluster& cluster, Build&& build) {
+  if (cache != nullptr) {
+    if (auto it = cache->find(&cluster); it != cache->end()) return it->second;
+  }
+  std::shared_ptr<const T> table = build();
+  if (cache != nullptr) cache->emplace(&cluster, table);
+  return table;
+}
+
+std::string SetCookieValue(const v1::SessionAffinity& affinity, std::string_view name, std::string_view value) {
+  std::string out;
+  out.reserve(name.size() + value.size() + 64);
+  out.append(name).append("=").append(value);
+  out.append("; Path=").append(affinity.path().empty() ? std::string_view("/") : std::string_view(affinity.path()));
+  if (affinity.max_age_seconds() != 0) out.append("; Max-Age=").append(std::to_string(affinity.max_age_seconds()));
+  if (!affinity.same_site().empty()) out.append("; SameSite=").append(affinity.same_site());
+  if (affinity.secure()) out.append("; Secure");
+  out.append("; HttpOnly");
+  return out;
+}
 
 // The router's view of a compiled route.
 std::pair<router::PathType, std::string_view> RuleOf(const CompiledRoute& route) {
@@ -127,6 +165,57 @@ std::pair<router::PathType, std::string_view> RuleOf(const CompiledRoute& route)
 }
 
 }  // namespace
+
+CompiledBalancing CompileBalancing(const v1::LoadBalancingPolicy& policy, const CompiledCluster& cluster,
+                                   BalancingTables* tables) {
+  CompiledBalancing out;
+  out.cluster = &cluster;
+  out.algorithm = policy.algorithm();
+  std::string bytes = policy.SerializeAsString();
+  out.policy_id = bytes.empty() ? 0 : balancer::Hash64(bytes) | 1;
+  if (out.algorithm == v1::LoadBalancingPolicy::RING_HASH || out.algorithm == v1::LoadBalancingPolicy::MAGLEV) {
+    out.hash_source = policy.hash_key().source();
+    out.hash_name = policy.hash_key().source() == v1::HashKey::HEADER ? LowerCase(policy.hash_key().name())
+                                                                      : policy.hash_key().name();
+  }
+  if (out.algorithm == v1::LoadBalancingPolicy::RING_HASH) {
+    out.ring = Shared<balancer::HashRing>(tables != nullptr ? &tables->rings : nullptr, cluster, [&] {
+      std::vector<balancer::HashTarget> targets = HashTargets(cluster);
+      return std::make_shared<const balancer::HashRing>(targets);
+    });
+  } else if (out.algorithm == v1::LoadBalancingPolicy::MAGLEV) {
+    out.maglev = Shared<balancer::MaglevTable>(tables != nullptr ? &tables->maglevs : nullptr, cluster, [&] {
+      std::vector<balancer::HashTarget> targets = HashTargets(cluster);
+      return std::make_shared<const balancer::MaglevTable>(targets);
+    });
+  }
+  if (policy.affinity().enabled()) {
+    const v1::SessionAffinity& affinity = policy.affinity();
+    out.cookie_name = affinity.cookie_name().empty() ? "sluice-affinity" : affinity.cookie_name();
+    out.affinity = Shared<AffinityIndex>(tables != nullptr ? &tables->affinities : nullptr, cluster, [&] {
+      auto index = std::make_shared<AffinityIndex>();
+      for (size_t i = 0; i < cluster.endpoints.size(); ++i) {
+        index->by_hash.emplace(balancer::AffinityHash(cluster.name, cluster.endpoints[i].key), static_cast<uint32_t>(i));
+      }
+      return std::shared_ptr<const AffinityIndex>(std::move(index));
+    });
+    std::shared_ptr<const std::vector<std::string>>* cached = nullptr;
+    if (tables != nullptr) cached = &tables->cookies[{&cluster, affinity.SerializeAsString()}];
+    if (cached != nullptr && *cached != nullptr) {
+      out.set_cookies = *cached;
+    } else {
+      auto cookies = std::make_shared<std::vector<std::string>>();
+      cookies->reserve(cluster.endpoints.size());
+      for (const CompiledEndpoint& e : cluster.endpoints) {
+        cookies->push_back(
+            SetCookieValue(affinity, out.cookie_name, balancer::AffinityCookieValue(cluster.name, e.key)));
+      }
+      out.set_cookies = std::move(cookies);
+      if (cached != nullptr) *cached = out.set_cookies;
+    }
+  }
+  return out;
+}
 
 bool CompiledRoute::Matches(std::string_view request_path) const {
   const auto [type, route_path] = RuleOf(*this);
@@ -200,7 +289,7 @@ Result<std::shared_ptr<const CompiledCluster>> CompileCluster(const std::shared_
     for (CompiledEndpoint& endpoint : out->endpoints) endpoint.health = registry->Acquire(endpoint.key);
   }
   out->outlier = health::OutlierPolicyFrom(cluster.outlier_detection());
-  out->endpoints_version = EndpointsVersion(cluster, out->endpoints);
+  out->endpoints_version = EndpointsVersion(out->endpoints);
   Status upstream_tls = CompileUpstreamTls(cluster, *out);
   if (!upstream_tls.ok()) return Status::Error("cluster " + cluster.name() + ": " + upstream_tls.message());
   out->owned_source = source;  // shared with the discovery state, not copied
@@ -272,6 +361,7 @@ struct CompiledSnapshotBuilder {
     }
 
     // Virtual hosts: the changed ones, and those routing to a changed cluster.
+    BalancingTables tables;  // shared by the routes compiled now
     names.clear();
     SharedByName<v1::VirtualHost>::Diff(
         before.virtual_hosts, sources.virtual_hosts,
@@ -291,7 +381,7 @@ struct CompiledSnapshotBuilder {
       }
       if (old != nullptr) RemoveHost(*out, name, *old);
       if (source == nullptr) continue;
-      auto compiled = CompileVirtualHost(*source, *out, options.chain);
+      auto compiled = CompileVirtualHost(*source, *out, options.chain, tables);
       if (!compiled.ok()) return compiled.status();
       AddHost(*out, name, std::move(*compiled));
     }
@@ -364,7 +454,7 @@ struct CompiledSnapshotBuilder {
 
   static Result<std::shared_ptr<const CompiledVirtualHost>> CompileVirtualHost(
       const std::shared_ptr<const v1::VirtualHost>& source, const CompiledSnapshot& snapshot,
-      const pipeline::ChainDefaults& chain_defaults) {
+      const pipeline::ChainDefaults& chain_defaults, BalancingTables& tables) {
     const v1::VirtualHost& vhost = *source;
     if (!IsValidVirtualHostName(vhost.name())) {
       return Status::Error("virtual host \"" + vhost.name() + "\": invalid host name");
@@ -407,6 +497,20 @@ struct CompiledSnapshotBuilder {
       compiled_route.policy = route.policy();
       compiled_route.origin = route.origin();
       compiled_route.chain = pipeline::CompileChain(compiled_route.policy, chain_defaults);
+      // The route's balancing policy towards each cluster it can send to.
+      auto add_balancing = [&](const CompiledCluster* target, const v1::LoadBalancingPolicy& policy) {
+        if (target == nullptr || compiled_route.BalancingFor(target) != nullptr) return;
+        compiled_route.balancing.push_back(CompileBalancing(policy, *target, &tables));
+      };
+      if (compiled_route.canary.cluster != nullptr && compiled_route.canary.cluster != cluster &&
+          route.canary().has_load_balancing()) {
+        add_balancing(compiled_route.canary.cluster, route.canary().load_balancing());
+      }
+      add_balancing(cluster, route.policy().load_balancing());
+      add_balancing(compiled_route.canary.cluster, route.policy().load_balancing());
+      for (const CompiledWeightedCluster& weighted : compiled_route.weighted_clusters) {
+        add_balancing(weighted.cluster, route.policy().load_balancing());
+      }
       out.routes.push_back(std::move(compiled_route));
     }
     // Kubernetes precedence (longest path, then Exact), whatever order the

@@ -6,9 +6,11 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "base/status.h"
+#include "dataplane/balancer/consistent_hash.h"
 #include "dataplane/health/endpoint_health.h"
 #include "dataplane/health/outlier.h"
 #include "dataplane/net/socket.h"
@@ -49,9 +51,9 @@ struct CompiledCluster {
   // source->outlier_detection() with defaults filled in (panic threshold
   // included, for the balancer).
   health::OutlierPolicy outlier;
-  // Fingerprint of the endpoint set (keys, weights, order) and of the
-  // balancing policy: equal between two snapshots when per-cluster balancer
-  // state (hash rings, positions) built for one is valid for the other.
+  // Fingerprint of the endpoint set (keys, weights, order): equal between
+  // two snapshots when per-cluster balancer state (endpoint stats, round
+  // robin positions) built for one is valid for the other.
   uint64_t endpoints_version = 0;
   // Set by Compile: the v1::Cluster this was compiled from (`source` points
   // here, so a cluster shared with a later snapshot keeps its source alive),
@@ -73,6 +75,44 @@ struct CompiledCanary {
   std::string cookie;        // empty: none
 };
 
+// Cookie affinity's lookup for one cluster: affinity hash -> endpoint index.
+struct AffinityIndex {
+  std::unordered_map<uint64_t, uint32_t> by_hash;
+};
+
+// A route's load-balancing policy (v1::LoadBalancingPolicy) towards one of
+// the clusters it can send to, compiled with the snapshot: the immutable
+// pick tables (hash ring, Maglev table, affinity index) are built here, once
+// per snapshot change and shared by every worker, never per request. The
+// tables depend on the cluster's endpoints only, so routes with the same
+// algorithm towards one cluster share them. Mutable pick state (round robin
+// positions) is each worker's own, in its Balancer, keyed by the cluster and
+// `policy_id`; endpoint stats, health and outlier state stay per cluster.
+struct CompiledBalancing {
+  const CompiledCluster* cluster = nullptr;
+  v1::LoadBalancingPolicy::Algorithm algorithm = v1::LoadBalancingPolicy::ROUND_ROBIN;
+  v1::HashKey::Source hash_source = v1::HashKey::NONE;
+  std::string hash_name;  // header (lower case) or cookie name
+  // Cookie affinity; cookie_name empty: off.
+  std::string cookie_name;
+  std::shared_ptr<const AffinityIndex> affinity;
+  // By endpoint index: the whole Set-Cookie value pinning that endpoint
+  // (shared by the routes with the same cookie settings on this cluster).
+  std::shared_ptr<const std::vector<std::string>> set_cookies;
+  std::shared_ptr<const balancer::HashRing> ring;       // RING_HASH
+  std::shared_ptr<const balancer::MaglevTable> maglev;  // MAGLEV
+  // Stable fingerprint of the policy alone (0: the default policy).
+  uint64_t policy_id = 0;
+};
+
+// Tables shared while compiling one snapshot: (cluster, kind) -> table.
+struct BalancingTables;
+
+// `policy` towards `cluster` (tests and tools may call it directly).
+// `tables`, when given, shares tables between calls for the same cluster.
+CompiledBalancing CompileBalancing(const v1::LoadBalancingPolicy& policy, const CompiledCluster& cluster,
+                                   BalancingTables* tables = nullptr);
+
 struct CompiledRoute {
   v1::Route::PathMatch match = v1::Route::PREFIX;
   std::string path;  // PREFIX: without trailing slash, "/" matches everything
@@ -86,8 +126,20 @@ struct CompiledRoute {
   std::string origin;
   // The route's request pipeline (dataplane/pipeline), compiled with it.
   std::shared_ptr<const pipeline::Chain> chain;
+  // One per cluster the route can send to (primary, split, canary), each
+  // with the route's policy.load_balancing (the canary's own when its rule
+  // sets one).
+  std::vector<CompiledBalancing> balancing;
 
   bool Matches(std::string_view request_path) const;
+  // The route's policy towards `cluster`; null if the route never sends
+  // there (the balancer then uses the default policy).
+  const CompiledBalancing* BalancingFor(const CompiledCluster* cluster) const {
+    for (const CompiledBalancing& b : balancing) {
+      if (b.cluster == cluster) return &b;
+    }
+    return nullptr;
+  }
 };
 
 struct CompiledVirtualHost {

@@ -1,12 +1,16 @@
 // Load balancing end to end: sluice-controller reading manifests,
 // sluice-proxy, and four echo backends that say who they are. Weighted
-// split (canary weight) and round robin, cookie affinity, canary by header.
+// split (canary weight) and round robin, cookie affinity, canary by header,
+// and per-route policies: three Ingresses routing to one Service port
+// (web:80) with cookie affinity, a header hash and nothing, each balancing
+// as annotated.
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <map>
 #include <memory>
 #include <regex>
+#include <set>
 #include <string>
 
 #include "test/support/http_client.h"
@@ -21,7 +25,9 @@ using testing::Fetch;
 using testing::Process;
 
 // Services: web (backends a, b, c), sticky (the same three, with cookie
-// affinity), web-v2 (backend v2, the canary). PORT_A.. are replaced.
+// affinity), web-v2 (backend v2, the canary). SLICES is replaced.
+// sticky.example (cookie affinity) and api.example (ring hash on X-User)
+// route to web:80 as rr.local and split.local do (no annotations).
 constexpr const char* kManifests = R"(apiVersion: networking.k8s.io/v1
 kind: IngressClass
 metadata:
@@ -88,6 +94,35 @@ spec:
     - host: sticky.local
       http:
         paths: [{path: /, pathType: Prefix, backend: {service: {name: sticky, port: {number: 80}}}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: sticky-web
+  namespace: lb
+  creationTimestamp: "2024-03-01T00:00:00Z"
+  annotations:
+    nginx.ingress.kubernetes.io/affinity: cookie
+    nginx.ingress.kubernetes.io/session-cookie-name: webstick
+spec:
+  rules:
+    - host: sticky.example
+      http:
+        paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: api-web
+  namespace: lb
+  creationTimestamp: "2024-04-01T00:00:00Z"
+  annotations:
+    nginx.ingress.kubernetes.io/upstream-hash-by: $http_x_user
+spec:
+  rules:
+    - host: api.example
+      http:
+        paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]
 )";
 
 std::string Slice(const std::string& name, const std::string& service, int port) {
@@ -197,6 +232,64 @@ TEST_F(BalancingEndToEndTest, AffinityCookiePinsTheBackendAndHidesItsAddress) {
   EXPECT_NE(moved_to, "");
   EXPECT_NE(moved_to, backend);
   EXPECT_NE(new_cookie, "");
+}
+
+// The issue's case: two Ingresses on one Service port with different
+// policies (and a third without any) each get their own, and the controller
+// reports no conflict.
+TEST_F(BalancingEndToEndTest, EachIngressBalancesItsOwnPathsOnASharedServicePort) {
+  // sticky.example: cookie affinity, pinned to one endpoint of web.
+  testing::Response first = Fetch(cluster_.http_port(), "sticky.example", "/");
+  ASSERT_EQ(first.status, 200);
+  std::string set_cookie = first.Header("set-cookie");
+  ASSERT_TRUE(std::regex_match(set_cookie, std::regex("webstick=[0-9a-f]{16}; Path=/; HttpOnly"))) << set_cookie;
+  std::string pinned = first.Header("x-backend");
+  ASSERT_TRUE(pinned == "a" || pinned == "b" || pinned == "c") << pinned;
+  std::string cookie = "Cookie: " + set_cookie.substr(0, set_cookie.find(';')) + "\r\n";
+  for (int i = 0; i < 20; ++i) {
+    testing::Response again = Fetch(cluster_.http_port(), "sticky.example", "/", cookie);
+    EXPECT_EQ(again.status, 200);
+    EXPECT_EQ(again.Header("x-backend"), pinned) << "request " << i;
+    EXPECT_EQ(again.Header("set-cookie"), "") << "no new cookie while pinned";
+  }
+
+  // api.example: ring hash on X-User over the same three endpoints; no
+  // cookie (the other Ingress's affinity does not leak onto its paths).
+  std::map<std::string, std::string> owner;
+  std::set<std::string> used;
+  for (int round = 0; round < 2; ++round) {
+    for (int user = 0; user < 40; ++user) {
+      std::string id = "user-" + std::to_string(user);
+      testing::Response r = Fetch(cluster_.http_port(), "api.example", "/", "X-User: " + id + "\r\n");
+      ASSERT_EQ(r.status, 200) << id;
+      EXPECT_EQ(r.Header("set-cookie"), "") << id;
+      std::string backend = r.Header("x-backend");
+      auto [it, fresh] = owner.emplace(id, backend);
+      EXPECT_EQ(it->second, backend) << id << " moved";
+      used.insert(backend);
+    }
+  }
+  // 40 keys over 3 endpoints: all three are used (a miss has p < 1e-6).
+  EXPECT_EQ(used.size(), 3u);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(Fetch(cluster_.http_port(), "api.example", "/", "X-User: user-7\r\n").Header("x-backend"),
+              owner["user-7"]);
+  }
+
+  // rr.local, the same Service port without annotations: plain round robin,
+  // exact on the one worker, and no cookie.
+  std::map<std::string, int> rr;
+  for (int i = 0; i < 30; ++i) {
+    testing::Response r = Fetch(cluster_.http_port(), "rr.local", "/");
+    EXPECT_EQ(r.Header("set-cookie"), "");
+    rr[r.Header("x-backend")]++;
+  }
+  EXPECT_EQ(rr["a"], 10);
+  EXPECT_EQ(rr["b"], 10);
+  EXPECT_EQ(rr["c"], 10);
+
+  // The controller saw no conflict between the Ingresses.
+  EXPECT_EQ(cluster_.Logs().find("load balancing \""), std::string::npos) << "a conflict warning";
 }
 
 }  // namespace
