@@ -118,7 +118,9 @@ void Http2Upstream::OnResponseHead(http::ResponseHead head, bool end_stream) {
   head_received_ = true;
   SetDeadline(ctx_->loop->now(), request_.idle_timeout);
   events_->OnUpstreamHead(std::move(head), end_stream);
-  // (An end_stream head is followed by OnResponseEnd from the session.)
+  // A head that ends the stream (204, a HEAD's answer, gRPC Trailers-Only)
+  // is the whole response: the session reports no end after it.
+  if (end_stream) OnResponseEnd(nullptr);
 }
 
 void Http2Upstream::OnResponseData(std::string_view data) {

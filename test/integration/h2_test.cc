@@ -504,6 +504,22 @@ TEST_F(Http2Test, H2cUpstreamCarriesManyStreamsOnFewConnections) {
   EXPECT_LE(std::stoi(m[1]), 10) << "streams are multiplexed, not one connection each";
 }
 
+// A response that is only a head (END_STREAM on HEADERS: a HEAD's answer,
+// 204, 304, gRPC Trailers-Only) completes the exchange: the keep-alive
+// connection carries the next request at once.
+TEST_F(Http2Test, H2cUpstreamHeaderOnlyResponseCompletesTheExchange) {
+  testing::HttpConnection c(cluster_.http_port());
+  ASSERT_TRUE(c.connected());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(c.SendRaw("HEAD /small HTTP/1.1\r\nhost: origin.test\r\n\r\n"));
+    testing::Response head = c.ReadResponse(/*head_request=*/true);
+    EXPECT_EQ(head.status, 200) << i;
+    testing::Response get = c.Get("origin.test", "/small");
+    EXPECT_EQ(get.status, 200) << i;
+    EXPECT_EQ(get.body, "hello from nghttpd\n") << i;
+  }
+}
+
 // ---- request trailers (a trailing HEADERS frame from the client)
 
 // Routes trailers-h1.test to an HTTP/1.1 origin and trailers-h2.test to an
