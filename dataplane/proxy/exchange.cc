@@ -261,6 +261,7 @@ bool Exchange::ChooseEndpoint() {
   request.state = &state_;
   request.framing = request_framing_;
   request.upgrade = upgrade_;
+  request.response_field_hints = chain_->response_field_hints();
   request.connect_timeout = PolicyTimeout(policy.connect_timeout_ms(), ctx_->config->connect_timeout);
   request.response_timeout = PolicyTimeout(policy.response_timeout_ms(), ctx_->config->response_timeout);
   uint32_t per_try_ms = policy.retry().per_try_timeout_ms();
