@@ -275,7 +275,7 @@ bool Exchange::ChooseEndpoint() {
 
 void Exchange::StartTry(bool allow_pooled) {
   ++state_.upstream_attempts;
-  if (tried_.empty() || tried_.back() != endpoint_) tried_.push_back(endpoint_);
+  if (tried_.empty() || tried_.back() != endpoint_) tried_.Add(endpoint_);
   outcome_reported_ = false;
   upstream_start_ = ctx_->loop->now();
   BeginBalancerTry();
@@ -350,12 +350,13 @@ bool Exchange::Retry(v1::RetryPolicy::Condition condition, const ProxyError& cau
   pick.route = route_;  // the route's balancing policy
   pick.request = &state_.request;  // the same fields as the first try's pick
   pick.client_ip = state_.client->ip;
-  pick.tried = tried_;
+  pick.tried = tried_.all();
   pick.now_ns = SteadyNs(now);
   balancer::PickResult picked = ctx_->balancer.Pick(*cluster_, pick);
   const snapshot::CompiledEndpoint* next = picked.endpoint;
   // A different endpoint per try; none left means the answer we have stands.
-  if (next == nullptr || std::find(tried_.begin(), tried_.end(), next) != tried_.end()) return false;
+  std::span<const snapshot::CompiledEndpoint* const> tried = tried_.all();
+  if (next == nullptr || std::find(tried.begin(), tried.end(), next) != tried.end()) return false;
   uint32_t percent = policy.has_budget_percent() ? policy.budget_percent() : kDefaultBudgetPercent;
   uint32_t floor = policy.has_budget_min_per_second() ? policy.budget_min_per_second() : kDefaultBudgetMinPerSecond;
   // A connect failure left no work on any backend: its retry only moves the
@@ -629,7 +630,7 @@ void Exchange::Complete() {
   if (endpoint_ != nullptr && upstream_start_ != net::Clock::time_point{}) {
     state_.upstream_address = endpoint_->key;
     if (tried_.size() > 1) {
-      for (const snapshot::CompiledEndpoint* tried : tried_) {
+      for (const snapshot::CompiledEndpoint* tried : tried_.all()) {
         if (!upstreams.empty()) upstreams += ", ";
         upstreams += tried->key;
       }
