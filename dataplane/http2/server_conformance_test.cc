@@ -392,3 +392,92 @@ TEST_F(Conformance, ContentLengthDisagreeingWithDataResetsTheStream) {
 
 }  // namespace
 }  // namespace sluice::http2
+
+namespace sluice::http2 {
+namespace {
+
+// The pre-check reads frame headers as the bytes come: the same outcome
+// whatever the read boundaries (whole, byte by byte, odd sizes that split
+// headers and PRIORITY payloads).
+class Chunked : public ::testing::TestWithParam<size_t> {
+ protected:
+  // Feeds `reads` one after another (each cut into GetParam()-byte pieces);
+  // returns the GOAWAY code (-1: none) and the frames sent.
+  int64_t Run(const std::vector<std::string>& reads, std::vector<OutFrame>* frames = nullptr) {
+    events_.respond = respond_;
+    ServerConnection conn(ServerOptions(), &events_);
+    events_.conn = &conn;
+    conn.Start();
+    std::vector<OutFrame> all;
+    bool ok = true;
+    std::vector<std::string> with_preface = reads;
+    with_preface.insert(with_preface.begin(), std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") +
+                                                  FrameBytes(kSettings, 0, 0, "") + FrameBytes(kSettings, 1, 0, ""));
+    for (const std::string& read : with_preface) {
+      std::string_view rest = read;
+      size_t step = GetParam() == 0 ? rest.size() : GetParam();
+      while (ok && !rest.empty()) {
+        size_t k = std::min(step, rest.size());
+        ok = conn.Receive(rest.substr(0, k), 0).ok();
+        rest.remove_prefix(k);
+      }
+      net::Buffer out;
+      conn.SendPending(out, 1 << 20);
+      for (const OutFrame& f : Frames(out.view())) all.push_back(f);
+      if (!ok) break;
+    }
+    if (frames != nullptr) *frames = all;
+    for (const OutFrame& f : all) {
+      if (f.type == kGoaway) return f.code;
+    }
+    return -1;
+  }
+  Recorder events_;
+  bool respond_ = false;
+};
+
+TEST_P(Chunked, ViolationsAreFoundAcrossReadBoundaries) {
+  const std::string post1 = FrameBytes(kHeaders, kEndHeaders, 1, Request("/", "POST"));
+  EXPECT_EQ(Run({post1 + FrameBytes(kRstStream, 0, 1, U32(kCancel)) + FrameBytes(kData, kEndStream, 1, "x")}),
+            kStreamClosed);
+  EXPECT_EQ(Run({post1 + FrameBytes(kData, 0, 1, "a"), FrameBytes(kRstStream, 0, 1, U32(kCancel)),
+                 FrameBytes(kData, kEndStream, 1, "x")}),
+            kStreamClosed);
+  EXPECT_EQ(Run({post1 + FrameBytes(kRstStream, 0, 1, U32(kCancel)) +
+                 FrameBytes(kHeaders, kEndHeaders | kEndStream, 1, Request())}),
+            kStreamClosed);
+  EXPECT_EQ(Run({FrameBytes(kHeaders, kEndHeaders | kEndStream, 5, Request()) +
+                 FrameBytes(kHeaders, kEndHeaders | kEndStream, 3, Request())}),
+            kProtocolError);
+  EXPECT_EQ(Run({FrameBytes(kPriority, 0, 7, U32(7) + std::string(1, '\x10'))}), kProtocolError);
+  EXPECT_EQ(Run({FrameBytes(kPriority, 0, 0, U32(3) + std::string(1, '\x10'))}), kProtocolError);
+  // DATA after the client's END_STREAM on a stream still open (no answer
+  // yet): nghttp2's own STREAM_CLOSED, a connection error too.
+  EXPECT_EQ(Run({post1 + FrameBytes(kData, 0, 1, "a"), FrameBytes(kData, kEndStream, 1, "b"),
+                 FrameBytes(kData, 0, 1, "c")}),
+            kStreamClosed);
+}
+
+TEST_P(Chunked, PipelinedUploadsAndTrailersPass) {
+  respond_ = true;
+  std::string read;
+  for (uint32_t id = 1; id < 40; id += 2) {
+    read += FrameBytes(kHeaders, kEndHeaders, id, Request("/", "POST")) + FrameBytes(kData, 0, id, "ab");
+    read += FrameBytes(kPriority, 0, id, U32(0) + std::string(1, '\x10'));
+  }
+  for (uint32_t id = 1; id < 40; id += 2) {
+    read += id % 4 == 1 ? FrameBytes(kData, kEndStream, id, "c")
+                        : FrameBytes(kHeaders, kEndHeaders | kEndStream, id, Literal("x-trailer", "1"));
+  }
+  std::vector<OutFrame> frames;
+  EXPECT_EQ(Run({read}, &frames), -1);
+  EXPECT_EQ(events_.requests.size(), 20u);
+  EXPECT_EQ(events_.ended, 20);
+  EXPECT_EQ(events_.body.size(), 20u * 2 + 10);
+  for (const OutFrame& f : frames) EXPECT_NE(f.type, kRstStream) << f.stream;
+}
+
+INSTANTIATE_TEST_SUITE_P(Reads, Chunked, ::testing::Values(0, 1, 5, 10, 13));
+
+}  // namespace
+}  // namespace sluice::http2

