@@ -50,6 +50,7 @@ class ServerConnection::Callbacks {
           self->Fail(kEnhanceYourCalm, "too many stream resets (rapid reset)");
           return NGHTTP2_ERR_CALLBACK_FAILURE;
         }
+        if (ServerStream* stream = self->StreamFor(hd->stream_id)) stream->client_reset_ = true;
         return 0;
       case NGHTTP2_DATA:
         if (hd->length != 0 || (hd->flags & NGHTTP2_FLAG_END_STREAM)) return 0;
@@ -141,8 +142,15 @@ class ServerConnection::Callbacks {
       return 0;
     }
     if (name_len == 4 && name == "host") {
-      if (head.authority.empty()) head.authority.assign(value);
-      return 0;  // the authority is what counts; the proxy writes its own Host
+      // The authority is what counts (routing); the proxy writes its own
+      // Host. A Host that names something else makes the request malformed
+      // (RFC 9113 §8.3.1): answered 400, never routed.
+      if (head.authority.empty()) {
+        head.authority.assign(value);
+      } else if (!http::EqualsIgnoreCase(head.authority, value)) {
+        stream->bad_request_ = true;
+      }
+      return 0;
     }
     // Built in place: no temporary strings to move and destroy.
     head.headers.AppendField(name, value);
@@ -155,6 +163,7 @@ class ServerConnection::Callbacks {
     ServerStream* stream = self->StreamFor(frame->hd.stream_id);
     if (stream == nullptr) return 0;
     bool end_stream = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    if (end_stream) stream->client_ended_ = true;
     if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
       self->header_block_bytes_ = 0;
       if (stream->headers_too_large_) {
@@ -162,6 +171,17 @@ class ServerConnection::Callbacks {
         return 0;
       }
       http::RequestHead& head = stream->head_;
+      // nghttp2 checks :path only for the http and https schemes: any other
+      // must not reach an HTTP/1.1 request line either (RFC 9113 §8.3.1).
+      // CONNECT (no :path) is refused by the owner.
+      if (!head.path.empty() && head.path[0] != '/' && !(head.path == "*" && head.method == "OPTIONS")) {
+        self->ResetStream(stream, kProtocolError);
+        return 0;
+      }
+      if (stream->bad_request_) {
+        self->RejectStream(stream, 400);
+        return 0;
+      }
       JoinCookies(head.headers);
       head.version_major = 2;
       head.version_minor = 0;
@@ -198,6 +218,7 @@ class ServerConnection::Callbacks {
   static int OnStreamClose(nghttp2_session* session, int32_t stream_id, uint32_t error_code, void* user_data) {
     ServerConnection* self = Self(user_data);
     ServerStream* stream = self->StreamFor(stream_id);
+    self->RecordClosed(stream_id, stream != nullptr && (stream->client_ended_ || stream->client_reset_));
     if (stream == nullptr) return 0;
     nghttp2_session_set_stream_user_data(session, stream_id, nullptr);
     if (stream->prev_ != nullptr) stream->prev_->next_ = stream->next_;
@@ -206,6 +227,15 @@ class ServerConnection::Callbacks {
     --self->open_streams_;
     if (stream->delivered_) self->events_->OnStreamClosed(stream, error_code);
     self->RecycleStream(stream);
+    return 0;
+  }
+
+  // A HEADERS frame nghttp2 turned down without opening a stream (refused
+  // over the concurrency limit): we reset it, so late frames are ignored.
+  static int OnInvalidFrame(nghttp2_session* session, const nghttp2_frame* frame, int, void* user_data) {
+    if (frame->hd.type == NGHTTP2_HEADERS && nghttp2_session_find_stream(session, frame->hd.stream_id) == nullptr) {
+      Self(user_data)->RecordClosed(frame->hd.stream_id, false);
+    }
     return 0;
   }
 
@@ -279,6 +309,7 @@ ServerConnection::ServerConnection(const ServerOptions& options, ServerEvents* e
   callbacks.on_begin_headers = &Callbacks::OnBeginHeaders;
   callbacks.on_header = &Callbacks::OnHeader;
   callbacks.on_frame_recv = &Callbacks::OnFrameRecv;
+  callbacks.on_invalid_frame_recv = &Callbacks::OnInvalidFrame;
   callbacks.on_data_chunk_recv = &Callbacks::OnDataChunk;
   callbacks.on_stream_close = &Callbacks::OnStreamClose;
   callbacks.send_data = &Callbacks::SendResponseData;
@@ -309,9 +340,240 @@ void ServerConnection::Start() {
   OpenConnectionWindow(session_, options_.connection_window);
 }
 
+// ---- the frame-header pre-check
+//
+// nghttp2 1.52, with the options we use (no closed streams kept, RFC 7540
+// priorities off), silently ignores: DATA on a closed stream (it even opens
+// the window again), HEADERS on a stream id lower than the highest opened,
+// and every PRIORITY frame, including one on stream 0 or one that makes a
+// stream depend on itself. And a bad client preface ends the session
+// without a GOAWAY. So Receive walks the frame headers of the bytes before
+// nghttp2 does: per frame two big-endian loads and a few compares (a HEADERS
+// frame opening a stream, DATA on a stream opened in the same read or known
+// open, any control frame); a stream lookup for the first DATA frame on a
+// stream opened in an earlier read (and again after any stream closed).
+// Only a frame that needs nghttp2's stream state as of that frame (DATA on
+// a stream a frame of this read ends or resets, DATA on a stream not open,
+// HEADERS on an older id: trailers or a violation) splits the read there,
+// so nghttp2 has seen everything before it. Measured with callgrind on
+// pipelined h2c requests through ServerConnection alone: +68 instructions
+// per GET (0.7%: the frame walk, the closed-stream ring, two flags), +100
+// per POST with a body.
+//
+// Frames on closed streams: RFC 9113 §5.1 says a frame after the client's
+// own END_STREAM or RST_STREAM is a STREAM_CLOSED error (a connection error
+// here, which §5.4.1 allows for any stream error), while frames on a stream
+// that we reset must be ignored (they may have been in flight). Which of the
+// two a closed stream was is kept for the last kClosedRing closed streams;
+// older ones are ignored as before.
+
+namespace {
+constexpr std::string_view kClientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+}
+
+Status ServerConnection::Feed(std::string_view bytes) {
+  unfed_ending_count_ = 0;
+  unfed_first_new_id_ = INT32_MAX;
+  if (bytes.empty()) return Status::Ok();
+  return FeedSession(session_, bytes, failure_);
+}
+
+void ServerConnection::NoteEnding(int32_t id) {
+  if (unfed_ending_count_ < kMaxUnfedEnding) {
+    unfed_ending_[unfed_ending_count_++] = id;
+  } else {
+    unfed_ending_count_ = kMaxUnfedEnding + 1;
+  }
+}
+
+void ServerConnection::RecordClosed(int32_t id, bool by_client) {
+  open_hint_id_ = 0;
+  uint32_t& slot = closed_ring_[closed_total_ % kClosedRing];
+  if (closed_total_ >= kClosedRing) evicted_max_ = std::max(evicted_max_, static_cast<int32_t>(slot & 0x7fffffff));
+  slot = static_cast<uint32_t>(id) | (by_client ? 0x80000000u : 0);
+  ++closed_total_;
+}
+
+ServerConnection::Check ServerConnection::PreCheck(const uint8_t* h, uint32_t* fail_code, const char** why) {
+  const uint8_t type = h[3];
+  const uint8_t flags = h[4];
+  const int32_t id = static_cast<int32_t>(((h[5] & 0x7fu) << 24) | (h[6] << 16) | (h[7] << 8) | h[8]);
+  switch (type) {
+    case NGHTTP2_DATA: {
+      Check check = Check::kPass;
+      if (id > 0 && id <= scan_max_id_ && !goaway_sent_) {
+        bool ended_unfed = unfed_ending_count_ > kMaxUnfedEnding;
+        for (uint8_t i = 0; i < unfed_ending_count_ && i < kMaxUnfedEnding; ++i) ended_unfed |= unfed_ending_[i] == id;
+        if (ended_unfed) {
+          check = Check::kExact;
+        } else if (id >= unfed_first_new_id_ || id == open_hint_id_) {
+          // Opened by a frame nghttp2 has yet to see, or known open.
+        } else if (nghttp2_session_find_stream(session_, id) != nullptr) {
+          open_hint_id_ = id;  // open as of what nghttp2 has seen, and nothing since ends it
+        } else {
+          check = Check::kExact;
+        }
+      }
+      // A stream opened by a frame nghttp2 has yet to see cannot be closed
+      // by an END_STREAM in the same read (our side has sent nothing yet).
+      if ((flags & NGHTTP2_FLAG_END_STREAM) && id < unfed_first_new_id_) NoteEnding(id);
+      return check;
+    }
+    case NGHTTP2_HEADERS:
+      if (id > scan_max_id_) {  // a new stream: the common case
+        scan_max_id_ = id;
+        if (unfed_first_new_id_ == INT32_MAX) unfed_first_new_id_ = id;
+        return Check::kPass;
+      }
+      if ((flags & NGHTTP2_FLAG_END_STREAM) && id < unfed_first_new_id_) NoteEnding(id);
+      return id > 0 && (id & 1) && !goaway_sent_ ? Check::kExact : Check::kPass;
+    case NGHTTP2_RST_STREAM:
+      NoteEnding(id);
+      return Check::kPass;
+    case NGHTTP2_PRIORITY: {
+      uint32_t length = (h[0] << 16) | (h[1] << 8) | h[2];
+      if (length != 5) return Check::kPass;  // nghttp2: FRAME_SIZE_ERROR
+      *fail_code = kProtocolError;
+      if (id == 0) {
+        *why = "PRIORITY on stream 0";
+        return Check::kFail;
+      }
+      const int32_t depends_on = static_cast<int32_t>(((h[9] & 0x7fu) << 24) | (h[10] << 16) | (h[11] << 8) | h[12]);
+      if (depends_on == id) {
+        *why = "PRIORITY: a stream depends on itself";
+        return Check::kFail;
+      }
+      return Check::kPass;
+    }
+    default:
+      return Check::kPass;
+  }
+}
+
+bool ServerConnection::ExactCheck(uint8_t type, int32_t id, uint32_t* fail_code, const char** why) {
+  if (goaway_sent_ || nghttp2_session_find_stream(session_, id) != nullptr) return true;  // open: nghttp2's part
+  size_t kept = std::min<size_t>(closed_total_, kClosedRing);
+  for (size_t i = 0; i < kept; ++i) {
+    if (static_cast<int32_t>(closed_ring_[i] & 0x7fffffff) != id) continue;
+    if (!(closed_ring_[i] & 0x80000000u)) return true;  // we reset it: late frames are ignored
+    *fail_code = kStreamClosed;
+    *why = type == NGHTTP2_DATA ? "DATA on a closed stream" : "HEADERS on a closed stream";
+    return false;
+  }
+  if (id <= evicted_max_) return true;  // closed too long ago to know how
+  // Never opened: skipped when a higher stream was opened (RFC 9113 §5.1.1).
+  if (type == NGHTTP2_HEADERS) {
+    *fail_code = kProtocolError;
+    *why = "HEADERS on a stream id lower than one already opened";
+  } else {
+    *fail_code = kStreamClosed;
+    *why = "DATA on a closed stream";
+  }
+  return false;
+}
+
 Status ServerConnection::Receive(std::string_view bytes, int64_t now_ms) {
   now_ms_ = now_ms;
-  return FeedSession(session_, bytes, failure_);
+  const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
+  const size_t n = bytes.size();
+  size_t pos = 0;
+  size_t fed = 0;
+  if (preface_left_ > 0) {
+    size_t k = std::min(n, preface_left_);
+    if (std::memcmp(p, kClientPreface.data() + (kClientPreface.size() - preface_left_), k) != 0) {
+      Fail(kProtocolError, "invalid connection preface");
+      return Status::Error(failure_);
+    }
+    preface_left_ -= k;
+    pos = k;
+  }
+  // Payload still to skip from the previous read.
+  if (scan_skip_ > 0 && pos < n) {
+    size_t k = std::min<size_t>(scan_skip_, n - pos);
+    pos += k;
+    scan_skip_ -= static_cast<uint32_t>(k);
+  }
+  while (pos < n) {
+    const size_t frame_start = scan_have_ == 0 ? pos : 0;  // in this read
+    const uint8_t* h = nullptr;
+    uint32_t length = 0;
+    size_t need = 9;
+    if (scan_have_ == 0 && n - pos >= 9) {
+      h = p + pos;
+      // The common case in a few instructions: a HEADERS frame opening a
+      // new stream, or a frame the check has nothing to say about. Length
+      // and type in one big-endian word, the stream id in another.
+      uint32_t word;
+      std::memcpy(&word, h, 4);
+      word = __builtin_bswap32(word);
+      length = word >> 8;
+      const uint8_t type = static_cast<uint8_t>(word);
+      bool plain = type > NGHTTP2_RST_STREAM;  // SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION, ...
+      if (type == NGHTTP2_HEADERS) {
+        std::memcpy(&word, h + 5, 4);
+        const int32_t id = static_cast<int32_t>(__builtin_bswap32(word) & 0x7fffffffu);
+        if (id > scan_max_id_) {
+          scan_max_id_ = id;
+          if (unfed_first_new_id_ == INT32_MAX) unfed_first_new_id_ = id;
+          plain = true;
+        }
+      } else if (type == NGHTTP2_DATA) {
+        // On a stream opened earlier in this read, or known open with no
+        // stream ended since: nghttp2 alone has the rest to say.
+        std::memcpy(&word, h + 5, 4);
+        const int32_t id = static_cast<int32_t>(__builtin_bswap32(word) & 0x7fffffffu);
+        plain = id <= scan_max_id_ && unfed_ending_count_ == 0 &&
+                (id >= unfed_first_new_id_ || (id == open_hint_id_ && !(h[4] & NGHTTP2_FLAG_END_STREAM)));
+      } else if (type == NGHTTP2_PRIORITY && length == 5) {
+        need = 13;
+        if (n - pos < 13) h = nullptr;
+      }
+      if (plain) {
+        if (n - pos - 9 >= length) {
+          pos += 9 + length;
+        } else {
+          scan_skip_ = static_cast<uint32_t>(length - (n - pos - 9));
+          pos = n;
+        }
+        continue;
+      }
+      if (h != nullptr) pos += need;
+    }
+    if (h == nullptr) {  // the header spans reads: gather it
+      while (scan_have_ < 9 && pos < n) scan_header_[scan_have_++] = p[pos++];
+      if (scan_have_ < 9) break;
+      length = (scan_header_[0] << 16) | (scan_header_[1] << 8) | scan_header_[2];
+      need = scan_header_[3] == NGHTTP2_PRIORITY && length == 5 ? 13 : 9;
+      while (scan_have_ < need && pos < n) scan_header_[scan_have_++] = p[pos++];
+      if (scan_have_ < need) break;
+      h = scan_header_;
+    }
+    scan_have_ = 0;
+    // The rest of the payload: skipped here or at the start of later reads.
+    {
+      uint32_t rest = length - static_cast<uint32_t>(need - 9);
+      size_t k = std::min<size_t>(rest, n - pos);
+      pos += k;
+      scan_skip_ = rest - static_cast<uint32_t>(k);
+    }
+    uint32_t fail_code = kProtocolError;
+    const char* why = "";
+    Check check = PreCheck(h, &fail_code, &why);
+    if (check == Check::kPass) continue;
+    const int32_t id = static_cast<int32_t>(((h[5] & 0x7fu) << 24) | (h[6] << 16) | (h[7] << 8) | h[8]);
+    // nghttp2 first takes everything before this frame.
+    if (frame_start > fed) {
+      Status fed_ok = Feed(bytes.substr(fed, frame_start - fed));
+      fed = frame_start;
+      if (!fed_ok.ok()) return fed_ok;
+      // That cleared what this frame noted: note it again.
+      if (h[4] & NGHTTP2_FLAG_END_STREAM) NoteEnding(id);
+    }
+    if (check == Check::kExact && ExactCheck(h[3], id, &fail_code, &why)) continue;
+    Fail(fail_code, why);
+    return Status::Error(failure_);
+  }
+  return Feed(bytes.substr(fed));
 }
 
 Status ServerConnection::SendPending(net::Buffer& out, size_t limit) {

@@ -8,6 +8,13 @@
 // frames, and per-second budgets for client resets (CVE-2023-44487) and for
 // cheap control frames (PING, SETTINGS, PRIORITY, WINDOW_UPDATE, empty DATA).
 //
+// In front of nghttp2 sits a frame-header pre-check (Receive): it reads the
+// 9-byte header of every frame as the bytes arrive and enforces the RFC 9113
+// rules nghttp2 1.52 leaves out with our options: the connection preface
+// (§3.4, GOAWAY PROTOCOL_ERROR), PRIORITY on stream 0 (§6.3) or on itself
+// (§5.3.1), HEADERS on a lower stream id than one already opened (§5.1.1),
+// and DATA or HEADERS on a stream the client closed (§5.1, STREAM_CLOSED).
+//
 // Flow control is manual both ways: request body bytes open the client's
 // window again only when the owner says it took them (ConsumeRequestData),
 // and response bytes leave only as the client's window allows.
@@ -33,6 +40,7 @@ enum ErrorCode : uint32_t {
   kInternalError = 0x2,
   kFlowControlError = 0x3,
   kRefusedStream = 0x7,
+  kStreamClosed = 0x5,
   kCancel = 0x8,
   kEnhanceYourCalm = 0xb,
 };
@@ -81,7 +89,9 @@ class ServerStream {
   http::HeaderMap trailers_;
   bool in_trailers_ = false;
   bool headers_too_large_ = false;
-  bool bad_request_ = false;
+  bool bad_request_ = false;  // answered 400 (e.g. :authority and Host disagree)
+  bool client_ended_ = false;  // END_STREAM received from the client
+  bool client_reset_ = false;  // RST_STREAM received from the client
   size_t header_list_bytes_ = 0;
   size_t header_block_bytes_ = 0;
   bool request_ended_ = false;
@@ -181,6 +191,15 @@ class ServerConnection {
   void RejectStream(ServerStream* stream, int status);
   void Fail(uint32_t error_code, const char* why);
 
+  // The frame-header pre-check (see the top of this file).
+  enum class Check { kPass, kExact, kFail };
+  Check PreCheck(const uint8_t* header, uint32_t* fail_code, const char** why);
+  // With nghttp2 fed up to the frame: DATA or HEADERS on an older stream.
+  bool ExactCheck(uint8_t type, int32_t id, uint32_t* fail_code, const char** why);
+  void NoteEnding(int32_t id);
+  void RecordClosed(int32_t id, bool by_client);
+  Status Feed(std::string_view bytes);
+
   ServerOptions options_;
   ServerEvents* events_;
   nghttp2_session* session_ = nullptr;
@@ -196,6 +215,33 @@ class ServerConnection {
   std::string failure_;
   std::vector<int32_t> writable_;  // streams that drained while framing
   std::vector<nghttp2_nv> nv_scratch_;  // reused for every head we submit
+
+  // Pre-check state. The header being read when it spans reads (13 bytes:
+  // a PRIORITY frame's dependency too), payload bytes still to skip.
+  size_t preface_left_ = 24;
+  uint8_t scan_header_[13] = {};
+  uint8_t scan_have_ = 0;
+  uint32_t scan_skip_ = 0;
+  int32_t scan_max_id_ = 0;  // highest client stream id on a HEADERS frame seen
+  // Streams a frame not yet fed to nghttp2 ends (END_STREAM, RST_STREAM):
+  // a DATA frame on one of them waits for nghttp2 to see them first.
+  static constexpr size_t kMaxUnfedEnding = 4;
+  int32_t unfed_ending_[kMaxUnfedEnding] = {};
+  uint8_t unfed_ending_count_ = 0;  // kMaxUnfedEnding + 1: overflowed
+  // The lowest stream a HEADERS frame not yet fed opens: DATA on it (or a
+  // later one) is checked by nghttp2 itself once fed, no split needed.
+  int32_t unfed_first_new_id_ = INT32_MAX;
+  // A stream a DATA frame found open, until a stream closes: the frames of
+  // one upload cost one lookup.
+  int32_t open_hint_id_ = 0;
+  // The last closed streams: id, and the top bit set when the client had
+  // ended or reset it (a late DATA or HEADERS is then its error) rather than
+  // we reset it (late frames are ignored, RFC 9113 §5.1). Streams closed
+  // before the ring's window (id <= evicted_max_) are of unknown kind.
+  static constexpr size_t kClosedRing = 32;
+  uint32_t closed_ring_[kClosedRing] = {};
+  uint32_t closed_total_ = 0;
+  int32_t evicted_max_ = 0;
 };
 
 }  // namespace sluice::http2

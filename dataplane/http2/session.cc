@@ -25,6 +25,7 @@ CallbacksPtr MakeCallbacks(const SessionCallbacks& set) {
   nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, set.on_begin_headers);
   nghttp2_session_callbacks_set_on_header_callback(callbacks, set.on_header);
   nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, set.on_frame_recv);
+  nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(callbacks, set.on_invalid_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, set.on_data_chunk_recv);
   nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, set.on_stream_close);
   nghttp2_session_callbacks_set_send_data_callback(callbacks, set.send_data);

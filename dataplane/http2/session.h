@@ -23,6 +23,7 @@ struct SessionCallbacks {
   nghttp2_on_begin_headers_callback on_begin_headers = nullptr;
   nghttp2_on_header_callback on_header = nullptr;
   nghttp2_on_frame_recv_callback on_frame_recv = nullptr;
+  nghttp2_on_invalid_frame_recv_callback on_invalid_frame_recv = nullptr;
   nghttp2_on_data_chunk_recv_callback on_data_chunk_recv = nullptr;
   nghttp2_on_stream_close_callback on_stream_close = nullptr;
   nghttp2_send_data_callback send_data = nullptr;

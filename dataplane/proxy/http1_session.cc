@@ -198,13 +198,18 @@ void Http1Session::ProcessBufferedRequests() {
 // h2c with prior knowledge (RFC 9113 3.3): a connection that opens with the
 // HTTP/2 preface is handed, with the bytes read so far, to an Http2Session.
 // Returns true when the connection is (or may become, once the rest of the
-// preface arrives) HTTP/2.
+// preface arrives) HTTP/2. The first line ("PRI * HTTP/2.0") decides: no
+// HTTP/1 request has it, so a preface that goes wrong after it is HTTP/2's
+// to refuse (GOAWAY PROTOCOL_ERROR, RFC 9113 §3.4), not a 400.
 bool Http1Session::HandOverToHttp2() {
   static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  static constexpr size_t kFirstLine = 16;  // "PRI * HTTP/2.0\r\n"
   std::string_view input = in_.view();
-  size_t n = std::min(input.size(), kPreface.size());
+  size_t n = std::min(input.size(), kFirstLine);
   if (owner_ == nullptr || n == 0 || input.substr(0, n) != kPreface.substr(0, n)) return false;
-  if (input.size() < kPreface.size()) return true;  // wait for the rest of the preface
+  if (input.size() < kPreface.size() && input.substr(0, input.size()) == kPreface.substr(0, input.size())) {
+    return true;  // wait for the rest of the preface
+  }
   if (timer_ != 0) {
     ctx_->loop->CancelTimer(timer_);
     timer_ = 0;

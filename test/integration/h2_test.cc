@@ -14,6 +14,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <regex>
@@ -78,7 +79,7 @@ struct Frame {
   std::string payload;
 };
 
-enum : uint8_t { kData = 0, kHeaders = 1, kRstStream = 3, kSettings = 4, kPing = 6, kGoaway = 7, kWindowUpdate = 8,
+enum : uint8_t { kData = 0, kHeaders = 1, kPriority = 2, kRstStream = 3, kSettings = 4, kPing = 6, kGoaway = 7, kWindowUpdate = 8,
                  kContinuation = 9 };
 enum : uint8_t { kEndStream = 1, kAck = 1, kEndHeaders = 4 };
 
@@ -483,6 +484,170 @@ TEST_F(Http2Test, DrainSendsGoawayFinishesInFlightAndRefusesNewStreams) {
   EXPECT_EQ(c.headers[1][":status"], "200");
   EXPECT_FALSE(stream3_answered);
   EXPECT_EQ(cluster_.proxy().Wait(std::chrono::seconds(10)), 0);
+}
+
+// ---- RFC 9113 conformance (issue 13): what a conformance tester checks,
+// and what the frame-header pre-check in front of nghttp2 adds.
+
+// The first GOAWAY or RST_STREAM (on `stream`) after what was sent; its
+// error code, or -1 when the connection said nothing within 3 s.
+int64_t FirstError(RawH2& c, uint32_t stream) {
+  Frame f;
+  if (!c.WaitFor([&](const Frame& fr) { return fr.type == kGoaway || (fr.type == kRstStream && fr.stream == stream); },
+                 std::chrono::seconds(3), &f)) {
+    return -1;
+  }
+  return f.type == kGoaway ? GoawayCode(f) : RstCode(f);
+}
+
+TEST_F(Http2Test, StreamStatePriorityAndPrefaceErrorsFollowRfc9113) {
+  auto post = [](uint32_t id) { return FrameBytes(kHeaders, kEndHeaders, id, RequestBlock("h2.test", "/echo", "POST")); };
+  std::string priority_self = U32(1) + std::string(1, '\x0f');
+  {  // §5.1: DATA after the client's RST_STREAM: STREAM_CLOSED, not a WINDOW_UPDATE.
+    RawH2 c(cluster_.http_port());
+    c.Handshake();
+    c.Send(post(1) + FrameBytes(kRstStream, 0, 1, U32(NGHTTP2_CANCEL)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    c.Send(FrameBytes(kData, kEndStream, 1, "test"));
+    EXPECT_EQ(FirstError(c, 1), NGHTTP2_STREAM_CLOSED) << "DATA after RST_STREAM";
+  }
+  {  // §5.1: HEADERS after the client's RST_STREAM.
+    RawH2 c(cluster_.http_port());
+    c.Handshake();
+    c.Send(post(1) + FrameBytes(kRstStream, 0, 1, U32(NGHTTP2_CANCEL)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    c.Send(FrameBytes(kHeaders, kEndHeaders | kEndStream, 1, RequestBlock("h2.test", "/anything")));
+    EXPECT_EQ(FirstError(c, 1), NGHTTP2_STREAM_CLOSED) << "HEADERS after RST_STREAM";
+  }
+  for (bool data : {true, false}) {  // §5.1: DATA or HEADERS on a stream closed normally.
+    RawH2 c(cluster_.http_port());
+    c.Handshake();
+    c.Send(FrameBytes(kHeaders, kEndHeaders | kEndStream, 1, RequestBlock("h2.test", "/anything")));
+    ASSERT_TRUE(c.WaitFor([](const Frame& f) { return f.stream == 1 && (f.flags & kEndStream); }, std::chrono::seconds(5)));
+    c.Send(data ? FrameBytes(kData, kEndStream, 1, "late")
+                : FrameBytes(kHeaders, kEndHeaders | kEndStream, 1, RequestBlock("h2.test", "/anything")));
+    EXPECT_EQ(FirstError(c, 1), NGHTTP2_STREAM_CLOSED) << (data ? "DATA" : "HEADERS") << " on a closed stream";
+  }
+  {  // §5.1.1: HEADERS on stream 3 after stream 5: PROTOCOL_ERROR, never served.
+    RawH2 c(cluster_.http_port());
+    c.Handshake();
+    c.Send(FrameBytes(kHeaders, kEndHeaders | kEndStream, 5, RequestBlock("h2.test", "/anything")));
+    c.Send(FrameBytes(kHeaders, kEndHeaders | kEndStream, 3, RequestBlock("h2.test", "/lower-stream-id")));
+    EXPECT_EQ(FirstError(c, 3), NGHTTP2_PROTOCOL_ERROR) << "HEADERS on a lower stream id";
+  }
+  {  // §5.3.1: PRIORITY making a stream depend on itself.
+    RawH2 c(cluster_.http_port());
+    c.Handshake();
+    c.Send(FrameBytes(kPriority, 0, 1, priority_self));
+    EXPECT_EQ(FirstError(c, 1), NGHTTP2_PROTOCOL_ERROR) << "PRIORITY depending on itself";
+  }
+  {  // §6.3: PRIORITY on stream 0.
+    RawH2 c(cluster_.http_port());
+    c.Handshake();
+    c.Send(FrameBytes(kPriority, 0, 0, U32(1) + std::string(1, '\x0f')));
+    EXPECT_EQ(FirstError(c, 0), NGHTTP2_PROTOCOL_ERROR) << "PRIORITY on stream 0";
+  }
+  {  // Ordinary PRIORITY frames change nothing.
+    RawH2 c(cluster_.http_port());
+    c.Handshake();
+    c.Send(FrameBytes(kPriority, 0, 3, U32(1) + std::string(1, '\x0f')) +
+           FrameBytes(kHeaders, kEndHeaders | kEndStream, 1, RequestBlock("h2.test", "/anything")));
+    Frame f;
+    ASSERT_TRUE(c.WaitFor([](const Frame& fr) { return fr.type == kHeaders && fr.stream == 1; }, std::chrono::seconds(5), &f));
+    EXPECT_EQ(c.headers[1][":status"], "200");
+  }
+  {  // §3.4 (h2c): a preface that goes wrong after its first line.
+    RawH2 c(cluster_.http_port());
+    c.Send("PRI * HTTP/2.0\r\n\r\nSM\r\n\rQ");
+    EXPECT_EQ(FirstError(c, 0), NGHTTP2_PROTOCOL_ERROR) << "invalid connection preface";
+  }
+  // Nothing of the refused streams reached the backend.
+  EXPECT_EQ(testing::Fetch(cluster_.http_port(), "h2.test", "/control/count?path=/lower-stream-id").body, "0\n");
+}
+
+// Requests that smuggle through HTTP/2-to-HTTP/1.1 downgrades: each gets a
+// stream error (RST_STREAM PROTOCOL_ERROR) or a 400, the connection goes
+// on, and the backend never receives one (its per-path request count).
+TEST_F(Http2Test, DowngradeSmugglingRequestsNeverReachTheBackend) {
+  auto block = [](const std::string& path) { return RequestBlock("h2.test", path); };
+  std::vector<std::pair<std::string, std::function<std::string(uint32_t, const std::string&)>>> cases = {
+      {"content-length over the DATA",
+       [&](uint32_t id, const std::string& p) {
+         return FrameBytes(kHeaders, kEndHeaders, id, RequestBlock("h2.test", p, "POST") +
+                                                          HpackLiteral("content-length", "100")) +
+                FrameBytes(kData, kEndStream, id, "short");
+       }},
+      {"content-length under the DATA",
+       [&](uint32_t id, const std::string& p) {
+         return FrameBytes(kHeaders, kEndHeaders, id, RequestBlock("h2.test", p, "POST") +
+                                                          HpackLiteral("content-length", "2")) +
+                FrameBytes(kData, kEndStream, id, "more than two");
+       }},
+  };
+  auto headers_only = [&](const std::string& name, std::function<std::string(const std::string&)> make) {
+    cases.push_back({name, [make](uint32_t id, const std::string& p) {
+                       return FrameBytes(kHeaders, kEndHeaders | kEndStream, id, make(p));
+                     }});
+  };
+  headers_only("transfer-encoding", [&](const std::string& p) { return block(p) + HpackLiteral("transfer-encoding", "chunked"); });
+  headers_only("connection", [&](const std::string& p) { return block(p) + HpackLiteral("connection", "keep-alive"); });
+  headers_only("uppercase name", [&](const std::string& p) { return block(p) + HpackLiteral("X-Smuggle", "1"); });
+  headers_only("space in name", [&](const std::string& p) { return block(p) + HpackLiteral("x smuggle", "1"); });
+  headers_only("CR in value", [&](const std::string& p) { return block(p) + HpackLiteral("x-a", "1\r\nx-b: 2"); });
+  headers_only("LF in value", [&](const std::string& p) { return block(p) + HpackLiteral("x-a", "1\nx-b: 2"); });
+  headers_only("NUL in value", [&](const std::string& p) { return block(p) + HpackLiteral("x-a", std::string("1\0" "2", 3)); });
+  headers_only("path without /", [&](const std::string& p) { return RequestBlock("h2.test", p.substr(1)); });
+  headers_only("path without /, other scheme", [&](const std::string& p) {
+    return HpackLiteral(":method", "GET") + HpackLiteral(":scheme", "foo") + HpackLiteral(":authority", "h2.test") +
+           HpackLiteral(":path", p.substr(1));
+  });
+  headers_only("CONNECT with :path", [&](const std::string& p) {
+    return HpackLiteral(":method", "CONNECT") + HpackLiteral(":authority", "h2.test:443") + HpackLiteral(":path", p);
+  });
+  headers_only("duplicate :path", [&](const std::string& p) { return block(p) + HpackLiteral(":path", p + "-2"); });
+  headers_only("pseudo after regular", [&](const std::string& p) {
+    return HpackLiteral(":method", "GET") + HpackLiteral(":scheme", "http") + HpackLiteral("x-a", "1") +
+           HpackLiteral(":authority", "h2.test") + HpackLiteral(":path", p);
+  });
+  headers_only("te gzip", [&](const std::string& p) { return block(p) + HpackLiteral("te", "gzip"); });
+  headers_only("host other than :authority", [&](const std::string& p) { return block(p) + HpackLiteral("host", "other.test"); });
+
+  RawH2 c(cluster_.http_port());
+  ASSERT_TRUE(c.connected());
+  c.Handshake();
+  std::map<uint32_t, std::string> name_of, path_of;
+  uint32_t id = 1;
+  std::string all;
+  for (auto& [name, make] : cases) {
+    std::string path = "/smuggle-" + std::to_string(id);
+    name_of[id] = name;
+    path_of[id] = path;
+    all += make(id, path);
+    id += 2;
+  }
+  // A well-formed neighbour: served and counted (the count works).
+  const uint32_t ok_id = id;
+  all += FrameBytes(kHeaders, kEndHeaders | kEndStream, ok_id, block("/smuggle-ok"));
+  c.Send(all);
+  std::map<uint32_t, std::string> outcome;
+  Frame f;
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (outcome.size() < name_of.size() + 1 && Clock::now() < deadline && c.Next(&f)) {
+    ASSERT_NE(f.type, kGoaway) << "stream errors only, the connection goes on";
+    if (outcome.count(f.stream)) continue;
+    if (f.type == kRstStream) outcome[f.stream] = "rst " + std::to_string(RstCode(f));
+    if (f.type == kHeaders) outcome[f.stream] = c.headers[f.stream][":status"];
+  }
+  for (const auto& [sid, name] : name_of) {
+    // RST_STREAM PROTOCOL_ERROR (1), or 400 for the Host disagreement.
+    EXPECT_EQ(outcome[sid], name == "host other than :authority" ? "400" : "rst 1") << name;
+  }
+  EXPECT_EQ(outcome[ok_id], "200");
+  for (const auto& [sid, path] : path_of) {
+    EXPECT_EQ(testing::Fetch(cluster_.http_port(), "h2.test", "/control/count?path=" + path).body, "0\n")
+        << name_of[sid] << " reached the backend";
+  }
+  EXPECT_EQ(testing::Fetch(cluster_.http_port(), "h2.test", "/control/count?path=/smuggle-ok").body, "1\n");
 }
 
 // ---- upstream HTTP/2 (h2c to nghttpd)
