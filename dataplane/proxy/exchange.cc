@@ -437,6 +437,7 @@ void Exchange::OnUpstreamHead(http::ResponseHead head, bool end_stream) {
   }
   response_head_ = std::move(head);
   response_end_stream_ = end_stream;
+  state_.response_head_ends_stream = end_stream;
   phase_ = Phase::kResponse;
   RunResponseHead();
 }
@@ -527,7 +528,10 @@ void Exchange::OnUpstreamEnd(const http::HeaderMap* trailers) {
 }
 
 void Exchange::EndResponse(const http::HeaderMap* trailers) {
-  if (chain_->Has(pipeline::kResponseEnd) && chain_->RunResponseEnd(state_) == Verdict::kReply) return Abort();
+  std::string_view tail;  // a transform's last bytes (a compressor's final block)
+  if (chain_->Has(pipeline::kResponseEnd) && chain_->RunResponseEnd(state_, tail) == Verdict::kReply) return Abort();
+  // A head that ended the stream has no body: nothing may follow it.
+  if (!tail.empty() && !response_end_stream_) downstream_->SendResponseBody(tail);
   downstream_->SendResponseEnd(trailers);
   Finish();
 }
@@ -549,6 +553,8 @@ void Exchange::Reply() {
   pipeline::ReplyShape shape = pipeline::ReplyShape::Of(state_.request);
   http::ResponseHead head = pipeline::BuildLocalReplyHead(reply, shape);
   bool body = pipeline::BodyFollows(reply, shape);
+  response_end_stream_ = !body;
+  state_.response_head_ends_stream = !body;
   size_t cursor = 0;
   chain_->RunResponseHead(state_, head, /*local=*/true, cursor);
   int status = reply.status;
