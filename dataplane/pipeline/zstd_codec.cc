@@ -18,8 +18,10 @@ class ZstdEncoder final : public BodyTransform {
     if (ZSTD_isError(ZSTD_CCtx_setParameter(context_, ZSTD_c_compressionLevel, level))) return false;
     ZSTD_CCtx_setParameter(context_, ZSTD_c_checksumFlag, 1);
     // At most an 8 MiB window whatever the level: what RFC 8878 asks
-    // HTTP decoders to support (larger windows may be refused).
-    ZSTD_CCtx_setParameter(context_, ZSTD_c_windowLog, std::min(23, ZSTD_cParam_getBounds(ZSTD_c_windowLog).upperBound));
+    // HTTP decoders to support (larger windows may be refused). Levels up
+    // to 19 stay within it by themselves (level 3: 2 MiB), and are left
+    // their own smaller windows; 20 to 22 are capped.
+    if (level > 19) ZSTD_CCtx_setParameter(context_, ZSTD_c_windowLog, 23);
     return true;
   }
   ~ZstdEncoder() override {
