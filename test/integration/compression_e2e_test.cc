@@ -276,7 +276,7 @@ TEST_F(CompressionEndToEndTest, LargeStreamedResponseWithBoundedMemory) {
       }
     });
     // A slow reader: the proxy must hold the origin back, not buffer.
-    std::string headers = ThroughProxy("comp.local", path, coding, "large.raw", "--limit-rate 1500k");
+    std::string headers = ThroughProxy("comp.local", path, coding, "large.raw", "--limit-rate 800k");
     running = false;
     sampler.join();
     EXPECT_EQ(HeaderValue(headers, "content-encoding"), coding) << headers;
