@@ -68,6 +68,8 @@ bool HasToken(const http::HeaderMap& headers, std::string_view name, std::string
   return found;
 }
 
+constexpr size_t kMaxKeptBuffer = 256 * 1024;
+
 class CompressionData final : public StageData {
  public:
   SkipReason reason = SkipReason::kNotAccepted;
@@ -310,6 +312,9 @@ Verdict CompressionStage::OnResponseHead(ExchangeState& state, http::ResponseHea
 Verdict CompressionStage::OnResponseBody(ExchangeState& state, std::string_view& chunk) const {
   auto* d = static_cast<CompressionData*>(state.data(kCompressionData));
   if (d == nullptr || d->encoder == nullptr || chunk.empty()) return Verdict::kContinue;
+  // A large buffer left by an earlier big chunk is not kept for the rest
+  // of a long response.
+  if (d->out.capacity() > kMaxKeptBuffer) std::string().swap(d->out);
   d->out.clear();
   if (!d->encoder->Transform(chunk, /*end=*/false, d->out)) {
     d->failed = true;
@@ -317,8 +322,6 @@ Verdict CompressionStage::OnResponseBody(ExchangeState& state, std::string_view&
     state.error = ProxyError::Proxy(ErrorCode::kTransformFailed, "compression failed");
     return Verdict::kReply;  // the head is out: the response is cut short
   }
-  // A large buffer left by an earlier chunk is not kept for the rest of a
-  // long response.
   chunk = d->out;
   return Verdict::kContinue;
 }
