@@ -210,10 +210,23 @@ void ClearResponse(http::ResponseHead* out) {
   out->headers.clear();
 }
 
+// "Server:" or "X-Powered-By:" at the start of a non-empty field line, in
+// any case. The first byte rules out most lines without a call.
+bool IsServerFieldSlow(std::string_view line) {
+  return (line.size() >= 7 && http::EqualsIgnoreCase(line.substr(0, 7), "server:")) ||
+         (line.size() >= 13 && http::EqualsIgnoreCase(line.substr(0, 13), "x-powered-by:"));
+}
+inline bool IsServerField(std::string_view line) {
+  const char first = static_cast<char>(line[0] | 0x20);
+  return (first == 's' || first == 'x') && IsServerFieldSlow(line);
+}
+
 // Validates (and fills, when `out` is non-null) the lines of `data` from
-// cursor->pos on. Head is RequestHead or ResponseHead.
+// cursor->pos on. Head is RequestHead or ResponseHead. With
+// `skip_server_fields`, Server and X-Powered-By lines are validated only.
 template <typename Head>
-HeadParse Advance(std::string_view data, const Limits& limits, HeadCursor* cursor, Head* out) {
+HeadParse Advance(std::string_view data, const Limits& limits, HeadCursor* cursor, Head* out,
+                  bool skip_server_fields = false) {
   constexpr bool kRequest = std::is_same_v<Head, http::RequestHead>;
   const int fail_status = kRequest ? 0 : 502;  // responses: every error is 502
   auto fail = [&](int status, const char* reason) { return Error(fail_status ? fail_status : status, reason); };
@@ -286,6 +299,7 @@ HeadParse Advance(std::string_view data, const Limits& limits, HeadCursor* curso
     if (++cursor->header_count > limits.max_header_count) return fail(431, "too many header fields");
     const char* reason = "";
     http::HeaderMap* fields = out != nullptr ? &out->headers : nullptr;
+    if (skip_server_fields && fields != nullptr && IsServerField(line)) fields = nullptr;  // (line is not empty here)
     if (!syntax::ParseFieldLine(line, fields, &reason)) return fail(400, reason);
   }
 }
@@ -349,7 +363,7 @@ HeadParse ResponseHeadParser::Parse(std::string_view data, http::ResponseHead* o
   // block under 1 KiB, where glibc serves it from its small bins (1 KiB
   // and up makes it consolidate its fastbins first).
   if (cursor_.pos == 0 && head_.headers.mutable_entries().capacity() < 12) head_.headers.mutable_entries().reserve(12);
-  HeadParse r = Advance<http::ResponseHead>(data, limits_, &cursor_, &head_);
+  HeadParse r = Advance<http::ResponseHead>(data, limits_, &cursor_, &head_, skip_server_fields_);
   if (r.state == ParseState::kDone) *out = std::move(head_);
   if (r.state != ParseState::kIncomplete) Reset();
   return r;

@@ -81,10 +81,15 @@ class ResponseHeadParser {
   explicit ResponseHeadParser(const Limits& limits = Limits()) : limits_(limits) {}
   HeadParse Parse(std::string_view data, http::ResponseHead* out);
   void Reset();
+  // Server and X-Powered-By fields are checked like any other but left out
+  // of the parsed head (for a proxy that hides them anyway: removing them
+  // afterwards moved every field after them, and Server comes first).
+  void set_skip_server_fields(bool skip) { skip_server_fields_ = skip; }
 
  private:
   Limits limits_;
   HeadCursor cursor_;
+  bool skip_server_fields_ = false;
   http::ResponseHead head_;
 };
 

@@ -518,5 +518,32 @@ TEST(ResponseHeadParser, SplitAtEveryByte) {
   EXPECT_EQ(*head.headers.Get("transfer-encoding"), "chunked");
 }
 
+TEST(ResponseHeadParser, SkipsServerFieldsOnlyWhenAskedAndStillChecksThem) {
+  const std::string data =
+      "HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: today\r\nX-Powered-By: PHP\r\nSERVER-timing: db\r\n"
+      "x-powered-BY: again\r\nServers: 2\r\nContent-Length: 0\r\n\r\n";
+  auto names = [](const http::ResponseHead& head) {
+    std::string joined;
+    for (const http::Header& h : head.headers.entries()) joined += h.name + ",";
+    return joined;
+  };
+  ResponseHeadParser keeping;
+  http::ResponseHead kept;
+  ASSERT_EQ(keeping.Parse(data, &kept).state, ParseState::kDone);
+  EXPECT_EQ(names(kept), "server,date,x-powered-by,server-timing,x-powered-by,servers,content-length,");
+
+  ResponseHeadParser skipping;
+  skipping.set_skip_server_fields(true);
+  http::ResponseHead skipped;
+  ASSERT_EQ(skipping.Parse(data, &skipped).state, ParseState::kDone);
+  EXPECT_EQ(names(skipped), "date,server-timing,servers,content-length,");
+
+  // A skipped field is still a field line: its errors still fail the head.
+  http::ResponseHead bad;
+  HeadParse r = skipping.Parse("HTTP/1.1 200 OK\r\nServer: a\x01b\r\n\r\n", &bad);
+  EXPECT_EQ(r.state, ParseState::kError);
+  EXPECT_EQ(r.error_status, 502);
+}
+
 }  // namespace
 }  // namespace sluice::http1

@@ -29,6 +29,7 @@ Chain::Chain(std::vector<std::unique_ptr<const Stage>> stages) : stages_(std::mo
   for (const auto& stage : stages_) {
     uint32_t hooks = stage->hooks();
     hooks_ |= hooks;
+    response_field_hints_ |= stage->response_field_hints();
     if (hooks & kRequestHead) request_head_.push_back(stage.get());
     if (hooks & kRequestBody) request_body_.push_back(stage.get());
     if (hooks & kRequestEnd) request_end_.push_back(stage.get());

@@ -41,6 +41,8 @@ class Chain {
   void Complete(const ExchangeState& state) const;
 
   bool Has(Hook hook) const { return (hooks_ & hook) != 0; }
+  // The ResponseFieldHint bits of every stage.
+  uint32_t response_field_hints() const { return response_field_hints_; }
   // Every stage, in order (tests, the admin view).
   std::vector<std::string_view> StageNames() const;
 
@@ -49,6 +51,7 @@ class Chain {
   std::vector<const Stage*> request_head_, request_body_, request_end_;
   std::vector<const Stage*> response_head_, response_body_, response_end_, complete_;
   uint32_t hooks_ = 0;
+  uint32_t response_field_hints_ = 0;
 };
 
 // The chain of a route with `policy`: only the stages the policy turns on

@@ -23,11 +23,6 @@ void ForEachToken(std::string_view value, Fn fn) {
   }
 }
 
-// A Connection value that names no header: what nearly every message has.
-bool NamesNoHeader(std::string_view connection_value) {
-  return http::EqualsIgnoreCase(connection_value, "keep-alive") || http::EqualsIgnoreCase(connection_value, "close");
-}
-
 }  // namespace
 
 bool HasConnectionToken(std::string_view connection_value, std::string_view token) {
@@ -36,18 +31,21 @@ bool HasConnectionToken(std::string_view connection_value, std::string_view toke
   return found;
 }
 
-std::vector<std::string> ConnectionNamedHeaders(const http::HeaderMap& headers) {
+void RemoveConnectionNamedFields(http::HeaderMap& headers, std::string_view connection_values) {
   std::vector<std::string> named;
-  for (const http::Header& h : headers.entries()) {
-    if (h.name.size() != 10 || h.name != "connection" || NamesNoHeader(h.value)) continue;
-    ForEachToken(h.value, [&](std::string_view t) {
-      if (http::EqualsIgnoreCase(t, "keep-alive") || http::EqualsIgnoreCase(t, "close")) return;
-      std::string lower(t);
-      for (char& c : lower) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-      if (lower != "host" && lower != "content-length") named.push_back(std::move(lower));
-    });
-  }
-  return named;
+  ForEachToken(connection_values, [&](std::string_view t) {
+    if (http::EqualsIgnoreCase(t, "keep-alive") || http::EqualsIgnoreCase(t, "close")) return;
+    std::string lower(t);
+    for (char& c : lower) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+    if (lower != "host" && lower != "content-length") named.push_back(std::move(lower));
+  });
+  if (named.empty()) return;
+  headers.RemoveIf([&](const http::Header& h) {
+    for (const std::string& n : named) {
+      if (h.name == n) return true;
+    }
+    return false;
+  });
 }
 
 }  // namespace sluice::pipeline

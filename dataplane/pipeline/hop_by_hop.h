@@ -30,31 +30,43 @@ inline bool IsHopByHopName(std::string_view n) {
   }
 }
 
-// Lower-cased header names listed in Connection (never host or
-// content-length, which a client could otherwise strip to confuse us);
-// empty when no Connection value names a header (the usual "keep-alive" or
-// "close" costs a compare, no allocation).
-std::vector<std::string> ConnectionNamedHeaders(const http::HeaderMap& headers);
+// A Connection value that names no field besides itself: what nearly
+// every message carries ("keep-alive", "close").
+inline bool NamesNoField(std::string_view connection_value) {
+  return http::EqualsIgnoreCase(connection_value, "keep-alive") || http::EqualsIgnoreCase(connection_value, "close");
+}
+
+// Removes the fields named in `connection_values` (Connection values joined
+// with ","; never host or content-length, which a client could otherwise
+// strip to confuse us). The rare second pass of FilterHopByHop.
+void RemoveConnectionNamedFields(http::HeaderMap& headers, std::string_view connection_values);
 
 // Removes, in one pass and keeping the order, every field for which
 // `drop(field)` is true, every hop-by-hop field and every field named in
-// Connection.
+// Connection (those in a second pass, only when a Connection value names
+// any: one pass over the fields for nearly every message).
 template <typename Drop>
 void FilterHopByHop(http::HeaderMap& headers, Drop drop) {
   std::vector<http::Header>& entries = headers.mutable_entries();
-  std::vector<std::string> named = ConnectionNamedHeaders(headers);
+  std::string named_by_connection;
   size_t kept = 0;
   const size_t count = entries.size();
   for (size_t i = 0; i < count; ++i) {
     const http::Header& h = entries[i];
-    bool dropped = drop(h) || IsHopByHopName(h.name);  // drop sees every field (it may note some)
-    for (size_t k = 0; !dropped && k < named.size(); ++k) dropped = h.name == named[k];
+    bool dropped = drop(h);  // drop sees every field (it may note some)
+    if (IsHopByHopName(h.name)) {
+      if (h.name.size() == 10 && h.name[0] == 'c' && !NamesNoField(h.value)) {
+        named_by_connection.append(h.value).push_back(',');
+      }
+      dropped = true;
+    }
     if (dropped) continue;
     // A kept field moves only when one before it was dropped.
     if (kept != i) entries[kept] = std::move(entries[i]);
     ++kept;
   }
   entries.erase(entries.begin() + static_cast<std::ptrdiff_t>(kept), entries.end());
+  if (!named_by_connection.empty()) RemoveConnectionNamedFields(headers, named_by_connection);
 }
 
 // The hop-by-hop fields and those named in Connection.

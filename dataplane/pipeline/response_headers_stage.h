@@ -25,6 +25,7 @@ class ResponseHeadersStage final : public Stage {
   std::string_view name() const override { return "response_headers"; }
   StageOrder order() const override { return StageOrder::kResponseHeaders; }
   uint32_t hooks() const override { return kResponseHead; }
+  uint32_t response_field_hints() const override { return options_.hide_server ? kDropsServerFields : 0; }
   Verdict OnResponseHead(ExchangeState& state, http::ResponseHead& head, bool local) const override;
 
  private:

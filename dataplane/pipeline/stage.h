@@ -56,12 +56,22 @@ enum Hook : uint32_t {
   kComplete = 1u << 6,
 };
 
+// Fields a stage drops from every upstream response head: an upstream
+// parser may leave them out while parsing, which costs less than removing
+// them afterwards (every field after a removed one moves, and Server often
+// comes first). An optimization only: the stage still filters.
+enum ResponseFieldHint : uint32_t {
+  kDropsServerFields = 1u << 0,  // Server, X-Powered-By
+};
+
 class Stage {
  public:
   virtual ~Stage() = default;
   virtual std::string_view name() const = 0;
   virtual StageOrder order() const = 0;
   virtual uint32_t hooks() const = 0;
+  // ResponseFieldHint bits.
+  virtual uint32_t response_field_hints() const { return 0; }
 
   virtual Verdict OnRequestHead(ExchangeState& state) const { return Verdict::kContinue; }
   virtual Verdict OnRequestBody(ExchangeState& state, std::string_view chunk) const { return Verdict::kContinue; }

@@ -261,6 +261,7 @@ bool Exchange::ChooseEndpoint() {
   request.state = &state_;
   request.framing = request_framing_;
   request.upgrade = upgrade_;
+  request.response_field_hints = chain_->response_field_hints();
   request.connect_timeout = PolicyTimeout(policy.connect_timeout_ms(), ctx_->config->connect_timeout);
   request.response_timeout = PolicyTimeout(policy.response_timeout_ms(), ctx_->config->response_timeout);
   uint32_t per_try_ms = policy.retry().per_try_timeout_ms();
@@ -274,7 +275,7 @@ bool Exchange::ChooseEndpoint() {
 
 void Exchange::StartTry(bool allow_pooled) {
   ++state_.upstream_attempts;
-  if (tried_.empty() || tried_.back() != endpoint_) tried_.push_back(endpoint_);
+  if (tried_.empty() || tried_.back() != endpoint_) tried_.Add(endpoint_);
   outcome_reported_ = false;
   upstream_start_ = ctx_->loop->now();
   BeginBalancerTry();
@@ -349,12 +350,13 @@ bool Exchange::Retry(v1::RetryPolicy::Condition condition, const ProxyError& cau
   pick.route = route_;  // the route's balancing policy
   pick.request = &state_.request;  // the same fields as the first try's pick
   pick.client_ip = state_.client->ip;
-  pick.tried = tried_;
+  pick.tried = tried_.all();
   pick.now_ns = SteadyNs(now);
   balancer::PickResult picked = ctx_->balancer.Pick(*cluster_, pick);
   const snapshot::CompiledEndpoint* next = picked.endpoint;
   // A different endpoint per try; none left means the answer we have stands.
-  if (next == nullptr || std::find(tried_.begin(), tried_.end(), next) != tried_.end()) return false;
+  std::span<const snapshot::CompiledEndpoint* const> tried = tried_.all();
+  if (next == nullptr || std::find(tried.begin(), tried.end(), next) != tried.end()) return false;
   uint32_t percent = policy.has_budget_percent() ? policy.budget_percent() : kDefaultBudgetPercent;
   uint32_t floor = policy.has_budget_min_per_second() ? policy.budget_min_per_second() : kDefaultBudgetMinPerSecond;
   // A connect failure left no work on any backend: its retry only moves the
@@ -634,7 +636,7 @@ void Exchange::Complete() {
   if (endpoint_ != nullptr && upstream_start_ != net::Clock::time_point{}) {
     state_.upstream_address = endpoint_->key;
     if (tried_.size() > 1) {
-      for (const snapshot::CompiledEndpoint* tried : tried_) {
+      for (const snapshot::CompiledEndpoint* tried : tried_.all()) {
         if (!upstreams.empty()) upstreams += ", ";
         upstreams += tried->key;
       }

@@ -14,7 +14,9 @@
 // The Exchange never deletes itself: the downstream codec owns it and frees
 // it with EventLoop::DeleteLater after OnExchangeDone(), so no callback runs
 // on a freed object. Upstream streams it is done with go the same way.
+#include <array>
 #include <chrono>
+#include <span>
 #include <memory>
 #include <string>
 #include <vector>
@@ -149,7 +151,34 @@ class Exchange final : public net::IoHandler, private UpstreamEvents, private pi
   const snapshot::CompiledEndpoint* endpoint_ = nullptr;
   std::unique_ptr<UpstreamStream> upstream_;
   UpstreamRequest upstream_request_;
-  std::vector<const snapshot::CompiledEndpoint*> tried_;  // one entry per endpoint tried, in order
+  // One entry per endpoint tried, in order: inline for the usual few tries
+  // (a vector was a malloc and a free per request).
+  class TriedEndpoints {
+   public:
+    void Add(const snapshot::CompiledEndpoint* endpoint) {
+      if (size_ < kInline) {
+        inline_[size_++] = endpoint;
+        return;
+      }
+      if (overflow_.empty()) overflow_.assign(inline_.begin(), inline_.end());
+      overflow_.push_back(endpoint);
+      ++size_;
+    }
+    std::span<const snapshot::CompiledEndpoint* const> all() const {
+      if (size_ <= kInline) return {inline_.data(), size_};
+      return overflow_;
+    }
+    const snapshot::CompiledEndpoint* back() const { return all().back(); }
+    size_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+
+   private:
+    static constexpr size_t kInline = 4;
+    std::array<const snapshot::CompiledEndpoint*, kInline> inline_{};
+    std::vector<const snapshot::CompiledEndpoint*> overflow_;
+    size_t size_ = 0;
+  };
+  TriedEndpoints tried_;
   int retries_ = 0;
   bool outcome_reported_ = false;  // for the current try
   net::Clock::time_point upstream_start_{};

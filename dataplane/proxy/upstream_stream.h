@@ -31,6 +31,9 @@ struct UpstreamRequest {
   http1::BodyFraming framing;
   // HTTP/1.1 only: the client asked to switch to this protocol (WebSocket).
   std::string_view upgrade;
+  // pipeline::ResponseFieldHint bits of the route's chain: fields the
+  // parser may leave out of the response head.
+  uint32_t response_field_hints = 0;
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds response_timeout{60000};  // to the response head (per try)
   std::chrono::milliseconds idle_timeout{60000};      // between response reads, and in a tunnel
