@@ -4,6 +4,8 @@
 #include <array>
 #include <memory>
 
+#include "dataplane/pipeline/compression_stats.h"
+
 namespace sluice::pipeline {
 namespace {
 
@@ -69,6 +71,14 @@ bool HasToken(const http::HeaderMap& headers, std::string_view name, std::string
 }
 
 constexpr size_t kMaxKeptBuffer = 256 * 1024;
+static_assert(static_cast<size_t>(Coding::kZstd) < CompressionStats::kCodings);
+static_assert(static_cast<size_t>(SkipReason::kEncoderFailed) < CompressionStats::kReasons);
+
+void CountBytes(ExchangeState& state, Coding coding, uint64_t in, uint64_t out) {
+  if (state.compression_stats == nullptr) return;
+  CompressionStats::Add(state.compression_stats->bytes_in[static_cast<size_t>(coding)], in);
+  CompressionStats::Add(state.compression_stats->bytes_out[static_cast<size_t>(coding)], out);
+}
 
 class CompressionData final : public StageData {
  public:
@@ -305,6 +315,13 @@ Verdict CompressionStage::OnResponseHead(ExchangeState& state, http::ResponseHea
     d.coding = Coding::kIdentity;
     d.encoder.reset();
   }
+  if (CompressionStats* stats = state.compression_stats; stats != nullptr) {
+    if (d.reason == SkipReason::kNone) {
+      CompressionStats::Add(stats->responses[static_cast<size_t>(d.coding)]);
+    } else {
+      CompressionStats::Add(stats->skipped[static_cast<size_t>(d.reason)]);
+    }
+  }
   state.set_data(kCompressionData, std::move(data));
   return Verdict::kContinue;
 }
@@ -322,6 +339,7 @@ Verdict CompressionStage::OnResponseBody(ExchangeState& state, std::string_view&
     state.error = ProxyError::Proxy(ErrorCode::kTransformFailed, "compression failed");
     return Verdict::kReply;  // the head is out: the response is cut short
   }
+  CountBytes(state, d->coding, chunk.size(), d->out.size());
   chunk = d->out;
   return Verdict::kContinue;
 }
@@ -337,6 +355,7 @@ Verdict CompressionStage::OnResponseEnd(ExchangeState& state, std::string_view& 
     state.error = ProxyError::Proxy(ErrorCode::kTransformFailed, "compression failed");
     return Verdict::kReply;
   }
+  CountBytes(state, d->coding, 0, d->out.size());
   tail = d->out;
   return Verdict::kContinue;
 }

@@ -14,6 +14,7 @@
 #include "dataplane/pipeline/chain.h"
 #include "dataplane/pipeline/compression_codec.h"
 #include "dataplane/pipeline/compression_stage.h"
+#include "dataplane/pipeline/compression_stats.h"
 
 namespace sluice::pipeline {
 namespace {
@@ -357,6 +358,38 @@ TEST_P(CodecTest, ThroughTheChain) {
 
 INSTANTIATE_TEST_SUITE_P(Codings, CodecTest, ::testing::Values(Coding::kGzip, Coding::kBrotli, Coding::kZstd),
                          [](const auto& info) { return std::string(CodingName(info.param)); });
+
+TEST(CompressionStageTest, CountsResponsesBytesAndSkipReasons) {
+  CompressionStats stats;
+  CompressionStage stage({});
+  Fixture f("gzip");
+  f.state.compression_stats = &stats;
+  f.head.headers.Remove("content-length");
+  ASSERT_EQ(stage.OnResponseHead(f.state, f.head, false), Verdict::kContinue);
+  const std::string body = Sample(50000);
+  std::string wire;
+  std::string_view chunk = body;
+  ASSERT_EQ(stage.OnResponseBody(f.state, chunk), Verdict::kContinue);
+  wire.append(chunk);
+  std::string_view tail;
+  ASSERT_EQ(stage.OnResponseEnd(f.state, tail), Verdict::kContinue);
+  wire.append(tail);
+  const size_t gzip = static_cast<size_t>(Coding::kGzip);
+  EXPECT_EQ(stats.responses[gzip].load(), 1u);
+  EXPECT_EQ(stats.bytes_in[gzip].load(), body.size());
+  EXPECT_EQ(stats.bytes_out[gzip].load(), wire.size());
+
+  Fixture png;
+  png.state.compression_stats = &stats;
+  png.head.headers.Set("content-type", "image/png");
+  stage.OnResponseHead(png.state, png.head, false);
+  Fixture local;
+  local.state.compression_stats = &stats;
+  stage.OnResponseHead(local.state, local.head, true);
+  EXPECT_EQ(stats.skipped[static_cast<size_t>(SkipReason::kType)].load(), 1u);
+  EXPECT_EQ(stats.skipped[static_cast<size_t>(SkipReason::kLocalReply)].load(), 1u);
+  EXPECT_EQ(stats.responses[static_cast<size_t>(Coding::kZstd)].load(), 0u);
+}
 
 TEST(CompressionChainTest, OnlyRoutesThatEnableIt) {
   v1::RoutePolicy policy;

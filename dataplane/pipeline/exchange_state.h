@@ -31,6 +31,8 @@ struct AddedField {
   std::string_view value;
 };
 
+struct CompressionStats;
+
 // Per-request data of a stage that needs some (a compression stream, a WAF
 // transaction); most stages keep none.
 class StageData {
@@ -93,6 +95,8 @@ struct ExchangeState {
   std::string_view route_origin;      // "namespace/ingress"
   // This worker's access log writer, or null when the log is off.
   accesslog::AccessLog::Writer* access_log = nullptr;
+  // This worker's compression counters, or null (tests).
+  CompressionStats* compression_stats = nullptr;
 
   // The response head ends the response (HEAD, 204, 304, an upstream
   // HEADERS frame with END_STREAM): no body and no tail may follow it.

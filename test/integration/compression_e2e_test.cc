@@ -165,6 +165,21 @@ TEST_F(CompressionEndToEndTest, EachCodingDecodesToTheOriginsBytes) {
       EXPECT_LT(std::stol(ShellOutput("stat -c %s " + cluster_.Path("raw"))), 100000);
     }
   }
+  // The counters: 2 paths x 3 codings so far, more bytes in than out.
+  std::string metrics = Fetch(cluster_.admin_port(), "127.0.0.1", "/metrics").body;
+  for (const std::string coding : {"gzip", "br", "zstd"}) {
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(metrics, m, std::regex("sluice_compression_responses_total\\{coding=\"" + coding +
+                                                         "\"\\} (\\d+)")))
+        << metrics;
+    EXPECT_EQ(m[1], "2") << coding;
+    ASSERT_TRUE(std::regex_search(metrics, m, std::regex("sluice_compression_bytes_in_total\\{coding=\"" + coding +
+                                                         "\"\\} (\\d+)")));
+    EXPECT_EQ(m[1], "500000") << coding;
+    ASSERT_TRUE(std::regex_search(metrics, m, std::regex("sluice_compression_bytes_out_total\\{coding=\"" + coding +
+                                                         "\"\\} (\\d+)")));
+    EXPECT_LT(std::stol(m[1]), 200000) << coding;
+  }
   // curl's own negotiation and decoding (it offers deflate, gzip, br, zstd).
   std::string expected = FromOrigin("/json/200000", "origin.body");
   ShellOutput("timeout 30 curl -sS --compressed -H 'Host: comp.local' -D " + cluster_.Path("c.h") + " -o " +
@@ -254,6 +269,14 @@ TEST_F(CompressionEndToEndTest, NeverCompressed) {
   EXPECT_EQ(Fetch(cluster_.http_port(), "tuned.local", "/json/5000", all).Header("content-encoding"), "");
   EXPECT_EQ(Fetch(cluster_.http_port(), "tuned.local", "/png/50", "Accept-Encoding: gzip\r\n").Header("content-encoding"),
             "gzip");
+  std::string metrics = Fetch(cluster_.admin_port(), "127.0.0.1", "/metrics").body;
+  for (const char* line : {"sluice_compression_skipped_total{reason=\"already_encoded\"} 1",
+                           "sluice_compression_skipped_total{reason=\"too_small\"} 1",
+                           "sluice_compression_skipped_total{reason=\"no_transform\"} 1",
+                           "sluice_compression_skipped_total{reason=\"partial\"} 1",
+                           "sluice_compression_skipped_total{reason=\"no_body\"} 1"}) {
+    EXPECT_NE(metrics.find(line), std::string::npos) << line << "\n" << metrics;
+  }
 }
 
 TEST_F(CompressionEndToEndTest, LargeStreamedResponseWithBoundedMemory) {
