@@ -320,6 +320,27 @@ void ReadCompressionAnnotations(Reader& reader, v1::RoutePolicy& policy) {
       reader.Invalid("sluice.io/compression-types", *text, kTypesSyntax);
     }
   }
+  if (std::optional<std::string> text = reader.Text("sluice.io/compression-codings")) {
+    std::vector<std::string_view> items = SplitList(*text, ", \t");
+    std::vector<std::string> codings;
+    bool valid = !items.empty();
+    for (std::string_view item : items) {
+      std::string lower(item);
+      for (char& c : lower) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+      if ((lower != "zstd" && lower != "br" && lower != "gzip") ||
+          std::find(codings.begin(), codings.end(), lower) != codings.end()) {
+        valid = false;
+        break;
+      }
+      codings.push_back(lower);
+    }
+    if (valid) {
+      for (const std::string& coding : codings) compression.add_codings(coding);
+    } else {
+      reader.Invalid("sluice.io/compression-codings", *text,
+                     "expected zstd, br and gzip (each at most once) in the order preferred, like \"br, gzip\"");
+    }
+  }
   if (auto bytes = reader.First(ValueKind::kSize, "sluice.io/compression-min-length")) {
     if (*bytes > 0xffffffffull) {
       reader.Invalid("sluice.io/compression-min-length", std::to_string(*bytes), "must be at most 4g");

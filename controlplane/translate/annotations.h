@@ -28,6 +28,7 @@
 //   sluice.io/compression             on|off (or true|false)
 //   sluice.io/compression-types       media types, comma or space separated: text/html, text/*, +json
 //                                     (replaces the built-in list)
+//   sluice.io/compression-codings     the codings offered, preferred first: "zstd, br, gzip" (default)
 //   sluice.io/compression-min-length  size; bodies of a known smaller length are sent as they are (default 1k)
 //   sluice.io/compression-level-gzip  1..9 (default 5)
 //   sluice.io/compression-level-brotli 1..11 (default 4)

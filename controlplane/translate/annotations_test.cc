@@ -331,9 +331,13 @@ TEST(CompressionAnnotationsTest, AllSettings) {
       {"sluice.io/compression-level-gzip", "9"},
       {"sluice.io/compression-level-brotli", "11"},
       {"sluice.io/compression-level-zstd", "19"},
+      {"sluice.io/compression-codings", "BR, gzip"},
   };
   AnnotatedPolicy result = RoutePolicyFromAnnotations(&annotations);
   EXPECT_TRUE(result.problems.empty());
+  ASSERT_EQ(result.policy.compression().codings_size(), 2);
+  EXPECT_EQ(result.policy.compression().codings(0), "br");
+  EXPECT_EQ(result.policy.compression().codings(1), "gzip");
   const v1::CompressionPolicy& c = result.policy.compression();
   EXPECT_TRUE(c.enabled());
   ASSERT_EQ(c.types_size(), 4);
@@ -364,15 +368,20 @@ TEST(CompressionAnnotationsTest, InvalidValuesAreProblemsAndIgnored) {
       {"sluice.io/compression-level-gzip", "10"},
       {"sluice.io/compression-level-brotli", "0"},
       {"sluice.io/compression-level-zstd", "3"},
+      {"sluice.io/compression-codings", "gzip, deflate"},
   };
   AnnotatedPolicy result = RoutePolicyFromAnnotations(&annotations);
-  ASSERT_EQ(result.problems.size(), 5u);
+  ASSERT_EQ(result.problems.size(), 6u);
   EXPECT_EQ(result.problems[0].annotation, "sluice.io/compression");
   EXPECT_EQ(result.problems[1].annotation, "sluice.io/compression-types");
-  EXPECT_EQ(result.problems[2].annotation, "sluice.io/compression-min-length");
-  EXPECT_EQ(result.problems[3].annotation, "sluice.io/compression-level-gzip");
-  EXPECT_EQ(result.problems[3].message, "sluice.io/compression-level-gzip \"10\": must be from 1 to 9");
-  EXPECT_EQ(result.problems[4].annotation, "sluice.io/compression-level-brotli");
+  EXPECT_EQ(result.problems[2].annotation, "sluice.io/compression-codings");
+  EXPECT_EQ(result.problems[3].annotation, "sluice.io/compression-min-length");
+  EXPECT_EQ(result.problems[4].annotation, "sluice.io/compression-level-gzip");
+  EXPECT_EQ(result.problems[4].message, "sluice.io/compression-level-gzip \"10\": must be from 1 to 9");
+  EXPECT_EQ(result.problems[5].annotation, "sluice.io/compression-level-brotli");
+  EXPECT_EQ(result.policy.compression().codings_size(), 0);
+  nlohmann::json twice = {{"sluice.io/compression-codings", "br, br"}};
+  EXPECT_EQ(RoutePolicyFromAnnotations(&twice).problems.size(), 1u);
   const v1::CompressionPolicy& c = result.policy.compression();
   EXPECT_FALSE(c.enabled());
   EXPECT_EQ(c.types_size(), 0);

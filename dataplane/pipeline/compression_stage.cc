@@ -108,11 +108,23 @@ std::string_view SkipReasonName(SkipReason reason) {
   return "unknown";
 }
 
-Coding NegotiateCoding(std::string_view accept_encoding, bool present) {
+std::span<const Coding> DefaultCodingPreference() {
+  static constexpr std::array<Coding, 3> kOrder = {Coding::kZstd, Coding::kBrotli, Coding::kGzip};
+  return kOrder;
+}
+
+Coding CodingFromName(std::string_view name) {
+  if (EqualsIgnoreCase(name, "zstd")) return Coding::kZstd;
+  if (EqualsIgnoreCase(name, "br")) return Coding::kBrotli;
+  if (EqualsIgnoreCase(name, "gzip") || EqualsIgnoreCase(name, "x-gzip")) return Coding::kGzip;
+  return Coding::kIdentity;
+}
+
+Coding NegotiateCoding(std::string_view accept_encoding, bool present, std::span<const Coding> preference) {
   if (!present) return Coding::kIdentity;  // the client did not ask
-  // In the server's order of preference.
-  constexpr std::array<Coding, 3> kOrder = {Coding::kZstd, Coding::kBrotli, Coding::kGzip};
-  std::array<int, 3> q = {-1, -1, -1};  // -1: not listed
+  // By Coding: the client's weight (-1: not listed).
+  std::array<int, CompressionStats::kCodings> q;
+  q.fill(-1);
   int star = -1;
   ForEachElement(accept_encoding, [&](std::string_view element) {
     size_t semicolon = element.find(';');
@@ -137,20 +149,20 @@ Coding NegotiateCoding(std::string_view accept_encoding, bool present) {
       star = weight;
       return;
     }
-    for (size_t i = 0; i < kOrder.size(); ++i) {
-      std::string_view name = CodingName(kOrder[i]);
-      if (EqualsIgnoreCase(coding, name) || (kOrder[i] == Coding::kGzip && EqualsIgnoreCase(coding, "x-gzip"))) {
-        q[i] = std::max(q[i], weight);
-      }
+    Coding named = CodingFromName(coding);
+    if (named != Coding::kIdentity) {
+      int& slot = q[static_cast<size_t>(named)];
+      slot = std::max(slot, weight);
     }
   });
   Coding best = Coding::kIdentity;
   int best_q = 0;
-  for (size_t i = 0; i < kOrder.size(); ++i) {
-    int weight = q[i] >= 0 ? q[i] : star;  // "*": any coding not listed
+  for (Coding offered : preference) {  // the first of equal weights wins
+    int listed = q[static_cast<size_t>(offered)];
+    int weight = listed >= 0 ? listed : star;  // "*": any coding not listed
     if (weight > best_q) {
       best_q = weight;
-      best = kOrder[i];
+      best = offered;
     }
   }
   return best;
@@ -209,6 +221,16 @@ CompressionStage::Options CompressionStage::Options::From(const v1::CompressionP
   if (policy.gzip_level() != 0) options.gzip_level = static_cast<int>(policy.gzip_level());
   if (policy.brotli_level() != 0) options.brotli_level = static_cast<int>(policy.brotli_level());
   if (policy.zstd_level() != 0) options.zstd_level = static_cast<int>(policy.zstd_level());
+  if (policy.codings_size() > 0) {
+    options.preference.clear();
+    for (const std::string& name : policy.codings()) {
+      Coding coding = CodingFromName(name);
+      if (coding != Coding::kIdentity &&
+          std::find(options.preference.begin(), options.preference.end(), coding) == options.preference.end()) {
+        options.preference.push_back(coding);
+      }
+    }
+  }
   return options;
 }
 
@@ -295,7 +317,7 @@ Verdict CompressionStage::OnResponseHead(ExchangeState& state, http::ResponseHea
       accept += h.value;
       present = true;
     }
-    d.coding = NegotiateCoding(accept, present);
+    d.coding = NegotiateCoding(accept, present, options_.preference);
     if (d.coding == Coding::kIdentity) {
       d.reason = SkipReason::kNotAccepted;
     } else {

@@ -18,6 +18,7 @@
 // does), gRPC, media types outside the list, bodies whose known length is
 // under the minimum, and clients that accept no coding we have.
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,13 +45,20 @@ enum class SkipReason : uint8_t {
 };
 std::string_view SkipReasonName(SkipReason reason);
 
+// The default server preference: zstd, br, gzip.
+std::span<const Coding> DefaultCodingPreference();
+
 // The coding for `accept_encoding` (all of a request's Accept-Encoding
 // fields joined by ", "), per RFC 9110 12.5.3: q-values, "*" for codings
-// not listed, x-gzip for gzip; among equal q-values the server's order
-// zstd, br, gzip. kIdentity when the client sent no Accept-Encoding or
-// accepts none of them (identity is then sent even if "identity;q=0": the
-// proxy does not answer 406 for a representation its origin chose).
-Coding NegotiateCoding(std::string_view accept_encoding, bool present = true);
+// not listed, x-gzip for gzip; among equal q-values the first in
+// `preference` (the codings offered, zstd, br, gzip by default). kIdentity
+// when the client sent no Accept-Encoding or accepts none of them
+// (identity is then sent even if "identity;q=0": the proxy does not answer
+// 406 for a representation its origin chose).
+Coding NegotiateCoding(std::string_view accept_encoding, bool present = true,
+                       std::span<const Coding> preference = DefaultCodingPreference());
+// "zstd", "br", "gzip" (any case; x-gzip too) -> the coding; kIdentity otherwise.
+Coding CodingFromName(std::string_view name);
 
 // The built-in list of compressible media types.
 const std::vector<std::string>& DefaultCompressibleTypes();
@@ -66,6 +74,7 @@ class CompressionStage final : public Stage {
     int gzip_level = 5;
     int brotli_level = 4;
     int zstd_level = 3;
+    std::vector<Coding> preference{DefaultCodingPreference().begin(), DefaultCodingPreference().end()};
     static Options From(const v1::CompressionPolicy& policy);
     int LevelOf(Coding coding) const;
   };

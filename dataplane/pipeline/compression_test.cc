@@ -126,6 +126,17 @@ TEST(NegotiateTest, StarAndIdentity) {
   EXPECT_EQ(NegotiateCoding("identity"), Coding::kIdentity);
 }
 
+TEST(NegotiateTest, ConfiguredPreferenceAndSubset) {
+  const std::vector<Coding> gzip_first = {Coding::kGzip, Coding::kBrotli};  // no zstd offered
+  EXPECT_EQ(NegotiateCoding("zstd, br, gzip", true, gzip_first), Coding::kGzip);
+  EXPECT_EQ(NegotiateCoding("zstd, br", true, gzip_first), Coding::kBrotli);
+  EXPECT_EQ(NegotiateCoding("zstd", true, gzip_first), Coding::kIdentity);
+  EXPECT_EQ(NegotiateCoding("*", true, gzip_first), Coding::kGzip);
+  EXPECT_EQ(NegotiateCoding("gzip;q=0.5, br", true, gzip_first), Coding::kBrotli);  // weights first
+  EXPECT_EQ(CodingFromName("BR"), Coding::kBrotli);
+  EXPECT_EQ(CodingFromName("deflate"), Coding::kIdentity);
+}
+
 TEST(NegotiateTest, NoFieldOrEmptyFieldMeansNoCoding) {
   EXPECT_EQ(NegotiateCoding("", /*present=*/false), Coding::kIdentity);
   EXPECT_EQ(NegotiateCoding(""), Coding::kIdentity);  // RFC: an empty field: no coding wanted
@@ -268,7 +279,14 @@ TEST(CompressionStageTest, OptionsFromPolicy) {
   policy.add_types("application/octet-stream");
   policy.set_min_length(10);
   policy.set_gzip_level(9);
+  policy.add_codings("gzip");
+  policy.add_codings("bogus");
+  policy.add_codings("zstd");
+  policy.add_codings("gzip");
   CompressionStage::Options options = CompressionStage::Options::From(policy);
+  EXPECT_EQ(options.preference, (std::vector<Coding>{Coding::kGzip, Coding::kZstd}));
+  EXPECT_EQ(CompressionStage::Options().preference,
+            (std::vector<Coding>{Coding::kZstd, Coding::kBrotli, Coding::kGzip}));
   EXPECT_EQ(options.types, std::vector<std::string>{"application/octet-stream"});
   EXPECT_EQ(options.min_length, 10u);
   EXPECT_EQ(options.gzip_level, 9);
