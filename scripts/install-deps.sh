@@ -11,8 +11,13 @@ PACKAGES=(
   # libraries (linked as system libraries through Bazel linkopts)
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libnghttp2-dev libssl-dev nlohmann-json3-dev libcpprest-dev libyaml-cpp-dev
+  # response compression (dataplane/pipeline/compression_stage): Debian's
+  # zlib, brotli and zstd libraries rather than hand-written codecs
+  zlib1g-dev libbrotli-dev libzstd-dev
   # tests: GoogleTest, fuzzers (clang + libFuzzer runtime), real clients
   libgtest-dev libgmock-dev clang libclang-rt-14-dev curl python3-websockets
+  # compression tests: brotli and zstd CLIs decode what the proxy sent
+  brotli zstd
   # HTTP/2 tests: nghttp, h2load (clients) and nghttpd (an h2c origin)
   nghttp2-client nghttp2-server
   # TLS tests: openssl s_client / s_server (a TLS backend)

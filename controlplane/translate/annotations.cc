@@ -278,6 +278,100 @@ void ReadRetryAnnotations(Reader& reader, v1::RoutePolicy& policy) {
   if (retry.ByteSizeLong() != 0) *policy.mutable_retry() = retry;
 }
 
+// ---- Compression (RoutePolicy.compression). ----
+
+constexpr char kTypesSyntax[] =
+    "expected media types separated by commas or spaces, like text/html, application/json, text/* or +json";
+
+bool IsToken(std::string_view text) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// "type/subtype", "type/*" or a structured syntax suffix "+json".
+bool IsMediaTypeEntry(std::string_view entry) {
+  if (entry.size() > 1 && entry.front() == '+') return IsToken(entry.substr(1));
+  size_t slash = entry.find('/');
+  if (slash == std::string_view::npos) return false;
+  std::string_view type = entry.substr(0, slash), subtype = entry.substr(slash + 1);
+  return IsToken(type) && type != "*" && IsToken(subtype) && subtype.find('/') == std::string_view::npos;
+}
+
+void ReadCompressionAnnotations(Reader& reader, v1::RoutePolicy& policy) {
+  v1::CompressionPolicy compression;
+  // Off unless the Ingress turns it on (README: why).
+  if (auto on = reader.First(ValueKind::kOnOff, "sluice.io/compression")) compression.set_enabled(*on != 0);
+  if (std::optional<std::string> text = reader.Text("sluice.io/compression-types")) {
+    std::vector<std::string_view> items = SplitList(*text, ", \t");
+    bool valid = !items.empty();
+    for (std::string_view item : items) valid = valid && IsMediaTypeEntry(item);
+    if (valid) {
+      for (std::string_view item : items) {
+        std::string lower(item);
+        for (char& c : lower) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+        compression.add_types(lower);
+      }
+    } else {
+      reader.Invalid("sluice.io/compression-types", *text, kTypesSyntax);
+    }
+  }
+  if (std::optional<std::string> text = reader.Text("sluice.io/compression-codings")) {
+    std::vector<std::string_view> items = SplitList(*text, ", \t");
+    std::vector<std::string> codings;
+    bool valid = !items.empty();
+    for (std::string_view item : items) {
+      std::string lower(item);
+      for (char& c : lower) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+      if ((lower != "zstd" && lower != "br" && lower != "gzip") ||
+          std::find(codings.begin(), codings.end(), lower) != codings.end()) {
+        valid = false;
+        break;
+      }
+      codings.push_back(lower);
+    }
+    if (valid) {
+      for (const std::string& coding : codings) compression.add_codings(coding);
+    } else {
+      reader.Invalid("sluice.io/compression-codings", *text,
+                     "expected zstd, br and gzip (each at most once) in the order preferred, like \"br, gzip\"");
+    }
+  }
+  if (auto bytes = reader.First(ValueKind::kSize, "sluice.io/compression-min-length")) {
+    if (*bytes > 0xffffffffull) {
+      reader.Invalid("sluice.io/compression-min-length", std::to_string(*bytes), "must be at most 4g");
+    } else {
+      // 0 in the policy is the default (1 KiB); "0" here means any length.
+      compression.set_min_length(*bytes == 0 ? 1 : static_cast<uint32_t>(*bytes));
+    }
+  }
+  struct Level {
+    const char* name;
+    uint64_t low, high;
+    void (v1::CompressionPolicy::*set)(uint32_t);
+  };
+  const Level levels[] = {
+      {"sluice.io/compression-level-gzip", 1, 9, &v1::CompressionPolicy::set_gzip_level},
+      {"sluice.io/compression-level-brotli", 1, 11, &v1::CompressionPolicy::set_brotli_level},
+      {"sluice.io/compression-level-zstd", 1, 19, &v1::CompressionPolicy::set_zstd_level},
+  };
+  for (const Level& level : levels) {
+    if (auto n = reader.First(ValueKind::kCount, level.name)) {
+      if (*n < level.low || *n > level.high) {
+        reader.Invalid(level.name, std::to_string(*n),
+                       "must be from " + std::to_string(level.low) + " to " + std::to_string(level.high));
+      } else {
+        (compression.*level.set)(static_cast<uint32_t>(*n));
+      }
+    }
+  }
+  if (compression.ByteSizeLong() != 0) *policy.mutable_compression() = compression;
+}
+
 constexpr char kStatusRangesSyntax[] = "expected statuses or ranges like 200-399 or 200,204";
 
 }  // namespace
@@ -380,6 +474,7 @@ AnnotatedPolicy RoutePolicyFromAnnotations(const nlohmann::json* annotations) {
   }
   if (policy.has_hsts() && policy.hsts().ByteSizeLong() == 0) policy.clear_hsts();
   ReadRetryAnnotations(reader, policy);
+  ReadCompressionAnnotations(reader, policy);
   out.problems = reader.TakeProblems();
   return out;
 }

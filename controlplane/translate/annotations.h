@@ -24,6 +24,16 @@
 //   sluice.io/hsts-max-age            hsts.max_age_seconds (whole seconds; 0: no header)
 //   sluice.io/hsts-include-subdomains hsts.include_subdomains
 //   sluice.io/hsts-preload            hsts.preload
+// Compression (RoutePolicy.compression; off unless turned on, see README):
+//   sluice.io/compression             on|off (or true|false)
+//   sluice.io/compression-types       media types, comma or space separated: text/html, text/*, +json
+//                                     (replaces the built-in list)
+//   sluice.io/compression-codings     the codings offered, preferred first: "zstd, br, gzip" (default)
+//   sluice.io/compression-min-length  size; bodies of a known smaller length are sent as they are (default 1k)
+//   sluice.io/compression-level-gzip  1..9 (default 5)
+//   sluice.io/compression-level-brotli 1..11 (default 4)
+//   sluice.io/compression-level-zstd  1..19 (default 3)
+//   (ingress-nginx has only global ConfigMap keys for these: README maps them)
 // Backend (per Service, read by BackendFromAnnotations):
 //   sluice.io/backend-protocol        http|https|h2c|h2|grpc|grpcs  nginx.ingress.kubernetes.io/backend-protocol
 //   sluice.io/backend-tls-ca-secret   NAME (same namespace) or NS/NAME, its ca.crt

@@ -313,3 +313,80 @@ TEST(TlsAnnotationsTest, CaSecretNameSniAndVerify) {
 
 }  // namespace
 }  // namespace sluice::translate
+
+namespace sluice::translate {
+namespace {
+
+TEST(CompressionAnnotationsTest, OffByDefault) {
+  EXPECT_FALSE(RoutePolicyFromAnnotations(nullptr).policy.has_compression());
+  nlohmann::json other = {{"sluice.io/proxy-body-size", "1m"}};
+  EXPECT_FALSE(RoutePolicyFromAnnotations(&other).policy.compression().enabled());
+}
+
+TEST(CompressionAnnotationsTest, AllSettings) {
+  nlohmann::json annotations = {
+      {"sluice.io/compression", "on"},
+      {"sluice.io/compression-types", "text/html, Application/JSON +xml\ttext/*"},
+      {"sluice.io/compression-min-length", "2k"},
+      {"sluice.io/compression-level-gzip", "9"},
+      {"sluice.io/compression-level-brotli", "11"},
+      {"sluice.io/compression-level-zstd", "19"},
+      {"sluice.io/compression-codings", "BR, gzip"},
+  };
+  AnnotatedPolicy result = RoutePolicyFromAnnotations(&annotations);
+  EXPECT_TRUE(result.problems.empty());
+  ASSERT_EQ(result.policy.compression().codings_size(), 2);
+  EXPECT_EQ(result.policy.compression().codings(0), "br");
+  EXPECT_EQ(result.policy.compression().codings(1), "gzip");
+  const v1::CompressionPolicy& c = result.policy.compression();
+  EXPECT_TRUE(c.enabled());
+  ASSERT_EQ(c.types_size(), 4);
+  EXPECT_EQ(c.types(0), "text/html");
+  EXPECT_EQ(c.types(1), "application/json");
+  EXPECT_EQ(c.types(2), "+xml");
+  EXPECT_EQ(c.types(3), "text/*");
+  EXPECT_EQ(c.min_length(), 2048u);
+  EXPECT_EQ(c.gzip_level(), 9u);
+  EXPECT_EQ(c.brotli_level(), 11u);
+  EXPECT_EQ(c.zstd_level(), 19u);
+}
+
+TEST(CompressionAnnotationsTest, OnOffSpellingsAndZeroMinLength) {
+  nlohmann::json on = {{"sluice.io/compression", "true"}, {"sluice.io/compression-min-length", "0"}};
+  AnnotatedPolicy result = RoutePolicyFromAnnotations(&on);
+  EXPECT_TRUE(result.policy.compression().enabled());
+  EXPECT_EQ(result.policy.compression().min_length(), 1u);  // any length
+  nlohmann::json off = {{"sluice.io/compression", "off"}};
+  EXPECT_FALSE(RoutePolicyFromAnnotations(&off).policy.compression().enabled());
+}
+
+TEST(CompressionAnnotationsTest, InvalidValuesAreProblemsAndIgnored) {
+  nlohmann::json annotations = {
+      {"sluice.io/compression", "yes"},
+      {"sluice.io/compression-types", "text/html, nonsense"},
+      {"sluice.io/compression-min-length", "big"},
+      {"sluice.io/compression-level-gzip", "10"},
+      {"sluice.io/compression-level-brotli", "0"},
+      {"sluice.io/compression-level-zstd", "3"},
+      {"sluice.io/compression-codings", "gzip, deflate"},
+  };
+  AnnotatedPolicy result = RoutePolicyFromAnnotations(&annotations);
+  ASSERT_EQ(result.problems.size(), 6u);
+  EXPECT_EQ(result.problems[0].annotation, "sluice.io/compression");
+  EXPECT_EQ(result.problems[1].annotation, "sluice.io/compression-types");
+  EXPECT_EQ(result.problems[2].annotation, "sluice.io/compression-codings");
+  EXPECT_EQ(result.problems[3].annotation, "sluice.io/compression-min-length");
+  EXPECT_EQ(result.problems[4].annotation, "sluice.io/compression-level-gzip");
+  EXPECT_EQ(result.problems[4].message, "sluice.io/compression-level-gzip \"10\": must be from 1 to 9");
+  EXPECT_EQ(result.problems[5].annotation, "sluice.io/compression-level-brotli");
+  EXPECT_EQ(result.policy.compression().codings_size(), 0);
+  nlohmann::json twice = {{"sluice.io/compression-codings", "br, br"}};
+  EXPECT_EQ(RoutePolicyFromAnnotations(&twice).problems.size(), 1u);
+  const v1::CompressionPolicy& c = result.policy.compression();
+  EXPECT_FALSE(c.enabled());
+  EXPECT_EQ(c.types_size(), 0);
+  EXPECT_EQ(c.zstd_level(), 3u);
+}
+
+}  // namespace
+}  // namespace sluice::translate

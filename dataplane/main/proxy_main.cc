@@ -26,6 +26,7 @@
 #include "dataplane/health/snapshot_health.h"
 #include "dataplane/net/event_loop.h"
 #include "dataplane/net/socket.h"
+#include "dataplane/pipeline/compression_stage.h"
 #include "dataplane/proxy/worker.h"
 #include "dataplane/snapshot/compiled_snapshot.h"
 #include "dataplane/tls/server_config.h"
@@ -228,6 +229,9 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
   uint64_t tls_handshakes = 0, tls_resumed = 0, tls_failures = 0;
   uint64_t retries = 0, budget_exhausted = 0, ejections = 0;
   uint64_t by_class[6] = {0};
+  using pipeline::CompressionStats;
+  uint64_t compressed[CompressionStats::kCodings] = {}, compress_in[CompressionStats::kCodings] = {},
+           compress_out[CompressionStats::kCodings] = {}, compress_skipped[CompressionStats::kReasons] = {};
   for (const auto& w : workers) {
     const auto& s = w->stats();
     accepted += s.connections_accepted.load(std::memory_order_relaxed);
@@ -243,6 +247,14 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
     tls_resumed += s.tls_resumed.load(std::memory_order_relaxed);
     tls_failures += s.tls_handshake_failures.load(std::memory_order_relaxed);
     for (int i = 0; i < 6; ++i) by_class[i] += s.responses_by_class[i].load(std::memory_order_relaxed);
+    for (size_t i = 0; i < CompressionStats::kCodings; ++i) {
+      compressed[i] += s.compression.responses[i].load(std::memory_order_relaxed);
+      compress_in[i] += s.compression.bytes_in[i].load(std::memory_order_relaxed);
+      compress_out[i] += s.compression.bytes_out[i].load(std::memory_order_relaxed);
+    }
+    for (size_t i = 0; i < CompressionStats::kReasons; ++i) {
+      compress_skipped[i] += s.compression.skipped[i].load(std::memory_order_relaxed);
+    }
   }
   std::string out;
   auto metric = [&](const char* name, const char* type, const char* help, uint64_t value, const char* labels = "") {
@@ -257,6 +269,26 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
   const char* classes[6] = {"aborted", "1xx", "2xx", "3xx", "4xx", "5xx"};
   for (int i = 0; i < 6; ++i) {
     out += std::string("sluice_responses_total{class=\"") + classes[i] + "\"} " + std::to_string(by_class[i]) + "\n";
+  }
+  // Compression (routes with sluice.io/compression on), per coding and per
+  // reason a response went uncompressed.
+  const pipeline::Coding codings[] = {pipeline::Coding::kGzip, pipeline::Coding::kBrotli, pipeline::Coding::kZstd};
+  auto per_coding = [&](const char* name, const char* help, const uint64_t* values) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n";
+    for (pipeline::Coding coding : codings) {
+      out += std::string(name) + "{coding=\"" + std::string(pipeline::CodingName(coding)) + "\"} " +
+             std::to_string(values[static_cast<size_t>(coding)]) + "\n";
+    }
+  };
+  per_coding("sluice_compression_responses_total", "Responses compressed.", compressed);
+  per_coding("sluice_compression_bytes_in_total", "Body bytes before compression.", compress_in);
+  per_coding("sluice_compression_bytes_out_total", "Body bytes after compression.", compress_out);
+  out += "# HELP sluice_compression_skipped_total Responses of compressing routes sent uncompressed, by reason.\n";
+  out += "# TYPE sluice_compression_skipped_total counter\n";
+  for (size_t i = 1; i < CompressionStats::kReasons; ++i) {
+    out += "sluice_compression_skipped_total{reason=\"" +
+           std::string(pipeline::SkipReasonName(static_cast<pipeline::SkipReason>(i))) + "\"} " +
+           std::to_string(compress_skipped[i]) + "\n";
   }
   metric("sluice_upstream_connects_total", "counter", "New upstream connections opened.", connects);
   metric("sluice_upstream_reuses_total", "counter", "Requests sent on a pooled keep-alive upstream connection.", reuses);

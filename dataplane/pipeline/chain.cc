@@ -4,6 +4,7 @@
 
 #include "dataplane/pipeline/access_log_stage.h"
 #include "dataplane/pipeline/body_limit_stage.h"
+#include "dataplane/pipeline/compression_stage.h"
 #include "dataplane/pipeline/https_redirect_stage.h"
 #include "dataplane/pipeline/request_headers_stage.h"
 #include "dataplane/pipeline/response_headers_stage.h"
@@ -70,9 +71,29 @@ Verdict Chain::RunResponseBody(ExchangeState& state, std::string_view& chunk) co
   return Verdict::kContinue;
 }
 
-Verdict Chain::RunResponseEnd(ExchangeState& state) const {
+Verdict Chain::RunResponseEnd(ExchangeState& state, std::string_view& tail) const {
+  tail = {};
+  bool joined = false;
   for (const Stage* s : response_end_) {
-    if (s->OnResponseEnd(state) == Verdict::kReply) return Verdict::kReply;
+    std::string_view own;
+    if (s->OnResponseEnd(state, own) == Verdict::kReply) return Verdict::kReply;
+    if (own.empty()) continue;
+    // The later stages see these bytes as body (a cache store keeps what
+    // the client gets).
+    for (const Stage* later : response_body_) {
+      if (later->order() <= s->order() || own.empty()) continue;
+      if (later->OnResponseBody(state, own) == Verdict::kReply) return Verdict::kReply;
+    }
+    if (tail.empty()) {
+      tail = own;
+      continue;
+    }
+    if (!joined) {
+      state.response_tail.assign(tail);
+      joined = true;
+    }
+    state.response_tail.append(own);
+    tail = state.response_tail;
   }
   return Verdict::kContinue;
 }
@@ -95,6 +116,9 @@ std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const C
   if (max_body != 0) stages.push_back(std::make_unique<BodyLimitStage>(max_body));
   stages.push_back(std::make_unique<RequestHeadersStage>());
   stages.push_back(std::make_unique<ResponseHeadersStage>(ResponseHeadersStage::Options::From(policy)));
+  if (policy.compression().enabled()) {
+    stages.push_back(std::make_unique<CompressionStage>(CompressionStage::Options::From(policy.compression())));
+  }
   stages.push_back(std::make_unique<AccessLogStage>());
   return std::make_shared<const Chain>(std::move(stages));
 }

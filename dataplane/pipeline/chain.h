@@ -34,7 +34,10 @@ class Chain {
   // in its StageData and pauses at the end hook): kPause counts as kContinue.
   Verdict RunRequestBody(ExchangeState& state, std::string_view chunk) const;
   Verdict RunResponseBody(ExchangeState& state, std::string_view& chunk) const;
-  Verdict RunResponseEnd(ExchangeState& state) const;
+  // `tail`: the bytes the end hooks emit (a compressor's last block), each
+  // stage's passed through the body hooks of the stages after it; the
+  // exchange sends them before the end of the response. Empty mostly.
+  Verdict RunResponseEnd(ExchangeState& state, std::string_view& tail) const;
   void Complete(const ExchangeState& state) const;
 
   bool Has(Hook hook) const { return (hooks_ & hook) != 0; }

@@ -131,6 +131,63 @@ TEST(ChainTest, CompiledChainsHaveOnlyTheStagesTheirPolicyTurnsOn) {
   defaults.max_request_body_bytes = 1 << 20;  // the proxy's default limit applies where the route sets none
   chain = CompileChain(plain, defaults);
   EXPECT_TRUE(chain->Has(kRequestBody));
+
+  v1::RoutePolicy compressed;
+  compressed.mutable_compression()->set_enabled(true);
+  chain = CompileChain(compressed, ChainDefaults());
+  EXPECT_EQ(chain->StageNames(), (std::vector<std::string_view>{"request_headers", "response_headers", "compression",
+                                                                  "access_log"}));
+  EXPECT_TRUE(chain->Has(kResponseBody));
+  EXPECT_TRUE(chain->Has(kResponseEnd));
+}
+
+// A stage that emits `tail` at the end and prefixes every body chunk it
+// sees with `mark` (in its own buffer in the state, as a transform does).
+class TailStage final : public Stage {
+ public:
+  TailStage(StageOrder order, std::string tail, std::string mark, std::string* buffer)
+      : order_(order), tail_(std::move(tail)), mark_(std::move(mark)), buffer_(buffer) {}
+  std::string_view name() const override { return "tail"; }
+  StageOrder order() const override { return order_; }
+  uint32_t hooks() const override { return kResponseBody | kResponseEnd; }
+  Verdict OnResponseBody(ExchangeState&, std::string_view& chunk) const override {
+    if (mark_.empty()) return Verdict::kContinue;
+    *buffer_ = mark_ + std::string(chunk);
+    chunk = *buffer_;
+    return Verdict::kContinue;
+  }
+  Verdict OnResponseEnd(ExchangeState&, std::string_view& tail) const override {
+    tail = tail_;
+    return Verdict::kContinue;
+  }
+
+ private:
+  StageOrder order_;
+  std::string tail_, mark_;
+  std::string* buffer_;
+};
+
+TEST(ChainTest, EndTailsPassTheLaterStagesBodyHooks) {
+  std::string first_buffer, second_buffer;
+  std::vector<std::unique_ptr<const Stage>> stages;
+  stages.push_back(std::make_unique<TailStage>(StageOrder::kCacheStore, "", "[store]", &second_buffer));
+  stages.push_back(std::make_unique<TailStage>(StageOrder::kCompression, "last", "", &first_buffer));
+  Chain chain(std::move(stages));
+  ExchangeState state;
+  std::string_view tail;
+  EXPECT_EQ(chain.RunResponseEnd(state, tail), Verdict::kContinue);
+  EXPECT_EQ(tail, "[store]last");  // the compressor's tail went through the later stage
+
+  std::vector<std::unique_ptr<const Stage>> two;
+  two.push_back(std::make_unique<TailStage>(StageOrder::kCompression, "a", "", &first_buffer));
+  two.push_back(std::make_unique<TailStage>(StageOrder::kCacheStore, "b", "", &second_buffer));
+  Chain joined(std::move(two));
+  EXPECT_EQ(joined.RunResponseEnd(state, tail), Verdict::kContinue);
+  EXPECT_EQ(tail, "ab");
+
+  Chain none({});
+  EXPECT_EQ(none.RunResponseEnd(state, tail), Verdict::kContinue);
+  EXPECT_TRUE(tail.empty());
 }
 
 }  // namespace

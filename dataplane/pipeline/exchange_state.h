@@ -31,11 +31,20 @@ struct AddedField {
   std::string_view value;
 };
 
+struct CompressionStats;
+
 // Per-request data of a stage that needs some (a compression stream, a WAF
 // transaction); most stages keep none.
 class StageData {
  public:
   virtual ~StageData() = default;
+};
+
+// Where a stage keeps its StageData in ExchangeState::stage_data: one
+// fixed slot per stage kind that needs one.
+enum StageDataSlot : size_t {
+  kCompressionData = 0,
+  kStageDataSlots,
 };
 
 // Stops a paused chain waiting and goes on (implemented by the exchange).
@@ -86,6 +95,16 @@ struct ExchangeState {
   std::string_view route_origin;      // "namespace/ingress"
   // This worker's access log writer, or null when the log is off.
   accesslog::AccessLog::Writer* access_log = nullptr;
+  // This worker's compression counters, or null (tests).
+  CompressionStats* compression_stats = nullptr;
+
+  // The response head ends the response (HEAD, 204, 304, an upstream
+  // HEADERS frame with END_STREAM): no body and no tail may follow it.
+  // Set by the exchange before the response head hooks run.
+  bool response_head_ends_stream = false;
+  // The bytes the response end hooks emit, when more than one stage emits
+  // some (Chain::RunResponseEnd joins them here).
+  std::string response_tail;
 
   // Per-stage data, by the stage's data slot (empty unless a stage of the
   // route's chain keeps some).
@@ -100,6 +119,13 @@ struct ExchangeState {
   std::string_view Own(std::string value) {
     owned_values.push_back(std::make_unique<std::string>(std::move(value)));
     return *owned_values.back();
+  }
+  StageData* data(StageDataSlot slot) const {
+    return slot < stage_data.size() ? stage_data[slot].get() : nullptr;
+  }
+  void set_data(StageDataSlot slot, std::unique_ptr<StageData> value) {
+    if (stage_data.size() <= slot) stage_data.resize(kStageDataSlots);
+    stage_data[slot] = std::move(value);
   }
   bool secure() const { return client != nullptr && client->secure(); }
 };

@@ -39,6 +39,7 @@ enum class ErrorCode : uint8_t {
   kRedirect,
   kBodyTooLarge,
   kRefused,           // a stage refused the request (access control, WAF, rate limit)
+  kTransformFailed,   // a response body transform (compression) failed: the response is cut short
 };
 
 struct ProxyError {

@@ -40,7 +40,7 @@ enum class StageOrder : uint8_t {
   // --- the upstream: cluster choice, balancer pick, retries ---
   kResponseHeaders = 110,  // hop-by-hop, Server hiding, HSTS, affinity cookie
   kWafResponse = 120,      // application firewall, response phases (empty)
-  kCompression = 130,      // response body transform (empty)
+  kCompression = 130,      // gzip, brotli, zstd: a response body transform
   kCacheStore = 140,       // stores cacheable responses (empty)
   kAccessLog = 200,        // one line per request, at the end
 };
@@ -85,7 +85,11 @@ class Stage {
   // A body chunk on its way to the client. A transform replaces `chunk`
   // with a view into its own per-request data (valid until its next call).
   virtual Verdict OnResponseBody(ExchangeState& state, std::string_view& chunk) const { return Verdict::kContinue; }
-  virtual Verdict OnResponseEnd(ExchangeState& state) const { return Verdict::kContinue; }
+  // The response is complete. A transform that holds bytes (a compressor's
+  // last block) points `tail` at them (in its per-request data, valid until
+  // the exchange is over): the exchange sends them before the end of the
+  // response, through the body hooks of the later stages.
+  virtual Verdict OnResponseEnd(ExchangeState& state, std::string_view& tail) const { return Verdict::kContinue; }
   // The exchange is over, however it ended (the access log).
   virtual void OnComplete(const ExchangeState& state) const {}
 };

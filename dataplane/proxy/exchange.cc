@@ -81,6 +81,7 @@ Exchange::Exchange(WorkerContext* ctx, DownstreamStream* downstream, http::Reque
   state_.start_wall = std::chrono::system_clock::now();
   state_.start = net::Clock::now();
   state_.access_log = ctx->access_log.get();
+  state_.compression_stats = &ctx->stats.compression;
   if (request_framing_.kind == http1::BodyFraming::kContentLength) {
     state_.request_content_length = static_cast<int64_t>(request_framing_.length);
   }
@@ -439,6 +440,7 @@ void Exchange::OnUpstreamHead(http::ResponseHead head, bool end_stream) {
   }
   response_head_ = std::move(head);
   response_end_stream_ = end_stream;
+  state_.response_head_ends_stream = end_stream;
   phase_ = Phase::kResponse;
   RunResponseHead();
 }
@@ -529,7 +531,10 @@ void Exchange::OnUpstreamEnd(const http::HeaderMap* trailers) {
 }
 
 void Exchange::EndResponse(const http::HeaderMap* trailers) {
-  if (chain_->Has(pipeline::kResponseEnd) && chain_->RunResponseEnd(state_) == Verdict::kReply) return Abort();
+  std::string_view tail;  // a transform's last bytes (a compressor's final block)
+  if (chain_->Has(pipeline::kResponseEnd) && chain_->RunResponseEnd(state_, tail) == Verdict::kReply) return Abort();
+  // A head that ended the stream has no body: nothing may follow it.
+  if (!tail.empty() && !response_end_stream_) downstream_->SendResponseBody(tail);
   downstream_->SendResponseEnd(trailers);
   Finish();
 }
@@ -551,6 +556,8 @@ void Exchange::Reply() {
   pipeline::ReplyShape shape = pipeline::ReplyShape::Of(state_.request);
   http::ResponseHead head = pipeline::BuildLocalReplyHead(reply, shape);
   bool body = pipeline::BodyFollows(reply, shape);
+  response_end_stream_ = !body;
+  state_.response_head_ends_stream = !body;
   size_t cursor = 0;
   chain_->RunResponseHead(state_, head, /*local=*/true, cursor);
   int status = reply.status;

@@ -9,6 +9,7 @@
 #include "dataplane/balancer/balancer.h"
 #include "dataplane/health/retry_budget.h"
 #include "dataplane/net/event_loop.h"
+#include "dataplane/pipeline/compression_stats.h"
 #include "dataplane/proxy/deadline_list.h"
 #include "dataplane/proxy/proxy_config.h"
 #include "dataplane/snapshot/compiled_snapshot.h"
@@ -31,6 +32,7 @@ struct WorkerStats {
   std::atomic<uint64_t> tls_handshakes{0};          // completed, full or resumed
   std::atomic<uint64_t> tls_resumed{0};             // of which resumed (session ticket)
   std::atomic<uint64_t> tls_handshake_failures{0};  // failed or timed out
+  pipeline::CompressionStats compression;           // the compression stage's counters
 
   void Count(std::atomic<uint64_t>& counter, uint64_t n = 1) {
     counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);  // single writer
