@@ -312,7 +312,14 @@ TEST_F(CompressionEndToEndTest, LargeStreamedResponseWithBoundedMemory) {
     // Growth well under the body (10 MiB): the codec's window and buffers.
     std::cerr << coding << ": rss baseline " << baseline << " KiB, peak " << peak << " KiB, compressed "
               << compressed << " bytes\n";
+#if defined(__SANITIZE_ADDRESS__)
+    // Under ASan the proxy's freed blocks sit in the allocator's quarantine
+    // (hundreds of MiB by default), so RSS says nothing about what it holds:
+    // the bound is checked by the regular (uninstrumented) test run.
+    (void)peak;
+#else
     EXPECT_LT(peak - baseline, 8 * 1024) << "KiB of growth";
+#endif
   }
 }
 
