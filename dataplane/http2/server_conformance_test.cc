@@ -8,44 +8,14 @@
 #include <vector>
 
 #include "dataplane/http2/server_connection.h"
+#include "test/support/h2_frames.h"
 
 namespace sluice::http2 {
 namespace {
 
-enum : uint8_t { kData = 0, kHeaders = 1, kPriority = 2, kRstStream = 3, kSettings = 4, kGoaway = 7,
-                 kWindowUpdate = 8 };
-enum : uint8_t { kEndStream = 1, kEndHeaders = 4, kPriorityFlag = 0x20 };
+using namespace testing::h2;  // FrameBytes, U32, frame types and flags
 
-std::string FrameBytes(uint8_t type, uint8_t flags, uint32_t stream, std::string_view payload) {
-  std::string f;
-  uint32_t len = static_cast<uint32_t>(payload.size());
-  f += static_cast<char>(len >> 16);
-  f += static_cast<char>(len >> 8);
-  f += static_cast<char>(len);
-  f += static_cast<char>(type);
-  f += static_cast<char>(flags);
-  f += static_cast<char>((stream >> 24) & 0x7f);
-  f += static_cast<char>(stream >> 16);
-  f += static_cast<char>(stream >> 8);
-  f += static_cast<char>(stream);
-  f.append(payload);
-  return f;
-}
-
-std::string U32(uint32_t v) {
-  std::string s;
-  for (int shift = 24; shift >= 0; shift -= 8) s += static_cast<char>(v >> shift);
-  return s;
-}
-
-std::string Literal(std::string_view name, std::string_view value) {
-  std::string out(1, '\0');
-  out += static_cast<char>(name.size());
-  out.append(name);
-  out += static_cast<char>(value.size());
-  out.append(value);
-  return out;
-}
+std::string Literal(std::string_view name, std::string_view value) { return HpackLiteral(name, value); }
 
 std::string Request(std::string_view path = "/", std::string_view method = "GET", std::string_view scheme = "http") {
   return Literal(":method", method) + Literal(":scheme", scheme) + Literal(":authority", "a.test") +

@@ -22,6 +22,7 @@
 #include <tuple>
 
 #include "test/integration/trailer_echo.h"
+#include "test/support/h2_frames.h"
 #include "test/support/http_client.h"
 #include "test/support/manifests.h"
 #include "test/support/process.h"
@@ -79,58 +80,7 @@ struct Frame {
   std::string payload;
 };
 
-enum : uint8_t { kData = 0, kHeaders = 1, kPriority = 2, kRstStream = 3, kSettings = 4, kPing = 6, kGoaway = 7, kWindowUpdate = 8,
-                 kContinuation = 9 };
-enum : uint8_t { kEndStream = 1, kAck = 1, kEndHeaders = 4 };
-
-std::string FrameBytes(uint8_t type, uint8_t flags, uint32_t stream, std::string_view payload) {
-  std::string f;
-  uint32_t len = static_cast<uint32_t>(payload.size());
-  f += static_cast<char>(len >> 16);
-  f += static_cast<char>(len >> 8);
-  f += static_cast<char>(len);
-  f += static_cast<char>(type);
-  f += static_cast<char>(flags);
-  f += static_cast<char>((stream >> 24) & 0x7f);
-  f += static_cast<char>(stream >> 16);
-  f += static_cast<char>(stream >> 8);
-  f += static_cast<char>(stream);
-  f.append(payload);
-  return f;
-}
-
-std::string U32(uint32_t v) {
-  std::string s;
-  for (int shift = 24; shift >= 0; shift -= 8) s += static_cast<char>(v >> shift);
-  return s;
-}
-
-// HPACK integer with an N-bit prefix (RFC 7541 5.1).
-void HpackInt(std::string& out, uint8_t first, int prefix_bits, size_t value) {
-  size_t max = (1u << prefix_bits) - 1;
-  if (value < max) {
-    out += static_cast<char>(first | value);
-    return;
-  }
-  out += static_cast<char>(first | max);
-  value -= max;
-  while (value >= 128) {
-    out += static_cast<char>((value & 0x7f) | 0x80);
-    value >>= 7;
-  }
-  out += static_cast<char>(value);
-}
-
-// Literal field, new name; `index` adds it to the dynamic table.
-std::string HpackLiteral(std::string_view name, std::string_view value, bool index = false) {
-  std::string out;
-  out += static_cast<char>(index ? 0x40 : 0x00);
-  HpackInt(out, 0, 7, name.size());
-  out.append(name);
-  HpackInt(out, 0, 7, value.size());
-  out.append(value);
-  return out;
-}
+using namespace testing::h2;  // FrameBytes, HpackLiteral, frame types and flags
 
 std::string RequestBlock(const std::string& authority, const std::string& path, const std::string& method = "GET") {
   return HpackLiteral(":method", method) + HpackLiteral(":scheme", "http") + HpackLiteral(":authority", authority) +
