@@ -237,12 +237,18 @@ void Exchange::Resume() {
 
 // --- Upstream ---------------------------------------------------------------
 
-bool Exchange::ChooseEndpoint() {
+balancer::PickContext Exchange::PickContextAt(net::Clock::time_point now) const {
   balancer::PickContext pick;
   pick.route = route_;  // the route's balancing policy
-  pick.request = &state_.request;
+  pick.request = &state_.request;  // every try picks with the same fields
   pick.client_ip = state_.client->ip;
-  pick.now_ns = SteadyNs(ctx_->loop->now());
+  pick.tried = tried_.all();
+  pick.now_ns = SteadyNs(now);
+  return pick;
+}
+
+bool Exchange::ChooseEndpoint() {
+  balancer::PickContext pick = PickContextAt(ctx_->loop->now());
   // Canary rule and traffic split first, then the endpoint in that cluster.
   cluster_ = ctx_->balancer.ChooseCluster(*route_, state_.request);
   balancer::PickResult picked = ctx_->balancer.Pick(*cluster_, pick);
@@ -347,12 +353,7 @@ bool Exchange::Retry(v1::RetryPolicy::Condition condition, const ProxyError& cau
   if (policy.total_timeout_ms() != 0 && now - state_.start >= std::chrono::milliseconds(policy.total_timeout_ms())) {
     return false;
   }
-  balancer::PickContext pick;
-  pick.route = route_;  // the route's balancing policy
-  pick.request = &state_.request;  // the same fields as the first try's pick
-  pick.client_ip = state_.client->ip;
-  pick.tried = tried_.all();
-  pick.now_ns = SteadyNs(now);
+  balancer::PickContext pick = PickContextAt(now);
   balancer::PickResult picked = ctx_->balancer.Pick(*cluster_, pick);
   const snapshot::CompiledEndpoint* next = picked.endpoint;
   // A different endpoint per try; none left means the answer we have stands.
@@ -439,7 +440,6 @@ void Exchange::OnUpstreamHead(http::ResponseHead head, bool end_stream) {
     tunnel_protocol_ = upgrade != nullptr ? *upgrade : upgrade_;
   }
   response_head_ = std::move(head);
-  response_end_stream_ = end_stream;
   state_.response_head_ends_stream = end_stream;
   phase_ = Phase::kResponse;
   RunResponseHead();
@@ -467,7 +467,7 @@ void Exchange::RunResponseHead() {
   response_started_ = true;
   state_.status = status;
   ctx_->stats.Count(ctx_->stats.responses_by_class[status / 100 <= 5 ? status / 100 : 0]);
-  downstream_->SendResponseHead(std::move(head), response_end_stream_);
+  downstream_->SendResponseHead(std::move(head), state_.response_head_ends_stream);
   if (status == 101) {
     phase_ = Phase::kTunnel;
     downstream_->StartTunnel();
@@ -534,7 +534,7 @@ void Exchange::EndResponse(const http::HeaderMap* trailers) {
   std::string_view tail;  // a transform's last bytes (a compressor's final block)
   if (chain_->Has(pipeline::kResponseEnd) && chain_->RunResponseEnd(state_, tail) == Verdict::kReply) return Abort();
   // A head that ended the stream has no body: nothing may follow it.
-  if (!tail.empty() && !response_end_stream_) downstream_->SendResponseBody(tail);
+  if (!tail.empty() && !state_.response_head_ends_stream) downstream_->SendResponseBody(tail);
   downstream_->SendResponseEnd(trailers);
   Finish();
 }
@@ -556,7 +556,6 @@ void Exchange::Reply() {
   pipeline::ReplyShape shape = pipeline::ReplyShape::Of(state_.request);
   http::ResponseHead head = pipeline::BuildLocalReplyHead(reply, shape);
   bool body = pipeline::BodyFollows(reply, shape);
-  response_end_stream_ = !body;
   state_.response_head_ends_stream = !body;
   size_t cursor = 0;
   chain_->RunResponseHead(state_, head, /*local=*/true, cursor);
@@ -571,18 +570,9 @@ void Exchange::Reply() {
     return Finish();
   }
   if (reply.source != nullptr) {
-    struct Shared final : pipeline::BodySource {  // the reply's source, owned with it
-      explicit Shared(std::shared_ptr<pipeline::BodySource> s) : source(std::move(s)) {}
-      Chunk Next(size_t max) override {
-        Chunk chunk = source->Next(max);
-        if (chunk.failed) error_ = source->error();
-        return chunk;
-      }
-      std::shared_ptr<pipeline::BodySource> source;
-    };
-    body_source_ = std::make_unique<Shared>(reply.source);
+    body_source_ = reply.source;
   } else {
-    body_source_ = std::make_unique<pipeline::MemoryBodySource>(std::string(reply.text()));
+    body_source_ = std::make_shared<pipeline::MemoryBodySource>(std::string(reply.text()));
   }
   PumpBodySource();
 }

@@ -92,6 +92,9 @@ class Exchange final : public net::IoHandler, private UpstreamEvents, private pi
 
   // Upstream: cluster choice and pick, tries, retries.
   bool ChooseEndpoint();
+  // What the balancer picks with: the route's policy, the request's fields
+  // (the same for every try), the endpoints tried so far.
+  balancer::PickContext PickContextAt(net::Clock::time_point now) const;
   void StartTry(bool allow_pooled);
   bool Retry(v1::RetryPolicy::Condition condition, const pipeline::ProxyError& cause);
   bool RetrySafe(v1::RetryPolicy::Condition condition) const;
@@ -191,7 +194,6 @@ class Exchange final : public net::IoHandler, private UpstreamEvents, private pi
 
   // Response.
   http::ResponseHead response_head_;  // while the response head stages run (or wait)
-  bool response_end_stream_ = false;
   bool response_started_ = false;
   bool response_paused_ = false;  // the client's buffer is full: the upstream waits
   std::string tunnel_protocol_;   // a 101's Upgrade value
@@ -199,7 +201,7 @@ class Exchange final : public net::IoHandler, private UpstreamEvents, private pi
   std::string held_body_;
   bool held_end_ = false;
   http::HeaderMap held_trailers_;
-  std::unique_ptr<pipeline::BodySource> body_source_;  // a local reply's body
+  std::shared_ptr<pipeline::BodySource> body_source_;  // a local reply's body (shared with the LocalReply)
   bool completed_ = false;
 };
 
