@@ -17,6 +17,8 @@ sluice::Result<ControllerFlags> ParseFlags(const std::vector<std::string>& args)
       {"--election-id", &flags.election_id},
       {"--election-namespace", &flags.election_namespace},
       {"--publish-service", &flags.publish_service},
+      {"--check", &flags.check_path},
+      {"--output", &flags.check_output},
   };
   std::string publish_status_address, lease_duration, renew_deadline, retry_period;
   const std::map<std::string, std::string*> later = {
@@ -33,6 +35,10 @@ sluice::Result<ControllerFlags> ParseFlags(const std::vector<std::string>& args)
     }
     if (arg == "--version") {
       flags.version = true;
+      continue;
+    }
+    if (arg == "--annotation-table") {
+      flags.annotation_table = true;
       continue;
     }
     const size_t equals = arg.find('=');
@@ -56,6 +62,9 @@ sluice::Result<ControllerFlags> ParseFlags(const std::vector<std::string>& args)
       return sluice::Status::Error(name + " needs a non-empty value");
     }
     *target = value;
+  }
+  if (flags.check_output != "text" && flags.check_output != "json") {
+    return sluice::Status::Error("--output must be text or json, got \"" + flags.check_output + "\"");
   }
   if (!flags.manifests_dir.empty() && !flags.kubeconfig.empty()) {
     return sluice::Status::Error("--manifests and --kubeconfig are exclusive; choose one source");
@@ -125,6 +134,13 @@ std::string UsageText() {
 
 Watches Ingresses (from a folder of manifests or the Kubernetes API) and
 streams the resulting configuration to sluice-proxy instances over gRPC.
+
+Before switching from ingress-nginx (no cluster needed, runs nothing else):
+  --check DIR|-                   report what Sluice does with each annotation of the Ingresses in
+                                  DIR (or on stdin: kubectl get ingress -A -o yaml | ... --check -);
+                                  exit 1 when something is unsupported, refused, unknown or invalid
+  --output text|json              the report's format (default text)
+  --annotation-table              print the ingress-nginx annotation table (markdown) and exit
 
 Flags:
   --manifests DIR                 read YAML/JSON manifests from DIR and re-read them on change

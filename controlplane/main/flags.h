@@ -23,6 +23,10 @@ struct ControllerFlags {
   std::chrono::milliseconds lease_duration{15000};
   std::chrono::milliseconds renew_deadline{10000};
   std::chrono::milliseconds retry_period{2000};
+  // Migration report (no controller runs): --check DIR|- [--output text|json]
+  std::string check_path;
+  std::string check_output = "text";
+  bool annotation_table = false;  // --annotation-table: print README's table and exit
   bool help = false;
   bool version = false;
 };

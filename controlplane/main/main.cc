@@ -12,6 +12,7 @@
 #include <map>
 #include <set>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -22,6 +23,7 @@
 #include "controlplane/kube/credentials.h"
 #include "controlplane/kube/kube_source.h"
 #include "controlplane/main/flags.h"
+#include "controlplane/migrate/report.h"
 #include "controlplane/server/json_log.h"
 #include "controlplane/server/snapshot_server.h"
 #include "controlplane/source/manifest_source.h"
@@ -29,6 +31,7 @@
 #include "controlplane/status/status_reporter.h"
 #include "controlplane/status/status_writer.h"
 #include "controlplane/store/store.h"
+#include "controlplane/translate/annotation_catalog.h"
 #include "controlplane/translate/incremental.h"
 #include "controlplane/translate/translate.h"
 
@@ -370,6 +373,33 @@ int Run(const ControllerFlags& flags) {
 }  // namespace
 }  // namespace sluice::controller
 
+// --check: the migration report. 0: everything supported; 1: something
+// will not behave as it did under ingress-nginx; 2: nothing could be read.
+int RunMigrationCheck(const std::string& path, const std::string& output) {
+  sluice::source::LoadResult loaded;
+  if (path == "-") {
+    std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+    const bool is_json = text.find_first_not_of(" \t\r\n") != std::string::npos &&
+                         text[text.find_first_not_of(" \t\r\n")] == '{';
+    loaded = sluice::source::ParseManifests(text, "stdin", is_json);
+  } else {
+    std::error_code error;
+    if (!std::filesystem::is_directory(path, error)) {
+      std::fprintf(stderr, "sluice-controller: --check %s: not a directory (use - for stdin)\n", path.c_str());
+      return 2;
+    }
+    loaded = sluice::source::LoadManifests(path);
+  }
+  sluice::migrate::Report report = sluice::migrate::BuildReport(loaded);
+  if (output == "json") {
+    std::puts(sluice::migrate::RenderJson(report).dump(2).c_str());
+  } else {
+    std::fputs(sluice::migrate::RenderText(report).c_str(), stdout);
+  }
+  if (report.ingresses.empty() && !loaded.errors.empty()) return 2;
+  return report.blocking() ? 1 : 0;
+}
+
 int main(int argc, char** argv) {
   using namespace sluice::controller;
   const std::vector<std::string> args(argv + 1, argv + argc);
@@ -386,5 +416,10 @@ int main(int argc, char** argv) {
     std::puts(kVersionText);
     return 0;
   }
+  if (flags->annotation_table) {
+    std::fputs(sluice::translate::MarkdownAnnotationTable().c_str(), stdout);
+    return 0;
+  }
+  if (!flags->check_path.empty()) return RunMigrationCheck(flags->check_path, flags->check_output);
   return Run(*flags);
 }

@@ -1,5 +1,7 @@
 #include "controlplane/translate/annotations.h"
 
+#include "controlplane/translate/annotation_lookup.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -69,9 +71,8 @@ class Reader {
 
   // A string-valued annotation, trimmed; not a string is a problem.
   std::optional<std::string> Text(std::string_view name) {
-    if (annotations_ == nullptr || !annotations_->is_object()) return std::nullopt;
-    auto it = annotations_->find(name);
-    if (it == annotations_->end()) return std::nullopt;
+    const json* it = LookUpAnnotation(annotations_, name);
+    if (it == nullptr) return std::nullopt;
     if (!it->is_string()) {
       Problem(name, std::string(name) + ": must be a string, write the value in quotes (got " + it->type_name() +
                         " " + Shown(*it) + ")");
@@ -85,9 +86,8 @@ class Reader {
 
  private:
   std::optional<uint64_t> Read(ValueKind kind, std::string_view name) {
-    if (annotations_ == nullptr || !annotations_->is_object()) return std::nullopt;
-    auto it = annotations_->find(name);
-    if (it == annotations_->end()) return std::nullopt;
+    const json* it = LookUpAnnotation(annotations_, name);
+    if (it == nullptr) return std::nullopt;
     if (!it->is_string()) {
       Problem(name, std::string(name) + ": must be a string, write the value in quotes (got " + it->type_name() +
                         " " + Shown(*it) + ")");
@@ -485,8 +485,8 @@ AnnotatedBackend BackendFromAnnotations(const nlohmann::json* annotations, const
   auto text = [&](std::string_view preferred, std::string_view fallback, std::string* value) -> std::string_view {
     for (std::string_view name : {preferred, fallback}) {
       if (name.empty()) continue;
-      auto it = annotations->find(name);
-      if (it == annotations->end()) continue;
+      const json* it = LookUpAnnotation(annotations, name);
+      if (it == nullptr) continue;
       if (!it->is_string()) {
         out.problems.push_back({std::string(name), std::string(name) + ": must be a string, write the value in quotes (got " +
                                                        it->type_name() + " " + Shown(*it) + ")"});

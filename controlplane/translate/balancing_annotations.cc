@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "base/status.h"
+#include "controlplane/translate/annotation_lookup.h"
 
 namespace sluice::translate {
 namespace {
@@ -91,9 +92,8 @@ class Reader {
  private:
   template <typename T>
   std::optional<T> Read(const std::string& name, const std::function<sluice::Result<T>(std::string_view)>& parse) {
-    if (annotations_ == nullptr || !annotations_->is_object()) return std::nullopt;
-    auto it = annotations_->find(name);
-    if (it == annotations_->end()) return std::nullopt;
+    const json* it = LookUpAnnotation(annotations_, name);
+    if (it == nullptr) return std::nullopt;
     if (!it->is_string()) {
       Problem(name, name + ": must be a string, write the value in quotes (got " + it->type_name() + " " + Shown(*it) +
                         ")");

@@ -1,5 +1,7 @@
 #include "controlplane/translate/translate.h"
 
+#include "controlplane/translate/annotation_catalog.h"
+
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
@@ -417,6 +419,12 @@ class Translator {
       Report(Severity::kWarning, stored, "Ingress",
              problem.message + (problem.annotation.empty() ? "; annotations ignored" : "; annotation ignored"),
              kInvalidAnnotation);
+    }
+    // Snippets and other raw configuration: never applied, said loudly (an
+    // Event with its own reason, so `kubectl get events` finds them all).
+    const json* annotations = Get(Get(&stored.object, "metadata"), "annotations");
+    for (const AnnotationProblem& problem : RefusedAnnotationProblems(annotations)) {
+      Report(Severity::kWarning, stored, "Ingress", problem.message, "RefusedAnnotation");
     }
     return std::move(parsed.policy);
   }

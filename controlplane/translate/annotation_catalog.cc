@@ -1,0 +1,319 @@
+#include "controlplane/translate/annotation_catalog.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <array>
+
+namespace sluice::translate {
+namespace {
+
+using S = Support;
+
+// Kept sorted by name within each prefix (annotation_catalog_test checks),
+// so FindCatalogEntry can search it.
+constexpr CatalogEntry kCatalog[] = {
+    // ---- ingress-nginx ----
+    {"nginx.ingress.kubernetes.io/affinity", S::kSupported, "sluice.io/affinity", "cookie affinity"},
+    {"nginx.ingress.kubernetes.io/affinity-canary-behavior", S::kUnsupported, "",
+     "a session sticks to the canary or the main backend by its cookie; not configurable"},
+    {"nginx.ingress.kubernetes.io/affinity-mode", S::kUnsupported, "",
+     "Sluice's affinity is \"persistent\" (the cookie wins while its endpoint is healthy); \"balanced\" is not offered"},
+    {"nginx.ingress.kubernetes.io/app-root", S::kUnsupported, "", "redirect / yourself in the application for now"},
+    {"nginx.ingress.kubernetes.io/auth-cache-duration", S::kUnsupported, "", "external authentication is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/auth-cache-key", S::kUnsupported, "", "external authentication is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/auth-method", S::kUnsupported, "", "external authentication is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/auth-realm", S::kUnsupported, "", "basic authentication is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/auth-request-redirect", S::kUnsupported, "",
+     "external authentication is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/auth-response-headers", S::kUnsupported, "",
+     "external authentication is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/auth-secret", S::kUnsupported, "", "basic authentication is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/auth-secret-type", S::kUnsupported, "", "basic authentication is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/auth-signin", S::kUnsupported, "", "external authentication is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/auth-snippet", S::kRefused, "",
+     "raw nginx configuration from an Ingress is never applied (the snippet-injection class of CVE-2021-25742)"},
+    {"nginx.ingress.kubernetes.io/auth-tls-pass-certificate-to-upstream", S::kUnsupported, "",
+     "client certificate authentication is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/auth-tls-secret", S::kUnsupported, "",
+     "client certificate authentication is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/auth-tls-verify-client", S::kUnsupported, "",
+     "client certificate authentication is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/auth-tls-verify-depth", S::kUnsupported, "",
+     "client certificate authentication is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/auth-type", S::kUnsupported, "", "basic authentication is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/auth-url", S::kUnsupported, "", "external authentication is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/backend-protocol", S::kDifferent, "sluice.io/backend-protocol",
+     "HTTP, HTTPS, GRPC and GRPCS as in nginx (any case); FCGI and AUTO_HTTP are not supported"},
+    {"nginx.ingress.kubernetes.io/canary", S::kSupported, "sluice.io/canary", ""},
+    {"nginx.ingress.kubernetes.io/canary-by-cookie", S::kSupported, "sluice.io/canary-by-cookie", ""},
+    {"nginx.ingress.kubernetes.io/canary-by-header", S::kSupported, "sluice.io/canary-by-header", ""},
+    {"nginx.ingress.kubernetes.io/canary-by-header-pattern", S::kUnsupported, "sluice.io/canary-by-header-value",
+     "regular expressions on the header are not supported; match one exact value"},
+    {"nginx.ingress.kubernetes.io/canary-by-header-value", S::kSupported, "sluice.io/canary-by-header-value", ""},
+    {"nginx.ingress.kubernetes.io/canary-weight", S::kSupported, "sluice.io/canary-weight", ""},
+    {"nginx.ingress.kubernetes.io/canary-weight-total", S::kSupported, "sluice.io/canary-weight-total", ""},
+    {"nginx.ingress.kubernetes.io/client-body-buffer-size", S::kNotNeeded, "",
+     "Sluice streams request bodies with bounded buffers and never spools them to disk"},
+    {"nginx.ingress.kubernetes.io/client-body-timeout", S::kSupported, "sluice.io/client-body-timeout", ""},
+    {"nginx.ingress.kubernetes.io/configuration-snippet", S::kRefused, "",
+     "raw nginx configuration from an Ingress is never applied (the snippet-injection class of CVE-2021-25742)"},
+    {"nginx.ingress.kubernetes.io/connection-proxy-header", S::kNotNeeded, "",
+     "Sluice manages upstream connections (keep-alive, Upgrade) itself"},
+    {"nginx.ingress.kubernetes.io/cors-allow-credentials", S::kUnsupported, "", "CORS is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/cors-allow-headers", S::kUnsupported, "", "CORS is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/cors-allow-methods", S::kUnsupported, "", "CORS is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/cors-allow-origin", S::kUnsupported, "", "CORS is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/cors-expose-headers", S::kUnsupported, "", "CORS is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/cors-max-age", S::kUnsupported, "", "CORS is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/custom-headers", S::kUnsupported, "", "custom response headers are not implemented yet"},
+    {"nginx.ingress.kubernetes.io/custom-http-errors", S::kUnsupported, "", "custom error pages are not implemented yet"},
+    {"nginx.ingress.kubernetes.io/default-backend", S::kUnsupported, "",
+     "per-Ingress default backends are not implemented yet; spec.defaultBackend of the Ingress works"},
+    {"nginx.ingress.kubernetes.io/denylist-source-range", S::kUnsupported, "", "source address lists are not implemented yet"},
+    {"nginx.ingress.kubernetes.io/enable-access-log", S::kUnsupported, "",
+     "the access log is per proxy (--access-log), not per Ingress"},
+    {"nginx.ingress.kubernetes.io/enable-cors", S::kUnsupported, "", "CORS is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/enable-global-auth", S::kUnsupported, "", "external authentication is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/enable-modsecurity", S::kUnsupported, "", "the application firewall is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/enable-opentelemetry", S::kUnsupported, "", "tracing is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/enable-owasp-core-rules", S::kUnsupported, "",
+     "the application firewall is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/enable-rewrite-log", S::kUnsupported, "", "rewrites are not implemented yet"},
+    {"nginx.ingress.kubernetes.io/force-ssl-redirect", S::kUnsupported, "sluice.io/ssl-redirect",
+     "Sluice redirects to HTTPS only on hosts that have TLS (ssl-redirect, on by default)"},
+    {"nginx.ingress.kubernetes.io/from-to-www-redirect", S::kUnsupported, "", "redirects are not implemented yet"},
+    {"nginx.ingress.kubernetes.io/http2-push-preload", S::kUnsupported, "",
+     "HTTP/2 server push is obsolete (browsers removed it); use 103 Early Hints from the application"},
+    {"nginx.ingress.kubernetes.io/limit-burst-multiplier", S::kUnsupported, "", "rate limiting is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/limit-connections", S::kUnsupported, "", "rate limiting is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/limit-rate", S::kUnsupported, "", "response bandwidth limits are not implemented"},
+    {"nginx.ingress.kubernetes.io/limit-rate-after", S::kUnsupported, "", "response bandwidth limits are not implemented"},
+    {"nginx.ingress.kubernetes.io/limit-rpm", S::kUnsupported, "", "rate limiting is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/limit-rps", S::kUnsupported, "", "rate limiting is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/limit-whitelist", S::kUnsupported, "", "rate limiting is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/load-balance", S::kSupported, "sluice.io/load-balance",
+     "round_robin and ewma; Sluice also has least-request, ring-hash, maglev and random"},
+    {"nginx.ingress.kubernetes.io/mirror-host", S::kUnsupported, "", "request mirroring is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/mirror-request-body", S::kUnsupported, "", "request mirroring is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/mirror-target", S::kUnsupported, "", "request mirroring is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/mirror-uri", S::kUnsupported, "", "request mirroring is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/modsecurity-snippet", S::kRefused, "",
+     "rule text from an Ingress is never applied: extra WAF rules come only from the cluster operator"},
+    {"nginx.ingress.kubernetes.io/modsecurity-transaction-id", S::kUnsupported, "",
+     "the application firewall is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/opentelemetry-trust-incoming-span", S::kUnsupported, "", "tracing is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/permanent-redirect", S::kUnsupported, "", "redirects are not implemented yet"},
+    {"nginx.ingress.kubernetes.io/permanent-redirect-code", S::kUnsupported, "", "redirects are not implemented yet"},
+    {"nginx.ingress.kubernetes.io/preserve-trailing-slash", S::kNotNeeded, "",
+     "Sluice never adds or removes a trailing slash when it redirects to HTTPS"},
+    {"nginx.ingress.kubernetes.io/proxy-body-size", S::kSupported, "sluice.io/proxy-body-size", ""},
+    {"nginx.ingress.kubernetes.io/proxy-buffer-size", S::kNotNeeded, "",
+     "Sluice's response head limit is per proxy, bodies stream"},
+    {"nginx.ingress.kubernetes.io/proxy-buffering", S::kNotNeeded, "",
+     "Sluice always streams responses with bounded buffers (as proxy-buffering: off, without the cost)"},
+    {"nginx.ingress.kubernetes.io/proxy-buffers-number", S::kNotNeeded, "", "bodies stream with bounded buffers"},
+    {"nginx.ingress.kubernetes.io/proxy-connect-timeout", S::kSupported, "sluice.io/proxy-connect-timeout", ""},
+    {"nginx.ingress.kubernetes.io/proxy-cookie-domain", S::kUnsupported, "", "cookie rewriting is not implemented"},
+    {"nginx.ingress.kubernetes.io/proxy-cookie-path", S::kUnsupported, "", "cookie rewriting is not implemented"},
+    {"nginx.ingress.kubernetes.io/proxy-http-version", S::kNotNeeded, "sluice.io/backend-protocol",
+     "Sluice speaks HTTP/1.1 to HTTP backends (h2c/h2 with backend-protocol); 1.0 is not offered"},
+    {"nginx.ingress.kubernetes.io/proxy-max-temp-file-size", S::kNotNeeded, "",
+     "Sluice never spools responses to disk"},
+    {"nginx.ingress.kubernetes.io/proxy-next-upstream", S::kDifferent, "sluice.io/retry-on",
+     "error, timeout, invalid_header, http_502/503/504 and off; the other conditions are accepted with no effect"},
+    {"nginx.ingress.kubernetes.io/proxy-next-upstream-timeout", S::kSupported, "sluice.io/retry-timeout", ""},
+    {"nginx.ingress.kubernetes.io/proxy-next-upstream-tries", S::kSupported, "sluice.io/retries",
+     "counts tries including the first, as nginx; sluice.io/retries counts retries after it"},
+    {"nginx.ingress.kubernetes.io/proxy-read-timeout", S::kSupported, "sluice.io/proxy-read-timeout", ""},
+    {"nginx.ingress.kubernetes.io/proxy-redirect-from", S::kUnsupported, "", "Location rewriting is not implemented"},
+    {"nginx.ingress.kubernetes.io/proxy-redirect-to", S::kUnsupported, "", "Location rewriting is not implemented"},
+    {"nginx.ingress.kubernetes.io/proxy-request-buffering", S::kNotNeeded, "",
+     "request bodies stream to the backend with flow control"},
+    {"nginx.ingress.kubernetes.io/proxy-send-timeout", S::kNotNeeded, "sluice.io/proxy-read-timeout",
+     "Sluice bounds a stalled upstream with the read (idle) timeout in both directions"},
+    {"nginx.ingress.kubernetes.io/proxy-ssl-ciphers", S::kUnsupported, "", "upstream TLS uses OpenSSL's defaults"},
+    {"nginx.ingress.kubernetes.io/proxy-ssl-name", S::kSupported, "sluice.io/backend-tls-server-name", ""},
+    {"nginx.ingress.kubernetes.io/proxy-ssl-protocols", S::kUnsupported, "", "upstream TLS is 1.2 or 1.3"},
+    {"nginx.ingress.kubernetes.io/proxy-ssl-secret", S::kSupported, "sluice.io/backend-tls-ca-secret",
+     "its ca.crt verifies the backend; a client certificate for the backend is not sent yet"},
+    {"nginx.ingress.kubernetes.io/proxy-ssl-server-name", S::kNotNeeded, "sluice.io/backend-tls-server-name",
+     "Sluice always sends SNI to TLS backends"},
+    {"nginx.ingress.kubernetes.io/proxy-ssl-verify", S::kSupported, "sluice.io/backend-tls-verify", ""},
+    {"nginx.ingress.kubernetes.io/proxy-ssl-verify-depth", S::kUnsupported, "", "OpenSSL's default depth applies"},
+    {"nginx.ingress.kubernetes.io/rewrite-target", S::kUnsupported, "", "rewrites are not implemented yet"},
+    {"nginx.ingress.kubernetes.io/satisfy", S::kUnsupported, "", "authentication is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/server-alias", S::kUnsupported, "", "add the names as rules of the Ingress"},
+    {"nginx.ingress.kubernetes.io/server-snippet", S::kRefused, "",
+     "raw nginx configuration from an Ingress is never applied (the snippet-injection class of CVE-2021-25742)"},
+    {"nginx.ingress.kubernetes.io/service-upstream", S::kUnsupported, "",
+     "Sluice balances over the EndpointSlices' ready endpoints, never the Service's cluster IP"},
+    {"nginx.ingress.kubernetes.io/session-cookie-change-on-failure", S::kNotNeeded, "",
+     "Sluice always re-picks (and re-issues the cookie) when the cookie's endpoint is gone or unhealthy"},
+    {"nginx.ingress.kubernetes.io/session-cookie-conditional-samesite-none", S::kUnsupported, "sluice.io/session-cookie-samesite",
+     "no user-agent sniffing: SameSite is sent as configured"},
+    {"nginx.ingress.kubernetes.io/session-cookie-domain", S::kUnsupported, "", "the cookie has no Domain (host-only)"},
+    {"nginx.ingress.kubernetes.io/session-cookie-expires", S::kUnsupported, "sluice.io/session-cookie-max-age",
+     "use session-cookie-max-age"},
+    {"nginx.ingress.kubernetes.io/session-cookie-max-age", S::kSupported, "sluice.io/session-cookie-max-age", ""},
+    {"nginx.ingress.kubernetes.io/session-cookie-name", S::kSupported, "sluice.io/session-cookie-name", ""},
+    {"nginx.ingress.kubernetes.io/session-cookie-path", S::kSupported, "sluice.io/session-cookie-path", ""},
+    {"nginx.ingress.kubernetes.io/session-cookie-samesite", S::kSupported, "sluice.io/session-cookie-samesite", ""},
+    {"nginx.ingress.kubernetes.io/session-cookie-secure", S::kSupported, "sluice.io/session-cookie-secure", ""},
+    {"nginx.ingress.kubernetes.io/ssl-ciphers", S::kUnsupported, "", "TLS settings are per proxy (OpenSSL's defaults)"},
+    {"nginx.ingress.kubernetes.io/ssl-passthrough", S::kUnsupported, "", "TLS passthrough is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/ssl-prefer-server-ciphers", S::kUnsupported, "", "TLS settings are per proxy"},
+    {"nginx.ingress.kubernetes.io/ssl-redirect", S::kSupported, "sluice.io/ssl-redirect", ""},
+    {"nginx.ingress.kubernetes.io/stream-snippet", S::kRefused, "",
+     "raw nginx configuration from an Ingress is never applied (the snippet-injection class of CVE-2021-25742)"},
+    {"nginx.ingress.kubernetes.io/temporal-redirect", S::kUnsupported, "", "redirects are not implemented yet"},
+    {"nginx.ingress.kubernetes.io/temporal-redirect-code", S::kUnsupported, "", "redirects are not implemented yet"},
+    {"nginx.ingress.kubernetes.io/upstream-hash-by", S::kDifferent, "sluice.io/hash-key",
+     "one variable: $remote_addr, $request_uri, $uri, $http_NAME or $cookie_NAME (no combined expressions)"},
+    {"nginx.ingress.kubernetes.io/upstream-hash-by-subset", S::kUnsupported, "", "hashing to a subset is not offered"},
+    {"nginx.ingress.kubernetes.io/upstream-hash-by-subset-size", S::kUnsupported, "", "hashing to a subset is not offered"},
+    {"nginx.ingress.kubernetes.io/upstream-vhost", S::kUnsupported, "", "Host rewriting is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/use-regex", S::kUnsupported, "", "regular-expression paths are not implemented yet"},
+    {"nginx.ingress.kubernetes.io/whitelist-source-range", S::kUnsupported, "", "source address lists are not implemented yet"},
+    {"nginx.ingress.kubernetes.io/x-forwarded-prefix", S::kUnsupported, "", "rewrites are not implemented yet"},
+
+    // ---- Sluice's own ----
+    {"sluice.io/affinity", S::kSupported, "", "cookie: session affinity by a cookie the proxy issues"},
+    {"sluice.io/backend-protocol", S::kSupported, "", "http, https, h2c, h2, grpc or grpcs (per Service)"},
+    {"sluice.io/backend-tls-ca-secret", S::kSupported, "", "Secret (NAME or NS/NAME) whose ca.crt verifies TLS backends"},
+    {"sluice.io/backend-tls-server-name", S::kSupported, "", "SNI and verified name for TLS backends"},
+    {"sluice.io/backend-tls-verify", S::kSupported, "", "verify TLS backends (default: when a CA secret is set)"},
+    {"sluice.io/canary", S::kSupported, "", "this Ingress is a canary of the one with the same host and path"},
+    {"sluice.io/canary-by-cookie", S::kSupported, "", "cookie whose value always/never picks the canary"},
+    {"sluice.io/canary-by-header", S::kSupported, "", "header whose value always/never picks the canary"},
+    {"sluice.io/canary-by-header-value", S::kSupported, "", "the header value that picks the canary"},
+    {"sluice.io/canary-weight", S::kSupported, "", "share of requests for the canary"},
+    {"sluice.io/canary-weight-total", S::kSupported, "", "what canary-weight is a share of (default 100)"},
+    {"sluice.io/client-body-timeout", S::kSupported, "", "longest pause while reading a request body"},
+    {"sluice.io/compression", S::kSupported, "", "on|off: compress responses (off by default)"},
+    {"sluice.io/compression-codings", S::kSupported, "", "codings offered, preferred first (zstd, br, gzip)"},
+    {"sluice.io/compression-level-brotli", S::kSupported, "", "1..11 (default 4)"},
+    {"sluice.io/compression-level-gzip", S::kSupported, "", "1..9 (default 5)"},
+    {"sluice.io/compression-level-zstd", S::kSupported, "", "1..19 (default 3)"},
+    {"sluice.io/compression-min-length", S::kSupported, "", "smaller bodies of known length are sent as they are"},
+    {"sluice.io/compression-types", S::kSupported, "", "media types compressed (replaces the built-in list)"},
+    {"sluice.io/hash-key", S::kSupported, "", "key of ring-hash/maglev balancing"},
+    {"sluice.io/health-check-expected-status", S::kSupported, "", "active health check: healthy statuses"},
+    {"sluice.io/health-check-healthy-threshold", S::kSupported, "", "active health check: passes to become healthy"},
+    {"sluice.io/health-check-host", S::kSupported, "", "active health check: Host header"},
+    {"sluice.io/health-check-interval", S::kSupported, "", "active health check: interval"},
+    {"sluice.io/health-check-path", S::kSupported, "", "active health check: path (turns checks on)"},
+    {"sluice.io/health-check-timeout", S::kSupported, "", "active health check: timeout"},
+    {"sluice.io/health-check-unhealthy-threshold", S::kSupported, "", "active health check: failures to become unhealthy"},
+    {"sluice.io/hsts-include-subdomains", S::kSupported, "", "HSTS includeSubDomains"},
+    {"sluice.io/hsts-max-age", S::kSupported, "", "HSTS max-age in seconds (0: no header)"},
+    {"sluice.io/hsts-preload", S::kSupported, "", "HSTS preload"},
+    {"sluice.io/keep-server-header", S::kSupported, "", "pass the backend's Server header through"},
+    {"sluice.io/load-balance", S::kSupported, "", "round-robin, least-request, ring-hash, maglev, random, ewma"},
+    {"sluice.io/outlier-base-ejection-time", S::kSupported, "", "outlier detection: first ejection time"},
+    {"sluice.io/outlier-consecutive-failures", S::kSupported, "", "outlier detection: failures before ejection"},
+    {"sluice.io/outlier-detection", S::kSupported, "", "outlier detection on|off"},
+    {"sluice.io/outlier-max-ejection-percent", S::kSupported, "", "outlier detection: most endpoints ejected at once"},
+    {"sluice.io/outlier-max-ejection-time", S::kSupported, "", "outlier detection: longest ejection"},
+    {"sluice.io/panic-threshold-percent", S::kSupported, "", "below this share of healthy endpoints, use all"},
+    {"sluice.io/per-try-timeout", S::kSupported, "", "response head timeout of each try"},
+    {"sluice.io/proxy-body-size", S::kSupported, "", "largest request body (413 above)"},
+    {"sluice.io/proxy-connect-timeout", S::kSupported, "", "upstream connect timeout"},
+    {"sluice.io/proxy-read-timeout", S::kSupported, "", "upstream response and idle timeout"},
+    {"sluice.io/proxy-response-timeout", S::kSupported, "", "upstream response head timeout (over proxy-read-timeout)"},
+    {"sluice.io/retries", S::kSupported, "", "retries after the first try (default 2)"},
+    {"sluice.io/retry-budget-min-per-second", S::kSupported, "", "retries always allowed per second"},
+    {"sluice.io/retry-budget-percent", S::kSupported, "", "retries as a share of requests (default 20)"},
+    {"sluice.io/retry-on", S::kSupported, "", "connect-failure, reset, timeout, 502, 503, 504, or off"},
+    {"sluice.io/retry-timeout", S::kSupported, "", "no new try after this"},
+    {"sluice.io/session-cookie-max-age", S::kSupported, "", "affinity cookie Max-Age"},
+    {"sluice.io/session-cookie-name", S::kSupported, "", "affinity cookie name"},
+    {"sluice.io/session-cookie-path", S::kSupported, "", "affinity cookie Path"},
+    {"sluice.io/session-cookie-samesite", S::kSupported, "", "affinity cookie SameSite"},
+    {"sluice.io/session-cookie-secure", S::kSupported, "", "affinity cookie Secure"},
+    {"sluice.io/ssl-redirect", S::kSupported, "", "redirect HTTP to HTTPS on hosts with TLS (default true)"},
+};
+
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+std::string_view SupportName(Support support) {
+  switch (support) {
+    case Support::kSupported: return "supported";
+    case Support::kDifferent: return "different";
+    case Support::kNotNeeded: return "not-needed";
+    case Support::kUnsupported: return "unsupported";
+    case Support::kRefused: return "refused";
+  }
+  return "unsupported";
+}
+
+std::span<const CatalogEntry> AnnotationCatalog() { return kCatalog; }
+
+const CatalogEntry* FindCatalogEntry(std::string_view name) {
+  auto it = std::lower_bound(std::begin(kCatalog), std::end(kCatalog), name,
+                             [](const CatalogEntry& entry, std::string_view key) { return entry.name < key; });
+  return it != std::end(kCatalog) && it->name == name ? &*it : nullptr;
+}
+
+std::optional<std::string_view> SuggestAnnotation(std::string_view name) {
+  std::string_view prefix;
+  for (std::string_view known : {kNginxAnnotationPrefix, kSluiceAnnotationPrefix}) {
+    if (name.substr(0, known.size()) == known) prefix = known;
+  }
+  if (prefix.empty()) return std::nullopt;
+  const std::string_view suffix = name.substr(prefix.size());
+  const size_t allowed = suffix.size() >= 16 ? 3 : 2;
+  std::optional<std::string_view> best;
+  size_t best_distance = allowed + 1;
+  for (const CatalogEntry& entry : kCatalog) {
+    if (entry.name.substr(0, prefix.size()) != prefix) continue;
+    size_t distance = EditDistance(suffix, entry.name.substr(prefix.size()));
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = entry.name;
+    }
+  }
+  return best;
+}
+
+std::vector<AnnotationProblem> RefusedAnnotationProblems(const nlohmann::json* annotations) {
+  std::vector<AnnotationProblem> problems;
+  if (annotations == nullptr || !annotations->is_object()) return problems;
+  for (auto it = annotations->begin(); it != annotations->end(); ++it) {
+    const CatalogEntry* entry = FindCatalogEntry(it.key());
+    if (entry == nullptr || entry->support != Support::kRefused) continue;
+    problems.push_back({it.key(), it.key() + ": not applied, and never will be: " + std::string(entry->note) +
+                                      "; the rest of the Ingress applies"});
+  }
+  return problems;
+}
+
+std::string MarkdownAnnotationTable() {
+  std::string out = "| ingress-nginx annotation | Sluice | Sluice's way, or the difference |\n|---|---|---|\n";
+  for (const CatalogEntry& entry : kCatalog) {
+    if (entry.name.substr(0, kNginxAnnotationPrefix.size()) != kNginxAnnotationPrefix) continue;
+    out += "| `" + std::string(entry.name.substr(kNginxAnnotationPrefix.size())) + "` | " +
+           std::string(SupportName(entry.support)) + " | ";
+    if (!entry.sluice_way.empty()) out += "`" + std::string(entry.sluice_way) + "`";
+    if (!entry.sluice_way.empty() && !entry.note.empty()) out += ": ";
+    out += std::string(entry.note) + " |\n";
+  }
+  return out;
+}
+
+}  // namespace sluice::translate
