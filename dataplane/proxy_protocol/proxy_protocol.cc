@@ -42,14 +42,20 @@ bool ParsePort(std::string_view text, uint16_t* port) {
 }
 
 Result ParseV1(std::string_view bytes) {
-  size_t end = bytes.substr(0, kMaxV1Length).find("\r\n");
+  // The line ends at the first CRLF, within 107 bytes; a CR or LF that is
+  // not part of it is malformed (and stays so whatever follows).
+  size_t end = std::string_view::npos;
+  size_t scan = std::min(bytes.size(), kMaxV1Length - 1);  // the CR; its LF is the 107th byte at most
+  for (size_t i = 0; i < scan; ++i) {
+    if (bytes[i] == '\n') return Invalid("PROXY v1 header: bare LF");
+    if (bytes[i] != '\r') continue;
+    if (i + 1 == bytes.size()) break;  // the LF may come next
+    if (bytes[i + 1] != '\n') return Invalid("PROXY v1 header: bare CR");
+    end = i;
+    break;
+  }
   if (end == std::string_view::npos) {
     if (bytes.size() >= kMaxV1Length) return Invalid("PROXY v1 header longer than 107 bytes");
-    // A CR or LF before the end that is not a CRLF cannot become one.
-    size_t stray = bytes.find_first_of("\r\n");
-    if (stray != std::string_view::npos && (bytes[stray] == '\n' || stray + 1 < bytes.size())) {
-      return Invalid("PROXY v1 header: bad line end");
-    }
     return Result{};
   }
   Result result;
