@@ -66,8 +66,17 @@ std::optional<IpAddress> IpAddress::Parse(std::string_view text) {
 std::string IpAddress::ToString() const {
   char buffer[INET6_ADDRSTRLEN];
   if (is_v4()) {
-    uint32_t v4 = htonl(static_cast<uint32_t>(lo));
-    inet_ntop(AF_INET, &v4, buffer, sizeof buffer);
+    // By hand: inet_ntop formats through sprintf, ~1,800 instructions,
+    // paid per request by the real_client stage (callgrind).
+    char* at = buffer;
+    for (int shift = 24; shift >= 0; shift -= 8) {
+      unsigned octet = static_cast<unsigned>(lo >> shift) & 0xff;
+      if (octet >= 100) *at++ = static_cast<char>('0' + octet / 100);
+      if (octet >= 10) *at++ = static_cast<char>('0' + octet / 10 % 10);
+      *at++ = static_cast<char>('0' + octet % 10);
+      if (shift != 0) *at++ = '.';
+    }
+    return std::string(buffer, static_cast<size_t>(at - buffer));
   } else {
     uint8_t bytes[16];
     for (int i = 0; i < 8; ++i) bytes[i] = static_cast<uint8_t>(hi >> (56 - 8 * i));
