@@ -14,6 +14,7 @@
 #include "test/support/manifests.h"
 #include "test/support/process.h"
 #include "test/support/proxy_header.h"
+#include "test/support/shell.h"
 #include "test/support/sluice_cluster.h"
 
 namespace sluice {
@@ -90,9 +91,10 @@ class AccessEndToEndTest : public ::testing::Test {
  protected:
   // `flags`: the proxy's; `prefix`: what a ready-check request starts with
   // (a PROXY header on a strict listener).
-  void StartCluster(const std::string& name, std::vector<std::string> flags, const std::string& prefix = "") {
+  void StartCluster(const std::string& name, std::vector<std::string> flags, const std::string& prefix = "",
+                    bool https = false) {
     cluster_ = std::make_unique<testing::SluiceCluster>(testing::SluiceClusterOptions{
-        .name = name, .workers = 2, .access_log = "access.log", .extra_proxy_flags = std::move(flags)});
+        .name = name, .workers = 2, .https = https, .access_log = "access.log", .extra_proxy_flags = std::move(flags)});
     backend_port_ = testing::FreePort();
     backend_ = cluster_->StartEchoBackend("echo", backend_port_);
     cluster_->WriteManifest("all.yaml", testing::ReplaceAll(kManifests, "SERVICE",
@@ -169,6 +171,23 @@ TEST_F(AccessEndToEndTest, ProxyProtocolHeadersDecideTheClient) {
   EXPECT_EQ(Request(ProxyV2("203.0.113.9", 1, "127.0.0.1", 80, {}, /*local=*/true), "allowed.local").status, 403);
   EXPECT_TRUE(Logged({R"("client":"203.0.113.7","peer":"127.0.0.1")", R"("host":"allowed.local")", R"("status":200)"}));
   EXPECT_TRUE(Logged({R"("client":"198.51.100.1","peer":"127.0.0.1")", R"("status":403)"}));
+}
+
+TEST_F(AccessEndToEndTest, ProxyProtocolBeforeTlsOnTheHttpsListener) {
+  // Only the HTTPS listener expects the header; curl sends a v1 header with
+  // its own source address, then the TLS handshake (h2 by ALPN).
+  ASSERT_NO_FATAL_FAILURE(StartCluster("access-pp-tls", {"--proxy-protocol", "https"}, "", /*https=*/true));
+  auto curl = [&](const std::string& source, bool header) {
+    std::string port = std::to_string(cluster_->https_port());
+    return testing::ShellOutput("timeout 20 curl -sk -o /dev/null -w '%{http_code} %{http_version}' " +
+                                std::string(header ? "--haproxy-protocol " : "") + "--interface " + source +
+                                " --resolve nginx-allowed.local:" + port + ":127.0.0.1 https://nginx-allowed.local:" +
+                                port + "/anything");
+  };
+  EXPECT_EQ(curl("127.0.0.5", true), "200 2");
+  EXPECT_EQ(curl("127.0.0.6", true), "403 2");
+  EXPECT_EQ(curl("127.0.0.5", false).substr(0, 3), "000");  // no header: closed
+  EXPECT_TRUE(Logged({R"("client":"127.0.0.5")", R"("host":"nginx-allowed.local:)", R"("status":200)"}));
 }
 
 TEST_F(AccessEndToEndTest, StrictListenerClosesConnectionsWithoutAHeader) {
