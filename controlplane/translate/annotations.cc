@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/ip_prefix.h"
+
 #include <algorithm>
 #include <optional>
 #include <utility>
@@ -372,6 +374,44 @@ void ReadCompressionAnnotations(Reader& reader, v1::RoutePolicy& policy) {
   if (compression.ByteSizeLong() != 0) *policy.mutable_compression() = compression;
 }
 
+// ---- Access control: source address allow/deny lists. ----
+
+// The sluice.io/ name wins over the ingress-nginx one when both are set.
+// Unlike other annotations, an invalid list is not "as if unset": that
+// would open an allow-listed Ingress to everyone, so it refuses every
+// client instead (deny_all), and the problem says so.
+void ReadAccessControlAnnotations(Reader& reader, v1::RoutePolicy& policy) {
+  v1::AccessControlPolicy access;
+  struct List {
+    std::string_view preferred, nginx;
+    void (v1::AccessControlPolicy::*add)(const std::string&);
+  };
+  const List lists[] = {
+      {"sluice.io/allow-source-range", "nginx.ingress.kubernetes.io/whitelist-source-range",
+       &v1::AccessControlPolicy::add_allow},
+      {"sluice.io/deny-source-range", "nginx.ingress.kubernetes.io/denylist-source-range",
+       &v1::AccessControlPolicy::add_deny},
+  };
+  for (const List& list : lists) {
+    std::optional<std::string> preferred = reader.Text(list.preferred);
+    std::optional<std::string> nginx = reader.Text(list.nginx);
+    std::string_view name = preferred ? list.preferred : list.nginx;
+    const std::optional<std::string>& text = preferred ? preferred : nginx;
+    if (!text) continue;
+    std::string bad;
+    std::optional<std::vector<IpPrefix>> prefixes = ParsePrefixList(*text, &bad);
+    if (!prefixes) {
+      reader.Invalid(name, *text,
+                     "\"" + bad + "\" is not a CIDR like 10.0.0.0/8 or 2001:db8::/32; every client is refused "
+                     "until it is fixed");
+      access.set_deny_all(true);
+      continue;
+    }
+    for (const IpPrefix& prefix : *prefixes) (access.*list.add)(prefix.ToString());
+  }
+  if (access.ByteSizeLong() != 0) *policy.mutable_access_control() = access;
+}
+
 constexpr char kStatusRangesSyntax[] = "expected statuses or ranges like 200-399 or 200,204";
 
 }  // namespace
@@ -475,6 +515,7 @@ AnnotatedPolicy RoutePolicyFromAnnotations(const nlohmann::json* annotations) {
   if (policy.has_hsts() && policy.hsts().ByteSizeLong() == 0) policy.clear_hsts();
   ReadRetryAnnotations(reader, policy);
   ReadCompressionAnnotations(reader, policy);
+  ReadAccessControlAnnotations(reader, policy);
   out.problems = reader.TakeProblems();
   return out;
 }

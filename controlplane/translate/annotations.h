@@ -34,6 +34,10 @@
 //   sluice.io/compression-level-brotli 1..11 (default 4)
 //   sluice.io/compression-level-zstd  1..19 (default 3)
 //   (ingress-nginx has only global ConfigMap keys for these: README maps them)
+// Access control (RoutePolicy.access_control; CIDRs, IPv4 or IPv6, comma or
+// space separated; deny wins; an invalid list refuses every client):
+//   sluice.io/allow-source-range      allow  nginx.ingress.kubernetes.io/whitelist-source-range
+//   sluice.io/deny-source-range       deny   nginx.ingress.kubernetes.io/denylist-source-range
 // Backend (per Service, read by BackendFromAnnotations):
 //   sluice.io/backend-protocol        http|https|h2c|h2|grpc|grpcs  nginx.ingress.kubernetes.io/backend-protocol
 //   sluice.io/backend-tls-ca-secret   NAME (same namespace) or NS/NAME, its ca.crt

@@ -117,6 +117,21 @@ TEST(JsonLineTest, LeavesOutWhatTheRequestNeverHadAndReportsTheProxysOwnError) {
             "\n");
 }
 
+TEST(JsonLineTest, PeerFollowsTheClientWhenTheyDiffer) {
+  Entry e;
+  e.start = At(std::chrono::year{1999} / 1 / 2, 3h + 4min + 5s + 7ms);
+  e.client_address = "203.0.113.9";
+  e.peer_address = "10.0.0.2";  // the balancer that sent the PROXY header
+  e.method = "GET";
+  e.host = "a";
+  e.path = "/";
+  e.status = 403;
+  EXPECT_EQ(Line(e),
+            R"({"time":"1999-01-02T03:04:05.007Z","client":"203.0.113.9","peer":"10.0.0.2","method":"GET",)"
+            R"("host":"a","path":"/","status":403,"bytes_in":0,"bytes_out":0,"total_time":0.000})"
+            "\n");
+}
+
 TEST(JsonLineTest, NonsenseNumbersStillGiveValidJson) {
   Entry e = TypicalEntry();
   e.status = -5;

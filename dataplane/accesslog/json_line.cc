@@ -235,9 +235,10 @@ void AppendJsonString(std::string_view text, std::string& out) {
 void AppendJsonLine(const Entry& entry, std::string& out) {
   // Grow once to the worst case (every string byte escaped as \u00XX), write
   // through a cursor, then trim to what was written.
-  constexpr size_t kFixedMax = 288;  // keys, punctuation, timestamp, numbers: ~255 at most
+  constexpr size_t kFixedMax = 296;  // keys, punctuation, timestamp, numbers: ~263 at most
   const size_t old_size = out.size();
-  out.resize(old_size + kFixedMax + MaxJsonStringSize(entry.client_address) + MaxJsonStringSize(entry.method) +
+  out.resize(old_size + kFixedMax + MaxJsonStringSize(entry.client_address) + MaxJsonStringSize(entry.peer_address) +
+             MaxJsonStringSize(entry.method) +
              MaxJsonStringSize(entry.host) + MaxJsonStringSize(entry.path) +
              MaxJsonStringSize(entry.upstream_address) + MaxJsonStringSize(entry.snapshot_version) +
              MaxJsonStringSize(entry.route_origin) + MaxJsonStringSize(entry.error));
@@ -246,6 +247,10 @@ void AppendJsonLine(const Entry& entry, std::string& out) {
   at = PutTimestamp(at, entry.start);
   at = PutLiteral(at, "\",\"client\":");
   at = PutJsonString(at, entry.client_address);
+  if (!entry.peer_address.empty()) {
+    at = PutLiteral(at, ",\"peer\":");
+    at = PutJsonString(at, entry.peer_address);
+  }
   at = PutLiteral(at, ",\"method\":");
   at = PutJsonString(at, entry.method);
   at = PutLiteral(at, ",\"host\":");

@@ -12,7 +12,8 @@ namespace sluice::accesslog {
 // live until Log()/AppendJsonLine() returns: the line is formatted at once.
 struct Entry {
   std::chrono::system_clock::time_point start;  // when the request head was complete
-  std::string_view client_address;              // ip
+  std::string_view client_address;              // ip: the real client (PROXY protocol, trusted X-Forwarded-For)
+  std::string_view peer_address;                // the TCP peer when it is not the client; else empty
   std::string_view method, host, path;          // path incl. query, as received (untrusted)
   int status = 0;                               // 0 if aborted before a response
   uint64_t bytes_in = 0;                        // request body bytes read
@@ -33,7 +34,8 @@ struct Entry {
 //  "path":"/app?x=1","status":200,"bytes_in":0,"bytes_out":295,"upstream":"127.0.0.1:9001",
 //  "upstream_time":0.001,"total_time":0.002,"version":"16d1...","route":"demo/demo"}
 // "time" is `start` in UTC with milliseconds; times are seconds with millisecond
-// resolution. "upstream", "upstream_time", "version", "route" and "error" are
+// resolution. "peer" (after "client", the balancer or proxy the client came
+// through), "upstream", "upstream_time", "version", "route" and "error" are
 // left out when empty / negative, every other field is always present.
 // Every string is escaped (see AppendJsonString), so a client cannot end the
 // line early or add fields.

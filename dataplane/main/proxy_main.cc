@@ -1,5 +1,6 @@
 // sluice-proxy: the data plane. See README.md for flags.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -19,7 +20,9 @@
 
 #include "dataplane/accesslog/access_log.h"
 #include "dataplane/admin/admin_server.h"
+#include "base/ip_prefix.h"
 #include "dataplane/common/log.h"
+#include "dataplane/connlimit/connection_limits.h"
 #include "dataplane/discovery/snapshot_client.h"
 #include "dataplane/health/checker.h"
 #include "dataplane/health/registry.h"
@@ -72,6 +75,22 @@ constexpr const char* kUsage = R"(Usage: sluice-proxy [flags]
                           before GOAWAY ENHANCE_YOUR_CALM (rapid reset; default 200)
   --h2-max-control-frames-per-second N  PING/SETTINGS/PRIORITY/WINDOW_UPDATE/
                           empty DATA frames per connection per second (default 1000)
+  Real client address and connection limits (README: "Client address and
+  connection limits"):
+  --trusted-proxies CIDRS X-Forwarded-For is read (from the right, through
+                          these hops only) on requests from these addresses,
+                          comma separated (default: none; ingress-nginx's
+                          use-forwarded-headers + proxy-real-ip-cidr)
+  --proxy-protocol LISTENERS  http, https or http,https: every connection on
+                          those listeners starts with a PROXY protocol v1/v2
+                          header, or is closed (default: none)
+  --max-connections N     open client connections for the whole proxy; the
+                          last 10% are kept for addresses holding fewer than
+                          16 (default: half the open-files limit; 0: none)
+  --max-connections-per-address N  open connections per client address (IPv6:
+                          per /64) (default 1024; 0: none)
+  --max-connection-rate-per-address N  new connections per second per client
+                          address (default 0: none)
   --help, --version
 ADDR is HOST:PORT with an IP literal, or :PORT for all interfaces.
 Per-route timeouts and the body size limit come from Ingress annotations
@@ -99,11 +118,28 @@ struct Flags {
   std::string default_key;
   int tls_ticket_rotation_seconds = 3600;
   int https_redirect_port = 0;  // 0: the --https-listen port
+  std::string trusted_proxies;
+  bool proxy_protocol_http = false;
+  bool proxy_protocol_https = false;
+  int64_t max_connections = -1;  // -1: half the open-files limit
+  int64_t max_connections_per_address = 1024;
+  int64_t max_connection_rate_per_address = 0;
 };
+
 
 [[noreturn]] void FlagError(const std::string& message) {
   std::fprintf(stderr, "sluice-proxy: %s (see --help)\n", message.c_str());
   std::exit(2);
+}
+
+// A count flag where 0 means "no limit".
+int64_t ParseCount(const std::string& flag, const std::string& value) {
+  char* end = nullptr;
+  long long n = std::strtoll(value.c_str(), &end, 10);
+  if (value.empty() || *end != '\0' || n < 0 || n > 100'000'000) {
+    FlagError("invalid value for " + flag + ": \"" + value + "\" (expected 0..100000000)");
+  }
+  return n;
 }
 
 int ParsePositiveInt(const std::string& flag, const std::string& value, int max) {
@@ -139,7 +175,9 @@ Flags ParseFlags(int argc, char** argv) {
         {"--workers", 4},    {"--node-id", 5},     {"--drain-timeout", 6}, {"--access-log", 7},
         {"--client-header-timeout", 8}, {"--keepalive-timeout", 9}, {"--max-header-bytes", 10}, {"--max-headers", 11},
         {"--default-certificate", 12}, {"--default-key", 13}, {"--tls-ticket-rotation", 14},
-        {"--https-redirect-port", 15}};
+        {"--https-redirect-port", 15}, {"--trusted-proxies", 16}, {"--proxy-protocol", 17},
+        {"--max-connections", 18}, {"--max-connections-per-address", 19},
+        {"--max-connection-rate-per-address", 20}};
     const std::map<std::string, int*> kHttp2Flags = {
         {"--h2-max-concurrent-streams", &flags.h2_max_concurrent_streams},
         {"--h2-stall-timeout", &flags.h2_stall_timeout_seconds},
@@ -176,12 +214,41 @@ Flags ParseFlags(int argc, char** argv) {
       case 13: flags.default_key = value; break;
       case 14: flags.tls_ticket_rotation_seconds = ParsePositiveInt(arg, value, 7 * 86400); break;
       case 15: flags.https_redirect_port = ParsePositiveInt(arg, value, 65535); break;
+      case 16: flags.trusted_proxies = value; break;
+      case 17:
+        flags.proxy_protocol_http = flags.proxy_protocol_https = false;
+        for (size_t start = 0; start <= value.size();) {
+          size_t comma = std::min(value.find(',', start), value.size());
+          std::string item = value.substr(start, comma - start);
+          if (item == "http") {
+            flags.proxy_protocol_http = true;
+          } else if (item == "https") {
+            flags.proxy_protocol_https = true;
+          } else {
+            FlagError("invalid value for --proxy-protocol: \"" + value + "\" (expected http, https or http,https)");
+          }
+          start = comma + 1;
+        }
+        break;
+      case 18: flags.max_connections = ParseCount(arg, value); break;
+      case 19: flags.max_connections_per_address = ParseCount(arg, value); break;
+      case 20: flags.max_connection_rate_per_address = ParseCount(arg, value); break;
     }
   }
   if (flags.default_certificate.empty() != flags.default_key.empty()) {
     FlagError("--default-certificate and --default-key go together");
   }
   if (flags.workers == 0) flags.workers = std::max(1u, std::thread::hardware_concurrency());
+  if (flags.proxy_protocol_https && flags.https_listen.empty()) FlagError("--proxy-protocol https needs --https-listen");
+  if (flags.max_connections < 0) {
+    // Each client connection may hold an upstream one: half the
+    // descriptors, so the proxy never runs out of them (accept4 EMFILE)
+    // before the limit refuses connections cleanly.
+    rlimit files{};
+    getrlimit(RLIMIT_NOFILE, &files);
+    uint64_t limit = files.rlim_cur == RLIM_INFINITY ? 1'000'000 : files.rlim_cur;
+    flags.max_connections = static_cast<int64_t>(std::max<uint64_t>(limit / 2, 512));
+  }
   if (flags.node_id.empty()) {
     char host[256] = {0};
     gethostname(host, sizeof host - 1);
@@ -227,7 +294,8 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
                         const accesslog::AccessLog* access_log) {
   uint64_t accepted = 0, active = 0, requests = 0, connects = 0, reuses = 0, failures = 0;
   uint64_t tls_handshakes = 0, tls_resumed = 0, tls_failures = 0;
-  uint64_t retries = 0, budget_exhausted = 0, ejections = 0;
+  uint64_t retries = 0, budget_exhausted = 0, ejections = 0, proxy_protocol_failures = 0;
+  uint64_t refused[5] = {};
   uint64_t by_class[6] = {0};
   using pipeline::CompressionStats;
   uint64_t compressed[CompressionStats::kCodings] = {}, compress_in[CompressionStats::kCodings] = {},
@@ -246,6 +314,8 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
     tls_handshakes += s.tls_handshakes.load(std::memory_order_relaxed);
     tls_resumed += s.tls_resumed.load(std::memory_order_relaxed);
     tls_failures += s.tls_handshake_failures.load(std::memory_order_relaxed);
+    proxy_protocol_failures += s.proxy_protocol_failures.load(std::memory_order_relaxed);
+    for (int i = 0; i < 5; ++i) refused[i] += s.connections_refused[i].load(std::memory_order_relaxed);
     for (int i = 0; i < 6; ++i) by_class[i] += s.responses_by_class[i].load(std::memory_order_relaxed);
     for (size_t i = 0; i < CompressionStats::kCodings; ++i) {
       compressed[i] += s.compression.responses[i].load(std::memory_order_relaxed);
@@ -264,6 +334,15 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
   metric("sluice_connections_accepted_total", "counter", "Downstream connections accepted.", accepted);
   metric("sluice_connections_active", "gauge", "Downstream connections open now.", active);
   metric("sluice_requests_total", "counter", "Requests received.", requests);
+  out += "# HELP sluice_connections_refused_total Connections closed at once by the connection limits, by limit.\n";
+  out += "# TYPE sluice_connections_refused_total counter\n";
+  for (int i = 1; i < 5; ++i) {
+    out += "sluice_connections_refused_total{limit=\"" +
+           std::string(connlimit::RefusalName(static_cast<connlimit::Refusal>(i))) + "\"} " +
+           std::to_string(refused[i]) + "\n";
+  }
+  metric("sluice_proxy_protocol_failures_total", "counter",
+         "Connections closed for a missing, invalid or late PROXY protocol header.", proxy_protocol_failures);
   out += "# HELP sluice_responses_total Responses sent, by status class (aborted: cut off mid-body).\n";
   out += "# TYPE sluice_responses_total counter\n";
   const char* classes[6] = {"aborted", "1xx", "2xx", "3xx", "4xx", "5xx"};
@@ -365,7 +444,18 @@ int Run(const Flags& flags) {
     }
   }
 
+  connlimit::ConnectionLimits connection_limits(connlimit::Options{
+      .max_connections = static_cast<uint32_t>(flags.max_connections),
+      .max_connections_per_address = static_cast<uint32_t>(flags.max_connections_per_address),
+      .max_rate_per_address = static_cast<uint32_t>(flags.max_connection_rate_per_address)});
+  if (!flags.trusted_proxies.empty()) {
+    std::string bad;
+    std::optional<std::vector<IpPrefix>> trusted = ParsePrefixList(flags.trusted_proxies, &bad);
+    if (!trusted) FlagError("--trusted-proxies: \"" + bad + "\" is not a CIDR");
+    compile_options.chain.trusted_proxies = std::make_shared<const PrefixSet>(*trusted);
+  }
   proxy::ProxyConfig config;
+  config.connection_limits = &connection_limits;
   config.client_header_timeout = std::chrono::seconds(flags.client_header_timeout_seconds);
   config.keepalive_timeout = std::chrono::seconds(flags.keepalive_timeout_seconds);
   config.head_limits.max_head_bytes = static_cast<size_t>(flags.max_header_bytes);
@@ -393,12 +483,12 @@ int Run(const Flags& flags) {
   std::vector<std::unique_ptr<proxy::Worker>> workers;
   for (int i = 0; i < flags.workers; ++i) {
     workers.push_back(std::make_unique<proxy::Worker>(i, &config, access_log.get()));
-    Status listening = workers.back()->Listen(*http_address);
+    Status listening = workers.back()->Listen(*http_address, flags.proxy_protocol_http);
     if (listening.ok() && https_address) {
       std::shared_ptr<const tls::ServerConfig> initial =
           tls::ServerConfig::Build({}, compile_options.explicit_default_certificate,
                                    compile_options.generated_default_certificate, nullptr);
-      listening = workers.back()->ListenTls(*https_address, std::move(initial));
+      listening = workers.back()->ListenTls(*https_address, std::move(initial), flags.proxy_protocol_https);
     }
     if (!listening.ok()) {
       log::Error("cannot start", {{"error", listening.message()}});

@@ -21,6 +21,14 @@ std::string Address::IpString() const {
   return buf;
 }
 
+IpAddress Address::Ip() const {
+  if (family() == AF_INET) return IpAddress::FromV4(ntohl(reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr.s_addr));
+  if (family() == AF_INET6) {
+    return IpAddress::FromV6Bytes(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr.s6_addr);
+  }
+  return IpAddress{};
+}
+
 int Address::port() const {
   if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
   if (family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/ip_prefix.h"
 #include "base/status.h"
 
 namespace sluice::net {
@@ -20,6 +21,8 @@ struct Address {
   std::string ToString() const;
   // "127.0.0.1" or "::1", no port.
   std::string IpString() const;
+  // The address alone, for matching and counting (IPv4 as IPv4-mapped).
+  IpAddress Ip() const;
   int port() const;
 };
 

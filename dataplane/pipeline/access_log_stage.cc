@@ -6,7 +6,10 @@ void AccessLogStage::OnComplete(const ExchangeState& state) const {
   if (state.access_log == nullptr) return;
   accesslog::Entry entry;
   entry.start = state.start_wall;
-  entry.client_address = state.client != nullptr ? std::string_view(state.client->ip) : std::string_view();
+  if (state.client != nullptr) {
+    entry.client_address = state.client->ip;
+    entry.peer_address = state.client->peer_ip;
+  }
   entry.method = state.request.method;
   entry.host = state.request.authority;
   entry.path = state.request.path;
@@ -29,6 +32,7 @@ void LogRefusedRequest(accesslog::AccessLog::Writer* log, const http::ClientInfo
   accesslog::Entry entry;
   entry.start = std::chrono::system_clock::now();
   entry.client_address = client.ip;
+  entry.peer_address = client.peer_ip;
   if (request != nullptr) {
     entry.method = request->method;
     entry.host = request->authority;

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 
+#include "dataplane/pipeline/access_control_stage.h"
 #include "dataplane/pipeline/access_log_stage.h"
 #include "dataplane/pipeline/body_limit_stage.h"
 #include "dataplane/pipeline/compression_stage.h"
 #include "dataplane/pipeline/https_redirect_stage.h"
+#include "dataplane/pipeline/real_client_stage.h"
 #include "dataplane/pipeline/request_headers_stage.h"
 #include "dataplane/pipeline/response_headers_stage.h"
 
@@ -110,6 +112,10 @@ std::vector<std::string_view> Chain::StageNames() const {
 
 std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const ChainDefaults& defaults) {
   std::vector<std::unique_ptr<const Stage>> stages;
+  if (defaults.trusted_proxies != nullptr && !defaults.trusted_proxies->empty()) {
+    stages.push_back(std::make_unique<RealClientStage>(defaults.trusted_proxies));
+  }
+  if (auto access = AccessControlStage::FromPolicy(policy.access_control())) stages.push_back(std::move(access));
   if (policy.redirect_to_https()) stages.push_back(std::make_unique<HttpsRedirectStage>(defaults.https_redirect_port));
   uint64_t max_body = policy.max_request_body_bytes() != 0 ? policy.max_request_body_bytes()
                                                            : defaults.max_request_body_bytes;

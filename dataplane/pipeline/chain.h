@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/ip_prefix.h"
 #include "dataplane/pipeline/stage.h"
 #include "sluice/v1/snapshot.pb.h"
 
@@ -18,6 +19,9 @@ namespace sluice::pipeline {
 struct ChainDefaults {
   uint64_t max_request_body_bytes = 0;  // 0: unlimited
   int https_redirect_port = 443;        // port in HTTPS redirects (443: none written)
+  // --trusted-proxies: every route gets the real_client stage (null or
+  // empty: the connection's client is the client).
+  std::shared_ptr<const PrefixSet> trusted_proxies;
 };
 
 class Chain {

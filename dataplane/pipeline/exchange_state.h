@@ -59,7 +59,10 @@ struct ExchangeState {
   // The request. Stages before the upstream may change method, path,
   // authority and fields; the upstream serializers send what is here.
   http::RequestHead request;
+  // The connection's client, or `forwarded_client` once the real_client
+  // stage took it from a trusted proxy's X-Forwarded-For.
   const http::ClientInfo* client = nullptr;
+  http::ClientInfo forwarded_client;
 
   // Request side.
   int64_t request_content_length = -1;  // the declared body length; -1: unknown (chunked) or none

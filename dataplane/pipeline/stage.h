@@ -29,7 +29,8 @@ enum class Verdict : uint8_t { kContinue, kReply, kPause };
 // chain) and the upstream (cluster choice, balancer pick, retries) after
 // the request-side ones; see README.md.
 enum class StageOrder : uint8_t {
-  kAccessControl = 10,  // IP allow/deny, authentication (empty)
+  kRealClient = 5,      // the client a trusted proxy names in X-Forwarded-For
+  kAccessControl = 10,  // IP allow/deny (access_control); authentication (empty)
   kRateLimit = 20,      // request rate and concurrency limits (empty)
   kWafRequest = 30,     // application firewall, request phases (empty)
   kHttpsRedirect = 40,  // plain HTTP to a TLS-only host: 308 to https

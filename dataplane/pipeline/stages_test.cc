@@ -11,8 +11,8 @@
 namespace sluice::pipeline {
 namespace {
 
-http::ClientInfo PlainClient() { return http::ClientInfo{"192.0.2.7", "http"}; }
-http::ClientInfo TlsClient() { return http::ClientInfo{"192.0.2.7", "https"}; }
+http::ClientInfo PlainClient() { return http::ClientInfo::At(*IpAddress::Parse("192.0.2.7"), "http"); }
+http::ClientInfo TlsClient() { return http::ClientInfo::At(*IpAddress::Parse("192.0.2.7"), "https"); }
 
 ExchangeState Request(const http::ClientInfo* client, std::string authority = "Shop.Example:8080",
                       std::string path = "/cart?id=1") {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 
+#include "dataplane/connlimit/connection_limits.h"
 #include "dataplane/http1/parser.h"
 
 namespace sluice::proxy {
@@ -36,6 +37,9 @@ struct ProxyConfig {
   milliseconds h2_stall_timeout{30'000};         // response stuck on a closed client window
   uint32_t h2_max_resets_per_second = 200;       // rapid reset (CVE-2023-44487)
   uint32_t h2_max_control_frames_per_second = 1000;  // PING/SETTINGS/WINDOW_UPDATE/empty DATA floods
+  // Connection limits for the whole proxy (--max-connections...), one
+  // table shared by every worker; null: none (tests).
+  connlimit::ConnectionLimits* connection_limits = nullptr;
 };
 
 }  // namespace sluice::proxy

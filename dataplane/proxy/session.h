@@ -2,6 +2,7 @@
 // What a worker knows of a downstream connection, whatever its protocol
 // (HTTP/1.1, HTTP/2, a TLS handshake still in progress): it can be started,
 // drained and swept when idle, and it tells its owner once when it is done.
+#include "dataplane/connlimit/connection_limits.h"
 #include "dataplane/net/event_loop.h"
 
 namespace sluice::proxy {
@@ -34,6 +35,9 @@ class Session : public net::IoHandler {
   // The owner's intrusive list of sessions (no per-session map node).
   Session* prev = nullptr;
   Session* next = nullptr;
+  // The connection's place under the proxy's connection limits: moved to
+  // the successor by ReplaceSession, given back when the connection closes.
+  connlimit::Ticket admission;
 };
 
 }  // namespace sluice::proxy

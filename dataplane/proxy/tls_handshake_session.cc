@@ -9,9 +9,9 @@
 
 namespace sluice::proxy {
 
-TlsHandshakeSession::TlsHandshakeSession(WorkerContext* ctx, int fd, std::string client_ip,
+TlsHandshakeSession::TlsHandshakeSession(WorkerContext* ctx, int fd, ClientInfo client,
                                          std::shared_ptr<const tls::ServerConfig> config, SessionOwner* owner)
-    : ctx_(ctx), fd_(fd), client_ip_(std::move(client_ip)), config_(std::move(config)), owner_(owner) {}
+    : ctx_(ctx), fd_(fd), client_(std::move(client)), config_(std::move(config)), owner_(owner) {}
 
 TlsHandshakeSession::~TlsHandshakeSession() {
   if (timer_ != 0) ctx_->loop->CancelTimer(timer_);
@@ -64,8 +64,7 @@ void TlsHandshakeSession::HandOver() {
   SSL_set_app_data(transport_->ssl(), nullptr);
   config_.reset();
   // The successor takes over the socket's registration (EventLoop::Retarget).
-  ClientInfo client;
-  client.ip = std::move(client_ip_);
+  ClientInfo client = std::move(client_);
   client.scheme = "https";
   Session* successor;
   if (transport_->alpn() == "h2") {

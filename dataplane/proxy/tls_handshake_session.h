@@ -20,7 +20,7 @@ class TlsHandshakeSession : public Session {
  public:
   // Takes ownership of the accepted socket `fd`. `config` stays referenced
   // until the handshake ends (its SNI callback runs during it).
-  TlsHandshakeSession(WorkerContext* ctx, int fd, std::string client_ip,
+  TlsHandshakeSession(WorkerContext* ctx, int fd, ClientInfo client,
                       std::shared_ptr<const tls::ServerConfig> config, SessionOwner* owner);
   ~TlsHandshakeSession() override;
 
@@ -36,7 +36,7 @@ class TlsHandshakeSession : public Session {
 
   WorkerContext* ctx_;
   int fd_;
-  std::string client_ip_;
+  ClientInfo client_;
   std::shared_ptr<const tls::ServerConfig> config_;
   SessionOwner* owner_;
   std::unique_ptr<tls::TlsTransport> transport_;

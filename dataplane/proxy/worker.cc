@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "dataplane/common/log.h"
+#include "dataplane/proxy/proxy_header_session.h"
 #include "dataplane/proxy/tls_handshake_session.h"
 
 namespace sluice::proxy {
@@ -31,13 +32,15 @@ constexpr std::chrono::milliseconds kAcceptPause{100};
 
 class Worker::Listener : public net::IoHandler {
  public:
-  Listener(Worker* worker, int fd, bool tls) : worker_(worker), fd_(fd), tls_(tls) {}
+  Listener(Worker* worker, int fd, bool tls, bool proxy_protocol)
+      : worker_(worker), fd_(fd), tls_(tls), proxy_protocol_(proxy_protocol) {}
   ~Listener() override { CloseFd(); }
   void OnIoEvents(uint32_t) override {
     if (fd_ >= 0) worker_->Accept(this);
   }
   int fd() const { return fd_; }
   bool tls() const { return tls_; }
+  bool proxy_protocol() const { return proxy_protocol_; }
   void CloseFd() {
     if (fd_ >= 0) {
       close(fd_);
@@ -53,6 +56,7 @@ class Worker::Listener : public net::IoHandler {
   Worker* worker_;
   int fd_;
   bool tls_;
+  bool proxy_protocol_;  // every connection starts with a PROXY header
 };
 
 Worker::Worker(int index, const ProxyConfig* config, accesslog::AccessLog* access_log)
@@ -70,18 +74,19 @@ void Worker::FlushAccessLog() {
 
 Worker::~Worker() { Stop(); }
 
-Status Worker::Listen(const net::Address& address) {
+Status Worker::Listen(const net::Address& address, bool proxy_protocol) {
   auto fd = net::Listen(address, /*reuse_port=*/true);
   if (!fd.ok()) return fd.status();
-  listeners_.push_back(std::make_unique<Listener>(this, *fd, /*tls=*/false));
+  listeners_.push_back(std::make_unique<Listener>(this, *fd, /*tls=*/false, proxy_protocol));
   return Status::Ok();
 }
 
-Status Worker::ListenTls(const net::Address& address, std::shared_ptr<const tls::ServerConfig> initial) {
+Status Worker::ListenTls(const net::Address& address, std::shared_ptr<const tls::ServerConfig> initial,
+                         bool proxy_protocol) {
   auto fd = net::Listen(address, /*reuse_port=*/true);
   if (!fd.ok()) return fd.status();
   initial_tls_ = std::move(initial);
-  listeners_.push_back(std::make_unique<Listener>(this, *fd, /*tls=*/true));
+  listeners_.push_back(std::make_unique<Listener>(this, *fd, /*tls=*/true, proxy_protocol));
   return Status::Ok();
 }
 
@@ -164,25 +169,62 @@ void Worker::Accept(Listener* listener) {
     address.storage = peer;
     address.length = len;
     ctx_.stats.Count(ctx_.stats.connections_accepted);
-    ctx_.stats.Count(ctx_.stats.connections_active);
-    Session* session;
-    if (tls) {
-      // Certificates as of this accept: a snapshot swap during the
-      // handshake does not change them under it.
-      const auto& current = ctx_.snapshot != nullptr && ctx_.snapshot->server_tls() != nullptr
-                                ? ctx_.snapshot->server_tls()
-                                : initial_tls_;
-      session = new TlsHandshakeSession(&ctx_, fd, address.IpString(), current, this);
-    } else {
-      ClientInfo client;
-      client.ip = address.IpString();
-      session = new Http1Session(&ctx_, std::make_unique<net::PlainTransport>(fd), std::move(client), this);
+    if (listener->proxy_protocol()) {
+      // The limits wait for the header: the peer is the balancer, whose
+      // address every client shares.
+      ctx_.stats.Count(ctx_.stats.connections_active);
+      Session* header = new ProxyHeaderSession(&ctx_, fd, address.Ip(), tls, this, this);
+      AddSession(header);
+      header->Start();
+      continue;
     }
+    ClientInfo client = ClientInfo::At(address.Ip());
+    connlimit::Ticket admission;
+    if (!Admit(client, &admission)) {
+      close(fd);  // over a limit: closed at once, nothing read or answered
+      continue;
+    }
+    ctx_.stats.Count(ctx_.stats.connections_active);
+    Session* session = NewConnectionSession(fd, std::move(client), tls);
+    session->admission = std::move(admission);
     AddSession(session);
     session->Start();
     if (ctx_.draining) session->Drain();
   }
   listener->full_batch_iteration = iteration;  // more may be queued
+}
+
+Session* Worker::NewConnectionSession(int fd, ClientInfo client, bool tls) {
+  if (tls) {
+    // Certificates as of this accept: a snapshot swap during the
+    // handshake does not change them under it.
+    const auto& current = ctx_.snapshot != nullptr && ctx_.snapshot->server_tls() != nullptr
+                              ? ctx_.snapshot->server_tls()
+                              : initial_tls_;
+    return new TlsHandshakeSession(&ctx_, fd, std::move(client), current, this);
+  }
+  return new Http1Session(&ctx_, std::make_unique<net::PlainTransport>(fd), std::move(client), this);
+}
+
+bool Worker::Admit(const ClientInfo& client, connlimit::Ticket* ticket) {
+  connlimit::ConnectionLimits* limits = ctx_.config->connection_limits;
+  if (limits == nullptr) return true;
+  auto second = std::chrono::duration_cast<std::chrono::seconds>(loop_.now().time_since_epoch()).count();
+  connlimit::Refusal refusal = limits->Admit(client.address, static_cast<uint32_t>(second), ticket);
+  if (refusal == connlimit::Refusal::kNone) return true;
+  ctx_.stats.Count(ctx_.stats.connections_refused[static_cast<size_t>(refusal)]);
+  return false;
+}
+
+bool Worker::StartProxiedConnection(Session* header_session, int fd, ClientInfo client, bool tls) {
+  connlimit::Ticket admission;
+  if (!Admit(client, &admission)) return false;
+  Session* session = NewConnectionSession(fd, std::move(client), tls);
+  session->admission = std::move(admission);
+  ReplaceSession(header_session, session);
+  session->Start();
+  if (ctx_.draining) session->Drain();
+  return true;
 }
 
 void Worker::PauseAccepting(Listener* listener) {
@@ -202,6 +244,7 @@ void Worker::AddSession(Session* session) {
 }
 
 void Worker::ReplaceSession(Session* old, Session* successor) {
+  if (old->admission.held()) successor->admission = std::move(old->admission);
   successor->prev = old->prev;
   successor->next = old->next;
   if (old->prev != nullptr) old->prev->next = successor;
@@ -216,6 +259,7 @@ void Worker::OnSessionClosed(Session* session) {
   if (session->next != nullptr) session->next->prev = session->prev;
   if (sessions_ == session) sessions_ = session->next;
   session->prev = session->next = nullptr;
+  session->admission.Release();  // now, not when the session is freed
   ctx_.stats.connections_active.store(ctx_.stats.connections_active.load(std::memory_order_relaxed) - 1,
                                       std::memory_order_relaxed);
   loop_.DeleteLater(std::unique_ptr<net::IoHandler>(session));

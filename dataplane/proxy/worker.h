@@ -13,11 +13,12 @@
 #include "dataplane/net/event_loop.h"
 #include "dataplane/net/socket.h"
 #include "dataplane/proxy/http1_session.h"
+#include "dataplane/proxy/proxy_header_session.h"
 #include "dataplane/proxy/worker_context.h"
 
 namespace sluice::proxy {
 
-class Worker : private SessionOwner {
+class Worker : private SessionOwner, private ProxiedConnectionStarter {
  public:
   // `access_log` may be null (access log off); otherwise this worker logs
   // through its own writer, flushed from a timer on its loop.
@@ -26,11 +27,14 @@ class Worker : private SessionOwner {
 
   // Opens this worker's listener on `address` (SO_REUSEPORT). Called before
   // Start() so that a bad address fails the process at once.
-  Status Listen(const net::Address& address);
+  // `proxy_protocol`: every connection starts with a PROXY protocol header
+  // naming the real client (strict: closed without one).
+  Status Listen(const net::Address& address, bool proxy_protocol = false);
   // The same for HTTPS: connections start with a TLS handshake. The
   // certificates are the current snapshot's (CompiledSnapshot::server_tls);
   // `initial` serves until a snapshot brings some (default certificate).
-  Status ListenTls(const net::Address& address, std::shared_ptr<const tls::ServerConfig> initial);
+  Status ListenTls(const net::Address& address, std::shared_ptr<const tls::ServerConfig> initial,
+                   bool proxy_protocol = false);
   void Start();
   // Thread-safe: the worker swaps to `snapshot` on its own loop.
   void SetSnapshot(std::shared_ptr<const snapshot::CompiledSnapshot> snapshot);
@@ -49,6 +53,12 @@ class Worker : private SessionOwner {
   // Accepts a bounded batch from `listener` (see kMaxAcceptBatch).
   void Accept(Listener* listener);
   void PauseAccepting(Listener* listener);
+  // The connection limits for `client` (ProxyConfig::connection_limits):
+  // true with `ticket` holding its place, or false (counted as refused).
+  bool Admit(const ClientInfo& client, connlimit::Ticket* ticket);
+  // The session a connection starts with: a TLS handshake or HTTP/1.1.
+  Session* NewConnectionSession(int fd, ClientInfo client, bool tls);
+  bool StartProxiedConnection(Session* header_session, int fd, ClientInfo client, bool tls) override;
   void AddSession(Session* session);
   void OnSessionClosed(Session* session) override;
   void ReplaceSession(Session* old, Session* successor) override;

@@ -32,6 +32,11 @@ struct WorkerStats {
   std::atomic<uint64_t> tls_handshakes{0};          // completed, full or resumed
   std::atomic<uint64_t> tls_resumed{0};             // of which resumed (session ticket)
   std::atomic<uint64_t> tls_handshake_failures{0};  // failed or timed out
+  // Connections closed at once by the connection limits, by
+  // connlimit::Refusal (index 0 unused), and PROXY protocol headers that
+  // were invalid or did not come in time.
+  std::atomic<uint64_t> connections_refused[5] = {};
+  std::atomic<uint64_t> proxy_protocol_failures{0};
   pipeline::CompressionStats compression;           // the compression stage's counters
 
   void Count(std::atomic<uint64_t>& counter, uint64_t n = 1) {

@@ -21,7 +21,9 @@ struct Response {
 
 class HttpConnection {
  public:
-  explicit HttpConnection(int port, std::string host = "127.0.0.1", int timeout_ms = 5000);
+  // `source`: the local address to connect from (any 127.x address, to be
+  // another client); empty: the kernel's choice.
+  explicit HttpConnection(int port, std::string host = "127.0.0.1", int timeout_ms = 5000, std::string source = "");
   ~HttpConnection();
   bool connected() const { return fd_ >= 0; }
   bool SendRaw(std::string_view bytes);
