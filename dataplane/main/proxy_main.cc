@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/grpc_tls/grpc_tls.h"
 #include "dataplane/accesslog/access_log.h"
 #include "dataplane/admin/admin_server.h"
 #include "dataplane/common/log.h"
@@ -39,7 +40,19 @@ constexpr const char* kVersion = "sluice-proxy 0.1.0";
 
 constexpr const char* kUsage = R"(Usage: sluice-proxy [flags]
 
-  --controller ADDR       sluice-controller gRPC address (default 127.0.0.1:18000)
+  --controller ADDR       sluice-controller gRPC address (default 127.0.0.1:18000);
+                          plaintext is refused unless it is a loopback address
+                          or mutual TLS is configured:
+  --controller-tls-cert FILE, --controller-tls-key FILE
+                          this proxy's PEM client certificate and key (its SANs
+                          must carry the controller's --grpc-client-identity)
+  --controller-ca FILE    PEM CA bundle the controller's certificate must chain to
+  --controller-server-name NAME  name the controller's certificate must carry
+                          (default: the host of --controller)
+  --controller-tls-reload SECONDS  re-read the three files this often; rotated
+                          files serve the next handshake, the open stream
+                          keeps going (default 10)
+  --controller-insecure   allow a plaintext stream to a non-loopback controller
   --http-listen ADDR      plaintext HTTP listener (default :8080)
   --https-listen ADDR     HTTPS listener (TLS 1.2/1.3, SNI, ALPN); off unless given
   --default-certificate FILE, --default-key FILE
@@ -99,6 +112,11 @@ struct Flags {
   std::string default_key;
   int tls_ticket_rotation_seconds = 3600;
   int https_redirect_port = 0;  // 0: the --https-listen port
+  // Mutual TLS to the controller: all three files, or none.
+  std::string controller_tls_cert, controller_tls_key, controller_ca;
+  std::string controller_server_name;
+  int controller_tls_reload_seconds = 10;
+  bool controller_insecure = false;
 };
 
 [[noreturn]] void FlagError(const std::string& message) {
@@ -134,12 +152,17 @@ Flags ParseFlags(int argc, char** argv) {
       std::puts(kVersion);
       std::exit(0);
     }
+    if (arg == "--controller-insecure") {
+      flags.controller_insecure = true;
+      continue;
+    }
     static const std::map<std::string, int> kWithValue = {
         {"--controller", 0}, {"--http-listen", 1}, {"--https-listen", 2}, {"--admin-listen", 3},
         {"--workers", 4},    {"--node-id", 5},     {"--drain-timeout", 6}, {"--access-log", 7},
         {"--client-header-timeout", 8}, {"--keepalive-timeout", 9}, {"--max-header-bytes", 10}, {"--max-headers", 11},
         {"--default-certificate", 12}, {"--default-key", 13}, {"--tls-ticket-rotation", 14},
-        {"--https-redirect-port", 15}};
+        {"--https-redirect-port", 15}, {"--controller-tls-cert", 16}, {"--controller-tls-key", 17},
+        {"--controller-ca", 18}, {"--controller-server-name", 19}, {"--controller-tls-reload", 20}};
     const std::map<std::string, int*> kHttp2Flags = {
         {"--h2-max-concurrent-streams", &flags.h2_max_concurrent_streams},
         {"--h2-stall-timeout", &flags.h2_stall_timeout_seconds},
@@ -176,7 +199,29 @@ Flags ParseFlags(int argc, char** argv) {
       case 13: flags.default_key = value; break;
       case 14: flags.tls_ticket_rotation_seconds = ParsePositiveInt(arg, value, 7 * 86400); break;
       case 15: flags.https_redirect_port = ParsePositiveInt(arg, value, 65535); break;
+      case 16: flags.controller_tls_cert = value; break;
+      case 17: flags.controller_tls_key = value; break;
+      case 18: flags.controller_ca = value; break;
+      case 19: flags.controller_server_name = value; break;
+      case 20: flags.controller_tls_reload_seconds = ParsePositiveInt(arg, value, 86400); break;
     }
+  }
+  const bool controller_tls =
+      !flags.controller_tls_cert.empty() || !flags.controller_tls_key.empty() || !flags.controller_ca.empty();
+  if (controller_tls && (flags.controller_tls_cert.empty() || flags.controller_tls_key.empty() ||
+                         flags.controller_ca.empty())) {
+    FlagError("--controller-tls-cert, --controller-tls-key and --controller-ca go together");
+  }
+  if (controller_tls && flags.controller_insecure) {
+    FlagError("--controller-insecure contradicts --controller-tls-cert; choose one");
+  }
+  // Snapshots carry every TLS private key: a plaintext stream may only run
+  // where nobody else can listen in.
+  if (!controller_tls && !flags.controller_insecure && !grpc_tls::IsLoopbackAddress(flags.controller)) {
+    FlagError("--controller " + flags.controller +
+              " is not a loopback address and the snapshot stream, which carries every TLS private key, would be "
+              "plaintext: give --controller-tls-cert, --controller-tls-key and --controller-ca (mutual TLS), or "
+              "--controller-insecure");
   }
   if (flags.default_certificate.empty() != flags.default_key.empty()) {
     FlagError("--default-certificate and --default-key go together");
@@ -465,6 +510,29 @@ int Run(const Flags& flags) {
   discovery::ClientOptions client_options;
   client_options.controller_address = flags.controller;
   client_options.node_id = flags.node_id;
+  if (!flags.controller_tls_cert.empty()) {
+    const grpc_tls::TlsFiles files{flags.controller_tls_cert, flags.controller_tls_key, flags.controller_ca};
+    if (Status usable = grpc_tls::CheckFiles(files); !usable.ok()) {
+      log::Error("cannot start: controller stream TLS", {{"error", usable.message()}});
+      return 2;
+    }
+    client_options.credentials = grpc_tls::MutualTlsChannelCredentials(
+        files, std::chrono::seconds(flags.controller_tls_reload_seconds));
+    client_options.server_name = flags.controller_server_name;
+    log::Info("controller stream uses mutual TLS",
+              {{"cert", flags.controller_tls_cert},
+               {"ca", flags.controller_ca},
+               {"server_name", flags.controller_server_name.empty() ? "(the --controller host)"
+                                                                     : flags.controller_server_name}});
+  } else if (flags.controller_insecure) {
+    log::Warn("controller stream is PLAINTEXT to a non-loopback address (--controller-insecure): snapshots, "
+              "private keys included, cross the network unencrypted",
+              {{"controller", flags.controller}});
+  } else {
+    log::Warn("controller stream is plaintext, to loopback only; in a cluster use --controller-tls-cert, "
+              "--controller-tls-key and --controller-ca",
+              {{"controller", flags.controller}});
+  }
   // A certificate that does not load is left out and named in the ACK
   // (partial ACK, StreamRequest.rejected_resources); anything else wrong
   // rejects the whole version (NACK).
