@@ -198,7 +198,7 @@ Kubernetes API mode (leader election; the leader writes Ingress status and Event
   --renew-deadline D              the leader gives up after failing to renew this long (default 10s)
   --retry-period D                renew / retry interval (default 2s)
   --help                          this text
-  --version                       print the version
+  --version                       print the version and the commit (of a stamped build)
 )";
 }
 

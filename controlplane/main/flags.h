@@ -49,6 +49,9 @@ sluice::Result<std::chrono::milliseconds> ParseDuration(const std::string& text)
 
 std::string UsageText();
 
-inline constexpr const char* kVersionText = "sluice-controller 0.1.0";
+// --version prints VersionLine(kProgram, kVersion) (base/version: with the
+// commit of a stamped build).
+inline constexpr const char* kProgram = "sluice-controller";
+inline constexpr const char* kVersion = "0.1.0";
 
 }  // namespace sluice::controller

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "base/grpc_tls/grpc_tls.h"
+#include "base/version/version.h"
 #include "controlplane/main/admin_http.h"
 #include "controlplane/kube/api_client.h"
 #include "controlplane/kube/credentials.h"
@@ -327,7 +328,7 @@ int RunKube(const ControllerFlags& flags) {
     return 1;
   }
   LogJson("info", "sluice-controller started",
-          {{"version", kVersionText},
+          {{"version", VersionLine(kProgram, kVersion)},
            {"api_server", credentials->server},
            {"credentials", credentials->description},
            {"grpc_listen", flags.grpc_listen},
@@ -380,7 +381,7 @@ int Run(const ControllerFlags& flags) {
     return 1;
   }
   LogJson("info", "sluice-controller started",
-          {{"version", kVersionText},
+          {{"version", VersionLine(kProgram, kVersion)},
            {"manifests", flags.manifests_dir},
            {"grpc_listen", flags.grpc_listen},
            {"grpc_port", server.bound_port()},
@@ -424,7 +425,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (flags->version) {
-    std::puts(kVersionText);
+    std::puts(sluice::VersionLine(kProgram, kVersion).c_str());
     return 0;
   }
   return Run(*flags);

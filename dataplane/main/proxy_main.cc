@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "base/grpc_tls/grpc_tls.h"
+#include "base/version/version.h"
 #include "dataplane/accesslog/access_log.h"
 #include "dataplane/admin/admin_server.h"
 #include "dataplane/common/log.h"
@@ -36,7 +37,8 @@
 namespace sluice {
 namespace {
 
-constexpr const char* kVersion = "sluice-proxy 0.1.0";
+constexpr const char* kProgram = "sluice-proxy";
+constexpr const char* kVersion = "0.1.0";
 
 constexpr const char* kUsage = R"(Usage: sluice-proxy [flags]
 
@@ -85,7 +87,7 @@ constexpr const char* kUsage = R"(Usage: sluice-proxy [flags]
                           before GOAWAY ENHANCE_YOUR_CALM (rapid reset; default 200)
   --h2-max-control-frames-per-second N  PING/SETTINGS/PRIORITY/WINDOW_UPDATE/
                           empty DATA frames per connection per second (default 1000)
-  --help, --version
+  --help, --version       (--version: the version and the commit of a stamped build)
 ADDR is HOST:PORT with an IP literal, or :PORT for all interfaces.
 Per-route timeouts and the body size limit come from Ingress annotations
 (see README.md).
@@ -149,7 +151,7 @@ Flags ParseFlags(int argc, char** argv) {
       std::exit(0);
     }
     if (arg == "--version") {
-      std::puts(kVersion);
+      std::puts(VersionLine(kProgram, kVersion).c_str());
       std::exit(0);
     }
     if (arg == "--controller-insecure") {
@@ -590,7 +592,8 @@ int Run(const Flags& flags) {
     main_loop.AddTimer(std::chrono::seconds(1), release_retired);
   };
   main_loop.AddTimer(std::chrono::seconds(1), release_retired);
-  log::Info("sluice-proxy started", {{"http_listen", http_address->ToString()},
+  log::Info("sluice-proxy started", {{"version", VersionLine(kProgram, kVersion)},
+                                     {"http_listen", http_address->ToString()},
                                      {"https_listen", https_address ? https_address->ToString() : "off"},
                                      {"admin_listen", admin_address->ToString()},
                                      {"controller", flags.controller},
