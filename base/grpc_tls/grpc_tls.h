@@ -7,7 +7,7 @@
 // their session, so a rotation neither restarts a process nor drops a stream.
 // Replace the files atomically (Kubernetes' Secret volumes do: they swap a
 // symlink to a new directory), or a reload may pair an old key with a new
-// certificate; gRPC then keeps the previous pair.
+// certificate and the handshakes until the next reload fail.
 #include <chrono>
 #include <functional>
 #include <memory>
