@@ -1,7 +1,10 @@
 #include "controlplane/main/flags.h"
 
 #include <cstdlib>
+#include <iterator>
 #include <map>
+
+#include "base/grpc_tls/grpc_tls.h"
 
 namespace sluice::controller {
 
@@ -19,13 +22,18 @@ sluice::Result<ControllerFlags> ParseFlags(const std::vector<std::string>& args)
       {"--publish-service", &flags.publish_service},
       {"--check", &flags.check_path},
       {"--output", &flags.check_output},
+      {"--grpc-tls-cert", &flags.grpc_tls_cert},
+      {"--grpc-tls-key", &flags.grpc_tls_key},
+      {"--grpc-client-ca", &flags.grpc_client_ca},
+      {"--grpc-client-identity", &flags.grpc_client_identity},
   };
-  std::string publish_status_address, lease_duration, renew_deadline, retry_period;
+  std::string publish_status_address, lease_duration, renew_deadline, retry_period, grpc_tls_reload;
   const std::map<std::string, std::string*> later = {
       {"--publish-status-address", &publish_status_address},
       {"--lease-duration", &lease_duration},
       {"--renew-deadline", &renew_deadline},
       {"--retry-period", &retry_period},
+      {"--grpc-tls-reload", &grpc_tls_reload},
   };
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -39,6 +47,10 @@ sluice::Result<ControllerFlags> ParseFlags(const std::vector<std::string>& args)
     }
     if (arg == "--annotation-table") {
       flags.annotation_table = true;
+      continue;
+    }
+    if (arg == "--grpc-insecure") {
+      flags.grpc_insecure = true;
       continue;
     }
     const size_t equals = arg.find('=');
@@ -90,14 +102,16 @@ sluice::Result<ControllerFlags> ParseFlags(const std::vector<std::string>& args)
       {&lease_duration, &flags.lease_duration},
       {&renew_deadline, &flags.renew_deadline},
       {&retry_period, &flags.retry_period},
+      {&grpc_tls_reload, &flags.grpc_tls_reload},
   };
-  const char* duration_names[] = {"--lease-duration", "--renew-deadline", "--retry-period"};
-  for (size_t i = 0; i < 3; ++i) {
+  const char* duration_names[] = {"--lease-duration", "--renew-deadline", "--retry-period", "--grpc-tls-reload"};
+  for (size_t i = 0; i < std::size(durations); ++i) {
     if (durations[i].first->empty()) continue;
     sluice::Result<std::chrono::milliseconds> parsed = ParseDuration(*durations[i].first);
     if (!parsed.ok()) return sluice::Status::Error(std::string(duration_names[i]) + ": " + parsed.status().message());
     *durations[i].second = *parsed;
   }
+  if (sluice::Status tls = CheckSnapshotStreamFlags(flags); !tls.ok()) return tls;
   // client-go's rules: a leader must give up before its lease can expire,
   // and retry more than once before giving up.
   if (flags.renew_deadline >= flags.lease_duration) {
@@ -107,6 +121,34 @@ sluice::Result<ControllerFlags> ParseFlags(const std::vector<std::string>& args)
     return sluice::Status::Error("--retry-period must be shorter than --renew-deadline");
   }
   return flags;
+}
+
+sluice::Status CheckSnapshotStreamFlags(const ControllerFlags& flags) {
+  const bool any_file = !flags.grpc_tls_cert.empty() || !flags.grpc_tls_key.empty() || !flags.grpc_client_ca.empty();
+  if (any_file) {
+    if (flags.grpc_tls_cert.empty() || flags.grpc_tls_key.empty() || flags.grpc_client_ca.empty()) {
+      return sluice::Status::Error("--grpc-tls-cert, --grpc-tls-key and --grpc-client-ca go together");
+    }
+    if (flags.grpc_client_identity.empty()) {
+      return sluice::Status::Error(
+          "--grpc-client-identity is needed with --grpc-tls-cert: the subject alternative name a proxy's "
+          "certificate must carry (e.g. spiffe://sluice/NAMESPACE/proxy)");
+    }
+    if (flags.grpc_insecure) return sluice::Status::Error("--grpc-insecure contradicts --grpc-tls-cert; choose one");
+    return sluice::Status::Ok();
+  }
+  if (!flags.grpc_client_identity.empty()) {
+    return sluice::Status::Error("--grpc-client-identity needs --grpc-tls-cert, --grpc-tls-key and --grpc-client-ca");
+  }
+  // Snapshots carry every TLS private key of the cluster: in plaintext they
+  // may only be offered where nothing but this machine can ask for them.
+  if (!flags.grpc_insecure && !grpc_tls::IsLoopbackAddress(flags.grpc_listen)) {
+    return sluice::Status::Error("--grpc-listen " + flags.grpc_listen +
+                                 " is not a loopback address and the snapshot stream, which carries every TLS "
+                                 "private key, would be plaintext: give --grpc-tls-cert, --grpc-tls-key, "
+                                 "--grpc-client-ca and --grpc-client-identity (mutual TLS), or --grpc-insecure");
+  }
+  return sluice::Status::Ok();
 }
 
 sluice::Result<std::chrono::milliseconds> ParseDuration(const std::string& text) {
@@ -146,7 +188,17 @@ Flags:
   --manifests DIR                 read YAML/JSON manifests from DIR and re-read them on change
   --kubeconfig FILE               use the Kubernetes API with this kubeconfig; without --manifests
                                   and --kubeconfig, the in-cluster service account is used
-  --grpc-listen ADDR              snapshot stream listen address (default :18000, all interfaces)
+  --grpc-listen ADDR              snapshot stream listen address (default 127.0.0.1:18000); plaintext
+                                  is refused on any other address unless mutual TLS is configured:
+  --grpc-tls-cert FILE            the controller's PEM certificate chain (proxies check it and its name)
+  --grpc-tls-key FILE             its private key
+  --grpc-client-ca FILE           PEM CA bundle a proxy's client certificate must chain to
+  --grpc-client-identity NAME     subject alternative name (URI or DNS) a proxy's certificate must
+                                  carry, e.g. spiffe://sluice/NAMESPACE/proxy
+  --grpc-tls-reload D             re-read the three files this often; rotated files serve new
+                                  handshakes, open streams keep going (default 10s)
+  --grpc-insecure                 allow a plaintext snapshot stream on a non-loopback address
+                                  (anyone who can connect gets every TLS private key)
   --admin-listen ADDR             admin HTTP listen address (default 127.0.0.1:9902):
                                   /healthz /readyz /nodes /snapshot
   --ingress-class-controller NAME IngressClass spec.controller to serve
@@ -162,7 +214,7 @@ Kubernetes API mode (leader election; the leader writes Ingress status and Event
   --renew-deadline D              the leader gives up after failing to renew this long (default 10s)
   --retry-period D                renew / retry interval (default 2s)
   --help                          this text
-  --version                       print the version
+  --version                       print the version and the commit (of a stamped build)
 )";
 }
 

@@ -11,7 +11,16 @@ namespace sluice::controller {
 struct ControllerFlags {
   std::string manifests_dir;   // --manifests DIR (folder mode)
   std::string kubeconfig;      // --kubeconfig FILE
-  std::string grpc_listen = ":18000";
+  // Loopback by default: plaintext is only allowed there (see below).
+  std::string grpc_listen = "127.0.0.1:18000";
+  // Mutual TLS on the snapshot stream: all three files, or none.
+  std::string grpc_tls_cert, grpc_tls_key, grpc_client_ca;
+  // The subject alternative name (URI or DNS) a proxy's client certificate
+  // must carry; required with the files.
+  std::string grpc_client_identity;
+  std::chrono::milliseconds grpc_tls_reload{10000};  // how often the files are re-read
+  // Plaintext on a non-loopback --grpc-listen: refused unless this is set.
+  bool grpc_insecure = false;
   std::string admin_listen = "127.0.0.1:9902";
   std::string ingress_class_controller = "sluice.io/ingress-controller";
   std::string watch_namespace;  // empty = all namespaces
@@ -35,11 +44,18 @@ struct ControllerFlags {
 // stderr, e.g. "unknown flag --foo (see --help)".
 sluice::Result<ControllerFlags> ParseFlags(const std::vector<std::string>& args);
 
+// The snapshot stream's transport: mutual TLS with all its flags, or
+// plaintext on a loopback --grpc-listen, or plaintext with --grpc-insecure.
+sluice::Status CheckSnapshotStreamFlags(const ControllerFlags& flags);
+
 // "15s", "500ms", "1m", or a plain number of seconds ("2", "0.5").
 sluice::Result<std::chrono::milliseconds> ParseDuration(const std::string& text);
 
 std::string UsageText();
 
-inline constexpr const char* kVersionText = "sluice-controller 0.1.0";
+// --version prints VersionLine(kProgram, kVersion) (base/version: with the
+// commit of a stamped build).
+inline constexpr const char* kProgram = "sluice-controller";
+inline constexpr const char* kVersion = "0.1.0";
 
 }  // namespace sluice::controller

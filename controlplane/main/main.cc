@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/grpc_tls/grpc_tls.h"
+#include "base/version/version.h"
 #include "controlplane/main/admin_http.h"
 #include "controlplane/kube/api_client.h"
 #include "controlplane/kube/credentials.h"
@@ -123,6 +125,40 @@ AdminResponse ServeAdmin(const std::string& path, const server::SnapshotServer& 
   return {404, kText, "not found; try /healthz /readyz /nodes /snapshot /leader\n"};
 }
 
+// The snapshot server's listen address and transport. Mutual TLS when the
+// files are given (checked now, so a wrong path fails the start instead of
+// every handshake); otherwise plaintext, which ParseFlags allowed only on
+// loopback or with --grpc-insecure, and which is said on start either way.
+Result<server::ServerOptions> SnapshotServerOptions(const ControllerFlags& flags) {
+  server::ServerOptions options;
+  options.listen_address = flags.grpc_listen;
+  if (!flags.grpc_tls_cert.empty()) {
+    const grpc_tls::TlsFiles files{flags.grpc_tls_cert, flags.grpc_tls_key, flags.grpc_client_ca};
+    if (Status usable = grpc_tls::CheckFiles(files); !usable.ok()) {
+      return Status::Error("snapshot stream TLS: " + usable.message());
+    }
+    options.credentials = grpc_tls::MutualTlsServerCredentials(
+        files, flags.grpc_client_identity, std::chrono::duration_cast<std::chrono::seconds>(flags.grpc_tls_reload),
+        [](const std::string& reason) { LogJson("warn", "snapshot stream client refused", {{"error", reason}}); });
+    LogJson("info", "snapshot stream uses mutual TLS",
+            {{"cert", flags.grpc_tls_cert},
+             {"client_ca", flags.grpc_client_ca},
+             {"client_identity", flags.grpc_client_identity},
+             {"reload_seconds", std::chrono::duration_cast<std::chrono::seconds>(flags.grpc_tls_reload).count()}});
+  } else if (flags.grpc_insecure) {
+    LogJson("warn",
+            "snapshot stream is PLAINTEXT on a non-loopback address (--grpc-insecure): anyone who can connect to " +
+                flags.grpc_listen + " gets every TLS private key",
+            {{"grpc_listen", flags.grpc_listen}});
+  } else {
+    LogJson("warn",
+            "snapshot stream is plaintext, on loopback only; in a cluster use --grpc-tls-cert, --grpc-tls-key, "
+            "--grpc-client-ca and --grpc-client-identity",
+            {{"grpc_listen", flags.grpc_listen}});
+  }
+  return options;
+}
+
 // Blocks the stop signals in this thread and every thread started after it:
 // they are taken synchronously by sigwait().
 sigset_t BlockStopSignals() {
@@ -162,9 +198,12 @@ int RunKube(const ControllerFlags& flags) {
   }
   const sigset_t stop_signals = BlockStopSignals();
 
-  server::ServerOptions server_options;
-  server_options.listen_address = flags.grpc_listen;
-  server::SnapshotServer server(server_options);
+  Result<server::ServerOptions> server_options = SnapshotServerOptions(flags);
+  if (!server_options.ok()) {
+    std::fprintf(stderr, "sluice-controller: %s\n", server_options.status().message().c_str());
+    return 2;
+  }
+  server::SnapshotServer server(*server_options);
   if (sluice::Status started = server.Start(); !started.ok()) {
     LogJson("error", "cannot start", {{"error", started.message()}});
     return 1;
@@ -292,7 +331,7 @@ int RunKube(const ControllerFlags& flags) {
     return 1;
   }
   LogJson("info", "sluice-controller started",
-          {{"version", kVersionText},
+          {{"version", VersionLine(kProgram, kVersion)},
            {"api_server", credentials->server},
            {"credentials", credentials->description},
            {"grpc_listen", flags.grpc_listen},
@@ -328,9 +367,12 @@ int Run(const ControllerFlags& flags) {
 
   const sigset_t stop_signals = BlockStopSignals();
 
-  server::ServerOptions server_options;
-  server_options.listen_address = flags.grpc_listen;
-  server::SnapshotServer server(server_options);
+  Result<server::ServerOptions> server_options = SnapshotServerOptions(flags);
+  if (!server_options.ok()) {
+    std::fprintf(stderr, "sluice-controller: %s\n", server_options.status().message().c_str());
+    return 2;
+  }
+  server::SnapshotServer server(*server_options);
   if (sluice::Status started = server.Start(); !started.ok()) {
     LogJson("error", "cannot start", {{"error", started.message()}});
     return 1;
@@ -342,7 +384,7 @@ int Run(const ControllerFlags& flags) {
     return 1;
   }
   LogJson("info", "sluice-controller started",
-          {{"version", kVersionText},
+          {{"version", VersionLine(kProgram, kVersion)},
            {"manifests", flags.manifests_dir},
            {"grpc_listen", flags.grpc_listen},
            {"grpc_port", server.bound_port()},
@@ -413,7 +455,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (flags->version) {
-    std::puts(kVersionText);
+    std::puts(sluice::VersionLine(kProgram, kVersion).c_str());
     return 0;
   }
   if (flags->annotation_table) {

@@ -77,7 +77,9 @@ sluice::Status SnapshotServer::Start() {
   const std::string address = NormaliseListenAddress(options_.listen_address);
   grpc::ServerBuilder builder;
   int selected_port = 0;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &selected_port);
+  builder.AddListeningPort(address,
+                           options_.credentials != nullptr ? options_.credentials : grpc::InsecureServerCredentials(),
+                           &selected_port);
   builder.RegisterService(service_.get());
   // Without this gRPC sets SO_REUSEPORT and a second controller on the same
   // port would silently share the traffic instead of failing to start.
@@ -100,7 +102,9 @@ sluice::Status SnapshotServer::Start() {
     debounce_thread_ = std::thread([this] { DebounceLoop(); });
   }
   LogJson("info", "snapshot server listening",
-          {{"address", options_.listen_address}, {"port", selected_port}});
+          {{"address", options_.listen_address},
+           {"port", selected_port},
+           {"transport", options_.credentials != nullptr ? "mutual TLS" : "plaintext"}});
   return sluice::Status::Ok();
 }
 

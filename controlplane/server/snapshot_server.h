@@ -25,6 +25,7 @@
 namespace grpc {
 class Server;
 class ServerContext;
+class ServerCredentials;
 template <class W, class R>
 class ServerReaderWriter;
 }  // namespace grpc
@@ -43,6 +44,9 @@ struct ServerOptions {
   // host:port; ":18000" (empty host) means all interfaces. Port 0 picks a
   // free port, see SnapshotServer::bound_port().
   std::string listen_address = "0.0.0.0:18000";
+  // Mutual TLS (base/grpc_tls MutualTlsServerCredentials); null: plaintext,
+  // which the controller only allows on loopback or with --grpc-insecure.
+  std::shared_ptr<grpc::ServerCredentials> credentials;
   // At most one push per `debounce`, each as early as that allows: a
   // Publish() after a quiet period (nothing published for `debounce`) goes
   // out at once, so a lone change reaches the proxies without waiting.

@@ -9,6 +9,7 @@
 #include <random>
 #include <utility>
 
+#include "base/grpc_tls/grpc_tls.h"
 #include "dataplane/common/log.h"
 #include "sluice/v1/snapshot_service.grpc.pb.h"
 
@@ -19,7 +20,7 @@ using sluice::v1::StreamResponse;
 
 namespace {
 
-std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
+std::shared_ptr<grpc::Channel> NewChannel(const ClientOptions& options) {
   grpc::ChannelArguments args;
   // Snapshots carry every certificate and key; do not cap them at 4 MiB.
   args.SetMaxReceiveMessageSize(-1);
@@ -32,7 +33,10 @@ std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
   // keeps a new channel from inheriting gRPC's internal reconnect backoff
   // (up to two minutes) from a previous channel to the same address.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  if (!options.server_name.empty()) args.SetString(grpc_tls::ServerNameArgument(), options.server_name);
+  return grpc::CreateCustomChannel(
+      options.controller_address,
+      options.credentials != nullptr ? options.credentials : grpc::InsecureChannelCredentials(), args);
 }
 
 // Merge + apply, wall time: how long the proxy took to serve a response.
@@ -117,7 +121,7 @@ void SnapshotClient::SleepBackoff(std::chrono::milliseconds ceiling) {
 }
 
 bool SnapshotClient::RunOneStream() {
-  auto stub = sluice::v1::SnapshotService::NewStub(NewChannel(options_.controller_address));
+  auto stub = sluice::v1::SnapshotService::NewStub(NewChannel(options_));
   grpc::ClientContext context;
   {
     std::lock_guard lock(mu_);

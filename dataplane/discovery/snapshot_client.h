@@ -24,14 +24,21 @@
 #include "sluice/v1/snapshot_service.pb.h"
 
 namespace grpc {
+class ChannelCredentials;
 class ClientContext;
-}
+}  // namespace grpc
 
 namespace sluice::discovery {
 
 struct ClientOptions {
   std::string controller_address;  // "127.0.0.1:18000"
   std::string node_id;
+  // Mutual TLS (base/grpc_tls MutualTlsChannelCredentials), shared by every
+  // reconnect so that rotated files are read by one watcher; null: plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // The name the controller's certificate must carry when it differs from
+  // the host in controller_address ("" = that host).
+  std::string server_name;
   std::chrono::milliseconds initial_backoff{250};
   std::chrono::milliseconds max_backoff{10000};
 };

@@ -18,6 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include "base/grpc_tls/grpc_tls.h"
+#include "base/version/version.h"
 #include "dataplane/accesslog/access_log.h"
 #include "dataplane/admin/admin_server.h"
 #include "base/ip_prefix.h"
@@ -38,11 +40,24 @@
 namespace sluice {
 namespace {
 
-constexpr const char* kVersion = "sluice-proxy 0.1.0";
+constexpr const char* kProgram = "sluice-proxy";
+constexpr const char* kVersion = "0.1.0";
 
 constexpr const char* kUsage = R"(Usage: sluice-proxy [flags]
 
-  --controller ADDR       sluice-controller gRPC address (default 127.0.0.1:18000)
+  --controller ADDR       sluice-controller gRPC address (default 127.0.0.1:18000);
+                          plaintext is refused unless it is a loopback address
+                          or mutual TLS is configured:
+  --controller-tls-cert FILE, --controller-tls-key FILE
+                          this proxy's PEM client certificate and key (its SANs
+                          must carry the controller's --grpc-client-identity)
+  --controller-ca FILE    PEM CA bundle the controller's certificate must chain to
+  --controller-server-name NAME  name the controller's certificate must carry
+                          (default: the host of --controller)
+  --controller-tls-reload SECONDS  re-read the three files this often; rotated
+                          files serve the next handshake, the open stream
+                          keeps going (default 10)
+  --controller-insecure   allow a plaintext stream to a non-loopback controller
   --http-listen ADDR      plaintext HTTP listener (default :8080)
   --https-listen ADDR     HTTPS listener (TLS 1.2/1.3, SNI, ALPN); off unless given
   --default-certificate FILE, --default-key FILE
@@ -91,7 +106,7 @@ constexpr const char* kUsage = R"(Usage: sluice-proxy [flags]
                           per /64) (default 1024; 0: none)
   --max-connection-rate-per-address N  new connections per second per client
                           address (default 0: none)
-  --help, --version
+  --help, --version       (--version: the version and the commit of a stamped build)
 ADDR is HOST:PORT with an IP literal, or :PORT for all interfaces.
 Per-route timeouts and the body size limit come from Ingress annotations
 (see README.md).
@@ -124,6 +139,11 @@ struct Flags {
   int64_t max_connections = -1;  // -1: half the open-files limit
   int64_t max_connections_per_address = 1024;
   int64_t max_connection_rate_per_address = 0;
+  // Mutual TLS to the controller: all three files, or none.
+  std::string controller_tls_cert, controller_tls_key, controller_ca;
+  std::string controller_server_name;
+  int controller_tls_reload_seconds = 10;
+  bool controller_insecure = false;
 };
 
 
@@ -167,8 +187,12 @@ Flags ParseFlags(int argc, char** argv) {
       std::exit(0);
     }
     if (arg == "--version") {
-      std::puts(kVersion);
+      std::puts(VersionLine(kProgram, kVersion).c_str());
       std::exit(0);
+    }
+    if (arg == "--controller-insecure") {
+      flags.controller_insecure = true;
+      continue;
     }
     static const std::map<std::string, int> kWithValue = {
         {"--controller", 0}, {"--http-listen", 1}, {"--https-listen", 2}, {"--admin-listen", 3},
@@ -177,7 +201,9 @@ Flags ParseFlags(int argc, char** argv) {
         {"--default-certificate", 12}, {"--default-key", 13}, {"--tls-ticket-rotation", 14},
         {"--https-redirect-port", 15}, {"--trusted-proxies", 16}, {"--proxy-protocol", 17},
         {"--max-connections", 18}, {"--max-connections-per-address", 19},
-        {"--max-connection-rate-per-address", 20}};
+        {"--max-connection-rate-per-address", 20},
+        {"--controller-tls-cert", 21}, {"--controller-tls-key", 22}, {"--controller-ca", 23},
+        {"--controller-server-name", 24}, {"--controller-tls-reload", 25}};
     const std::map<std::string, int*> kHttp2Flags = {
         {"--h2-max-concurrent-streams", &flags.h2_max_concurrent_streams},
         {"--h2-stall-timeout", &flags.h2_stall_timeout_seconds},
@@ -233,7 +259,29 @@ Flags ParseFlags(int argc, char** argv) {
       case 18: flags.max_connections = ParseCount(arg, value); break;
       case 19: flags.max_connections_per_address = ParseCount(arg, value); break;
       case 20: flags.max_connection_rate_per_address = ParseCount(arg, value); break;
+      case 21: flags.controller_tls_cert = value; break;
+      case 22: flags.controller_tls_key = value; break;
+      case 23: flags.controller_ca = value; break;
+      case 24: flags.controller_server_name = value; break;
+      case 25: flags.controller_tls_reload_seconds = ParsePositiveInt(arg, value, 86400); break;
     }
+  }
+  const bool controller_tls =
+      !flags.controller_tls_cert.empty() || !flags.controller_tls_key.empty() || !flags.controller_ca.empty();
+  if (controller_tls && (flags.controller_tls_cert.empty() || flags.controller_tls_key.empty() ||
+                         flags.controller_ca.empty())) {
+    FlagError("--controller-tls-cert, --controller-tls-key and --controller-ca go together");
+  }
+  if (controller_tls && flags.controller_insecure) {
+    FlagError("--controller-insecure contradicts --controller-tls-cert; choose one");
+  }
+  // Snapshots carry every TLS private key: a plaintext stream may only run
+  // where nobody else can listen in.
+  if (!controller_tls && !flags.controller_insecure && !grpc_tls::IsLoopbackAddress(flags.controller)) {
+    FlagError("--controller " + flags.controller +
+              " is not a loopback address and the snapshot stream, which carries every TLS private key, would be "
+              "plaintext: give --controller-tls-cert, --controller-tls-key and --controller-ca (mutual TLS), or "
+              "--controller-insecure");
   }
   if (flags.default_certificate.empty() != flags.default_key.empty()) {
     FlagError("--default-certificate and --default-key go together");
@@ -555,6 +603,29 @@ int Run(const Flags& flags) {
   discovery::ClientOptions client_options;
   client_options.controller_address = flags.controller;
   client_options.node_id = flags.node_id;
+  if (!flags.controller_tls_cert.empty()) {
+    const grpc_tls::TlsFiles files{flags.controller_tls_cert, flags.controller_tls_key, flags.controller_ca};
+    if (Status usable = grpc_tls::CheckFiles(files); !usable.ok()) {
+      log::Error("cannot start: controller stream TLS", {{"error", usable.message()}});
+      return 2;
+    }
+    client_options.credentials = grpc_tls::MutualTlsChannelCredentials(
+        files, std::chrono::seconds(flags.controller_tls_reload_seconds));
+    client_options.server_name = flags.controller_server_name;
+    log::Info("controller stream uses mutual TLS",
+              {{"cert", flags.controller_tls_cert},
+               {"ca", flags.controller_ca},
+               {"server_name", flags.controller_server_name.empty() ? "(the --controller host)"
+                                                                     : flags.controller_server_name}});
+  } else if (flags.controller_insecure) {
+    log::Warn("controller stream is PLAINTEXT to a non-loopback address (--controller-insecure): snapshots, "
+              "private keys included, cross the network unencrypted",
+              {{"controller", flags.controller}});
+  } else {
+    log::Warn("controller stream is plaintext, to loopback only; in a cluster use --controller-tls-cert, "
+              "--controller-tls-key and --controller-ca",
+              {{"controller", flags.controller}});
+  }
   // A certificate that does not load is left out and named in the ACK
   // (partial ACK, StreamRequest.rejected_resources); anything else wrong
   // rejects the whole version (NACK).
@@ -612,7 +683,8 @@ int Run(const Flags& flags) {
     main_loop.AddTimer(std::chrono::seconds(1), release_retired);
   };
   main_loop.AddTimer(std::chrono::seconds(1), release_retired);
-  log::Info("sluice-proxy started", {{"http_listen", http_address->ToString()},
+  log::Info("sluice-proxy started", {{"version", VersionLine(kProgram, kVersion)},
+                                     {"http_listen", http_address->ToString()},
                                      {"https_listen", https_address ? https_address->ToString() : "off"},
                                      {"admin_listen", admin_address->ToString()},
                                      {"controller", flags.controller},

@@ -14,8 +14,14 @@ first:
     listener, the proxy's drain fits in its grace period, the proxy dials the
     controller Service, RBAC covers what the controller does, pods are
     locked down; values files named bad-* must be rejected;
+  * the snapshot stream is mutual TLS on both ends (or plaintext asked for
+    explicitly on both): the certificate flags name files of a mounted
+    Secret, and the certificates the chart (or deploy/manifests/
+    snapshot-tls.sh, run against a stand-in kubectl) makes chain to the CA
+    each side trusts and carry the controller's Service name and the proxy
+    identity the controller demands; the proxies still read no Secret;
   * deploy/manifests passes the same object checks and describes the same
-    objects as the chart's defaults.
+    objects as the chart's defaults (the Secrets come from snapshot-tls.sh).
 
 Usage: check_deploy.py --root REPO [--renderer PATH]
 Prints one line per failed check and a closing "N passed, N failed" line;
@@ -176,7 +182,7 @@ def schema_validator(checks, schema):
 # --------------------------------------------------------- object checks ---
 
 NAMESPACED = {"ServiceAccount", "Role", "RoleBinding", "Deployment", "Service", "PodDisruptionBudget",
-              "NetworkPolicy", "ServiceMonitor"}
+              "NetworkPolicy", "ServiceMonitor", "Secret", "Certificate"}
 
 
 def selects(selector, labels):
@@ -331,22 +337,25 @@ def check_objects(checks, label, objects, namespace):
                       f"{label}: IngressClass controller differs from --ingress-class-controller")
 
     # RBAC: what the controller does, granted to the account it runs as.
-    account = controller["spec"]["template"]["spec"]["serviceAccountName"]
-    granted = set()
-    for role_kind, binding_kind in (("ClusterRole", "ClusterRoleBinding"), ("Role", "RoleBinding")):
-        for binding in by_kind.get(binding_kind, []):
-            if not any(s["kind"] == "ServiceAccount" and s["name"] == account and s["namespace"] == namespace
-                       for s in binding["subjects"]):
-                continue
-            role = next((r for r in by_kind.get(role_kind, [])
-                         if r["metadata"]["name"] == binding["roleRef"]["name"]), None)
-            checks.expect(role, f"{label}: {binding_kind} refers to a missing {role_kind}")
-            for rule in (role or {}).get("rules", []):
-                for group in rule["apiGroups"]:
-                    for resource in rule["resources"]:
-                        for verb in rule["verbs"]:
-                            for name in rule.get("resourceNames") or ["*"]:
-                                granted.add((group, resource, verb, name))
+    def granted_to(account):
+        granted = set()
+        for role_kind, binding_kind in (("ClusterRole", "ClusterRoleBinding"), ("Role", "RoleBinding")):
+            for binding in by_kind.get(binding_kind, []):
+                if not any(s["kind"] == "ServiceAccount" and s["name"] == account and s["namespace"] == namespace
+                           for s in binding["subjects"]):
+                    continue
+                role = next((r for r in by_kind.get(role_kind, [])
+                             if r["metadata"]["name"] == binding["roleRef"]["name"]), None)
+                checks.expect(role, f"{label}: {binding_kind} refers to a missing {role_kind}")
+                for rule in (role or {}).get("rules", []):
+                    for group in rule["apiGroups"]:
+                        for resource in rule["resources"]:
+                            for verb in rule["verbs"]:
+                                for name in rule.get("resourceNames") or ["*"]:
+                                    granted.add((group, resource, verb, name))
+        return granted
+
+    granted = granted_to(controller["spec"]["template"]["spec"]["serviceAccountName"])
     election = arg_value(controller_args, "--election-id")
     needed = [(g, r, v, "*") for g, r in (("networking.k8s.io", "ingresses"), ("networking.k8s.io", "ingressclasses"),
                                           ("", "services"), ("discovery.k8s.io", "endpointslices"), ("", "secrets"))
@@ -365,6 +374,8 @@ def check_objects(checks, label, objects, namespace):
     checks.expect(proxy_pod.get("automountServiceAccountToken") is False,
                   f"{label}: the proxy needs no API token; do not mount one")
 
+    check_snapshot_tls(checks, label, by_kind, controller, proxy, granted_to)
+
     for monitor in by_kind.get("ServiceMonitor", []):
         matched = [s for s in services.values()
                    if selects(monitor["spec"]["selector"]["matchLabels"], s["metadata"].get("labels", {}))]
@@ -373,6 +384,148 @@ def check_objects(checks, label, objects, namespace):
             checks.expect(matched and any(p["name"] == endpoint["port"] for p in matched[0]["spec"]["ports"]),
                           f"{label}: ServiceMonitor port {endpoint['port']} is not on the metrics Service")
     return by_kind
+
+
+# ------------------------------------------------- snapshot stream TLS ---
+
+def openssl(*args, stdin=None):
+    return subprocess.run(["openssl", *args], input=stdin, capture_output=True, text=True)
+
+
+def secret_files(secret):
+    """A Secret's data (base64) or stringData, decoded."""
+    import base64
+    files = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+    files.update(secret.get("stringData") or {})
+    return files
+
+
+def subject_alt_names(pem):
+    text = openssl("x509", "-noout", "-ext", "subjectAltName", stdin=pem).stdout
+    return {name.strip() for line in text.splitlines()[1:] for name in line.split(",") if name.strip()}
+
+
+def verifies(ca_pem, cert_pem, tmp):
+    ca_path = os.path.join(tmp, "ca.crt")
+    with open(ca_path, "w") as out:
+        out.write(ca_pem)
+    return openssl("verify", "-CAfile", ca_path, stdin=cert_pem).returncode == 0
+
+
+def check_snapshot_tls(checks, label, by_kind, controller, proxy, granted_to):
+    """Mutual TLS on the snapshot stream, wired and with certificates that fit."""
+    ends = {}
+    for deployment, prefix, flags, insecure in (
+            (controller, "controller", ("--grpc-tls-cert", "--grpc-tls-key", "--grpc-client-ca"), "--grpc-insecure"),
+            (proxy, "proxy", ("--controller-tls-cert", "--controller-tls-key", "--controller-ca"),
+             "--controller-insecure")):
+        pod = deployment["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        args = container.get("args") or []
+        paths = [arg_value(args, flag) for flag in flags]
+        if not any(paths):
+            checks.expect(insecure in args, f"{label}: the {prefix}'s snapshot stream is neither mutual TLS "
+                          f"nor explicitly plaintext ({insecure})")
+            ends[prefix] = None
+            continue
+        checks.expect(all(paths), f"{label}: the {prefix} needs all of {', '.join(flags)}")
+        volumes = {v["name"]: v for v in pod.get("volumes") or []}
+        secret_names = set()
+        for path in filter(None, paths):
+            mount = next((m for m in container.get("volumeMounts") or []
+                          if path.startswith(m["mountPath"].rstrip("/") + "/")), None)
+            volume = volumes.get(mount["name"]) if mount else None
+            if checks.expect(volume and "secret" in volume and "subPath" not in mount,
+                             f"{label}: the {prefix}'s {path} is not in a mounted Secret (without subPath, "
+                             "so that rotated files appear)"):
+                secret_names.add(volume["secret"]["secretName"])
+        checks.expect(len(secret_names) == 1, f"{label}: the {prefix}'s certificate files span several Secrets")
+        ends[prefix] = (args, next(iter(secret_names), None), [os.path.basename(p or "") for p in paths])
+    if not checks.expect((ends["controller"] is None) == (ends["proxy"] is None),
+                         f"{label}: mutual TLS on one end of the snapshot stream only"):
+        return
+    proxy_account = proxy["spec"]["template"]["spec"]["serviceAccountName"]
+    checks.expect(not any(resource == "secrets" for _, resource, _, _ in granted_to(proxy_account)),
+                  f"{label}: the proxy's service account may read Secrets")
+    if ends["controller"] is None:
+        return
+    controller_args, controller_secret, controller_files = ends["controller"]
+    proxy_args, proxy_secret, proxy_files = ends["proxy"]
+    checks.expect(controller_secret != proxy_secret, f"{label}: controller and proxies share one Secret: "
+                  "a proxy would hold the controller's key")
+    identity = arg_value(controller_args, "--grpc-client-identity")
+    checks.expect(identity, f"{label}: controller without --grpc-client-identity")
+    dial_host = (arg_value(proxy_args, "--controller-server-name")
+                 or (arg_value(proxy_args, "--controller") or "").rpartition(":")[0])
+
+    certificates = {c["spec"]["secretName"]: c for c in by_kind.get("Certificate", [])}
+    if certificates:
+        for secret, wanted, what in ((controller_secret, dial_host, "the controller Service name the proxies dial"),
+                                     (proxy_secret, identity, "the proxy identity")):
+            certificate = certificates.get(secret)
+            if checks.expect(certificate, f"{label}: no cert-manager Certificate writes Secret {secret}"):
+                checks.expect(wanted in (certificate["spec"].get("dnsNames") or [])
+                              + (certificate["spec"].get("uris") or []),
+                              f"{label}: Certificate for {secret} does not name {what} ({wanted})")
+        return
+    secrets = {s["metadata"]["name"]: secret_files(s) for s in by_kind.get("Secret", [])}
+    if not checks.expect(controller_secret in secrets and proxy_secret in secrets,
+                         f"{label}: Secrets {controller_secret} and {proxy_secret} are not created"):
+        return
+    controller_pem, proxy_pem = secrets[controller_secret], secrets[proxy_secret]
+    for files, pem, who in ((controller_files, controller_pem, controller_secret),
+                            (proxy_files, proxy_pem, proxy_secret)):
+        checks.expect(all(f in pem for f in files), f"{label}: Secret {who} lacks one of {files}")
+    cert, ca = "tls.crt", "ca.crt"
+    with tempfile.TemporaryDirectory() as tmp:
+        checks.expect(verifies(proxy_pem.get(ca, ""), controller_pem.get(cert, ""), tmp),
+                      f"{label}: the controller's certificate does not chain to the CA the proxies trust")
+        checks.expect(verifies(controller_pem.get(ca, ""), proxy_pem.get(cert, ""), tmp),
+                      f"{label}: the proxies' certificate does not chain to the CA the controller trusts")
+    checks.expect(f"DNS:{dial_host}" in subject_alt_names(controller_pem.get(cert, "")),
+                  f"{label}: the controller's certificate does not name {dial_host}, which the proxies dial")
+    proxy_names = subject_alt_names(proxy_pem.get(cert, ""))
+    checks.expect(f"DNS:{identity}" in proxy_names or f"URI:{identity}" in proxy_names,
+                  f"{label}: the proxies' certificate does not carry --grpc-client-identity {identity}")
+
+
+def snapshot_tls_script_secrets(checks, script, tmp):
+    """Runs deploy/manifests/snapshot-tls.sh against a stand-in kubectl and
+    returns the Secrets it would apply."""
+    bin_dir = os.path.join(tmp, "bin")
+    os.makedirs(bin_dir, exist_ok=True)
+    applied = os.path.join(tmp, "applied.yaml")
+    fake = os.path.join(bin_dir, "kubectl")
+    with open(fake, "w") as out:
+        out.write(f"""#!/usr/bin/env python3
+# Stand-in kubectl: nothing exists yet; `create secret generic --dry-run`
+# prints the Secret, `apply -f -` records it.
+import base64, sys
+args = sys.argv[1:]
+if "get" in args:
+    sys.exit(1 if "secret" in args else 0)
+if "create" in args and "secret" in args:
+    name = args[args.index("generic") + 1]
+    data = {{}}
+    for arg in args:
+        if arg.startswith("--from-file="):
+            key, path = arg[len("--from-file="):].split("=", 1)
+            data[key] = base64.b64encode(open(path, "rb").read()).decode()
+    lines = ["apiVersion: v1", "kind: Secret", "type: kubernetes.io/tls",
+             "metadata: {{name: " + name + ", namespace: {NAMESPACE}}}", "data:"]
+    lines += [f"  {{k}}: {{v}}" for k, v in data.items()]
+    print("\\n".join(lines))
+elif "apply" in args:
+    with open({applied!r}, "a") as out:
+        out.write("---\\n" + sys.stdin.read())
+""")
+    os.chmod(fake, 0o755)
+    env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))
+    result = subprocess.run(["bash", script], capture_output=True, text=True, env=env)
+    if not checks.expect(result.returncode == 0 and os.path.exists(applied),
+                         f"deploy/manifests/snapshot-tls.sh failed: {result.stderr.strip()}"):
+        return []
+    return [d for d in yaml.safe_load_all(open(applied)) if d]
 
 
 def load_documents(checks, label, text):
@@ -491,6 +644,10 @@ def check_manifests(checks, manifests_dir, chart_objects):
                   "deploy/manifests/kustomization.yaml does not list exactly the manifest files")
     checks.expect(any(o["kind"] == "Namespace" and o["metadata"]["name"] == NAMESPACE for o in objects),
                   f"deploy/manifests: no Namespace {NAMESPACE}")
+    # The snapshot stream's Secrets hold private keys: not files in the
+    # repository but made per cluster by snapshot-tls.sh.
+    with tempfile.TemporaryDirectory() as tmp:
+        objects += snapshot_tls_script_secrets(checks, os.path.join(manifests_dir, "snapshot-tls.sh"), tmp)
     check_objects(checks, "deploy/manifests", objects, NAMESPACE)
     for obj in objects:
         for container in (obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])):

@@ -6,7 +6,6 @@
 #include <signal.h>
 
 #include <functional>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -14,67 +13,12 @@
 #include "dataplane/discovery/snapshot_client.h"
 #include "test/support/http_client.h"
 #include "test/support/process.h"
+#include "test/support/snapshot_stream.h"
 
 namespace sluice {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::string Manifests(const std::string& endpoint_address) {
-  return R"(apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata:
-  name: sluice
-spec:
-  controller: sluice.io/ingress-controller
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-  namespace: default
-spec:
-  ports:
-  - name: http
-    port: 80
-    targetPort: 8080
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: web-1
-  namespace: default
-  labels:
-    kubernetes.io/service-name: web
-addressType: IPv4
-ports:
-- name: http
-  port: 8080
-endpoints:
-- addresses: [")" + endpoint_address + R"("]
-  conditions:
-    ready: true
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: web
-  namespace: default
-spec:
-  ingressClassName: sluice
-  rules:
-  - host: demo.local
-    http:
-      paths:
-      - path: /
-        pathType: Prefix
-        backend:
-          service:
-            name: web
-            port:
-              number: 80
-)";
-}
 
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -84,33 +28,6 @@ bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds t
   }
   return condition();
 }
-
-// What the proxy would be serving: the last state apply() accepted.
-class ServingState {
- public:
-  discovery::ApplyFn Apply() {
-    return [this](std::shared_ptr<const v1::Snapshot> state, const std::string& version) {
-      std::lock_guard lock(mu_);
-      state_ = std::move(state);
-      ++applies_;
-      return Status::Ok();
-    };
-  }
-  std::string EndpointAddress() {
-    std::lock_guard lock(mu_);
-    if (!state_ || state_->clusters_size() != 1 || state_->clusters(0).endpoints_size() != 1) return "";
-    return state_->clusters(0).endpoints(0).address();
-  }
-  int applies() {
-    std::lock_guard lock(mu_);
-    return applies_;
-  }
-
- private:
-  std::mutex mu_;
-  std::shared_ptr<const v1::Snapshot> state_;
-  int applies_ = 0;
-};
 
 class SnapshotProtocolTest : public ::testing::Test {
  protected:
@@ -142,10 +59,10 @@ class SnapshotProtocolTest : public ::testing::Test {
 };
 
 TEST_F(SnapshotProtocolTest, FullStateDeltaAndRecoveryFromAControllerCrash) {
-  testing::WriteFileAtomically(dir_ + "/demo.yaml", Manifests("10.1.0.1"));
+  testing::WriteFileAtomically(dir_ + "/demo.yaml", testing::OneEndpointManifests("10.1.0.1"));
   auto controller = StartController();
 
-  ServingState serving;
+  testing::ServingState serving;
   discovery::ClientOptions options;
   options.controller_address = "127.0.0.1:" + std::to_string(grpc_port_);
   options.node_id = "integration-proxy";
@@ -163,7 +80,7 @@ TEST_F(SnapshotProtocolTest, FullStateDeltaAndRecoveryFromAControllerCrash) {
 
   // 2. Edit the manifest: a delta within a second.
   const auto edited_at = std::chrono::steady_clock::now();
-  testing::WriteFileAtomically(dir_ + "/demo.yaml", Manifests("10.1.0.2"));
+  testing::WriteFileAtomically(dir_ + "/demo.yaml", testing::OneEndpointManifests("10.1.0.2"));
   ASSERT_TRUE(WaitFor([&] { return serving.EndpointAddress() == "10.1.0.2"; }, 5s));
   EXPECT_LT(std::chrono::steady_clock::now() - edited_at, 1s);
   EXPECT_EQ(client.stats().deltas, 1u);

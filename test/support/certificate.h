@@ -1,5 +1,6 @@
 #pragma once
-// Test-only: self-signed certificates made with the openssl command line.
+// Test-only: certificates made with the openssl command line: self-signed
+// ones, and a private CA with leaf certificates signed by it (mutual TLS).
 #include <string>
 #include <vector>
 
@@ -16,5 +17,18 @@ struct Pem {
 // text; `cert` is empty when openssl failed.
 Pem MakeSelfSignedCertificate(const std::string& dir, const std::string& file, const std::string& common_name,
                               const std::vector<std::string>& dns_names = {});
+
+// A certificate authority (CA:TRUE, ECDSA P-256, 30 days) with subject
+// CN=`common_name`, written to `dir`/`file`.crt and .key.
+Pem MakeCertificateAuthority(const std::string& dir, const std::string& file, const std::string& common_name);
+
+// A leaf certificate (ECDSA P-256, 30 days, serverAuth and clientAuth)
+// signed by the CA in `ca_dir`/`ca_file`.crt and .key, with subject
+// CN=`common_name` and the subject alternative names in openssl's syntax,
+// e.g. {"DNS:controller.test", "URI:spiffe://sluice/default/proxy"}.
+// Written to `dir`/`file`.crt and .key; `cert` is empty when openssl failed.
+Pem MakeSignedCertificate(const std::string& dir, const std::string& file, const std::string& ca_dir,
+                          const std::string& ca_file, const std::string& common_name,
+                          const std::vector<std::string>& alt_names);
 
 }  // namespace sluice::testing

@@ -118,3 +118,42 @@ Call with (dict "context" $ "component" "proxy" "constraints" .Values.proxy.topo
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+Mutual TLS on the snapshot stream. The proxy identity is the DNS subject
+alternative name every proxy certificate carries and the controller demands
+(--grpc-client-identity): release and namespace in it, so that two
+installations sharing a CA (a cert-manager ClusterIssuer) still refuse each
+other's proxies. It is an identity, never resolved.
+*/}}
+{{- define "sluice.snapshotTls.proxyIdentity" -}}
+{{- printf "%s.%s.sluice.internal" (include "sluice.proxy.fullname" .) .Release.Namespace }}
+{{- end }}
+
+{{- define "sluice.snapshotTls.controllerSecret" -}}
+{{- printf "%s-snapshot-tls" (include "sluice.controller.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "sluice.snapshotTls.proxySecret" -}}
+{{- printf "%s-snapshot-tls" (include "sluice.proxy.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "sluice.snapshotTls.caSecret" -}}
+{{- printf "%s-snapshot-ca" (include "sluice.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The names in the controller's certificate, comma-separated (splitList ","):
+its Service, short to fully qualified. The proxies dial the last one
+(sluice.controller.address) and check it against the certificate.
+*/}}
+{{- define "sluice.snapshotTls.controllerNames" -}}
+{{- $service := include "sluice.controller.fullname" . }}
+{{- $ns := .Release.Namespace }}
+{{- printf "%s,%s.%s,%s.%s.svc,%s.%s.svc.%s" $service $service $ns $service $ns $service $ns .Values.clusterDomain }}
+{{- end }}
+
+{{/* Where both pods mount their Secret; the flags name files in it. */}}
+{{- define "sluice.snapshotTls.mountPath" -}}
+/etc/sluice/snapshot-tls
+{{- end }}
