@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dataplane/pipeline/stage.h"
+#include "dataplane/ratelimit/cluster_limiter.h"
 #include "sluice/v1/snapshot.pb.h"
 
 namespace sluice::pipeline {
@@ -18,6 +19,9 @@ namespace sluice::pipeline {
 struct ChainDefaults {
   uint64_t max_request_body_bytes = 0;  // 0: unlimited
   int https_redirect_port = 443;        // port in HTTPS redirects (443: none written)
+  // --ratelimit-redis: what rate limits of scope CLUSTER ask (owned by the
+  // proxy's main, outlives every snapshot); null: they hold per proxy.
+  ratelimit::ClusterLimiter* cluster_rate_limiter = nullptr;
 };
 
 class Chain {
