@@ -1,4 +1,5 @@
 #include "controlplane/translate/annotations.h"
+#include "controlplane/translate/ratelimit_annotations.h"
 
 #include <nlohmann/json.hpp>
 
@@ -476,6 +477,7 @@ AnnotatedPolicy RoutePolicyFromAnnotations(const nlohmann::json* annotations) {
   ReadRetryAnnotations(reader, policy);
   ReadCompressionAnnotations(reader, policy);
   out.problems = reader.TakeProblems();
+  ReadRateLimitAnnotations(annotations, policy, out.problems);
   return out;
 }
 
