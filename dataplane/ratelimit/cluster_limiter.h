@@ -21,6 +21,7 @@ class ClusterLimiter {
     kAllowed,
     kDenied,       // the global bucket is empty: retry_after_us says until when
     kUnavailable,  // Redis is down or slow: the route's fail mode decides
+    kUnknown,      // nothing known yet (the key's first lease is on its way): this proxy's bucket decides
   };
   struct Answer {
     Outcome outcome = Outcome::kAllowed;

@@ -1,0 +1,217 @@
+// Rate limiting end to end: sluice-controller reading manifests,
+// sluice-proxy (two workers: the limit must hold for the whole proxy), an
+// echo backend, real clients on several loopback source addresses (curl
+// --interface binds 127.0.0.2 and 127.0.0.3), and for cluster limits a
+// redis-server started here with a second proxy sharing it.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test/support/http_client.h"
+#include "test/support/manifests.h"
+#include "test/support/process.h"
+#include "test/support/shell.h"
+#include "test/support/sluice_cluster.h"
+
+namespace sluice {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using testing::Fetch;
+using testing::HttpConnection;
+using testing::Process;
+using testing::ShellOutput;
+
+// limited.local: 20 requests/s per client, burst 10, 127.0.0.3 exempt (the
+// ingress-nginx names). REDIS_INGRESSES is replaced by the cluster tests.
+constexpr const char* kManifests = R"(apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata:
+  name: sluice
+  annotations: {ingressclass.kubernetes.io/is-default-class: "true"}
+spec:
+  controller: sluice.io/ingress-controller
+---
+SERVICE
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: limited
+  namespace: shop
+  annotations:
+    nginx.ingress.kubernetes.io/limit-rps: "20"
+    sluice.io/rate-limit-burst: "10"
+    nginx.ingress.kubernetes.io/limit-whitelist: "127.0.0.3/32"
+spec:
+  rules:
+    - host: limited.local
+      http:
+        paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: global
+  namespace: shop
+  annotations:
+    sluice.io/rate-limit-rps: "100"
+    sluice.io/rate-limit-burst: "50"
+    sluice.io/rate-limit-scope: cluster
+spec:
+  rules:
+    - host: global.local
+      http:
+        paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: strict
+  namespace: shop
+  annotations:
+    sluice.io/rate-limit-rps: "100"
+    sluice.io/rate-limit-scope: cluster
+    sluice.io/rate-limit-fail: closed
+spec:
+  rules:
+    - host: strict.local
+      http:
+        paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]
+)";
+
+struct FloodResult {
+  int ok = 0, limited = 0, other = 0;
+  double seconds = 0;
+  int total() const { return ok + limited + other; }
+};
+
+// `threads` keep-alive connections from 127.0.0.1 to each of `ports`, each
+// sending `per_thread` GETs as fast as the answers come.
+FloodResult Flood(const std::vector<int>& ports, const std::string& host, int threads, int per_thread) {
+  std::atomic<int> ok{0}, limited{0}, other{0};
+  auto start = Clock::now();
+  std::vector<std::thread> workers;
+  for (int port : ports) {
+    for (int t = 0; t < threads; ++t) {
+      workers.emplace_back([&, port] {
+        auto connection = std::make_unique<HttpConnection>(port);
+        for (int i = 0; i < per_thread; ++i) {
+          testing::Response r = connection->Get(host, "/flood");
+          if (r.status == 200) {
+            ++ok;
+          } else if (r.status == 429) {
+            ++limited;
+          } else {
+            ++other;
+          }
+          if (r.status == 0 || r.Header("connection") == "close") connection = std::make_unique<HttpConnection>(port);
+        }
+      });
+    }
+  }
+  for (auto& worker : workers) worker.join();
+  FloodResult result{ok.load(), limited.load(), other.load()};
+  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return result;
+}
+
+// The status codes curl got for `count` GETs of `host` from `source` on
+// one connection, at most `rate` ("10/s", curl --rate) when given.
+std::vector<int> CurlFrom(const std::string& source, int port, const std::string& host, int count,
+                          const std::string& rate = "") {
+  std::string urls;
+  // Each URL its own -o: curl applies one to one URL.
+  for (int i = 0; i < count; ++i) urls += " -o /dev/null http://127.0.0.1:" + std::to_string(port) + "/other";
+  std::string out = ShellOutput("timeout 60 curl -s -w '%{http_code}\\n' --interface " + source +
+                                (rate.empty() ? "" : " --rate " + rate) + " -H 'Host: " + host + "'" + urls);
+  std::vector<int> codes;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) codes.push_back(std::atoi(line.c_str()));
+  return codes;
+}
+
+int Count(const std::vector<int>& codes, int status) {
+  int n = 0;
+  for (int code : codes) n += code == status;
+  return n;
+}
+
+class RateLimitEndToEndTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartAll({}); }
+
+  void StartAll(std::vector<std::string> extra_proxy_flags) {
+    web_port_ = testing::FreePort();
+    cluster_ = std::make_unique<testing::SluiceCluster>(testing::SluiceClusterOptions{
+        .name = "ratelimit", .workers = 2, .access_log = "off", .extra_proxy_flags = extra_proxy_flags});
+    web_ = cluster_->StartEchoBackend("web", web_port_);
+    cluster_->WriteManifest("all.yaml", testing::ReplaceAll(kManifests, "SERVICE",
+                                                            testing::ServiceAndSlice("web", "shop", web_port_)));
+    cluster_->Start();
+    ASSERT_TRUE(testing::WaitForPort(web_port_));
+    ASSERT_TRUE(cluster_->WaitReady()) << cluster_->Logs();
+    ASSERT_TRUE(testing::WaitUntil([&] { return Fetch(cluster_->http_port(), "strict.local", "/").status != 404; },
+                                   std::chrono::seconds(15), std::chrono::milliseconds(50)))
+        << cluster_->Logs();
+  }
+
+  void TearDown() override {
+    if (HasFailure() && cluster_) std::cerr << cluster_->Logs();
+  }
+
+  int web_port_ = 0;
+  std::unique_ptr<testing::SluiceCluster> cluster_;
+  std::unique_ptr<Process> web_;
+};
+
+TEST_F(RateLimitEndToEndTest, FloodFromOneAddressIsLimitedWhileAnotherAddressKeepsFullService) {
+  // 127.0.0.2 sends at half the limit (10/s) during the whole flood.
+  std::vector<int> other_codes;
+  std::thread other([&] { other_codes = CurlFrom("127.0.0.2", cluster_->http_port(), "limited.local", 20, "10/s"); });
+  FloodResult flood = Flood({cluster_->http_port()}, "limited.local", 4, 150);
+  other.join();
+
+  EXPECT_EQ(flood.other, 0);
+  // At least ten times the limit was offered...
+  EXPECT_GE(flood.total() / flood.seconds, 200.0) << flood.total() << " in " << flood.seconds << "s";
+  // ...and the burst (11) plus the rate (20/s) passed, over both workers.
+  EXPECT_GE(flood.ok, 11);
+  EXPECT_LE(flood.ok, 11 + 20 * flood.seconds * 1.1 + 2) << flood.seconds << "s";
+  EXPECT_GT(flood.limited, flood.total() / 2);
+  ASSERT_EQ(other_codes.size(), 20u);
+  EXPECT_EQ(Count(other_codes, 200), 20);
+}
+
+TEST_F(RateLimitEndToEndTest, RefusalCarriesRetryAfterAndTheRateLimitFields) {
+  HttpConnection connection(cluster_->http_port());
+  testing::Response refused;
+  for (int i = 0; i < 100 && refused.status != 429; ++i) refused = connection.Get("limited.local", "/");
+  ASSERT_EQ(refused.status, 429);
+  EXPECT_EQ(refused.Header("retry-after"), "1");
+  EXPECT_EQ(refused.Header("ratelimit-policy"), "\"1s\";q=20;w=1");
+  EXPECT_EQ(refused.Header("ratelimit"), "\"1s\";r=0;t=1");
+  EXPECT_EQ(refused.Header("cache-control"), "no-store");
+  EXPECT_EQ(refused.body, "too many requests\n");
+  // The connection stays usable (a refusal is not an error of the client's).
+  EXPECT_EQ(connection.Get("limited.local", "/").status == 0, false);
+}
+
+TEST_F(RateLimitEndToEndTest, ExemptAddressAndSeveralSourceAddressesAreCountedSeparately) {
+  std::vector<int> exempt = CurlFrom("127.0.0.3", cluster_->http_port(), "limited.local", 60);
+  EXPECT_EQ(Count(exempt, 200), 60);
+  // Two more addresses, each with its own burst of 11 (as fast as curl goes).
+  for (const char* source : {"127.0.0.4", "127.0.0.5"}) {
+    std::vector<int> codes = CurlFrom(source, cluster_->http_port(), "limited.local", 40);
+    EXPECT_GE(Count(codes, 200), 11) << source;
+    EXPECT_GT(Count(codes, 429), 0) << source;
+  }
+}
+
+}  // namespace
+}  // namespace sluice
