@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <iostream>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -28,7 +29,8 @@ using testing::Process;
 using testing::ShellOutput;
 
 // limited.local: 20 requests/s per client, burst 10, 127.0.0.3 exempt (the
-// ingress-nginx names). REDIS_INGRESSES is replaced by the cluster tests.
+// ingress-nginx names). global.local: 50/s, burst 25, across every proxy
+// sharing the Redis (fail open); strict.local: the same, failing closed.
 constexpr const char* kManifests = R"(apiVersion: networking.k8s.io/v1
 kind: IngressClass
 metadata:
@@ -60,8 +62,8 @@ metadata:
   name: global
   namespace: shop
   annotations:
-    sluice.io/rate-limit-rps: "100"
-    sluice.io/rate-limit-burst: "50"
+    sluice.io/rate-limit-rps: "50"
+    sluice.io/rate-limit-burst: "25"
     sluice.io/rate-limit-scope: cluster
 spec:
   rules:
@@ -92,16 +94,19 @@ struct FloodResult {
 };
 
 // `threads` keep-alive connections from 127.0.0.1 to each of `ports`, each
-// sending `per_thread` GETs as fast as the answers come.
-FloodResult Flood(const std::vector<int>& ports, const std::string& host, int threads, int per_thread) {
+// sending GETs as fast as the answers come: `per_thread` of them, or (when
+// `duration` is set) until it has passed.
+FloodResult Flood(const std::vector<int>& ports, const std::string& host, int threads, int per_thread,
+                  std::chrono::milliseconds duration = {}) {
   std::atomic<int> ok{0}, limited{0}, other{0};
   auto start = Clock::now();
+  auto deadline = start + duration;
   std::vector<std::thread> workers;
   for (int port : ports) {
     for (int t = 0; t < threads; ++t) {
       workers.emplace_back([&, port] {
         auto connection = std::make_unique<HttpConnection>(port);
-        for (int i = 0; i < per_thread; ++i) {
+        for (int i = 0; duration.count() > 0 ? Clock::now() < deadline : i < per_thread; ++i) {
           testing::Response r = connection->Get(host, "/flood");
           if (r.status == 200) {
             ++ok;
@@ -144,7 +149,9 @@ int Count(const std::vector<int>& codes, int status) {
 
 class RateLimitEndToEndTest : public ::testing::Test {
  protected:
-  void SetUp() override { StartAll({}); }
+  void SetUp() override {
+    if (!cluster_mode_) StartAll({});
+  }
 
   void StartAll(std::vector<std::string> extra_proxy_flags) {
     web_port_ = testing::FreePort();
@@ -165,6 +172,7 @@ class RateLimitEndToEndTest : public ::testing::Test {
     if (HasFailure() && cluster_) std::cerr << cluster_->Logs();
   }
 
+  bool cluster_mode_ = false;
   int web_port_ = 0;
   std::unique_ptr<testing::SluiceCluster> cluster_;
   std::unique_ptr<Process> web_;
@@ -211,6 +219,108 @@ TEST_F(RateLimitEndToEndTest, ExemptAddressAndSeveralSourceAddressesAreCountedSe
     EXPECT_GE(Count(codes, 200), 11) << source;
     EXPECT_GT(Count(codes, 429), 0) << source;
   }
+}
+
+// Two proxies sharing a redis-server started here (no persistence), both
+// against the one controller.
+class ClusterRateLimitEndToEndTest : public RateLimitEndToEndTest {
+ protected:
+  ClusterRateLimitEndToEndTest() { cluster_mode_ = true; }
+
+  void SetUp() override {
+    redis_port_ = testing::FreePort();
+    redis_ = std::make_unique<Process>(std::vector<std::string>{"/usr/bin/redis-server", "--port",
+                                                                std::to_string(redis_port_), "--bind", "127.0.0.1",
+                                                                "--save", "", "--appendonly", "no"});
+    ASSERT_TRUE(testing::WaitForPort(redis_port_));
+    std::string redis = "redis://127.0.0.1:" + std::to_string(redis_port_);
+    StartAll({"--ratelimit-redis", redis});
+    second_http_port_ = testing::FreePort();
+    int second_admin_port = testing::FreePort();
+    second_ = cluster_->StartLogged(
+        {testing::RunfilePath("dataplane/main/sluice-proxy"), "--controller",
+         "127.0.0.1:" + std::to_string(cluster_->controller_port()), "--http-listen",
+         "127.0.0.1:" + std::to_string(second_http_port_), "--admin-listen",
+         "127.0.0.1:" + std::to_string(second_admin_port), "--workers", "2", "--node-id", "second", "--access-log",
+         "off", "--ratelimit-redis", redis},
+        "second.log");
+    ASSERT_TRUE(testing::WaitUntil([&] { return Fetch(second_http_port_, "web.local", "/").status != 0; },
+                                   std::chrono::seconds(15), std::chrono::milliseconds(50)));
+    ASSERT_TRUE(testing::WaitUntil([&] { return Fetch(second_http_port_, "strict.local", "/").status != 404; },
+                                   std::chrono::seconds(15), std::chrono::milliseconds(50)))
+        << cluster_->Read("second.log");
+  }
+
+  void TearDown() override {
+    RateLimitEndToEndTest::TearDown();
+    if (HasFailure()) std::cerr << "--- second.log\n" << cluster_->Read("second.log");
+  }
+
+  int redis_port_ = 0, second_http_port_ = 0;
+  std::unique_ptr<Process> redis_, second_;
+};
+
+TEST_F(ClusterRateLimitEndToEndTest, TwoProxiesHoldOneGlobalLimitWithinAFewPercent) {
+  FloodResult flood = Flood({cluster_->http_port(), second_http_port_}, "global.local", 2, 0, std::chrono::seconds(4));
+  EXPECT_EQ(flood.other, 0);
+  // The burst (26) once, then 50/s, for all the proxies together.
+  double expected = 26 + 50 * flood.seconds;
+  std::cout << "global limit: " << flood.ok << " allowed of " << flood.total() << " in " << flood.seconds
+            << " s; the limit allows " << expected << "\n";
+  EXPECT_GE(flood.total() / flood.seconds, 250.0) << "offered " << flood.total() << " in " << flood.seconds << "s";
+  EXPECT_LE(flood.ok, expected * 1.05 + 2) << "allowed " << flood.ok << " in " << flood.seconds << "s";
+  EXPECT_GE(flood.ok, expected * 0.95 - 4) << "allowed " << flood.ok << " in " << flood.seconds << "s";
+}
+
+// The status and the seconds curl took for each of `count` GETs of `host`
+// from `source`, at most `rate`.
+std::vector<std::pair<int, double>> TimedCurlFrom(const std::string& source, int port, const std::string& host,
+                                                  int count, const std::string& rate) {
+  std::string urls;
+  for (int i = 0; i < count; ++i) urls += " -o /dev/null http://127.0.0.1:" + std::to_string(port) + "/";
+  std::string out = ShellOutput("timeout 60 curl -s -w '%{http_code} %{time_total}\\n' --max-time 5 --interface " +
+                                source + " --rate " + rate + " -H 'Host: " + host + "'" + urls);
+  std::vector<std::pair<int, double>> answers;
+  std::istringstream lines(out);
+  int code;
+  double seconds;
+  while (lines >> code >> seconds) answers.emplace_back(code, seconds);
+  return answers;
+}
+
+TEST_F(ClusterRateLimitEndToEndTest, RedisKilledMidTrafficFailsOpenOrClosedAsDeclaredAndNeverStalls) {
+  // With Redis: both routes answer a client under the limit.
+  for (const char* host : {"global.local", "strict.local"}) {
+    auto answers = TimedCurlFrom("127.0.0.6", cluster_->http_port(), host, 5, "20/s");
+    ASSERT_EQ(answers.size(), 5u);
+    for (auto [code, seconds] : answers) EXPECT_EQ(code, 200) << host;
+  }
+  redis_->Kill();
+  redis_->Wait();
+  // Fail closed: refused once the proxy noticed (bounded wait) ...
+  ASSERT_TRUE(testing::WaitUntil([&] { return Fetch(cluster_->http_port(), "strict.local", "/").status == 429; },
+                                 std::chrono::seconds(10), std::chrono::milliseconds(20)));
+  // ... for every client, new ones included, each answered at once.
+  auto strict = TimedCurlFrom("127.0.0.7", cluster_->http_port(), "strict.local", 10, "20/s");
+  ASSERT_EQ(strict.size(), 10u);
+  for (auto [code, seconds] : strict) {
+    EXPECT_EQ(code, 429);
+    EXPECT_LT(seconds, 0.5);
+  }
+  // Fail open (the default): clients under the limit keep full service,
+  // on each proxy's own bucket, and no request waits on the dead Redis.
+  for (int port : {cluster_->http_port(), second_http_port_}) {
+    auto open = TimedCurlFrom("127.0.0.8", port, "global.local", 20, "20/s");
+    ASSERT_EQ(open.size(), 20u);
+    for (auto [code, seconds] : open) {
+      EXPECT_EQ(code, 200);
+      EXPECT_LT(seconds, 0.5);
+    }
+  }
+  // And a flood on the fail-open route is still limited, per proxy.
+  FloodResult flood = Flood({cluster_->http_port()}, "global.local", 2, 200);
+  EXPECT_GT(flood.limited, 0);
+  EXPECT_EQ(flood.other, 0);
 }
 
 }  // namespace
