@@ -30,7 +30,7 @@ enum class Verdict : uint8_t { kContinue, kReply, kPause };
 // the request-side ones; see README.md.
 enum class StageOrder : uint8_t {
   kAccessControl = 10,  // IP allow/deny, authentication (empty)
-  kRateLimit = 20,      // request rate and concurrency limits (empty)
+  kRateLimit = 20,      // request rate limits: 429 (rate_limit_stage)
   kWafRequest = 30,     // application firewall, request phases (empty)
   kHttpsRedirect = 40,  // plain HTTP to a TLS-only host: 308 to https
   kBodyLimit = 50,      // request body size: 413
