@@ -1,6 +1,9 @@
 #include "dataplane/pipeline/rate_limit_stage.h"
 
 #include <algorithm>
+#include <cctype>
+
+#include "dataplane/balancer/hash.h"
 
 namespace sluice::pipeline {
 namespace {
@@ -21,7 +24,7 @@ RateLimitStage::Options RateLimitStage::Options::From(const v1::RateLimitPolicy&
     out.gcra = ratelimit::GcraLimit::Of(limit.requests(), limit.period_seconds(), limit.burst());
     std::string identity = policy.name() + "|" + std::to_string(limit.requests()) + "/" +
                            std::to_string(limit.period_seconds()) + "+" + std::to_string(limit.burst());
-    out.id = ratelimit::HashBytes(0, identity.data(), identity.size());
+    out.id = balancer::Hash64(identity);
     // One policy item per limit, named by its window ("1s", "60s").
     out.policy_name = "\"" + std::to_string(limit.period_seconds()) + "s\"";
     out.policy_field = out.policy_name + ";q=" + std::to_string(limit.requests()) +

@@ -91,21 +91,4 @@ Decision BucketTable::Take(uint64_t key, const GcraLimit& limit, int64_t now_us)
   return decision;
 }
 
-uint64_t HashBytes(uint64_t seed, const void* data, size_t size) {
-  uint64_t h = 1469598103934665603ull ^ seed;
-  const auto* bytes = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < size; ++i) {
-    h ^= bytes[i];
-    h *= 1099511628211ull;
-  }
-  // splitmix64's finalizer: FNV's high bits are weak, and the table takes
-  // both its index (low bits) and its tag (high bits) from this.
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ull;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebull;
-  h ^= h >> 31;
-  return h;
-}
-
 }  // namespace sluice::ratelimit

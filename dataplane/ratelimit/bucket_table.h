@@ -40,7 +40,9 @@ class BucketTable {
   // 2^slots_log2 slots (default 2^17: 1 MiB, about 100k active keys).
   explicit BucketTable(int slots_log2 = 17);
 
-  // One request of `key` (a well-mixed 64-bit hash) at `now_us` (NowUs()).
+  // One request of `key` at `now_us` (NowUs()). The key must be well mixed
+  // (balancer::Hash64: the index comes from its low bits, the tag from its
+  // high ones) and stable across processes for Redis keys (Hash64 is).
   Decision Take(uint64_t key, const GcraLimit& limit, int64_t now_us);
   // Without taking: what Take would answer about the remaining quota.
   int64_t NowUs() const { return ToUs(std::chrono::steady_clock::now()); }
@@ -63,10 +65,5 @@ class BucketTable {
   std::unique_ptr<std::atomic<uint64_t>[]> slots_;
   std::atomic<uint64_t> evictions_{0};
 };
-
-// A deterministic 64-bit hash (FNV-1a, then a finalizer that spreads the
-// bits): the same bytes give the same key in every proxy process, which
-// the Redis-backed limits rely on.
-uint64_t HashBytes(uint64_t seed, const void* data, size_t size);
 
 }  // namespace sluice::ratelimit

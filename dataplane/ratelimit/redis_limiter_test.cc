@@ -8,6 +8,7 @@
 #include <chrono>
 #include <thread>
 
+#include "dataplane/balancer/hash.h"
 #include "test/support/process.h"
 
 namespace sluice::ratelimit {
@@ -75,16 +76,35 @@ TEST(RedisLimiter, BatchIsAFewPercentOfTheRate) {
   EXPECT_EQ(RedisLimiter::BatchSize(GcraLimit::Of(100000, 1, 0)), 1);  // never above the burst
 }
 
-TEST(RedisLimiter, TwoProxiesShareOneGlobalLimit) {
-  int port = testing::FreePort();
-  auto redis = StartRedis(port);
-  BucketTable clock(8);
-  RedisOptions options;
-  options.port = port;
-  RedisLimiter a(options, &clock), b(options, &clock);
-  ASSERT_TRUE(WaitHealthy(a, true));
-  ASSERT_TRUE(WaitHealthy(b, true));
-  ClusterLimit limit{HashBytes(0, "client", 6), GcraLimit::Of(100, 1, 50)};
+// A redis-server of its own for each test, and limiters connecting to it.
+class RedisLimiterTest : public ::testing::Test {
+ protected:
+  void StartServer(std::vector<std::string> extra = {}) { redis_ = StartRedis(port_, std::move(extra)); }
+  std::unique_ptr<RedisLimiter> Limiter(std::string password = "") {
+    RedisOptions options;
+    options.port = port_;
+    options.password = std::move(password);
+    return std::make_unique<RedisLimiter>(options, &clock_);
+  }
+  // A limiter already connected.
+  std::unique_ptr<RedisLimiter> Connected() {
+    auto limiter = Limiter();
+    EXPECT_TRUE(WaitHealthy(*limiter, true));
+    return limiter;
+  }
+
+  int port_ = testing::FreePort();
+  std::unique_ptr<testing::Process> redis_;
+  BucketTable clock_{8};
+  const ClusterLimit key_limit_{balancer::Hash64("k"), GcraLimit::Of(10, 1, 0)};
+};
+
+TEST_F(RedisLimiterTest, TwoProxiesShareOneGlobalLimit) {
+  StartServer();
+  auto a_owner = Connected(), b_owner = Connected();
+  RedisLimiter &a = *a_owner, &b = *b_owner;
+  BucketTable& clock = clock_;
+  ClusterLimit limit{balancer::Hash64("client"), GcraLimit::Of(100, 1, 50)};
   auto start = Clock::now();
   auto deadline = start + std::chrono::seconds(2);
   Counts ca, cb;
@@ -111,61 +131,42 @@ TEST(RedisLimiter, TwoProxiesShareOneGlobalLimit) {
   EXPECT_LT(a.redis_calls() + b.redis_calls(), static_cast<uint64_t>(requests / 20)) << requests << " requests";
 }
 
-TEST(RedisLimiter, AuthWithThePassword) {
-  int port = testing::FreePort();
-  auto redis = StartRedis(port, {"--requirepass", "s3cret"});
-  BucketTable clock(8);
-  RedisOptions wrong;
-  wrong.port = port;
-  wrong.password = "nope";
-  RedisLimiter refused(wrong, &clock);
-  RedisOptions right = wrong;
-  right.password = "s3cret";
-  RedisLimiter accepted(right, &clock);
-  ASSERT_TRUE(WaitHealthy(accepted, true));
-  EXPECT_FALSE(refused.healthy());
+TEST_F(RedisLimiterTest, AuthWithThePassword) {
+  StartServer({"--requirepass", "s3cret"});
+  auto refused = Limiter("nope");
+  auto accepted = Limiter("s3cret");
+  ASSERT_TRUE(WaitHealthy(*accepted, true));
+  EXPECT_FALSE(refused->healthy());
 }
 
-TEST(RedisLimiter, RedisGoingAwayMakesKeysUnavailableWithoutWaiting) {
-  int port = testing::FreePort();
-  auto redis = StartRedis(port);
-  BucketTable clock(8);
-  RedisOptions options;
-  options.port = port;
-  RedisLimiter limiter(options, &clock);
-  ASSERT_TRUE(WaitHealthy(limiter, true));
-  ClusterLimit limit{HashBytes(0, "k", 1), GcraLimit::Of(10, 1, 0)};
-  limiter.Take(limit, clock.NowUs());
+TEST_F(RedisLimiterTest, RedisGoingAwayMakesKeysUnavailableWithoutWaiting) {
+  StartServer();
+  auto limiter = Connected();
+  limiter->Take(key_limit_, clock_.NowUs());
   ASSERT_TRUE(testing::WaitUntil(
-      [&] { return limiter.Take(limit, clock.NowUs()).outcome != ClusterLimiter::Outcome::kUnknown; },
+      [&] { return limiter->Take(key_limit_, clock_.NowUs()).outcome != ClusterLimiter::Outcome::kUnknown; },
       std::chrono::seconds(5), std::chrono::milliseconds(1)));
-  redis->Kill();
-  redis->Wait();
-  ASSERT_TRUE(WaitHealthy(limiter, false));
+  redis_->Kill();
+  redis_->Wait();
+  ASSERT_TRUE(WaitHealthy(*limiter, false));
   auto before = Clock::now();
   for (int i = 0; i < 1000; ++i) {
-    EXPECT_EQ(limiter.Take(limit, clock.NowUs()).outcome, ClusterLimiter::Outcome::kUnavailable);
+    EXPECT_EQ(limiter->Take(key_limit_, clock_.NowUs()).outcome, ClusterLimiter::Outcome::kUnavailable);
   }
   // A thousand answers, none waiting on the network (generous bound).
   EXPECT_LT(Clock::now() - before, std::chrono::milliseconds(100));
   // Back: healthy again (reconnect within about a second).
-  redis = StartRedis(port);
-  EXPECT_TRUE(WaitHealthy(limiter, true));
+  StartServer();
+  EXPECT_TRUE(WaitHealthy(*limiter, true));
 }
 
-TEST(RedisLimiter, HungRedisIsNoticedWithinTheTimeout) {
-  int port = testing::FreePort();
-  auto redis = StartRedis(port);
-  BucketTable clock(8);
-  RedisOptions options;
-  options.port = port;
-  RedisLimiter limiter(options, &clock);
-  ASSERT_TRUE(WaitHealthy(limiter, true));
-  redis->Signal(SIGSTOP);  // accepts nothing, answers nothing
-  ClusterLimit limit{HashBytes(0, "k", 1), GcraLimit::Of(10, 1, 0)};
-  limiter.Take(limit, clock.NowUs());
-  EXPECT_TRUE(WaitHealthy(limiter, false));
-  redis->Signal(SIGCONT);
+TEST_F(RedisLimiterTest, HungRedisIsNoticedWithinTheTimeout) {
+  StartServer();
+  auto limiter = Connected();
+  redis_->Signal(SIGSTOP);  // accepts nothing, answers nothing
+  limiter->Take(key_limit_, clock_.NowUs());
+  EXPECT_TRUE(WaitHealthy(*limiter, false));
+  redis_->Signal(SIGCONT);
 }
 
 }  // namespace

@@ -6,7 +6,7 @@
 #include <optional>
 
 #include "dataplane/balancer/request_keys.h"
-#include "dataplane/ratelimit/bucket_table.h"
+#include "dataplane/balancer/hash.h"
 
 namespace sluice::ratelimit {
 namespace {
@@ -63,14 +63,14 @@ uint64_t RequestKey(uint64_t limit_id, const KeySpec& spec, const http::HeaderMa
                     std::string_view client_address) {
   if (spec.kind == KeyKind::kHeader) {
     if (const std::string* value = headers.Get(spec.name)) {
-      return HashBytes(limit_id ^ kHeaderSeed, value->data(), value->size());
+      return balancer::Hash64(*value, limit_id ^ kHeaderSeed);
     }
   } else if (spec.kind == KeyKind::kCookie) {
     if (auto value = balancer::CookieValue(headers, spec.name)) {
-      return HashBytes(limit_id ^ kCookieSeed, value->data(), value->size());
+      return balancer::Hash64(*value, limit_id ^ kCookieSeed);
     }
   }
-  return HashBytes(limit_id ^ kAddressSeed, client_address.data(), client_address.size());
+  return balancer::Hash64(client_address, limit_id ^ kAddressSeed);
 }
 
 bool AddressSet::IsValid(std::string_view entry) { return ParseEntry(entry).has_value(); }
