@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 
 #include "dataplane/common/log.h"
@@ -49,6 +48,14 @@ constexpr int64_t kIdleLeaseUs = 10 * 1000000;  // a lease unused this long may 
 constexpr size_t kProbe = 8;
 constexpr size_t kQueueSize = 4096;
 constexpr size_t kMaxBatch = 256;
+
+// "sluice:rl:" and the key in 16 hex digits, into `out` (reused: no
+// allocation, no printf, per lease).
+void RedisKey(uint64_t key, std::string& out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.assign("sluice:rl:0000000000000000");
+  for (size_t i = out.size(); key != 0; key >>= 4) out[--i] = kHex[key & 15];
+}
 
 }  // namespace
 
@@ -167,8 +174,17 @@ class RedisLimiter::Connection {
       if (reply != nullptr) freeReplyObject(reply);
       if (!ok) return Fail("AUTH refused" + (error.empty() ? std::string() : ": " + error));
     }
+    // The lease script once per connection; each lease then sends its SHA
+    // (EVALSHA), not its text: a tenth of the bytes to format and send.
+    if (!Append({"SCRIPT", "LOAD", kLeaseScript}) || !Flush()) return Fail("SCRIPT LOAD could not be sent");
+    redisReply* sha = ReadReply();
+    bool loaded = sha != nullptr && sha->type == REDIS_REPLY_STRING;
+    if (loaded) script_sha_.assign(sha->str, sha->len);
+    if (sha != nullptr) freeReplyObject(sha);
+    if (!loaded) return Fail("SCRIPT LOAD failed");
     return Status::Ok();
   }
+  const std::string& script_sha() const { return script_sha_; }
 
   void Close() {
     if (ssl_ != nullptr) SSL_free(ssl_);
@@ -261,6 +277,7 @@ class RedisLimiter::Connection {
   SSL* ssl_ = nullptr;
   redisReader* reader_ = nullptr;
   std::string out_;
+  std::string script_sha_;
 };
 
 Result<RedisOptions> RedisOptions::Parse(std::string_view address) {
@@ -413,7 +430,7 @@ void RedisLimiter::FailPending(std::vector<Refill>& batch) {
 void RedisLimiter::Run() {
   Connection connection(options_);
   std::vector<Refill> batch;
-  char key[40];
+  std::string key;
   bool was_healthy = false, reported_down = false;
   auto last_attempt = std::chrono::steady_clock::now() - std::chrono::seconds(10);
   while (!stopping_.load()) {
@@ -461,8 +478,8 @@ void RedisLimiter::Run() {
     // One pipeline for the whole batch.
     bool sent = true;
     for (const Refill& r : batch) {
-      std::snprintf(key, sizeof key, "sluice:rl:%016llx", static_cast<unsigned long long>(r.key));
-      sent = sent && connection.Append({"EVAL", kLeaseScript, "1", key, std::to_string(r.gcra.interval_us),
+      RedisKey(r.key, key);
+      sent = sent && connection.Append({"EVALSHA", connection.script_sha(), "1", key, std::to_string(r.gcra.interval_us),
                                         std::to_string(r.gcra.tolerance_us), std::to_string(r.want)});
     }
     if (!sent || !connection.Flush()) {
@@ -473,6 +490,7 @@ void RedisLimiter::Run() {
     }
     redis_calls_.fetch_add(batch.size(), std::memory_order_relaxed);
     size_t answered = 0;
+    bool failed_script = false;
     for (; answered < batch.size(); ++answered) {
       redisReply* reply = connection.ReadReply();
       if (reply == nullptr) break;
@@ -489,11 +507,15 @@ void RedisLimiter::Run() {
                                        std::memory_order_release);
         r.lease->answered.store(1, std::memory_order_release);
       } else if (reply->type == REDIS_REPLY_ERROR) {
+        // NOSCRIPT (SCRIPT FLUSH on the server) included: reconnecting
+        // loads the script again.
         log::Warn("ratelimit: Redis refused the lease script", {{"error", reply->str}});
+        failed_script = true;
       }
       r.lease->refill_pending.store(0, std::memory_order_release);
       freeReplyObject(reply);
     }
+    if (failed_script) connection.Close();  // reconnect (and reload) within a second
     if (answered < batch.size()) {
       // Slow (no answer within the timeout) or gone: drop the connection;
       // the unanswered refills are asked again once it is back.
