@@ -1,11 +1,13 @@
 #include "dataplane/ratelimit/redis_limiter.h"
 
 #include <hiredis/hiredis.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -138,18 +140,22 @@ class RedisLimiter::Connection {
     if (getaddrinfo(options_.host.c_str(), std::to_string(options_.port).c_str(), &hints, &found) != 0 || !found) {
       return Status::Error("cannot resolve " + options_.host);
     }
-    fd_ = socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    int rc = fd_ < 0 ? -1 : connect(fd_, found->ai_addr, found->ai_addrlen);
-    freeaddrinfo(found);
-    if (fd_ < 0) return Status::Error("socket failed");
-    if (rc != 0 && errno != EINPROGRESS) return Fail("connect failed");
-    pollfd p{fd_, POLLOUT, 0};
-    int error = 0;
-    socklen_t length = sizeof error;
-    if (poll(&p, 1, static_cast<int>(options_.timeout.count())) != 1 ||
-        getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length) != 0 || error != 0) {
-      return Fail("connect failed or timed out");
+    // Each address in turn ("localhost" may give ::1 before 127.0.0.1).
+    for (addrinfo* address = found; address != nullptr && fd_ < 0; address = address->ai_next) {
+      fd_ = socket(address->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+      if (fd_ < 0) continue;
+      int rc = connect(fd_, address->ai_addr, address->ai_addrlen);
+      pollfd p{fd_, POLLOUT, 0};
+      int error = 0;
+      socklen_t length = sizeof error;
+      if ((rc != 0 && errno != EINPROGRESS) || poll(&p, 1, static_cast<int>(options_.timeout.count())) != 1 ||
+          getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length) != 0 || error != 0) {
+        close(fd_);
+        fd_ = -1;
+      }
     }
+    freeaddrinfo(found);
+    if (fd_ < 0) return Fail("connect failed or timed out");
     int flags = 1;
     setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &flags, sizeof flags);
     // Blocking from here, every read and write bounded by the timeout.
@@ -260,8 +266,16 @@ class RedisLimiter::Connection {
     if (!loaded) return Fail("TLS: cannot load the CA certificates");
     ssl_ = SSL_new(ssl_context_);
     SSL_set_fd(ssl_, fd_);
-    SSL_set_tlsext_host_name(ssl_, options_.host.c_str());
-    SSL_set1_host(ssl_, options_.host.c_str());
+    // The name (SNI and the certificate's DNS names), or an IP literal
+    // checked against the certificate's IP addresses.
+    unsigned char ip[16];
+    bool literal = inet_pton(AF_INET, options_.host.c_str(), ip) == 1 || inet_pton(AF_INET6, options_.host.c_str(), ip) == 1;
+    if (literal) {
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), options_.host.c_str());
+    } else {
+      SSL_set_tlsext_host_name(ssl_, options_.host.c_str());
+      SSL_set1_host(ssl_, options_.host.c_str());
+    }
     if (SSL_connect(ssl_) != 1) {
       unsigned long error = ERR_get_error();
       char text[256] = "handshake failed";
@@ -433,10 +447,15 @@ void RedisLimiter::Run() {
   std::string key;
   bool was_healthy = false, reported_down = false;
   auto last_attempt = std::chrono::steady_clock::now() - std::chrono::seconds(10);
+  // A connection that failed while healthy is opened again at once, and
+  // only a failed reconnection makes the limiter unhealthy: one slow answer
+  // (a loaded machine, a Redis fork) does not flip every fail-closed route.
+  bool retry_now = false;
   while (!stopping_.load()) {
     if (!connection.open()) {
       auto now = std::chrono::steady_clock::now();
-      if (now - last_attempt >= std::chrono::seconds(1)) {
+      if (retry_now || now - last_attempt >= std::chrono::seconds(1)) {
+        retry_now = false;
         last_attempt = now;
         Status opened = connection.Open();
         if (opened.ok()) {
@@ -470,7 +489,7 @@ void RedisLimiter::Run() {
       redisReply* pong = nullptr;
       if (!connection.Append({"PING"}) || !connection.Flush() || (pong = connection.ReadReply()) == nullptr) {
         connection.Close();
-        healthy_.store(false);
+        retry_now = true;
       }
       if (pong != nullptr) freeReplyObject(pong);
       continue;
@@ -484,7 +503,7 @@ void RedisLimiter::Run() {
     }
     if (!sent || !connection.Flush()) {
       connection.Close();
-      healthy_.store(false);
+      retry_now = true;
       FailPending(batch);
       continue;
     }
@@ -515,12 +534,15 @@ void RedisLimiter::Run() {
       r.lease->refill_pending.store(0, std::memory_order_release);
       freeReplyObject(reply);
     }
-    if (failed_script) connection.Close();  // reconnect (and reload) within a second
+    if (failed_script) {  // reconnect (and load the script again)
+      connection.Close();
+      retry_now = true;
+    }
     if (answered < batch.size()) {
       // Slow (no answer within the timeout) or gone: drop the connection;
       // the unanswered refills are asked again once it is back.
       connection.Close();
-      healthy_.store(false);
+      retry_now = true;
       batch.erase(batch.begin(), batch.begin() + static_cast<ptrdiff_t>(answered));
       FailPending(batch);
       continue;

@@ -20,9 +20,10 @@
 // client) formats commands and parses replies; its 0.14 in Debian 12 has
 // no TLS, so the transport (and TLS through OpenSSL) is ours.
 //
-// When Redis is down, slow (no answer within the timeout) or unreachable,
-// keys without leased tokens are kUnavailable (the route's fail mode
-// decides) until a reconnection succeeds (tried every second).
+// When Redis is down, slow (no answer within the timeout, and a fresh
+// connection failing too) or unreachable, keys without leased tokens are
+// kUnavailable (the route's fail mode decides) until a reconnection
+// succeeds (tried every second).
 #include <atomic>
 #include <chrono>
 #include <cstdint>

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "dataplane/balancer/hash.h"
+#include "test/support/certificate.h"
 #include "test/support/process.h"
 
 namespace sluice::ratelimit {
@@ -167,6 +168,33 @@ TEST_F(RedisLimiterTest, HungRedisIsNoticedWithinTheTimeout) {
   limiter->Take(key_limit_, clock_.NowUs());
   EXPECT_TRUE(WaitHealthy(*limiter, false));
   redis_->Signal(SIGCONT);
+}
+
+// rediss://: a redis-server with TLS only, a self-signed certificate for
+// "localhost"; the limiter verifies it against that certificate as its CA.
+TEST_F(RedisLimiterTest, TlsWithTheServersCertificateVerified) {
+  char dir_template[] = "/tmp/sluice-redis-tls.XXXXXX";
+  std::string dir = mkdtemp(dir_template);
+  testing::Pem pem = testing::MakeSelfSignedCertificate(dir, "redis", "localhost");
+  ASSERT_FALSE(pem.cert.empty()) << pem.openssl_output;
+  StartServer({"--port", "0", "--tls-port", std::to_string(port_), "--tls-cert-file", dir + "/redis.crt",
+               "--tls-key-file", dir + "/redis.key", "--tls-ca-cert-file", dir + "/redis.crt",
+               "--tls-auth-clients", "no"});
+  auto options = RedisOptions::Parse("rediss://localhost:" + std::to_string(port_));
+  ASSERT_TRUE(options.ok());
+  options->ca_file = dir + "/redis.crt";
+  RedisLimiter verified(*options, &clock_);
+  RedisOptions untrusted = *options;
+  untrusted.ca_file = "";  // the system's CAs do not know this certificate
+  RedisLimiter refused(untrusted, &clock_);
+  ASSERT_TRUE(WaitHealthy(verified, true));
+  // A lease over TLS.
+  verified.Take(key_limit_, clock_.NowUs());
+  EXPECT_TRUE(testing::WaitUntil(
+      [&] { return verified.Take(key_limit_, clock_.NowUs()).outcome != ClusterLimiter::Outcome::kUnknown; },
+      std::chrono::seconds(5), std::chrono::milliseconds(1)));
+  EXPECT_GT(verified.redis_calls(), 0u);
+  EXPECT_FALSE(refused.healthy());
 }
 
 }  // namespace
