@@ -428,11 +428,21 @@ ClusterLimiter::Answer RedisLimiter::Take(const ClusterLimit& limit, int64_t now
   if (!healthy()) return {Outcome::kUnavailable, 0};
   int64_t denied_until = lease->denied_until_us.load(std::memory_order_acquire);
   if (denied_until > now_us) return {Outcome::kDenied, denied_until - now_us};
+  // Read before asking: the Redis thread may answer (and set it) before
+  // RequestRefill returns, the wake-up preempting this thread.
+  bool known = lease->answered.load(std::memory_order_acquire) != 0;
   RequestRefill(*lease, limit);
+  // Tokens that arrived meanwhile.
+  tokens = lease->tokens.load(std::memory_order_acquire);
+  while (tokens > 0) {
+    if (lease->tokens.compare_exchange_weak(tokens, tokens - 1, std::memory_order_acq_rel)) {
+      return {Outcome::kAllowed, 0};
+    }
+  }
   // The first lease of a key is on its way: this proxy's own bucket
   // decides meanwhile. Later, an empty lease with a refill in flight means
   // the key is going faster than its batches: refused until the answer.
-  if (lease->answered.load(std::memory_order_acquire) == 0) return {Outcome::kUnknown, 0};
+  if (!known) return {Outcome::kUnknown, 0};
   return {Outcome::kDenied, limit.gcra.interval_us};
 }
 
