@@ -58,8 +58,8 @@ Verdict RateLimitStage::OnRequestHead(ExchangeState& state) const {
       }
       // Redis unavailable: fail closed refuses; fail open falls back on
       // this proxy's own bucket (never stricter than the cluster's limit,
-      // and a flood is still bounded per proxy). Not known yet (a key's
-      // first lease is on its way): this proxy's bucket decides too.
+      // and a flood is still bounded per proxy). A key the limiter cannot
+      // follow (its lease table is full): this proxy's bucket decides too.
       if (answer.outcome == ratelimit::ClusterLimiter::Outcome::kUnavailable && options_.fail_closed) {
         return Refuse(state, limit, 1000000);
       }

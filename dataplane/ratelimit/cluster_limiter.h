@@ -21,7 +21,7 @@ class ClusterLimiter {
     kAllowed,
     kDenied,       // the global bucket is empty: retry_after_us says until when
     kUnavailable,  // Redis is down or slow: the route's fail mode decides
-    kUnknown,      // nothing known yet (the key's first lease is on its way): this proxy's bucket decides
+    kUnknown,      // this proxy cannot follow the key (more active keys than leases): its own bucket decides
   };
   struct Answer {
     Outcome outcome = Outcome::kAllowed;

@@ -70,6 +70,7 @@ struct alignas(64) RedisLimiter::Lease {
   std::atomic<int64_t> last_used_us{0};
   std::atomic<uint32_t> refill_pending{0};
   std::atomic<uint32_t> answered{0};  // Redis answered for this key at least once
+  std::atomic<int64_t> before_first_answer{0};  // requests let through before it
 };
 
 struct RedisLimiter::Refill {
@@ -389,6 +390,7 @@ RedisLimiter::Lease* RedisLimiter::FindLease(uint64_t key, int64_t now_us) {
   reusable->tokens.store(0, std::memory_order_relaxed);
   reusable->denied_until_us.store(0, std::memory_order_relaxed);
   reusable->answered.store(0, std::memory_order_relaxed);
+  reusable->before_first_answer.store(0, std::memory_order_relaxed);
   reusable->last_used_us.store(now_us, std::memory_order_relaxed);
   if (!reusable->key.compare_exchange_strong(held, key, std::memory_order_acq_rel)) {
     return held == key ? reusable : nullptr;  // another worker took it (for this key, or another)
@@ -439,10 +441,15 @@ ClusterLimiter::Answer RedisLimiter::Take(const ClusterLimit& limit, int64_t now
       return {Outcome::kAllowed, 0};
     }
   }
-  // The first lease of a key is on its way: this proxy's own bucket
-  // decides meanwhile. Later, an empty lease with a refill in flight means
-  // the key is going faster than its batches: refused until the answer.
-  if (!known) return {Outcome::kUnknown, 0};
+  // The first lease of a key is on its way (one round trip): up to one
+  // batch passes meanwhile, as if leased (a client's first burst is not
+  // refused for the round trip; a flood's first contact gets at most one
+  // batch more per proxy). Later, an empty lease with a refill in flight
+  // means the key is going faster than its batches: refused until the
+  // answer.
+  if (!known && lease->before_first_answer.fetch_add(1, std::memory_order_relaxed) < BatchSize(limit.gcra)) {
+    return {Outcome::kAllowed, 0};
+  }
   return {Outcome::kDenied, limit.gcra.interval_us};
 }
 

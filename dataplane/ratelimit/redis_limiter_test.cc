@@ -32,7 +32,7 @@ bool WaitHealthy(const RedisLimiter& limiter, bool healthy) {
 }
 
 // Takes from `limiter` for `key` until `deadline`; counts what Redis
-// allowed (kUnknown, the local bucket's, is counted apart).
+// allowed (kUnknown: not followed by the limiter, counted apart).
 struct Counts {
   int allowed = 0, denied = 0, unknown = 0, unavailable = 0;
 };
@@ -114,16 +114,14 @@ TEST_F(RedisLimiterTest, TwoProxiesShareOneGlobalLimit) {
   ta.join();
   tb.join();
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  // What Redis granted holds the global limit; kUnknown (before each
-  // proxy's first lease arrives: one round trip, longer on a loaded
-  // machine) is decided by the local bucket in the stage, counted apart.
+  // Each proxy lets one batch (5) through before its first lease arrives.
   int allowed = ca.allowed + cb.allowed;
   double expected = 51 + 100 * seconds;  // the burst, then the rate
-  EXPECT_EQ(ca.unavailable + cb.unavailable, 0);
-  EXPECT_LE(ca.unknown + cb.unknown, 60) << "answered locally before the first lease";
+  EXPECT_EQ(ca.unavailable + cb.unavailable + ca.unknown + cb.unknown, 0);
   EXPECT_GT(ca.allowed, 20);
   EXPECT_GT(cb.allowed, 20);
-  EXPECT_LE(allowed, expected * 1.03) << "allowed " << allowed << " in " << seconds << "s";
+  EXPECT_LE(allowed, expected * 1.03 + 2 * RedisLimiter::BatchSize(limit.gcra))
+      << "allowed " << allowed << " in " << seconds << "s";
   EXPECT_GE(allowed, expected * 0.95 - 2 * RedisLimiter::BatchSize(limit.gcra)) << "allowed " << allowed;
   // Redis calls follow the tokens granted, not the requests: at 50x the
   // limit, two proxies competing for every token get partial batches, about
@@ -145,16 +143,17 @@ TEST_F(RedisLimiterTest, RedisGoingAwayMakesKeysUnavailableWithoutWaiting) {
   StartServer();
   auto limiter = Connected();
   limiter->Take(key_limit_, clock_.NowUs());
-  ASSERT_TRUE(testing::WaitUntil(
-      [&] { return limiter->Take(key_limit_, clock_.NowUs()).outcome != ClusterLimiter::Outcome::kUnknown; },
-      std::chrono::seconds(5), std::chrono::milliseconds(1)));
+  ASSERT_TRUE(testing::WaitUntil([&] { return limiter->redis_calls() > 0; }, std::chrono::seconds(5),
+                                 std::chrono::milliseconds(1)));
   redis_->Kill();
   redis_->Wait();
   ASSERT_TRUE(WaitHealthy(*limiter, false));
   auto before = Clock::now();
+  int unavailable = 0;
   for (int i = 0; i < 1000; ++i) {
-    EXPECT_EQ(limiter->Take(key_limit_, clock_.NowUs()).outcome, ClusterLimiter::Outcome::kUnavailable);
+    unavailable += limiter->Take(key_limit_, clock_.NowUs()).outcome == ClusterLimiter::Outcome::kUnavailable;
   }
+  EXPECT_GE(unavailable, 998);  // all but the tokens still leased (batch 1)
   // A thousand answers, none waiting on the network (generous bound).
   EXPECT_LT(Clock::now() - before, std::chrono::milliseconds(100));
   // Back: healthy again (reconnect within about a second).
@@ -171,8 +170,8 @@ TEST_F(RedisLimiterTest, HungRedisIsNoticedWithinTheTimeout) {
   redis_->Signal(SIGCONT);
 }
 
-// A client at a fifth of its limit always finds a token (or, before its
-// first lease, is left to the local bucket): never refused.
+// A client at a fifth of its limit always finds a token (before its first
+// lease, the batch let through meanwhile): never refused.
 TEST_F(RedisLimiterTest, AClientUnderItsLimitIsNeverRefused) {
   StartServer();
   auto limiter = Connected();
@@ -205,10 +204,8 @@ TEST_F(RedisLimiterTest, TlsWithTheServersCertificateVerified) {
   ASSERT_TRUE(WaitHealthy(verified, true));
   // A lease over TLS.
   verified.Take(key_limit_, clock_.NowUs());
-  EXPECT_TRUE(testing::WaitUntil(
-      [&] { return verified.Take(key_limit_, clock_.NowUs()).outcome != ClusterLimiter::Outcome::kUnknown; },
-      std::chrono::seconds(5), std::chrono::milliseconds(1)));
-  EXPECT_GT(verified.redis_calls(), 0u);
+  EXPECT_TRUE(testing::WaitUntil([&] { return verified.redis_calls() > 0; }, std::chrono::seconds(5),
+                                  std::chrono::milliseconds(1)));
   EXPECT_FALSE(refused.healthy());
 }
 
