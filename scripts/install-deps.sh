@@ -14,6 +14,10 @@ PACKAGES=(
   # response compression (dataplane/pipeline/compression_stage): Debian's
   # zlib, brotli and zstd libraries rather than hand-written codecs
   zlib1g-dev libbrotli-dev libzstd-dev
+  # cluster-wide rate limits (dataplane/ratelimit/redis_limiter): Debian's
+  # hiredis, the maintained Redis client, formats and parses RESP rather
+  # than a hand-written client; redis-server for the tests and benchmark
+  libhiredis-dev redis-server
   # tests: GoogleTest, fuzzers (clang + libFuzzer runtime), real clients
   libgtest-dev libgmock-dev clang libclang-rt-14-dev curl python3-websockets
   # compression tests: brotli and zstd CLIs decode what the proxy sent

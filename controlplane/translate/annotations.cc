@@ -1,4 +1,5 @@
 #include "controlplane/translate/annotations.h"
+#include "controlplane/translate/ratelimit_annotations.h"
 
 #include "controlplane/translate/annotation_lookup.h"
 
@@ -517,6 +518,7 @@ AnnotatedPolicy RoutePolicyFromAnnotations(const nlohmann::json* annotations) {
   ReadCompressionAnnotations(reader, policy);
   ReadAccessControlAnnotations(reader, policy);
   out.problems = reader.TakeProblems();
+  ReadRateLimitAnnotations(annotations, policy, out.problems);
   return out;
 }
 

@@ -62,7 +62,8 @@
 //   -base-ejection-time, -max-ejection-time, -max-ejection-percent,
 //   sluice.io/panic-threshold-percent
 // Load balancing, session affinity and canary annotations: see
-// balancing_annotations.h. Other annotations are not looked at.
+// balancing_annotations.h. Rate limits (limit-rps, limit-rpm, ...): see
+// ratelimit_annotations.h. Other annotations are not looked at.
 #include <cstdint>
 #include <string>
 #include <string_view>

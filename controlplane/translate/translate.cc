@@ -415,6 +415,9 @@ class Translator {
   v1::RoutePolicy PolicyOf(const StoredObject& stored, const std::string& origin) {
     AnnotatedPolicy parsed = RoutePolicyFromAnnotations(Get(Get(&stored.object, "metadata"), "annotations"));
     if (!parsed.ssl_redirect) ssl_redirect_opt_out_.insert(origin);
+    // Rate-limit buckets are per Ingress (as ingress-nginx's zones), in
+    // every proxy and across snapshots.
+    if (parsed.policy.has_rate_limit()) parsed.policy.mutable_rate_limit()->set_name(origin);
     for (const AnnotationProblem& problem : parsed.problems) {
       Report(Severity::kWarning, stored, "Ingress",
              problem.message + (problem.annotation.empty() ? "; annotations ignored" : "; annotation ignored"),

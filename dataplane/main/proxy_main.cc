@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iterator>
 #include <map>
 #include <optional>
@@ -33,6 +34,7 @@
 #include "dataplane/net/socket.h"
 #include "dataplane/pipeline/compression_stage.h"
 #include "dataplane/proxy/worker.h"
+#include "dataplane/ratelimit/redis_limiter.h"
 #include "dataplane/snapshot/compiled_snapshot.h"
 #include "dataplane/tls/server_config.h"
 #include "dataplane/tls/ticket_keys.h"
@@ -106,6 +108,12 @@ constexpr const char* kUsage = R"(Usage: sluice-proxy [flags]
                           per /64) (default 1024; 0: none)
   --max-connection-rate-per-address N  new connections per second per client
                           address (default 0: none)
+  --ratelimit-redis ADDR  Redis for rate limits of scope cluster (sluice.io/rate-limit-scope):
+                          HOST:PORT, redis://[USER:PASSWORD@]HOST:PORT or rediss://... (TLS);
+                          without it such limits hold per proxy
+  --ratelimit-redis-password-file FILE  AUTH password (default: the address's,
+                          else $SLUICE_RATELIMIT_REDIS_PASSWORD)
+  --ratelimit-redis-ca FILE  PEM CAs verifying a rediss:// server (default: the system's)
   --help, --version       (--version: the version and the commit of a stamped build)
 ADDR is HOST:PORT with an IP literal, or :PORT for all interfaces.
 Per-route timeouts and the body size limit come from Ingress annotations
@@ -144,6 +152,10 @@ struct Flags {
   std::string controller_server_name;
   int controller_tls_reload_seconds = 10;
   bool controller_insecure = false;
+  // Rate limiting (cluster scope through Redis).
+  std::string ratelimit_redis;
+  std::string ratelimit_redis_password_file;
+  std::string ratelimit_redis_ca;
 };
 
 
@@ -209,6 +221,18 @@ Flags ParseFlags(int argc, char** argv) {
         {"--h2-stall-timeout", &flags.h2_stall_timeout_seconds},
         {"--h2-max-resets-per-second", &flags.h2_max_resets_per_second},
         {"--h2-max-control-frames-per-second", &flags.h2_max_control_frames_per_second}};
+    const std::map<std::string, std::string*> kRateLimitFlags = {
+        {"--ratelimit-redis", &flags.ratelimit_redis},
+        {"--ratelimit-redis-password-file", &flags.ratelimit_redis_password_file},
+        {"--ratelimit-redis-ca", &flags.ratelimit_redis_ca}};
+    if (auto rate = kRateLimitFlags.find(arg); rate != kRateLimitFlags.end()) {
+      if (!has_inline) {
+        if (i + 1 >= argc) FlagError("missing value for " + arg);
+        value = argv[++i];
+      }
+      *rate->second = value;
+      continue;
+    }
     if (auto h2 = kHttp2Flags.find(arg); h2 != kHttp2Flags.end()) {
       if (!has_inline) {
         if (i + 1 >= argc) FlagError("missing value for " + arg);
@@ -516,6 +540,22 @@ int Run(const Flags& flags) {
     compile_options.chain.https_redirect_port = flags.https_redirect_port;
   } else if (https_address) {
     compile_options.chain.https_redirect_port = https_address->port();
+  }
+  // Declared before the workers, so it outlives them.
+  std::unique_ptr<ratelimit::RedisLimiter> redis_limiter;
+  if (!flags.ratelimit_redis.empty()) {
+    auto redis = ratelimit::RedisOptions::Parse(flags.ratelimit_redis);
+    if (!redis.ok()) FlagError("--ratelimit-redis: " + redis.status().message());
+    if (!flags.ratelimit_redis_password_file.empty()) {
+      std::ifstream file(flags.ratelimit_redis_password_file);
+      if (!file) FlagError("--ratelimit-redis-password-file: cannot read " + flags.ratelimit_redis_password_file);
+      std::getline(file, redis->password);  // the first line, without its newline
+    } else if (const char* env = std::getenv("SLUICE_RATELIMIT_REDIS_PASSWORD"); env != nullptr && redis->password.empty()) {
+      redis->password = env;
+    }
+    redis->ca_file = flags.ratelimit_redis_ca;
+    redis_limiter = std::make_unique<ratelimit::RedisLimiter>(std::move(*redis), &ratelimit::BucketTable::ProcessWide());
+    compile_options.chain.cluster_rate_limiter = redis_limiter.get();
   }
   std::unique_ptr<accesslog::AccessLog> access_log;
   if (flags.access_log == "-") {

@@ -8,6 +8,7 @@
 #include "dataplane/pipeline/compression_stage.h"
 #include "dataplane/pipeline/https_redirect_stage.h"
 #include "dataplane/pipeline/real_client_stage.h"
+#include "dataplane/pipeline/rate_limit_stage.h"
 #include "dataplane/pipeline/request_headers_stage.h"
 #include "dataplane/pipeline/response_headers_stage.h"
 
@@ -116,6 +117,11 @@ std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const C
     stages.push_back(std::make_unique<RealClientStage>(defaults.trusted_proxies));
   }
   if (auto access = AccessControlStage::FromPolicy(policy.access_control())) stages.push_back(std::move(access));
+  if (policy.rate_limit().limits_size() > 0) {
+    stages.push_back(std::make_unique<RateLimitStage>(RateLimitStage::Options::From(policy.rate_limit()),
+                                                      &ratelimit::BucketTable::ProcessWide(),
+                                                      defaults.cluster_rate_limiter));
+  }
   if (policy.redirect_to_https()) stages.push_back(std::make_unique<HttpsRedirectStage>(defaults.https_redirect_port));
   uint64_t max_body = policy.max_request_body_bytes() != 0 ? policy.max_request_body_bytes()
                                                            : defaults.max_request_body_bytes;

@@ -10,6 +10,7 @@
 
 #include "base/ip_prefix.h"
 #include "dataplane/pipeline/stage.h"
+#include "dataplane/ratelimit/cluster_limiter.h"
 #include "sluice/v1/snapshot.pb.h"
 
 namespace sluice::pipeline {
@@ -22,6 +23,9 @@ struct ChainDefaults {
   // --trusted-proxies: every route gets the real_client stage (null or
   // empty: the connection's client is the client).
   std::shared_ptr<const PrefixSet> trusted_proxies;
+  // --ratelimit-redis: what rate limits of scope CLUSTER ask (owned by the
+  // proxy's main, outlives every snapshot); null: they hold per proxy.
+  ratelimit::ClusterLimiter* cluster_rate_limiter = nullptr;
 };
 
 class Chain {

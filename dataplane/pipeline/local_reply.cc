@@ -37,6 +37,8 @@ http::ResponseHead BuildLocalReplyHead(const LocalReply& reply, const ReplyShape
   head.headers.Add("content-type", "text/plain; charset=utf-8");
   head.headers.Add("content-length", std::to_string(reply.text().size()));
   head.headers.Add("cache-control", "no-store");
+  // A refusal's own fields (a 429's Retry-After and RateLimit fields).
+  for (const http::Header& field : reply.headers.entries()) head.headers.Add(field.name, field.value);
   return head;
 }
 

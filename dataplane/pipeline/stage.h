@@ -31,7 +31,7 @@ enum class Verdict : uint8_t { kContinue, kReply, kPause };
 enum class StageOrder : uint8_t {
   kRealClient = 5,      // the client a trusted proxy names in X-Forwarded-For
   kAccessControl = 10,  // IP allow/deny (access_control); authentication (empty)
-  kRateLimit = 20,      // request rate and concurrency limits (empty)
+  kRateLimit = 20,      // request rate limits: 429 (rate_limit_stage)
   kWafRequest = 30,     // application firewall, request phases (empty)
   kHttpsRedirect = 40,  // plain HTTP to a TLS-only host: 308 to https
   kBodyLimit = 50,      // request body size: 413
