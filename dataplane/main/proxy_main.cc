@@ -31,6 +31,7 @@
 #include "dataplane/snapshot/compiled_snapshot.h"
 #include "dataplane/tls/server_config.h"
 #include "dataplane/tls/ticket_keys.h"
+#include "dataplane/waf/firewall.h"
 
 namespace sluice {
 namespace {
@@ -72,6 +73,14 @@ constexpr const char* kUsage = R"(Usage: sluice-proxy [flags]
                           before GOAWAY ENHANCE_YOUR_CALM (rapid reset; default 200)
   --h2-max-control-frames-per-second N  PING/SETTINGS/PRIORITY/WINDOW_UPDATE/
                           empty DATA frames per connection per second (default 1000)
+  --waf-audit-log DEST    the application firewall's audit: one JSON line per
+                          blocked (or, in detect mode, would-be-blocked) request:
+                          "stderr" (default), a file path (appended), or "off"
+  --waf-extra-rules FILE  ModSecurity rules added after the OWASP CRS on every
+                          route with a firewall (the operator's; Ingress
+                          annotations never carry rule text). Checked at start.
+  --waf-crs-dir DIR       the OWASP CRS (default /usr/share/modsecurity-crs,
+                          Debian's modsecurity-crs)
   --help, --version
 ADDR is HOST:PORT with an IP literal, or :PORT for all interfaces.
 Per-route timeouts and the body size limit come from Ingress annotations
@@ -99,6 +108,9 @@ struct Flags {
   std::string default_key;
   int tls_ticket_rotation_seconds = 3600;
   int https_redirect_port = 0;  // 0: the --https-listen port
+  std::string waf_audit_log = "stderr";
+  std::string waf_extra_rules;
+  std::string waf_crs_dir = "/usr/share/modsecurity-crs";
 };
 
 [[noreturn]] void FlagError(const std::string& message) {
@@ -139,7 +151,8 @@ Flags ParseFlags(int argc, char** argv) {
         {"--workers", 4},    {"--node-id", 5},     {"--drain-timeout", 6}, {"--access-log", 7},
         {"--client-header-timeout", 8}, {"--keepalive-timeout", 9}, {"--max-header-bytes", 10}, {"--max-headers", 11},
         {"--default-certificate", 12}, {"--default-key", 13}, {"--tls-ticket-rotation", 14},
-        {"--https-redirect-port", 15}};
+        {"--https-redirect-port", 15}, {"--waf-audit-log", 16}, {"--waf-extra-rules", 17},
+        {"--waf-crs-dir", 18}};
     const std::map<std::string, int*> kHttp2Flags = {
         {"--h2-max-concurrent-streams", &flags.h2_max_concurrent_streams},
         {"--h2-stall-timeout", &flags.h2_stall_timeout_seconds},
@@ -176,6 +189,9 @@ Flags ParseFlags(int argc, char** argv) {
       case 13: flags.default_key = value; break;
       case 14: flags.tls_ticket_rotation_seconds = ParsePositiveInt(arg, value, 7 * 86400); break;
       case 15: flags.https_redirect_port = ParsePositiveInt(arg, value, 65535); break;
+      case 16: flags.waf_audit_log = value; break;
+      case 17: flags.waf_extra_rules = value; break;
+      case 18: flags.waf_crs_dir = value; break;
     }
   }
   if (flags.default_certificate.empty() != flags.default_key.empty()) {
@@ -224,7 +240,7 @@ int64_t SteadyNowNs() {
 }
 
 std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& workers, ProxyState& state,
-                        const accesslog::AccessLog* access_log) {
+                        const accesslog::AccessLog* access_log, const waf::Firewall& firewall) {
   uint64_t accepted = 0, active = 0, requests = 0, connects = 0, reuses = 0, failures = 0;
   uint64_t tls_handshakes = 0, tls_resumed = 0, tls_failures = 0;
   uint64_t retries = 0, budget_exhausted = 0, ejections = 0;
@@ -309,6 +325,7 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
     metric("sluice_access_log_dropped_total", "counter", "Access log lines dropped because the output could not keep up.",
            access_log->dropped_lines());
   }
+  out += firewall.metrics().Text();
   std::lock_guard<std::mutex> lock(state.mu);
   metric("sluice_snapshot_applied_total", "counter", "Snapshots validated and applied (ACKed).", state.applied);
   metric("sluice_snapshot_rejected_total", "counter", "Snapshots rejected (NACKed).", state.rejected);
@@ -390,6 +407,21 @@ int Run(const Flags& flags) {
     }
     access_log = std::move(opened.value());
   }
+  // The application firewall (routes with sluice.io/waf): its rules are
+  // compiled with the snapshots, on the thread that applies them.
+  std::unique_ptr<waf::AuditLog> waf_audit;
+  if (flags.waf_audit_log != "off") {
+    auto opened = waf::AuditLog::Open(flags.waf_audit_log);
+    if (!opened.ok()) FlagError("--waf-audit-log: " + opened.status().message());
+    waf_audit = std::move(opened.value());
+  }
+  waf::Firewall firewall(waf::RulesEnvironment{.crs_dir = flags.waf_crs_dir, .extra_rules_file = flags.waf_extra_rules},
+                         std::move(waf_audit));
+  if (!flags.waf_extra_rules.empty()) {
+    Status checked = firewall.Check();
+    if (!checked.ok()) FlagError("--waf-extra-rules: " + checked.message());
+  }
+  compile_options.chain.waf = &firewall;
   std::vector<std::unique_ptr<proxy::Worker>> workers;
   for (int i = 0; i < flags.workers; ++i) {
     workers.push_back(std::make_unique<proxy::Worker>(i, &config, access_log.get()));
@@ -421,7 +453,7 @@ int Run(const Flags& flags) {
     return admin::AdminResponse{503, "text/plain", "waiting for the first snapshot\n"};
   });
   admin_server.Route("/metrics", [&](const http::RequestHead&) {
-    return admin::AdminResponse{200, "text/plain; version=0.0.4", MetricsText(workers, state, access_log.get())};
+    return admin::AdminResponse{200, "text/plain; version=0.0.4", MetricsText(workers, state, access_log.get(), firewall)};
   });
   admin_server.Route("/snapshot", [&](const http::RequestHead&) {
     std::shared_ptr<const snapshot::CompiledSnapshot> current;

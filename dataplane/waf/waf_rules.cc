@@ -7,20 +7,12 @@
 #include <exception>
 #include <set>
 
+#include "base/waf_rule_tag.h"
+
 namespace sluice::waf {
 
 uint64_t RequestBodyLimit(const v1::WafPolicy& policy) {
   return policy.request_body_limit() != 0 ? policy.request_body_limit() : kDefaultRequestBodyLimit;
-}
-
-bool IsValidRuleTag(std::string_view tag) {
-  if (tag.empty() || tag.size() > 128) return false;
-  for (char c : tag) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-              c == '/' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
 }
 
 std::string RulesText(const v1::WafPolicy& policy, const RulesEnvironment& environment) {
@@ -77,7 +69,7 @@ std::string RulesText(const v1::WafPolicy& policy, const RulesEnvironment& envir
   for (uint32_t id : ids) text += "SecRuleRemoveById " + std::to_string(id) + "\n";
   std::set<std::string> tags;
   for (const std::string& tag : policy.exclude_tags()) {
-    if (IsValidRuleTag(tag)) tags.insert(tag);  // the translator validated them; never trust twice-removed input
+    if (IsValidWafRuleTag(tag)) tags.insert(tag);  // the translator checked them too
   }
   for (const std::string& tag : tags) text += "SecRuleRemoveByTag \"" + tag + "\"\n";
   return text;

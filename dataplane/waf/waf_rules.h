@@ -33,10 +33,6 @@ struct RulesEnvironment {
 
 constexpr uint64_t kDefaultRequestBodyLimit = 128 * 1024;
 uint64_t RequestBodyLimit(const v1::WafPolicy& policy);
-// A tag a policy may exclude: letters, digits and _ . / - (every CRS tag
-// fits, e.g. "attack-sqli", "paranoia-level/2", "OWASP_CRS"), so that it
-// cannot end the quoted directive it is written into.
-bool IsValidRuleTag(std::string_view tag);
 
 // The ModSecurity configuration text of `policy`: engine settings, the CRS
 // setup (paranoia level, thresholds), the CRS, the extra rules, then the
