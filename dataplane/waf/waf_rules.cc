@@ -61,6 +61,10 @@ std::string RulesText(const v1::WafPolicy& policy, const RulesEnvironment& envir
   text += "SecAction \"id:900110,phase:1,nolog,pass,t:none,setvar:tx.inbound_anomaly_score_threshold=" +
           std::to_string(inbound) + ",setvar:tx.outbound_anomaly_score_threshold=" + std::to_string(outbound) +
           "\"\n";
+  // An API gateway's traffic: the CRS's default allows only GET HEAD POST
+  // OPTIONS, which makes every REST PUT, PATCH and DELETE an anomaly.
+  text += "SecAction \"id:900200,phase:1,nolog,pass,t:none,setvar:'tx.allowed_methods=GET HEAD POST OPTIONS PUT "
+          "PATCH DELETE'\"\n";
   text += "SecAction \"id:900990,phase:1,nolog,pass,t:none,setvar:tx.crs_setup_version=334\"\n";
   text += "Include " + environment.crs_dir + "/rules/*.conf\n";
   if (!environment.extra_rules_file.empty()) text += "Include " + environment.extra_rules_file + "\n";
