@@ -14,6 +14,10 @@ PACKAGES=(
   # response compression (dataplane/pipeline/compression_stage): Debian's
   # zlib, brotli and zstd libraries rather than hand-written codecs
   zlib1g-dev libbrotli-dev libzstd-dev
+  # application firewall (dataplane/waf): libmodsecurity3 running Debian's
+  # OWASP Core Rule Set, what security teams audit (no hand-written SQLi/XSS
+  # detection); the CRS is also what the WAF tests run
+  libmodsecurity-dev modsecurity-crs
   # tests: GoogleTest, fuzzers (clang + libFuzzer runtime), real clients
   libgtest-dev libgmock-dev clang libclang-rt-14-dev curl python3-websockets
   # compression tests: brotli and zstd CLIs decode what the proxy sent
