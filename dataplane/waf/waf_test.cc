@@ -156,6 +156,58 @@ TEST_F(WafStageTest, TheBodyIsDecidedAtTheEndEvenInSmallChunks) {
   ExpectBlocked(out, "\"id\":942");
 }
 
+TEST_F(WafStageTest, BodyThatCameWhileAnEarlierStageWaitedIsInspected) {
+  // An earlier stage's head hook paused (a remote rate-limit decision): the
+  // body hooks see the chunks before this stage's head hook ran.
+  v1::WafPolicy policy = Policy(v1::WafPolicy::BLOCK);
+  auto firewall = RouteFirewall::From(policy, RulesFor(policy), "shop/web", audit_.log(), counters_);
+  WafRequestStage stage(firewall);
+  ExchangeState state;
+  state.client = &client_;
+  state.request.method = "POST";
+  state.request.path = "/form";
+  state.request.headers.Add("host", "shop.example");
+  state.request.headers.Add("content-type", "application/x-www-form-urlencoded");
+  std::string body = "q=1%27%20UNION%20SELECT%20password%20FROM%20users--";
+  state.request.headers.Add("content-length", std::to_string(body.size()));
+  state.request_content_length = static_cast<int64_t>(body.size());
+  state.request_body_bytes = body.size();
+  EXPECT_EQ(stage.OnRequestBody(state, body), Verdict::kContinue);
+  EXPECT_EQ(stage.OnRequestHead(state), Verdict::kContinue);
+  EXPECT_EQ(stage.OnRequestEnd(state, nullptr), Verdict::kReply);
+  EXPECT_EQ(state.reply.status, 403);
+}
+
+TEST_F(WafStageTest, ResponseBodyLeakIsCutShortWhenInspected) {
+  v1::WafPolicy policy = Policy(v1::WafPolicy::BLOCK);
+  policy.set_inspect_response_body(true);
+  auto firewall = RouteFirewall::From(policy, RulesFor(policy), "shop/web", audit_.log(), counters_);
+  WafRequestStage request_stage(firewall);
+  WafResponseStage response_stage(firewall);
+  ExchangeState state;
+  state.client = &client_;
+  state.request.method = "GET";
+  state.request.path = "/report?id=7";
+  state.request.headers.Add("host", "shop.example");
+  state.request.headers.Add("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0");
+  state.request.headers.Add("accept", "text/html");
+  ASSERT_EQ(request_stage.OnRequestHead(state), Verdict::kContinue);
+  ASSERT_EQ(request_stage.OnRequestEnd(state, nullptr), Verdict::kContinue);
+  http::ResponseHead head;
+  head.status = 200;
+  head.headers.Add("content-type", "text/html");
+  // The proxy's own replies are not inspected.
+  EXPECT_EQ(response_stage.OnResponseHead(state, head, /*local=*/true), Verdict::kContinue);
+  ASSERT_EQ(response_stage.OnResponseHead(state, head, /*local=*/false), Verdict::kContinue);
+  std::string_view chunk =
+      "<html><body>Warning: mysql_fetch_array(): You have an error in your SQL syntax; check the manual that "
+      "corresponds to your MySQL server version for the right syntax to use near '' at line 1</body></html>";
+  EXPECT_EQ(response_stage.OnResponseBody(state, chunk), Verdict::kContinue);
+  std::string_view tail;
+  EXPECT_EQ(response_stage.OnResponseEnd(state, tail), Verdict::kReply) << audit_.Drain();
+  EXPECT_NE(audit_.Drain().find("\"phase\":\"response\""), std::string::npos);
+}
+
 TEST_F(WafStageTest, DetectModeLogsAndPasses) {
   Outcome out = Run(Policy(v1::WafPolicy::DETECT), "GET", "/products?id=1%27%20OR%20%271%27=%271");
   EXPECT_EQ(out.verdict, Verdict::kContinue);

@@ -34,83 +34,21 @@ using testing::Response;
 // applies. detect.local: the same, logging only. excluded.local: blocking
 // with the SQLi and XSS rule families excluded. pass.local: 1 KiB
 // inspected, the rest passes. plain.local: no firewall.
-constexpr const char* kManifests = R"(apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata:
-  name: sluice
-  annotations: {ingressclass.kubernetes.io/is-default-class: "true"}
-spec:
-  controller: sluice.io/ingress-controller
----
-SERVICE
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: block
-  namespace: waf
-  annotations:
-    sluice.io/waf: "block"
-    sluice.io/waf-body-limit: "16k"
-    nginx.ingress.kubernetes.io/modsecurity-snippet: |
-      SecRuleEngine Off
-spec:
-  rules:
-    - host: block.local
-      http:
-        paths: [{path: /, pathType: Prefix, backend: {service: {name: app, port: {number: 80}}}}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: detect
-  namespace: waf
-  annotations:
-    sluice.io/waf: "detect"
-spec:
-  rules:
-    - host: detect.local
-      http:
-        paths: [{path: /, pathType: Prefix, backend: {service: {name: app, port: {number: 80}}}}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: excluded
-  namespace: waf
-  annotations:
-    sluice.io/waf: "block"
-    sluice.io/waf-exclude-rules: "attack-sqli, attack-xss"
-spec:
-  rules:
-    - host: excluded.local
-      http:
-        paths: [{path: /, pathType: Prefix, backend: {service: {name: app, port: {number: 80}}}}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: pass
-  namespace: waf
-  annotations:
-    sluice.io/waf: "block"
-    sluice.io/waf-body-limit: "1k"
-    sluice.io/waf-body-over-limit: "pass"
-spec:
-  rules:
-    - host: pass.local
-      http:
-        paths: [{path: /, pathType: Prefix, backend: {service: {name: app, port: {number: 80}}}}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: plain, namespace: waf}
-spec:
-  rules:
-    - host: plain.local
-      http:
-        paths: [{path: /, pathType: Prefix, backend: {service: {name: app, port: {number: 80}}}}]
-)";
+std::string Manifests(int backend_port) {
+  using testing::PrefixIngress;
+  return testing::DefaultIngressClass() + "---\n" + testing::ServiceAndSlice("app", "waf", backend_port) + "---\n" +
+         PrefixIngress("block", "waf", "block.local", "app",
+                       "sluice.io/waf: \"block\"\nsluice.io/waf-body-limit: \"16k\"\n"
+                       "nginx.ingress.kubernetes.io/modsecurity-snippet: |\n  SecRuleEngine Off\n") +
+         "---\n" + PrefixIngress("detect", "waf", "detect.local", "app", "sluice.io/waf: \"detect\"\n") + "---\n" +
+         PrefixIngress("excluded", "waf", "excluded.local", "app",
+                       "sluice.io/waf: \"block\"\nsluice.io/waf-exclude-rules: \"attack-sqli, attack-xss\"\n") +
+         "---\n" +
+         PrefixIngress("pass", "waf", "pass.local", "app",
+                       "sluice.io/waf: \"block\"\nsluice.io/waf-body-limit: \"1k\"\n"
+                       "sluice.io/waf-body-over-limit: \"pass\"\n") +
+         "---\n" + PrefixIngress("plain", "waf", "plain.local", "app");
+}
 
 struct Request {
   std::string name;
@@ -166,8 +104,7 @@ class WafEndToEndTest : public ::testing::Test {
   void SetUp() override {
     backend_port_ = testing::FreePort();
     backend_ = cluster_.StartEchoBackend("app", backend_port_);
-    cluster_.WriteManifest("all.yaml", testing::ReplaceAll(kManifests, "SERVICE",
-                                                           testing::ServiceAndSlice("app", "waf", backend_port_)));
+    cluster_.WriteManifest("all.yaml", Manifests(backend_port_));
     cluster_.Start();
     ASSERT_TRUE(testing::WaitForPort(backend_port_));
     ASSERT_TRUE(cluster_.WaitReady()) << cluster_.Logs();
