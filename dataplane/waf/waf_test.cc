@@ -74,16 +74,8 @@ class WafStageTest : public ::testing::Test {
   Outcome Run(const v1::WafPolicy& policy, std::string method, std::string path,
               std::vector<std::pair<std::string, std::string>> headers = {}, std::string body = "",
               size_t chunk = 4096, bool declare_length = true) {
-    auto firewall = RouteFirewall::From(policy, RulesFor(policy), "shop/web", audit_.log(), counters_);
-    WafRequestStage stage(firewall);
-    ExchangeState state;
-    state.client = &client_;
-    state.request.method = std::move(method);
-    state.request.path = std::move(path);
-    state.request.authority = "shop.example";
-    state.request.headers.Add("host", "shop.example");
-    state.request.headers.Add("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0");
-    state.request.headers.Add("accept", "text/html,application/json;q=0.9,*/*;q=0.8");
+    WafRequestStage stage(Firewall(policy));
+    ExchangeState state = Browser(std::move(method), std::move(path));
     for (auto& [name, value] : headers) state.request.headers.Add(name, value);
     if (!body.empty() && declare_length) {
       state.request_content_length = static_cast<int64_t>(body.size());
@@ -103,6 +95,22 @@ class WafStageTest : public ::testing::Test {
     out.text = std::string(state.reply.text());
     out.audit = audit_.Drain();
     return out;
+  }
+
+  std::shared_ptr<const RouteFirewall> Firewall(const v1::WafPolicy& policy) {
+    return RouteFirewall::From(policy, RulesFor(policy), "shop/web", audit_.log(), counters_);
+  }
+  // A request as a browser sends it, from client_.
+  ExchangeState Browser(std::string method, std::string path) {
+    ExchangeState state;
+    state.client = &client_;
+    state.request.method = std::move(method);
+    state.request.path = std::move(path);
+    state.request.authority = "shop.example";
+    state.request.headers.Add("host", "shop.example");
+    state.request.headers.Add("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0");
+    state.request.headers.Add("accept", "text/html,application/json;q=0.9,*/*;q=0.8");
+    return state;
   }
 
   http::ClientInfo client_{"192.0.2.7", "http"};
@@ -159,14 +167,8 @@ TEST_F(WafStageTest, TheBodyIsDecidedAtTheEndEvenInSmallChunks) {
 TEST_F(WafStageTest, BodyThatCameWhileAnEarlierStageWaitedIsInspected) {
   // An earlier stage's head hook paused (a remote rate-limit decision): the
   // body hooks see the chunks before this stage's head hook ran.
-  v1::WafPolicy policy = Policy(v1::WafPolicy::BLOCK);
-  auto firewall = RouteFirewall::From(policy, RulesFor(policy), "shop/web", audit_.log(), counters_);
-  WafRequestStage stage(firewall);
-  ExchangeState state;
-  state.client = &client_;
-  state.request.method = "POST";
-  state.request.path = "/form";
-  state.request.headers.Add("host", "shop.example");
+  WafRequestStage stage(Firewall(Policy(v1::WafPolicy::BLOCK)));
+  ExchangeState state = Browser("POST", "/form");
   state.request.headers.Add("content-type", "application/x-www-form-urlencoded");
   std::string body = "q=1%27%20UNION%20SELECT%20password%20FROM%20users--";
   state.request.headers.Add("content-length", std::to_string(body.size()));
@@ -181,16 +183,10 @@ TEST_F(WafStageTest, BodyThatCameWhileAnEarlierStageWaitedIsInspected) {
 TEST_F(WafStageTest, ResponseBodyLeakIsCutShortWhenInspected) {
   v1::WafPolicy policy = Policy(v1::WafPolicy::BLOCK);
   policy.set_inspect_response_body(true);
-  auto firewall = RouteFirewall::From(policy, RulesFor(policy), "shop/web", audit_.log(), counters_);
+  auto firewall = Firewall(policy);
   WafRequestStage request_stage(firewall);
   WafResponseStage response_stage(firewall);
-  ExchangeState state;
-  state.client = &client_;
-  state.request.method = "GET";
-  state.request.path = "/report?id=7";
-  state.request.headers.Add("host", "shop.example");
-  state.request.headers.Add("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0");
-  state.request.headers.Add("accept", "text/html");
+  ExchangeState state = Browser("GET", "/report?id=7");
   ASSERT_EQ(request_stage.OnRequestHead(state), Verdict::kContinue);
   ASSERT_EQ(request_stage.OnRequestEnd(state, nullptr), Verdict::kContinue);
   http::ResponseHead head;
