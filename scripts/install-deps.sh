@@ -18,6 +18,10 @@ PACKAGES=(
   # hiredis, the maintained Redis client, formats and parses RESP rather
   # than a hand-written client; redis-server for the tests and benchmark
   libhiredis-dev redis-server
+  # application firewall (dataplane/waf): libmodsecurity3 running Debian's
+  # OWASP Core Rule Set, what security teams audit (no hand-written SQLi/XSS
+  # detection); the CRS is also what the WAF tests run
+  libmodsecurity-dev modsecurity-crs
   # tests: GoogleTest, fuzzers (clang + libFuzzer runtime), real clients
   libgtest-dev libgmock-dev clang libclang-rt-14-dev curl python3-websockets
   # compression tests: brotli and zstd CLIs decode what the proxy sent

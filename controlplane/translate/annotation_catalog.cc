@@ -75,10 +75,11 @@ constexpr CatalogEntry kCatalog[] = {
      "the access log is per proxy (--access-log), not per Ingress"},
     {"nginx.ingress.kubernetes.io/enable-cors", S::kUnsupported, "", "CORS is not implemented yet"},
     {"nginx.ingress.kubernetes.io/enable-global-auth", S::kUnsupported, "", "external authentication is not implemented yet"},
-    {"nginx.ingress.kubernetes.io/enable-modsecurity", S::kUnsupported, "", "the application firewall is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/enable-modsecurity", S::kDifferent, "sluice.io/waf",
+     "\"true\" runs the OWASP CRS in detect mode, as ingress-nginx's DetectionOnly default; block with sluice.io/waf: block"},
     {"nginx.ingress.kubernetes.io/enable-opentelemetry", S::kUnsupported, "", "tracing is not implemented yet"},
-    {"nginx.ingress.kubernetes.io/enable-owasp-core-rules", S::kUnsupported, "",
-     "the application firewall is not implemented yet"},
+    {"nginx.ingress.kubernetes.io/enable-owasp-core-rules", S::kDifferent, "sluice.io/waf",
+     "the CRS always runs with the firewall: \"true\" is accepted, \"false\" is reported"},
     {"nginx.ingress.kubernetes.io/enable-rewrite-log", S::kUnsupported, "", "rewrites are not implemented yet"},
     {"nginx.ingress.kubernetes.io/force-ssl-redirect", S::kUnsupported, "sluice.io/ssl-redirect",
      "Sluice redirects to HTTPS only on hosts that have TLS (ssl-redirect, on by default)"},
@@ -102,9 +103,10 @@ constexpr CatalogEntry kCatalog[] = {
     {"nginx.ingress.kubernetes.io/mirror-target", S::kUnsupported, "", "request mirroring is not implemented yet"},
     {"nginx.ingress.kubernetes.io/mirror-uri", S::kUnsupported, "", "request mirroring is not implemented yet"},
     {"nginx.ingress.kubernetes.io/modsecurity-snippet", S::kRefused, "",
-     "rule text from an Ingress is never applied: extra WAF rules come only from the cluster operator"},
-    {"nginx.ingress.kubernetes.io/modsecurity-transaction-id", S::kUnsupported, "",
-     "the application firewall is not implemented yet"},
+     "rule text from an Ingress is never applied: use sluice.io/waf, waf-paranoia and waf-exclude-rules; extra rules "
+     "come only from the cluster operator (--waf-extra-rules)"},
+    {"nginx.ingress.kubernetes.io/modsecurity-transaction-id", S::kDifferent, "sluice.io/waf-transaction-id-header",
+     "only $request_id (generated) or $http_NAME (that header)"},
     {"nginx.ingress.kubernetes.io/opentelemetry-trust-incoming-span", S::kUnsupported, "", "tracing is not implemented yet"},
     {"nginx.ingress.kubernetes.io/permanent-redirect", S::kUnsupported, "", "redirects are not implemented yet"},
     {"nginx.ingress.kubernetes.io/permanent-redirect-code", S::kUnsupported, "", "redirects are not implemented yet"},
@@ -245,6 +247,15 @@ constexpr CatalogEntry kCatalog[] = {
     {"sluice.io/session-cookie-samesite", S::kSupported, "", "affinity cookie SameSite"},
     {"sluice.io/session-cookie-secure", S::kSupported, "", "affinity cookie Secure"},
     {"sluice.io/ssl-redirect", S::kSupported, "", "redirect HTTP to HTTPS on hosts with TLS (default true)"},
+    {"sluice.io/waf", S::kSupported, "", "off, detect or block: ModSecurity with the OWASP CRS (off by default)"},
+    {"sluice.io/waf-body-limit", S::kSupported, "", "request body bytes inspected (default 128k, at most 64m)"},
+    {"sluice.io/waf-body-over-limit", S::kSupported, "", "reject (413, default) or pass uninspected above the limit"},
+    {"sluice.io/waf-exclude-rules", S::kSupported, "", "CRS rule IDs and tags removed for this Ingress"},
+    {"sluice.io/waf-inbound-anomaly-threshold", S::kSupported, "", "1..10000 (default 5)"},
+    {"sluice.io/waf-outbound-anomaly-threshold", S::kSupported, "", "1..10000 (default 4)"},
+    {"sluice.io/waf-paranoia", S::kSupported, "", "1..4 (default 1)"},
+    {"sluice.io/waf-response-body", S::kSupported, "", "also inspect response bodies (default false)"},
+    {"sluice.io/waf-transaction-id-header", S::kSupported, "", "request header whose value is the transaction ID"},
 };
 
 size_t EditDistance(std::string_view a, std::string_view b) {
@@ -310,7 +321,7 @@ std::vector<AnnotationProblem> RefusedAnnotationProblems(const nlohmann::json* a
   for (auto it = annotations->begin(); it != annotations->end(); ++it) {
     const CatalogEntry* entry = FindCatalogEntry(it.key());
     if (entry == nullptr || entry->support != Support::kRefused) continue;
-    problems.push_back({it.key(), it.key() + ": not applied, and never will be: " + std::string(entry->note) +
+    problems.push_back({it.key(), it.key() + ": refused, never applied: " + std::string(entry->note) +
                                       "; the rest of the Ingress applies"});
   }
   return problems;

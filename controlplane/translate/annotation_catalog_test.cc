@@ -146,7 +146,7 @@ TEST(AnnotationCatalogTest, TranslatorRefusesSnippetsLoudlyAndAppliesTheRest) {
     if (diagnostic.reason != "RefusedAnnotation") continue;
     ++refused;
     EXPECT_EQ(diagnostic.name, "main");
-    EXPECT_NE(diagnostic.message.find("configuration-snippet: not applied"), std::string::npos) << diagnostic.message;
+    EXPECT_NE(diagnostic.message.find("configuration-snippet: refused, never applied"), std::string::npos) << diagnostic.message;
   }
   EXPECT_EQ(refused, 1);
   bool routed = false;

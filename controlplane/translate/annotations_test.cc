@@ -388,5 +388,97 @@ TEST(CompressionAnnotationsTest, InvalidValuesAreProblemsAndIgnored) {
   EXPECT_EQ(c.zstd_level(), 3u);
 }
 
+// ---- Application firewall. ----
+
+TEST(WafAnnotationsTest, OffByDefault) {
+  EXPECT_FALSE(RoutePolicyFromAnnotations(nullptr).policy.has_waf());
+  nlohmann::json off = {{"sluice.io/waf", "off"}, {"sluice.io/waf-paranoia", "2"}};
+  EXPECT_FALSE(RoutePolicyFromAnnotations(&off).policy.has_waf());
+}
+
+TEST(WafAnnotationsTest, AllSettings) {
+  nlohmann::json annotations = {
+      {"sluice.io/waf", "block"},
+      {"sluice.io/waf-paranoia", "2"},
+      {"sluice.io/waf-inbound-anomaly-threshold", "10"},
+      {"sluice.io/waf-outbound-anomaly-threshold", "8"},
+      {"sluice.io/waf-exclude-rules", "942100, 941160 attack-sqli,paranoia-level/2"},
+      {"sluice.io/waf-body-limit", "1m"},
+      {"sluice.io/waf-body-over-limit", "pass"},
+      {"sluice.io/waf-response-body", "true"},
+      {"sluice.io/waf-transaction-id-header", "X-Request-ID"},
+  };
+  AnnotatedPolicy result = RoutePolicyFromAnnotations(&annotations);
+  EXPECT_TRUE(result.problems.empty()) << result.problems[0].message;
+  const v1::WafPolicy& waf = result.policy.waf();
+  EXPECT_EQ(waf.mode(), v1::WafPolicy::BLOCK);
+  EXPECT_EQ(waf.paranoia_level(), 2u);
+  EXPECT_EQ(waf.inbound_anomaly_threshold(), 10u);
+  EXPECT_EQ(waf.outbound_anomaly_threshold(), 8u);
+  ASSERT_EQ(waf.exclude_rule_ids_size(), 2);
+  EXPECT_EQ(waf.exclude_rule_ids(0), 942100u);
+  EXPECT_EQ(waf.exclude_rule_ids(1), 941160u);
+  ASSERT_EQ(waf.exclude_tags_size(), 2);
+  EXPECT_EQ(waf.exclude_tags(0), "attack-sqli");
+  EXPECT_EQ(waf.exclude_tags(1), "paranoia-level/2");
+  EXPECT_EQ(waf.request_body_limit(), 1u << 20);
+  EXPECT_TRUE(waf.pass_over_body_limit());
+  EXPECT_TRUE(waf.inspect_response_body());
+  EXPECT_EQ(waf.transaction_id_header(), "x-request-id");
+}
+
+TEST(WafAnnotationsTest, IngressNginxNames) {
+  nlohmann::json annotations = {
+      {"nginx.ingress.kubernetes.io/enable-modsecurity", "true"},
+      {"nginx.ingress.kubernetes.io/enable-owasp-core-rules", "true"},
+      {"nginx.ingress.kubernetes.io/modsecurity-transaction-id", "$http_x_correlation_id"},
+  };
+  AnnotatedPolicy result = RoutePolicyFromAnnotations(&annotations);
+  EXPECT_TRUE(result.problems.empty());
+  EXPECT_EQ(result.policy.waf().mode(), v1::WafPolicy::DETECT);  // ingress-nginx's DetectionOnly default
+  EXPECT_EQ(result.policy.waf().transaction_id_header(), "x-correlation-id");
+  nlohmann::json request_id = {{"nginx.ingress.kubernetes.io/enable-modsecurity", "true"},
+                               {"nginx.ingress.kubernetes.io/modsecurity-transaction-id", "$request_id"}};
+  result = RoutePolicyFromAnnotations(&request_id);
+  EXPECT_TRUE(result.problems.empty());
+  EXPECT_EQ(result.policy.waf().transaction_id_header(), "");
+  nlohmann::json expression = {{"nginx.ingress.kubernetes.io/enable-modsecurity", "true"},
+                               {"nginx.ingress.kubernetes.io/modsecurity-transaction-id", "$host-$request_id"}};
+  EXPECT_EQ(RoutePolicyFromAnnotations(&expression).problems.size(), 1u);
+  // sluice.io/waf wins.
+  nlohmann::json both = {{"sluice.io/waf", "block"}, {"nginx.ingress.kubernetes.io/enable-modsecurity", "true"}};
+  EXPECT_EQ(RoutePolicyFromAnnotations(&both).policy.waf().mode(), v1::WafPolicy::BLOCK);
+}
+
+TEST(WafAnnotationsTest, SnippetIsRefusedAndNothingOfItApplies) {
+  nlohmann::json annotations = {
+      {"sluice.io/waf", "block"},
+      {"nginx.ingress.kubernetes.io/modsecurity-snippet", "SecRuleEngine Off\nSecRuleRemoveById 949110"},
+  };
+  // The refusal itself is the translator's (annotation_catalog_test); the
+  // policy takes nothing from the snippet.
+  AnnotatedPolicy result = RoutePolicyFromAnnotations(&annotations);
+  EXPECT_TRUE(result.problems.empty());
+  const v1::WafPolicy& waf = result.policy.waf();
+  EXPECT_EQ(waf.mode(), v1::WafPolicy::BLOCK);
+  EXPECT_EQ(waf.exclude_rule_ids_size(), 0);
+}
+
+TEST(WafAnnotationsTest, InvalidValuesAreProblemsAndIgnored) {
+  nlohmann::json annotations = {
+      {"sluice.io/waf", "on"},
+      {"sluice.io/waf-paranoia", "5"},
+      {"sluice.io/waf-exclude-rules", "942100, x\" SecRuleEngine Off"},
+      {"sluice.io/waf-body-limit", "0"},
+      {"sluice.io/waf-body-over-limit", "drop"},
+  };
+  AnnotatedPolicy result = RoutePolicyFromAnnotations(&annotations);
+  ASSERT_EQ(result.problems.size(), 5u);
+  EXPECT_EQ(result.problems[0].annotation, "sluice.io/waf");
+  EXPECT_EQ(result.problems[1].annotation, "sluice.io/waf-paranoia");
+  EXPECT_EQ(result.problems[2].annotation, "sluice.io/waf-exclude-rules");
+  EXPECT_FALSE(result.policy.has_waf());
+}
+
 }  // namespace
 }  // namespace sluice::translate

@@ -38,6 +38,7 @@
 #include "dataplane/snapshot/compiled_snapshot.h"
 #include "dataplane/tls/server_config.h"
 #include "dataplane/tls/ticket_keys.h"
+#include "dataplane/waf/firewall.h"
 
 namespace sluice {
 namespace {
@@ -114,6 +115,14 @@ constexpr const char* kUsage = R"(Usage: sluice-proxy [flags]
   --ratelimit-redis-password-file FILE  AUTH password (default: the address's,
                           else $SLUICE_RATELIMIT_REDIS_PASSWORD)
   --ratelimit-redis-ca FILE  PEM CAs verifying a rediss:// server (default: the system's)
+  --waf-audit-log DEST    the application firewall's audit: one JSON line per
+                          blocked (or, in detect mode, would-be-blocked) request:
+                          "stderr" (default), a file path (appended), or "off"
+  --waf-extra-rules FILE  ModSecurity rules added after the OWASP CRS on every
+                          route with a firewall (the operator's; Ingress
+                          annotations never carry rule text). Checked at start.
+  --waf-crs-dir DIR       the OWASP CRS (default /usr/share/modsecurity-crs,
+                          Debian's modsecurity-crs)
   --help, --version       (--version: the version and the commit of a stamped build)
 ADDR is HOST:PORT with an IP literal, or :PORT for all interfaces.
 Per-route timeouts and the body size limit come from Ingress annotations
@@ -156,6 +165,9 @@ struct Flags {
   std::string ratelimit_redis;
   std::string ratelimit_redis_password_file;
   std::string ratelimit_redis_ca;
+  std::string waf_audit_log = "stderr";
+  std::string waf_extra_rules;
+  std::string waf_crs_dir = "/usr/share/modsecurity-crs";
 };
 
 
@@ -215,7 +227,8 @@ Flags ParseFlags(int argc, char** argv) {
         {"--max-connections", 18}, {"--max-connections-per-address", 19},
         {"--max-connection-rate-per-address", 20},
         {"--controller-tls-cert", 21}, {"--controller-tls-key", 22}, {"--controller-ca", 23},
-        {"--controller-server-name", 24}, {"--controller-tls-reload", 25}};
+        {"--controller-server-name", 24}, {"--controller-tls-reload", 25},
+        {"--waf-audit-log", 26}, {"--waf-extra-rules", 27}, {"--waf-crs-dir", 28}};
     const std::map<std::string, int*> kHttp2Flags = {
         {"--h2-max-concurrent-streams", &flags.h2_max_concurrent_streams},
         {"--h2-stall-timeout", &flags.h2_stall_timeout_seconds},
@@ -288,6 +301,9 @@ Flags ParseFlags(int argc, char** argv) {
       case 23: flags.controller_ca = value; break;
       case 24: flags.controller_server_name = value; break;
       case 25: flags.controller_tls_reload_seconds = ParsePositiveInt(arg, value, 86400); break;
+      case 26: flags.waf_audit_log = value; break;
+      case 27: flags.waf_extra_rules = value; break;
+      case 28: flags.waf_crs_dir = value; break;
     }
   }
   const bool controller_tls =
@@ -363,7 +379,7 @@ int64_t SteadyNowNs() {
 }
 
 std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& workers, ProxyState& state,
-                        const accesslog::AccessLog* access_log) {
+                        const accesslog::AccessLog* access_log, const waf::Firewall& firewall) {
   uint64_t accepted = 0, active = 0, requests = 0, connects = 0, reuses = 0, failures = 0;
   uint64_t tls_handshakes = 0, tls_resumed = 0, tls_failures = 0;
   uint64_t retries = 0, budget_exhausted = 0, ejections = 0, proxy_protocol_failures = 0;
@@ -460,6 +476,7 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
     metric("sluice_access_log_dropped_total", "counter", "Access log lines dropped because the output could not keep up.",
            access_log->dropped_lines());
   }
+  out += firewall.metrics().Text();
   std::lock_guard<std::mutex> lock(state.mu);
   metric("sluice_snapshot_applied_total", "counter", "Snapshots validated and applied (ACKed).", state.applied);
   metric("sluice_snapshot_rejected_total", "counter", "Snapshots rejected (NACKed).", state.rejected);
@@ -568,6 +585,21 @@ int Run(const Flags& flags) {
     }
     access_log = std::move(opened.value());
   }
+  // The application firewall (routes with sluice.io/waf): its rules are
+  // compiled with the snapshots, on the thread that applies them.
+  std::unique_ptr<waf::AuditLog> waf_audit;
+  if (flags.waf_audit_log != "off") {
+    auto opened = waf::AuditLog::Open(flags.waf_audit_log);
+    if (!opened.ok()) FlagError("--waf-audit-log: " + opened.status().message());
+    waf_audit = std::move(opened.value());
+  }
+  waf::Firewall firewall(waf::RulesEnvironment{.crs_dir = flags.waf_crs_dir, .extra_rules_file = flags.waf_extra_rules},
+                         std::move(waf_audit));
+  if (!flags.waf_extra_rules.empty()) {
+    Status checked = firewall.Check();
+    if (!checked.ok()) FlagError("--waf-extra-rules: " + checked.message());
+  }
+  compile_options.chain.waf = &firewall;
   std::vector<std::unique_ptr<proxy::Worker>> workers;
   for (int i = 0; i < flags.workers; ++i) {
     workers.push_back(std::make_unique<proxy::Worker>(i, &config, access_log.get()));
@@ -599,7 +631,7 @@ int Run(const Flags& flags) {
     return admin::AdminResponse{503, "text/plain", "waiting for the first snapshot\n"};
   });
   admin_server.Route("/metrics", [&](const http::RequestHead&) {
-    return admin::AdminResponse{200, "text/plain; version=0.0.4", MetricsText(workers, state, access_log.get())};
+    return admin::AdminResponse{200, "text/plain; version=0.0.4", MetricsText(workers, state, access_log.get(), firewall)};
   });
   admin_server.Route("/snapshot", [&](const http::RequestHead&) {
     std::shared_ptr<const snapshot::CompiledSnapshot> current;

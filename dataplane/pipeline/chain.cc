@@ -111,7 +111,8 @@ std::vector<std::string_view> Chain::StageNames() const {
   return names;
 }
 
-std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const ChainDefaults& defaults) {
+std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const ChainDefaults& defaults,
+                                          std::string_view route_origin) {
   std::vector<std::unique_ptr<const Stage>> stages;
   if (defaults.trusted_proxies != nullptr && !defaults.trusted_proxies->empty()) {
     stages.push_back(std::make_unique<RealClientStage>(defaults.trusted_proxies));
@@ -121,6 +122,9 @@ std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const C
     stages.push_back(std::make_unique<RateLimitStage>(RateLimitStage::Options::From(policy.rate_limit()),
                                                       &ratelimit::BucketTable::ProcessWide(),
                                                       defaults.cluster_rate_limiter));
+  }
+  if (defaults.waf != nullptr && policy.waf().mode() != v1::WafPolicy::OFF) {
+    defaults.waf->AddStages(policy, route_origin, stages);
   }
   if (policy.redirect_to_https()) stages.push_back(std::make_unique<HttpsRedirectStage>(defaults.https_redirect_port));
   uint64_t max_body = policy.max_request_body_bytes() != 0 ? policy.max_request_body_bytes()

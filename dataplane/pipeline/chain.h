@@ -15,6 +15,17 @@
 
 namespace sluice::pipeline {
 
+// Stages built by a package the pipeline does not link (the application
+// firewall links libmodsecurity): it adds the stages a route's policy asks
+// for. Called on the thread that compiles snapshots, never per request.
+class StageCompiler {
+ public:
+  virtual ~StageCompiler() = default;
+  // `route_origin`: "namespace/ingress" (logs, metrics).
+  virtual void AddStages(const v1::RoutePolicy& policy, std::string_view route_origin,
+                         std::vector<std::unique_ptr<const Stage>>& stages) = 0;
+};
+
 // Process-wide settings that stages fall back on when the route says
 // nothing (the proxy's flags).
 struct ChainDefaults {
@@ -26,6 +37,9 @@ struct ChainDefaults {
   // --ratelimit-redis: what rate limits of scope CLUSTER ask (owned by the
   // proxy's main, outlives every snapshot); null: they hold per proxy.
   ratelimit::ClusterLimiter* cluster_rate_limiter = nullptr;
+  // The application firewall's stages (dataplane/waf); null: routes that
+  // ask for one get none (tests of other stages).
+  StageCompiler* waf = nullptr;
 };
 
 class Chain {
@@ -65,7 +79,8 @@ class Chain {
 // The chain of a route with `policy`: only the stages the policy turns on
 // (an HTTPS redirect stage only where redirect_to_https is set, ...), plus
 // the ones every route has (request and response headers, access log).
-std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const ChainDefaults& defaults);
+std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const ChainDefaults& defaults,
+                                          std::string_view route_origin = {});
 
 // The chain of a request no route takes (no configuration yet, no route
 // for its host and path): it is answered locally and logged.

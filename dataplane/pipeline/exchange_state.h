@@ -44,6 +44,7 @@ class StageData {
 // fixed slot per stage kind that needs one.
 enum StageDataSlot : size_t {
   kCompressionData = 0,
+  kWafData,  // the request's ModSecurity transaction (dataplane/waf)
   kStageDataSlots,
 };
 
@@ -75,6 +76,17 @@ struct ExchangeState {
   size_t added_field_count = 0;
   // Values built at run time for added_fields (stable addresses).
   std::vector<std::unique_ptr<std::string>> owned_values;
+
+  // Request buffering (nginx's proxy_request_buffering), asked for by a
+  // request head hook that must see the whole body before any of it goes
+  // upstream (the WAF): the most body bytes it holds. When the head hooks
+  // are done, the exchange runs the end hooks as soon as the request is
+  // complete and only then starts the upstream; meanwhile the body is held
+  // and the client is read while no more than this (or the high watermark)
+  // is held. A body hook that stops buffering (over its limit, passing the
+  // rest uninspected) sets it back to 0: the upstream starts with what is
+  // held and the rest streams. 0: no buffering.
+  uint64_t buffer_request_body = 0;
 
   // Balancing: the Set-Cookie the balancer asked for (session affinity).
   std::string affinity_cookie;

@@ -32,7 +32,7 @@ enum class StageOrder : uint8_t {
   kRealClient = 5,      // the client a trusted proxy names in X-Forwarded-For
   kAccessControl = 10,  // IP allow/deny (access_control); authentication (empty)
   kRateLimit = 20,      // request rate limits: 429 (rate_limit_stage)
-  kWafRequest = 30,     // application firewall, request phases (empty)
+  kWafRequest = 30,     // application firewall, request phases (dataplane/waf)
   kHttpsRedirect = 40,  // plain HTTP to a TLS-only host: 308 to https
   kBodyLimit = 50,      // request body size: 413
   kStaticContent = 60,  // answers from files (empty)
@@ -40,7 +40,7 @@ enum class StageOrder : uint8_t {
   kRequestHeaders = 80, // X-Forwarded-*, hop-by-hop, Host: what goes upstream
   // --- the upstream: cluster choice, balancer pick, retries ---
   kResponseHeaders = 110,  // hop-by-hop, Server hiding, HSTS, affinity cookie
-  kWafResponse = 120,      // application firewall, response phases (empty)
+  kWafResponse = 120,      // application firewall, response phases (dataplane/waf)
   kCompression = 130,      // gzip, brotli, zstd: a response body transform
   kCacheStore = 140,       // stores cacheable responses (empty)
   kAccessLog = 200,        // one line per request, at the end

@@ -136,13 +136,25 @@ void Exchange::RunRequestHead() {
     case Verdict::kContinue:
       break;
   }
+  cursor_ = 0;
+  if (state_.buffer_request_body != 0) {
+    // Request buffering: the end hooks decide before any byte goes upstream.
+    buffering_request_ = true;
+    if (request_end_received_) RunRequestEnd();
+    return;
+  }
+  StartUpstream();
+  if (phase_ == Phase::kUpstream && request_end_received_ && !request_end_done_ && paused_ == Paused::kNone) {
+    RunRequestEnd();
+  }
+}
+
+void Exchange::StartUpstream() {
+  buffering_request_ = false;
   if (!ChooseEndpoint()) return;
   phase_ = Phase::kUpstream;
   cursor_ = 0;
   StartTry(/*allow_pooled=*/true);
-  if (phase_ == Phase::kUpstream && request_end_received_ && !request_end_done_ && paused_ == Paused::kNone) {
-    RunRequestEnd();
-  }
 }
 
 void Exchange::OnRequestBody(std::string_view data) {
@@ -152,6 +164,12 @@ void Exchange::OnRequestBody(std::string_view data) {
   if (chain_->Has(pipeline::kRequestBody) && chain_->RunRequestBody(state_, data) == Verdict::kReply) {
     if (!response_started_) return Reply();
     return Abort();  // the response already started: it cannot be answered any more
+  }
+  if (buffering_request_ && state_.buffer_request_body == 0) {
+    // The buffering stage let go (over its limit, the rest passes): what is
+    // held goes first, then this chunk and the rest as they come.
+    StartUpstream();
+    if (phase_ != Phase::kUpstream) return;
   }
   KeepForReplay(data);
   if (upstream_ != nullptr && phase_ != Phase::kRequest) upstream_->SendBody(data);
@@ -175,7 +193,9 @@ void Exchange::OnRequestEnd(const http::HeaderMap* trailers) {
   if (phase_ == Phase::kDone || request_end_received_) return;
   request_end_received_ = true;
   if (trailers != nullptr) request_trailers_ = *trailers;
-  if (phase_ == Phase::kRequest) return;  // after the head stages (RunRequestHead)
+  // While the head stages run (or wait), RunRequestHead runs the end hooks
+  // after them; a buffered request's end hooks run now.
+  if (phase_ == Phase::kRequest && !buffering_request_) return;
   RunRequestEnd();
 }
 
@@ -192,12 +212,18 @@ void Exchange::RunRequestEnd() {
   }
   cursor_ = 0;
   request_end_done_ = true;
+  if (buffering_request_) return StartUpstream();  // the try sends the held body and the end
   if (upstream_ != nullptr) upstream_->SendEnd(request_trailers_.empty() ? nullptr : &request_trailers_);
 }
 
 bool Exchange::RequestBodyFull() const {
   if (phase_ == Phase::kDone) return false;
-  if (upstream_ == nullptr) return replay_body_.size() >= ctx_->config->high_watermark;
+  if (upstream_ == nullptr) {
+    // A buffering stage reads one byte past its limit, to see it passed.
+    uint64_t hold = std::max<uint64_t>(ctx_->config->high_watermark,
+                                       state_.buffer_request_body == 0 ? 0 : state_.buffer_request_body + 1);
+    return replay_body_.size() >= hold;
+  }
   return upstream_->BodyFull();
 }
 

@@ -88,6 +88,9 @@ class Exchange final : public net::IoHandler, private UpstreamEvents, private pi
   // Request side.
   void RunRequestHead();
   void RunRequestEnd();
+  // Cluster choice, pick and the first try, once the request stages let
+  // the request go.
+  void StartUpstream();
   void KeepForReplay(std::string_view bytes);
 
   // Upstream: cluster choice and pick, tries, retries.
@@ -143,6 +146,9 @@ class Exchange final : public net::IoHandler, private UpstreamEvents, private pi
   bool request_body_started_ = false;
   bool request_end_received_ = false;
   bool request_end_done_ = false;  // request end stages ran: the end goes to every try
+  // A stage asked for request buffering (ExchangeState::buffer_request_body):
+  // the head hooks are done and the upstream waits for the end hooks.
+  bool buffering_request_ = false;
   http::HeaderMap request_trailers_;
   // The body so far, kept for a retry while small, and held whole while no
   // try is under way yet (request stages paused).

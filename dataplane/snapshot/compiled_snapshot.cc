@@ -496,7 +496,7 @@ struct CompiledSnapshotBuilder {
       }
       compiled_route.policy = route.policy();
       compiled_route.origin = route.origin();
-      compiled_route.chain = pipeline::CompileChain(compiled_route.policy, chain_defaults);
+      compiled_route.chain = pipeline::CompileChain(compiled_route.policy, chain_defaults, compiled_route.origin);
       // The route's balancing policy towards each cluster it can send to.
       auto add_balancing = [&](const CompiledCluster* target, const v1::LoadBalancingPolicy& policy) {
         if (target == nullptr || compiled_route.BalancingFor(target) != nullptr) return;

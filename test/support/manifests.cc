@@ -39,4 +39,20 @@ std::string TlsSecret(const std::string& name, const std::string& name_space, co
   return yaml;
 }
 
+std::string DefaultIngressClass() {
+  return "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata:\n  name: sluice\n"
+         "  annotations: {ingressclass.kubernetes.io/is-default-class: \"true\"}\n"
+         "spec:\n  controller: sluice.io/ingress-controller\n";
+}
+
+std::string PrefixIngress(const std::string& name, const std::string& name_space, const std::string& host,
+                          const std::string& service, const std::string& annotations) {
+  std::string yaml = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: " + name +
+                     "\n  namespace: " + name_space + "\n";
+  if (!annotations.empty()) yaml += "  annotations:\n" + Indented(annotations, 4);
+  return yaml + "spec:\n  rules:\n    - host: " + host +
+         "\n      http:\n        paths: [{path: /, pathType: Prefix, backend: {service: {name: " + service +
+         ", port: {number: 80}}}}]\n";
+}
+
 }  // namespace sluice::testing

@@ -20,4 +20,14 @@ std::string ServiceAndSlice(const std::string& name, const std::string& name_spa
 std::string TlsSecret(const std::string& name, const std::string& name_space, const std::string& cert,
                       const std::string& key, const std::string& ca = "");
 
+// The IngressClass "sluice", default class, as one YAML document without a
+// trailing "---".
+std::string DefaultIngressClass();
+
+// An Ingress `name` in `name_space` sending every path (Prefix /) of `host`
+// to Service `service` port 80, with `annotations` (YAML lines "key: value",
+// each ending in a newline; empty for none), without a trailing "---".
+std::string PrefixIngress(const std::string& name, const std::string& name_space, const std::string& host,
+                          const std::string& service, const std::string& annotations = "");
+
 }  // namespace sluice::testing
