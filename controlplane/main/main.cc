@@ -193,6 +193,7 @@ int RunKube(const ControllerFlags& flags) {
   translate::Options translate_options;
   translate_options.ingress_class_controller = flags.ingress_class_controller;
   translate_options.watch_namespace = flags.watch_namespace;
+  translate_options.static_sites.root_base = flags.static_site_root;
 
   // Controller thread state: what was last logged and reported, so a
   // problem is logged once, not at every translation.
