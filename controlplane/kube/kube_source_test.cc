@@ -62,6 +62,11 @@ TEST(ResourceKindTest, PathsFollowTheApiGroupsAndScope) {
   ASSERT_NE(kinds[4].trim, nullptr);
   nlohmann::json opaque = {{"kind", "Secret"}, {"type", "Opaque"}, {"data", {{"password", "eA=="}}}};
   EXPECT_FALSE(kinds[4].trim(opaque));
+  // Static sites: only labelled ConfigMaps; the StaticSite CRD.
+  ASSERT_GE(kinds.size(), 7u);
+  EXPECT_EQ(kinds[5].kind, "ConfigMap");
+  EXPECT_EQ(kinds[5].label_selector, "sluice.io/static-site=true");
+  EXPECT_EQ(kinds[6].CollectionPath("web"), "/apis/sluice.io/v1alpha1/namespaces/web/staticsites");
   EXPECT_FALSE(opaque.contains("data"));
 }
 
