@@ -3,22 +3,12 @@
 #include <algorithm>
 
 #include "base/base64.h"
+#include "controlplane/translate/json_access.h"
 
 namespace sluice::translate {
 namespace {
 
 using nlohmann::json;
-
-const json* Get(const json* object, std::string_view key) {
-  if (object == nullptr || !object->is_object()) return nullptr;
-  auto it = object->find(key);
-  return it == object->end() ? nullptr : &*it;
-}
-
-std::string String(const json* object, std::string_view key) {
-  const json* value = Get(object, key);
-  return value != nullptr && value->is_string() ? value->get<std::string>() : "";
-}
 
 // A boolean spec field: `fallback` when absent or not a boolean.
 bool Bool(const json* object, std::string_view key, bool fallback) {

@@ -14,6 +14,7 @@
 
 #include "controlplane/translate/annotations.h"
 #include "controlplane/translate/balancing_annotations.h"
+#include "controlplane/translate/json_access.h"
 #include "controlplane/translate/static_sites.h"
 #include "base/base64.h"
 #include "base/status.h"
@@ -43,18 +44,7 @@ constexpr std::string_view kInvalidService = "InvalidService";
 constexpr std::string_view kSecretNotFound = "SecretNotFound";
 constexpr std::string_view kInvalidSecret = "InvalidSecret";
 
-// ---- JSON access that never throws, whatever shape a manifest has. ----
-
-const json* Get(const json* object, std::string_view key) {
-  if (object == nullptr || !object->is_object()) return nullptr;
-  auto it = object->find(key);
-  return it == object->end() ? nullptr : &*it;
-}
-
-std::string String(const json* object, std::string_view key) {
-  const json* value = Get(object, key);
-  return value != nullptr && value->is_string() ? value->get<std::string>() : "";
-}
+// ---- JSON access that never throws (json_access.h has Get and String). ----
 
 std::optional<int64_t> Integer(const json* value) {
   if (value == nullptr || !value->is_number_integer()) return std::nullopt;

@@ -2,14 +2,12 @@
 
 #include <charconv>
 
+#include "dataplane/http1/syntax.h"
+
 namespace sluice::pipeline {
 namespace {
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using http1::syntax::TrimOws;
 
 bool ParseNumber(std::string_view text, uint64_t& out) {
   if (text.empty() || text.size() > 19) return false;
@@ -24,10 +22,10 @@ bool ParseNumber(std::string_view text, uint64_t& out) {
 // list is "*".
 template <typename Each>
 bool ForEachEtag(std::string_view list, Each each) {
-  if (Trim(list) == "*") return false;
+  if (TrimOws(list) == "*") return false;
   while (!list.empty()) {
     size_t comma = list.find(',');
-    std::string_view element = Trim(list.substr(0, comma));
+    std::string_view element = TrimOws(list.substr(0, comma));
     bool weak = element.substr(0, 2) == "W/";
     if (weak) element.remove_prefix(2);
     if (element.size() >= 2 && element.front() == '"' && element.back() == '"') each(element, weak);
@@ -57,14 +55,14 @@ bool AllDigitsOrLetters(std::string_view part, bool& has_digit) {
 
 RangeRequest ParseRange(std::string_view value, uint64_t size) {
   RangeRequest none;
-  value = Trim(value);
+  value = TrimOws(value);
   if (value.size() < 6 || value.substr(0, 6) != "bytes=") return none;  // other units: ignored
   value.remove_prefix(6);
   RangeRequest out;
   bool any_syntax = false;
   while (!value.empty()) {
     size_t comma = value.find(',');
-    std::string_view spec = Trim(value.substr(0, comma));
+    std::string_view spec = TrimOws(value.substr(0, comma));
     if (comma == std::string_view::npos) {
       value = {};
     } else {
@@ -73,7 +71,7 @@ RangeRequest ParseRange(std::string_view value, uint64_t size) {
     if (spec.empty()) continue;
     size_t dash = spec.find('-');
     if (dash == std::string_view::npos) return none;
-    std::string_view first_text = Trim(spec.substr(0, dash)), last_text = Trim(spec.substr(dash + 1));
+    std::string_view first_text = TrimOws(spec.substr(0, dash)), last_text = TrimOws(spec.substr(dash + 1));
     uint64_t first = 0, last = 0;
     if (first_text.empty()) {  // suffix: the last N bytes
       if (!ParseNumber(last_text, last)) return none;
@@ -124,7 +122,7 @@ std::string FormatHttpDate(time_t seconds) {
 }
 
 time_t ParseHttpDate(std::string_view text) {
-  text = Trim(text);
+  text = TrimOws(text);
   if (text.size() != 29) return -1;
   std::string copy(text);
   struct tm utc = {};
@@ -152,7 +150,7 @@ Precondition EvaluatePreconditions(const http::HeaderMap& request, std::string_v
 bool IfRangeAllows(const http::HeaderMap& request, std::string_view etag, time_t last_modified) {
   const std::string* if_range = request.Get("if-range");
   if (if_range == nullptr) return true;
-  std::string_view value = Trim(*if_range);
+  std::string_view value = TrimOws(*if_range);
   if (!value.empty() && (value.front() == '"' || value.substr(0, 2) == "W/")) {
     bool weak = false;
     std::string_view tag = Opaque(value, &weak);
