@@ -50,7 +50,7 @@ TEST(ReplaceKindTest, AnIdenticalRelistChangesNothing) {
 
 TEST(ResourceKindTest, PathsFollowTheApiGroupsAndScope) {
   auto kinds = WatchedKinds();
-  ASSERT_EQ(kinds.size(), 5u);
+  ASSERT_EQ(kinds.size(), 7u);
   EXPECT_EQ(kinds[0].CollectionPath(""), "/apis/networking.k8s.io/v1/ingresses");
   EXPECT_EQ(kinds[0].CollectionPath("team-a"), "/apis/networking.k8s.io/v1/namespaces/team-a/ingresses");
   EXPECT_EQ(kinds[1].CollectionPath("team-a"), "/apis/networking.k8s.io/v1/ingressclasses");  // cluster-scoped
