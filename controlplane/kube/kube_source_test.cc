@@ -50,7 +50,7 @@ TEST(ReplaceKindTest, AnIdenticalRelistChangesNothing) {
 
 TEST(ResourceKindTest, PathsFollowTheApiGroupsAndScope) {
   auto kinds = WatchedKinds();
-  ASSERT_EQ(kinds.size(), 5u);
+  ASSERT_EQ(kinds.size(), 7u);
   EXPECT_EQ(kinds[0].CollectionPath(""), "/apis/networking.k8s.io/v1/ingresses");
   EXPECT_EQ(kinds[0].CollectionPath("team-a"), "/apis/networking.k8s.io/v1/namespaces/team-a/ingresses");
   EXPECT_EQ(kinds[1].CollectionPath("team-a"), "/apis/networking.k8s.io/v1/ingressclasses");  // cluster-scoped
@@ -62,6 +62,11 @@ TEST(ResourceKindTest, PathsFollowTheApiGroupsAndScope) {
   ASSERT_NE(kinds[4].trim, nullptr);
   nlohmann::json opaque = {{"kind", "Secret"}, {"type", "Opaque"}, {"data", {{"password", "eA=="}}}};
   EXPECT_FALSE(kinds[4].trim(opaque));
+  // Static sites: only labelled ConfigMaps; the StaticSite CRD.
+  ASSERT_GE(kinds.size(), 7u);
+  EXPECT_EQ(kinds[5].kind, "ConfigMap");
+  EXPECT_EQ(kinds[5].label_selector, "sluice.io/static-site=true");
+  EXPECT_EQ(kinds[6].CollectionPath("web"), "/apis/sluice.io/v1alpha1/namespaces/web/staticsites");
   EXPECT_FALSE(opaque.contains("data"));
 }
 

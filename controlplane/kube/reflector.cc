@@ -27,6 +27,11 @@ std::vector<ResourceKind> WatchedKinds() {
       // other key) as each page or event arrives.
       {"Secret", "v1", "secrets", true, "type!=kubernetes.io/service-account-token,type!=helm.sh/release.v1",
        &store::TrimSecret},
+      // Static sites (translate/static_sites.h): only ConfigMaps labelled as
+      // sites, never the others (which may hold anything), and the
+      // StaticSite custom resource the chart's CRD defines.
+      {"ConfigMap", "v1", "configmaps", true, "", nullptr, "sluice.io/static-site=true"},
+      {"StaticSite", "sluice.io/v1alpha1", "staticsites", true, ""},
   };
 }
 
@@ -83,6 +88,7 @@ std::string Reflector::Query(bool watch) const {
     if (!continue_.empty()) add("continue", continue_);
   }
   if (!kind_.field_selector.empty()) add("fieldSelector", kind_.field_selector);
+  if (!kind_.label_selector.empty()) add("labelSelector", kind_.label_selector);
   return query;
 }
 

@@ -30,6 +30,9 @@ struct ResourceKind {
   // it (left out of a list; a watch ADDED/MODIFIED becomes a delete, so an
   // object that stops qualifying leaves the store). Null: keep everything.
   bool (*trim)(nlohmann::json& object) = nullptr;
+  // e.g. "sluice.io/static-site=true": only these objects are listed and
+  // watched (and RBAC need not grant more); "" = all.
+  std::string label_selector;
 
   // "/apis/networking.k8s.io/v1/namespaces/NS/ingresses" ("/api/v1/..." for
   // the core group); all namespaces when `ns` is empty or the kind is

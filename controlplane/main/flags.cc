@@ -26,6 +26,7 @@ sluice::Result<ControllerFlags> ParseFlags(const std::vector<std::string>& args)
       {"--grpc-tls-key", &flags.grpc_tls_key},
       {"--grpc-client-ca", &flags.grpc_client_ca},
       {"--grpc-client-identity", &flags.grpc_client_identity},
+      {"--static-site-root", &flags.static_site_root},
   };
   std::string publish_status_address, lease_duration, renew_deadline, retry_period, grpc_tls_reload;
   const std::map<std::string, std::string*> later = {
@@ -204,6 +205,8 @@ Flags:
   --ingress-class-controller NAME IngressClass spec.controller to serve
                                   (default sluice.io/ingress-controller)
   --watch-namespace NS            only Ingresses in NS (default: all namespaces)
+  --static-site-root DIR          StaticSite spec.root must lie beneath DIR, where the proxies mount
+                                  the static-site volumes (default /srv/sluice/static)
 
 Kubernetes API mode (leader election; the leader writes Ingress status and Events):
   --election-id NAME              the leader-election Lease (default sluice-controller-leader)

@@ -24,6 +24,9 @@ struct ControllerFlags {
   std::string admin_listen = "127.0.0.1:9902";
   std::string ingress_class_controller = "sluice.io/ingress-controller";
   std::string watch_namespace;  // empty = all namespaces
+  // StaticSite roots must lie beneath this directory of the proxy pods
+  // (where the chart mounts the static-site volumes).
+  std::string static_site_root = "/srv/sluice/static";
   // Kubernetes API mode only (--kubeconfig or in-cluster):
   std::string election_id = "sluice-controller-leader";  // the Lease's name
   std::string election_namespace;  // "" = the service account's namespace, else "default"

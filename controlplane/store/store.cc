@@ -53,6 +53,22 @@ struct Key {
   std::string kind, ns, name;
 };
 
+// Static sites: only ConfigMaps labelled sluice.io/static-site: "true" are
+// kept (the API watch selects them by that label; a folder of manifests
+// holds others too).
+bool IsStaticSiteConfigMap(const json& object) {
+  const json* metadata = Field(object, "metadata");
+  const json* labels = metadata != nullptr ? Field(*metadata, "labels") : nullptr;
+  return StringField(labels, "sluice.io/static-site") == "true";
+}
+
+// Whether a stored kind's object is kept at all (see Upsert).
+bool Kept(const std::string& kind, json& object) {
+  if (kind == "Secret") return TrimSecret(object);
+  if (kind == "ConfigMap") return IsStaticSiteConfigMap(object);
+  return true;
+}
+
 // The key an object is stored under, or nothing when it is not stored.
 // Fills in metadata.namespace = "default" for namespaced kinds without one.
 std::optional<Key> KeyOf(json& object) {
@@ -95,15 +111,16 @@ void ForEachBackend(const json& ingress, Visit visit) {
 
 bool Store::IsStoredKind(std::string_view kind) {
   return kind == "Ingress" || kind == "IngressClass" || kind == "Service" ||
-         kind == "EndpointSlice" || kind == "Secret";
+         kind == "EndpointSlice" || kind == "Secret" || kind == "ConfigMap" || kind == "StaticSite";
 }
 
 bool Store::Upsert(json object, std::string origin) {
   std::optional<Key> key = KeyOf(object);
   if (!key) return false;
-  if (key->kind == "Secret" && !TrimSecret(object)) {
-    // Nothing translation reads (secret_filter.h); one that no longer has
-    // anything (type changed, ca.crt removed) is gone for us.
+  if (!Kept(key->kind, object)) {
+    // Nothing translation reads (secret_filter.h; a ConfigMap without the
+    // static-site label); one that no longer has anything (type changed,
+    // ca.crt removed, label removed) is gone for us.
     return Remove(key->kind, key->ns, key->name);
   }
   ObjectMap& objects = kinds_[key->kind];
@@ -136,7 +153,7 @@ bool Store::ReplaceAll(std::vector<StoredObject> objects) {
   for (StoredObject& stored : objects) {
     std::optional<Key> key = KeyOf(stored.object);
     if (!key) continue;
-    bool is_kept = key->kind != "Secret" || TrimSecret(stored.object);
+    bool is_kept = Kept(key->kind, stored.object);
     if (is_kept) kept.emplace(key->kind, key->ns, key->name);
     changed |= Upsert(std::move(stored.object), std::move(stored.origin));
   }
@@ -199,7 +216,7 @@ bool Store::Matters(std::string_view kind, const std::string& ns, const json* be
     }
     return false;
   }
-  return true;  // Ingress, IngressClass: always read by translation.
+  return true;  // Ingress, IngressClass, ConfigMap, StaticSite: always read by translation.
 }
 
 // Linear in the namespace's Ingresses; fine for the sizes an ingress

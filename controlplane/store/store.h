@@ -17,7 +17,10 @@ namespace sluice::store {
 
 // Kinds we keep: "Ingress", "IngressClass", "Service", "EndpointSlice" and
 // "Secret" (type kubernetes.io/tls, or any type carrying ca.crt; trimmed to
-// what translation reads, see secret_filter.h). Anything else is not stored.
+// what translation reads, see secret_filter.h), "ConfigMap" (only those
+// labelled sluice.io/static-site: "true") and "StaticSite"
+// (sluice.io/v1alpha1): static sites an Ingress backend.resource names.
+// Anything else is not stored.
 struct StoredObject {
   nlohmann::json object;
   std::string origin;  // "deploy/examples/demo.yaml (document 2)" or "api"

@@ -15,6 +15,8 @@ constexpr const char* kSliceKind = "EndpointSlice";
 constexpr const char* kClassKind = "IngressClass";
 // The kinds a change of which re-translates the Ingresses using the object.
 constexpr const char* kTrackedKinds[] = {"Ingress", "Service", "Secret"};
+// The kinds of static sites (translate/static_sites.h).
+constexpr const char* kStaticSiteKinds[] = {"ConfigMap", "StaticSite"};
 
 std::string ServiceLabel(const store::StoredObject& slice) {
   const nlohmann::json& object = slice.object;
@@ -110,6 +112,7 @@ Result IncrementalTranslator::TakeResult() {
 void IncrementalTranslator::RememberRevisions(const store::Store& store) {
   kind_revisions_.clear();
   for (const char* kind : {kClassKind, kSliceKind}) kind_revisions_[kind] = store.KindRevision(kind);
+  for (const char* kind : kStaticSiteKinds) kind_revisions_[kind] = store.KindRevision(kind);
   for (const char* kind : kTrackedKinds) {
     kind_revisions_[kind] = store.KindRevision(kind);
     std::map<Key, uint64_t>& seen = object_revisions_[kind];
@@ -364,6 +367,15 @@ const Result& IncrementalTranslator::Update(const store::Store& store) {
     Full(store);
     return result_;
   }
+  // Static sites: a changed site re-translates everything (they are few
+  // and change rarely).
+  for (const char* kind : kStaticSiteKinds) {
+    auto seen = kind_revisions_.find(kind);
+    if (seen == kind_revisions_.end() || seen->second != store.KindRevision(kind)) {
+      Full(store);
+      return result_;
+    }
+  }
   std::map<std::string, std::vector<Key>> changed;
   for (const char* kind : kTrackedKinds) {
     uint64_t& seen = kind_revisions_[kind];
@@ -378,7 +390,9 @@ const Result& IncrementalTranslator::Update(const store::Store& store) {
   }
   const std::vector<Key> &ingresses = changed["Ingress"], &services = changed["Service"], &secrets = changed["Secret"];
   if (!ingresses.empty() || !services.empty() || !secrets.empty()) {
-    if (!Partial(store, ingresses, services, secrets)) {
+    // ConfigMap sites' size caps count over every route, which a partial
+    // translation of some Ingresses cannot see.
+    if (!store.Objects("ConfigMap").empty() || !Partial(store, ingresses, services, secrets)) {
       changes_ = SnapshotChanges();
       Full(store);
       return result_;

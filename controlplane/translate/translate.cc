@@ -16,6 +16,9 @@
 
 #include "controlplane/translate/annotations.h"
 #include "controlplane/translate/balancing_annotations.h"
+#include "controlplane/translate/json_access.h"
+#include "controlplane/translate/static_sites.h"
+#include "base/base64.h"
 #include "base/status.h"
 
 namespace sluice::translate {
@@ -43,18 +46,7 @@ constexpr std::string_view kInvalidService = "InvalidService";
 constexpr std::string_view kSecretNotFound = "SecretNotFound";
 constexpr std::string_view kInvalidSecret = "InvalidSecret";
 
-// ---- JSON access that never throws, whatever shape a manifest has. ----
-
-const json* Get(const json* object, std::string_view key) {
-  if (object == nullptr || !object->is_object()) return nullptr;
-  auto it = object->find(key);
-  return it == object->end() ? nullptr : &*it;
-}
-
-std::string String(const json* object, std::string_view key) {
-  const json* value = Get(object, key);
-  return value != nullptr && value->is_string() ? value->get<std::string>() : "";
-}
+// ---- JSON access that never throws (json_access.h has Get and String). ----
 
 std::optional<int64_t> Integer(const json* value) {
   if (value == nullptr || !value->is_number_integer()) return std::nullopt;
@@ -144,37 +136,6 @@ sluice::Result<std::string> NormalizePath(std::string path, PathType type) {
 }
 
 // ---- Secrets. ----
-
-sluice::Result<std::string> DecodeBase64(std::string_view text) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string out;
-  uint32_t buffer = 0;
-  int bits = 0;
-  bool padding = false;
-  for (char c : text) {
-    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
-    if (c == '=') {
-      padding = true;
-      continue;
-    }
-    int v = value(c);
-    if (v < 0 || padding) return Status::Error("is not valid base64");
-    buffer = (buffer << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((buffer >> bits) & 0xff));
-    }
-  }
-  return out;
-}
 
 // data[key] base64-decoded, or stringData[key] as is (stringData wins, as
 // when the API server merges them).
@@ -542,15 +503,23 @@ class Translator {
              kConflict);
       return;
     }
-    std::optional<std::string> cluster = ResolveBackend(ingress, Get(&entry, "backend"), field + ".backend");
-    if (!cluster) return;
-    claims_.emplace(std::move(claim_key), ingress.origin);
     v1::Route route;
+    if (const json* resource = Get(Get(&entry, "backend"), "resource")) {
+      // A static site answers the path itself: no cluster.
+      SetPolicy(ingress, &route);
+      if (!SetStaticSite(ingress, *resource, field + ".backend", match == v1::Route::PREFIX ? path.value() : "", &route)) {
+        return;
+      }
+    } else {
+      std::optional<std::string> cluster = ResolveBackend(ingress, Get(&entry, "backend"), field + ".backend");
+      if (!cluster) return;
+      route.set_cluster(*cluster);
+      SetPolicy(ingress, &route);
+    }
+    claims_.emplace(std::move(claim_key), ingress.origin);
     route.set_match(match);
     route.set_path(path.value());
-    route.set_cluster(*cluster);
     route.set_origin(ingress.origin);
-    SetPolicy(ingress, &route);
     Host(host).routes.push_back(std::move(route));
   }
 
@@ -625,6 +594,25 @@ class Translator {
     }
   }
 
+  // ---- Static sites (static_sites.h). ----
+
+  // backend.resource: `route` serves the site it names. False (and an
+  // error) when it cannot: the path is not routed, the rest applies.
+  bool SetStaticSite(const Ingress& ingress, const json& resource, const std::string& field,
+                     const std::string& prefix, v1::Route* route) {
+    StaticSiteResult site = ResolveStaticSite(store_, ingress.ns, resource, prefix, options_.static_sites,
+                                              static_site_bytes_);
+    for (const std::string& warning : site.warnings) {
+      Report(Severity::kWarning, ingress, field + ".resource: " + warning, "InvalidStaticSite");
+    }
+    if (!site.ok) {
+      Report(Severity::kError, ingress, field + ".resource: " + site.error + "; path skipped", site.reason);
+      return false;
+    }
+    *route->mutable_policy()->mutable_static_site() = std::move(site.policy);
+    return true;
+  }
+
   // ---- Backends and clusters. ----
 
   // The cluster name for a backend, resolving its endpoints the first time;
@@ -636,7 +624,8 @@ class Translator {
     }
     if (Get(backend, "resource") != nullptr) {
       Report(Severity::kError, ingress,
-             field + ".resource: resource backends are not supported by sluice, only service backends; skipped",
+             field + ".resource: a canary Ingress's paths must name a Service (static sites are served by "
+                     "primary paths and default backends); skipped",
              kUnsupportedBackend);
       return std::nullopt;
     }
@@ -837,14 +826,20 @@ class Translator {
              kConflict);
       return;
     }
-    std::optional<std::string> cluster = ResolveBackend(ingress, backend, "spec.defaultBackend");
-    if (!cluster) return;
-    default_route_.emplace();
-    default_route_->set_match(v1::Route::PREFIX);
-    default_route_->set_path("/");
-    default_route_->set_cluster(*cluster);
-    default_route_->set_origin(ingress.origin);
-    SetPolicy(ingress, &*default_route_);
+    v1::Route route;
+    if (const json* resource = Get(backend, "resource")) {
+      SetPolicy(ingress, &route);
+      if (!SetStaticSite(ingress, *resource, "spec.defaultBackend", "/", &route)) return;
+    } else {
+      std::optional<std::string> cluster = ResolveBackend(ingress, backend, "spec.defaultBackend");
+      if (!cluster) return;
+      route.set_cluster(*cluster);
+      SetPolicy(ingress, &route);
+    }
+    route.set_match(v1::Route::PREFIX);
+    route.set_path("/");
+    route.set_origin(ingress.origin);
+    default_route_ = std::move(route);
   }
 
   // ---- TLS. ----
@@ -1093,6 +1088,7 @@ class Translator {
   std::map<std::string, CertificateBuild> certificates_;
   // host -> (certificate name, origin of the Ingress that claimed it).
   std::map<std::string, std::pair<std::string, std::string>> host_certificate_;
+  uint64_t static_site_bytes_ = 0;  // in-memory static files of the routes so far (StaticSiteLimits)
 };
 
 }  // namespace

@@ -40,6 +40,9 @@
 //    ingress-nginx's) does not claim its host and paths: each path becomes
 //    the canary (Route.canary, Route.weighted_clusters) of the route another
 //    Ingress has for it; with no such route it is an error.
+//  - backend.resource to a labelled ConfigMap or a StaticSite: the route
+//    serves that static site (RoutePolicy.static_site, no cluster); see
+//    static_sites.h.
 #include <array>
 #include <map>
 #include <optional>
@@ -49,6 +52,7 @@
 #include <vector>
 
 #include "controlplane/store/store.h"
+#include "controlplane/translate/static_sites.h"
 #include "sluice/v1/snapshot.pb.h"
 
 namespace sluice::translate {
@@ -68,6 +72,8 @@ struct Diagnostic {
 struct Options {
   std::string ingress_class_controller = "sluice.io/ingress-controller";
   std::string watch_namespace;  // empty = all
+  // Ingress backend.resource: ConfigMap size caps, StaticSite roots.
+  StaticSiteLimits static_sites;
 };
 
 struct Result {

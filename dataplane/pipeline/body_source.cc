@@ -26,6 +26,34 @@ FileBodySource::~FileBodySource() {
   if (fd_ >= 0) close(fd_);
 }
 
+SequenceBodySource::SequenceBodySource(std::vector<std::unique_ptr<BodySource>> parts) : parts_(std::move(parts)) {
+  for (const auto& part : parts_) {
+    if (part->length() < 0 || length_ < 0) {
+      length_ = -1;
+    } else {
+      length_ += part->length();
+    }
+  }
+}
+
+BodySource::Chunk SequenceBodySource::Next(size_t max) {
+  Chunk chunk;
+  while (current_ < parts_.size()) {
+    Chunk part = parts_[current_]->Next(max);
+    if (part.failed) {
+      error_ = parts_[current_]->error();
+      return part;
+    }
+    if (part.end) ++current_;
+    if (!part.data.empty() || !part.end) {
+      part.end = current_ == parts_.size();
+      return part;
+    }
+  }
+  chunk.end = true;
+  return chunk;
+}
+
 BodySource::Chunk FileBodySource::Next(size_t max) {
   Chunk chunk;
   if (next_ >= end_) {

@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "dataplane/pipeline/proxy_error.h"
 
@@ -46,13 +47,35 @@ class BodySource {
 
 class MemoryBodySource final : public BodySource {
  public:
-  explicit MemoryBodySource(std::string bytes) : bytes_(std::move(bytes)) {}
+  explicit MemoryBodySource(std::string bytes) : owned_(std::move(bytes)), bytes_(owned_) {}
+  // [offset, offset + length) of bytes shared with others (a static site's
+  // file in the snapshot: no copy per response).
+  MemoryBodySource(std::shared_ptr<const std::string> shared, size_t offset, size_t length)
+      : shared_(std::move(shared)), bytes_(std::string_view(*shared_).substr(offset, length)) {}
+  MemoryBodySource(const MemoryBodySource&) = delete;
+  MemoryBodySource& operator=(const MemoryBodySource&) = delete;
   Chunk Next(size_t max) override;
   int64_t length() const override { return static_cast<int64_t>(bytes_.size()); }
 
  private:
-  std::string bytes_;
+  std::string owned_;
+  std::shared_ptr<const std::string> shared_;
+  std::string_view bytes_;  // into owned_ or *shared_
   size_t offset_ = 0;
+};
+
+// Several sources one after the other (a multipart/byteranges body: each
+// part's head, then its range of the file).
+class SequenceBodySource final : public BodySource {
+ public:
+  explicit SequenceBodySource(std::vector<std::unique_ptr<BodySource>> parts);
+  Chunk Next(size_t max) override;
+  int64_t length() const override { return length_; }
+
+ private:
+  std::vector<std::unique_ptr<BodySource>> parts_;
+  size_t current_ = 0;
+  int64_t length_ = 0;
 };
 
 // [offset, offset + length) of an open file, read with pread in blocks of

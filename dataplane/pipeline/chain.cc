@@ -11,6 +11,7 @@
 #include "dataplane/pipeline/rate_limit_stage.h"
 #include "dataplane/pipeline/request_headers_stage.h"
 #include "dataplane/pipeline/response_headers_stage.h"
+#include "dataplane/pipeline/static_stage.h"
 
 namespace sluice::pipeline {
 namespace {
@@ -130,6 +131,8 @@ std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const C
   uint64_t max_body = policy.max_request_body_bytes() != 0 ? policy.max_request_body_bytes()
                                                            : defaults.max_request_body_bytes;
   if (max_body != 0) stages.push_back(std::make_unique<BodyLimitStage>(max_body));
+  // Static content: the route answers from its site (every request).
+  if (policy.has_static_site()) stages.push_back(StaticStage::FromPolicy(policy.static_site()));
   stages.push_back(std::make_unique<RequestHeadersStage>());
   stages.push_back(std::make_unique<ResponseHeadersStage>(ResponseHeadersStage::Options::From(policy)));
   if (policy.compression().enabled()) {

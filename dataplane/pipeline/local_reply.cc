@@ -13,16 +13,17 @@ ReplyShape ReplyShape::Of(const http::RequestHead& request) {
 }
 
 bool BodyFollows(const LocalReply& reply, const ReplyShape& shape) {
+  if (reply.head_only) return false;
   if (reply.source != nullptr) return reply.source->length() != 0;
   return !shape.grpc && !reply.text().empty();
 }
 
 http::ResponseHead BuildLocalReplyHead(const LocalReply& reply, const ReplyShape& shape) {
-  if (reply.source != nullptr) {
+  if (reply.source != nullptr || reply.head_only) {
     http::ResponseHead head;
     head.status = reply.status;
     head.headers = reply.headers;
-    if (reply.source->length() >= 0) head.headers.Add("content-length", std::to_string(reply.source->length()));
+    if (reply.source != nullptr && reply.source->length() >= 0) head.headers.Add("content-length", std::to_string(reply.source->length()));
     return head;
   }
   if (shape.grpc) {

@@ -25,6 +25,9 @@ struct LocalReply {
   // none of the error defaults (text/plain, no-store).
   std::shared_ptr<BodySource> source;
   http::HeaderMap headers;
+  // Only the head goes out, with `headers` as they are (and the source's
+  // length as Content-Length when there is one): the answer to HEAD, a 304.
+  bool head_only = false;
   bool empty() const { return status == 0; }
   std::string_view text() const { return owned_body.empty() ? body : std::string_view(owned_body); }
 };

@@ -35,7 +35,7 @@ enum class StageOrder : uint8_t {
   kWafRequest = 30,     // application firewall, request phases (dataplane/waf)
   kHttpsRedirect = 40,  // plain HTTP to a TLS-only host: 308 to https
   kBodyLimit = 50,      // request body size: 413
-  kStaticContent = 60,  // answers from files (empty)
+  kStaticContent = 60,  // answers from files (static_stage.h)
   kCacheLookup = 70,    // answers from the cache (empty)
   kRequestHeaders = 80, // X-Forwarded-*, hop-by-hop, Host: what goes upstream
   // --- the upstream: cluster choice, balancer pick, retries ---

@@ -471,7 +471,12 @@ struct CompiledSnapshotBuilder {
         return Status::Error(where + ": path \"" + route.path() + "\" must start with /");
       }
       const CompiledCluster* cluster = snapshot.FindCluster(route.cluster());
-      if (cluster == nullptr) return Status::Error(where + ": unknown cluster \"" + route.cluster() + "\"");
+      // A static site's route answers every request itself (its chain's
+      // static stage): it needs no cluster.
+      const bool static_site = route.policy().has_static_site() && route.cluster().empty();
+      if (cluster == nullptr && !static_site) {
+        return Status::Error(where + ": unknown cluster \"" + route.cluster() + "\"");
+      }
       CompiledRoute compiled_route;
       compiled_route.match = route.match();
       compiled_route.path = router::CompilePath(RuleOf(compiled_route).first, route.path());

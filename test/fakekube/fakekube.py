@@ -105,6 +105,10 @@ RESOURCE_TYPES = [
     ResourceType("networking.k8s.io", "v1", "ingressclasses", "IngressClass", namespaced=False,
                  has_generation=True),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease"),
+    # Static sites: ConfigMaps (the controller lists them with a
+    # labelSelector) and the StaticSite custom resource of the chart's CRD.
+    ResourceType("", "v1", "configmaps", "ConfigMap"),
+    ResourceType("sluice.io", "v1alpha1", "staticsites", "StaticSite", has_generation=True),
 ]
 BY_PATH = {t.key(): t for t in RESOURCE_TYPES}
 BY_KIND = {(t.api_version, t.kind): t for t in RESOURCE_TYPES}

@@ -470,6 +470,40 @@ class FakeKubeTest(unittest.TestCase):
         watch = Watch(self.fake, path + f"?watch=1&resourceVersion={rv}&labelSelector=tier%3Dweb&timeoutSeconds=1")
         self.assertEqual([e["type"] for e in watch.events_until_end()], ["ADDED", "DELETED", "ADDED"])
 
+    def test_static_site_configmaps_and_crd(self):
+        # The controller lists ConfigMaps only with the static-site label
+        # (its RBAC and memory depend on the server honouring it), and
+        # lists and watches the StaticSite custom resource.
+        for name, labels in (("site", {"sluice.io/static-site": "true"}), ("other", {})):
+            self.fake.apply({"apiVersion": "v1", "kind": "ConfigMap",
+                             "metadata": {"name": name, "namespace": self.ns, "labels": labels},
+                             "data": {"index.html": name}})
+        path = f"/api/v1/namespaces/{self.ns}/configmaps"
+        _, body = self.fake.api("GET", path + "?labelSelector=sluice.io%2Fstatic-site%3Dtrue")
+        self.assertEqual([o["metadata"]["name"] for o in body["items"]], ["site"])
+        rv = body["metadata"]["resourceVersion"]
+        self.fake.apply({"apiVersion": "v1", "kind": "ConfigMap",
+                         "metadata": {"name": "other", "namespace": self.ns,
+                                      "labels": {"sluice.io/static-site": "true"}}, "data": {}})
+        watch = Watch(self.fake, path + f"?watch=1&resourceVersion={rv}"
+                      "&labelSelector=sluice.io%2Fstatic-site%3Dtrue&timeoutSeconds=1")
+        self.assertEqual([(e["type"], e["object"]["metadata"]["name"]) for e in watch.events_until_end()],
+                         [("ADDED", "other")])
+
+        sites = f"/apis/sluice.io/v1alpha1/namespaces/{self.ns}/staticsites"
+        _, listed = self.fake.api("GET", sites)
+        rv = listed["metadata"]["resourceVersion"]
+        self.fake.apply({"apiVersion": "sluice.io/v1alpha1", "kind": "StaticSite",
+                         "metadata": {"name": "docs", "namespace": self.ns},
+                         "spec": {"root": "/srv/sluice/static/docs"}})
+        _, listed = self.fake.api("GET", "/apis/sluice.io/v1alpha1/staticsites")
+        self.assertIn(("docs", self.ns), [(o["metadata"]["name"], o["metadata"]["namespace"])
+                                          for o in listed["items"]])
+        watch = Watch(self.fake, sites + f"?watch=1&resourceVersion={rv}&timeoutSeconds=1")
+        events = watch.events_until_end()
+        self.assertEqual([(e["type"], e["object"]["spec"]["root"]) for e in events],
+                         [("ADDED", "/srv/sluice/static/docs")])
+
     def test_close_watches_ends_open_streams(self):
         watch = Watch(self.fake, INGRESSES.format(ns=self.ns) + "?watch=1&resourceVersion=1&timeoutSeconds=30")
         time.sleep(0.1)

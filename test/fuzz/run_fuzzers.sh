@@ -15,7 +15,7 @@ seconds="${1:-30}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="${FUZZ_OUT:-/tmp/sluice-fuzz}"
 cxx="${CXX:-clang++}"
-targets=(request_fuzzer response_fuzzer h2_session_fuzzer proxy_protocol_fuzzer)
+targets=(request_fuzzer response_fuzzer h2_session_fuzzer proxy_protocol_fuzzer static_path_fuzzer)
 sources=(
   "$root/dataplane/http1/head_parser.cc"
   "$root/dataplane/http1/framing.cc"
@@ -25,6 +25,7 @@ sources=(
 )
 # The HTTP/2 target also needs our nghttp2 wrapper and libnghttp2.
 declare -A extra=(
+  [static_path_fuzzer]="$root/dataplane/pipeline/static_path.cc"
   [h2_session_fuzzer]="$root/dataplane/http2/server_connection.cc $root/dataplane/http2/session.cc $root/dataplane/http2/session_memory.cc -lnghttp2"
   [proxy_protocol_fuzzer]="$root/dataplane/proxy_protocol/proxy_protocol.cc $root/base/ip_prefix.cc"
 )

@@ -36,10 +36,11 @@ std::unique_ptr<Process> SluiceCluster::StartEchoBackend(const std::string& name
 }
 
 void SluiceCluster::StartController() {
-  controller_ = StartLogged({RunfilePath("controlplane/main/sluice-controller"), "--manifests", manifests_dir_,
-                             "--grpc-listen", Loopback(controller_port_), "--admin-listen",
-                             Loopback(controller_admin_port_)},
-                            "controller.log");
+  std::vector<std::string> argv = {RunfilePath("controlplane/main/sluice-controller"), "--manifests", manifests_dir_,
+                                   "--grpc-listen", Loopback(controller_port_), "--admin-listen",
+                                   Loopback(controller_admin_port_)};
+  argv.insert(argv.end(), options_.extra_controller_flags.begin(), options_.extra_controller_flags.end());
+  controller_ = StartLogged(std::move(argv), "controller.log");
 }
 
 void SluiceCluster::StartProxy() {

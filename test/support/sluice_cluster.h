@@ -20,6 +20,7 @@ struct SluiceClusterOptions {
   // --access-log: "off", or a file name in dir() (empty: the proxy's default).
   std::string access_log;
   std::vector<std::string> extra_proxy_flags;  // appended as given, e.g. {"--access-log", "off"}
+  std::vector<std::string> extra_controller_flags;  // appended as given, e.g. {"--static-site-root", dir}
 };
 
 class SluiceCluster {

@@ -1,0 +1,173 @@
+#include "dataplane/pipeline/static_site.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+namespace sluice::pipeline {
+namespace {
+
+// FNV-1a: a strong validator of bytes that exist only in the snapshot (the
+// same on every proxy, unlike a time).
+uint64_t Fnv1a(std::string_view bytes) {
+  uint64_t hash = 1469598103934665603ull;
+  for (unsigned char c : bytes) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
+std::string Hex(uint64_t value) {
+  char text[17];
+  int n = snprintf(text, sizeof text, "%llx", static_cast<unsigned long long>(value));
+  return std::string(text, static_cast<size_t>(n));
+}
+
+class MemoryFile final : public OpenedFile {
+ public:
+  explicit MemoryFile(std::shared_ptr<const std::string> content) : content_(std::move(content)) {}
+  std::unique_ptr<BodySource> Read(uint64_t offset, uint64_t length) override {
+    return std::make_unique<MemoryBodySource>(content_, static_cast<size_t>(offset), static_cast<size_t>(length));
+  }
+
+ private:
+  std::shared_ptr<const std::string> content_;
+};
+
+class DirectoryEntry final : public OpenedFile {
+ public:
+  std::unique_ptr<BodySource> Read(uint64_t, uint64_t) override { return nullptr; }
+};
+
+class DiskFile final : public OpenedFile {
+ public:
+  explicit DiskFile(int fd) : fd_(fd) {}
+  ~DiskFile() override { close(fd_); }
+  DiskFile(const DiskFile&) = delete;
+  DiskFile& operator=(const DiskFile&) = delete;
+  // Each source owns a duplicate (one dup per response: a multipart answer
+  // reads several ranges, and the file closes with its last source).
+  std::unique_ptr<BodySource> Read(uint64_t offset, uint64_t length) override {
+    int fd = fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return nullptr;
+    return std::make_unique<FileBodySource>(fd, offset, length);
+  }
+
+ private:
+  int fd_;
+};
+
+bool Openat2Missing() {
+  static bool missing = [] {
+    struct open_how how = {};
+    how.flags = O_RDONLY | O_CLOEXEC | O_DIRECTORY;
+    long fd = syscall(SYS_openat2, AT_FDCWD, "/", &how, sizeof how);
+    if (fd >= 0) close(static_cast<int>(fd));
+    return fd < 0 && errno == ENOSYS;
+  }();
+  return missing;
+}
+
+}  // namespace
+
+MemoryFiles::MemoryFiles(const std::vector<std::pair<std::string, std::string>>& files) {
+  directories_.emplace("", true);
+  for (const auto& [path, content] : files) {
+    File file;
+    file.content = std::make_shared<const std::string>(content);
+    file.etag = "\"" + Hex(Fnv1a(content)) + "-" + Hex(content.size()) + "\"";
+    files_[path] = std::move(file);
+    for (size_t slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
+      directories_.emplace(path.substr(0, slash), true);
+    }
+  }
+}
+
+std::unique_ptr<OpenedFile> MemoryFiles::Open(std::string_view relative) const {
+  if (auto it = files_.find(relative); it != files_.end()) {
+    auto file = std::make_unique<MemoryFile>(it->second.content);
+    file->size = it->second.content->size();
+    file->etag = it->second.etag;
+    return file;
+  }
+  if (directories_.find(relative) != directories_.end()) {
+    auto directory = std::make_unique<DirectoryEntry>();
+    directory->directory = true;
+    return directory;
+  }
+  return nullptr;
+}
+
+DirectoryFiles::DirectoryFiles(const std::string& root) {
+  root_fd_ = open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+DirectoryFiles::~DirectoryFiles() {
+  if (root_fd_ >= 0) close(root_fd_);
+}
+
+int DirectoryFiles::OpenBeneath(const std::string& relative) const {
+  // O_NONBLOCK: opening a FIFO planted in the site must not wait for a
+  // writer (the fstat below refuses it anyway).
+  const int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+  const char* path = relative.empty() ? "." : relative.c_str();
+  if (!Openat2Missing()) {
+    struct open_how how = {};
+    how.flags = static_cast<uint64_t>(flags);
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    long fd;
+    do {
+      fd = syscall(SYS_openat2, root_fd_, path, &how, sizeof how);
+    } while (fd < 0 && errno == EAGAIN);  // RESOLVE_CACHED is not asked: EAGAIN only on a rename race
+    return static_cast<int>(fd);
+  }
+  // One component at a time, never following a symlink; ".." cannot occur
+  // (the normaliser refuses it).
+  int dir = fcntl(root_fd_, F_DUPFD_CLOEXEC, 0);
+  size_t start = 0;
+  while (dir >= 0) {
+    size_t slash = relative.find('/', start);
+    std::string component =
+        relative.empty() ? "." : relative.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    bool last = slash == std::string::npos;
+    int next = openat(dir, component.c_str(), last ? flags | O_NOFOLLOW : O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    close(dir);
+    if (last) return next;
+    dir = next;
+    start = slash + 1;
+  }
+  return -1;
+}
+
+std::unique_ptr<OpenedFile> DirectoryFiles::Open(std::string_view relative) const {
+  if (root_fd_ < 0) return nullptr;
+  int fd = OpenBeneath(std::string(relative));
+  if (fd < 0) return nullptr;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
+    close(fd);
+    return nullptr;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    close(fd);
+    auto directory = std::make_unique<DirectoryEntry>();
+    directory->directory = true;
+    return directory;
+  }
+  auto file = std::make_unique<DiskFile>(fd);
+  file->size = static_cast<uint64_t>(st.st_size);
+  file->last_modified = st.st_mtim.tv_sec;
+  // Size and modification time, as nginx: equal on every proxy mounting
+  // the same volume, and changed by any rewrite of the file.
+  file->etag = "\"" + Hex(static_cast<uint64_t>(st.st_mtim.tv_sec)) + "." +
+               Hex(static_cast<uint64_t>(st.st_mtim.tv_nsec)) + "-" + Hex(file->size) + "\"";
+  return file;
+}
+
+}  // namespace sluice::pipeline

@@ -1,0 +1,88 @@
+#pragma once
+// Where a static site's files come from: a directory on a volume mounted
+// into the proxy (DirectoryFiles) or files pushed in the snapshot
+// (MemoryFiles, from a ConfigMap). Built when the snapshot is compiled,
+// immutable afterwards, shared by every worker; the stage
+// (static_stage.h) asks for a relative path the normaliser made safe
+// (static_path.h) and streams what it gets through a BodySource.
+//
+// Blocking: DirectoryFiles opens and stats files on the event loop, and
+// the FileBodySource reads them there (pread). That is fine only for local
+// volumes whose hot files sit in the page cache (the sites this is meant
+// for: assets of a few MB, read on every request). A site on network
+// storage (NFS, a slow PVC) can stall every connection of the worker while
+// a read waits: there is no thread pool yet (see the README).
+#include <sys/types.h>
+
+#include <cstdint>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dataplane/pipeline/body_source.h"
+
+namespace sluice::pipeline {
+
+// A file or directory found in a site, ready to be served.
+class OpenedFile {
+ public:
+  virtual ~OpenedFile() = default;
+  bool directory = false;
+  uint64_t size = 0;
+  time_t last_modified = -1;  // -1: unknown (memory files): no Last-Modified
+  std::string etag;           // strong, quoted
+  // The bytes [offset, offset + length) (the file stays readable: a
+  // multipart answer asks for several ranges).
+  virtual std::unique_ptr<BodySource> Read(uint64_t offset, uint64_t length) = 0;
+};
+
+class StaticFiles {
+ public:
+  virtual ~StaticFiles() = default;
+  // `relative` is a normalised path ("" is the root): null when there is
+  // nothing (or nothing regular: devices, FIFOs and sockets are never served).
+  virtual std::unique_ptr<OpenedFile> Open(std::string_view relative) const = 0;
+};
+
+// A site pushed in the snapshot. Each file's bytes are shared with every
+// response serving them (no copy per request).
+class MemoryFiles final : public StaticFiles {
+ public:
+  // path -> content; paths as in StaticFile.path ("css/site.css").
+  explicit MemoryFiles(const std::vector<std::pair<std::string, std::string>>& files);
+  std::unique_ptr<OpenedFile> Open(std::string_view relative) const override;
+
+ private:
+  struct File {
+    std::shared_ptr<const std::string> content;
+    std::string etag;
+  };
+  std::map<std::string, File, std::less<>> files_;
+  std::map<std::string, bool, std::less<>> directories_;  // every parent of a file, "" included
+};
+
+// A directory of the proxy's filesystem. Every open is relative to the
+// root's descriptor with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS):
+// the kernel refuses any resolution that leaves the root ("..", absolute
+// symlinks, symlinks pointing out, /proc magic links). Where openat2 is
+// missing (ENOSYS: kernels before 5.6, some seccomp profiles) each
+// component is opened with O_NOFOLLOW instead: no symlink at all is
+// followed then.
+class DirectoryFiles final : public StaticFiles {
+ public:
+  explicit DirectoryFiles(const std::string& root);
+  ~DirectoryFiles() override;
+  DirectoryFiles(const DirectoryFiles&) = delete;
+  DirectoryFiles& operator=(const DirectoryFiles&) = delete;
+  bool ok() const { return root_fd_ >= 0; }
+  std::unique_ptr<OpenedFile> Open(std::string_view relative) const override;
+
+ private:
+  int OpenBeneath(const std::string& relative) const;
+  int root_fd_ = -1;
+};
+
+}  // namespace sluice::pipeline

@@ -1,0 +1,239 @@
+#include "dataplane/pipeline/static_stage.h"
+
+#include <array>
+#include <span>
+
+#include "dataplane/pipeline/compression_stage.h"
+#include "dataplane/pipeline/mime_types.h"
+#include "dataplane/pipeline/static_http.h"
+#include "dataplane/pipeline/static_path.h"
+
+namespace sluice::pipeline {
+namespace {
+
+// Text replies of the stage: the error shape every local reply has.
+Verdict Plain(ExchangeState& state, int status, std::string_view text) {
+  state.reply.status = status;
+  state.reply.body = text;
+  return Verdict::kReply;
+}
+
+std::string_view SiblingExtension(Coding coding) {
+  switch (coding) {
+    case Coding::kZstd: return ".zst";
+    case Coding::kBrotli: return ".br";
+    case Coding::kGzip: return ".gz";
+    case Coding::kIdentity: break;
+  }
+  return "";
+}
+
+std::string JoinFields(const http::HeaderMap& headers, std::string_view name) {
+  std::string joined;
+  for (const http::Header& h : headers.entries()) {
+    if (h.name != name) continue;
+    if (!joined.empty()) joined += ", ";
+    joined += h.value;
+  }
+  return joined;
+}
+
+// The multipart/byteranges boundary: fixed, since the parts are file bytes
+// that a client reads by Content-Range, and a per-response random one
+// would cost entropy for nothing (RFC 9110 14.6 only asks that it not
+// occur in the parts' heads, which we write).
+constexpr std::string_view kBoundary = "sluice-byteranges-8d1f07c2e6b94a53";
+
+}  // namespace
+
+StaticStage::Options StaticStage::Options::From(const v1::StaticSitePolicy& policy) {
+  Options options;
+  if (!policy.index_file().empty()) options.index_file = policy.index_file();
+  options.spa_fallback = policy.spa_fallback();
+  while (!options.spa_fallback.empty() && options.spa_fallback.front() == '/') options.spa_fallback.erase(0, 1);
+  options.cache_control = policy.cache_control();
+  if (!policy.immutable_cache_control().empty()) options.immutable_cache_control = policy.immutable_cache_control();
+  options.hashed_assets = policy.hashed_assets();
+  options.precompressed = policy.precompressed();
+  options.show_dotfiles = policy.show_dotfiles();
+  options.strip_prefix = policy.strip_prefix();
+  if (options.strip_prefix == "/") options.strip_prefix.clear();
+  return options;
+}
+
+StaticStage::StaticStage(std::shared_ptr<const StaticFiles> files, Options options)
+    : files_(std::move(files)), options_(std::move(options)) {
+  MimeTypeFor("");  // reads /etc/mime.types now (snapshot compile), not on a request
+}
+
+std::unique_ptr<StaticStage> StaticStage::FromPolicy(const v1::StaticSitePolicy& policy) {
+  std::shared_ptr<const StaticFiles> files;
+  if (!policy.root().empty()) {
+    // A root that cannot be opened (volume not mounted) leaves a site that
+    // answers 404: the route still belongs to the site, never upstream.
+    files = std::make_shared<const DirectoryFiles>(policy.root());
+  } else {
+    std::vector<std::pair<std::string, std::string>> contents;
+    contents.reserve(static_cast<size_t>(policy.files_size()));
+    for (const v1::StaticFile& file : policy.files()) contents.emplace_back(file.path(), file.content());
+    files = std::make_shared<const MemoryFiles>(contents);
+  }
+  return std::make_unique<StaticStage>(std::move(files), Options::From(policy));
+}
+
+Verdict StaticStage::OnRequestHead(ExchangeState& state) const {
+  const std::string& method = state.request.method;
+  if (method != "GET" && method != "HEAD") {
+    state.reply.status = 405;
+    state.reply.source = std::make_shared<MemoryBodySource>(std::string("method not allowed\n"));
+    state.reply.headers.Add("allow", "GET, HEAD");
+    state.reply.headers.Add("content-type", "text/plain; charset=utf-8");
+    return Verdict::kReply;
+  }
+  std::string_view path = state.request.path;
+  if (!options_.strip_prefix.empty()) {
+    std::string_view prefix = options_.strip_prefix;
+    if (path.substr(0, prefix.size()) != prefix) return Plain(state, 404, "not found\n");
+    path.remove_prefix(prefix.size());
+    if (path.empty() || path.front() == '?') {
+      // "/docs" names the site's root directory: "/docs/" is its index.
+      state.reply.status = 301;
+      state.reply.location = std::string(prefix) + "/" + std::string(path);
+      state.reply.body = "moved permanently\n";
+      return Verdict::kReply;
+    }
+    if (path.front() != '/') return Plain(state, 404, "not found\n");
+  }
+  StaticPath normalized = NormalizeStaticPath(path);
+  if (normalized.status != 0) return Plain(state, 400, "bad request\n");
+  if (normalized.hidden && !options_.show_dotfiles) return Plain(state, 404, "not found\n");
+
+  std::string name = normalized.relative;
+  std::unique_ptr<OpenedFile> file = files_->Open(name);
+  if (file != nullptr && file->directory) {
+    if (!normalized.relative.empty() && !normalized.trailing_slash) {
+      // Relative links in the index resolve against "/dir/", not "/".
+      std::string_view request_path = state.request.path;
+      size_t query = request_path.find('?');
+      state.reply.status = 301;
+      state.reply.location = std::string(request_path.substr(0, query)) + "/";
+      if (query != std::string_view::npos) state.reply.location += request_path.substr(query);
+      state.reply.body = "moved permanently\n";
+      return Verdict::kReply;
+    }
+    name = name.empty() ? options_.index_file : name + "/" + options_.index_file;
+    file = files_->Open(name);  // no index: 404 (never a listing)
+    if (file != nullptr && file->directory) file = nullptr;
+  } else if (file == nullptr && normalized.trailing_slash) {
+    file = nullptr;  // "/a.html/" names no directory
+  }
+  if (file == nullptr && !options_.spa_fallback.empty()) {
+    name = options_.spa_fallback;
+    file = files_->Open(name);
+    if (file != nullptr && file->directory) file = nullptr;
+  }
+  if (file == nullptr) return Plain(state, 404, "not found\n");
+  return Serve(state, name, std::move(file));
+}
+
+Verdict StaticStage::Serve(ExchangeState& state, const std::string& name, std::unique_ptr<OpenedFile> file) const {
+  const http::HeaderMap& request = state.request.headers;
+  http::HeaderMap& headers = state.reply.headers;
+  headers.Add("content-type", std::string(MimeTypeFor(name)));
+
+  Coding coding = Coding::kIdentity;
+  if (options_.precompressed && request.Get("accept-encoding") != nullptr) {
+    // The codings the client accepts and that have a sibling file, then
+    // the one the compression stage's negotiation prefers among them.
+    std::string accept = JoinFields(request, "accept-encoding");
+    std::array<Coding, 3> present{};
+    std::array<std::unique_ptr<OpenedFile>, 3> siblings;
+    size_t count = 0;
+    for (Coding offered : DefaultCodingPreference()) {
+      std::array<Coding, 1> one{offered};
+      if (NegotiateCoding(accept, true, one) != offered) continue;
+      std::unique_ptr<OpenedFile> sibling = files_->Open(name + std::string(SiblingExtension(offered)));
+      if (sibling == nullptr || sibling->directory) continue;
+      present[count] = offered;
+      siblings[count++] = std::move(sibling);
+    }
+    coding = NegotiateCoding(accept, true, std::span<const Coding>(present.data(), count));
+    for (size_t i = 0; i < count; ++i) {
+      if (present[i] == coding) file = std::move(siblings[i]);
+    }
+  }
+  if (coding != Coding::kIdentity) headers.Add("content-encoding", std::string(CodingName(coding)));
+  // Whether siblings exist or not, the answer depends on Accept-Encoding
+  // wherever they may: caches must keep the variants apart.
+  if (options_.precompressed) headers.Add("vary", "Accept-Encoding");
+  headers.Add("etag", file->etag);
+  if (file->last_modified >= 0) headers.Add("last-modified", FormatHttpDate(file->last_modified));
+  const std::string& cache_control =
+      options_.hashed_assets && LooksHashed(name) ? options_.immutable_cache_control : options_.cache_control;
+  if (!cache_control.empty()) headers.Add("cache-control", cache_control);
+  headers.Add("accept-ranges", "bytes");
+
+  const bool head = state.request.method == "HEAD";
+  switch (EvaluatePreconditions(request, file->etag, file->last_modified)) {
+    case Precondition::kNotModified:
+      state.reply.status = 304;
+      state.reply.head_only = true;
+      return Verdict::kReply;
+    case Precondition::kFailed:
+      headers = http::HeaderMap();
+      return Plain(state, 412, "precondition failed\n");
+    case Precondition::kServe:
+      break;
+  }
+
+  const uint64_t size = file->size;
+  RangeRequest range;
+  if (const std::string* value = request.Get("range");
+      value != nullptr && !head && IfRangeAllows(request, file->etag, file->last_modified)) {
+    range = ParseRange(*value, size);
+  }
+  if (range.kind == RangeRequest::Kind::kUnsatisfiable) {
+    state.reply.status = 416;
+    headers.Add("content-range", "bytes */" + std::to_string(size));
+    state.reply.source = std::make_shared<MemoryBodySource>(std::string());
+    return Verdict::kReply;
+  }
+  if (range.kind == RangeRequest::Kind::kNone) {
+    state.reply.status = 200;
+    if (head) {
+      headers.Add("content-length", std::to_string(size));
+      state.reply.head_only = true;
+    } else {
+      state.reply.source = file->Read(0, size);
+    }
+  } else if (range.ranges.size() == 1) {
+    const ByteRange& only = range.ranges.front();
+    state.reply.status = 206;
+    headers.Add("content-range", "bytes " + std::to_string(only.first) + "-" + std::to_string(only.last) + "/" +
+                                     std::to_string(size));
+    state.reply.source = file->Read(only.first, only.length());
+  } else {
+    state.reply.status = 206;
+    std::string content_type = std::string(MimeTypeFor(name));
+    headers.Set("content-type", "multipart/byteranges; boundary=" + std::string(kBoundary));
+    std::vector<std::unique_ptr<BodySource>> parts;
+    for (const ByteRange& part : range.ranges) {
+      std::string part_head = "\r\n--" + std::string(kBoundary) + "\r\ncontent-type: " + content_type +
+                              "\r\ncontent-range: bytes " + std::to_string(part.first) + "-" +
+                              std::to_string(part.last) + "/" + std::to_string(size) + "\r\n\r\n";
+      parts.push_back(std::make_unique<MemoryBodySource>(std::move(part_head)));
+      std::unique_ptr<BodySource> bytes = file->Read(part.first, part.length());
+      if (bytes == nullptr) return Plain(state, 500, "cannot read the file\n");
+      parts.push_back(std::move(bytes));
+    }
+    parts.push_back(std::make_unique<MemoryBodySource>("\r\n--" + std::string(kBoundary) + "--\r\n"));
+    state.reply.source = std::make_shared<SequenceBodySource>(std::move(parts));
+  }
+  if (!state.reply.head_only && state.reply.source == nullptr) {
+    state.reply.headers = http::HeaderMap();
+    return Plain(state, 500, "cannot read the file\n");
+  }
+  return Verdict::kReply;
+}
+
+}  // namespace sluice::pipeline

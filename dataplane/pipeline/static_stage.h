@@ -1,0 +1,59 @@
+#pragma once
+// Static content (StageOrder::kStaticContent), in the chain of routes whose
+// policy names a site (RoutePolicy.static_site: an Ingress backend.resource
+// to a StaticSite or a labelled ConfigMap). It answers every request of its
+// route itself (nothing goes upstream): GET and HEAD (others 405 with
+// Allow), the file's media type (mime_types.h), a strong ETag and (for
+// files on disk) Last-Modified, the conditional fields (If-Match,
+// If-None-Match, If-Modified-Since -> 304/412; If-Range), Range (one range:
+// 206 with Content-Range; several: 206 multipart/byteranges; none
+// satisfiable: 416 with "Content-Range: bytes */N"), the index file for
+// directories ("/dir" is redirected to "/dir/"; never a listing), an SPA
+// fallback file instead of 404, Cache-Control (hashed asset names get the
+// immutable one), precompressed ".zst"/".br"/".gz" siblings for clients
+// that accept them (negotiated as the compression stage does, with Vary),
+// and dotfiles hidden (404) unless the site shows them.
+//
+// Paths are normalised (static_path.h: 400 for anything that could climb
+// out) and opened beneath the site's root (static_site.h: openat2
+// RESOLVE_BENEATH). The reply is a local reply streaming from a
+// BodySource (FileBodySource or MemoryBodySource), so later stages skip
+// it as they skip every local reply (compression never recompresses it).
+#include <memory>
+#include <string>
+
+#include "dataplane/pipeline/stage.h"
+#include "dataplane/pipeline/static_site.h"
+#include "sluice/v1/snapshot.pb.h"
+
+namespace sluice::pipeline {
+
+class StaticStage final : public Stage {
+ public:
+  struct Options {
+    std::string index_file = "index.html";
+    std::string spa_fallback;  // relative; empty: none
+    std::string cache_control;
+    std::string immutable_cache_control = "public, max-age=31536000, immutable";
+    bool hashed_assets = false;
+    bool precompressed = false;
+    bool show_dotfiles = false;
+    std::string strip_prefix;  // "/docs"; empty or "/": none
+    static Options From(const v1::StaticSitePolicy& policy);
+  };
+  StaticStage(std::shared_ptr<const StaticFiles> files, Options options);
+  // The site a policy names: its directory (opened now, once) or its files.
+  static std::unique_ptr<StaticStage> FromPolicy(const v1::StaticSitePolicy& policy);
+
+  std::string_view name() const override { return "static"; }
+  StageOrder order() const override { return StageOrder::kStaticContent; }
+  uint32_t hooks() const override { return kRequestHead; }
+  Verdict OnRequestHead(ExchangeState& state) const override;
+
+ private:
+  Verdict Serve(ExchangeState& state, const std::string& name, std::unique_ptr<OpenedFile> file) const;
+  std::shared_ptr<const StaticFiles> files_;
+  Options options_;
+};
+
+}  // namespace sluice::pipeline
