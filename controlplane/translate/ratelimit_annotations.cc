@@ -96,6 +96,7 @@ void ReadRateLimitAnnotations(const json* annotations, v1::RoutePolicy& policy,
   auto rpm = reader.Count(1, "sluice.io/rate-limit-rpm", "nginx.ingress.kubernetes.io/limit-rpm");
   auto burst = reader.Count(0, "sluice.io/rate-limit-burst");
   auto multiplier = reader.Count(1, "nginx.ingress.kubernetes.io/limit-burst-multiplier");
+  auto in_flight = reader.Count(1, "sluice.io/rate-limit-connections", "nginx.ingress.kubernetes.io/limit-connections");
   v1::RateLimitPolicy limits;
   for (auto [rate, period] : {std::pair{rps, 1u}, std::pair{rpm, 60u}}) {
     if (!rate) continue;
@@ -160,7 +161,8 @@ void ReadRateLimitAnnotations(const json* annotations, v1::RoutePolicy& policy,
       reader.Problem("sluice.io/rate-limit-fail", "sluice.io/rate-limit-fail \"" + *fail + "\": expected open or closed");
     }
   }
-  if (limits.limits_size() > 0) *policy.mutable_rate_limit() = std::move(limits);
+  if (in_flight) limits.set_max_concurrent_requests(static_cast<uint32_t>(*in_flight));
+  if (limits.limits_size() > 0 || limits.max_concurrent_requests() > 0) *policy.mutable_rate_limit() = std::move(limits);
 }
 
 }  // namespace sluice::translate

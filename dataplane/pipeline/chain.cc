@@ -8,6 +8,7 @@
 #include "dataplane/pipeline/compression_stage.h"
 #include "dataplane/pipeline/https_redirect_stage.h"
 #include "dataplane/pipeline/real_client_stage.h"
+#include "dataplane/pipeline/concurrency_limit_stage.h"
 #include "dataplane/pipeline/rate_limit_stage.h"
 #include "dataplane/pipeline/request_headers_stage.h"
 #include "dataplane/pipeline/response_headers_stage.h"
@@ -123,6 +124,10 @@ std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const C
     stages.push_back(std::make_unique<RateLimitStage>(RateLimitStage::Options::From(policy.rate_limit()),
                                                       &ratelimit::BucketTable::ProcessWide(),
                                                       defaults.cluster_rate_limiter));
+  }
+  if (policy.rate_limit().max_concurrent_requests() > 0) {
+    stages.push_back(
+        std::make_unique<ConcurrencyLimitStage>(policy.rate_limit(), &ratelimit::InFlightTable::ProcessWide()));
   }
   if (defaults.waf != nullptr && policy.waf().mode() != v1::WafPolicy::OFF) {
     defaults.waf->AddStages(policy, route_origin, stages);

@@ -45,6 +45,7 @@ class StageData {
 enum StageDataSlot : size_t {
   kCompressionData = 0,
   kWafData,  // the request's ModSecurity transaction (dataplane/waf)
+  kConcurrencyData,  // the request's in-flight slot (concurrency_limit_stage)
   kStageDataSlots,
 };
 

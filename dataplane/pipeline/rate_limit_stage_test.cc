@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include "dataplane/pipeline/chain.h"
+#include "dataplane/pipeline/concurrency_limit_stage.h"
+
+#include <vector>
 
 namespace sluice::pipeline {
 namespace {
@@ -149,6 +152,61 @@ TEST(RateLimitStage, ComesFirstInTheChainWhenTheRouteHasALimit) {
   EXPECT_EQ(chain->StageNames().front(), "rate_limit");
   auto plain = CompileChain(v1::RoutePolicy{}, ChainDefaults{});
   for (auto name : plain->StageNames()) EXPECT_NE(name, "rate_limit");
+}
+
+}  // namespace
+}  // namespace sluice::pipeline
+
+namespace sluice::pipeline {
+namespace {
+
+// limit-connections: the slot lives as long as the exchange's state.
+TEST(ConcurrencyLimitStage, HoldsASlotPerRequestUntilItsStateDies) {
+  ratelimit::InFlightTable table;
+  v1::RateLimitPolicy policy;
+  policy.set_name("shop/web");
+  policy.set_max_concurrent_requests(2);
+  policy.add_exempt("10.9.0.0/16");
+  ConcurrencyLimitStage stage(policy, &table);
+  http::ClientInfo client{"10.0.0.1"}, other{"10.0.0.2"}, exempt{"10.9.1.1"};
+  std::vector<ExchangeState> in_flight;
+  in_flight.reserve(4);
+  for (int i = 0; i < 2; ++i) {
+    in_flight.push_back(Request(&client));
+    EXPECT_EQ(stage.OnRequestHead(in_flight.back()), Verdict::kContinue);
+  }
+  ExchangeState third = Request(&client);
+  ASSERT_EQ(stage.OnRequestHead(third), Verdict::kReply);
+  EXPECT_EQ(third.reply.status, 429);
+  ASSERT_NE(third.reply.headers.Get("retry-after"), nullptr);
+  EXPECT_EQ(*third.reply.headers.Get("retry-after"), "1");
+  ExchangeState elsewhere = Request(&other);
+  EXPECT_EQ(stage.OnRequestHead(elsewhere), Verdict::kContinue);
+  for (int i = 0; i < 5; ++i) {
+    ExchangeState free_pass = Request(&exempt);
+    EXPECT_EQ(stage.OnRequestHead(free_pass), Verdict::kContinue);
+    in_flight.push_back(std::move(free_pass));
+    in_flight.pop_back();
+  }
+  in_flight.pop_back();  // one request ends
+  ExchangeState fourth = Request(&client);
+  EXPECT_EQ(stage.OnRequestHead(fourth), Verdict::kContinue);
+}
+
+// Compiled into a route's chain only when the policy asks.
+TEST(ConcurrencyLimitStage, InTheChainOnlyWhenSet) {
+  v1::RoutePolicy policy;
+  ChainDefaults defaults;
+  auto without = CompileChain(policy, defaults);
+  policy.mutable_rate_limit()->set_max_concurrent_requests(3);
+  auto with = CompileChain(policy, defaults);
+  auto names = [](const Chain& chain) {
+    std::string all;
+    for (std::string_view name : chain.StageNames()) all += std::string(name) + ",";
+    return all;
+  };
+  EXPECT_EQ(names(*without).find("concurrency_limit"), std::string::npos);
+  EXPECT_NE(names(*with).find("concurrency_limit"), std::string::npos) << names(*with);
 }
 
 }  // namespace

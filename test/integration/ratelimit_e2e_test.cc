@@ -44,6 +44,19 @@ SERVICE
 apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata:
+  name: inflight
+  namespace: shop
+  annotations:
+    nginx.ingress.kubernetes.io/limit-connections: "2"
+spec:
+  rules:
+    - host: inflight.local
+      http:
+        paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
   name: limited
   namespace: shop
   annotations:
@@ -223,6 +236,34 @@ TEST_F(RateLimitEndToEndTest, RefusalCarriesRetryAfterAndTheRateLimitFields) {
   EXPECT_EQ(refused.body, "too many requests\n");
   // The connection stays usable (a refusal is not an error of the client's).
   EXPECT_EQ(connection.Get("limited.local", "/").status == 0, false);
+}
+
+// limit-connections: 2 requests in flight per client address for the whole
+// proxy (two workers, five connections); a third gets 429 at once, another
+// address is not affected, and the slots come back when requests end.
+TEST_F(RateLimitEndToEndTest, RequestsInFlightPerClientAreLimitedAcrossWorkers) {
+  constexpr int kConnections = 5;
+  std::vector<int> codes(kConnections, 0);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kConnections; ++i) {
+    clients.emplace_back([&, i] {
+      HttpConnection connection(cluster_->http_port(), "127.0.0.1", 10000);
+      codes[i] = connection.Get("inflight.local", "/slow/1500").status;
+    });
+  }
+  // While those are held: another address gets its own two slots.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  HttpConnection other(cluster_->http_port(), "127.0.0.1", 5000, "127.0.0.2");
+  testing::Response other_response = other.Get("inflight.local", "/");
+  for (auto& client : clients) client.join();
+  EXPECT_EQ(Count(codes, 200), 2) << ::testing::PrintToString(codes);
+  EXPECT_EQ(Count(codes, 429), kConnections - 2) << ::testing::PrintToString(codes);
+  EXPECT_EQ(other_response.status, 200);
+  // Every slot was released when its request ended.
+  for (int i = 0; i < 3; ++i) {
+    HttpConnection again(cluster_->http_port());
+    EXPECT_EQ(again.Get("inflight.local", "/").status, 200) << i;
+  }
 }
 
 TEST_F(RateLimitEndToEndTest, ExemptAddressAndSeveralSourceAddressesAreCountedSeparately) {
