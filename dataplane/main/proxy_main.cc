@@ -727,6 +727,13 @@ int Run(const Flags& flags) {
       error.set_error("certificate " + problem.name + ": " + problem.message);
       rejected.push_back(std::move(error));
     }
+    for (const waf::Firewall::RejectedRoute& route : firewall.RejectedRoutes()) {
+      v1::ResourceError error;
+      error.mutable_resource()->set_type(v1::INGRESS_ROUTES);
+      error.mutable_resource()->set_name(route.route);
+      error.set_error("application firewall of " + route.route + " (answering 503): " + route.error);
+      rejected.push_back(std::move(error));
+    }
     {
       std::lock_guard<std::mutex> lock(state.mu);  // before the workers: /snapshot never lags the traffic
       ++state.applied;

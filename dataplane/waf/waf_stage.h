@@ -82,10 +82,20 @@ class WafResponseStage final : public pipeline::Stage {
 // rather than serve the route unprotected (fail closed).
 class WafUnavailableStage final : public pipeline::Stage {
  public:
+  // Why, held while the route is in a snapshot: the Firewall reports the
+  // live ones in the proxy's partial ACK (Firewall::RejectedRoutes).
+  struct Rejection {
+    std::string route;  // "namespace/ingress"
+    std::string error;
+  };
+  explicit WafUnavailableStage(std::shared_ptr<const Rejection> rejection) : rejection_(std::move(rejection)) {}
   std::string_view name() const override { return "waf_unavailable"; }
   pipeline::StageOrder order() const override { return pipeline::StageOrder::kWafRequest; }
   uint32_t hooks() const override { return pipeline::kRequestHead; }
   pipeline::Verdict OnRequestHead(pipeline::ExchangeState& state) const override;
+
+ private:
+  std::shared_ptr<const Rejection> rejection_;
 };
 
 }  // namespace sluice::waf

@@ -304,5 +304,37 @@ TEST(WafRulesTest, ExtraRulesThatDoNotCompileAreRejected) {
   unlink(path);
 }
 
+// A route whose firewall does not compile answers 503 and is named, with
+// the reason, for the proxy's partial ACK while a snapshot holds it.
+TEST(FirewallTest, ARouteWhoseRulesDoNotCompileFailsClosedAndIsReported) {
+  char path[] = "/tmp/waf-extra-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  std::string bad = "SecRule ARGS \"@rx x\" \"id:1,phase:2,nonsense_action\"\n";
+  ASSERT_EQ(write(fd, bad.data(), bad.size()), static_cast<ssize_t>(bad.size()));
+  close(fd);
+  Firewall firewall(RulesEnvironment{.extra_rules_file = path}, nullptr);
+  v1::RoutePolicy policy;
+  policy.mutable_waf()->set_mode(v1::WafPolicy::BLOCK);
+  {
+    std::vector<std::unique_ptr<const pipeline::Stage>> stages;
+    firewall.AddStages(policy, "shop/web", stages);
+    ASSERT_EQ(stages.size(), 1u);
+    EXPECT_EQ(stages[0]->name(), "waf_unavailable");
+    http::ClientInfo client = http::ClientInfo::At(*IpAddress::Parse("192.0.2.7"));
+    ExchangeState state;
+    state.client = &client;
+    EXPECT_EQ(stages[0]->OnRequestHead(state), Verdict::kReply);
+    EXPECT_EQ(state.reply.status, 503);
+    std::vector<Firewall::RejectedRoute> rejected = firewall.RejectedRoutes();
+    ASSERT_EQ(rejected.size(), 1u);
+    EXPECT_EQ(rejected[0].route, "shop/web");
+    EXPECT_FALSE(rejected[0].error.empty());
+  }
+  // The snapshot that held the route is gone: nothing is reported any more.
+  EXPECT_TRUE(firewall.RejectedRoutes().empty());
+  unlink(path);
+}
+
 }  // namespace
 }  // namespace sluice::waf
