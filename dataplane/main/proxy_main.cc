@@ -626,9 +626,19 @@ int Run(const Flags& flags) {
   }
   admin_server.Route("/healthz", [](const http::RequestHead&) { return admin::AdminResponse{200, "text/plain", "ok\n"}; });
   admin_server.Route("/readyz", [&](const http::RequestHead&) {
-    std::lock_guard<std::mutex> lock(state.mu);
-    if (state.current) return admin::AdminResponse{200, "text/plain", "ready\n"};
-    return admin::AdminResponse{503, "text/plain", "waiting for the first snapshot\n"};
+    {
+      std::lock_guard<std::mutex> lock(state.mu);
+      if (!state.current) return admin::AdminResponse{503, "text/plain", "waiting for the first snapshot\n"};
+    }
+    // Ready once every worker has a configuration: before, a connection
+    // accepted by a worker still applying it would get 503 "no
+    // configuration yet" from a proxy that said it was ready.
+    for (const auto& worker : workers) {
+      if (worker->applied_version().empty()) {
+        return admin::AdminResponse{503, "text/plain", "workers still applying the first snapshot\n"};
+      }
+    }
+    return admin::AdminResponse{200, "text/plain", "ready\n"};
   });
   admin_server.Route("/metrics", [&](const http::RequestHead&) {
     return admin::AdminResponse{200, "text/plain; version=0.0.4", MetricsText(workers, state, access_log.get(), firewall)};

@@ -300,8 +300,11 @@ class ClusterRateLimitEndToEndTest : public RateLimitEndToEndTest {
          "127.0.0.1:" + std::to_string(second_admin_port), "--workers", "2", "--node-id", "second", "--access-log",
          "off", "--ratelimit-redis", redis},
         "second.log");
-    ASSERT_TRUE(testing::WaitUntil([&] { return Fetch(second_http_port_, "web.local", "/").status != 0; },
-                                   std::chrono::seconds(15), std::chrono::milliseconds(50)));
+    // Ready means every worker has the configuration (a flood's connections
+    // land on both workers).
+    ASSERT_TRUE(testing::WaitUntil([&] { return Fetch(second_admin_port, "127.0.0.1", "/readyz").status == 200; },
+                                   std::chrono::seconds(15), std::chrono::milliseconds(50)))
+        << cluster_->Read("second.log");
     ASSERT_TRUE(testing::WaitUntil([&] { return Fetch(second_http_port_, "strict.local", "/").status != 404; },
                                    std::chrono::seconds(15), std::chrono::milliseconds(50)))
         << cluster_->Read("second.log");
