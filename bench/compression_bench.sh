@@ -27,21 +27,10 @@ LOG_TAG=compression_bench
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-case "${1:-}" in
-  -h | --help) bench_help; exit 0 ;;
-  "") ;;
-  *) echo "usage: $0" >&2; exit 2 ;;
-esac
-
-bench_bound_run 900 "$@"
-
-SECONDS_PER_ROW="${BENCH_SECONDS:-5}"
-WARMUP_SECONDS="${BENCH_WARMUP_SECONDS:-1}"
-CONNECTIONS="${BENCH_CONNECTIONS:-8}"
+bench_start_without_arguments 900 "$@"
 GZIP_LEVEL="${BENCH_GZIP_LEVEL:-5}"
 BROTLI_LEVEL="${BENCH_BROTLI_LEVEL:-4}"
 ZSTD_LEVEL="${BENCH_ZSTD_LEVEL:-3}"
-OUTPUT_BASE="${BENCH_OUTPUT_BASE:-/root/.cache/bazel-bench}"
 # Below the ephemeral range (32768-60999).
 bench_ports 19200 ORIGIN_PORT=1 SLUICE_PORT=2 SLUICE_ADMIN_PORT=3 NGINX_PORT=4 CONTROLLER_GRPC_PORT=5 \
   CONTROLLER_ADMIN_PORT=6

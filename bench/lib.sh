@@ -83,6 +83,25 @@ bench_bound_run() {
   BENCH_UNDER_TIMEOUT=1 exec timeout --foreground -s TERM -k 30 "${BENCH_MAX_SECONDS:-$default_seconds}" "$0" "$@"
 }
 
+# The start of a side-by-side bench that takes no arguments (compression,
+# waf, static): --help prints the script's header comment, anything else is
+# a usage error; then bounds the whole run (BENCH_MAX_SECONDS, default
+# DEFAULT_SECONDS) and reads the knobs they share.
+bench_start_without_arguments() {
+  local default_seconds="$1"
+  shift
+  case "${1:-}" in
+    -h | --help) bench_help; exit 0 ;;
+    "") ;;
+    *) echo "usage: $0" >&2; exit 2 ;;
+  esac
+  bench_bound_run "$default_seconds" "$@"
+  SECONDS_PER_ROW="${BENCH_SECONDS:-5}"
+  WARMUP_SECONDS="${BENCH_WARMUP_SECONDS:-1}"
+  CONNECTIONS="${BENCH_CONNECTIONS:-8}"
+  OUTPUT_BASE="${BENCH_OUTPUT_BASE:-/root/.cache/bazel-bench}"
+}
+
 bench_make_work() {
   WORK="$(mktemp -d "$1")"
   trap bench_cleanup EXIT

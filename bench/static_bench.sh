@@ -23,18 +23,7 @@ LOG_TAG=static_bench
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-case "${1:-}" in
-  -h | --help) bench_help; exit 0 ;;
-  "") ;;
-  *) echo "usage: $0" >&2; exit 2 ;;
-esac
-
-bench_bound_run 600 "$@"
-
-SECONDS_PER_ROW="${BENCH_SECONDS:-5}"
-WARMUP_SECONDS="${BENCH_WARMUP_SECONDS:-1}"
-CONNECTIONS="${BENCH_CONNECTIONS:-8}"
-OUTPUT_BASE="${BENCH_OUTPUT_BASE:-/root/.cache/bazel-bench}"
+bench_start_without_arguments 600 "$@"
 bench_ports 19300 SLUICE_PORT=1 SLUICE_ADMIN_PORT=2 NGINX_PORT=3 CONTROLLER_GRPC_PORT=4 CONTROLLER_ADMIN_PORT=5
 require_free_ports "$SLUICE_PORT" "$SLUICE_ADMIN_PORT" "$NGINX_PORT" "$CONTROLLER_GRPC_PORT" "$CONTROLLER_ADMIN_PORT"
 

@@ -26,18 +26,7 @@ LOG_TAG=waf_bench
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-case "${1:-}" in
-  -h | --help) bench_help; exit 0 ;;
-  "") ;;
-  *) echo "usage: $0" >&2; exit 2 ;;
-esac
-
-bench_bound_run 900 "$@"
-
-SECONDS_PER_ROW="${BENCH_SECONDS:-5}"
-WARMUP_SECONDS="${BENCH_WARMUP_SECONDS:-1}"
-CONNECTIONS="${BENCH_CONNECTIONS:-8}"
-OUTPUT_BASE="${BENCH_OUTPUT_BASE:-/root/.cache/bazel-bench}"
+bench_start_without_arguments 900 "$@"
 CRS_DIR=/usr/share/modsecurity-crs
 NGINX_MODSECURITY=/usr/share/nginx/modules/ngx_http_modsecurity_module.so
 bench_ports 19300 ORIGIN_PORT=1 SLUICE_PORT=2 SLUICE_ADMIN_PORT=3 NGINX_WAF_PORT=4 NGINX_PLAIN_PORT=5 \

@@ -374,7 +374,8 @@ class Translator {
   // The policy from the Ingress's annotations; an invalid annotation is a
   // warning and is ignored, the others still apply.
   v1::RoutePolicy PolicyOf(const StoredObject& stored, const std::string& origin) {
-    AnnotatedPolicy parsed = RoutePolicyFromAnnotations(Get(Get(&stored.object, "metadata"), "annotations"));
+    const json* annotations = Get(Get(&stored.object, "metadata"), "annotations");
+    AnnotatedPolicy parsed = RoutePolicyFromAnnotations(annotations);
     if (!parsed.ssl_redirect) ssl_redirect_opt_out_.insert(origin);
     // Rate-limit buckets are per Ingress (as ingress-nginx's zones), in
     // every proxy and across snapshots.
@@ -386,7 +387,6 @@ class Translator {
     }
     // Snippets and other raw configuration: never applied, said loudly (an
     // Event with its own reason, so `kubectl get events` finds them all).
-    const json* annotations = Get(Get(&stored.object, "metadata"), "annotations");
     for (const AnnotationProblem& problem : RefusedAnnotationProblems(annotations)) {
       Report(Severity::kWarning, stored, "Ingress", problem.message, "RefusedAnnotation");
     }

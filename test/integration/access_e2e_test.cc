@@ -28,15 +28,8 @@ using testing::Response;
 // allowed.local: only 203.0.113.0/24 (ours) and 127.0.0.5 (ingress-nginx's
 // name). denied.local: everyone but 127.0.0.3 and 198.51.100.0/24.
 // open.local: no list.
-constexpr const char* kManifests = R"(apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata:
-  name: sluice
-  annotations: {ingressclass.kubernetes.io/is-default-class: "true"}
-spec:
-  controller: sluice.io/ingress-controller
----
-SERVICE
+// After testing::DefaultIngressClass().
+constexpr const char* kManifests = R"(SERVICE
 ---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
@@ -97,7 +90,7 @@ class AccessEndToEndTest : public ::testing::Test {
         .name = name, .workers = 2, .https = https, .access_log = "access.log", .extra_proxy_flags = std::move(flags)});
     backend_port_ = testing::FreePort();
     backend_ = cluster_->StartEchoBackend("echo", backend_port_);
-    cluster_->WriteManifest("all.yaml", testing::ReplaceAll(kManifests, "SERVICE",
+    cluster_->WriteManifest("all.yaml", testing::DefaultIngressClass() + "---\n" + testing::ReplaceAll(kManifests, "SERVICE",
                                                             testing::ServiceAndSlice("echo", "acl", backend_port_)));
     cluster_->Start();
     ASSERT_TRUE(testing::WaitForPort(backend_port_));

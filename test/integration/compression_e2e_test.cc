@@ -28,15 +28,8 @@ using testing::ShellOutput;
 
 // comp.local: compression on (defaults). plain.local: no annotation (off).
 // tuned.local: only image/png, any length, only gzip (level 9).
-constexpr const char* kManifests = R"(apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata:
-  name: sluice
-  annotations: {ingressclass.kubernetes.io/is-default-class: "true"}
-spec:
-  controller: sluice.io/ingress-controller
----
-SERVICE
+// After testing::DefaultIngressClass().
+constexpr const char* kManifests = R"(SERVICE
 ---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
@@ -95,7 +88,7 @@ class CompressionEndToEndTest : public ::testing::Test {
     origin_ = cluster_.StartLogged({"/usr/bin/python3", testing::RunfilePath("test/integration/compression_origin.py"),
                                     std::to_string(origin_port_)},
                                    "origin.log");
-    cluster_.WriteManifest("all.yaml", testing::ReplaceAll(kManifests, "SERVICE",
+    cluster_.WriteManifest("all.yaml", testing::DefaultIngressClass() + "---\n" + testing::ReplaceAll(kManifests, "SERVICE",
                                                            testing::ServiceAndSlice("origin", "comp", origin_port_)));
     cluster_.Start();
     ASSERT_TRUE(testing::WaitForPort(origin_port_)) << cluster_.Read("origin.log");

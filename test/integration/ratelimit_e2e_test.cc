@@ -31,15 +31,8 @@ using testing::ShellOutput;
 // limited.local: 20 requests/s per client, burst 10, 127.0.0.3 exempt (the
 // ingress-nginx names). global.local: 50/s, burst 25, across every proxy
 // sharing the Redis (fail open); strict.local: the same, failing closed.
-constexpr const char* kManifests = R"(apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata:
-  name: sluice
-  annotations: {ingressclass.kubernetes.io/is-default-class: "true"}
-spec:
-  controller: sluice.io/ingress-controller
----
-SERVICE
+// After testing::DefaultIngressClass().
+constexpr const char* kManifests = R"(SERVICE
 ---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
@@ -186,7 +179,7 @@ class RateLimitEndToEndTest : public ::testing::Test {
     cluster_ = std::make_unique<testing::SluiceCluster>(testing::SluiceClusterOptions{
         .name = "ratelimit", .workers = 2, .access_log = "off", .extra_proxy_flags = extra_proxy_flags});
     web_ = cluster_->StartEchoBackend("web", web_port_);
-    cluster_->WriteManifest("all.yaml", testing::ReplaceAll(kManifests, "SERVICE",
+    cluster_->WriteManifest("all.yaml", testing::DefaultIngressClass() + "---\n" + testing::ReplaceAll(kManifests, "SERVICE",
                                                             testing::ServiceAndSlice("web", "shop", web_port_)));
     cluster_->Start();
     ASSERT_TRUE(testing::WaitForPort(web_port_));
