@@ -59,6 +59,10 @@ void Http1Session::Drain() {
   if (request_seen_ && state_ == State::kReadingHead && in_.empty() && out_.empty()) Close();
 }
 
+void Http1Session::SayGoingAway() {
+  if (state_ == State::kTunnel && exchange_ != nullptr) exchange_->SayGoingAway();
+}
+
 void Http1Session::NoticeShutdown() {
   // The response in flight (or the next one) says Connection: close.
   if (state_ != State::kReadingHead || !in_.empty()) keep_alive_ = false;
