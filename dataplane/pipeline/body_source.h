@@ -111,7 +111,9 @@ class FileBodySource final : public BodySource {
   uint64_t next_;
   uint64_t end_;
   uint64_t length_;
-  std::string buffer_;
+  size_t block_;
+  std::unique_ptr<char[]> buffer_;
+  size_t buffer_size_ = 0;
 };
 
 // Turns a stream of bytes into another, chunk by chunk (compression).
