@@ -162,10 +162,10 @@ start_proxy() {
     sluice)
       # Access log off like the peers, on builds that have one.
       local access_log=()
-      "$SLUICE_PROXY_BIN" --help 2>&1 | grep -q -- '--access-log' && access_log=(--access-log off)
+      "$SLUICE_PROXY_BIN" --help 2>&1 | grep -c -- '--access-log' >/dev/null && access_log=(--access-log off)
       # Every load generator connection comes from 127.0.0.1: no connection
       # limits (the peers have none either), on builds that have them.
-      "$SLUICE_PROXY_BIN" --help 2>&1 | grep -q -- '--max-connections-per-address' &&
+      "$SLUICE_PROXY_BIN" --help 2>&1 | grep -c -- '--max-connections-per-address' >/dev/null &&
         access_log+=(--max-connections 0 --max-connections-per-address 0)
       start_bg "$dir/proxy.log" "${pin[@]}" "${wrapper[@]}" "$SLUICE_PROXY_BIN" \
         --controller "127.0.0.1:$CONTROLLER_GRPC_PORT" --http-listen "127.0.0.1:$PROXY_PORT" \
