@@ -26,6 +26,8 @@ constexpr uint32_t kDefaultRetries = 2;  // 3 tries, as ingress-nginx's proxy-ne
 constexpr uint32_t kDefaultBudgetPercent = 20;
 constexpr uint32_t kDefaultBudgetMinPerSecond = 3;
 constexpr size_t kBodySourceChunk = 64 * 1024;
+// Per sendfile(2) call: large enough to fill a socket buffer at once.
+constexpr uint64_t kSendFileChunk = 1 << 20;
 
 // RFC 9110 idempotent methods: sending them twice has the effect of once.
 bool IsIdempotent(std::string_view method) {
@@ -641,6 +643,18 @@ void Exchange::Reply() {
 }
 
 void Exchange::PumpBodySource() {
+  // A file, and no stage that must see the bytes: the connection may send
+  // them itself (sendfile), never copying them through this process.
+  pipeline::BodySource::FileRange range;
+  while (phase_ == Phase::kResponse && !chain_->Has(pipeline::kResponseBody) && body_source_->NextFileRange(&range)) {
+    if (range.length == 0) return EndResponse(nullptr);
+    const int64_t sent =
+        downstream_->SendFileBody(range.fd, range.offset, static_cast<size_t>(std::min<uint64_t>(range.length, kSendFileChunk)));
+    if (sent == DownstreamStream::kCannotSendFile) break;  // read it below
+    if (sent == DownstreamStream::kClientGone || phase_ == Phase::kDone) return;
+    if (sent == 0) return;  // the socket is full: OnDownstreamWritable comes back here
+    body_source_->Skip(static_cast<uint64_t>(sent));
+  }
   // Only while the client takes the bytes: OnDownstreamWritable goes on.
   while (phase_ == Phase::kResponse && !downstream_->OutputFull()) {
     pipeline::BodySource::Chunk chunk = body_source_->Next(kBodySourceChunk);
