@@ -18,6 +18,8 @@
 #   BENCH_CALLGRIND_N1=500 BENCH_CALLGRIND_N2=2500 BENCH_CALLGRIND_WARMUP=200
 #   BENCH_PORT_BASE=18000      ports BASE+1 .. BASE+13 on 127.0.0.1
 #   SLUICE_PROXY_BIN, SLUICE_CONTROLLER_BIN   prebuilt binaries (skip bazel)
+#   SLUICE_PROXY_EXTRA_FLAGS="..."   more sluice-proxy flags (A/B runs, e.g.
+#                              "--metrics-max-routes 0 --metrics-max-clusters 0": per-route metrics off)
 #   BENCH_OUTPUT_BASE=/root/.cache/bazel-bench
 #   BENCH_KEEP=1               keep the temp dir (configs, logs) on success
 #   BENCH_MAX_SECONDS=1800     bound on the whole run
@@ -160,15 +162,15 @@ start_proxy() {
     sluice)
       # Access log off like the peers, on builds that have one.
       local access_log=()
-      "$SLUICE_PROXY_BIN" --help 2>&1 | grep -q -- '--access-log' && access_log=(--access-log off)
+      "$SLUICE_PROXY_BIN" --help 2>&1 | grep -c -- '--access-log' >/dev/null && access_log=(--access-log off)
       # Every load generator connection comes from 127.0.0.1: no connection
       # limits (the peers have none either), on builds that have them.
-      "$SLUICE_PROXY_BIN" --help 2>&1 | grep -q -- '--max-connections-per-address' &&
+      "$SLUICE_PROXY_BIN" --help 2>&1 | grep -c -- '--max-connections-per-address' >/dev/null &&
         access_log+=(--max-connections 0 --max-connections-per-address 0)
       start_bg "$dir/proxy.log" "${pin[@]}" "${wrapper[@]}" "$SLUICE_PROXY_BIN" \
         --controller "127.0.0.1:$CONTROLLER_GRPC_PORT" --http-listen "127.0.0.1:$PROXY_PORT" \
         --admin-listen "127.0.0.1:$SLUICE_ADMIN_PORT" --workers "$workers" --node-id "bench-$workers" \
-        "${access_log[@]}"
+        "${access_log[@]}" ${SLUICE_PROXY_EXTRA_FLAGS:-}
       proxy_pid=$last_pid
       # 120 s: slow under valgrind. Not ready yet: wait_http below says so.
       wait_url "http://127.0.0.1:$SLUICE_ADMIN_PORT/readyz" 120 "$proxy_pid" ||

@@ -33,6 +33,10 @@ PACKAGES=(
   # Helm chart check (test/charts): Debian has no helm, so a small renderer
   # built on Helm's own template library (sprig) stands in for it
   python3-yaml python3-jsonschema golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
+  # metrics tests: promtool (in Debian's prometheus package) checks both
+  # /metrics endpoints (test/integration/metrics_e2e_test) and the
+  # PrometheusRule expressions in deploy/ (test/deploy)
+  prometheus
 )
 
 missing=()

@@ -1,5 +1,7 @@
 #include "controlplane/kube/reflector.h"
 
+#include "controlplane/metrics/controller_metrics.h"
+
 #include "controlplane/server/json_log.h"
 #include "controlplane/store/secret_filter.h"
 
@@ -107,6 +109,8 @@ void Reflector::StartList() {
   items_.clear();
   continue_.clear();
   pages_ = 0;
+  controlplane::ControllerMetrics::Get().List(kind_.kind, listed_once_);
+  listed_once_ = true;
   LogJson("info", "list started", {{"kind", kind_.kind}, {"namespace", options_.watch_namespace}});
   FetchPage();
 }
@@ -230,6 +234,10 @@ bool Reflector::OnWatchLine(std::string_view line) {
       out.type = event->type == WatchEvent::Type::kDeleted ? ReflectorEvent::Type::kDelete
                                                            : ReflectorEvent::Type::kUpsert;
       out.kind = kind_.kind;
+      controlplane::ControllerMetrics::Get().WatchEvent(kind_.kind, event->type == WatchEvent::Type::kAdded ? "ADDED"
+                                                                    : event->type == WatchEvent::Type::kModified
+                                                                        ? "MODIFIED"
+                                                                        : "DELETED");
       out.object = WithKind(std::move(event->object));
       if (kind_.trim != nullptr && !kind_.trim(out.object)) out.type = ReflectorEvent::Type::kDelete;
       sink_(std::move(out));

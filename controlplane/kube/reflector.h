@@ -101,6 +101,7 @@ class Reflector : public std::enable_shared_from_this<Reflector> {
   std::vector<nlohmann::json> items_;
   std::string continue_;
   int pages_ = 0;
+  bool listed_once_ = false;  // the next list is a relist (metrics)
   // The watch in progress.
   std::string resource_version_;
   std::shared_ptr<StreamHandle> stream_;

@@ -19,7 +19,9 @@
 #include <vector>
 
 #include "base/grpc_tls/grpc_tls.h"
+#include "base/prom_text.h"
 #include "base/version/version.h"
+#include "controlplane/metrics/controller_metrics.h"
 #include "controlplane/main/admin_http.h"
 #include "controlplane/kube/api_client.h"
 #include "controlplane/kube/credentials.h"
@@ -61,7 +63,10 @@ void LoadAndPublish(const source::LoadResult& loaded, const translate::Options& 
   store::Store store;
   for (const source::ManifestObject& object : loaded.objects) store.Upsert(object.object, object.origin);
 
+  const auto translate_started = std::chrono::steady_clock::now();
   translate::Result result = translate::Translate(store, options);
+  controlplane::ControllerMetrics::Get().Translated(
+      "manifests", std::chrono::duration<double>(std::chrono::steady_clock::now() - translate_started).count());
   for (const translate::Diagnostic& diagnostic : result.diagnostics) {
     LogJson(diagnostic.severity == translate::Diagnostic::Severity::kError ? "error" : "warn",
             "invalid object",
@@ -87,6 +92,55 @@ struct KubeAdmin {
   const status::LeaderElector* elector = nullptr;
 };
 
+// Prometheus text: the controller's counters (controlplane/metrics), the
+// version it publishes, its proxies (connected, version, up to date: one
+// series per proxy node, so bounded by the proxies, pruned an hour after
+// one disconnects) and whether it leads.
+std::string MetricsText(const server::SnapshotServer& server, const KubeAdmin* kube) {
+  std::string out = controlplane::ControllerMetrics::Get().Text();
+  const std::string version = server.current_version();
+  prom::Header(out, "sluice_controller_config_info", "gauge",
+               "The configuration version the controller publishes (label version).");
+  if (!version.empty()) prom::Sample(out, "sluice_controller_config_info", "version=\"" + prom::Escape(version) + "\"", 1);
+  const std::vector<server::NodeStatus> nodes = server.Nodes();
+  size_t connected = 0, up_to_date = 0;
+  std::map<std::string, size_t> by_version;
+  for (const server::NodeStatus& node : nodes) {
+    if (!node.connected) continue;
+    ++connected;
+    if (!version.empty() && node.applied_version == version) ++up_to_date;
+    ++by_version[node.applied_version];
+  }
+  prom::Single(out, "sluice_controller_proxies_connected", "gauge", "Proxies with an open snapshot stream.",
+               static_cast<double>(connected));
+  prom::Single(out, "sluice_controller_proxies_up_to_date", "gauge",
+               "Connected proxies whose last ACKed version is the one the controller publishes.",
+               static_cast<double>(up_to_date));
+  prom::Header(out, "sluice_controller_proxies_by_version", "gauge",
+               "Connected proxies by the version they last ACKed (\"\": none yet).");
+  for (const auto& [applied, count] : by_version) {
+    prom::Sample(out, "sluice_controller_proxies_by_version", "version=\"" + prom::Escape(applied) + "\"",
+                 static_cast<double>(count));
+  }
+  // Connected proxies only: a departed one (a rolled pod) is not "behind".
+  prom::Header(out, "sluice_controller_proxy_up_to_date", "gauge",
+               "Per connected proxy node: 1 when it serves the published version, 0 when behind.");
+  for (const server::NodeStatus& node : nodes) {
+    if (!node.connected) continue;
+    prom::Sample(out, "sluice_controller_proxy_up_to_date", "node=\"" + prom::Escape(node.node_id) + "\"",
+                 !version.empty() && node.applied_version == version ? 1 : 0);
+  }
+  // Folder mode has no election: the one controller acts (leads).
+  const bool leading = kube == nullptr || kube->elector == nullptr || kube->elector->is_leader();
+  prom::Single(out, "sluice_controller_leader", "gauge",
+               "1 while this controller holds the leader Lease (writes status and Events); always 1 in "
+               "--manifests mode.",
+               leading ? 1 : 0);
+  prom::Single(out, "sluice_controller_synced", "gauge", "1 once every watched kind finished its first list.",
+               kube == nullptr || kube->source == nullptr || kube->source->synced() ? 1 : 0);
+  return out;
+}
+
 AdminResponse ServeAdmin(const std::string& path, const server::SnapshotServer& server,
                          const KubeAdmin* kube = nullptr) {
   constexpr const char* kText = "text/plain; charset=utf-8";
@@ -102,6 +156,7 @@ AdminResponse ServeAdmin(const std::string& path, const server::SnapshotServer& 
     return {503, kText, "no snapshot published yet\n"};
   }
   if (path == "/nodes") return {200, kJson, server.NodesJson()};
+  if (path == "/metrics") return {200, "text/plain; version=0.0.4", MetricsText(server, kube)};
   if (path == "/leader") {
     if (kube == nullptr) return {404, kText, "no leader election in --manifests mode\n"};
     return {200, kJson, kube->elector->StatusJson().dump() + "\n"};
@@ -122,7 +177,7 @@ AdminResponse ServeAdmin(const std::string& path, const server::SnapshotServer& 
     }
     return {200, kJson, "{\"version\":\"" + version + "\",\"snapshot\":" + json + "}\n"};
   }
-  return {404, kText, "not found; try /healthz /readyz /nodes /snapshot /leader\n"};
+  return {404, kText, "not found; try /healthz /readyz /metrics /nodes /snapshot /leader\n"};
 }
 
 // The snapshot server's listen address and transport. Mutual TLS when the
@@ -250,6 +305,7 @@ int RunKube(const ControllerFlags& flags) {
       const translate::Result& result = translator.Update(store);
       const double translate_ms =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - translate_started).count();
+      controlplane::ControllerMetrics::Get().Translated(translator.last_update_kind(), translate_ms / 1000);
       std::set<std::string> current;
       for (const translate::Diagnostic& diagnostic : result.diagnostics) {
         std::string key = diagnostic.kind + "/" + diagnostic.ns + "/" + diagnostic.name + ": " + diagnostic.message;

@@ -1,5 +1,7 @@
 #include "controlplane/server/snapshot_server.h"
 
+#include "controlplane/metrics/controller_metrics.h"
+
 #include <grpcpp/grpcpp.h>
 
 #include <utility>
@@ -53,6 +55,7 @@ struct SnapshotServer::StreamState {
   struct Outstanding {
     std::string nonce;
     std::shared_ptr<const ResourceSet> state;  // the state the response leads to
+    std::chrono::steady_clock::time_point sent_at = std::chrono::steady_clock::now();  // push latency
   };
   std::optional<Outstanding> outstanding;
 };
@@ -460,6 +463,9 @@ void SnapshotServer::ReadAnswers(StreamState& state, Stream* stream) {
       continue;
     }
     const std::shared_ptr<const ResourceSet> answered = state.outstanding->state;
+    controlplane::ControllerMetrics::Get().Answered(
+        request.error_detail().empty(),
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - state.outstanding->sent_at).count());
     state.outstanding.reset();
     const auto now = std::chrono::system_clock::now();
     if (request.error_detail().empty()) {

@@ -1,5 +1,7 @@
 #include "controlplane/status/event_recorder.h"
 
+#include "controlplane/metrics/controller_metrics.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <set>
@@ -90,8 +92,11 @@ EventRecorder::EventRecorder(std::shared_ptr<kube::ApiClient> client, EventRecor
 void EventRecorder::Reset() { aggregator_ = EventAggregator(options_.burst, options_.per_second); }
 
 void EventRecorder::Observe(const std::vector<EventSpec>& current) {
+  // (Each Write is counted in controller metrics: ok or error.)
   for (const EventAggregator::Emission& emission : aggregator_.Observe(current, Clock::now())) {
-    if (!Write(emission)) aggregator_.Forget(emission.spec);
+    bool written = Write(emission);
+    controlplane::ControllerMetrics::Get().EventWritten(written);
+    if (!written) aggregator_.Forget(emission.spec);
   }
 }
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "base/grpc_tls/grpc_tls.h"
+#include "base/prom_text.h"
 #include "base/version/version.h"
 #include "dataplane/accesslog/access_log.h"
 #include "dataplane/admin/admin_server.h"
@@ -31,9 +32,12 @@
 #include "dataplane/health/checker.h"
 #include "dataplane/health/registry.h"
 #include "dataplane/health/snapshot_health.h"
+#include "dataplane/metrics/series.h"
+#include "dataplane/metrics/snapshot_series.h"
 #include "dataplane/net/event_loop.h"
 #include "dataplane/net/socket.h"
 #include "dataplane/pipeline/compression_stage.h"
+#include "dataplane/proxy/tls_handshake_session.h"
 #include "dataplane/proxy/worker.h"
 #include "dataplane/ratelimit/redis_limiter.h"
 #include "dataplane/snapshot/compiled_snapshot.h"
@@ -131,6 +135,10 @@ constexpr const char* kUsage = R"(Usage: sluice-proxy [flags]
                           annotations never carry rule text). Checked at start.
   --waf-crs-dir DIR       the OWASP CRS (default /usr/share/modsecurity-crs,
                           Debian's modsecurity-crs)
+  --metrics-max-routes N  per-route series on /metrics (each: 42 samples);
+                          routes past it share one overflow series (default 1000)
+  --metrics-max-clusters N  per-cluster series, the same way (default 500);
+                          both 0: no per-route or per-cluster counting at all
   --help, --version       (--version: the version and the commit of a stamped build)
 ADDR is HOST:PORT with an IP literal, or :PORT for all interfaces.
 Per-route timeouts and the body size limit come from Ingress annotations
@@ -177,6 +185,9 @@ struct Flags {
   std::string waf_audit_log = "stderr";
   std::string waf_extra_rules;
   std::string waf_crs_dir = "/usr/share/modsecurity-crs";
+  // Bounds of the per-route and per-cluster series (dataplane/metrics).
+  int metrics_max_routes = 1000;
+  int metrics_max_clusters = 500;
 };
 
 
@@ -238,6 +249,7 @@ Flags ParseFlags(int argc, char** argv) {
         {"--controller-tls-cert", 21}, {"--controller-tls-key", 22}, {"--controller-ca", 23},
         {"--controller-server-name", 24}, {"--controller-tls-reload", 25},
         {"--waf-audit-log", 26}, {"--waf-extra-rules", 27}, {"--waf-crs-dir", 28},
+        {"--metrics-max-routes", 53}, {"--metrics-max-clusters", 54},
         {"--shutdown-grace-period", 63}};
     const std::map<std::string, int*> kHttp2Flags = {
         {"--h2-max-concurrent-streams", &flags.h2_max_concurrent_streams},
@@ -314,6 +326,14 @@ Flags ParseFlags(int argc, char** argv) {
       case 26: flags.waf_audit_log = value; break;
       case 27: flags.waf_extra_rules = value; break;
       case 28: flags.waf_crs_dir = value; break;
+      case 53:
+      case 54: {
+        // Each slot costs 320 bytes per worker, allocated at start.
+        int64_t n = ParseCount(arg, value);
+        if (n > 100'000) FlagError("invalid value for " + arg + ": \"" + value + "\" (expected 0..100000)");
+        (known->second == 53 ? flags.metrics_max_routes : flags.metrics_max_clusters) = static_cast<int>(n);
+        break;
+      }
       case 63: flags.shutdown_grace_seconds = static_cast<int>(std::min<int64_t>(ParseCount(arg, value), 3600)); break;
     }
   }
@@ -372,6 +392,9 @@ struct ProxyState {
   // its requests (a full state re-sent after a reconnect shares little
   // with the snapshot it replaces, and freeing that takes tens of ms).
   std::vector<std::shared_ptr<const snapshot::CompiledSnapshot>> retired;
+  // Compile + hand-over to the workers, per applied or rejected version.
+  prom::Histogram apply_seconds;
+  double last_apply_unix_seconds = 0;
 };
 
 // Frees the retired snapshots only this list still holds, outside the lock.
@@ -392,8 +415,12 @@ int64_t SteadyNowNs() {
 }
 
 std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& workers, ProxyState& state,
-                        const accesslog::AccessLog* access_log, const waf::Firewall& firewall) {
-  uint64_t accepted = 0, active = 0, requests = 0, connects = 0, reuses = 0, failures = 0;
+                        const accesslog::AccessLog* access_log, const waf::Firewall& firewall,
+                        const metrics::SeriesRegistry& series) {
+  uint64_t accepted = 0, active = 0, requests = 0, connects = 0, reuses = 0, failures = 0, exchanges = 0;
+  uint64_t tls_by_version[proxy::WorkerStats::kTlsVersions] = {};
+  uint64_t tls_by_reason[proxy::WorkerStats::kTlsFailureReasons] = {};
+  std::vector<const metrics::WorkerSeries*> worker_series;
   uint64_t tls_handshakes = 0, tls_resumed = 0, tls_failures = 0;
   uint64_t retries = 0, budget_exhausted = 0, ejections = 0, proxy_protocol_failures = 0;
   uint64_t refused[5] = {};
@@ -405,6 +432,14 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
     const auto& s = w->stats();
     accepted += s.connections_accepted.load(std::memory_order_relaxed);
     active += s.connections_active.load(std::memory_order_relaxed);
+    exchanges += s.exchanges_active.load(std::memory_order_relaxed);
+    for (size_t i = 0; i < proxy::WorkerStats::kTlsVersions; ++i) {
+      tls_by_version[i] += s.tls_handshakes_by_version[i].load(std::memory_order_relaxed);
+    }
+    for (size_t i = 0; i < proxy::WorkerStats::kTlsFailureReasons; ++i) {
+      tls_by_reason[i] += s.tls_failures_by_reason[i].load(std::memory_order_relaxed);
+    }
+    worker_series.push_back(w->series());
     requests += s.requests.load(std::memory_order_relaxed);
     connects += s.upstream_connects.load(std::memory_order_relaxed);
     reuses += s.upstream_reuses.load(std::memory_order_relaxed);
@@ -435,6 +470,9 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
   metric("sluice_connections_accepted_total", "counter", "Downstream connections accepted.", accepted);
   metric("sluice_connections_active", "gauge", "Downstream connections open now.", active);
   metric("sluice_requests_total", "counter", "Requests received.", requests);
+  metric("sluice_streams_active", "gauge",
+         "Requests in progress now (HTTP/1.1 exchanges and HTTP/2 streams, from the head until the exchange ends).",
+         exchanges);
   out += "# HELP sluice_connections_refused_total Connections closed at once by the connection limits, by limit.\n";
   out += "# TYPE sluice_connections_refused_total counter\n";
   for (int i = 1; i < 5; ++i) {
@@ -483,6 +521,18 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
          "Downstream TLS handshakes that resumed a session (ticket) instead of a full handshake.", tls_resumed);
   metric("sluice_tls_handshake_failures_total", "counter", "Downstream TLS handshakes that failed or timed out.",
          tls_failures);
+  out += "# HELP sluice_tls_handshakes_by_version_total Downstream TLS handshakes completed, by protocol version.\n";
+  out += "# TYPE sluice_tls_handshakes_by_version_total counter\n";
+  for (size_t i = 0; i < proxy::WorkerStats::kTlsVersions; ++i) {
+    out += std::string("sluice_tls_handshakes_by_version_total{version=\"") + proxy::TlsVersionName(i) + "\"} " +
+           std::to_string(tls_by_version[i]) + "\n";
+  }
+  out += "# HELP sluice_tls_handshake_failures_by_reason_total Downstream TLS handshakes that failed, by reason.\n";
+  out += "# TYPE sluice_tls_handshake_failures_by_reason_total counter\n";
+  for (size_t i = 1; i < proxy::WorkerStats::kTlsFailureReasons; ++i) {  // 0: "none"
+    out += std::string("sluice_tls_handshake_failures_by_reason_total{reason=\"") + proxy::TlsFailureReasonName(i) +
+           "\"} " + std::to_string(tls_by_reason[i]) + "\n";
+  }
   metric("sluice_tls_ticket_key_rotations_total", "counter", "Session ticket key rotations.",
          tls::TicketKeyRing::Instance().rotations());
   if (access_log != nullptr) {
@@ -490,7 +540,29 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
            access_log->dropped_lines());
   }
   out += firewall.metrics().Text();
+  std::shared_ptr<const snapshot::CompiledSnapshot> current;
+  {
+    std::lock_guard<std::mutex> lock(state.mu);
+    current = state.current;
+  }
+  // Per route and per cluster: the current snapshot's series.
+  out += metrics::SeriesText(series, worker_series, current.get());
+  uint64_t workers_behind = 0;
+  for (const auto& w : workers) {
+    if (current == nullptr || w->applied_version() != current->version()) ++workers_behind;
+  }
+  metric("sluice_config_workers_behind", "gauge",
+         "Workers not yet serving the version the proxy last applied (non-zero only for a moment).", workers_behind);
   std::lock_guard<std::mutex> lock(state.mu);
+  out += "# HELP sluice_config_info The configuration version this proxy serves (label version; the controller's "
+         "sluice_controller_config_info has the version it publishes).\n# TYPE sluice_config_info gauge\n";
+  if (state.current) out += "sluice_config_info{version=\"" + prom::Escape(state.current->version()) + "\"} 1\n";
+  state.apply_seconds.Append(out, "sluice_config_apply_duration_seconds",
+                             "Time to validate, compile and hand a configuration version to the workers (applied "
+                             "and rejected ones).");
+  out += "# HELP sluice_config_last_apply_timestamp_seconds When the last version was applied (Unix time).\n"
+         "# TYPE sluice_config_last_apply_timestamp_seconds gauge\n"
+         "sluice_config_last_apply_timestamp_seconds " + prom::Number(state.last_apply_unix_seconds) + "\n";
   metric("sluice_snapshot_applied_total", "counter", "Snapshots validated and applied (ACKed).", state.applied);
   metric("sluice_snapshot_rejected_total", "counter", "Snapshots rejected (NACKed).", state.rejected);
   metric("sluice_certificates_rejected", "gauge",
@@ -613,6 +685,15 @@ int Run(const Flags& flags) {
     if (!checked.ok()) FlagError("--waf-extra-rules: " + checked.message());
   }
   compile_options.chain.waf = &firewall;
+  // Per-route and per-cluster series: slots given at compile time, counters
+  // in each worker (dataplane/metrics).
+  metrics::SeriesRegistry series_registry(static_cast<size_t>(flags.metrics_max_routes),
+                                          static_cast<size_t>(flags.metrics_max_clusters));
+  if (flags.metrics_max_routes != 0 || flags.metrics_max_clusters != 0) {
+    compile_options.chain.series = &series_registry;
+    config.metrics_max_routes = series_registry.max_routes();
+    config.metrics_max_clusters = series_registry.max_clusters();
+  }
   std::vector<std::unique_ptr<proxy::Worker>> workers;
   for (int i = 0; i < flags.workers; ++i) {
     workers.push_back(std::make_unique<proxy::Worker>(i, &config, access_log.get()));
@@ -655,7 +736,8 @@ int Run(const Flags& flags) {
     return admin::AdminResponse{200, "text/plain", "ready\n"};
   });
   admin_server.Route("/metrics", [&](const http::RequestHead&) {
-    return admin::AdminResponse{200, "text/plain; version=0.0.4", MetricsText(workers, state, access_log.get(), firewall)};
+    return admin::AdminResponse{200, "text/plain; version=0.0.4",
+                                MetricsText(workers, state, access_log.get(), firewall, series_registry)};
   });
   admin_server.Route("/snapshot", [&](const http::RequestHead&) {
     std::shared_ptr<const snapshot::CompiledSnapshot> current;
@@ -731,6 +813,10 @@ int Run(const Flags& flags) {
     // with the current snapshot's sources, so Compile looks only at what
     // changed and shares the rest: a one-resource delta costs well under a
     // millisecond at 10,000 hosts.
+    const auto apply_start = std::chrono::steady_clock::now();
+    auto apply_seconds = [&] {
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - apply_start).count();
+    };
     std::shared_ptr<const snapshot::CompiledSnapshot> previous;
     {
       std::lock_guard<std::mutex> lock(state.mu);
@@ -738,6 +824,7 @@ int Run(const Flags& flags) {
     }
     auto compiled = snapshot::Compile(desired.sources(), version, &health_registry, compile_options, previous.get());
     if (!compiled.ok()) {
+      state.apply_seconds.Observe(apply_seconds());
       std::lock_guard<std::mutex> lock(state.mu);
       ++state.rejected;
       state.last_error = "version " + version + ": " + compiled.status().message();
@@ -766,8 +853,28 @@ int Run(const Flags& flags) {
       if (previous != nullptr) state.retired.push_back(std::move(previous));
     }
     for (auto& worker : workers) worker->SetSnapshot(*compiled);
+    state.apply_seconds.Observe(apply_seconds());
     health_checker.Update(health::CheckTargets(**compiled));
     ReleaseRetired(state);  // those the workers let go of since the last apply
+    // Series slots of routes and clusters that no snapshot still in use has
+    // go back to the registry, but only once some went to the overflow.
+    {
+      std::vector<std::shared_ptr<const snapshot::CompiledSnapshot>> live;
+      {
+        std::lock_guard<std::mutex> lock(state.mu);
+        state.last_apply_unix_seconds =
+            std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+        live = state.retired;
+        live.push_back(state.current);
+      }
+      if (series_registry.overflowed()) {
+        std::vector<const metrics::WorkerSeries*> worker_series;
+        for (const auto& worker : workers) worker_series.push_back(worker->series());
+        std::vector<const snapshot::CompiledSnapshot*> live_pointers;
+        for (const auto& snapshot : live) live_pointers.push_back(snapshot.get());
+        metrics::ReclaimUnused(series_registry, worker_series, live_pointers);
+      }
+    }
     return {Status::Ok(), std::move(rejected)};
   });
 

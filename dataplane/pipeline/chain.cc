@@ -4,6 +4,7 @@
 
 #include "dataplane/pipeline/access_control_stage.h"
 #include "dataplane/pipeline/access_log_stage.h"
+#include "dataplane/pipeline/metrics_stage.h"
 #include "dataplane/pipeline/body_limit_stage.h"
 #include "dataplane/pipeline/compression_stage.h"
 #include "dataplane/pipeline/https_redirect_stage.h"
@@ -143,6 +144,8 @@ std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const C
   if (policy.compression().enabled()) {
     stages.push_back(std::make_unique<CompressionStage>(CompressionStage::Options::From(policy.compression())));
   }
+  // Per-route metrics: on in the proxy (which always has a registry).
+  if (defaults.series != nullptr) stages.push_back(std::make_unique<MetricsStage>());
   stages.push_back(std::make_unique<AccessLogStage>());
   return std::make_shared<const Chain>(std::move(stages));
 }

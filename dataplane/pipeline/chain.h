@@ -13,6 +13,10 @@
 #include "dataplane/ratelimit/cluster_limiter.h"
 #include "sluice/v1/snapshot.pb.h"
 
+namespace sluice::metrics {
+class SeriesRegistry;
+}  // namespace sluice::metrics
+
 namespace sluice::pipeline {
 
 // Stages built by a package the pipeline does not link (the application
@@ -40,6 +44,9 @@ struct ChainDefaults {
   // The application firewall's stages (dataplane/waf); null: routes that
   // ask for one get none (tests of other stages).
   StageCompiler* waf = nullptr;
+  // The proxy's metrics series (dataplane/metrics): routes and clusters get
+  // their counter slots from it when compiled; null: not counted (tests).
+  metrics::SeriesRegistry* series = nullptr;
 };
 
 class Chain {

@@ -1,5 +1,7 @@
 #include "dataplane/pipeline/chain.h"
 
+#include "dataplane/metrics/series.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -139,6 +141,14 @@ TEST(ChainTest, CompiledChainsHaveOnlyTheStagesTheirPolicyTurnsOn) {
                                                                   "access_log"}));
   EXPECT_TRUE(chain->Has(kResponseBody));
   EXPECT_TRUE(chain->Has(kResponseEnd));
+  // With a metrics registry (the proxy always has one), the metrics stage
+  // comes just before the access log.
+  metrics::SeriesRegistry series(4, 4);
+  ChainDefaults with_metrics;
+  with_metrics.series = &series;
+  chain = CompileChain(v1::RoutePolicy(), with_metrics, "ns/ing");
+  EXPECT_EQ(chain->StageNames(),
+            (std::vector<std::string_view>{"request_headers", "response_headers", "metrics", "access_log"}));
 }
 
 // A stage that emits `tail` at the end and prefixes every body chunk it

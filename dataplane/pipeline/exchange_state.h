@@ -32,6 +32,11 @@ struct AddedField {
 };
 
 struct CompressionStats;
+}  // namespace sluice::pipeline
+namespace sluice::metrics {
+struct SeriesCounters;
+}  // namespace sluice::metrics
+namespace sluice::pipeline {
 
 // Per-request data of a stage that needs some (a compression stream, a WAF
 // transaction); most stages keep none.
@@ -113,6 +118,12 @@ struct ExchangeState {
   accesslog::AccessLog::Writer* access_log = nullptr;
   // This worker's compression counters, or null (tests).
   CompressionStats* compression_stats = nullptr;
+  // This worker's counters for the route and for the cluster of the last
+  // upstream try (metrics_stage), or null (no route, no cluster, or no
+  // metrics registry); and how many tries did not connect.
+  metrics::SeriesCounters* route_series = nullptr;
+  metrics::SeriesCounters* cluster_series = nullptr;
+  uint32_t upstream_connect_failures = 0;
 
   // The response head ends the response (HEAD, 204, 304, an upstream
   // HEADERS frame with END_STREAM): no body and no tail may follow it.

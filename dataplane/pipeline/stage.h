@@ -43,6 +43,7 @@ enum class StageOrder : uint8_t {
   kWafResponse = 120,      // application firewall, response phases (dataplane/waf)
   kCompression = 130,      // gzip, brotli, zstd: a response body transform
   kCacheStore = 140,       // stores cacheable responses (empty)
+  kMetrics = 190,          // per-route and per-cluster counters (metrics_stage.h)
   kAccessLog = 200,        // one line per request, at the end
 };
 

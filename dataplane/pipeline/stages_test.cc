@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "dataplane/pipeline/access_log_stage.h"
+#include "dataplane/pipeline/metrics_stage.h"
+#include "dataplane/metrics/series.h"
 #include "dataplane/pipeline/body_limit_stage.h"
 #include "dataplane/pipeline/https_redirect_stage.h"
 #include "dataplane/pipeline/request_headers_stage.h"
@@ -29,6 +31,39 @@ std::string Added(const ExchangeState& state, std::string_view name) {
     if (state.added_fields[i].name == name) return std::string(state.added_fields[i].value);
   }
   return "<none>";
+}
+
+TEST(MetricsStageTest, CountsTheFinishedExchangeOnItsRouteAndCluster) {
+  metrics::SeriesCounters route, cluster;
+  ExchangeState state;
+  state.start = std::chrono::steady_clock::now() - std::chrono::milliseconds(3);
+  state.status = 502;
+  state.request_body_bytes = 7;
+  state.bytes_out = 120;
+  state.upstream_attempts = 3;
+  state.upstream_connect_failures = 2;
+  state.upstream_seconds = 0.002;
+  state.route_series = &route;
+  state.cluster_series = &cluster;
+  MetricsStage stage;
+  EXPECT_EQ(stage.hooks(), kComplete);
+  stage.OnComplete(state);
+  for (const metrics::SeriesCounters* c : {&route, &cluster}) {
+    metrics::SeriesTotals t;
+    t.Add(*c);
+    EXPECT_EQ(t.requests[5], 1u);
+    EXPECT_EQ(t.retries, 2u);
+    EXPECT_EQ(t.connect_failures, 2u);
+    EXPECT_EQ(t.bytes_in, 7u);
+    EXPECT_EQ(t.bytes_out, 120u);
+    EXPECT_EQ(t.latency[metrics::LatencyBucket(2500)] + t.latency[metrics::LatencyBucket(5000)] +
+                  t.latency[metrics::LatencyBucket(10000)] + t.latency[metrics::kLatencyBuckets],
+              1u);  // 3 ms or a little more
+    EXPECT_EQ(t.upstream_latency[metrics::LatencyBucket(2000)], 1u);
+  }
+  // No series (no registry, or no route): nothing to do, nothing crashes.
+  ExchangeState bare;
+  stage.OnComplete(bare);
 }
 
 TEST(HttpsRedirectStageTest, SendsPlainHttpToTheSameUrlOverHttps) {

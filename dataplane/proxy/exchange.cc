@@ -81,6 +81,7 @@ void Exchange::operator delete(void* block, size_t size) noexcept { SpareBlocks<
 Exchange::Exchange(WorkerContext* ctx, DownstreamStream* downstream, http::RequestHead&& head,
                    http1::BodyFraming request_framing)
     : ctx_(ctx), downstream_(downstream), request_framing_(request_framing) {
+  ctx_->stats.Count(ctx_->stats.exchanges_active);
   state_.request = std::move(head);
   state_.client = &downstream->client();
   state_.start_wall = std::chrono::system_clock::now();
@@ -98,6 +99,7 @@ Exchange::~Exchange() {
   EndBalancerTry(true);  // the client went away: not the endpoint's failure
   if (upstream_ != nullptr) upstream_->Cancel();
   Complete();  // an exchange cut short (client gone) is logged too
+  ctx_->stats.Uncount(ctx_->stats.exchanges_active);
 }
 
 std::chrono::milliseconds Exchange::PolicyTimeout(uint32_t route_ms, std::chrono::milliseconds fallback) const {
@@ -125,6 +127,7 @@ void Exchange::Start() {
   }
   chain_ = route_->chain.get();
   state_.route_origin = route_->origin;
+  if (ctx_->series != nullptr) state_.route_series = ctx_->series->route(route_->metrics_slot);
   state_.resumer = this;
   RunRequestHead();
 }
@@ -282,6 +285,7 @@ bool Exchange::ChooseEndpoint() {
   balancer::PickContext pick = PickContextAt(ctx_->loop->now());
   // Canary rule and traffic split first, then the endpoint in that cluster.
   cluster_ = ctx_->balancer.ChooseCluster(*route_, state_.request);
+  if (ctx_->series != nullptr) state_.cluster_series = ctx_->series->cluster(cluster_->metrics_slot);
   balancer::PickResult picked = ctx_->balancer.Pick(*cluster_, pick);
   endpoint_ = picked.endpoint;
   state_.affinity_cookie = std::move(picked.set_cookie);
@@ -346,6 +350,7 @@ void Exchange::RetireUpstream() {
 void Exchange::OnUpstreamError(ProxyError error) {
   if (phase_ == Phase::kDone) return;
   ctx_->stats.Count(ctx_->stats.upstream_failures);
+  if (error.NothingSent()) ++state_.upstream_connect_failures;
   // A pooled connection the server closed while we picked it (or a stream
   // it refused): the request never reached it, so it goes again once on a
   // fresh connection when no body byte was taken from the client.

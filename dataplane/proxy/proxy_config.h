@@ -40,6 +40,11 @@ struct ProxyConfig {
   // Connection limits for the whole proxy (--max-connections...), one
   // table shared by every worker; null: none (tests).
   connlimit::ConnectionLimits* connection_limits = nullptr;
+  // Per-route and per-cluster series (dataplane/metrics): each worker
+  // allocates counters for this many routes and clusters (+1 overflow
+  // each). 0: no per-route metrics (tests).
+  size_t metrics_max_routes = 0;
+  size_t metrics_max_clusters = 0;
 };
 
 }  // namespace sluice::proxy

@@ -8,6 +8,32 @@
 #include "dataplane/proxy/http2_session.h"
 
 namespace sluice::proxy {
+namespace {
+
+// WorkerStats::tls_failures_by_reason's index: HandshakeFailure's, then two
+// the handshake session sees itself.
+constexpr size_t kNoCertificateIndex = 6;
+constexpr size_t kTimeoutIndex = 7;
+
+size_t TlsVersionIndex(std::string_view version) {
+  if (version == "TLSv1.3") return 3;
+  if (version == "TLSv1.2") return 2;
+  if (version == "TLSv1.1" || version == "TLSv1" || version == "SSLv3") return 1;
+  return 0;
+}
+
+}  // namespace
+
+const char* TlsVersionName(size_t index) {
+  static const char* names[WorkerStats::kTlsVersions] = {"other", "TLSv1.1_or_older", "TLSv1.2", "TLSv1.3"};
+  return index < WorkerStats::kTlsVersions ? names[index] : "other";
+}
+
+const char* TlsFailureReasonName(size_t index) {
+  if (index == kNoCertificateIndex) return "no_certificate";
+  if (index == kTimeoutIndex) return "timeout";
+  return tls::TlsTransport::HandshakeFailureName(static_cast<tls::TlsTransport::HandshakeFailure>(index));
+}
 
 TlsHandshakeSession::TlsHandshakeSession(WorkerContext* ctx, int fd, ClientInfo client,
                                          std::shared_ptr<const tls::ServerConfig> config, SessionOwner* owner)
@@ -22,6 +48,7 @@ void TlsHandshakeSession::Start() {
   SSL* ssl = config_ != nullptr ? config_->NewSsl(fd_) : nullptr;
   if (ssl == nullptr) {
     ctx_->stats.Count(ctx_->stats.tls_handshake_failures);
+    ctx_->stats.Count(ctx_->stats.tls_failures_by_reason[kNoCertificateIndex]);
     return Close();
   }
   transport_ = std::make_unique<tls::TlsTransport>(ssl, fd_);
@@ -29,6 +56,7 @@ void TlsHandshakeSession::Start() {
   timer_ = ctx_->loop->AddTimer(ctx_->config->client_header_timeout, [this] {
     timer_ = 0;
     ctx_->stats.Count(ctx_->stats.tls_handshake_failures);
+    ctx_->stats.Count(ctx_->stats.tls_failures_by_reason[kTimeoutIndex]);
     Close();
   });
   Continue();
@@ -46,6 +74,7 @@ void TlsHandshakeSession::Continue() {
       return;
     case tls::TlsTransport::HandshakeResult::kFailed:
       ctx_->stats.Count(ctx_->stats.tls_handshake_failures);
+      ctx_->stats.Count(ctx_->stats.tls_failures_by_reason[static_cast<size_t>(transport_->handshake_failure())]);
       return Close();
     case tls::TlsTransport::HandshakeResult::kDone:
       return HandOver();
@@ -55,6 +84,7 @@ void TlsHandshakeSession::Continue() {
 void TlsHandshakeSession::HandOver() {
   ctx_->stats.Count(ctx_->stats.tls_handshakes);
   if (transport_->resumed()) ctx_->stats.Count(ctx_->stats.tls_resumed);
+  ctx_->stats.Count(ctx_->stats.tls_handshakes_by_version[TlsVersionIndex(transport_->version())]);
   if (timer_ != 0) {
     ctx_->loop->CancelTimer(timer_);
     timer_ = 0;

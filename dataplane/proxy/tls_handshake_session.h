@@ -45,4 +45,9 @@ class TlsHandshakeSession : public Session {
   bool closed_ = false;
 };
 
+// Label values of WorkerStats::tls_handshakes_by_version and
+// tls_failures_by_reason, by index.
+const char* TlsVersionName(size_t index);
+const char* TlsFailureReasonName(size_t index);
+
 }  // namespace sluice::proxy

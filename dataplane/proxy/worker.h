@@ -51,6 +51,8 @@ class Worker : private SessionOwner, private ProxiedConnectionStarter {
   void Stop();
 
   const WorkerStats& stats() const { return ctx_.stats; }
+  // Per-route and per-cluster counters (null: metrics off).
+  const metrics::WorkerSeries* series() const { return ctx_.series.get(); }
   uint64_t active_connections() const { return ctx_.stats.connections_active.load(std::memory_order_relaxed); }
   // The version this worker routes new requests with (for /snapshot).
   std::string applied_version() const;

@@ -8,6 +8,7 @@
 #include "dataplane/accesslog/access_log.h"
 #include "dataplane/balancer/balancer.h"
 #include "dataplane/health/retry_budget.h"
+#include "dataplane/metrics/series.h"
 #include "dataplane/net/event_loop.h"
 #include "dataplane/pipeline/compression_stats.h"
 #include "dataplane/proxy/deadline_list.h"
@@ -32,6 +33,14 @@ struct WorkerStats {
   std::atomic<uint64_t> tls_handshakes{0};          // completed, full or resumed
   std::atomic<uint64_t> tls_resumed{0};             // of which resumed (session ticket)
   std::atomic<uint64_t> tls_handshake_failures{0};  // failed or timed out
+  // Completed handshakes by version (TlsVersionIndex) and failures by
+  // reason (TlsFailureIndex): fixed label sets.
+  static constexpr size_t kTlsVersions = 4;   // other, TLSv1.1 and older, TLSv1.2, TLSv1.3
+  static constexpr size_t kTlsFailureReasons = 8;  // TlsTransport::HandshakeFailure, + no_certificate, timeout
+  std::atomic<uint64_t> tls_handshakes_by_version[kTlsVersions] = {};
+  std::atomic<uint64_t> tls_failures_by_reason[kTlsFailureReasons] = {};
+  // Exchanges (HTTP/1.1 requests and HTTP/2 streams) in progress now.
+  std::atomic<uint64_t> exchanges_active{0};
   // Connections closed at once by the connection limits, by
   // connlimit::Refusal (index 0 unused), and PROXY protocol headers that
   // were invalid or did not come in time.
@@ -42,6 +51,9 @@ struct WorkerStats {
   void Count(std::atomic<uint64_t>& counter, uint64_t n = 1) {
     counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);  // single writer
   }
+  void Uncount(std::atomic<uint64_t>& counter) {
+    counter.store(counter.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);  // single writer
+  }
 };
 
 struct WorkerContext {
@@ -50,7 +62,11 @@ struct WorkerContext {
         config(config),
         deadlines(loop),
         pool(loop, config->max_idle_upstream_per_endpoint, config->upstream_keepalive_timeout),
-        h2_pool(loop, config->upstream_keepalive_timeout) {}
+        h2_pool(loop, config->upstream_keepalive_timeout) {
+    if (config->metrics_max_routes != 0 || config->metrics_max_clusters != 0) {
+      series = std::make_unique<metrics::WorkerSeries>(config->metrics_max_routes, config->metrics_max_clusters);
+    }
+  }
 
   net::EventLoop* loop;
   const ProxyConfig* config;
@@ -61,6 +77,8 @@ struct WorkerContext {
   balancer::Balancer balancer;
   health::RetryBudgets retry_budgets;  // per cluster name
   WorkerStats stats;
+  // This worker's per-route and per-cluster counters (null: metrics off).
+  std::unique_ptr<metrics::WorkerSeries> series;
   // This worker's access log writer, or null when the access log is off.
   std::unique_ptr<accesslog::AccessLog::Writer> access_log;
   bool draining = false;

@@ -8,6 +8,7 @@
 #include <set>
 #include <utility>
 
+#include "dataplane/metrics/series.h"
 #include "dataplane/balancer/hash.h"
 #include "dataplane/common/log.h"
 #include "dataplane/health/registry.h"
@@ -277,10 +278,12 @@ bool SameMessage(const google::protobuf::MessageLite& a, const google::protobuf:
 }
 
 Result<std::shared_ptr<const CompiledCluster>> CompileCluster(const std::shared_ptr<const v1::Cluster>& source,
-                                                              health::HealthRegistry* registry) {
+                                                              health::HealthRegistry* registry,
+                                                              metrics::SeriesRegistry* series) {
   const v1::Cluster& cluster = *source;
   auto out = std::make_shared<CompiledCluster>();
   out->name = cluster.name();
+  if (series != nullptr) out->metrics_slot = series->ClusterSlot(cluster.name());
   for (const v1::Endpoint& endpoint : cluster.endpoints()) {
     Status resolved = ResolveEndpoint(endpoint, out->endpoints, out->resolved_by_dns);
     if (!resolved.ok()) return Status::Error("cluster " + cluster.name() + ": " + resolved.message());
@@ -349,7 +352,7 @@ struct CompiledSnapshotBuilder {
       }
       if (old != nullptr && !(*old)->resolved_by_dns && SameMessage(*(*old)->owned_source, **source)) continue;
       if (name.empty()) return Status::Error("cluster with an empty name");
-      auto compiled = CompileCluster(*source, registry);
+      auto compiled = CompileCluster(*source, registry, options.chain.series);
       if (!compiled.ok()) return compiled.status();
       if ((*compiled)->resolved_by_dns) {
         out->dns_clusters_.Set(name, true);
@@ -501,6 +504,9 @@ struct CompiledSnapshotBuilder {
       }
       compiled_route.policy = route.policy();
       compiled_route.origin = route.origin();
+      if (chain_defaults.series != nullptr) {
+        compiled_route.metrics_slot = chain_defaults.series->RouteSlot({route.origin(), vhost.name(), route.path()});
+      }
       compiled_route.chain = pipeline::CompileChain(compiled_route.policy, chain_defaults, compiled_route.origin);
       // The route's balancing policy towards each cluster it can send to.
       auto add_balancing = [&](const CompiledCluster* target, const v1::LoadBalancingPolicy& policy) {

@@ -61,6 +61,9 @@ struct CompiledCluster {
   // snapshot re-resolves ExternalName services as before).
   std::shared_ptr<const v1::Cluster> owned_source;
   bool resolved_by_dns = false;
+  // This cluster's counters in every worker's metrics::WorkerSeries
+  // (metrics::kNoSlot: compiled without a metrics registry).
+  uint32_t metrics_slot = UINT32_MAX;
 };
 
 // Route.weighted_clusters and Route.canary, resolved (see snapshot.proto).
@@ -124,6 +127,9 @@ struct CompiledRoute {
   CompiledCanary canary;
   v1::RoutePolicy policy;
   std::string origin;
+  // This route's counters in every worker's metrics::WorkerSeries, by
+  // (origin, host, configured path); metrics::kNoSlot without a registry.
+  uint32_t metrics_slot = UINT32_MAX;
   // The route's request pipeline (dataplane/pipeline), compiled with it.
   std::shared_ptr<const pipeline::Chain> chain;
   // One per cluster the route can send to (primary, split, canary), each
@@ -186,6 +192,14 @@ class CompiledSnapshot {
   template <typename Fn>
   void ForEachCluster(Fn&& fn) const {
     clusters_.ForEach([&fn](const std::string&, const std::shared_ptr<const CompiledCluster>& c) { fn(*c); });
+  }
+  // fn(const CompiledVirtualHost&) for every virtual host (metrics: O(n)).
+  template <typename Fn>
+  void ForEachVirtualHost(Fn&& fn) const {
+    exact_hosts_.ForEach([&fn](const std::string&, const std::shared_ptr<const CompiledVirtualHost>& h) { fn(*h); });
+    wildcard_hosts_.ForEach(
+        [&fn](const std::string&, const std::shared_ptr<const CompiledVirtualHost>& h) { fn(*h); });
+    if (catch_all_) fn(*catch_all_);
   }
   // Every cluster, ordered by name (O(n log n): metrics and admin pages).
   std::vector<const CompiledCluster*> ClustersByName() const;

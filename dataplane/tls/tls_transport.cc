@@ -21,7 +21,47 @@ std::string DescribeError(int ssl_error) {
   return "TLS error " + std::to_string(ssl_error);
 }
 
+TlsTransport::HandshakeFailure ClassifyFailure(int ssl_error) {
+  if (ssl_error == SSL_ERROR_SYSCALL || ssl_error == SSL_ERROR_ZERO_RETURN) {
+    return TlsTransport::HandshakeFailure::kPeerClosed;
+  }
+  unsigned long code = ERR_peek_last_error();
+  if (code == 0) return TlsTransport::HandshakeFailure::kPeerClosed;
+  switch (ERR_GET_REASON(code)) {
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_WRONG_VERSION_NUMBER:
+    case SSL_R_VERSION_TOO_LOW:
+    case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+      return TlsTransport::HandshakeFailure::kVersion;
+    case SSL_R_NO_SHARED_CIPHER:
+    case SSL_R_NO_SHARED_GROUPS:
+      return TlsTransport::HandshakeFailure::kNoSharedCipher;
+    case SSL_R_HTTP_REQUEST:
+      return TlsTransport::HandshakeFailure::kHttpRequest;
+    default:
+      return TlsTransport::HandshakeFailure::kProtocol;
+  }
+}
+
 }  // namespace
+
+const char* TlsTransport::HandshakeFailureName(HandshakeFailure failure) {
+  switch (failure) {
+    case HandshakeFailure::kNone:
+      return "none";
+    case HandshakeFailure::kPeerClosed:
+      return "peer_closed";
+    case HandshakeFailure::kVersion:
+      return "protocol_version";
+    case HandshakeFailure::kNoSharedCipher:
+      return "no_shared_cipher";
+    case HandshakeFailure::kHttpRequest:
+      return "http_request";
+    case HandshakeFailure::kProtocol:
+      return "protocol_error";
+  }
+  return "protocol_error";
+}
 
 TlsTransport::TlsTransport(SSL* ssl, int fd) : ssl_(ssl), fd_(fd) {}
 
@@ -41,6 +81,7 @@ TlsTransport::HandshakeResult TlsTransport::Handshake() {
   int ssl_error = SSL_get_error(ssl_, rc);
   if (ssl_error == SSL_ERROR_WANT_READ || ssl_error == SSL_ERROR_WANT_WRITE) return HandshakeResult::kWantIo;
   error_ = DescribeError(ssl_error);
+  handshake_failure_ = ClassifyFailure(ssl_error);
   ERR_clear_error();
   failed_ = true;
   failed_errno_ = ECONNRESET;

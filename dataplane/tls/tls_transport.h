@@ -24,6 +24,9 @@ namespace sluice::tls {
 class TlsTransport final : public net::Transport {
  public:
   enum class HandshakeResult { kDone, kWantIo, kFailed };
+  // Why a handshake failed, coarsely (a metrics label: a fixed set).
+  enum class HandshakeFailure : uint8_t { kNone, kPeerClosed, kVersion, kNoSharedCipher, kHttpRequest, kProtocol };
+  static const char* HandshakeFailureName(HandshakeFailure failure);
 
   // Takes ownership of `ssl`, which must be bound to `fd` already. Does not
   // own the fd (the codec closes it, as with PlainTransport).
@@ -36,6 +39,7 @@ class TlsTransport final : public net::Transport {
   HandshakeResult Handshake();
   // Why the handshake failed, for logs ("" if it did not).
   const std::string& error() const { return error_; }
+  HandshakeFailure handshake_failure() const { return handshake_failure_; }
   // The handshake resumed a session (ticket) rather than a full one.
   bool resumed() const;
   // Negotiated protocol version, e.g. "TLSv1.3".
@@ -58,6 +62,7 @@ class TlsTransport final : public net::Transport {
   ssize_t Fail(int ssl_error);
 
   SSL* ssl_;
+  HandshakeFailure handshake_failure_ = HandshakeFailure::kNone;
   int fd_;
   bool failed_ = false;
   bool shut_ = false;

@@ -61,6 +61,7 @@ class SluiceCluster {
   int http_port() const { return http_port_; }
   int https_port() const { return https_port_; }  // 0 unless options.https
   int admin_port() const { return admin_port_; }  // the proxy's admin listener
+  int controller_admin_port() const { return controller_admin_port_; }  // /nodes, /metrics
 
   // A file of `dir()` (a log), empty when missing.
   std::string Read(const std::string& file) const;
