@@ -182,6 +182,10 @@ struct PortRef {
 
 struct VirtualHostBuild {
   std::vector<v1::Route> routes;
+  // TLS passthrough (ssl-passthrough): set by the Ingress that owns the host.
+  bool tls_passthrough = false;
+  uint32_t passthrough_connect_timeout_ms = 0;
+  uint32_t passthrough_idle_timeout_ms = 0;
 };
 
 class Translator {
@@ -377,6 +381,16 @@ class Translator {
     const json* annotations = Get(Get(&stored.object, "metadata"), "annotations");
     AnnotatedPolicy parsed = RoutePolicyFromAnnotations(annotations);
     if (!parsed.ssl_redirect) ssl_redirect_opt_out_.insert(origin);
+    if (parsed.ssl_passthrough) {
+      if (options_.enable_ssl_passthrough) {
+        ssl_passthrough_.insert(origin);
+      } else {
+        Report(Severity::kWarning, stored, "Ingress",
+               "ssl-passthrough \"true\" needs the controller's --enable-ssl-passthrough (as ingress-nginx); "
+               "annotation ignored, the Ingress's TLS is terminated as usual",
+               kInvalidAnnotation);
+      }
+    }
     // Rate-limit buckets are per Ingress (as ingress-nginx's zones), in
     // every proxy and across snapshots.
     if (parsed.policy.has_rate_limit()) parsed.policy.mutable_rate_limit()->set_name(origin);
@@ -446,6 +460,15 @@ class Translator {
         }
         host = normalized.value();
       }
+      if (!ingress.canary.canary && ssl_passthrough_.count(ingress.origin)) {
+        if (has_host) {
+          AddPassthroughRule(ingress, host, rule, field);
+          continue;
+        }
+        Report(Severity::kWarning, ingress,
+               field + ": ssl-passthrough needs a host (the connection is routed by its SNI); this rule is served "
+                       "as usual");
+      }
       // A host-only rule still creates the host: its requests then get the
       // default backend, not the catch-all's rules (as in Kubernetes).
       if (!ingress.canary.canary) Host(host);  // a canary adds no host of its own
@@ -457,6 +480,59 @@ class Translator {
       }
       for (size_t j = 0; j < paths->size(); ++j) AddPath(ingress, host, (*paths)[j], Index(field + ".http.paths", j));
     }
+  }
+
+  // ssl-passthrough: the whole host goes to the rule's first path's backend
+  // (ingress-nginx ignores the paths of a passthrough host).
+  void AddPassthroughRule(const Ingress& ingress, const std::string& host, const json& rule, const std::string& field) {
+    Writes("h:" + host);
+    if (auto owner = passthrough_owner_.find(host); owner != passthrough_owner_.end()) {
+      Report(Severity::kWarning, ingress,
+             field + ": host " + Quote(host) + " is already passed through by Ingress " + owner->second +
+                 " (older); rule ignored",
+             kConflict);
+      return;
+    }
+    if (auto found = hosts_.find(host); found != hosts_.end() && !found->second.routes.empty()) {
+      Report(Severity::kWarning, ingress,
+             field + ": ssl-passthrough takes the whole host " + Quote(host) + ", which already has paths of Ingress " +
+                 found->second.routes.front().origin() + " (older); rule ignored",
+             kConflict);
+      return;
+    }
+    const json* paths = Get(Get(&rule, "http"), "paths");
+    if (paths == nullptr || !paths->is_array() || paths->empty()) {
+      Report(Severity::kError, ingress,
+             field + ": ssl-passthrough needs a backend (the rule's first path's); rule ignored");
+      return;
+    }
+    std::string path_field = Index(field + ".http.paths", 0);
+    const json& entry = (*paths)[0];
+    if (Get(Get(&entry, "backend"), "resource") != nullptr) {
+      Report(Severity::kError, ingress,
+             path_field + ".backend: ssl-passthrough needs a Service backend, not a resource; rule ignored");
+      return;
+    }
+    std::optional<std::string> cluster = ResolveBackend(ingress, Get(&entry, "backend"), path_field + ".backend");
+    if (!cluster) return;
+    if (paths->size() > 1) {
+      Report(Severity::kWarning, ingress,
+             field + ": ssl-passthrough passes the whole host " + Quote(host) +
+                 " to the first path's backend; the other paths are ignored (as ingress-nginx)");
+    }
+    v1::Route route;
+    route.set_cluster(*cluster);
+    SetPolicy(ingress, &route);
+    route.set_match(v1::Route::PREFIX);
+    route.set_path("/");
+    route.set_origin(ingress.origin);
+    claims_.emplace(std::make_tuple(host, v1::Route::PREFIX, std::string("/")), ingress.origin);
+    passthrough_owner_.emplace(host, ingress.origin);
+    VirtualHostBuild& build = Host(host);
+    build.routes.push_back(std::move(route));
+    build.tls_passthrough = true;
+    build.passthrough_connect_timeout_ms = ingress.policy.connect_timeout_ms();
+    build.passthrough_idle_timeout_ms = ingress.policy.idle_timeout_ms();
   }
 
   void AddPath(const Ingress& ingress, const std::string& host, const json& entry, const std::string& field) {
@@ -489,6 +565,13 @@ class Translator {
       return;
     }
     v1::Route::PathMatch match = type == PathType::kExact ? v1::Route::EXACT : v1::Route::PREFIX;
+    if (auto owner = passthrough_owner_.find(host); owner != passthrough_owner_.end()) {
+      Report(Severity::kWarning, ingress,
+             field + ": host " + Quote(host) + " is passed through (ssl-passthrough) by Ingress " + owner->second +
+                 ", which takes the whole host; path ignored",
+             kConflict);
+      return;
+    }
     if (ingress.canary.canary) return AddCanaryPath(ingress, host, match, path.value(), entry, field);
     auto claim_key = std::make_tuple(host, match, path.value());
     if (auto claim = claims_.find(claim_key); claim != claims_.end()) {
@@ -974,6 +1057,11 @@ class Translator {
       v1::VirtualHost* vhost = result_.snapshot.add_virtual_hosts();
       vhost->set_name(name);
       vhost->set_certificate(CertificateFor(name));
+      if (build.tls_passthrough) {
+        vhost->set_tls_passthrough(true);
+        vhost->set_passthrough_connect_timeout_ms(build.passthrough_connect_timeout_ms);
+        vhost->set_passthrough_idle_timeout_ms(build.passthrough_idle_timeout_ms);
+      }
       for (v1::Route& route : routes) {
         // Hosts served over TLS redirect plain HTTP (ssl-redirect, on by default).
         if (!vhost->certificate().empty() && !ssl_redirect_opt_out_.count(route.origin())) {
@@ -1079,6 +1167,8 @@ class Translator {
   const SlicesByService* slice_index_ = nullptr;  // the caller's, else slices_ holds all
   std::map<std::string, VirtualHostBuild> hosts_;  // by name: the output order
   std::set<std::string> ssl_redirect_opt_out_;      // origins of Ingresses with ssl-redirect "false"
+  std::set<std::string> ssl_passthrough_;           // origins of Ingresses with ssl-passthrough (enabled)
+  std::map<std::string, std::string> passthrough_owner_;  // passthrough host -> origin of its Ingress
   // (host, match, path) -> origin of the Ingress that routes it.
   std::map<std::tuple<std::string, v1::Route::PathMatch, std::string>, std::string> claims_;
   std::map<std::string, ClusterBuild> clusters_;

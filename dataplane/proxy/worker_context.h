@@ -37,6 +37,12 @@ struct WorkerStats {
   // were invalid or did not come in time.
   std::atomic<uint64_t> connections_refused[5] = {};
   std::atomic<uint64_t> proxy_protocol_failures{0};
+  // TLS passthrough (PassthroughSession): connections spliced, those that
+  // never reached a backend, and the bytes each way (counted when each ends).
+  std::atomic<uint64_t> passthrough_connections{0};
+  std::atomic<uint64_t> passthrough_failures{0};
+  std::atomic<uint64_t> passthrough_bytes_in{0};   // client -> backend
+  std::atomic<uint64_t> passthrough_bytes_out{0};  // backend -> client
   pipeline::CompressionStats compression;           // the compression stage's counters
 
   void Count(std::atomic<uint64_t>& counter, uint64_t n = 1) {
