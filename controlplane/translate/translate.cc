@@ -1,6 +1,7 @@
 #include "controlplane/translate/translate.h"
 
 #include "controlplane/translate/annotation_catalog.h"
+#include "controlplane/translate/annotation_lookup.h"
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
@@ -368,6 +369,7 @@ class Translator {
       handled.back().trace = trace_index;
       if (current_ != nullptr) current_->handled = true;
       ReadBalancing(handled.back());
+      ReadMirror(handled.back());
     }
     current_ = nullptr;
     return handled;
@@ -604,6 +606,137 @@ class Translator {
     route.set_path(path.value());
     route.set_origin(ingress.origin);
     Host(host).routes.push_back(std::move(route));
+  }
+
+  // ---- Request mirroring (mirror-target, mirror-host, mirror-request-body). ----
+
+  // The annotation's string value, the sluice.io/ one first; `name` gets
+  // the one used. Null when neither is set.
+  static const json* MirrorAnnotation(const json* annotations, std::string_view suffix, std::string* name) {
+    for (std::string prefix : {"sluice.io/", "nginx.ingress.kubernetes.io/"}) {
+      if (const json* value = LookUpAnnotation(annotations, prefix + std::string(suffix))) {
+        *name = prefix + std::string(suffix);
+        return value;
+      }
+    }
+    return nullptr;
+  }
+
+  // ingress-nginx's mirror-target is any URL; Sluice's proxies never resolve
+  // names, so the target must be a Service of the cluster, written as its
+  // cluster DNS name (svc.ns.svc.cluster.local, svc.ns.svc, svc.ns, or svc
+  // in the Ingress's namespace), over http. It becomes a Cluster of the
+  // snapshot (its ready endpoints), resolved here, once.
+  void ReadMirror(Ingress& ingress) {
+    const json* annotations = Get(Get(&ingress.stored->object, "metadata"), "annotations");
+    std::string target_name, host_name, body_name;
+    const json* target = MirrorAnnotation(annotations, "mirror-target", &target_name);
+    const json* host = MirrorAnnotation(annotations, "mirror-host", &host_name);
+    const json* body = MirrorAnnotation(annotations, "mirror-request-body", &body_name);
+    if (target == nullptr) {
+      if (host != nullptr || body != nullptr) {
+        Report(Severity::kWarning, ingress,
+               (host != nullptr ? host_name : body_name) + " has no effect without mirror-target; annotation ignored",
+               kInvalidAnnotation);
+      }
+      return;
+    }
+    auto problem = [&](const std::string& name, const std::string& message) {
+      Report(Severity::kWarning, ingress, name + " " + message + "; no requests are mirrored", kInvalidAnnotation);
+    };
+    if (!target->is_string()) return problem(target_name, "must be a string, got " + Describe(*target));
+    std::string url = target->get<std::string>();
+    std::string rest;
+    if (url.rfind("http://", 0) == 0) {
+      rest = url.substr(7);
+    } else {
+      return problem(target_name, Quote(url) + ": must be an http:// URL of a cluster Service (https:// and other "
+                                               "schemes are not supported)");
+    }
+    size_t slash = rest.find('/');
+    std::string authority = rest.substr(0, slash);
+    std::string path = slash == std::string::npos ? "$request_uri" : rest.substr(slash);
+    std::string hostname = authority;
+    int64_t port = 80;
+    if (size_t colon = authority.find(':'); colon != std::string::npos) {
+      hostname = authority.substr(0, colon);
+      std::string digits = authority.substr(colon + 1);
+      if (digits.empty() || digits.size() > 5 || digits.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoll(digits) < 1 || std::stoll(digits) > 65535) {
+        return problem(target_name, Quote(url) + ": invalid port");
+      }
+      port = std::stoll(digits);
+    }
+    std::vector<std::string> labels;
+    for (size_t start = 0;;) {
+      size_t dot = hostname.find('.', start);
+      labels.push_back(hostname.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+      if (dot == std::string::npos) break;
+      start = dot + 1;
+    }
+    std::string service = labels[0], ns = ingress.ns;
+    bool cluster_name = labels.size() == 1 || labels.size() == 2 ||
+                        (labels.size() == 3 && labels[2] == "svc") ||
+                        (labels.size() == 5 && labels[2] == "svc" && labels[3] == "cluster" && labels[4] == "local");
+    if (labels.size() >= 2) ns = labels[1];
+    if (!cluster_name || !IsDnsLabel(service) || !IsDnsLabel(ns)) {
+      return problem(target_name, Quote(url) + ": the host must name a Service of the cluster "
+                                               "(SERVICE.NAMESPACE.svc.cluster.local): the proxies do not resolve "
+                                               "other names");
+    }
+    for (size_t i = 0; i < path.size(); ++i) {
+      unsigned char c = static_cast<unsigned char>(path[i]);
+      if (c <= 0x20 || c >= 0x7f || c == '#') return problem(target_name, Quote(url) + ": invalid character in the path");
+      if (c != '$') continue;
+      std::string_view tail = std::string_view(path).substr(i);
+      if (!tail.starts_with("$request_uri") && !tail.starts_with("$uri") && !tail.starts_with("$args")) {
+        return problem(target_name, Quote(url) + ": only the variables $request_uri, $uri and $args are supported");
+      }
+    }
+    v1::MirrorPolicy mirror;
+    mirror.set_path(path);
+    mirror.set_host(authority);
+    if (host != nullptr) {
+      std::string value = host->is_string() ? host->get<std::string>() : "";
+      bool valid = !value.empty() && value.size() <= 255 &&
+                   value.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._:[]") ==
+                       std::string::npos;
+      if (!valid) {
+        Report(Severity::kWarning, ingress,
+               host_name + " " + (host->is_string() ? Quote(value) : Describe(*host)) +
+                   ": must be a host name (with an optional port); annotation ignored",
+               kInvalidAnnotation);
+      } else {
+        mirror.set_host(value);
+      }
+    }
+    if (body != nullptr) {
+      std::string value = body->is_string() ? body->get<std::string>() : "";
+      if (value == "off" || value == "false") {
+        mirror.set_drop_request_body(true);
+      } else if (value != "on" && value != "true") {
+        Report(Severity::kWarning, ingress,
+               body_name + " " + (body->is_string() ? Quote(value) : Describe(*body)) +
+                   ": must be \"on\" or \"off\" (or true/false); annotation ignored (the body is mirrored)",
+               kInvalidAnnotation);
+      }
+    }
+    PortRef ref;
+    ref.number = port;
+    ref.field = target_name;
+    std::string cluster = ns + "/" + service + ":" + std::to_string(port);
+    Writes("c:" + cluster);
+    auto [it, fresh] = clusters_.try_emplace(cluster);
+    if (fresh) {
+      it->second.cluster.set_name(cluster);
+      it->second.problem = FillEndpoints(ns, service, ref, &it->second.cluster);
+    }
+    if (!it->second.problem.message.empty()) {
+      Report(Severity::kWarning, ingress, target_name + " " + Quote(url) + ": " + it->second.problem.message,
+             it->second.problem.reason);
+    }
+    mirror.set_cluster(cluster);
+    *ingress.policy.mutable_mirror() = std::move(mirror);
   }
 
   // ---- Load balancing, affinity and canaries (balancing_annotations.h). ----
@@ -1070,6 +1203,7 @@ class Translator {
         used_clusters.insert(route.cluster());
         for (const v1::WeightedCluster& weighted : route.weighted_clusters()) used_clusters.insert(weighted.cluster());
         if (!route.canary().cluster().empty()) used_clusters.insert(route.canary().cluster());
+        if (!route.policy().mirror().cluster().empty()) used_clusters.insert(route.policy().mirror().cluster());
         *vhost->add_routes() = std::move(route);
       }
     }

@@ -385,6 +385,7 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
   uint64_t retries = 0, budget_exhausted = 0, ejections = 0, proxy_protocol_failures = 0;
   uint64_t refused[5] = {};
   uint64_t passthrough[4] = {};  // connections, failures, bytes in, bytes out
+  uint64_t mirror[4] = {};       // sent, completed, failed, dropped
   uint64_t by_class[6] = {0};
   using pipeline::CompressionStats;
   uint64_t compressed[CompressionStats::kCodings] = {}, compress_in[CompressionStats::kCodings] = {},
@@ -408,6 +409,10 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
     passthrough[1] += s.passthrough_failures.load(std::memory_order_relaxed);
     passthrough[2] += s.passthrough_bytes_in.load(std::memory_order_relaxed);
     passthrough[3] += s.passthrough_bytes_out.load(std::memory_order_relaxed);
+    mirror[0] += s.mirror_requests.load(std::memory_order_relaxed);
+    mirror[1] += s.mirror_completed.load(std::memory_order_relaxed);
+    mirror[2] += s.mirror_failures.load(std::memory_order_relaxed);
+    mirror[3] += s.mirror_dropped.load(std::memory_order_relaxed);
     for (int i = 0; i < 5; ++i) refused[i] += s.connections_refused[i].load(std::memory_order_relaxed);
     for (int i = 0; i < 6; ++i) by_class[i] += s.responses_by_class[i].load(std::memory_order_relaxed);
     for (size_t i = 0; i < CompressionStats::kCodings; ++i) {
@@ -445,6 +450,12 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
          "Bytes passed through from clients to backends (counted when each connection ends).", passthrough[2]);
   metric("sluice_passthrough_sent_bytes_total", "counter",
          "Bytes passed through from backends to clients (counted when each connection ends).", passthrough[3]);
+  metric("sluice_mirror_requests_total", "counter", "Mirrored request copies sent (mirror-target).", mirror[0]);
+  metric("sluice_mirror_completed_total", "counter", "Mirrored copies whose response (ignored) came back.", mirror[1]);
+  metric("sluice_mirror_failures_total", "counter",
+         "Mirrored copies that failed (no cluster or endpoint, connect error, timeout).", mirror[2]);
+  metric("sluice_mirror_dropped_total", "counter",
+         "Mirrored copies dropped over a worker's caps (copies in flight, body bytes held).", mirror[3]);
   out += "# HELP sluice_responses_total Responses sent, by status class (aborted: cut off mid-body).\n";
   out += "# TYPE sluice_responses_total counter\n";
   const char* classes[6] = {"aborted", "1xx", "2xx", "3xx", "4xx", "5xx"};

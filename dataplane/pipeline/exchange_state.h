@@ -32,6 +32,7 @@ struct AddedField {
 };
 
 struct CompressionStats;
+class MirrorSink;
 
 // Per-request data of a stage that needs some (a compression stream, a WAF
 // transaction); most stages keep none.
@@ -46,6 +47,7 @@ enum StageDataSlot : size_t {
   kCompressionData = 0,
   kWafData,  // the request's ModSecurity transaction (dataplane/waf)
   kConcurrencyData,  // the request's in-flight slot (concurrency_limit_stage)
+  kMirrorData,       // the request's mirror copy being gathered (mirror_stage)
   kStageDataSlots,
 };
 
@@ -113,6 +115,8 @@ struct ExchangeState {
   accesslog::AccessLog::Writer* access_log = nullptr;
   // This worker's compression counters, or null (tests).
   CompressionStats* compression_stats = nullptr;
+  // This worker's mirror sender (dataplane/mirror), or null (tests).
+  MirrorSink* mirror = nullptr;
 
   // The response head ends the response (HEAD, 204, 304, an upstream
   // HEADERS frame with END_STREAM): no body and no tail may follow it.

@@ -16,6 +16,10 @@
 #include "dataplane/upstream/connection_pool.h"
 #include "dataplane/upstream/http2_pool.h"
 
+namespace sluice::pipeline {
+class MirrorSink;  // pipeline/mirror_sink.h
+}
+
 namespace sluice::proxy {
 
 struct WorkerStats {
@@ -43,6 +47,13 @@ struct WorkerStats {
   std::atomic<uint64_t> passthrough_failures{0};
   std::atomic<uint64_t> passthrough_bytes_in{0};   // client -> backend
   std::atomic<uint64_t> passthrough_bytes_out{0};  // backend -> client
+  // Request mirroring (dataplane/mirror): copies sent, answered (any
+  // status), failed (no endpoint or cluster, connect error, timeout), and
+  // dropped over the per-worker caps.
+  std::atomic<uint64_t> mirror_requests{0};
+  std::atomic<uint64_t> mirror_completed{0};
+  std::atomic<uint64_t> mirror_failures{0};
+  std::atomic<uint64_t> mirror_dropped{0};
   pipeline::CompressionStats compression;           // the compression stage's counters
 
   void Count(std::atomic<uint64_t>& counter, uint64_t n = 1) {
@@ -70,6 +81,9 @@ struct WorkerContext {
   // This worker's access log writer, or null when the access log is off.
   std::unique_ptr<accesslog::AccessLog::Writer> access_log;
   bool draining = false;
+  // The worker's mirror sender (dataplane/mirror), or null (tests): every
+  // exchange's ExchangeState::mirror.
+  pipeline::MirrorSink* mirror = nullptr;
   // Reused for serialising heads on this worker's thread (keeps its
   // capacity, so no allocation per response).
   std::string scratch;
