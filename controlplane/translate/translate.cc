@@ -679,6 +679,14 @@ class Translator {
                         (labels.size() == 3 && labels[2] == "svc") ||
                         (labels.size() == 5 && labels[2] == "svc" && labels[3] == "cluster" && labels[4] == "local");
     if (labels.size() >= 2) ns = labels[1];
+    // "svc.ns" is also how an outside name looks ("example.com"): only an
+    // existing Service makes it one of ours.
+    if (labels.size() == 2 && cluster_name) {
+      // Keyed as the cluster would be, so that the Service appearing later
+      // translates this Ingress again (incremental.cc).
+      Writes("c:" + ns + "/" + service + ":" + std::to_string(port));
+      cluster_name = store_.Find("Service", ns, service) != nullptr;
+    }
     if (!cluster_name || !IsDnsLabel(service) || !IsDnsLabel(ns)) {
       return problem(target_name, Quote(url) + ": the host must name a Service of the cluster "
                                                "(SERVICE.NAMESPACE.svc.cluster.local): the proxies do not resolve "
@@ -732,8 +740,10 @@ class Translator {
       it->second.problem = FillEndpoints(ns, service, ref, &it->second.cluster);
     }
     if (!it->second.problem.message.empty()) {
-      Report(Severity::kWarning, ingress, target_name + " " + Quote(url) + ": " + it->second.problem.message,
-             it->second.problem.reason);
+      std::string message = it->second.problem.reason == kServiceNotFound
+                                ? "Service " + ns + "/" + service + " not found; copies fail until it exists"
+                                : it->second.problem.message;
+      Report(Severity::kWarning, ingress, target_name + " " + Quote(url) + ": " + message, it->second.problem.reason);
     }
     mirror.set_cluster(cluster);
     *ingress.policy.mutable_mirror() = std::move(mirror);
