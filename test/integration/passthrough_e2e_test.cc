@@ -10,11 +10,13 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -67,6 +69,50 @@ std::string Rerecord(const std::string& hello, size_t chunk) {
     std::string fragment = message.substr(at, chunk);
     out += std::string{22, 3, 1, static_cast<char>(fragment.size() >> 8), static_cast<char>(fragment.size() & 0xff)};
     out += fragment;
+  }
+  return out;
+}
+
+// The ClientHello OpenSSL sends for `sni` (its bytes only; no handshake).
+std::string ClientHelloBytes(const std::string& sni) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL* ssl = SSL_new(ctx);
+  BIO* out = BIO_new(BIO_s_mem());
+  SSL_set_bio(ssl, BIO_new(BIO_s_mem()), out);
+  SSL_set_tlsext_host_name(ssl, sni.c_str());
+  SSL_connect(ssl);
+  char* data = nullptr;
+  long n = BIO_get_mem_data(out, &data);
+  std::string hello(data, static_cast<size_t>(n));
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  return hello;
+}
+
+int ConnectTo(int port, int rcvbuf = 0) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  timeval timeout{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Reads until `n` bytes or EOF/timeout (SO_RCVTIMEO).
+std::string ReadN(int fd, size_t n) {
+  std::string out;
+  char buffer[65536];
+  while (out.size() < n) {
+    ssize_t got = recv(fd, buffer, std::min(sizeof buffer, n - out.size()), 0);
+    if (got <= 0) break;
+    out.append(buffer, static_cast<size_t>(got));
   }
   return out;
 }
@@ -157,6 +203,17 @@ class PassthroughEndToEndTest : public ::testing::Test {
     ASSERT_FALSE(backend_cert_.cert.empty()) << backend_cert_.openssl_output;
     app_port_ = testing::FreePort();
     tls_backend_port_ = testing::FreePort();
+    // A raw TCP backend the test drives itself (bytes, half-close, stalls).
+    raw_port_ = testing::FreePort();
+    raw_listener_ = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(raw_listener_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(raw_port_));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(bind(raw_listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(listen(raw_listener_, 16), 0);
     app_ = cluster_->StartEchoBackend("app", app_port_);
     tls_backend_ = cluster_->StartLogged({"/usr/bin/openssl", "s_server", "-www", "-quiet", "-accept",
                                           "127.0.0.1:" + std::to_string(tls_backend_port_), "-cert",
@@ -171,6 +228,9 @@ class PassthroughEndToEndTest : public ::testing::Test {
             testing::TlsSecret("proxy-cert", "demo", proxy_cert_.cert, proxy_cert_.key) + "---\n" +
             Ingress("terminated", "terminated.test", "app", "", "    - {hosts: [terminated.test], secretName: proxy-cert}\n") +
             "---\n" + Ingress("pass", "pass.test", "tlsback", passthrough) + "---\n" +
+            testing::ServiceAndSlice("rawback", "demo", raw_port_) + "---\n" +
+            Ingress("raw", "raw.test", "rawback",
+                    passthrough + "    nginx.ingress.kubernetes.io/proxy-read-timeout: \"1\"\n") + "---\n" +
             Ingress("flaky", "flaky.test", "tlsback-flaky", passthrough));
     cluster_->Start();
     ASSERT_TRUE(testing::WaitForPort(app_port_));
@@ -184,6 +244,18 @@ class PassthroughEndToEndTest : public ::testing::Test {
 
   void TearDown() override {
     if (HasFailure() && cluster_) std::cerr << cluster_->Logs() << cluster_->Read("access.log");
+    if (raw_listener_ >= 0) close(raw_listener_);
+  }
+
+  // The raw backend's next connection (5 s at most), -1 if none.
+  int AcceptRaw(int sndbuf = 0) {
+    pollfd p{raw_listener_, POLLIN, 0};
+    if (poll(&p, 1, 5000) != 1) return -1;
+    int fd = accept(raw_listener_, nullptr, nullptr);
+    timeval timeout{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    if (sndbuf > 0) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    return fd;
   }
 
   std::string Prefix() const {
@@ -221,7 +293,7 @@ class PassthroughEndToEndTest : public ::testing::Test {
 
   bool proxy_protocol_ = false;
   Pem proxy_cert_, backend_cert_;
-  int app_port_ = 0, tls_backend_port_ = 0;
+  int app_port_ = 0, tls_backend_port_ = 0, raw_port_ = 0, raw_listener_ = -1;
   std::unique_ptr<testing::SluiceCluster> cluster_;
   std::unique_ptr<testing::Process> app_, tls_backend_;
 };
@@ -295,6 +367,73 @@ TEST_F(PassthroughEndToEndTest, ProxyProtocolHeaderIsReadFirst) {
   // The client is the one the header names, and the header's bytes never
   // reached the backend (its handshake would have failed).
   EXPECT_TRUE(Logged({R"("client":"203.0.113.9")", R"("method":"PASSTHROUGH")", R"("host":"pass.test")"}));
+}
+
+TEST_F(PassthroughEndToEndTest, BytesUntouchedHalfCloseBackpressureAndIdleTimeout) {
+  ASSERT_NO_FATAL_FAILURE(Start(false));
+  const std::string hello = ClientHelloBytes("raw.test");
+
+  // Every byte, the ClientHello first, reaches the backend as sent; a half
+  // close goes through and the other direction still works.
+  int client = ConnectTo(cluster_->https_port());
+  ASSERT_GE(client, 0);
+  ASSERT_EQ(send(client, (hello + "ping").data(), hello.size() + 4, MSG_NOSIGNAL), static_cast<ssize_t>(hello.size() + 4));
+  int backend = AcceptRaw();
+  ASSERT_GE(backend, 0);
+  EXPECT_EQ(ReadN(backend, hello.size() + 4), hello + "ping");
+  shutdown(client, SHUT_WR);
+  char byte;
+  EXPECT_EQ(recv(backend, &byte, 1, 0), 0) << "the client's EOF reaches the backend";
+  ASSERT_EQ(send(backend, "pong", 4, MSG_NOSIGNAL), 4);
+  close(backend);
+  EXPECT_EQ(ReadN(client, 4), "pong");
+  EXPECT_EQ(recv(client, &byte, 1, 0), 0) << "then the backend's EOF";
+  close(client);
+
+  // Backpressure: a client that does not read stops the backend's writes
+  // after the socket buffers and the proxy's bounded buffer, far below
+  // what it tries to send; then everything arrives, in order.
+  client = ConnectTo(cluster_->https_port(), /*rcvbuf=*/65536);
+  ASSERT_GE(client, 0);
+  send(client, hello.data(), hello.size(), MSG_NOSIGNAL);
+  backend = AcceptRaw(/*sndbuf=*/65536);
+  ASSERT_GE(backend, 0);
+  EXPECT_EQ(ReadN(backend, hello.size()), hello);
+  const size_t kTry = 64u << 20;
+  std::string block(65536, 'x');
+  size_t written = 0;
+  int stalls = 0;
+  while (written < kTry && stalls < 10) {  // bounded: 10 stalls of 50 ms in a row
+    ssize_t n = send(backend, block.data(), block.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      written += static_cast<size_t>(n);
+      stalls = 0;
+    } else {
+      ++stalls;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  EXPECT_LT(written, 32u << 20) << "the proxy buffered without bound";
+  EXPECT_EQ(ReadN(client, written).size(), written);
+  close(backend);
+  close(client);
+
+  // Idle timeout (proxy-read-timeout "1"): nothing moves, both sides close.
+  client = ConnectTo(cluster_->https_port());
+  ASSERT_GE(client, 0);
+  send(client, hello.data(), hello.size(), MSG_NOSIGNAL);
+  backend = AcceptRaw();
+  ASSERT_GE(backend, 0);
+  EXPECT_EQ(ReadN(backend, hello.size()), hello);
+  auto quiet = std::chrono::steady_clock::now();
+  EXPECT_EQ(recv(client, &byte, 1, 0), 0);
+  EXPECT_EQ(recv(backend, &byte, 1, 0), 0);
+  auto waited = std::chrono::steady_clock::now() - quiet;
+  EXPECT_GE(waited, std::chrono::milliseconds(900));
+  EXPECT_LT(waited, std::chrono::milliseconds(4000));
+  close(backend);
+  close(client);
+  EXPECT_TRUE(Logged({R"("host":"raw.test")", R"("error":"idle timeout")"}));
 }
 
 }  // namespace
