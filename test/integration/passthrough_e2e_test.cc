@@ -231,6 +231,7 @@ class PassthroughEndToEndTest : public ::testing::Test {
             testing::ServiceAndSlice("rawback", "demo", raw_port_) + "---\n" +
             Ingress("raw", "raw.test", "rawback",
                     passthrough + "    nginx.ingress.kubernetes.io/proxy-read-timeout: \"1\"\n") + "---\n" +
+            Ingress("rawslow", "rawslow.test", "rawback", passthrough) + "---\n" +
             Ingress("flaky", "flaky.test", "tlsback-flaky", passthrough));
     cluster_->Start();
     ASSERT_TRUE(testing::WaitForPort(app_port_));
@@ -371,7 +372,9 @@ TEST_F(PassthroughEndToEndTest, ProxyProtocolHeaderIsReadFirst) {
 
 TEST_F(PassthroughEndToEndTest, BytesUntouchedHalfCloseBackpressureAndIdleTimeout) {
   ASSERT_NO_FATAL_FAILURE(Start(false));
-  const std::string hello = ClientHelloBytes("raw.test");
+  // rawslow.test has the default idle timeout (60 s): a busy machine may
+  // leave the stalled connection below quiet for more than a second.
+  std::string hello = ClientHelloBytes("rawslow.test");
 
   // Every byte, the ClientHello first, reaches the backend as sent; a half
   // close goes through and the other direction still works.
@@ -419,6 +422,7 @@ TEST_F(PassthroughEndToEndTest, BytesUntouchedHalfCloseBackpressureAndIdleTimeou
   close(client);
 
   // Idle timeout (proxy-read-timeout "1"): nothing moves, both sides close.
+  hello = ClientHelloBytes("raw.test");
   client = ConnectTo(cluster_->https_port());
   ASSERT_GE(client, 0);
   send(client, hello.data(), hello.size(), MSG_NOSIGNAL);
