@@ -53,7 +53,15 @@ void Http1Session::Start() {
 void Http1Session::Drain() {
   draining_ = true;
   keep_alive_ = false;
-  if (state_ == State::kReadingHead && in_.empty() && out_.empty()) Close();
+  // Idle between requests: close. A connection that has not sent its first
+  // request yet was just accepted (the drain takes what the listen queue
+  // held): it is served once, within the header timeout.
+  if (request_seen_ && state_ == State::kReadingHead && in_.empty() && out_.empty()) Close();
+}
+
+void Http1Session::NoticeShutdown() {
+  // The response in flight (or the next one) says Connection: close.
+  if (state_ != State::kReadingHead || !in_.empty()) keep_alive_ = false;
 }
 
 void Http1Session::EnterIdle() {
@@ -231,7 +239,7 @@ void Http1Session::StartRequest(http::RequestHead head, http1::BodyFraming frami
   } else {
     keep_alive_ = connection == nullptr || !pipeline::HasConnectionToken(*connection, "close");
   }
-  if (draining_) keep_alive_ = false;
+  if (draining_ || ctx_->shutting_down) keep_alive_ = false;
   bool expects_continue = false;
   if (const std::string* expect = head.headers.Get("expect")) {
     if (!http::EqualsIgnoreCase(*expect, "100-continue")) {

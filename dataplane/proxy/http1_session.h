@@ -30,6 +30,7 @@ class Http1Session : public Session, public DownstreamStream {
   void Start() override;
   // Drain: close now if idle, else after the response in flight.
   void Drain() override;
+  void NoticeShutdown() override;
   // Closes an idle keep-alive connection whose keep-alive time is over.
   void CloseIfIdleSince(net::Clock::time_point cutoff) override;
 
