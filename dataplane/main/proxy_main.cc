@@ -839,9 +839,13 @@ int Run(const Flags& flags) {
   std::function<void()> check_drained = [&] {
     uint64_t active = 0;
     for (auto& worker : workers) active += worker->active_connections();
-    if (active == 0 || net::Clock::now() >= drain_deadline) {
-      if (active > 0) log::Warn("drain deadline reached", {{"connections", std::to_string(active)}});
-      main_loop.Stop();
+    if (active == 0) return main_loop.Stop();
+    if (net::Clock::now() >= drain_deadline) {
+      log::Warn("drain deadline reached", {{"connections", std::to_string(active)}});
+      // WebSockets (which never end by themselves) are told 1001 "going
+      // away" rather than cut; a moment for those frames to leave.
+      for (auto& worker : workers) worker->SayGoingAway();
+      main_loop.AddTimer(std::chrono::milliseconds(250), [&] { main_loop.Stop(); });
       return;
     }
     main_loop.AddTimer(std::chrono::milliseconds(50), check_drained);

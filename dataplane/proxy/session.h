@@ -33,6 +33,9 @@ class Session : public net::IoHandler {
   // GOAWAY shutdown notice (RFC 9113 §6.8) so the client opens its next
   // streams elsewhere. Nothing is closed: Drain() comes later.
   virtual void NoticeShutdown() {}
+  // The drain deadline: a WebSocket tunnel says 1001 "going away" to both
+  // peers before the connection is cut (Exchange::SayGoingAway).
+  virtual void SayGoingAway() {}
   // Closes the connection if it has been idle since before `cutoff`. Called
   // by the owner's periodic sweep: idle connections hold no timer.
   virtual void CloseIfIdleSince(net::Clock::time_point cutoff) = 0;

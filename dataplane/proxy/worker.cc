@@ -147,6 +147,12 @@ void Worker::NoticeShutdown() {
   });
 }
 
+void Worker::SayGoingAway() {
+  loop_.Post([this] {
+    for (Session* s = sessions_; s != nullptr; s = s->next) s->SayGoingAway();
+  });
+}
+
 void Worker::Drain() {
   loop_.Post([this] {
     ctx_.draining = true;

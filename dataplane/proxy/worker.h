@@ -43,6 +43,8 @@ class Worker : private SessionOwner, private ProxiedConnectionStarter {
   // balancer may still send new connections for a while), but move the
   // clients away: see Session::NoticeShutdown.
   void NoticeShutdown();
+  // Thread-safe: the drain deadline is here; WebSocket tunnels say 1001.
+  void SayGoingAway();
   // Thread-safe: stop accepting (after taking what the listen queues
   // hold), close idle connections, finish the rest.
   void Drain();

@@ -288,6 +288,37 @@ TEST_F(ZeroDowntimeTest, ANewProcessOnTheSamePortTakesOverWithoutAFailedRequest)
   EXPECT_EQ(successor->Wait(15s), 0);
 }
 
+// WebSockets never end by themselves: at the drain deadline the proxy says
+// 1001 "going away" to both peers (RFC 6455 §7.4.1) instead of cutting TCP,
+// so clients reconnect at once and servers log a clean close.
+TEST(WebSocketDrainTest, TunnelsAreClosedWith1001AtTheDrainDeadline) {
+  testing::SluiceCluster cluster{{.name = "ws-drain",
+                                  .access_log = "off",
+                                  .extra_proxy_flags = {"--drain-timeout", "1"}}};
+  const int ws_port = testing::FreePort();
+  testing::Process server({"/usr/bin/python3", testing::RunfilePath("test/integration/ws_echo_server.py"),
+                           std::to_string(ws_port)},
+                          cluster.Path("ws_server.log"));
+  ASSERT_TRUE(testing::WaitForPort(ws_port)) << cluster.Read("ws_server.log");
+  cluster.WriteManifest("ws.yaml", testing::DefaultIngressClass() + "\n---\n" +
+                                       testing::ServiceAndSlice("ws", "demo", ws_port) + "\n---\n" +
+                                       testing::PrefixIngress("ws", "demo", "ws.local", "ws"));
+  cluster.Start();
+  ASSERT_TRUE(cluster.WaitReady()) << cluster.Logs();
+  const std::string ready = cluster.Path("ws-ready");
+  testing::Process client({"/usr/bin/python3", testing::RunfilePath("test/integration/ws_going_away_check.py"),
+                           std::to_string(cluster.http_port()), "ws.local", ready},
+                          cluster.Path("ws_client.log"));
+  ASSERT_TRUE(testing::WaitUntil([&] { return !testing::ReadFile(ready).empty(); }, 10s))
+      << cluster.Read("ws_client.log") << cluster.Logs();
+  cluster.proxy().Signal(SIGTERM);
+  EXPECT_EQ(client.Wait(15s), 0) << cluster.Read("ws_client.log");
+  EXPECT_EQ(cluster.proxy().Wait(10s), 0);
+  EXPECT_TRUE(testing::WaitUntil([&] { return cluster.Read("ws_server.log").find("closed 1001") != std::string::npos; },
+                                 5s))
+      << "the backend did not get Close 1001: " << cluster.Read("ws_server.log");
+}
+
 // The version the proxy routes with (its admin /snapshot), "" if unknown.
 std::string ProxyVersion(int admin_port) {
   const std::string body = Fetch(admin_port, "127.0.0.1", "/snapshot").body;
