@@ -54,6 +54,10 @@ sluice::Result<ControllerFlags> ParseFlags(const std::vector<std::string>& args)
       flags.grpc_insecure = true;
       continue;
     }
+    if (arg == "--enable-ssl-passthrough") {
+      flags.enable_ssl_passthrough = true;
+      continue;
+    }
     const size_t equals = arg.find('=');
     const std::string name = arg.substr(0, equals);
     std::string* target = nullptr;
@@ -205,6 +209,9 @@ Flags:
   --ingress-class-controller NAME IngressClass spec.controller to serve
                                   (default sluice.io/ingress-controller)
   --watch-namespace NS            only Ingresses in NS (default: all namespaces)
+  --enable-ssl-passthrough        honour ssl-passthrough annotations: TLS connections to those hosts
+                                  are passed to the backend by SNI, not terminated (off by default,
+                                  as in ingress-nginx)
   --static-site-root DIR          StaticSite spec.root must lie beneath DIR, where the proxies mount
                                   the static-site volumes (default /srv/sluice/static)
 

@@ -21,6 +21,7 @@ struct ControllerFlags {
   std::chrono::milliseconds grpc_tls_reload{10000};  // how often the files are re-read
   // Plaintext on a non-loopback --grpc-listen: refused unless this is set.
   bool grpc_insecure = false;
+  bool enable_ssl_passthrough = false;  // translate::Options::enable_ssl_passthrough
   std::string admin_listen = "127.0.0.1:9902";
   std::string ingress_class_controller = "sluice.io/ingress-controller";
   std::string watch_namespace;  // empty = all namespaces

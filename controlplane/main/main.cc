@@ -290,6 +290,7 @@ int RunKube(const ControllerFlags& flags) {
   translate::Options translate_options;
   translate_options.ingress_class_controller = flags.ingress_class_controller;
   translate_options.watch_namespace = flags.watch_namespace;
+  translate_options.enable_ssl_passthrough = flags.enable_ssl_passthrough;
   translate_options.static_sites.root_base = flags.static_site_root;
 
   // Controller thread state: what was last logged and reported, so a
@@ -453,6 +454,7 @@ int Run(const ControllerFlags& flags) {
   translate::Options translate_options;
   translate_options.ingress_class_controller = flags.ingress_class_controller;
   translate_options.watch_namespace = flags.watch_namespace;
+  translate_options.enable_ssl_passthrough = flags.enable_ssl_passthrough;
   translate_options.static_sites.root_base = flags.static_site_root;
 
   LoadAndPublish(source::LoadManifests(flags.manifests_dir), translate_options, server);

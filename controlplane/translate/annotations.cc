@@ -639,6 +639,10 @@ AnnotatedPolicy RoutePolicyFromAnnotations(const nlohmann::json* annotations) {
                                    "nginx.ingress.kubernetes.io/ssl-redirect")) {
     out.ssl_redirect = *redirect != 0;
   }
+  if (auto passthrough = reader.First(ValueKind::kBoolean, "sluice.io/ssl-passthrough",
+                                      "nginx.ingress.kubernetes.io/ssl-passthrough")) {
+    out.ssl_passthrough = *passthrough != 0;
+  }
   if (auto max_age = reader.First(ValueKind::kSeconds, "sluice.io/hsts-max-age")) {
     policy.mutable_hsts()->set_max_age_seconds(static_cast<uint32_t>(*max_age));
   }

@@ -21,6 +21,8 @@
 //   sluice.io/keep-server-header      keep_server_header
 //   sluice.io/ssl-redirect            AnnotatedPolicy::ssl_redirect  nginx.ingress.kubernetes.io/ssl-redirect
 //                                     (default true; the translator sets redirect_to_https on hosts with TLS)
+//   sluice.io/ssl-passthrough         AnnotatedPolicy::ssl_passthrough  nginx.ingress.kubernetes.io/ssl-passthrough
+//                                     (default false; needs the controller's --enable-ssl-passthrough)
 //   sluice.io/hsts-max-age            hsts.max_age_seconds (whole seconds; 0: no header)
 //   sluice.io/hsts-include-subdomains hsts.include_subdomains
 //   sluice.io/hsts-preload            hsts.preload
@@ -114,6 +116,10 @@ struct AnnotatedPolicy {
   // HTTP -> HTTPS redirect wanted for this Ingress's hosts that have TLS
   // (policy.redirect_to_https is left to the translator, which knows them).
   bool ssl_redirect = true;
+  // sluice.io/ssl-passthrough (nginx.ingress.kubernetes.io/ssl-passthrough):
+  // the Ingress's hosts are TLS passthrough hosts (the translator decides,
+  // knowing --enable-ssl-passthrough and the hosts).
+  bool ssl_passthrough = false;
 };
 
 // `annotations` is an Ingress's metadata.annotations, nullptr when absent.

@@ -1,6 +1,7 @@
 #include "controlplane/translate/translate.h"
 
 #include "controlplane/translate/annotation_catalog.h"
+#include "controlplane/translate/annotation_lookup.h"
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
@@ -182,6 +183,10 @@ struct PortRef {
 
 struct VirtualHostBuild {
   std::vector<v1::Route> routes;
+  // TLS passthrough (ssl-passthrough): set by the Ingress that owns the host.
+  bool tls_passthrough = false;
+  uint32_t passthrough_connect_timeout_ms = 0;
+  uint32_t passthrough_idle_timeout_ms = 0;
 };
 
 class Translator {
@@ -364,6 +369,7 @@ class Translator {
       handled.back().trace = trace_index;
       if (current_ != nullptr) current_->handled = true;
       ReadBalancing(handled.back());
+      ReadMirror(handled.back());
     }
     current_ = nullptr;
     return handled;
@@ -377,6 +383,16 @@ class Translator {
     const json* annotations = Get(Get(&stored.object, "metadata"), "annotations");
     AnnotatedPolicy parsed = RoutePolicyFromAnnotations(annotations);
     if (!parsed.ssl_redirect) ssl_redirect_opt_out_.insert(origin);
+    if (parsed.ssl_passthrough) {
+      if (options_.enable_ssl_passthrough) {
+        ssl_passthrough_.insert(origin);
+      } else {
+        Report(Severity::kWarning, stored, "Ingress",
+               "ssl-passthrough \"true\" needs the controller's --enable-ssl-passthrough (as ingress-nginx); "
+               "annotation ignored, the Ingress's TLS is terminated as usual",
+               kInvalidAnnotation);
+      }
+    }
     // Rate-limit buckets are per Ingress (as ingress-nginx's zones), in
     // every proxy and across snapshots.
     if (parsed.policy.has_rate_limit()) parsed.policy.mutable_rate_limit()->set_name(origin);
@@ -446,6 +462,15 @@ class Translator {
         }
         host = normalized.value();
       }
+      if (!ingress.canary.canary && ssl_passthrough_.count(ingress.origin)) {
+        if (has_host) {
+          AddPassthroughRule(ingress, host, rule, field);
+          continue;
+        }
+        Report(Severity::kWarning, ingress,
+               field + ": ssl-passthrough needs a host (the connection is routed by its SNI); this rule is served "
+                       "as usual");
+      }
       // A host-only rule still creates the host: its requests then get the
       // default backend, not the catch-all's rules (as in Kubernetes).
       if (!ingress.canary.canary) Host(host);  // a canary adds no host of its own
@@ -457,6 +482,59 @@ class Translator {
       }
       for (size_t j = 0; j < paths->size(); ++j) AddPath(ingress, host, (*paths)[j], Index(field + ".http.paths", j));
     }
+  }
+
+  // ssl-passthrough: the whole host goes to the rule's first path's backend
+  // (ingress-nginx ignores the paths of a passthrough host).
+  void AddPassthroughRule(const Ingress& ingress, const std::string& host, const json& rule, const std::string& field) {
+    Writes("h:" + host);
+    if (auto owner = passthrough_owner_.find(host); owner != passthrough_owner_.end()) {
+      Report(Severity::kWarning, ingress,
+             field + ": host " + Quote(host) + " is already passed through by Ingress " + owner->second +
+                 " (older); rule ignored",
+             kConflict);
+      return;
+    }
+    if (auto found = hosts_.find(host); found != hosts_.end() && !found->second.routes.empty()) {
+      Report(Severity::kWarning, ingress,
+             field + ": ssl-passthrough takes the whole host " + Quote(host) + ", which already has paths of Ingress " +
+                 found->second.routes.front().origin() + " (older); rule ignored",
+             kConflict);
+      return;
+    }
+    const json* paths = Get(Get(&rule, "http"), "paths");
+    if (paths == nullptr || !paths->is_array() || paths->empty()) {
+      Report(Severity::kError, ingress,
+             field + ": ssl-passthrough needs a backend (the rule's first path's); rule ignored");
+      return;
+    }
+    std::string path_field = Index(field + ".http.paths", 0);
+    const json& entry = (*paths)[0];
+    if (Get(Get(&entry, "backend"), "resource") != nullptr) {
+      Report(Severity::kError, ingress,
+             path_field + ".backend: ssl-passthrough needs a Service backend, not a resource; rule ignored");
+      return;
+    }
+    std::optional<std::string> cluster = ResolveBackend(ingress, Get(&entry, "backend"), path_field + ".backend");
+    if (!cluster) return;
+    if (paths->size() > 1) {
+      Report(Severity::kWarning, ingress,
+             field + ": ssl-passthrough passes the whole host " + Quote(host) +
+                 " to the first path's backend; the other paths are ignored (as ingress-nginx)");
+    }
+    v1::Route route;
+    route.set_cluster(*cluster);
+    SetPolicy(ingress, &route);
+    route.set_match(v1::Route::PREFIX);
+    route.set_path("/");
+    route.set_origin(ingress.origin);
+    claims_.emplace(std::make_tuple(host, v1::Route::PREFIX, std::string("/")), ingress.origin);
+    passthrough_owner_.emplace(host, ingress.origin);
+    VirtualHostBuild& build = Host(host);
+    build.routes.push_back(std::move(route));
+    build.tls_passthrough = true;
+    build.passthrough_connect_timeout_ms = ingress.policy.connect_timeout_ms();
+    build.passthrough_idle_timeout_ms = ingress.policy.idle_timeout_ms();
   }
 
   void AddPath(const Ingress& ingress, const std::string& host, const json& entry, const std::string& field) {
@@ -489,6 +567,13 @@ class Translator {
       return;
     }
     v1::Route::PathMatch match = type == PathType::kExact ? v1::Route::EXACT : v1::Route::PREFIX;
+    if (auto owner = passthrough_owner_.find(host); owner != passthrough_owner_.end()) {
+      Report(Severity::kWarning, ingress,
+             field + ": host " + Quote(host) + " is passed through (ssl-passthrough) by Ingress " + owner->second +
+                 ", which takes the whole host; path ignored",
+             kConflict);
+      return;
+    }
     if (ingress.canary.canary) return AddCanaryPath(ingress, host, match, path.value(), entry, field);
     auto claim_key = std::make_tuple(host, match, path.value());
     if (auto claim = claims_.find(claim_key); claim != claims_.end()) {
@@ -521,6 +606,147 @@ class Translator {
     route.set_path(path.value());
     route.set_origin(ingress.origin);
     Host(host).routes.push_back(std::move(route));
+  }
+
+  // ---- Request mirroring (mirror-target, mirror-host, mirror-request-body). ----
+
+  // The annotation's string value, the sluice.io/ one first; `name` gets
+  // the one used. Null when neither is set.
+  static const json* MirrorAnnotation(const json* annotations, std::string_view suffix, std::string* name) {
+    for (std::string prefix : {"sluice.io/", "nginx.ingress.kubernetes.io/"}) {
+      if (const json* value = LookUpAnnotation(annotations, prefix + std::string(suffix))) {
+        *name = prefix + std::string(suffix);
+        return value;
+      }
+    }
+    return nullptr;
+  }
+
+  // ingress-nginx's mirror-target is any URL; Sluice's proxies never resolve
+  // names, so the target must be a Service of the cluster, written as its
+  // cluster DNS name (svc.ns.svc.cluster.local, svc.ns.svc, svc.ns, or svc
+  // in the Ingress's namespace), over http. It becomes a Cluster of the
+  // snapshot (its ready endpoints), resolved here, once.
+  void ReadMirror(Ingress& ingress) {
+    const json* annotations = Get(Get(&ingress.stored->object, "metadata"), "annotations");
+    std::string target_name, host_name, body_name;
+    const json* target = MirrorAnnotation(annotations, "mirror-target", &target_name);
+    const json* host = MirrorAnnotation(annotations, "mirror-host", &host_name);
+    const json* body = MirrorAnnotation(annotations, "mirror-request-body", &body_name);
+    if (target == nullptr) {
+      if (host != nullptr || body != nullptr) {
+        Report(Severity::kWarning, ingress,
+               (host != nullptr ? host_name : body_name) + " has no effect without mirror-target; annotation ignored",
+               kInvalidAnnotation);
+      }
+      return;
+    }
+    auto problem = [&](const std::string& name, const std::string& message) {
+      Report(Severity::kWarning, ingress, name + " " + message + "; no requests are mirrored", kInvalidAnnotation);
+    };
+    if (!target->is_string()) return problem(target_name, "must be a string, got " + Describe(*target));
+    std::string url = target->get<std::string>();
+    std::string rest;
+    if (url.rfind("http://", 0) == 0) {
+      rest = url.substr(7);
+    } else {
+      return problem(target_name, Quote(url) + ": must be an http:// URL of a cluster Service (https:// and other "
+                                               "schemes are not supported)");
+    }
+    size_t slash = rest.find('/');
+    std::string authority = rest.substr(0, slash);
+    std::string path = slash == std::string::npos ? "$request_uri" : rest.substr(slash);
+    std::string hostname = authority;
+    int64_t port = 80;
+    if (size_t colon = authority.find(':'); colon != std::string::npos) {
+      hostname = authority.substr(0, colon);
+      std::string digits = authority.substr(colon + 1);
+      if (digits.empty() || digits.size() > 5 || digits.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoll(digits) < 1 || std::stoll(digits) > 65535) {
+        return problem(target_name, Quote(url) + ": invalid port");
+      }
+      port = std::stoll(digits);
+    }
+    std::vector<std::string> labels;
+    for (size_t start = 0;;) {
+      size_t dot = hostname.find('.', start);
+      labels.push_back(hostname.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+      if (dot == std::string::npos) break;
+      start = dot + 1;
+    }
+    std::string service = labels[0], ns = ingress.ns;
+    bool cluster_name = labels.size() == 1 || labels.size() == 2 ||
+                        (labels.size() == 3 && labels[2] == "svc") ||
+                        (labels.size() == 5 && labels[2] == "svc" && labels[3] == "cluster" && labels[4] == "local");
+    if (labels.size() >= 2) ns = labels[1];
+    // "svc.ns" is also how an outside name looks ("example.com"): only an
+    // existing Service makes it one of ours.
+    if (labels.size() == 2 && cluster_name) {
+      // Keyed as the cluster would be, so that the Service appearing later
+      // translates this Ingress again (incremental.cc).
+      Writes("c:" + ns + "/" + service + ":" + std::to_string(port));
+      cluster_name = store_.Find("Service", ns, service) != nullptr;
+    }
+    if (!cluster_name || !IsDnsLabel(service) || !IsDnsLabel(ns)) {
+      return problem(target_name, Quote(url) + ": the host must name a Service of the cluster "
+                                               "(SERVICE.NAMESPACE.svc.cluster.local): the proxies do not resolve "
+                                               "other names");
+    }
+    for (size_t i = 0; i < path.size(); ++i) {
+      unsigned char c = static_cast<unsigned char>(path[i]);
+      if (c <= 0x20 || c >= 0x7f || c == '#') return problem(target_name, Quote(url) + ": invalid character in the path");
+      if (c != '$') continue;
+      std::string_view tail = std::string_view(path).substr(i);
+      if (!tail.starts_with("$request_uri") && !tail.starts_with("$uri") && !tail.starts_with("$args")) {
+        return problem(target_name, Quote(url) + ": only the variables $request_uri, $uri and $args are supported");
+      }
+    }
+    v1::MirrorPolicy mirror;
+    mirror.set_path(path);
+    mirror.set_host(authority);
+    if (host != nullptr) {
+      std::string value = host->is_string() ? host->get<std::string>() : "";
+      bool valid = !value.empty() && value.size() <= 255 &&
+                   value.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._:[]") ==
+                       std::string::npos;
+      if (!valid) {
+        Report(Severity::kWarning, ingress,
+               host_name + " " + (host->is_string() ? Quote(value) : Describe(*host)) +
+                   ": must be a host name (with an optional port); annotation ignored",
+               kInvalidAnnotation);
+      } else {
+        mirror.set_host(value);
+      }
+    }
+    if (body != nullptr) {
+      std::string value = body->is_string() ? body->get<std::string>() : "";
+      if (value == "off" || value == "false") {
+        mirror.set_drop_request_body(true);
+      } else if (value != "on" && value != "true") {
+        Report(Severity::kWarning, ingress,
+               body_name + " " + (body->is_string() ? Quote(value) : Describe(*body)) +
+                   ": must be \"on\" or \"off\" (or true/false); annotation ignored (the body is mirrored)",
+               kInvalidAnnotation);
+      }
+    }
+    PortRef ref;
+    ref.number = port;
+    ref.field = target_name;
+    std::string cluster = ns + "/" + service + ":" + std::to_string(port);
+    Writes("c:" + cluster);
+    auto [it, fresh] = clusters_.try_emplace(cluster);
+    if (fresh) {
+      it->second.cluster.set_name(cluster);
+      it->second.problem = FillEndpoints(ns, service, ref, &it->second.cluster);
+    }
+    if (!it->second.problem.message.empty()) {
+      std::string message = it->second.problem.reason == kServiceNotFound
+                                ? "Service " + ns + "/" + service + " not found; copies fail until it exists"
+                                : it->second.problem.message;
+      Report(Severity::kWarning, ingress, target_name + " " + Quote(url) + ": " + message, it->second.problem.reason);
+    }
+    mirror.set_cluster(cluster);
+    *ingress.policy.mutable_mirror() = std::move(mirror);
   }
 
   // ---- Load balancing, affinity and canaries (balancing_annotations.h). ----
@@ -974,6 +1200,11 @@ class Translator {
       v1::VirtualHost* vhost = result_.snapshot.add_virtual_hosts();
       vhost->set_name(name);
       vhost->set_certificate(CertificateFor(name));
+      if (build.tls_passthrough) {
+        vhost->set_tls_passthrough(true);
+        vhost->set_passthrough_connect_timeout_ms(build.passthrough_connect_timeout_ms);
+        vhost->set_passthrough_idle_timeout_ms(build.passthrough_idle_timeout_ms);
+      }
       for (v1::Route& route : routes) {
         // Hosts served over TLS redirect plain HTTP (ssl-redirect, on by default).
         if (!vhost->certificate().empty() && !ssl_redirect_opt_out_.count(route.origin())) {
@@ -982,6 +1213,7 @@ class Translator {
         used_clusters.insert(route.cluster());
         for (const v1::WeightedCluster& weighted : route.weighted_clusters()) used_clusters.insert(weighted.cluster());
         if (!route.canary().cluster().empty()) used_clusters.insert(route.canary().cluster());
+        if (!route.policy().mirror().cluster().empty()) used_clusters.insert(route.policy().mirror().cluster());
         *vhost->add_routes() = std::move(route);
       }
     }
@@ -1079,6 +1311,8 @@ class Translator {
   const SlicesByService* slice_index_ = nullptr;  // the caller's, else slices_ holds all
   std::map<std::string, VirtualHostBuild> hosts_;  // by name: the output order
   std::set<std::string> ssl_redirect_opt_out_;      // origins of Ingresses with ssl-redirect "false"
+  std::set<std::string> ssl_passthrough_;           // origins of Ingresses with ssl-passthrough (enabled)
+  std::map<std::string, std::string> passthrough_owner_;  // passthrough host -> origin of its Ingress
   // (host, match, path) -> origin of the Ingress that routes it.
   std::map<std::tuple<std::string, v1::Route::PathMatch, std::string>, std::string> claims_;
   std::map<std::string, ClusterBuild> clusters_;

@@ -40,6 +40,14 @@
 //    ingress-nginx's) does not claim its host and paths: each path becomes
 //    the canary (Route.canary, Route.weighted_clusters) of the route another
 //    Ingress has for it; with no such route it is an error.
+//  - ssl-passthrough "true" (with Options::enable_ssl_passthrough): each of
+//    the Ingress's rules with a host makes that host a TLS passthrough host
+//    (VirtualHost.tls_passthrough) with one route, Prefix "/", to the rule's
+//    FIRST path's backend, as ingress-nginx passes the whole host through
+//    and ignores the paths; the other paths are ignored with a warning. The
+//    host is the passthrough Ingress's alone: an older Ingress's paths on it
+//    refuse the passthrough, a newer Ingress's paths on it are refused
+//    (Conflict).
 //  - backend.resource to a labelled ConfigMap or a StaticSite: the route
 //    serves that static site (RoutePolicy.static_site, no cluster); see
 //    static_sites.h.
@@ -72,6 +80,10 @@ struct Diagnostic {
 struct Options {
   std::string ingress_class_controller = "sluice.io/ingress-controller";
   std::string watch_namespace;  // empty = all
+  // --enable-ssl-passthrough: honour ssl-passthrough annotations (TLS
+  // passthrough by SNI). Off, as in ingress-nginx: the annotation is then
+  // ignored with a warning and the Ingress is served as usual.
+  bool enable_ssl_passthrough = false;
   // Ingress backend.resource: ConfigMap size caps, StaticSite roots.
   StaticSiteLimits static_sites;
 };

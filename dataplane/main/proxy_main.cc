@@ -424,6 +424,8 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
   uint64_t tls_handshakes = 0, tls_resumed = 0, tls_failures = 0;
   uint64_t retries = 0, budget_exhausted = 0, ejections = 0, proxy_protocol_failures = 0;
   uint64_t refused[5] = {};
+  uint64_t passthrough[4] = {};  // connections, failures, bytes in, bytes out
+  uint64_t mirror[4] = {};       // sent, completed, failed, dropped
   uint64_t by_class[6] = {0};
   using pipeline::CompressionStats;
   uint64_t compressed[CompressionStats::kCodings] = {}, compress_in[CompressionStats::kCodings] = {},
@@ -451,6 +453,14 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
     tls_resumed += s.tls_resumed.load(std::memory_order_relaxed);
     tls_failures += s.tls_handshake_failures.load(std::memory_order_relaxed);
     proxy_protocol_failures += s.proxy_protocol_failures.load(std::memory_order_relaxed);
+    passthrough[0] += s.passthrough_connections.load(std::memory_order_relaxed);
+    passthrough[1] += s.passthrough_failures.load(std::memory_order_relaxed);
+    passthrough[2] += s.passthrough_bytes_in.load(std::memory_order_relaxed);
+    passthrough[3] += s.passthrough_bytes_out.load(std::memory_order_relaxed);
+    mirror[0] += s.mirror_requests.load(std::memory_order_relaxed);
+    mirror[1] += s.mirror_completed.load(std::memory_order_relaxed);
+    mirror[2] += s.mirror_failures.load(std::memory_order_relaxed);
+    mirror[3] += s.mirror_dropped.load(std::memory_order_relaxed);
     for (int i = 0; i < 5; ++i) refused[i] += s.connections_refused[i].load(std::memory_order_relaxed);
     for (int i = 0; i < 6; ++i) by_class[i] += s.responses_by_class[i].load(std::memory_order_relaxed);
     for (size_t i = 0; i < CompressionStats::kCodings; ++i) {
@@ -482,6 +492,21 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
   }
   metric("sluice_proxy_protocol_failures_total", "counter",
          "Connections closed for a missing, invalid or late PROXY protocol header.", proxy_protocol_failures);
+  metric("sluice_passthrough_connections_total", "counter",
+         "TLS connections passed through to a backend by SNI (ssl-passthrough), not terminated.", passthrough[0]);
+  metric("sluice_passthrough_failures_total", "counter",
+         "Passed-through TLS connections closed without reaching a backend (no endpoint, connect failures).",
+         passthrough[1]);
+  metric("sluice_passthrough_received_bytes_total", "counter",
+         "Bytes passed through from clients to backends (counted when each connection ends).", passthrough[2]);
+  metric("sluice_passthrough_sent_bytes_total", "counter",
+         "Bytes passed through from backends to clients (counted when each connection ends).", passthrough[3]);
+  metric("sluice_mirror_requests_total", "counter", "Mirrored request copies sent (mirror-target).", mirror[0]);
+  metric("sluice_mirror_completed_total", "counter", "Mirrored copies whose response (ignored) came back.", mirror[1]);
+  metric("sluice_mirror_failures_total", "counter",
+         "Mirrored copies that failed (no cluster or endpoint, connect error, timeout).", mirror[2]);
+  metric("sluice_mirror_dropped_total", "counter",
+         "Mirrored copies dropped over a worker's caps (copies in flight, body bytes held).", mirror[3]);
   out += "# HELP sluice_responses_total Responses sent, by status class (aborted: cut off mid-body).\n";
   out += "# TYPE sluice_responses_total counter\n";
   const char* classes[6] = {"aborted", "1xx", "2xx", "3xx", "4xx", "5xx"};

@@ -11,6 +11,7 @@
 #include "dataplane/pipeline/real_client_stage.h"
 #include "dataplane/pipeline/concurrency_limit_stage.h"
 #include "dataplane/pipeline/rate_limit_stage.h"
+#include "dataplane/pipeline/mirror_stage.h"
 #include "dataplane/pipeline/request_headers_stage.h"
 #include "dataplane/pipeline/response_headers_stage.h"
 #include "dataplane/pipeline/static_stage.h"
@@ -140,6 +141,7 @@ std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const C
   // Static content: the route answers from its site (every request).
   if (policy.has_static_site()) stages.push_back(StaticStage::FromPolicy(policy.static_site()));
   stages.push_back(std::make_unique<RequestHeadersStage>());
+  if (policy.has_mirror() && !policy.mirror().cluster().empty()) stages.push_back(std::make_unique<MirrorStage>(policy));
   stages.push_back(std::make_unique<ResponseHeadersStage>(ResponseHeadersStage::Options::From(policy)));
   if (policy.compression().enabled()) {
     stages.push_back(std::make_unique<CompressionStage>(CompressionStage::Options::From(policy.compression())));

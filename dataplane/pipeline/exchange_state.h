@@ -37,6 +37,7 @@ namespace sluice::metrics {
 struct SeriesCounters;
 }  // namespace sluice::metrics
 namespace sluice::pipeline {
+class MirrorSink;
 
 // Per-request data of a stage that needs some (a compression stream, a WAF
 // transaction); most stages keep none.
@@ -51,6 +52,7 @@ enum StageDataSlot : size_t {
   kCompressionData = 0,
   kWafData,  // the request's ModSecurity transaction (dataplane/waf)
   kConcurrencyData,  // the request's in-flight slot (concurrency_limit_stage)
+  kMirrorData,       // the request's mirror copy being gathered (mirror_stage)
   kStageDataSlots,
 };
 
@@ -124,6 +126,8 @@ struct ExchangeState {
   metrics::SeriesCounters* route_series = nullptr;
   metrics::SeriesCounters* cluster_series = nullptr;
   uint32_t upstream_connect_failures = 0;
+  // This worker's mirror sender (dataplane/mirror), or null (tests).
+  MirrorSink* mirror = nullptr;
 
   // The response head ends the response (HEAD, 204, 304, an upstream
   // HEADERS frame with END_STREAM): no body and no tail may follow it.

@@ -38,6 +38,7 @@ enum class StageOrder : uint8_t {
   kStaticContent = 60,  // answers from files (static_stage.h)
   kCacheLookup = 70,    // answers from the cache (empty)
   kRequestHeaders = 80, // X-Forwarded-*, hop-by-hop, Host: what goes upstream
+  kMirror = 85,         // fire-and-forget request copies to another Service (mirror_stage)
   // --- the upstream: cluster choice, balancer pick, retries ---
   kResponseHeaders = 110,  // hop-by-hop, Server hiding, HSTS, affinity cookie
   kWafResponse = 120,      // application firewall, response phases (dataplane/waf)

@@ -88,6 +88,7 @@ Exchange::Exchange(WorkerContext* ctx, DownstreamStream* downstream, http::Reque
   state_.start = net::Clock::now();
   state_.access_log = ctx->access_log.get();
   state_.compression_stats = &ctx->stats.compression;
+  state_.mirror = ctx->mirror;
   if (request_framing_.kind == http1::BodyFraming::kContentLength) {
     state_.request_content_length = static_cast<int64_t>(request_framing_.length);
   }

@@ -4,8 +4,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 #include "dataplane/proxy/http1_session.h"
 #include "dataplane/proxy/http2_session.h"
+#include "dataplane/proxy/passthrough_session.h"
+#include "dataplane/sni/client_hello.h"
 
 namespace sluice::proxy {
 namespace {
@@ -45,6 +49,23 @@ TlsHandshakeSession::~TlsHandshakeSession() {
 }
 
 void TlsHandshakeSession::Start() {
+  ctx_->loop->Register(fd_, this, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+  // One timer for the ClientHello peek and the handshake together.
+  timer_ = ctx_->loop->AddTimer(ctx_->config->client_header_timeout, [this] {
+    timer_ = 0;
+    ctx_->stats.Count(ctx_->stats.tls_handshake_failures);
+    ctx_->stats.Count(ctx_->stats.tls_failures_by_reason[kTimeoutIndex]);
+    Close();
+  });
+  if (ctx_->snapshot != nullptr && ctx_->snapshot->has_tls_passthrough()) {
+    // The host list as of this accept, as the certificates are.
+    passthrough_snapshot_ = ctx_->snapshot;
+    return Peek();
+  }
+  StartHandshake();
+}
+
+void TlsHandshakeSession::StartHandshake() {
   SSL* ssl = config_ != nullptr ? config_->NewSsl(fd_) : nullptr;
   if (ssl == nullptr) {
     ctx_->stats.Count(ctx_->stats.tls_handshake_failures);
@@ -52,20 +73,55 @@ void TlsHandshakeSession::Start() {
     return Close();
   }
   transport_ = std::make_unique<tls::TlsTransport>(ssl, fd_);
-  ctx_->loop->Register(fd_, this, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
-  timer_ = ctx_->loop->AddTimer(ctx_->config->client_header_timeout, [this] {
-    timer_ = 0;
-    ctx_->stats.Count(ctx_->stats.tls_handshake_failures);
-    ctx_->stats.Count(ctx_->stats.tls_failures_by_reason[kTimeoutIndex]);
-    Close();
-  });
   Continue();
 }
 
 void TlsHandshakeSession::Drain() { draining_ = true; }
 
 void TlsHandshakeSession::OnIoEvents(uint32_t) {
-  if (!closed_) Continue();
+  if (closed_) return;
+  if (transport_ == nullptr) return Peek();
+  Continue();
+}
+
+void TlsHandshakeSession::Peek() {
+  // Peeked, not read: a connection that is terminated here gives OpenSSL
+  // every byte, and one passed through gives the backend every byte. Edge
+  // triggered, so the next event comes when more bytes arrive; the timer
+  // bounds the wait for a ClientHello split over slow segments.
+  thread_local char buffer[sni::kMaxClientHelloInput];
+  ssize_t n = recv(fd_, buffer, sizeof buffer, MSG_PEEK);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  if (n <= 0) {
+    ctx_->stats.Count(ctx_->stats.tls_handshake_failures);
+    return Close();  // gone before a ClientHello
+  }
+  sni::Result hello = sni::ParseClientHello(std::string_view(buffer, static_cast<size_t>(n)));
+  if (hello.status == sni::Status::kNeedMore) return;
+  std::shared_ptr<const snapshot::CompiledSnapshot> snapshot = std::move(passthrough_snapshot_);
+  if (hello.status == sni::Status::kFound) {
+    if (const snapshot::CompiledVirtualHost* host = snapshot->MatchPassthrough(hello.server_name)) {
+      return HandOverToPassthrough(std::move(snapshot), host, std::move(hello.server_name));
+    }
+  }
+  // Not a passthrough host (or no usable ClientHello: OpenSSL says why).
+  StartHandshake();
+}
+
+void TlsHandshakeSession::HandOverToPassthrough(std::shared_ptr<const snapshot::CompiledSnapshot> snapshot,
+                                                const snapshot::CompiledVirtualHost* host, std::string server_name) {
+  if (timer_ != 0) {
+    ctx_->loop->CancelTimer(timer_);
+    timer_ = 0;
+  }
+  config_.reset();
+  // The successor takes over the socket's registration (EventLoop::Retarget).
+  Session* successor = new PassthroughSession(ctx_, fd_, std::move(client_), std::move(snapshot), host,
+                                              std::move(server_name), owner_);
+  fd_ = -1;
+  closed_ = true;
+  owner_->ReplaceSession(this, successor);
+  successor->Start();
 }
 
 void TlsHandshakeSession::Continue() {

@@ -1,5 +1,10 @@
 #pragma once
-// An accepted HTTPS connection until its TLS handshake is done: drives the
+// An accepted HTTPS connection until its TLS handshake is done. When the
+// snapshot has TLS passthrough hosts, it first peeks (MSG_PEEK, nothing
+// consumed) at the ClientHello, within the same timeout, and a server name
+// naming such a host hands the connection to a PassthroughSession instead
+// (after the PROXY protocol header when the listener has one: that session
+// comes first and starts this one). Otherwise it drives the
 // non-blocking handshake (SNI picks the certificate from the ServerConfig
 // the connection was accepted under), bounded by the client header timeout,
 // then hands the connection to an Http1Session or, when ALPN chose h2, an
@@ -30,6 +35,10 @@ class TlsHandshakeSession : public Session {
   void OnIoEvents(uint32_t events) override;
 
  private:
+  void Peek();
+  void StartHandshake();
+  void HandOverToPassthrough(std::shared_ptr<const snapshot::CompiledSnapshot> snapshot,
+                             const snapshot::CompiledVirtualHost* host, std::string server_name);
   void Continue();
   void HandOver();
   void Close();
@@ -39,7 +48,9 @@ class TlsHandshakeSession : public Session {
   ClientInfo client_;
   std::shared_ptr<const tls::ServerConfig> config_;
   SessionOwner* owner_;
-  std::unique_ptr<tls::TlsTransport> transport_;
+  std::unique_ptr<tls::TlsTransport> transport_;  // null while peeking
+  // Set while peeking at the ClientHello (the snapshot had passthrough hosts).
+  std::shared_ptr<const snapshot::CompiledSnapshot> passthrough_snapshot_;
   net::EventLoop::TimerId timer_ = 0;
   bool draining_ = false;
   bool closed_ = false;

@@ -63,7 +63,8 @@ class Worker::Listener : public net::IoHandler {
 };
 
 Worker::Worker(int index, const ProxyConfig* config, accesslog::AccessLog* access_log)
-    : index_(index), ctx_(&loop_, config) {
+    : index_(index), ctx_(&loop_, config), mirror_(std::make_unique<mirror::MirrorSender>(&ctx_)) {
+  ctx_.mirror = mirror_.get();
   if (access_log != nullptr) {
     ctx_.access_log = access_log->NewWriter();
     access_log_flush_interval_ = access_log->flush_interval();

@@ -11,6 +11,7 @@
 
 #include "base/status.h"
 #include "dataplane/net/event_loop.h"
+#include "dataplane/mirror/mirror_sender.h"
 #include "dataplane/net/socket.h"
 #include "dataplane/proxy/http1_session.h"
 #include "dataplane/proxy/proxy_header_session.h"
@@ -81,6 +82,9 @@ class Worker : private SessionOwner, private ProxiedConnectionStarter {
   int index_;
   net::EventLoop loop_;
   WorkerContext ctx_;
+  // Declared after ctx_: destroyed first (its copies use ctx_), after Stop()
+  // freed the sessions whose exchanges may hold copies being gathered.
+  std::unique_ptr<mirror::MirrorSender> mirror_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::shared_ptr<const tls::ServerConfig> initial_tls_;
   Session* sessions_ = nullptr;  // intrusive list; the worker owns them

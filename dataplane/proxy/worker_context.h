@@ -17,6 +17,10 @@
 #include "dataplane/upstream/connection_pool.h"
 #include "dataplane/upstream/http2_pool.h"
 
+namespace sluice::pipeline {
+class MirrorSink;  // pipeline/mirror_sink.h
+}
+
 namespace sluice::proxy {
 
 struct WorkerStats {
@@ -46,6 +50,19 @@ struct WorkerStats {
   // were invalid or did not come in time.
   std::atomic<uint64_t> connections_refused[5] = {};
   std::atomic<uint64_t> proxy_protocol_failures{0};
+  // TLS passthrough (PassthroughSession): connections spliced, those that
+  // never reached a backend, and the bytes each way (counted when each ends).
+  std::atomic<uint64_t> passthrough_connections{0};
+  std::atomic<uint64_t> passthrough_failures{0};
+  std::atomic<uint64_t> passthrough_bytes_in{0};   // client -> backend
+  std::atomic<uint64_t> passthrough_bytes_out{0};  // backend -> client
+  // Request mirroring (dataplane/mirror): copies sent, answered (any
+  // status), failed (no endpoint or cluster, connect error, timeout), and
+  // dropped over the per-worker caps.
+  std::atomic<uint64_t> mirror_requests{0};
+  std::atomic<uint64_t> mirror_completed{0};
+  std::atomic<uint64_t> mirror_failures{0};
+  std::atomic<uint64_t> mirror_dropped{0};
   pipeline::CompressionStats compression;           // the compression stage's counters
 
   void Count(std::atomic<uint64_t>& counter, uint64_t n = 1) {
@@ -86,6 +103,9 @@ struct WorkerContext {
   // are served, each HTTP/1.1 response closes its connection and HTTP/2
   // connections get the GOAWAY shutdown notice.
   bool shutting_down = false;
+  // The worker's mirror sender (dataplane/mirror), or null (tests): every
+  // exchange's ExchangeState::mirror.
+  pipeline::MirrorSink* mirror = nullptr;
   // Reused for serialising heads on this worker's thread (keeps its
   // capacity, so no allocation per response).
   std::string scratch;

@@ -245,6 +245,27 @@ const CompiledRoute* CompiledSnapshot::Match(std::string_view raw_host, std::str
   return router::FirstMatch(vhost->routes, path, RuleOf);
 }
 
+const CompiledVirtualHost* CompiledSnapshot::MatchPassthrough(std::string_view server_name) const {
+  if (passthrough_hosts_ == 0 || server_name.empty()) return nullptr;
+  router::RequestHost host(server_name);
+  const CompiledVirtualHost* vhost = router::SelectHost(
+      host,
+      [this](std::string_view name) -> const CompiledVirtualHost* {
+        const auto* found = exact_hosts_.Find(name);
+        return found == nullptr ? nullptr : found->get();
+      },
+      [this](std::string_view parent) -> const CompiledVirtualHost* {
+        if (wildcard_hosts_.empty()) return nullptr;
+        const auto* found = wildcard_hosts_.Find(parent);
+        return found == nullptr ? nullptr : found->get();
+      },
+      []() -> const CompiledVirtualHost* { return nullptr; });
+  if (vhost == nullptr || !vhost->tls_passthrough || vhost->routes.empty() || vhost->routes.front().cluster == nullptr) {
+    return nullptr;
+  }
+  return vhost;
+}
+
 const CompiledCluster* CompiledSnapshot::FindCluster(std::string_view name) const {
   const auto* found = clusters_.Find(name);
   return found == nullptr ? nullptr : found->get();
@@ -412,6 +433,7 @@ struct CompiledSnapshotBuilder {
 
   static void RemoveHost(CompiledSnapshot& snapshot, const std::string& name, const CompiledVirtualHost& host) {
     snapshot.route_count_ -= host.routes.size();
+    if (host.tls_passthrough) --snapshot.passthrough_hosts_;
     for (const std::string& cluster : ClusterNames(host)) {
       if (!snapshot.hosts_by_cluster_.Contains(cluster)) continue;
       PersistentMap<bool>& hosts = snapshot.hosts_by_cluster_.Mutable(cluster);
@@ -429,6 +451,7 @@ struct CompiledSnapshotBuilder {
 
   static void AddHost(CompiledSnapshot& snapshot, const std::string& name, std::shared_ptr<const CompiledVirtualHost> host) {
     snapshot.route_count_ += host->routes.size();
+    if (host->tls_passthrough) ++snapshot.passthrough_hosts_;
     for (const std::string& cluster : ClusterNames(*host)) snapshot.hosts_by_cluster_.Mutable(cluster).Set(name, true);
     if (name == "*") {
       snapshot.catch_all_ = std::move(host);
@@ -527,6 +550,15 @@ struct CompiledSnapshotBuilder {
     // Kubernetes precedence (longest path, then Exact), whatever order the
     // snapshot lists them in; the translator's order already is that.
     router::SortByPrecedence(out.routes, RuleOf);
+    if (vhost.tls_passthrough()) {
+      if (out.routes.empty() || out.routes.front().cluster == nullptr) {
+        return Status::Error("virtual host " + vhost.name() + ": TLS passthrough needs a route with a cluster");
+      }
+      if (vhost.name() == "*") return Status::Error("virtual host *: TLS passthrough needs a host name (SNI)");
+      out.tls_passthrough = true;
+      out.passthrough_connect_timeout = std::chrono::milliseconds(vhost.passthrough_connect_timeout_ms());
+      out.passthrough_idle_timeout = std::chrono::milliseconds(vhost.passthrough_idle_timeout_ms());
+    }
     return std::shared_ptr<const CompiledVirtualHost>(std::move(out_host));
   }
 

@@ -3,6 +3,7 @@
 // Built on the main thread, shared as std::shared_ptr<const CompiledSnapshot>
 // and swapped into each worker on its own loop; a request keeps the snapshot
 // it started with until it ends.
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -151,6 +152,12 @@ struct CompiledRoute {
 struct CompiledVirtualHost {
   std::string name;
   std::vector<CompiledRoute> routes;  // match order (router::SortByPrecedence)
+  // TLS passthrough (v1::VirtualHost.tls_passthrough): connections whose
+  // SNI names this host are spliced to routes.front().cluster, balanced by
+  // that route's policy. Timeouts 0: the proxy's defaults.
+  bool tls_passthrough = false;
+  std::chrono::milliseconds passthrough_connect_timeout{0};
+  std::chrono::milliseconds passthrough_idle_timeout{0};
   // The v1::VirtualHost it was compiled from: an equal one (and unchanged
   // clusters) lets the next snapshot share this object.
   std::shared_ptr<const v1::VirtualHost> source;
@@ -183,6 +190,13 @@ class CompiledSnapshot {
   const CompiledRoute* Match(std::string_view host, std::string_view path) const;
 
   const CompiledCluster* FindCluster(std::string_view name) const;
+  // TLS passthrough: whether any host is passed through (the HTTPS listener
+  // peeks at ClientHellos only then), and the host a ClientHello's server
+  // name selects when that host is a passthrough one (the router's host
+  // rules: exact, then wildcard; never the catch-all, which has no SNI).
+  // Null: terminate TLS as usual.
+  bool has_tls_passthrough() const { return passthrough_hosts_ > 0; }
+  const CompiledVirtualHost* MatchPassthrough(std::string_view server_name) const;
   // The compiled virtual host named `name` ("a.b", "*.b" or "*"), or null.
   // Shared (same object) between snapshots while it and its clusters are
   // unchanged (see Compile's `previous`).
@@ -232,6 +246,7 @@ class CompiledSnapshot {
   PersistentMap<PersistentMap<bool>> hosts_by_cluster_;
   PersistentMap<bool> dns_clusters_;  // compiled again every time (re-resolved)
   size_t route_count_ = 0;
+  size_t passthrough_hosts_ = 0;
   std::shared_ptr<const tls::ServerConfig> server_tls_;
   std::vector<tls::CertificateProblem> certificate_problems_;
 };
