@@ -10,7 +10,7 @@ PACKAGES=(
   bazel-bootstrap g++ python3
   # libraries (linked as system libraries through Bazel linkopts)
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
-  libnghttp2-dev libssl-dev nlohmann-json3-dev libcpprest-dev libyaml-cpp-dev
+  libnghttp2-dev libssl-dev libcrypt-dev nlohmann-json3-dev libcpprest-dev libyaml-cpp-dev
   # response compression (dataplane/pipeline/compression_stage): Debian's
   # zlib, brotli and zstd libraries rather than hand-written codecs
   zlib1g-dev libbrotli-dev libzstd-dev

@@ -1,9 +1,14 @@
 #pragma once
 // Which Secrets the controller keeps, and how much of each. Translation
-// reads two things from Secrets: a serving certificate (type
-// kubernetes.io/tls: tls.crt, tls.key, and ca.crt when present) and a CA
+// reads three things from Secrets: a serving certificate (type
+// kubernetes.io/tls: tls.crt, tls.key, and ca.crt when present), a CA
 // bundle to verify TLS backends (`ca.crt` of a Secret of any type, e.g. an
-// Opaque one, as ingress-nginx's proxy-ssl-secret allows). Everything else
+// Opaque one, as ingress-nginx's proxy-ssl-secret allows), and the users
+// of basic authentication (auth-secret: the htpasswd file in key `auth`,
+// only its lines with a password hash; or an auth-map, a Secret where some
+// value is a password hash: its keys, and only the values that are
+// hashes). Hashes are recognised by shape (base/htpasswd.h), so a Secret
+// is kept or dropped on its own, before any Ingress names it. Everything else
 // in a cluster's Secrets (passwords, tokens, Helm releases, and the copy of
 // the whole Secret that `kubectl apply` leaves in an annotation) is dropped
 // as soon as it is read, so the controller never holds it.

@@ -14,8 +14,11 @@ using nlohmann::json;
 
 // Annotations naming the CA Secret for verifying TLS backends: "name" (in
 // the Ingress's namespace) or "namespace/name" (translate/annotations.cc).
+// And the basic-auth Secret (translate/auth_annotations.h; only in the
+// Ingress's namespace, but written the same way).
 constexpr const char* kCaSecretAnnotations[] = {"sluice.io/backend-tls-ca-secret",
-                                                "nginx.ingress.kubernetes.io/proxy-ssl-secret"};
+                                                "nginx.ingress.kubernetes.io/proxy-ssl-secret",
+                                                "nginx.ingress.kubernetes.io/auth-secret"};
 constexpr std::string_view kServiceNameLabel = "kubernetes.io/service-name";
 
 // Never throws, whatever the shape of `object`.
@@ -245,7 +248,7 @@ bool Store::SecretReferenced(const std::string& ns, const std::string& secret) c
     }
   }
   // A backend CA may live in another namespace ("namespace/name"): every
-  // Ingress, but only two annotation lookups each.
+  // Ingress, but only three annotation lookups each.
   for (const auto& [ingress_key, stored] : ingresses) {
     const json* metadata = Field(stored.object, "metadata");
     const json* annotations = metadata ? Field(*metadata, "annotations") : nullptr;

@@ -41,10 +41,10 @@ class Store {
   //    managedFields, generation, uid, status and kubectl's
   //    last-applied-configuration annotation) -> false;
   //  - a Secret translation reads nothing of (not kubernetes.io/tls, no
-  //    ca.crt) -> false and not stored (if a Secret of that name was
+  //    ca.crt, no password hash) -> false and not stored (if a Secret of that name was
   //    stored, it is removed and that may count as a change);
   //  - a Secret, Service or EndpointSlice no stored Ingress refers to (in
-  //    spec.tls, a backend, or a backend-TLS CA annotation) -> false
+  //    spec.tls, a backend, or a backend-TLS CA or auth-secret annotation) -> false
   //    (it is still stored: an Ingress referring to it may come later, and
   //    that Ingress's own Upsert returns true).
   bool Upsert(nlohmann::json object, std::string origin);

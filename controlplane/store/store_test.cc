@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "base/base64.h"
+#include "controlplane/store/secret_filter.h"
+
 namespace sluice::store {
 namespace {
 
@@ -190,6 +193,53 @@ TEST(StoreTest, ReplaceAllRemovesWhatIsGone) {
   EXPECT_EQ(store.Find("Ingress", "demo", "old"), nullptr);
   EXPECT_NE(store.Find("Ingress", "demo", "kept"), nullptr);
   EXPECT_FALSE(store.ReplaceAll(fresh));
+}
+
+// Basic-auth Secrets: only password hashes are kept, by shape, whatever
+// the Secret's type; plaintext values never stay in the controller.
+TEST(SecretFilterTest, KeepsOnlyPasswordHashes) {
+  const std::string bcrypt = "$2y$05$2tZwt8ttYIQXM7y/oyzWpO3lGLDTbyjlu9LAd9fYMUX9Y5LaAn84G";
+  const std::string sha1 = "{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=";
+  json file = {{"apiVersion", "v1"},
+               {"kind", "Secret"},
+               {"type", "Opaque"},
+               {"metadata", {{"name", "users"}, {"namespace", "demo"}, {"annotations", {{"a", "b"}}}}},
+               {"data",
+                {{"auth", EncodeBase64("# admins\nalice:" + bcrypt + "\neve:hunter2\nnotaline\nbob:" + sha1 + ":x\n")},
+                 {"token", EncodeBase64("abc")}}}};
+  ASSERT_TRUE(TrimSecret(file));
+  ASSERT_TRUE(file["data"].contains("auth"));
+  EXPECT_FALSE(file["data"].contains("token"));
+  EXPECT_EQ(*DecodeBase64(file["data"]["auth"].get<std::string>()),
+            "\nalice:" + bcrypt + "\neve:\n\nbob:" + sha1 + "\n");  // line numbers kept
+
+  json map = {{"apiVersion", "v1"},
+              {"kind", "Secret"},
+              {"metadata", {{"name", "map"}, {"namespace", "demo"}}},
+              {"stringData", {{"amy", sha1}, {"pat", "plaintext"}}}};
+  ASSERT_TRUE(TrimSecret(map));
+  EXPECT_EQ(map["stringData"], json({{"amy", sha1}, {"pat", ""}}));
+
+  json plain = {{"apiVersion", "v1"},
+                {"kind", "Secret"},
+                {"metadata", {{"name", "db"}, {"namespace", "demo"}}},
+                {"data", {{"password", EncodeBase64("hunter2")}, {"auth", EncodeBase64("user:plaintext\n")}}}};
+  EXPECT_FALSE(TrimSecret(plain));
+  EXPECT_FALSE(plain.contains("data"));
+}
+
+TEST(StoreTest, AuthSecretAnnotationMakesTheSecretMatter) {
+  Store store;
+  json secret = {{"apiVersion", "v1"},
+                 {"kind", "Secret"},
+                 {"metadata", {{"name", "users"}, {"namespace", "demo"}}},
+                 {"stringData", {{"auth", "bob:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n"}}}};
+  EXPECT_FALSE(store.Upsert(secret, "a.yaml"));  // nobody refers to it yet
+  json ingress = Ingress("web", "app");
+  ingress["metadata"]["annotations"] = {{"nginx.ingress.kubernetes.io/auth-secret", "users"}};
+  EXPECT_TRUE(store.Upsert(ingress, "a.yaml"));
+  secret["stringData"]["auth"] = "bob:{SHA}2jmj7l5rSw0yVb/vlWAYkK/YBwk=\n";
+  EXPECT_TRUE(store.Upsert(secret, "a.yaml"));
 }
 
 }  // namespace

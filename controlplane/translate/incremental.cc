@@ -204,6 +204,9 @@ bool IncrementalTranslator::Partial(const store::Store& store, const std::vector
     if (auto it = users_.find("ca:" + ns + "/" + name); it != users_.end()) {
       scope.insert(it->second.readers.begin(), it->second.readers.end());
     }
+    if (auto it = users_.find("auth:" + ns + "/" + name); it != users_.end()) {
+      scope.insert(it->second.readers.begin(), it->second.readers.end());
+    }
   }
 
   // Closed over interaction: whoever shares a key with a member, where one

@@ -151,6 +151,10 @@ json RandomIngress(const std::function<int(int)>& pick, const std::string& ns, c
     annotations["sluice.io/backend-protocol"] = "https";
     annotations["sluice.io/backend-tls-ca-secret"] = "ca-" + std::to_string(pick(2));
   }
+  if (pick(7) == 0) {
+    annotations["nginx.ingress.kubernetes.io/auth-type"] = "basic";
+    annotations["nginx.ingress.kubernetes.io/auth-secret"] = "auth-" + std::to_string(pick(2));
+  }
   if (!annotations.empty()) metadata["annotations"] = annotations;
   auto backend = [&] {
     json port = pick(2) == 0 ? json{{"name", "http"}} : json{{"number", 80}};
@@ -182,6 +186,17 @@ json CaSecret(const std::string& name, bool valid) {
           {"metadata", {{"name", name}, {"namespace", "ns"}}},
           {"stringData", {{"ca.crt", valid ? "-----BEGIN CERTIFICATE-----\n" + name + "\n-----END CERTIFICATE-----\n"
                                            : std::string("not pem")}}}};
+}
+
+// A basic-auth Secret: an htpasswd file with one user, or (invalid) one
+// with a DES crypt user only (refused: the routes answer 503).
+json AuthSecret(const std::string& name, bool valid) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Secret"},
+          {"type", "Opaque"},
+          {"metadata", {{"name", name}, {"namespace", "ns"}}},
+          {"stringData",
+           {{"auth", valid ? name + ":{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n" : std::string("dave:XoHrPzmA7g6Ew\n")}}}};
 }
 
 json TlsSecret(const std::string& name, bool valid) {
@@ -233,12 +248,14 @@ TEST(IncrementalTranslatorTest, IngressServiceSecretChangesEqualFullTranslation)
           store.Upsert(Service(service, pick(4) == 0), "api");
         }
       } else if (what < 8) {
-        const bool ca = pick(3) == 0;
-        std::string secret = (ca ? "ca-" : "tls-") + std::to_string(pick(3));
+        const int kind = pick(4);  // 0: a backend CA, 1: basic-auth users, else a certificate
+        std::string secret = (kind == 0 ? "ca-" : kind == 1 ? "auth-" : "tls-") + std::to_string(pick(3));
         if (pick(3) == 0) {
           store.Remove("Secret", "ns", secret);
         } else {
-          store.Upsert(ca ? CaSecret(secret, pick(3) != 0) : TlsSecret(secret, pick(3) != 0), "api");
+          bool valid = pick(3) != 0;
+          store.Upsert(kind == 0 ? CaSecret(secret, valid) : kind == 1 ? AuthSecret(secret, valid) : TlsSecret(secret, valid),
+                       "api");
         }
       } else {
         std::vector<std::string> addresses;

@@ -2,6 +2,7 @@
 
 #include "controlplane/translate/annotation_catalog.h"
 #include "controlplane/translate/annotation_lookup.h"
+#include "controlplane/translate/auth_annotations.h"
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
@@ -406,7 +407,36 @@ class Translator {
     for (const AnnotationProblem& problem : RefusedAnnotationProblems(annotations)) {
       Report(Severity::kWarning, stored, "Ingress", problem.message, "RefusedAnnotation");
     }
+    ReadBasicAuth(stored, annotations, parsed.policy);
     return std::move(parsed.policy);
+  }
+
+  // Basic authentication: the annotations, then the users of their Secret.
+  // Anything unusable fails closed (basic_auth.deny_all: 503), never open.
+  void ReadBasicAuth(const StoredObject& stored, const json* annotations, v1::RoutePolicy& policy) {
+    AnnotatedBasicAuth auth = BasicAuthFromAnnotations(annotations, String(Get(&stored.object, "metadata"), "namespace"));
+    for (const AnnotationProblem& problem : auth.problems) {
+      Report(Severity::kWarning, stored, "Ingress", problem.message, kInvalidAnnotation);
+    }
+    if (auth.satisfy_any) policy.set_satisfy_any(true);
+    if (!auth.enabled) return;
+    v1::BasicAuthPolicy* basic = policy.mutable_basic_auth();
+    *basic = std::move(auth.policy);
+    if (basic->deny_all()) return;
+    std::string label = "basic auth: Secret " + auth.secret_namespace + "/" + auth.secret_name;
+    Reads("auth:" + auth.secret_namespace + "/" + auth.secret_name);
+    const StoredObject* secret = store_.Find("Secret", auth.secret_namespace, auth.secret_name);
+    if (secret == nullptr) {
+      basic->set_deny_all(true);
+      Report(Severity::kWarning, stored, "Ingress",
+             label + " not found (or holds no password hash); every request gets 503", kSecretNotFound);
+      return;
+    }
+    for (const std::string& problem : ReadBasicAuthUsers(secret->object, label, auth.auth_map, *basic)) {
+      Report(Severity::kWarning, stored, "Ingress",
+             problem + (basic->deny_all() ? "; every request gets 503" : ""), kInvalidSecret);
+    }
+    if (basic->deny_all()) basic->clear_users();
   }
 
   // Left unset when all defaults, so Ingresses without annotations give the

@@ -116,7 +116,8 @@ void RefreshEndpoints(const store::Store& store, const Options& options,
 // the default backend), named by keys: "h:<host>" (a host's routes, canary
 // attachments and TLS claim), "w:<*.domain>" (a wildcard TLS claim, read by
 // every host it covers), "c:<cluster>", "s:<ns>/<secret>" (a certificate),
-// "ca:<ns>/<secret>" (a backend CA, read only), "d" (the default backend).
+// "ca:<ns>/<secret>" (a backend CA, read only), "auth:<ns>/<secret>" (a
+// basic-auth Secret, read only), "d" (the default backend).
 // Two Ingresses can only change each other's output if one writes a key the
 // other reads or writes.
 struct IngressTrace {

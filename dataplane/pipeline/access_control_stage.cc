@@ -17,11 +17,13 @@ bool ParseAll(const google::protobuf::RepeatedPtrField<std::string>& cidrs, std:
 
 }  // namespace
 
-std::unique_ptr<AccessControlStage> AccessControlStage::FromPolicy(const v1::AccessControlPolicy& policy) {
+std::unique_ptr<AccessControlStage> AccessControlStage::FromPolicy(const v1::AccessControlPolicy& policy,
+                                                                  bool satisfy_any) {
   if (policy.allow().empty() && policy.deny().empty() && !policy.deny_all()) return nullptr;
   std::vector<IpPrefix> allow, deny;
   bool valid = ParseAll(policy.allow(), allow) && ParseAll(policy.deny(), deny);
-  return std::make_unique<AccessControlStage>(PrefixSet(allow), PrefixSet(deny), policy.deny_all() || !valid);
+  return std::make_unique<AccessControlStage>(PrefixSet(allow), PrefixSet(deny), policy.deny_all() || !valid,
+                                              satisfy_any);
 }
 
 bool AccessControlStage::Allows(const IpAddress& client) const {
@@ -30,6 +32,12 @@ bool AccessControlStage::Allows(const IpAddress& client) const {
 }
 
 Verdict AccessControlStage::OnRequestHead(ExchangeState& state) const {
+  if (satisfy_any_ && state.client != nullptr && !deny_all_ && !deny_.Contains(state.client->address)) {
+    // The address alone passes only through a non-empty allow list; an
+    // empty one (a deny list only) leaves everyone to authenticate.
+    state.access_granted = !allow_.empty() && allow_.Contains(state.client->address);
+    return Verdict::kContinue;
+  }
   if (state.client != nullptr && Allows(state.client->address)) return Verdict::kContinue;
   state.reply.status = 403;
   state.reply.body = "forbidden\n";

@@ -6,7 +6,12 @@
 // non-empty allow list. The client is the real one (ExchangeState::client:
 // after the PROXY protocol and the real_client stage). The lists are
 // compiled with the snapshot into merged sorted ranges: a request costs at
-// most two binary searches. Reads: the client address. Changes: nothing.
+// most two binary searches. Reads: the client address. Changes: nothing,
+// except under `satisfy: any` (RoutePolicy.satisfy_any on a route with an
+// authentication stage): then a client in the non-empty allow list gets
+// ExchangeState::access_granted (the authentication stages let it pass)
+// and a client outside it is not refused here but must authenticate; the
+// deny list (and deny_all) still refuses with 403.
 #include <memory>
 
 #include "base/ip_prefix.h"
@@ -18,9 +23,10 @@ namespace sluice::pipeline {
 class AccessControlStage final : public Stage {
  public:
   // Null when the policy restricts nothing (no stage on the route).
-  static std::unique_ptr<AccessControlStage> FromPolicy(const v1::AccessControlPolicy& policy);
-  AccessControlStage(PrefixSet allow, PrefixSet deny, bool deny_all)
-      : allow_(std::move(allow)), deny_(std::move(deny)), deny_all_(deny_all) {}
+  static std::unique_ptr<AccessControlStage> FromPolicy(const v1::AccessControlPolicy& policy,
+                                                        bool satisfy_any = false);
+  AccessControlStage(PrefixSet allow, PrefixSet deny, bool deny_all, bool satisfy_any = false)
+      : allow_(std::move(allow)), deny_(std::move(deny)), deny_all_(deny_all), satisfy_any_(satisfy_any) {}
 
   std::string_view name() const override { return "access_control"; }
   StageOrder order() const override { return StageOrder::kAccessControl; }
@@ -32,6 +38,7 @@ class AccessControlStage final : public Stage {
   PrefixSet allow_;  // empty: everyone not denied
   PrefixSet deny_;
   bool deny_all_;
+  bool satisfy_any_;  // the allow list grants access; outside it, authentication decides
 };
 
 }  // namespace sluice::pipeline

@@ -5,6 +5,7 @@
 #include "dataplane/pipeline/access_control_stage.h"
 #include "dataplane/pipeline/access_log_stage.h"
 #include "dataplane/pipeline/metrics_stage.h"
+#include "dataplane/pipeline/basic_auth_stage.h"
 #include "dataplane/pipeline/body_limit_stage.h"
 #include "dataplane/pipeline/compression_stage.h"
 #include "dataplane/pipeline/https_redirect_stage.h"
@@ -121,7 +122,13 @@ std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const C
   if (defaults.trusted_proxies != nullptr && !defaults.trusted_proxies->empty()) {
     stages.push_back(std::make_unique<RealClientStage>(defaults.trusted_proxies));
   }
-  if (auto access = AccessControlStage::FromPolicy(policy.access_control())) stages.push_back(std::move(access));
+  // satisfy: any needs an authentication stage to fall back on; without
+  // one the access lists apply as they are.
+  bool satisfy_any = policy.satisfy_any() && policy.has_basic_auth();
+  if (auto access = AccessControlStage::FromPolicy(policy.access_control(), satisfy_any)) {
+    stages.push_back(std::move(access));
+  }
+  if (policy.has_basic_auth()) stages.push_back(BasicAuthStage::FromPolicy(policy.basic_auth()));
   if (policy.rate_limit().limits_size() > 0) {
     stages.push_back(std::make_unique<RateLimitStage>(RateLimitStage::Options::From(policy.rate_limit()),
                                                       &ratelimit::BucketTable::ProcessWide(),

@@ -72,6 +72,11 @@ struct ExchangeState {
   // stage took it from a trusted proxy's X-Forwarded-For.
   const http::ClientInfo* client = nullptr;
   http::ClientInfo forwarded_client;
+  // `satisfy: any` (RoutePolicy.satisfy_any): the access_control stage
+  // found the client in the route's allow list, which grants access by
+  // itself; the authentication stages after it let the request pass
+  // without credentials. Never set otherwise.
+  bool access_granted = false;
 
   // Request side.
   int64_t request_content_length = -1;  // the declared body length; -1: unknown (chunked) or none

@@ -30,7 +30,8 @@ enum class Verdict : uint8_t { kContinue, kReply, kPause };
 // the request-side ones; see README.md.
 enum class StageOrder : uint8_t {
   kRealClient = 5,      // the client a trusted proxy names in X-Forwarded-For
-  kAccessControl = 10,  // IP allow/deny (access_control); authentication (empty)
+  kAccessControl = 10,  // IP allow/deny (access_control); marks access_granted under satisfy: any
+  kBasicAuth = 15,      // HTTP Basic authentication: 401 (basic_auth_stage)
   kRateLimit = 20,      // request rate limits: 429 (rate_limit_stage)
   kWafRequest = 30,     // application firewall, request phases (dataplane/waf)
   kHttpsRedirect = 40,  // plain HTTP to a TLS-only host: 308 to https
