@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "controlplane/translate/annotations.h"
+#include "controlplane/translate/auth_annotations.h"
 #include "controlplane/translate/balancing_annotations.h"
 #include "controlplane/translate/json_access.h"
 #include "controlplane/translate/static_sites.h"
@@ -384,6 +385,26 @@ class Translator {
       Report(Severity::kWarning, stored, "Ingress",
              problem.message + (problem.annotation.empty() ? "; annotations ignored" : "; annotation ignored"),
              kInvalidAnnotation);
+    }
+    // External authentication: the auth URL's Service becomes a cluster
+    // (created when the snapshot is assembled, after every backend, so a
+    // Service that is also a backend keeps its backend's settings).
+    AnnotatedAuth auth = ExternalAuthFromAnnotations(annotations, origin.substr(0, origin.find('/')));
+    for (const AnnotationProblem& problem : auth.problems) {
+      bool refused = auth.policy.deny_all() && problem.annotation.find("auth-url") != std::string::npos;
+      Report(Severity::kWarning, stored, "Ingress", problem.message + (refused ? "" : "; annotation ignored"),
+             kInvalidAnnotation);
+    }
+    if (auth.set) {
+      if (!auth.policy.deny_all()) {
+        std::string cluster_name = auth.service_namespace + "/" + auth.service_name + ":" +
+                                   std::to_string(auth.service_port);
+        auth.policy.set_cluster(cluster_name);
+        Writes("c:" + cluster_name);
+        auth_services_.try_emplace(cluster_name, AuthService{auth.service_namespace, auth.service_name,
+                                                             auth.service_port, &stored});
+      }
+      *parsed.policy.mutable_external_auth() = std::move(auth.policy);
     }
     // Snippets and other raw configuration: never applied, said loudly (an
     // Event with its own reason, so `kubectl get events` finds them all).
@@ -980,9 +1001,27 @@ class Translator {
           route.mutable_policy()->set_redirect_to_https(true);
         }
         used_clusters.insert(route.cluster());
+        if (!route.policy().external_auth().cluster().empty()) {
+          used_clusters.insert(route.policy().external_auth().cluster());
+        }
         for (const v1::WeightedCluster& weighted : route.weighted_clusters()) used_clusters.insert(weighted.cluster());
         if (!route.canary().cluster().empty()) used_clusters.insert(route.canary().cluster());
         *vhost->add_routes() = std::move(route);
+      }
+    }
+    // Auth services that no route uses as its backend: clusters of their own.
+    for (const auto& [name, service] : auth_services_) {
+      if (!used_clusters.count(name)) continue;
+      auto [it, fresh] = clusters_.try_emplace(name);
+      if (!fresh) continue;
+      it->second.cluster.set_name(name);
+      PortRef ref;
+      ref.number = service.port;
+      it->second.problem = FillEndpoints(service.ns, service.name, ref, &it->second.cluster);
+      if (!it->second.problem.message.empty()) {
+        Report(Severity::kWarning, *service.stored, "Ingress",
+               "auth service " + name + ": " + it->second.problem.message + " (for requests needing it: 500)",
+               it->second.problem.reason);
       }
     }
     for (const std::string& name : used_clusters) {
@@ -1082,6 +1121,15 @@ class Translator {
   // (host, match, path) -> origin of the Ingress that routes it.
   std::map<std::tuple<std::string, v1::Route::PathMatch, std::string>, std::string> claims_;
   std::map<std::string, ClusterBuild> clusters_;
+  // External auth services by cluster name (the first Ingress naming one
+  // reports its problems).
+  struct AuthService {
+    std::string ns;
+    std::string name;
+    uint32_t port = 0;
+    const StoredObject* stored = nullptr;
+  };
+  std::map<std::string, AuthService> auth_services_;
   // (host, match, path) -> origin of the canary Ingress attached to that route.
   std::map<std::tuple<std::string, v1::Route::PathMatch, std::string>, std::string> canary_owners_;
   std::optional<v1::Route> default_route_;

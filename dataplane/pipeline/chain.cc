@@ -6,6 +6,7 @@
 #include "dataplane/pipeline/access_log_stage.h"
 #include "dataplane/pipeline/body_limit_stage.h"
 #include "dataplane/pipeline/compression_stage.h"
+#include "dataplane/pipeline/ext_auth_stage.h"
 #include "dataplane/pipeline/https_redirect_stage.h"
 #include "dataplane/pipeline/real_client_stage.h"
 #include "dataplane/pipeline/concurrency_limit_stage.h"
@@ -120,6 +121,7 @@ std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const C
     stages.push_back(std::make_unique<RealClientStage>(defaults.trusted_proxies));
   }
   if (auto access = AccessControlStage::FromPolicy(policy.access_control())) stages.push_back(std::move(access));
+  if (policy.has_external_auth()) ExtAuthStage::AddStages(policy.external_auth(), stages);
   if (policy.rate_limit().limits_size() > 0) {
     stages.push_back(std::make_unique<RateLimitStage>(RateLimitStage::Options::From(policy.rate_limit()),
                                                       &ratelimit::BucketTable::ProcessWide(),

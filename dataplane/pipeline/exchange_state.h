@@ -20,6 +20,10 @@
 
 #include "dataplane/accesslog/access_log.h"
 
+namespace sluice::subrequest {
+class Client;
+}
+
 namespace sluice::pipeline {
 
 // A field the request stages add to the upstream request after the
@@ -32,6 +36,7 @@ struct AddedField {
 };
 
 struct CompressionStats;
+class AuthCache;
 
 // Per-request data of a stage that needs some (a compression stream, a WAF
 // transaction); most stages keep none.
@@ -46,6 +51,7 @@ enum StageDataSlot : size_t {
   kCompressionData = 0,
   kWafData,  // the request's ModSecurity transaction (dataplane/waf)
   kConcurrencyData,  // the request's in-flight slot (concurrency_limit_stage)
+  kExtAuthData,      // the auth subrequest and its answer (ext_auth_stage)
   kStageDataSlots,
 };
 
@@ -113,6 +119,11 @@ struct ExchangeState {
   accesslog::AccessLog::Writer* access_log = nullptr;
   // This worker's compression counters, or null (tests).
   CompressionStats* compression_stats = nullptr;
+  // This worker's subrequest client (dataplane/subrequest), or null (tests):
+  // a stage's own requests to a cluster (external auth).
+  subrequest::Client* subrequests = nullptr;
+  // This worker's cache of external auth decisions, or null.
+  AuthCache* auth_cache = nullptr;
 
   // The response head ends the response (HEAD, 204, 304, an upstream
   // HEADERS frame with END_STREAM): no body and no tail may follow it.

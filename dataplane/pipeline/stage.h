@@ -30,7 +30,8 @@ enum class Verdict : uint8_t { kContinue, kReply, kPause };
 // the request-side ones; see README.md.
 enum class StageOrder : uint8_t {
   kRealClient = 5,      // the client a trusted proxy names in X-Forwarded-For
-  kAccessControl = 10,  // IP allow/deny (access_control); authentication (empty)
+  kAccessControl = 10,  // IP allow/deny (access_control)
+  kExternalAuth = 16,   // auth subrequest: ext_auth, then ext_auth_verdict
   kRateLimit = 20,      // request rate limits: 429 (rate_limit_stage)
   kWafRequest = 30,     // application firewall, request phases (dataplane/waf)
   kHttpsRedirect = 40,  // plain HTTP to a TLS-only host: 308 to https

@@ -82,6 +82,8 @@ Exchange::Exchange(WorkerContext* ctx, DownstreamStream* downstream, http::Reque
   state_.start = net::Clock::now();
   state_.access_log = ctx->access_log.get();
   state_.compression_stats = &ctx->stats.compression;
+  state_.subrequests = ctx->subrequests.get();
+  state_.auth_cache = &ctx->auth_cache;
   if (request_framing_.kind == http1::BodyFraming::kContentLength) {
     state_.request_content_length = static_cast<int64_t>(request_framing_.length);
   }

@@ -160,8 +160,14 @@ class WorkerClient::CallHandle final : public Handle {
 WorkerClient::WorkerClient(proxy::WorkerContext* ctx) : ctx_(ctx) {}
 
 WorkerClient::~WorkerClient() {
+  // Not from inside a stream's callback: the streams go now, not later
+  // (the loop may outlive the pools they would release into).
   for (auto& [id, call] : calls_) {
     if (call->delivery_ != 0) ctx_->loop->CancelTimer(call->delivery_);
+    if (call->stream_ != nullptr) {
+      call->stream_->Cancel();
+      call->stream_.reset();
+    }
     call->Drop();
   }
   calls_.clear();
