@@ -312,4 +312,40 @@ AnnotatedAuth ExternalAuthFromAnnotations(const json* annotations, const std::st
   return auth;
 }
 
+AnnotatedErrors CustomErrorsFromAnnotations(const json* annotations) {
+  AnnotatedErrors errors;
+  Reader reader(annotations, errors.problems);
+  std::string name;
+  if (std::optional<std::string> codes = reader.Text("custom-http-errors", &name)) {
+    std::vector<uint32_t> statuses;
+    bool ok = true;
+    std::string_view rest = *codes;
+    while (!rest.empty()) {
+      size_t comma = rest.find(',');
+      std::string_view code = Trim(rest.substr(0, comma));
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      if (code.empty()) continue;
+      if (code.size() != 3 || code.find_first_not_of("0123456789") != std::string_view::npos || code[0] < '3' ||
+          code[0] > '5') {
+        ok = false;
+        break;
+      }
+      statuses.push_back(static_cast<uint32_t>(std::stoi(std::string(code))));
+    }
+    if (ok && !statuses.empty()) {
+      errors.statuses = std::move(statuses);
+    } else {
+      reader.Problem(name, name + " \"" + *codes + "\": expected statuses from 300 to 599 separated by commas");
+    }
+  }
+  if (std::optional<std::string> service = reader.Text("default-backend", &name)) {
+    if (IsDnsLabel(*service)) {
+      errors.default_backend = *service;
+    } else {
+      reader.Problem(name, name + " \"" + *service + "\": expected a Service name of the Ingress's namespace");
+    }
+  }
+  return errors;
+}
+
 }  // namespace sluice::translate

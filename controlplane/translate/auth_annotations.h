@@ -44,4 +44,16 @@ struct AnnotatedAuth {
 
 AnnotatedAuth ExternalAuthFromAnnotations(const nlohmann::json* annotations, const std::string& ingress_namespace);
 
+// Custom error pages and the per-Ingress default backend:
+//   sluice.io/custom-http-errors  nginx.ingress.kubernetes.io/custom-http-errors  "404,503" (300..599)
+//   sluice.io/default-backend     nginx.ingress.kubernetes.io/default-backend     a Service of the Ingress's
+//                                 namespace (its first port); serves the listed errors, and the requests of
+//                                 routes whose Service has no endpoints
+struct AnnotatedErrors {
+  std::vector<uint32_t> statuses;
+  std::string default_backend;  // a Service name; empty: none
+  std::vector<AnnotationProblem> problems;
+};
+AnnotatedErrors CustomErrorsFromAnnotations(const nlohmann::json* annotations);
+
 }  // namespace sluice::translate

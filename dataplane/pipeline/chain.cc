@@ -6,6 +6,7 @@
 #include "dataplane/pipeline/access_log_stage.h"
 #include "dataplane/pipeline/body_limit_stage.h"
 #include "dataplane/pipeline/compression_stage.h"
+#include "dataplane/pipeline/custom_errors_stage.h"
 #include "dataplane/pipeline/ext_auth_stage.h"
 #include "dataplane/pipeline/https_redirect_stage.h"
 #include "dataplane/pipeline/real_client_stage.h"
@@ -141,6 +142,9 @@ std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const C
   // Static content: the route answers from its site (every request).
   if (policy.has_static_site()) stages.push_back(StaticStage::FromPolicy(policy.static_site()));
   stages.push_back(std::make_unique<RequestHeadersStage>());
+  if (policy.custom_errors().statuses_size() > 0 && !policy.custom_errors().cluster().empty()) {
+    CustomErrorsStage::AddStages(policy.custom_errors(), stages);
+  }
   stages.push_back(std::make_unique<ResponseHeadersStage>(ResponseHeadersStage::Options::From(policy)));
   if (policy.compression().enabled()) {
     stages.push_back(std::make_unique<CompressionStage>(CompressionStage::Options::From(policy.compression())));

@@ -52,6 +52,7 @@ enum StageDataSlot : size_t {
   kWafData,  // the request's ModSecurity transaction (dataplane/waf)
   kConcurrencyData,  // the request's in-flight slot (concurrency_limit_stage)
   kExtAuthData,      // the auth subrequest and its answer (ext_auth_stage)
+  kCustomErrorsData, // the default backend's page (custom_errors_stage)
   kStageDataSlots,
 };
 

@@ -40,6 +40,7 @@ enum class StageOrder : uint8_t {
   kCacheLookup = 70,    // answers from the cache (empty)
   kRequestHeaders = 80, // X-Forwarded-*, hop-by-hop, Host: what goes upstream
   // --- the upstream: cluster choice, balancer pick, retries ---
+  kCustomErrors = 105,     // listed statuses: the default backend's page instead
   kResponseHeaders = 110,  // hop-by-hop, Server hiding, HSTS, affinity cookie
   kWafResponse = 120,      // application firewall, response phases (dataplane/waf)
   kCompression = 130,      // gzip, brotli, zstd: a response body transform

@@ -280,6 +280,14 @@ bool Exchange::ChooseEndpoint() {
   // Canary rule and traffic split first, then the endpoint in that cluster.
   cluster_ = ctx_->balancer.ChooseCluster(*route_, state_.request);
   balancer::PickResult picked = ctx_->balancer.Pick(*cluster_, pick);
+  if (picked.endpoint == nullptr && !route_->policy.default_backend_cluster().empty()) {
+    // ingress-nginx's default-backend annotation: a Service without
+    // endpoints is served by the default backend.
+    if (const snapshot::CompiledCluster* fallback = snapshot_->FindCluster(route_->policy.default_backend_cluster())) {
+      cluster_ = fallback;
+      picked = ctx_->balancer.Pick(*cluster_, pick);
+    }
+  }
   endpoint_ = picked.endpoint;
   state_.affinity_cookie = std::move(picked.set_cookie);
   if (endpoint_ == nullptr) {
