@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "controlplane/translate/annotations.h"
+#include "controlplane/translate/ext_auth_annotations.h"
 #include "controlplane/translate/balancing_annotations.h"
 #include "controlplane/translate/json_access.h"
 #include "controlplane/translate/static_sites.h"
@@ -401,6 +402,58 @@ class Translator {
       Report(Severity::kWarning, stored, "Ingress",
              problem.message + (problem.annotation.empty() ? "; annotations ignored" : "; annotation ignored"),
              kInvalidAnnotation);
+    }
+    // External authentication: the auth URL's Service becomes a cluster
+    // (created when the snapshot is assembled, after every backend, so a
+    // Service that is also a backend keeps its backend's settings).
+    AnnotatedAuth auth = ExternalAuthFromAnnotations(annotations, origin.substr(0, origin.find('/')));
+    for (const AnnotationProblem& problem : auth.problems) {
+      bool refused = auth.policy.deny_all() && problem.annotation.find("auth-url") != std::string::npos;
+      Report(Severity::kWarning, stored, "Ingress", problem.message + (refused ? "" : "; annotation ignored"),
+             kInvalidAnnotation);
+    }
+    if (auth.set) {
+      if (!auth.policy.deny_all()) {
+        std::string cluster_name = auth.service_namespace + "/" + auth.service_name + ":" +
+                                   std::to_string(auth.service_port);
+        auth.policy.set_cluster(cluster_name);
+        Writes("c:" + cluster_name);
+        auth_services_.try_emplace(cluster_name, AuthService{auth.service_namespace, auth.service_name,
+                                                             auth.service_port, &stored, "auth service"});
+      }
+      *parsed.policy.mutable_external_auth() = std::move(auth.policy);
+    }
+    // Custom error pages and the Ingress's own default backend.
+    AnnotatedErrors errors = CustomErrorsFromAnnotations(annotations);
+    for (const AnnotationProblem& problem : errors.problems) {
+      Report(Severity::kWarning, stored, "Ingress", problem.message + "; annotation ignored", kInvalidAnnotation);
+    }
+    std::string ns = origin.substr(0, origin.find('/'));
+    std::string default_backend;
+    if (!errors.default_backend.empty()) {
+      // Its first port, as ingress-nginx; 80 while the Service is missing.
+      uint32_t port = 80;
+      const StoredObject* service = store_.Find("Service", ns, errors.default_backend);
+      const json* ports = service != nullptr ? Get(Get(&service->object, "spec"), "ports") : nullptr;
+      if (ports != nullptr && ports->is_array() && !ports->empty()) {
+        std::optional<int64_t> number = Integer(Get(&(*ports)[0], "port"));
+        if (number && *number >= 1 && *number <= 65535) port = static_cast<uint32_t>(*number);
+      }
+      default_backend = ns + "/" + errors.default_backend + ":" + std::to_string(port);
+      Writes("c:" + default_backend);
+      auth_services_.try_emplace(default_backend, AuthService{ns, errors.default_backend, port, &stored, "default backend"});
+      parsed.policy.set_default_backend_cluster(default_backend);
+    }
+    if (!errors.statuses.empty()) {
+      v1::CustomErrorsPolicy* custom = parsed.policy.mutable_custom_errors();
+      for (uint32_t status : errors.statuses) custom->add_statuses(status);
+      custom->set_cluster(default_backend);  // empty: the default route's, when the snapshot is assembled
+      custom->set_ingress_namespace(ns);
+      custom->set_ingress_name(origin.substr(origin.find('/') + 1));
+      if (default_backend.empty()) {
+        Reads("d");
+        custom_errors_without_backend_.emplace(origin, &stored);
+      }
     }
     // Snippets and other raw configuration: never applied, said loudly (an
     // Event with its own reason, so `kubectl get events` finds them all).
@@ -1241,10 +1294,53 @@ class Translator {
           route.mutable_policy()->set_redirect_to_https(true);
         }
         used_clusters.insert(route.cluster());
+        if (!route.policy().external_auth().cluster().empty()) {
+          used_clusters.insert(route.policy().external_auth().cluster());
+        }
+        if (!route.policy().default_backend_cluster().empty()) {
+          used_clusters.insert(route.policy().default_backend_cluster());
+        }
+        if (route.policy().has_custom_errors()) {
+          v1::CustomErrorsPolicy* custom = route.mutable_policy()->mutable_custom_errors();
+          // X-Service-Name and X-Service-Port: the route's own ("ns/name:port").
+          const std::string& own = route.cluster();
+          size_t slash = own.find('/'), colon = own.rfind(':');
+          if (slash != std::string::npos && colon != std::string::npos && colon > slash) {
+            custom->set_service_name(own.substr(slash + 1, colon - slash - 1));
+            custom->set_service_port(own.substr(colon + 1));
+          }
+          if (custom->cluster().empty() && default_route_ && !default_route_->cluster().empty()) {
+            custom->set_cluster(default_route_->cluster());
+          }
+          if (!custom->cluster().empty()) used_clusters.insert(custom->cluster());
+        }
         for (const v1::WeightedCluster& weighted : route.weighted_clusters()) used_clusters.insert(weighted.cluster());
         if (!route.canary().cluster().empty()) used_clusters.insert(route.canary().cluster());
         if (!route.policy().mirror().cluster().empty()) used_clusters.insert(route.policy().mirror().cluster());
         *vhost->add_routes() = std::move(route);
+      }
+    }
+    for (const auto& [origin, stored] : custom_errors_without_backend_) {
+      if (default_route_ && !default_route_->cluster().empty()) continue;
+      Report(Severity::kWarning, *stored, "Ingress",
+             "custom-http-errors without a default backend (the default-backend annotation, or a "
+             "spec.defaultBackend) has no effect",
+             kInvalidAnnotation);
+    }
+    // Auth services and default backends that no route uses as its backend:
+    // clusters of their own.
+    for (const auto& [name, service] : auth_services_) {
+      if (!used_clusters.count(name)) continue;
+      auto [it, fresh] = clusters_.try_emplace(name);
+      if (!fresh) continue;
+      it->second.cluster.set_name(name);
+      PortRef ref;
+      ref.number = service.port;
+      it->second.problem = FillEndpoints(service.ns, service.name, ref, &it->second.cluster);
+      if (!it->second.problem.message.empty()) {
+        Report(Severity::kWarning, *service.stored, "Ingress",
+               std::string(service.what) + " " + name + ": " + it->second.problem.message,
+               it->second.problem.reason);
       }
     }
     for (const std::string& name : used_clusters) {
@@ -1346,6 +1442,17 @@ class Translator {
   // (host, match, path) -> origin of the Ingress that routes it.
   std::map<std::tuple<std::string, v1::Route::PathMatch, std::string>, std::string> claims_;
   std::map<std::string, ClusterBuild> clusters_;
+  // External auth services by cluster name (the first Ingress naming one
+  // reports its problems).
+  struct AuthService {
+    std::string ns;
+    std::string name;
+    uint32_t port = 0;
+    const StoredObject* stored = nullptr;
+    const char* what = "";  // "auth service", "default backend"
+  };
+  std::map<std::string, AuthService> auth_services_;
+  std::map<std::string, const StoredObject*> custom_errors_without_backend_;  // by origin
   // (host, match, path) -> origin of the canary Ingress attached to that route.
   std::map<std::tuple<std::string, v1::Route::PathMatch, std::string>, std::string> canary_owners_;
   std::optional<v1::Route> default_route_;

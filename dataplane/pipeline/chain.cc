@@ -8,6 +8,8 @@
 #include "dataplane/pipeline/basic_auth_stage.h"
 #include "dataplane/pipeline/body_limit_stage.h"
 #include "dataplane/pipeline/compression_stage.h"
+#include "dataplane/pipeline/custom_errors_stage.h"
+#include "dataplane/pipeline/ext_auth_stage.h"
 #include "dataplane/pipeline/https_redirect_stage.h"
 #include "dataplane/pipeline/real_client_stage.h"
 #include "dataplane/pipeline/concurrency_limit_stage.h"
@@ -129,6 +131,7 @@ std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const C
     stages.push_back(std::move(access));
   }
   if (policy.has_basic_auth()) stages.push_back(BasicAuthStage::FromPolicy(policy.basic_auth()));
+  if (policy.has_external_auth()) ExtAuthStage::AddStages(policy.external_auth(), stages);
   if (policy.rate_limit().limits_size() > 0) {
     stages.push_back(std::make_unique<RateLimitStage>(RateLimitStage::Options::From(policy.rate_limit()),
                                                       &ratelimit::BucketTable::ProcessWide(),
@@ -149,6 +152,9 @@ std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const C
   if (policy.has_static_site()) stages.push_back(StaticStage::FromPolicy(policy.static_site()));
   stages.push_back(std::make_unique<RequestHeadersStage>());
   if (policy.has_mirror() && !policy.mirror().cluster().empty()) stages.push_back(std::make_unique<MirrorStage>(policy));
+  if (policy.custom_errors().statuses_size() > 0 && !policy.custom_errors().cluster().empty()) {
+    CustomErrorsStage::AddStages(policy.custom_errors(), stages);
+  }
   stages.push_back(std::make_unique<ResponseHeadersStage>(ResponseHeadersStage::Options::From(policy)));
   if (policy.compression().enabled()) {
     stages.push_back(std::make_unique<CompressionStage>(CompressionStage::Options::From(policy.compression())));

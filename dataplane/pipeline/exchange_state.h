@@ -20,6 +20,10 @@
 
 #include "dataplane/accesslog/access_log.h"
 
+namespace sluice::subrequest {
+class Client;
+}
+
 namespace sluice::pipeline {
 
 // A field the request stages add to the upstream request after the
@@ -38,6 +42,7 @@ struct SeriesCounters;
 }  // namespace sluice::metrics
 namespace sluice::pipeline {
 class MirrorSink;
+class AuthCache;
 
 // Per-request data of a stage that needs some (a compression stream, a WAF
 // transaction); most stages keep none.
@@ -53,6 +58,8 @@ enum StageDataSlot : size_t {
   kWafData,  // the request's ModSecurity transaction (dataplane/waf)
   kConcurrencyData,  // the request's in-flight slot (concurrency_limit_stage)
   kMirrorData,       // the request's mirror copy being gathered (mirror_stage)
+  kExtAuthData,      // the auth subrequest and its answer (ext_auth_stage)
+  kCustomErrorsData, // the default backend's page (custom_errors_stage)
   kStageDataSlots,
 };
 
@@ -133,6 +140,11 @@ struct ExchangeState {
   uint32_t upstream_connect_failures = 0;
   // This worker's mirror sender (dataplane/mirror), or null (tests).
   MirrorSink* mirror = nullptr;
+  // This worker's subrequest client (dataplane/subrequest), or null (tests):
+  // a stage's own requests to a cluster (external auth).
+  subrequest::Client* subrequests = nullptr;
+  // This worker's cache of external auth decisions, or null.
+  AuthCache* auth_cache = nullptr;
 
   // The response head ends the response (HEAD, 204, 304, an upstream
   // HEADERS frame with END_STREAM): no body and no tail may follow it.

@@ -32,6 +32,7 @@ enum class StageOrder : uint8_t {
   kRealClient = 5,      // the client a trusted proxy names in X-Forwarded-For
   kAccessControl = 10,  // IP allow/deny (access_control); marks access_granted under satisfy: any
   kBasicAuth = 15,      // HTTP Basic authentication: 401 (basic_auth_stage)
+  kExternalAuth = 16,   // auth subrequest: ext_auth, then ext_auth_verdict
   kRateLimit = 20,      // request rate limits: 429 (rate_limit_stage)
   kWafRequest = 30,     // application firewall, request phases (dataplane/waf)
   kHttpsRedirect = 40,  // plain HTTP to a TLS-only host: 308 to https
@@ -41,6 +42,7 @@ enum class StageOrder : uint8_t {
   kRequestHeaders = 80, // X-Forwarded-*, hop-by-hop, Host: what goes upstream
   kMirror = 85,         // fire-and-forget request copies to another Service (mirror_stage)
   // --- the upstream: cluster choice, balancer pick, retries ---
+  kCustomErrors = 105,     // listed statuses: the default backend's page instead
   kResponseHeaders = 110,  // hop-by-hop, Server hiding, HSTS, affinity cookie
   kWafResponse = 120,      // application firewall, response phases (dataplane/waf)
   kCompression = 130,      // gzip, brotli, zstd: a response body transform

@@ -89,6 +89,8 @@ Exchange::Exchange(WorkerContext* ctx, DownstreamStream* downstream, http::Reque
   state_.access_log = ctx->access_log.get();
   state_.compression_stats = &ctx->stats.compression;
   state_.mirror = ctx->mirror;
+  state_.subrequests = ctx->subrequests.get();
+  state_.auth_cache = &ctx->auth_cache;
   if (request_framing_.kind == http1::BodyFraming::kContentLength) {
     state_.request_content_length = static_cast<int64_t>(request_framing_.length);
   }
@@ -288,6 +290,14 @@ bool Exchange::ChooseEndpoint() {
   cluster_ = ctx_->balancer.ChooseCluster(*route_, state_.request);
   if (ctx_->series != nullptr) state_.cluster_series = ctx_->series->cluster(cluster_->metrics_slot);
   balancer::PickResult picked = ctx_->balancer.Pick(*cluster_, pick);
+  if (picked.endpoint == nullptr && !route_->policy.default_backend_cluster().empty()) {
+    // ingress-nginx's default-backend annotation: a Service without
+    // endpoints is served by the default backend.
+    if (const snapshot::CompiledCluster* fallback = snapshot_->FindCluster(route_->policy.default_backend_cluster())) {
+      cluster_ = fallback;
+      picked = ctx_->balancer.Pick(*cluster_, pick);
+    }
+  }
   endpoint_ = picked.endpoint;
   state_.affinity_cookie = std::move(picked.set_cookie);
   if (endpoint_ == nullptr) {

@@ -1,5 +1,7 @@
 #include "dataplane/proxy/worker.h"
 
+#include "dataplane/subrequest/worker_client.h"
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -65,6 +67,7 @@ class Worker::Listener : public net::IoHandler {
 Worker::Worker(int index, const ProxyConfig* config, accesslog::AccessLog* access_log)
     : index_(index), ctx_(&loop_, config), mirror_(std::make_unique<mirror::MirrorSender>(&ctx_)) {
   ctx_.mirror = mirror_.get();
+  ctx_.subrequests = std::make_unique<subrequest::WorkerClient>(&ctx_);
   if (access_log != nullptr) {
     ctx_.access_log = access_log->NewWriter();
     access_log_flush_interval_ = access_log->flush_interval();

@@ -10,10 +10,12 @@
 #include "dataplane/health/retry_budget.h"
 #include "dataplane/metrics/series.h"
 #include "dataplane/net/event_loop.h"
+#include "dataplane/pipeline/auth_cache.h"
 #include "dataplane/pipeline/compression_stats.h"
 #include "dataplane/proxy/deadline_list.h"
 #include "dataplane/proxy/proxy_config.h"
 #include "dataplane/snapshot/compiled_snapshot.h"
+#include "dataplane/subrequest/subrequest.h"
 #include "dataplane/upstream/connection_pool.h"
 #include "dataplane/upstream/http2_pool.h"
 
@@ -99,6 +101,7 @@ struct WorkerContext {
   // This worker's access log writer, or null when the access log is off.
   std::unique_ptr<accesslog::AccessLog::Writer> access_log;
   bool draining = false;
+  pipeline::AuthCache auth_cache;  // external auth decisions (ext_auth_stage)
   // A shutdown is announced (NoticeShutdown): connections still accepted
   // are served, each HTTP/1.1 response closes its connection and HTTP/2
   // connections get the GOAWAY shutdown notice.
@@ -109,6 +112,9 @@ struct WorkerContext {
   // Reused for serialising heads on this worker's thread (keeps its
   // capacity, so no allocation per response).
   std::string scratch;
+  // The stages' own requests (subrequest::WorkerClient, set by the Worker;
+  // null in tests without one). Last: its subrequests go before the pools.
+  std::unique_ptr<subrequest::Client> subrequests;
 };
 
 }  // namespace sluice::proxy
