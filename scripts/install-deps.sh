@@ -18,6 +18,10 @@ PACKAGES=(
   # hiredis, the maintained Redis client, formats and parses RESP rather
   # than a hand-written client; redis-server for the tests and benchmark
   libhiredis-dev redis-server
+  # regex paths and rewrites (dataplane/router, issue 18): Debian's RE2,
+  # linear-time matching whatever the pattern (no backtracking on hostile
+  # request paths), used by the proxy and by the controller to validate
+  libre2-dev
   # application firewall (dataplane/waf): libmodsecurity3 running Debian's
   # OWASP Core Rule Set, what security teams audit (no hand-written SQLi/XSS
   # detection); the CRS is also what the WAF tests run

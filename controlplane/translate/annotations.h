@@ -82,7 +82,11 @@
 //   sluice.io/panic-threshold-percent
 // Load balancing, session affinity and canary annotations: see
 // balancing_annotations.h. Rate limits (limit-rps, limit-rpm, ...): see
-// ratelimit_annotations.h. Other annotations are not looked at.
+// ratelimit_annotations.h. Regex paths, rewrites, redirects and server
+// aliases (use-regex, rewrite-target, app-root, x-forwarded-prefix,
+// permanent/temporal-redirect, from-to-www-redirect, force-ssl-redirect,
+// server-alias): see routing_annotations.h. Other annotations are not
+// looked at.
 #include <cstdint>
 #include <string>
 #include <string_view>

@@ -155,6 +155,15 @@ json RandomIngress(const std::function<int(int)>& pick, const std::string& ns, c
     annotations["nginx.ingress.kubernetes.io/auth-type"] = "basic";
     annotations["nginx.ingress.kubernetes.io/auth-secret"] = "auth-" + std::to_string(pick(2));
   }
+  // Issue 18: aliases and www redirect hosts that collide with rule hosts
+  // and with each other, regex Ingresses ("bad" refuses one), force-ssl.
+  if (pick(6) == 0) {
+    static const char* kAliases[] = {"h0.example", "h1.example", "www.h1.example", "alias.example"};
+    annotations["sluice.io/server-alias"] = kAliases[pick(4)];
+  }
+  if (pick(6) == 0) annotations["sluice.io/from-to-www-redirect"] = "true";
+  if (pick(7) == 0) annotations["sluice.io/use-regex"] = "true";
+  if (pick(9) == 0) annotations["sluice.io/force-ssl-redirect"] = "true";
   if (!annotations.empty()) metadata["annotations"] = annotations;
   auto backend = [&] {
     json port = pick(2) == 0 ? json{{"name", "http"}} : json{{"number", 80}};

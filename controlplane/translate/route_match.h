@@ -21,8 +21,10 @@ inline const v1::Route* MatchRoute(const v1::Snapshot& snapshot, std::string_vie
     router::HostSpec& spec = hosts.emplace_back();
     spec.name = vhost.name();
     for (const v1::Route& route : vhost.routes()) {
-      spec.routes.push_back(
-          {route.match() == v1::Route::EXACT ? router::PathType::kExact : router::PathType::kPrefix, route.path()});
+      router::PathType type = route.match() == v1::Route::EXACT   ? router::PathType::kExact
+                              : route.match() == v1::Route::REGEX ? router::PathType::kRegex
+                                                                  : router::PathType::kPrefix;
+      spec.routes.push_back({type, route.path()});
     }
   }
   std::optional<router::RouteRef> ref = router::Router(hosts).Match(host, target);

@@ -20,6 +20,7 @@
 #include "controlplane/translate/ext_auth_annotations.h"
 #include "controlplane/translate/balancing_annotations.h"
 #include "controlplane/translate/json_access.h"
+#include "controlplane/translate/routing_annotations.h"
 #include "controlplane/translate/static_sites.h"
 #include "base/base64.h"
 #include "base/status.h"
@@ -42,6 +43,7 @@ constexpr std::string_view kInvalidIngressClass = "InvalidIngressClass";
 constexpr std::string_view kIgnoredIngress = "IngressClassNotHandled";
 constexpr std::string_view kInvalidAnnotation = "InvalidAnnotation";
 constexpr std::string_view kConflict = "Conflict";
+constexpr std::string_view kInvalidRegex = "InvalidRegex";
 constexpr std::string_view kUnsupportedBackend = "UnsupportedBackend";
 constexpr std::string_view kServiceNotFound = "ServiceNotFound";
 constexpr std::string_view kServicePortNotFound = "ServicePortNotFound";
@@ -167,6 +169,10 @@ struct Ingress {
   v1::RoutePolicy policy;  // from its annotations (balancing too); every route of it carries this
   AnnotatedBalancing balancing;  // its own routes' policy.load_balancing (a canary's: its rules')
   AnnotatedCanary canary;        // a canary Ingress attaches to primaries' routes
+  AnnotatedRouting routing;      // regex paths, rewrite, www redirect, aliases (routing_annotations.h)
+  // A regex path does not compile: nothing of the Ingress applies (a
+  // rewrite or redirect half applied could send traffic where nobody meant).
+  bool refused = false;
   size_t trace = SIZE_MAX;       // index in Trace::ingresses when tracing
 };
 
@@ -210,6 +216,7 @@ class Translator {
     }
     std::vector<Ingress> ingresses = HandledIngresses();
     std::sort(ingresses.begin(), ingresses.end(), OlderFirst);
+    std::erase_if(ingresses, [](const Ingress& ingress) { return ingress.refused; });
     for (const Ingress& ingress : ingresses) {
       if (!ingress.canary.canary) Processing(ingress, 1), AddRules(ingress);
     }
@@ -220,7 +227,12 @@ class Translator {
     for (const Ingress& ingress : ingresses) {
       if (!ingress.canary.canary) Processing(ingress, 3), AddDefaultBackend(ingress);
     }
-    for (const Ingress& ingress : ingresses) Processing(ingress, 4), AddTls(ingress);
+    // Server aliases and www redirects need every rule host known (phase 1).
+    for (const Ingress& ingress : ingresses) {
+      Processing(ingress, 4);
+      if (!ingress.canary.canary) AddAliasesAndWww(ingress);
+      AddTls(ingress);
+    }
     current_ = nullptr;
     Assemble();
     if (trace_ != nullptr) {
@@ -372,6 +384,7 @@ class Translator {
       if (current_ != nullptr) current_->handled = true;
       ReadBalancing(handled.back());
       ReadMirror(handled.back());
+      ReadRouting(handled.back());
     }
     current_ = nullptr;
     return handled;
@@ -556,7 +569,11 @@ class Translator {
       }
       // A host-only rule still creates the host: its requests then get the
       // default backend, not the catch-all's rules (as in Kubernetes).
-      if (!ingress.canary.canary) Host(host);  // a canary adds no host of its own
+      if (!ingress.canary.canary) {  // a canary adds no host of its own
+        Host(host);
+        rule_hosts_[host].insert(ingress.origin);
+        rule_hosts_by_origin_[ingress.origin].insert(host);
+      }
       const json* paths = Get(Get(&rule, "http"), "paths");
       if (paths == nullptr) continue;
       if (!paths->is_array()) {
@@ -643,13 +660,18 @@ class Translator {
       return;
     }
     std::string written = String(&entry, "path");
-    sluice::Result<std::string> path = NormalizePath(written, type);
+    // A regex Ingress's paths (all path types, as ingress-nginx's `~*`
+    // locations) are expressions: validated in ReadRouting already.
+    sluice::Result<std::string> path =
+        ingress.routing.regex ? ValidateRegexPath(written) : NormalizePath(written, type);
     if (!path.ok()) {
       Report(Severity::kError, ingress,
              field + ".path " + Quote(written) + ": " + path.status().message() + "; path skipped");
       return;
     }
-    v1::Route::PathMatch match = type == PathType::kExact ? v1::Route::EXACT : v1::Route::PREFIX;
+    v1::Route::PathMatch match = ingress.routing.regex     ? v1::Route::REGEX
+                                 : type == PathType::kExact ? v1::Route::EXACT
+                                                            : v1::Route::PREFIX;
     if (auto owner = passthrough_owner_.find(host); owner != passthrough_owner_.end()) {
       Report(Severity::kWarning, ingress,
              field + ": host " + Quote(host) + " is passed through (ssl-passthrough) by Ingress " + owner->second +
@@ -663,7 +685,8 @@ class Translator {
       // Checked before resolving the backend: the loser's Service is not
       // looked up, so it causes no further diagnostics and no cluster.
       Report(Severity::kWarning, ingress,
-             field + ": host " + Quote(host) + " " + (match == v1::Route::EXACT ? "Exact " : "Prefix ") +
+             field + ": host " + Quote(host) + " " +
+                 (match == v1::Route::EXACT ? "Exact " : match == v1::Route::REGEX ? "regex " : "Prefix ") +
                  Quote(path.value()) + " is already routed by " +
                  (claim->second == ingress.origin ? "an earlier path of this Ingress"
                                                   : "Ingress " + claim->second + " (older)") +
@@ -688,6 +711,7 @@ class Translator {
     route.set_match(match);
     route.set_path(path.value());
     route.set_origin(ingress.origin);
+    if (!ingress.routing.rewrite_target.empty()) route.set_rewrite_target(ingress.routing.rewrite_target);
     Host(host).routes.push_back(std::move(route));
   }
 
@@ -830,6 +854,112 @@ class Translator {
     }
     mirror.set_cluster(cluster);
     *ingress.policy.mutable_mirror() = std::move(mirror);
+  // ---- Regex paths, rewrites, redirects, aliases (routing_annotations.h). ----
+
+  void ReadRouting(Ingress& ingress) {
+    const json* annotations = Get(Get(&ingress.stored->object, "metadata"), "annotations");
+    std::vector<AnnotationProblem> problems;
+    ingress.routing = ReadRoutingAnnotations(annotations, ingress.policy, problems);
+    for (const AnnotationProblem& problem : problems) {
+      Report(Severity::kWarning, ingress, problem.message + "; annotation ignored", kInvalidAnnotation);
+    }
+    // force-ssl-redirect: on every route of the Ingress, TLS or not (and
+    // over ssl-redirect "false", as in ingress-nginx).
+    if (ingress.routing.force_ssl_redirect) ingress.policy.set_redirect_to_https(true);
+    if (!ingress.routing.regex) return;
+    // Every path must compile before any applies.
+    const json* rules = Get(Get(&ingress.stored->object, "spec"), "rules");
+    if (rules == nullptr || !rules->is_array()) return;
+    for (size_t i = 0; i < rules->size(); ++i) {
+      const json* paths = Get(Get(&(*rules)[i], "http"), "paths");
+      if (paths == nullptr || !paths->is_array()) continue;
+      for (size_t j = 0; j < paths->size(); ++j) {
+        const json* raw = Get(&(*paths)[j], "path");
+        if (raw == nullptr || !raw->is_string()) continue;  // AddPath reports it
+        sluice::Result<std::string> valid = ValidateRegexPath(raw->get<std::string>());
+        if (!valid.ok()) {
+          Report(Severity::kError, ingress,
+                 Index(Index("spec.rules", i) + ".http.paths", j) + ".path " + Quote(raw->get<std::string>()) +
+                     " (a regex: use-regex or rewrite-target) " + valid.status().message() + "; Ingress not applied",
+                 kInvalidRegex);
+          ingress.refused = true;
+        }
+      }
+    }
+  }
+
+  // Phase 4, before TLS: the Ingress's routes on its server aliases, and
+  // the www.<host> <-> <host> redirect hosts. Every rule host is known by
+  // now, so a name another Ingress routes as a host is never taken over.
+  void AddAliasesAndWww(const Ingress& ingress) {
+    auto own_hosts = rule_hosts_by_origin_.find(ingress.origin);
+    if (own_hosts == rule_hosts_by_origin_.end()) return;
+    auto owned_by_other_rules = [&](const std::string& host) {
+      auto it = rule_hosts_.find(host);
+      return it != rule_hosts_.end() && (it->second.size() > 1 || !it->second.count(ingress.origin));
+    };
+    for (const std::string& raw : ingress.routing.server_aliases) {
+      sluice::Result<std::string> alias = NormalizeHost(raw);
+      if (!alias.ok()) {
+        Report(Severity::kWarning, ingress,
+               "server-alias " + Quote(raw) + ": " + alias.status().message() + "; alias ignored", kInvalidAnnotation);
+        continue;
+      }
+      Writes("h:" + *alias);  // whoever owns it later changes this outcome
+      if (own_hosts->second.count(*alias)) continue;  // already one of its hosts
+      std::string owner;
+      if (owned_by_other_rules(*alias)) {
+        const std::set<std::string>& owners = rule_hosts_[*alias];
+        owner = "Ingress " + (*owners.begin() != ingress.origin ? *owners.begin() : *std::next(owners.begin())) +
+                " routes it as a host";
+      } else if (auto claimed = alias_owners_.emplace(*alias, ingress.origin);
+                 !claimed.second && claimed.first->second != ingress.origin) {
+        owner = "it is already a server alias or www redirect of Ingress " + claimed.first->second + " (older)";
+      }
+      if (!owner.empty()) {
+        Report(Severity::kWarning, ingress, "server-alias " + Quote(*alias) + ": " + owner + "; alias ignored",
+               kConflict);
+        continue;
+      }
+      // The Ingress's own routes (canaries attached) on its rule hosts.
+      std::vector<v1::Route> copies;
+      for (const std::string& host : own_hosts->second) {
+        for (const v1::Route& route : Host(host).routes) {
+          if (route.origin() == ingress.origin) copies.push_back(route);
+        }
+      }
+      VirtualHostBuild& target = Host(*alias);
+      for (v1::Route& route : copies) target.routes.push_back(std::move(route));
+    }
+    if (!ingress.routing.from_to_www) return;
+    for (const std::string& host : own_hosts->second) {
+      if (host == kCatchAll || host.rfind("*.", 0) == 0) continue;
+      std::string from = host.rfind("www.", 0) == 0 ? host.substr(4) : "www." + host;
+      if (from.find('.') == std::string::npos) continue;  // "www.com" -> "com": not a host to serve
+      Writes("h:" + from);
+      if (own_hosts->second.count(from)) continue;  // the Ingress serves both names itself
+      std::string owner;
+      if (rule_hosts_.count(from)) {
+        owner = "Ingress " + *rule_hosts_[from].begin() + " routes it as a host";
+      } else if (auto claimed = alias_owners_.emplace(from, ingress.origin);
+                 !claimed.second && claimed.first->second != ingress.origin) {
+        owner = "it is already a server alias or www redirect of Ingress " + claimed.first->second + " (older)";
+      }
+      if (!owner.empty()) {
+        Report(Severity::kWarning, ingress,
+               "from-to-www-redirect: no redirect from " + Quote(from) + ": " + owner, kConflict);
+        continue;
+      }
+      // ingress-nginx's redirect server: 308 (its default http-redirect-code)
+      // to the same scheme, port, path and query on the Ingress's host.
+      v1::Route route;
+      route.set_match(v1::Route::PREFIX);
+      route.set_path("/");
+      route.set_origin(ingress.origin);
+      route.mutable_policy()->mutable_redirect()->set_host(host);
+      route.mutable_policy()->mutable_redirect()->set_code(308);
+      Host(from).routes.push_back(std::move(route));
+    }
   }
 
   // ---- Load balancing, affinity and canaries (balancing_annotations.h). ----
@@ -1439,6 +1569,11 @@ class Translator {
   std::set<std::string> ssl_redirect_opt_out_;      // origins of Ingresses with ssl-redirect "false"
   std::set<std::string> ssl_passthrough_;           // origins of Ingresses with ssl-passthrough (enabled)
   std::map<std::string, std::string> passthrough_owner_;  // passthrough host -> origin of its Ingress
+  // Rule hosts (phase 1) -> the Ingresses routing them, and back; server
+  // aliases and www redirect hosts -> the Ingress that took them (oldest).
+  std::map<std::string, std::set<std::string>> rule_hosts_;
+  std::map<std::string, std::set<std::string>> rule_hosts_by_origin_;
+  std::map<std::string, std::string> alias_owners_;
   // (host, match, path) -> origin of the Ingress that routes it.
   std::map<std::tuple<std::string, v1::Route::PathMatch, std::string>, std::string> claims_;
   std::map<std::string, ClusterBuild> clusters_;

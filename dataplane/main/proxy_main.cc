@@ -863,6 +863,15 @@ int Run(const Flags& flags) {
       error.set_error("certificate " + problem.name + ": " + problem.message);
       rejected.push_back(std::move(error));
     }
+    // A REGEX route whose expression does not compile is left out of its
+    // host (the rest serves): named like a refused firewall route.
+    for (const snapshot::RouteProblem& problem : (*compiled)->route_problems()) {
+      v1::ResourceError error;
+      error.mutable_resource()->set_type(v1::INGRESS_ROUTES);
+      error.mutable_resource()->set_name(problem.origin);
+      error.set_error(problem.error);
+      rejected.push_back(std::move(error));
+    }
     for (const waf::Firewall::RejectedRoute& route : firewall.RejectedRoutes()) {
       v1::ResourceError error;
       error.mutable_resource()->set_type(v1::INGRESS_ROUTES);

@@ -12,6 +12,8 @@
 #include "dataplane/pipeline/ext_auth_stage.h"
 #include "dataplane/pipeline/https_redirect_stage.h"
 #include "dataplane/pipeline/real_client_stage.h"
+#include "dataplane/pipeline/redirect_stage.h"
+#include "dataplane/pipeline/rewrite_stage.h"
 #include "dataplane/pipeline/concurrency_limit_stage.h"
 #include "dataplane/pipeline/rate_limit_stage.h"
 #include "dataplane/pipeline/mirror_stage.h"
@@ -119,7 +121,7 @@ std::vector<std::string_view> Chain::StageNames() const {
 }
 
 std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const ChainDefaults& defaults,
-                                          std::string_view route_origin) {
+                                          std::string_view route_origin, const RouteRewrite& rewrite) {
   std::vector<std::unique_ptr<const Stage>> stages;
   if (defaults.trusted_proxies != nullptr && !defaults.trusted_proxies->empty()) {
     stages.push_back(std::make_unique<RealClientStage>(defaults.trusted_proxies));
@@ -144,12 +146,17 @@ std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const C
   if (defaults.waf != nullptr && policy.waf().mode() != v1::WafPolicy::OFF) {
     defaults.waf->AddStages(policy, route_origin, stages);
   }
+  if (auto redirect = RedirectStage::FromPolicy(policy)) stages.push_back(std::move(redirect));
   if (policy.redirect_to_https()) stages.push_back(std::make_unique<HttpsRedirectStage>(defaults.https_redirect_port));
   uint64_t max_body = policy.max_request_body_bytes() != 0 ? policy.max_request_body_bytes()
                                                            : defaults.max_request_body_bytes;
   if (max_body != 0) stages.push_back(std::make_unique<BodyLimitStage>(max_body));
   // Static content: the route answers from its site (every request).
   if (policy.has_static_site()) stages.push_back(StaticStage::FromPolicy(policy.static_site()));
+  if (!rewrite.target.empty() || !policy.x_forwarded_prefix().empty()) {
+    stages.push_back(std::make_unique<RewriteStage>(rewrite.target, std::string(rewrite.path), rewrite.regex,
+                                                    policy.x_forwarded_prefix()));
+  }
   stages.push_back(std::make_unique<RequestHeadersStage>());
   if (policy.has_mirror() && !policy.mirror().cluster().empty()) stages.push_back(std::make_unique<MirrorStage>(policy));
   if (policy.custom_errors().statuses_size() > 0 && !policy.custom_errors().cluster().empty()) {

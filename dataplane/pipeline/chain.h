@@ -16,6 +16,9 @@
 namespace sluice::metrics {
 class SeriesRegistry;
 }  // namespace sluice::metrics
+namespace re2 {
+class RE2;
+}
 
 namespace sluice::pipeline {
 
@@ -86,8 +89,16 @@ class Chain {
 // The chain of a route with `policy`: only the stages the policy turns on
 // (an HTTPS redirect stage only where redirect_to_https is set, ...), plus
 // the ones every route has (request and response headers, access log).
+// What of the route itself (not its policy) a chain needs: the rewrite
+// stage's target and the route's path and compiled REGEX expression.
+struct RouteRewrite {
+  std::string_view target;  // Route.rewrite_target; empty: none
+  std::string_view path;    // the route's compiled path
+  std::shared_ptr<const re2::RE2> regex;  // REGEX routes; else null
+};
+
 std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const ChainDefaults& defaults,
-                                          std::string_view route_origin = {});
+                                          std::string_view route_origin = {}, const RouteRewrite& rewrite = {});
 
 // The chain of a request no route takes (no configuration yet, no route
 // for its host and path): it is answered locally and logged.

@@ -35,10 +35,12 @@ enum class StageOrder : uint8_t {
   kExternalAuth = 16,   // auth subrequest: ext_auth, then ext_auth_verdict
   kRateLimit = 20,      // request rate limits: 429 (rate_limit_stage)
   kWafRequest = 30,     // application firewall, request phases (dataplane/waf)
+  kRedirect = 35,       // permanent/temporal/www redirects, app-root (redirect_stage)
   kHttpsRedirect = 40,  // plain HTTP to a TLS-only host: 308 to https
   kBodyLimit = 50,      // request body size: 413
   kStaticContent = 60,  // answers from files (static_stage.h)
   kCacheLookup = 70,    // answers from the cache (empty)
+  kRewrite = 78,        // rewrite-target, X-Forwarded-Prefix (rewrite_stage)
   kRequestHeaders = 80, // X-Forwarded-*, hop-by-hop, Host: what goes upstream
   kMirror = 85,         // fire-and-forget request copies to another Service (mirror_stage)
   // --- the upstream: cluster choice, balancer pick, retries ---

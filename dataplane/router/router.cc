@@ -1,9 +1,43 @@
 #include "dataplane/router/router.h"
 
+#include <re2/re2.h>
+
 namespace sluice::router {
 
+std::shared_ptr<const re2::RE2> CompileRegex(std::string_view pattern, std::string* error) {
+  RE2::Options options;
+  options.set_case_sensitive(false);  // nginx's ~*
+  options.set_encoding(RE2::Options::EncodingLatin1);  // bytes, as PCRE without UTF-8
+  options.set_log_errors(false);
+  // A path regex is small; a pattern that needs more is refused rather
+  // than costing every worker memory (RE2's default is 8 MiB).
+  options.set_max_mem(1 << 20);
+  auto regex = std::make_shared<const re2::RE2>(re2::StringPiece(pattern.data(), pattern.size()), options);
+  if (!regex->ok()) {
+    if (error != nullptr) *error = regex->error();
+    return nullptr;
+  }
+  return regex;
+}
+
+bool RegexMatches(const re2::RE2& regex, std::string_view path, std::string_view* captures, int count) {
+  re2::StringPiece text(path.data(), path.size());
+  re2::StringPiece groups[10];
+  if (count > 10) count = 10;
+  if (!regex.Match(text, 0, text.size(), RE2::ANCHOR_START, captures == nullptr ? nullptr : groups,
+                   captures == nullptr ? 0 : count)) {
+    return false;
+  }
+  for (int i = 0; captures != nullptr && i < count; ++i) {
+    captures[i] = groups[i].data() == nullptr ? std::string_view() : std::string_view(groups[i].data(), groups[i].size());
+  }
+  return true;
+}
+
+int RegexGroups(const re2::RE2& regex) { return regex.NumberOfCapturingGroups(); }
+
 std::string CompilePath(PathType type, std::string_view path) {
-  if (type != PathType::kExact) {
+  if (type != PathType::kExact && type != PathType::kRegex) {
     while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
   }
   return std::string(path);
@@ -46,9 +80,14 @@ Router::Router(const std::vector<HostSpec>& hosts) {
     Host host{h, {}};
     host.routes.reserve(spec.routes.size());
     for (size_t r = 0; r < spec.routes.size(); ++r) {
-      host.routes.push_back({spec.routes[r].type, CompilePath(spec.routes[r].type, spec.routes[r].path), r});
+      Entry entry{spec.routes[r].type, CompilePath(spec.routes[r].type, spec.routes[r].path), r, nullptr};
+      if (entry.type == PathType::kRegex) {
+        entry.regex = CompileRegex(entry.path, nullptr);
+        if (entry.regex == nullptr) continue;
+      }
+      host.routes.push_back(std::move(entry));
     }
-    SortByPrecedence(host.routes, [](const Entry& e) { return std::pair<PathType, std::string_view>(e.type, e.path); });
+    SortByPrecedence(host.routes, [](const Entry& e) { return RouteRule{e.type, e.path, e.regex.get()}; });
     std::string_view name = spec.name;
     if (name == "*") {
       if (!catch_all_) catch_all_ = std::move(host);
@@ -72,7 +111,7 @@ std::optional<RouteRef> Router::Match(std::string_view raw_host, std::string_vie
       [&]() -> const Host* { return catch_all_ ? &*catch_all_ : nullptr; });
   if (chosen == nullptr) return std::nullopt;
   const Entry* entry = FirstMatch(chosen->routes, target, [](const Entry& e) {
-    return std::pair<PathType, std::string_view>(e.type, e.path);
+    return RouteRule{e.type, e.path, e.regex.get()};
   });
   if (entry == nullptr) return std::nullopt;
   return RouteRef{chosen->index, entry->index};

@@ -5,8 +5,9 @@
 // (snapshot::CompiledSnapshot::Match) and the translator's tests
 // (controlplane/translate/route_match.h) both use it, and both run the case
 // table in test/routing_cases, so the two cannot drift apart again.
-// It depends on the standard library only: no sockets, no protobuf, nothing
-// else from the data plane, so the control plane may use it too.
+// It depends on the standard library and RE2 only (Debian's libre2, for
+// regex paths): no sockets, no protobuf, nothing else from the data plane,
+// so the control plane may use it too (and validates regexes with it).
 //
 // The rules (Kubernetes Ingress semantics):
 //  1. Host. The request host is lower-cased, loses its ":port" and one
@@ -27,6 +28,14 @@
 //               followed by "/..." ("/foo" matches "/foo", "/foo/" and
 //               "/foo/bar", not "/foobar"); "/" matches every path.
 //       ImplementationSpecific  as Prefix.
+//       Regex   (issue 18: ingress-nginx's use-regex and rewrite-target)
+//               an RE2 expression matched case-insensitively from the
+//               start of the path, not to its end: nginx's
+//               `location ~* "^path"`. RE2, not PCRE: matching is linear
+//               in the path's length whatever the pattern (no
+//               catastrophic backtracking on a hostile path), at the
+//               price of backreferences and lookaround, which do not
+//               compile (the controller refuses such an Ingress).
 //  3. Precedence inside a virtual host, as the Kubernetes documentation
 //     states it: the longest matching path wins; on equal paths Exact wins
 //     over Prefix. The router orders a host's routes so once, when it is
@@ -36,6 +45,9 @@
 //     relied on the translator to sort; the ordering now belongs to the
 //     router, so a snapshot from any producer routes the Kubernetes way, and
 //     the translator's (already sorted) output routes exactly as before.
+//     A Regex route ranks by the length of its expression's text, as
+//     ingress-nginx orders its locations (longest path first, and nginx
+//     then takes the first regex location that matches).
 //     The former proxy copy kept '#' in the path (an Exact "/a" did not
 //     take "/a#x"); the former translator copy kept the trailing dot
 //     ("example.com." found no virtual host). Both now follow the rules
@@ -46,15 +58,42 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+namespace re2 {
+class RE2;
+}
+
 namespace sluice::router {
 
-enum class PathType : uint8_t { kExact, kPrefix, kImplementationSpecific };
+enum class PathType : uint8_t { kExact, kPrefix, kImplementationSpecific, kRegex };
+
+// A route as the matching sees it: its type, its compiled path (the
+// expression's text for kRegex) and, for kRegex only, the compiled
+// expression (never null for kRegex: a route whose expression does not
+// compile is not given to the router at all).
+struct RouteRule {
+  PathType type = PathType::kPrefix;
+  std::string_view path;
+  const re2::RE2* regex = nullptr;
+};
+
+// A Regex route's expression compiled as routing matches it (RE2 syntax,
+// case-insensitive, bytes as Latin-1 like nginx's PCRE without UTF-8, a
+// bounded program size); null with `error` set when it does not compile.
+std::shared_ptr<const re2::RE2> CompileRegex(std::string_view pattern, std::string* error);
+
+// Whether `regex` matches at the start of `path` (a RequestPath). With
+// `captures` (room for `count`, the first one the whole match), fills them.
+bool RegexMatches(const re2::RE2& regex, std::string_view path, std::string_view* captures = nullptr,
+                  int count = 0);
+// The number of capture groups of `regex`.
+int RegexGroups(const re2::RE2& regex);
 
 // The matching form of a route path: Prefix and ImplementationSpecific lose
 // their trailing slashes ("/" stays "/").
@@ -69,11 +108,21 @@ inline std::string_view RequestPath(std::string_view target) {
 }
 
 // Whether a route (type, CompilePath'd path) takes `path` (a RequestPath).
+// Not for kRegex (see RuleMatches).
 inline bool PathMatches(PathType type, std::string_view route_path, std::string_view path) {
   if (type == PathType::kExact) return path == route_path;
   if (route_path.size() == 1) return true;  // "/" (compiled prefix paths are never empty)
   return path.size() >= route_path.size() && path.compare(0, route_path.size(), route_path) == 0 &&
          (path.size() == route_path.size() || path[route_path.size()] == '/');
+}
+
+// Whether a route takes `path` (a RequestPath). Routes without a regex pay
+// one predictable branch for the feature.
+inline bool RuleMatches(const RouteRule& rule, std::string_view path) {
+  if (rule.type == PathType::kRegex) [[unlikely]] {
+    return rule.regex != nullptr && RegexMatches(*rule.regex, path);
+  }
+  return PathMatches(rule.type, rule.path, path);
 }
 
 // Precedence: whether route a is tried before route b (longer path first,
@@ -83,24 +132,23 @@ inline bool Precedes(PathType a_type, std::string_view a_path, PathType b_type, 
   return a_type == PathType::kExact && b_type != PathType::kExact;
 }
 
-// Orders `routes` for first-match: rule(route) returns {PathType, path}.
+// Orders `routes` for first-match: rule(route) returns a RouteRule.
 template <typename Route, typename Rule>
 void SortByPrecedence(std::vector<Route>& routes, Rule&& rule) {
   std::stable_sort(routes.begin(), routes.end(), [&rule](const Route& a, const Route& b) {
-    const auto& [a_type, a_path] = rule(a);
-    const auto& [b_type, b_path] = rule(b);
-    return Precedes(a_type, a_path, b_type, b_path);
+    const RouteRule ra = rule(a);
+    const RouteRule rb = rule(b);
+    return Precedes(ra.type, ra.path, rb.type, rb.path);
   });
 }
 
 // The first route of `routes` (in precedence order) taking `target`'s path,
-// or null. rule(route) returns {PathType, path}.
+// or null. rule(route) returns a RouteRule.
 template <typename Route, typename Rule>
 const Route* FirstMatch(const std::vector<Route>& routes, std::string_view target, Rule&& rule) {
   std::string_view path = RequestPath(target);
   for (const Route& route : routes) {
-    const auto& [type, route_path] = rule(route);
-    if (PathMatches(type, route_path, path)) return &route;
+    if (RuleMatches(rule(route), path)) return &route;
   }
   return nullptr;
 }
@@ -151,7 +199,7 @@ auto SelectHost(const RequestHost& host, Exact&& exact, Wildcard&& wildcard, Cat
 
 struct RouteSpec {
   PathType type = PathType::kPrefix;
-  std::string path;  // as written (CompilePath is applied)
+  std::string path;  // as written (CompilePath is applied); kRegex: the expression
 };
 struct HostSpec {
   std::string name;  // "a.example.com", "*.example.com" or "*"; lower case
@@ -165,7 +213,8 @@ struct RouteRef {
 
 class Router {
  public:
-  // A name given twice: the first host of that name counts.
+  // A name given twice: the first host of that name counts. A kRegex route
+  // whose expression does not compile is left out (as the proxy does).
   explicit Router(const std::vector<HostSpec>& hosts);
 
   // `host` as the client sent it; `target` the request target (with or
@@ -177,6 +226,7 @@ class Router {
     PathType type;
     std::string path;  // compiled
     size_t index;      // in HostSpec::routes
+    std::shared_ptr<const re2::RE2> regex;  // kRegex only
   };
   struct Host {
     size_t index;  // in the HostSpec list

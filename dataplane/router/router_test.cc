@@ -79,6 +79,53 @@ TEST(RouterTest, TiesKeepTheGivenOrderAndTheFirstHostOfANameCounts) {
   EXPECT_FALSE(router.Match("a.example", "/y").has_value());
 }
 
+// Regex routes (issue 18): case-insensitive, anchored at the start only,
+// ranked with the others by the length of their text (ingress-nginx's
+// location order), a bad expression left out.
+TEST(RouterTest, RegexRoutesKeepTheirPlaceInPrecedence) {
+  std::vector<HostSpec> hosts = {{"a.example",
+                                  {
+                                      {PathType::kRegex, "/api/v[0-9]+/(.*)"},  // 0: 18 chars
+                                      {PathType::kPrefix, "/api/users/me"},     // 1: 13 chars
+                                      {PathType::kRegex, "/api"},               // 2: 4 chars
+                                      {PathType::kExact, "/api"},               // 3: Exact wins the tie
+                                      {PathType::kPrefix, "/"},                 // 4
+                                      {PathType::kRegex, "/bad(?=x)"},          // 5: lookahead: left out
+                                  }}};
+  Router router(hosts);
+  auto route = [&](std::string_view target) -> int {
+    std::optional<RouteRef> ref = router.Match("a.example", target);
+    return ref ? static_cast<int>(ref->route) : -1;
+  };
+  EXPECT_EQ(route("/api/v2/users/me"), 0);  // the longer regex before the shorter prefix
+  EXPECT_EQ(route("/API/V2/x"), 0);          // ~*: case-insensitive
+  EXPECT_EQ(route("/api/users/me"), 1);
+  EXPECT_EQ(route("/api"), 3);
+  EXPECT_EQ(route("/apiary"), 2);            // a "^/api" regex is not element-wise
+  EXPECT_EQ(route("/Api/users?q=1"), 2);     // the query is not matched
+  EXPECT_EQ(route("/x/api"), 4);             // anchored at the start
+  EXPECT_EQ(route("/badx"), 4);
+  EXPECT_EQ(route("/API/users/me"), 2);      // Prefix routes stay case-sensitive
+}
+
+TEST(RouterTest, RegexMatchingIsLinearAndRefusesWhatRe2CannotDo) {
+  std::string error;
+  EXPECT_EQ(CompileRegex("/(a)\\1", &error), nullptr);
+  EXPECT_NE(error, "");
+  EXPECT_EQ(CompileRegex("/(?<=a)b", &error), nullptr);
+  auto regex = CompileRegex("/(a|aa)+$", &error);
+  ASSERT_NE(regex, nullptr) << error;
+  std::string hostile = "/" + std::string(200000, 'a') + "b";
+  EXPECT_FALSE(RegexMatches(*regex, hostile));
+  std::string_view captures[3];
+  auto groups = CompileRegex("/foo(/|$)(.*)", &error);
+  ASSERT_TRUE(RegexMatches(*groups, "/foo/bar/baz", captures, 3));
+  EXPECT_EQ(captures[0], "/foo/bar/baz");
+  EXPECT_EQ(captures[1], "/");
+  EXPECT_EQ(captures[2], "bar/baz");
+  EXPECT_EQ(RegexGroups(*groups), 2);
+}
+
 TEST(RouterTest, EmptyRouterMatchesNothing) {
   Router router({});
   EXPECT_FALSE(router.Match("example.com", "/").has_value());

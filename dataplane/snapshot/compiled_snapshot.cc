@@ -161,8 +161,15 @@ std::string SetCookieValue(const v1::SessionAffinity& affinity, std::string_view
 }
 
 // The router's view of a compiled route.
-std::pair<router::PathType, std::string_view> RuleOf(const CompiledRoute& route) {
-  return {route.match == v1::Route::EXACT ? router::PathType::kExact : router::PathType::kPrefix, route.path};
+router::PathType PathTypeOf(v1::Route::PathMatch match) {
+  switch (match) {
+    case v1::Route::EXACT: return router::PathType::kExact;
+    case v1::Route::REGEX: return router::PathType::kRegex;
+    default: return router::PathType::kPrefix;
+  }
+}
+router::RouteRule RuleOf(const CompiledRoute& route) {
+  return {PathTypeOf(route.match), route.path, route.regex.get()};
 }
 
 }  // namespace
@@ -219,8 +226,7 @@ CompiledBalancing CompileBalancing(const v1::LoadBalancingPolicy& policy, const 
 }
 
 bool CompiledRoute::Matches(std::string_view request_path) const {
-  const auto [type, route_path] = RuleOf(*this);
-  return router::PathMatches(type, route_path, router::RequestPath(request_path));
+  return router::RuleMatches(RuleOf(*this), router::RequestPath(request_path));
 }
 
 std::string NormalizeHost(std::string_view host) { return router::NormalizeHost(host); }
@@ -264,6 +270,16 @@ const CompiledVirtualHost* CompiledSnapshot::MatchPassthrough(std::string_view s
     return nullptr;
   }
   return vhost;
+}
+
+std::vector<RouteProblem> CompiledSnapshot::route_problems() const {
+  std::vector<RouteProblem> out;
+  hosts_with_route_problems_.ForEach([&](const std::string& name, bool) {
+    if (const CompiledVirtualHost* host = FindVirtualHost(name)) {
+      out.insert(out.end(), host->route_problems.begin(), host->route_problems.end());
+    }
+  });
+  return out;
 }
 
 const CompiledCluster* CompiledSnapshot::FindCluster(std::string_view name) const {
@@ -434,6 +450,7 @@ struct CompiledSnapshotBuilder {
   static void RemoveHost(CompiledSnapshot& snapshot, const std::string& name, const CompiledVirtualHost& host) {
     snapshot.route_count_ -= host.routes.size();
     if (host.tls_passthrough) --snapshot.passthrough_hosts_;
+    if (!host.route_problems.empty()) snapshot.hosts_with_route_problems_.Erase(name);
     for (const std::string& cluster : ClusterNames(host)) {
       if (!snapshot.hosts_by_cluster_.Contains(cluster)) continue;
       PersistentMap<bool>& hosts = snapshot.hosts_by_cluster_.Mutable(cluster);
@@ -452,6 +469,7 @@ struct CompiledSnapshotBuilder {
   static void AddHost(CompiledSnapshot& snapshot, const std::string& name, std::shared_ptr<const CompiledVirtualHost> host) {
     snapshot.route_count_ += host->routes.size();
     if (host->tls_passthrough) ++snapshot.passthrough_hosts_;
+    if (!host->route_problems.empty()) snapshot.hosts_with_route_problems_.Set(name, true);
     for (const std::string& cluster : ClusterNames(*host)) snapshot.hosts_by_cluster_.Mutable(cluster).Set(name, true);
     if (name == "*") {
       snapshot.catch_all_ = std::move(host);
@@ -499,13 +517,28 @@ struct CompiledSnapshotBuilder {
       const CompiledCluster* cluster = snapshot.FindCluster(route.cluster());
       // A static site's route answers every request itself (its chain's
       // static stage): it needs no cluster.
-      const bool static_site = route.policy().has_static_site() && route.cluster().empty();
+      // A redirect of every request (a www redirect host) neither.
+      const bool static_site = (route.policy().has_static_site() || !route.policy().redirect().url().empty() ||
+                                !route.policy().redirect().host().empty()) &&
+                               route.cluster().empty();
       if (cluster == nullptr && !static_site) {
         return Status::Error(where + ": unknown cluster \"" + route.cluster() + "\"");
       }
       CompiledRoute compiled_route;
       compiled_route.match = route.match();
-      compiled_route.path = router::CompilePath(RuleOf(compiled_route).first, route.path());
+      compiled_route.path = router::CompilePath(PathTypeOf(route.match()), route.path());
+      if (route.match() == v1::Route::REGEX) {
+        // Refused alone (partial ACK), never the whole version: the
+        // controller validates with the same RE2, so this is another
+        // producer's snapshot or a different RE2 version.
+        std::string error;
+        compiled_route.regex = router::CompileRegex(compiled_route.path, &error);
+        if (compiled_route.regex == nullptr) {
+          out.route_problems.push_back({route.origin(), where + ": regex path \"" + route.path() +
+                                                            "\" does not compile (" + error + "); route left out"});
+          continue;
+        }
+      }
       compiled_route.cluster = cluster;
       for (const v1::WeightedCluster& weighted : route.weighted_clusters()) {
         const CompiledCluster* target = snapshot.FindCluster(weighted.cluster());
@@ -530,7 +563,9 @@ struct CompiledSnapshotBuilder {
       if (chain_defaults.series != nullptr) {
         compiled_route.metrics_slot = chain_defaults.series->RouteSlot({route.origin(), vhost.name(), route.path()});
       }
-      compiled_route.chain = pipeline::CompileChain(compiled_route.policy, chain_defaults, compiled_route.origin);
+      compiled_route.chain = pipeline::CompileChain(
+          compiled_route.policy, chain_defaults, compiled_route.origin,
+          pipeline::RouteRewrite{route.rewrite_target(), compiled_route.path, compiled_route.regex});
       // The route's balancing policy towards each cluster it can send to.
       auto add_balancing = [&](const CompiledCluster* target, const v1::LoadBalancingPolicy& policy) {
         if (target == nullptr || compiled_route.BalancingFor(target) != nullptr) return;

@@ -22,6 +22,10 @@
 #include "dataplane/tls/server_config.h"
 #include "sluice/v1/snapshot.pb.h"
 
+namespace re2 {
+class RE2;
+}
+
 namespace sluice::health {
 class HealthRegistry;
 }
@@ -119,7 +123,10 @@ CompiledBalancing CompileBalancing(const v1::LoadBalancingPolicy& policy, const 
 
 struct CompiledRoute {
   v1::Route::PathMatch match = v1::Route::PREFIX;
-  std::string path;  // PREFIX: without trailing slash, "/" matches everything
+  std::string path;  // PREFIX: without trailing slash, "/" matches everything; REGEX: the expression
+  // REGEX only: the expression, compiled once here (router::CompileRegex)
+  // and shared with the route's rewrite stage; never null for REGEX.
+  std::shared_ptr<const re2::RE2> regex;
   const CompiledCluster* cluster = nullptr;
   // Traffic split: when non-empty the exchange picks one of these by weight
   // (total_weight > 0), after the canary rule; `cluster` is the primary.
@@ -149,6 +156,13 @@ struct CompiledRoute {
   }
 };
 
+// A route left out of a virtual host because the proxy cannot use it (a
+// REGEX path that does not compile): named in the partial ACK.
+struct RouteProblem {
+  std::string origin;  // "namespace/ingress"
+  std::string error;
+};
+
 struct CompiledVirtualHost {
   std::string name;
   std::vector<CompiledRoute> routes;  // match order (router::SortByPrecedence)
@@ -158,6 +172,7 @@ struct CompiledVirtualHost {
   bool tls_passthrough = false;
   std::chrono::milliseconds passthrough_connect_timeout{0};
   std::chrono::milliseconds passthrough_idle_timeout{0};
+  std::vector<RouteProblem> route_problems;  // routes left out
   // The v1::VirtualHost it was compiled from: an equal one (and unchanged
   // clusters) lets the next snapshot share this object.
   std::shared_ptr<const v1::VirtualHost> source;
@@ -227,6 +242,9 @@ class CompiledSnapshot {
   // expired, not yet valid); the rest of the snapshot applies without them.
   const std::vector<tls::CertificateProblem>& certificate_problems() const { return certificate_problems_; }
   size_t route_count() const { return route_count_; }
+  // Routes left out (their regex does not compile), with the host named;
+  // the rest of their hosts serve. O(hosts with problems).
+  std::vector<RouteProblem> route_problems() const;
 
  private:
   friend struct CompiledSnapshotBuilder;
@@ -245,6 +263,8 @@ class CompiledSnapshot {
   // compile again when that cluster changes.
   PersistentMap<PersistentMap<bool>> hosts_by_cluster_;
   PersistentMap<bool> dns_clusters_;  // compiled again every time (re-resolved)
+  // Names of the virtual hosts with route_problems, whatever their kind.
+  PersistentMap<bool> hosts_with_route_problems_;
   size_t route_count_ = 0;
   size_t passthrough_hosts_ = 0;
   std::shared_ptr<const tls::ServerConfig> server_tls_;

@@ -39,6 +39,55 @@ v1::Snapshot TwoHostSnapshot() {
   return s;
 }
 
+// REGEX routes (issue 18): compiled once with the snapshot; one whose
+// expression does not compile is left out of its host and named (the
+// proxy's partial ACK), never a NACK; an unchanged host keeps naming it when
+// a later snapshot shares it; a redirect host needs no cluster.
+TEST(CompiledSnapshotTest, RegexRoutesAndTheRefusalOfOneThatDoesNotCompile) {
+  v1::Snapshot s = TwoHostSnapshot();
+  auto* demo = s.mutable_virtual_hosts(0);
+  auto* good = demo->add_routes();
+  good->set_match(v1::Route::REGEX);
+  good->set_path("/app/v[0-9]+/(.*)");
+  good->set_cluster("demo/api:80");
+  good->set_rewrite_target("/$1");
+  good->set_origin("demo/regex");
+  auto* bad = demo->add_routes();
+  bad->set_match(v1::Route::REGEX);
+  bad->set_path("/(?!admin)");
+  bad->set_cluster("demo/api:80");
+  bad->set_origin("demo/bad");
+  auto* www = s.add_virtual_hosts();
+  www->set_name("www.demo.local");
+  auto* redirect = www->add_routes();
+  redirect->set_path("/");
+  redirect->mutable_policy()->mutable_redirect()->set_host("demo.local");
+  redirect->mutable_policy()->mutable_redirect()->set_code(308);
+  auto compiled = Compile(s, "v1");
+  ASSERT_TRUE(compiled.ok()) << compiled.status().message();
+  const CompiledRoute* route = (*compiled)->Match("demo.local", "/APP/v2/x");
+  ASSERT_NE(route, nullptr);
+  EXPECT_EQ(route->origin, "demo/regex");
+  EXPECT_NE(route->regex, nullptr);
+  EXPECT_EQ((*compiled)->Match("demo.local", "/app/x")->cluster->name, "demo/app:http");
+  std::vector<RouteProblem> problems = (*compiled)->route_problems();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].origin, "demo/bad");
+  EXPECT_NE(problems[0].error.find("does not compile"), std::string::npos) << problems[0].error;
+  EXPECT_EQ((*compiled)->route_count(), 6u);  // the bad one left out
+  ASSERT_NE((*compiled)->Match("www.demo.local", "/x"), nullptr);
+
+  // The next version shares the unchanged host: still named.
+  auto next = Compile(s, "v2", nullptr, CompileOptions(), compiled->get());
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ((*next)->route_problems().size(), 1u);
+  // Fixed: no longer named.
+  demo->mutable_routes(demo->routes_size() - 1)->set_path("/admin");
+  auto fixed = Compile(s, "v3", nullptr, CompileOptions(), next->get());
+  ASSERT_TRUE(fixed.ok());
+  EXPECT_TRUE((*fixed)->route_problems().empty());
+}
+
 TEST(CompiledSnapshotTest, RoutesByHostThenPathInOrder) {
   auto compiled = Compile(TwoHostSnapshot(), "v1");
   ASSERT_TRUE(compiled.ok()) << compiled.status().message();
