@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -24,6 +25,7 @@
 #include "dataplane/accesslog/access_log.h"
 #include "dataplane/admin/admin_server.h"
 #include "base/ip_prefix.h"
+#include "dataplane/cache/store/store.h"
 #include "dataplane/common/log.h"
 #include "dataplane/connlimit/connection_limits.h"
 #include "dataplane/discovery/snapshot_client.h"
@@ -123,6 +125,10 @@ constexpr const char* kUsage = R"(Usage: sluice-proxy [flags]
                           annotations never carry rule text). Checked at start.
   --waf-crs-dir DIR       the OWASP CRS (default /usr/share/modsecurity-crs,
                           Debian's modsecurity-crs)
+  --cache-memory SIZE     the response cache's memory (routes with sluice.io/cache;
+                          one cache shared by every worker), bytes or with a
+                          K/M/G suffix (powers of 1024); default 256M
+  --cache-max-object-size SIZE  larger responses pass through uncached (default 8M)
   --help, --version       (--version: the version and the commit of a stamped build)
 ADDR is HOST:PORT with an IP literal, or :PORT for all interfaces.
 Per-route timeouts and the body size limit come from Ingress annotations
@@ -168,6 +174,9 @@ struct Flags {
   std::string waf_audit_log = "stderr";
   std::string waf_extra_rules;
   std::string waf_crs_dir = "/usr/share/modsecurity-crs";
+  // Response cache (issue 15).
+  uint64_t cache_memory_bytes = 256ull << 20;
+  uint64_t cache_max_object_bytes = 8ull << 20;
 };
 
 
@@ -228,7 +237,8 @@ Flags ParseFlags(int argc, char** argv) {
         {"--max-connection-rate-per-address", 20},
         {"--controller-tls-cert", 21}, {"--controller-tls-key", 22}, {"--controller-ca", 23},
         {"--controller-server-name", 24}, {"--controller-tls-reload", 25},
-        {"--waf-audit-log", 26}, {"--waf-extra-rules", 27}, {"--waf-crs-dir", 28}};
+        {"--waf-audit-log", 26}, {"--waf-extra-rules", 27}, {"--waf-crs-dir", 28},
+        {"--cache-memory", 58}, {"--cache-max-object-size", 59}};
     const std::map<std::string, int*> kHttp2Flags = {
         {"--h2-max-concurrent-streams", &flags.h2_max_concurrent_streams},
         {"--h2-stall-timeout", &flags.h2_stall_timeout_seconds},
@@ -304,6 +314,24 @@ Flags ParseFlags(int argc, char** argv) {
       case 26: flags.waf_audit_log = value; break;
       case 27: flags.waf_extra_rules = value; break;
       case 28: flags.waf_crs_dir = value; break;
+      case 58:
+      case 59: {
+        // Bytes, or K/M/G (powers of 1024).
+        uint64_t multiplier = 1;
+        std::string digits = value;
+        if (!digits.empty() && std::strchr("kKmMgG", digits.back()) != nullptr) {
+          const char unit = static_cast<char>(digits.back() | 0x20);
+          multiplier = unit == 'k' ? 1ull << 10 : unit == 'm' ? 1ull << 20 : 1ull << 30;
+          digits.pop_back();
+        }
+        char* end = nullptr;
+        const unsigned long long n = std::strtoull(digits.c_str(), &end, 10);
+        if (digits.empty() || *end != '\0' || n == 0 || n > (1ull << 40) / multiplier) {
+          FlagError("invalid value for " + arg + ": \"" + value + "\" (expected a size from 1 to 1T)");
+        }
+        (known->second == 58 ? flags.cache_memory_bytes : flags.cache_max_object_bytes) = n * multiplier;
+        break;
+      }
     }
   }
   const bool controller_tls =
@@ -836,5 +864,10 @@ int Run(const Flags& flags) {
 
 int main(int argc, char** argv) {
   sluice::Flags flags = sluice::ParseFlags(argc, argv);
+  // Before any snapshot is compiled: the cache stages take the store then.
+  sluice::cache::StoreOptions cache;
+  cache.capacity_bytes = flags.cache_memory_bytes;
+  cache.max_object_bytes = flags.cache_max_object_bytes;
+  sluice::cache::Store::ConfigureProcessWide(cache);
   return sluice::Run(flags);
 }

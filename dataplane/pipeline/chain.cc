@@ -5,6 +5,7 @@
 #include "dataplane/pipeline/access_control_stage.h"
 #include "dataplane/pipeline/access_log_stage.h"
 #include "dataplane/pipeline/body_limit_stage.h"
+#include "dataplane/pipeline/cache_stage.h"
 #include "dataplane/pipeline/compression_stage.h"
 #include "dataplane/pipeline/https_redirect_stage.h"
 #include "dataplane/pipeline/real_client_stage.h"
@@ -138,6 +139,12 @@ std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const C
   if (max_body != 0) stages.push_back(std::make_unique<BodyLimitStage>(max_body));
   // Static content: the route answers from its site (every request).
   if (policy.has_static_site()) stages.push_back(StaticStage::FromPolicy(policy.static_site()));
+  if (policy.cache().enabled()) {
+    // Both halves share the process-wide store (dataplane/cache/store).
+    const CacheStageOptions cache = CacheStageOptions::From(policy.cache());
+    stages.push_back(std::make_unique<CacheLookupStage>(cache, &cache::Store::ProcessWide()));
+    stages.push_back(std::make_unique<CacheStoreStage>(cache, &cache::Store::ProcessWide()));
+  }
   stages.push_back(std::make_unique<RequestHeadersStage>());
   stages.push_back(std::make_unique<ResponseHeadersStage>(ResponseHeadersStage::Options::From(policy)));
   if (policy.compression().enabled()) {

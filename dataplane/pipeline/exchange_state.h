@@ -46,6 +46,7 @@ enum StageDataSlot : size_t {
   kCompressionData = 0,
   kWafData,  // the request's ModSecurity transaction (dataplane/waf)
   kConcurrencyData,  // the request's in-flight slot (concurrency_limit_stage)
+  kCacheData,  // the request's cache key, fill and Cache-Status (cache_stage)
   kStageDataSlots,
 };
 

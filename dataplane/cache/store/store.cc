@@ -341,6 +341,20 @@ Store::Store(const StoreOptions& options) : options_(options) {
 
 Store::~Store() = default;
 
+namespace {
+StoreOptions& ProcessWideOptions() {
+  static StoreOptions options;
+  return options;
+}
+}  // namespace
+
+void Store::ConfigureProcessWide(const StoreOptions& options) { ProcessWideOptions() = options; }
+
+Store& Store::ProcessWide() {
+  static Store* store = new Store(ProcessWideOptions());  // never destroyed: workers may outlive main's statics
+  return *store;
+}
+
 Shard& Store::ShardOf(uint64_t hash) const {
   // The high bits: the map inside the shard hashes the key again.
   return *shards_[(hash >> 40) & (shards_.size() - 1)];

@@ -298,6 +298,13 @@ class Store {
 
   static uint64_t HashKey(std::string_view key);
 
+  // The proxy's one store, shared by every worker and every route that
+  // caches (created on first use with the options last given to
+  // ConfigureProcessWide, which proxy_main calls before the workers start;
+  // memory is only taken as objects arrive).
+  static void ConfigureProcessWide(const StoreOptions& options);
+  static Store& ProcessWide();
+
  private:
   friend class Fill;
   Shard& ShardOf(uint64_t hash) const;
