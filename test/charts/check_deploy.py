@@ -352,9 +352,13 @@ def check_objects(checks, label, objects, namespace):
                   f"{label}: proxy --controller={dial} is not the controller Service")
 
     drain = int(arg_value(proxy_args, "--drain-timeout") or 10)
+    shutdown_grace = int(arg_value(proxy_args, "--shutdown-grace-period") or 0)
     grace = proxy["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30)
-    checks.expect(grace > drain, f"{label}: proxy terminationGracePeriodSeconds ({grace}) "
-                  f"must exceed --drain-timeout ({drain})")
+    checks.expect(grace > drain + shutdown_grace, f"{label}: proxy terminationGracePeriodSeconds ({grace}) "
+                  f"must exceed --shutdown-grace-period + --drain-timeout ({shutdown_grace} + {drain})")
+    # Without a grace period a rolling restart refuses the connections that
+    # still arrive while Endpoints and load balancers catch up.
+    checks.expect(shutdown_grace > 0, f"{label}: proxy has no --shutdown-grace-period")
     checks.expect(arg_value(proxy_args, "--node-id") == "$(POD_NAME)"
                   and any(e["name"] == "POD_NAME" for e in proxy_container.get("env", [])),
                   f"{label}: proxy --node-id should be the pod name")
