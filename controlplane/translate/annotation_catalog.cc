@@ -213,6 +213,8 @@ constexpr CatalogEntry kCatalog[] = {
     {"sluice.io/backend-tls-ca-secret", S::kSupported, "", "Secret (NAME or NS/NAME) whose ca.crt verifies TLS backends"},
     {"sluice.io/backend-tls-server-name", S::kSupported, "", "SNI and verified name for TLS backends"},
     {"sluice.io/backend-tls-verify", S::kSupported, "", "verify TLS backends (default: when a CA secret is set)"},
+    {"sluice.io/cache", S::kSupported, "",
+     "on|off: RFC 9111 shared cache of GET/HEAD responses in every proxy (off by default; no ingress-nginx equivalent)"},
     {"sluice.io/canary", S::kSupported, "", "this Ingress is a canary of the one with the same host and path"},
     {"sluice.io/canary-by-cookie", S::kSupported, "", "cookie whose value always/never picks the canary"},
     {"sluice.io/canary-by-header", S::kSupported, "", "header whose value always/never picks the canary"},

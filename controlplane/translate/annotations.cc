@@ -283,6 +283,15 @@ void ReadRetryAnnotations(Reader& reader, v1::RoutePolicy& policy) {
   if (retry.ByteSizeLong() != 0) *policy.mutable_retry() = retry;
 }
 
+// ---- Response cache (RoutePolicy.cache). ----
+
+void ReadCacheAnnotations(Reader& reader, v1::RoutePolicy& policy) {
+  // Off unless the Ingress turns it on: caching changes what clients see.
+  if (auto on = reader.First(ValueKind::kOnOff, "sluice.io/cache"); on && *on != 0) {
+    policy.mutable_cache()->set_enabled(true);
+  }
+}
+
 // ---- Compression (RoutePolicy.compression). ----
 
 constexpr char kTypesSyntax[] =
@@ -655,6 +664,7 @@ AnnotatedPolicy RoutePolicyFromAnnotations(const nlohmann::json* annotations) {
   if (policy.has_hsts() && policy.hsts().ByteSizeLong() == 0) policy.clear_hsts();
   ReadRetryAnnotations(reader, policy);
   ReadCompressionAnnotations(reader, policy);
+  ReadCacheAnnotations(reader, policy);
   ReadAccessControlAnnotations(reader, policy);
   ReadWafAnnotations(reader, annotations, policy);
   out.problems = reader.TakeProblems();

@@ -26,6 +26,8 @@
 //   sluice.io/hsts-max-age            hsts.max_age_seconds (whole seconds; 0: no header)
 //   sluice.io/hsts-include-subdomains hsts.include_subdomains
 //   sluice.io/hsts-preload            hsts.preload
+// Response cache (RoutePolicy.cache; off unless turned on, see README):
+//   sluice.io/cache                   on|off (or true|false)
 // Compression (RoutePolicy.compression; off unless turned on, see README):
 //   sluice.io/compression             on|off (or true|false)
 //   sluice.io/compression-types       media types, comma or space separated: text/html, text/*, +json

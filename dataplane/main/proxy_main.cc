@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -26,6 +27,7 @@
 #include "dataplane/accesslog/access_log.h"
 #include "dataplane/admin/admin_server.h"
 #include "base/ip_prefix.h"
+#include "dataplane/cache/store/store.h"
 #include "dataplane/common/log.h"
 #include "dataplane/connlimit/connection_limits.h"
 #include "dataplane/discovery/snapshot_client.h"
@@ -139,6 +141,10 @@ constexpr const char* kUsage = R"(Usage: sluice-proxy [flags]
                           routes past it share one overflow series (default 1000)
   --metrics-max-clusters N  per-cluster series, the same way (default 500);
                           both 0: no per-route or per-cluster counting at all
+  --cache-memory SIZE     the response cache's memory (routes with sluice.io/cache;
+                          one cache shared by every worker), bytes or with a
+                          K/M/G suffix (powers of 1024); default 256M
+  --cache-max-object-size SIZE  larger responses pass through uncached (default 8M)
   --help, --version       (--version: the version and the commit of a stamped build)
 ADDR is HOST:PORT with an IP literal, or :PORT for all interfaces.
 Per-route timeouts and the body size limit come from Ingress annotations
@@ -188,6 +194,9 @@ struct Flags {
   // Bounds of the per-route and per-cluster series (dataplane/metrics).
   int metrics_max_routes = 1000;
   int metrics_max_clusters = 500;
+  // Response cache (issue 15).
+  uint64_t cache_memory_bytes = 256ull << 20;
+  uint64_t cache_max_object_bytes = 8ull << 20;
 };
 
 
@@ -249,8 +258,8 @@ Flags ParseFlags(int argc, char** argv) {
         {"--controller-tls-cert", 21}, {"--controller-tls-key", 22}, {"--controller-ca", 23},
         {"--controller-server-name", 24}, {"--controller-tls-reload", 25},
         {"--waf-audit-log", 26}, {"--waf-extra-rules", 27}, {"--waf-crs-dir", 28},
-        {"--metrics-max-routes", 53}, {"--metrics-max-clusters", 54},
-        {"--shutdown-grace-period", 63}};
+        {"--metrics-max-routes", 53}, {"--metrics-max-clusters", 54}, {"--cache-memory", 58},
+        {"--cache-max-object-size", 59}, {"--shutdown-grace-period", 63}};
     const std::map<std::string, int*> kHttp2Flags = {
         {"--h2-max-concurrent-streams", &flags.h2_max_concurrent_streams},
         {"--h2-stall-timeout", &flags.h2_stall_timeout_seconds},
@@ -335,6 +344,24 @@ Flags ParseFlags(int argc, char** argv) {
         break;
       }
       case 63: flags.shutdown_grace_seconds = static_cast<int>(std::min<int64_t>(ParseCount(arg, value), 3600)); break;
+      case 58:
+      case 59: {
+        // Bytes, or K/M/G (powers of 1024).
+        uint64_t multiplier = 1;
+        std::string digits = value;
+        if (!digits.empty() && std::strchr("kKmMgG", digits.back()) != nullptr) {
+          const char unit = static_cast<char>(digits.back() | 0x20);
+          multiplier = unit == 'k' ? 1ull << 10 : unit == 'm' ? 1ull << 20 : 1ull << 30;
+          digits.pop_back();
+        }
+        char* end = nullptr;
+        const unsigned long long n = std::strtoull(digits.c_str(), &end, 10);
+        if (digits.empty() || *end != '\0' || n == 0 || n > (1ull << 40) / multiplier) {
+          FlagError("invalid value for " + arg + ": \"" + value + "\" (expected a size from 1 to 1T)");
+        }
+        (known->second == 58 ? flags.cache_memory_bytes : flags.cache_max_object_bytes) = n * multiplier;
+        break;
+      }
     }
   }
   const bool controller_tls =
@@ -1007,5 +1034,10 @@ int Run(const Flags& flags) {
 
 int main(int argc, char** argv) {
   sluice::Flags flags = sluice::ParseFlags(argc, argv);
+  // Before any snapshot is compiled: the cache stages take the store then.
+  sluice::cache::StoreOptions cache;
+  cache.capacity_bytes = flags.cache_memory_bytes;
+  cache.max_object_bytes = flags.cache_max_object_bytes;
+  sluice::cache::Store::ConfigureProcessWide(cache);
   return sluice::Run(flags);
 }

@@ -7,6 +7,7 @@
 #include "dataplane/pipeline/metrics_stage.h"
 #include "dataplane/pipeline/basic_auth_stage.h"
 #include "dataplane/pipeline/body_limit_stage.h"
+#include "dataplane/pipeline/cache_stage.h"
 #include "dataplane/pipeline/compression_stage.h"
 #include "dataplane/pipeline/custom_errors_stage.h"
 #include "dataplane/pipeline/ext_auth_stage.h"
@@ -156,6 +157,12 @@ std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const C
   if (!rewrite.target.empty() || !policy.x_forwarded_prefix().empty()) {
     stages.push_back(std::make_unique<RewriteStage>(rewrite.target, std::string(rewrite.path), rewrite.regex,
                                                     policy.x_forwarded_prefix()));
+  }
+  if (policy.cache().enabled()) {
+    // Both halves share the process-wide store (dataplane/cache/store).
+    const CacheStageOptions cache = CacheStageOptions::From(policy.cache());
+    stages.push_back(std::make_unique<CacheLookupStage>(cache, &cache::Store::ProcessWide()));
+    stages.push_back(std::make_unique<CacheStoreStage>(cache, &cache::Store::ProcessWide()));
   }
   stages.push_back(std::make_unique<RequestHeadersStage>());
   if (policy.has_mirror() && !policy.mirror().cluster().empty()) stages.push_back(std::make_unique<MirrorStage>(policy));

@@ -60,6 +60,7 @@ enum StageDataSlot : size_t {
   kMirrorData,       // the request's mirror copy being gathered (mirror_stage)
   kExtAuthData,      // the auth subrequest and its answer (ext_auth_stage)
   kCustomErrorsData, // the default backend's page (custom_errors_stage)
+  kCacheData,  // the request's cache key, fill and Cache-Status (cache_stage)
   kStageDataSlots,
 };
 

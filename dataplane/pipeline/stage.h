@@ -39,7 +39,7 @@ enum class StageOrder : uint8_t {
   kHttpsRedirect = 40,  // plain HTTP to a TLS-only host: 308 to https
   kBodyLimit = 50,      // request body size: 413
   kStaticContent = 60,  // answers from files (static_stage.h)
-  kCacheLookup = 70,    // answers from the cache (empty)
+  kCacheLookup = 70,    // answers from the response cache (cache_stage.h)
   kRewrite = 78,        // rewrite-target, X-Forwarded-Prefix (rewrite_stage)
   kRequestHeaders = 80, // X-Forwarded-*, hop-by-hop, Host: what goes upstream
   kMirror = 85,         // fire-and-forget request copies to another Service (mirror_stage)
@@ -48,7 +48,7 @@ enum class StageOrder : uint8_t {
   kResponseHeaders = 110,  // hop-by-hop, Server hiding, HSTS, affinity cookie
   kWafResponse = 120,      // application firewall, response phases (dataplane/waf)
   kCompression = 130,      // gzip, brotli, zstd: a response body transform
-  kCacheStore = 140,       // stores cacheable responses (empty)
+  kCacheStore = 140,       // stores cacheable responses (cache_stage.h)
   kMetrics = 190,          // per-route and per-cluster counters (metrics_stage.h)
   kAccessLog = 200,        // one line per request, at the end
 };

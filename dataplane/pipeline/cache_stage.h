@@ -1,0 +1,66 @@
+#pragma once
+// The response cache's two stages (dataplane/cache: the RFC 9111 policy and
+// the process-wide store; store.h says how they fit together):
+//   cache_lookup (70)  answers a GET or HEAD from a usable stored object (a
+//                      MemoryBodySource over the object's shared bytes, Age
+//                      and Cache-Status added), or admits a fill for the
+//                      miss; notes unsafe methods for invalidation.
+//   cache_store (140)  judges the response the client gets (after
+//                      compression, so a compressed variant is stored under
+//                      its Vary), tees its body into the fill and publishes
+//                      it when complete; invalidates after a successful
+//                      unsafe method; adds Cache-Status to misses.
+// Not yet: waiting for another request's fill (a coalesced miss goes to the
+// origin: no EventLoop to resume on from here yet), conditional requests to
+// the origin (a stale object is fetched again), 304 and Range answers to
+// clients from the cache, stale-if-error, background revalidation.
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "api/sluice/v1/snapshot.pb.h"
+#include "dataplane/cache/policy/policy.h"
+#include "dataplane/cache/store/store.h"
+#include "dataplane/pipeline/stage.h"
+
+namespace sluice::pipeline {
+
+struct CacheStageOptions {
+  cache::CachePolicy policy;
+  // How long a key found uncacheable goes straight to the origin.
+  int64_t hit_for_pass_seconds = 30;
+  static CacheStageOptions From(const v1::CachePolicy& policy);
+};
+
+class CacheLookupStage final : public Stage {
+ public:
+  CacheLookupStage(const CacheStageOptions& options, cache::Store* store) : options_(options), store_(store) {}
+  std::string_view name() const override { return "cache_lookup"; }
+  StageOrder order() const override { return StageOrder::kCacheLookup; }
+  uint32_t hooks() const override { return kRequestHead; }
+  Verdict OnRequestHead(ExchangeState& state) const override;
+
+ private:
+  CacheStageOptions options_;
+  cache::Store* store_;
+};
+
+class CacheStoreStage final : public Stage {
+ public:
+  CacheStoreStage(const CacheStageOptions& options, cache::Store* store) : options_(options), store_(store) {}
+  std::string_view name() const override { return "cache_store"; }
+  StageOrder order() const override { return StageOrder::kCacheStore; }
+  uint32_t hooks() const override { return kResponseHead | kResponseBody | kResponseEnd; }
+  Verdict OnResponseHead(ExchangeState& state, http::ResponseHead& head, bool local) const override;
+  Verdict OnResponseBody(ExchangeState& state, std::string_view& chunk) const override;
+  Verdict OnResponseEnd(ExchangeState& state, std::string_view& tail) const override;
+
+ private:
+  CacheStageOptions options_;
+  cache::Store* store_;
+};
+
+// The name Cache-Status gives this cache (RFC 9211 §2).
+inline constexpr std::string_view kCacheStatusName = "sluice";
+
+}  // namespace sluice::pipeline

@@ -1,0 +1,195 @@
+// The response cache end to end: sluice-controller reading manifests,
+// sluice-proxy (two workers sharing one cache), and an in-process origin
+// (FakeUpstream) that counts the requests it gets. What the cache answers
+// is checked by what the origin did not see.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "test/support/fake_upstream.h"
+#include "test/support/http_client.h"
+#include "test/support/manifests.h"
+#include "test/support/process.h"
+#include "test/support/sluice_cluster.h"
+
+namespace sluice {
+namespace {
+
+using testing::FakeUpstream;
+using testing::Fetch;
+using testing::HttpConnection;
+
+// cache.local: cached. nocache.local: the same origin, no annotation.
+constexpr const char* kManifests = R"(SERVICE
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: cached
+  namespace: cache
+  annotations:
+    sluice.io/cache: "on"
+spec:
+  rules:
+    - host: cache.local
+      http:
+        paths: [{path: /, pathType: Prefix, backend: {service: {name: origin, port: {number: 80}}}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: plain, namespace: cache}
+spec:
+  rules:
+    - host: nocache.local
+      http:
+        paths: [{path: /, pathType: Prefix, backend: {service: {name: origin, port: {number: 80}}}}]
+)";
+
+// The value of request header `name` in a raw head ("" when absent).
+std::string HeaderOf(const std::string& head, const std::string& name) {
+  const std::string needle = "\r\n" + name + ": ";
+  size_t at = head.find(needle);
+  if (at == std::string::npos) return "";
+  at += needle.size();
+  return head.substr(at, head.find("\r\n", at) - at);
+}
+
+// What the origin answers, by path.
+FakeUpstream::Reply Origin(const FakeUpstream::Request& request) {
+  const std::string& head = request.head;
+  const std::string target = head.substr(head.find(' ') + 1, head.find(' ', head.find(' ') + 1) - head.find(' ') - 1);
+  if (head.rfind("POST ", 0) == 0) return {"HTTP/1.1 204 No Content\r\n\r\n"};
+  if (target == "/fresh" || target == "/nocache-path") {
+    return {FakeUpstream::OkResponse("fresh body", "Cache-Control: max-age=60\r\nContent-Type: text/plain\r\n")};
+  }
+  if (target == "/private") return {FakeUpstream::OkResponse("mine", "Cache-Control: private, max-age=60\r\n")};
+  if (target == "/cookie") return {FakeUpstream::OkResponse("c", "Cache-Control: max-age=60\r\nSet-Cookie: a=b\r\n")};
+  if (target == "/vary") {
+    return {FakeUpstream::OkResponse("lang=" + HeaderOf(head, "x-lang"), "Cache-Control: max-age=60\r\nVary: X-Lang\r\n")};
+  }
+  if (target == "/big") return {FakeUpstream::OkResponse(std::string(1536 * 1024, 'b'), "Cache-Control: max-age=60\r\n")};
+  if (target == "/chunked") {
+    return {"HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"};
+  }
+  return {"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"};
+}
+
+class CacheEndToEndTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    origin_ = std::make_unique<FakeUpstream>(Origin);
+    cluster_ = std::make_unique<testing::SluiceCluster>(testing::SluiceClusterOptions{
+        .name = "cache",
+        .workers = 2,
+        .access_log = "off",
+        .extra_proxy_flags = {"--cache-memory", "64M", "--cache-max-object-size", "1M"}});
+    cluster_->WriteManifest("all.yaml", testing::DefaultIngressClass() + "---\n" +
+                                            testing::ReplaceAll(kManifests, "SERVICE",
+                                                                testing::ServiceAndSlice("origin", "cache", origin_->port())));
+    cluster_->Start();
+    ASSERT_TRUE(cluster_->WaitReady()) << cluster_->Logs();
+    ASSERT_TRUE(testing::WaitUntil([&] { return Fetch(cluster_->http_port(), "cache.local", "/ready").status == 404; },
+                                   std::chrono::seconds(15), std::chrono::milliseconds(50)))
+        << cluster_->Logs();
+  }
+
+  void TearDown() override {
+    if (HasFailure() && cluster_) std::cerr << cluster_->Logs();
+  }
+
+  // Requests the origin got for "METHOD TARGET".
+  size_t OriginSaw(const std::string& method_and_target) const {
+    size_t n = 0;
+    for (const std::string& head : origin_->request_heads()) n += head.rfind(method_and_target + " ", 0) == 0;
+    return n;
+  }
+
+  testing::Response Get(const std::string& host, const std::string& path, const std::string& extra = "") {
+    return Fetch(cluster_->http_port(), host, path, extra);
+  }
+
+  std::unique_ptr<FakeUpstream> origin_;
+  std::unique_ptr<testing::SluiceCluster> cluster_;
+};
+
+TEST_F(CacheEndToEndTest, FreshResponseIsServedFromTheCache) {
+  testing::Response first = Get("cache.local", "/fresh");
+  ASSERT_EQ(first.status, 200);
+  EXPECT_EQ(first.body, "fresh body");
+  EXPECT_EQ(first.Header("cache-status"), "sluice; fwd=uri-miss; fwd-status=200; stored");
+  // Both workers answer from the one store: several fresh connections.
+  for (int i = 0; i < 6; ++i) {
+    testing::Response hit = Get("cache.local", "/fresh");
+    ASSERT_EQ(hit.status, 200);
+    EXPECT_EQ(hit.body, "fresh body");
+    EXPECT_EQ(hit.Header("content-type"), "text/plain");
+    EXPECT_EQ(hit.Header("content-length"), "10");
+    EXPECT_NE(hit.Header("cache-status").find("sluice; hit; ttl="), std::string::npos) << hit.Header("cache-status");
+    EXPECT_FALSE(hit.Header("age").empty());
+  }
+  EXPECT_EQ(OriginSaw("GET /fresh"), 1u);
+  // HEAD from the stored GET.
+  HttpConnection connection(cluster_->http_port());
+  ASSERT_TRUE(connection.SendRaw("HEAD /fresh HTTP/1.1\r\nHost: cache.local\r\n\r\n"));
+  testing::Response head = connection.ReadResponse(/*head_request=*/true);
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.Header("content-length"), "10");
+  EXPECT_EQ(OriginSaw("HEAD /fresh"), 0u);
+  // The route without the annotation is not cached.
+  Get("nocache.local", "/nocache-path");
+  Get("nocache.local", "/nocache-path");
+  EXPECT_EQ(OriginSaw("GET /nocache-path"), 2u);
+  // A chunked response is stored whole and served with a length.
+  EXPECT_EQ(Get("cache.local", "/chunked").body, "hello world");
+  testing::Response chunked = Get("cache.local", "/chunked");
+  EXPECT_EQ(chunked.body, "hello world");
+  EXPECT_EQ(chunked.Header("content-length"), "11");
+  EXPECT_EQ(OriginSaw("GET /chunked"), 1u);
+}
+
+TEST_F(CacheEndToEndTest, WhatMustNotBeStoredIsNot) {
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(Get("cache.local", "/private").body, "mine");
+    EXPECT_EQ(Get("cache.local", "/cookie").body, "c");
+    EXPECT_EQ(Get("cache.local", "/big").body.size(), 1536u * 1024);  // over --cache-max-object-size
+  }
+  EXPECT_EQ(OriginSaw("GET /private"), 2u);
+  EXPECT_EQ(OriginSaw("GET /cookie"), 2u);
+  EXPECT_EQ(OriginSaw("GET /big"), 2u);
+  // Request directives: no-cache revalidates (here: fetches again),
+  // no-store neither uses nor stores, only-if-cached on a miss is 504.
+  Get("cache.local", "/fresh");
+  Get("cache.local", "/fresh", "Cache-Control: no-cache\r\n");
+  Get("cache.local", "/fresh", "Pragma: no-cache\r\n");
+  EXPECT_EQ(OriginSaw("GET /fresh"), 3u);
+  EXPECT_EQ(Get("cache.local", "/nothing-here", "Cache-Control: only-if-cached\r\n").status, 504);
+}
+
+TEST_F(CacheEndToEndTest, VaryKeepsOneVariantPerValue) {
+  EXPECT_EQ(Get("cache.local", "/vary", "X-Lang: en\r\n").body, "lang=en");
+  EXPECT_EQ(Get("cache.local", "/vary", "X-Lang: en\r\n").body, "lang=en");
+  EXPECT_EQ(Get("cache.local", "/vary", "X-Lang: fr\r\n").body, "lang=fr");
+  EXPECT_EQ(Get("cache.local", "/vary", "X-Lang: fr\r\n").body, "lang=fr");
+  EXPECT_EQ(Get("cache.local", "/vary", "x-lang: en\r\n").body, "lang=en");
+  EXPECT_EQ(Get("cache.local", "/vary").body, "lang=");
+  EXPECT_EQ(OriginSaw("GET /vary"), 3u);
+}
+
+TEST_F(CacheEndToEndTest, UnsafeMethodInvalidates) {
+  Get("cache.local", "/fresh");
+  Get("cache.local", "/fresh");
+  EXPECT_EQ(OriginSaw("GET /fresh"), 1u);
+  HttpConnection connection(cluster_->http_port());
+  ASSERT_TRUE(connection.SendRaw("POST /fresh HTTP/1.1\r\nHost: cache.local\r\nContent-Length: 1\r\n\r\nx"));
+  EXPECT_EQ(connection.ReadResponse().status, 204);
+  Get("cache.local", "/fresh");
+  Get("cache.local", "/fresh");
+  EXPECT_EQ(OriginSaw("GET /fresh"), 2u);
+}
+
+}  // namespace
+}  // namespace sluice
