@@ -854,6 +854,8 @@ class Translator {
     }
     mirror.set_cluster(cluster);
     *ingress.policy.mutable_mirror() = std::move(mirror);
+  }
+
   // ---- Regex paths, rewrites, redirects, aliases (routing_annotations.h). ----
 
   void ReadRouting(Ingress& ingress) {
