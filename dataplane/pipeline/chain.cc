@@ -6,6 +6,7 @@
 #include "dataplane/pipeline/access_log_stage.h"
 #include "dataplane/pipeline/body_limit_stage.h"
 #include "dataplane/pipeline/compression_stage.h"
+#include "dataplane/pipeline/cors_stage.h"
 #include "dataplane/pipeline/https_redirect_stage.h"
 #include "dataplane/pipeline/real_client_stage.h"
 #include "dataplane/pipeline/concurrency_limit_stage.h"
@@ -119,6 +120,7 @@ std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const C
   if (defaults.trusted_proxies != nullptr && !defaults.trusted_proxies->empty()) {
     stages.push_back(std::make_unique<RealClientStage>(defaults.trusted_proxies));
   }
+  if (policy.has_cors()) stages.push_back(std::make_unique<CorsStage>(CorsStage::Options::From(policy.cors())));
   if (auto access = AccessControlStage::FromPolicy(policy.access_control())) stages.push_back(std::move(access));
   if (policy.rate_limit().limits_size() > 0) {
     stages.push_back(std::make_unique<RateLimitStage>(RateLimitStage::Options::From(policy.rate_limit()),
@@ -138,7 +140,7 @@ std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const C
   if (max_body != 0) stages.push_back(std::make_unique<BodyLimitStage>(max_body));
   // Static content: the route answers from its site (every request).
   if (policy.has_static_site()) stages.push_back(StaticStage::FromPolicy(policy.static_site()));
-  stages.push_back(std::make_unique<RequestHeadersStage>());
+  stages.push_back(std::make_unique<RequestHeadersStage>(RequestHeadersStage::Options::From(policy)));
   stages.push_back(std::make_unique<ResponseHeadersStage>(ResponseHeadersStage::Options::From(policy)));
   if (policy.compression().enabled()) {
     stages.push_back(std::make_unique<CompressionStage>(CompressionStage::Options::From(policy.compression())));

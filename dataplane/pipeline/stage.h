@@ -30,6 +30,7 @@ enum class Verdict : uint8_t { kContinue, kReply, kPause };
 // the request-side ones; see README.md.
 enum class StageOrder : uint8_t {
   kRealClient = 5,      // the client a trusted proxy names in X-Forwarded-For
+  kCors = 8,            // CORS preflights answered (before auth: they carry no credentials)
   kAccessControl = 10,  // IP allow/deny (access_control); authentication (empty)
   kRateLimit = 20,      // request rate limits: 429 (rate_limit_stage)
   kWafRequest = 30,     // application firewall, request phases (dataplane/waf)
@@ -37,9 +38,9 @@ enum class StageOrder : uint8_t {
   kBodyLimit = 50,      // request body size: 413
   kStaticContent = 60,  // answers from files (static_stage.h)
   kCacheLookup = 70,    // answers from the cache (empty)
-  kRequestHeaders = 80, // X-Forwarded-*, hop-by-hop, Host: what goes upstream
+  kRequestHeaders = 80, // X-Forwarded-*, hop-by-hop, Host, set headers: what goes upstream
   // --- the upstream: cluster choice, balancer pick, retries ---
-  kResponseHeaders = 110,  // hop-by-hop, Server hiding, HSTS, affinity cookie
+  kResponseHeaders = 110,  // hop-by-hop, Server hiding, HSTS, affinity cookie, custom headers
   kWafResponse = 120,      // application firewall, response phases (dataplane/waf)
   kCompression = 130,      // gzip, brotli, zstd: a response body transform
   kCacheStore = 140,       // stores cacheable responses (empty)
