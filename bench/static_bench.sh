@@ -139,5 +139,5 @@ for path in /1k.bin /1m.bin; do
   printf '%-8s %-8s %9s %13s us %16s\n' sluice "${path#/}" "$RPS" "$US" "$ratio"
 done
 echo "(one worker each on core 0, wrk -c$CONNECTIONS keep-alive on core 1; ${SECONDS_PER_ROW}s per row;"
-echo " nginx: sendfile on, open_file_cache; sluice: pread into buffers, no sendfile, no open-file cache)"
+echo " nginx: sendfile on, open_file_cache; sluice: sendfile on plain HTTP/1.1 (pread elsewhere), no open-file cache)"
 run_ok=1

@@ -12,6 +12,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -138,8 +140,23 @@ std::shared_ptr<grpc::ChannelCredentials> MutualTlsChannelCredentials(const TlsF
 
 const char* ServerNameArgument() { return GRPC_SSL_TARGET_NAME_OVERRIDE_ARG; }
 
-bool IsLoopbackAddress(const std::string& host_port) {
-  std::string host = host_port;
+bool IsLoopbackAddress(const std::string& target) {
+  // gRPC's "ipv4:" / "ipv6:" targets list several addresses (replicas): all
+  // of them must be loopback.
+  for (const char* scheme : {"ipv4:", "ipv6:"}) {
+    if (target.rfind(scheme, 0) != 0) continue;
+    const std::string list = target.substr(std::strlen(scheme));
+    if (list.empty()) return false;
+    size_t start = 0;
+    while (start <= list.size()) {
+      const size_t comma = std::min(list.find(',', start), list.size());
+      const std::string one = list.substr(start, comma - start);
+      if (one.empty() || one.rfind("ipv", 0) == 0 || !IsLoopbackAddress(one)) return false;
+      start = comma + 1;
+    }
+    return true;
+  }
+  std::string host = target;
   if (!host.empty() && host.front() == '[') {
     const size_t close = host.find(']');
     host = close == std::string::npos ? std::string() : host.substr(1, close - 1);

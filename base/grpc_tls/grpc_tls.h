@@ -55,9 +55,10 @@ std::shared_ptr<grpc::ChannelCredentials> MutualTlsChannelCredentials(const TlsF
 // sluice-controller.sluice.svc).
 const char* ServerNameArgument();
 
-// True when `host_port` ("127.0.0.1:18000", "[::1]:1", "localhost:1") can
-// only be reached from this machine. ":18000", "0.0.0.0:18000", "[::]:1" and
-// any other host are not loopback.
-bool IsLoopbackAddress(const std::string& host_port);
+// True when `target` ("127.0.0.1:18000", "[::1]:1", "localhost:1", or a
+// gRPC address list "ipv4:127.0.0.1:1,127.0.0.1:2" whose every address is
+// loopback) can only be reached from this machine. ":18000",
+// "0.0.0.0:18000", "[::]:1" and any other host are not loopback.
+bool IsLoopbackAddress(const std::string& target);
 
 }  // namespace sluice::grpc_tls

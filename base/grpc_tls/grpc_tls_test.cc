@@ -19,6 +19,13 @@ TEST(IsLoopbackAddressTest, OnlyAddressesThisMachineAloneCanReach) {
   EXPECT_FALSE(IsLoopbackAddress("10.0.0.7:18000"));
   EXPECT_FALSE(IsLoopbackAddress("sluice-controller.sluice.svc:18000"));
   EXPECT_FALSE(IsLoopbackAddress("128.0.0.1:18000"));
+  // gRPC's address-list targets (two controller replicas): all or nothing.
+  EXPECT_TRUE(IsLoopbackAddress("ipv4:127.0.0.1:1,127.0.0.2:2"));
+  EXPECT_TRUE(IsLoopbackAddress("ipv6:[::1]:1"));
+  EXPECT_FALSE(IsLoopbackAddress("ipv4:127.0.0.1:1,10.0.0.7:2"));
+  EXPECT_FALSE(IsLoopbackAddress("ipv4:"));
+  EXPECT_FALSE(IsLoopbackAddress("ipv4:127.0.0.1:1,"));
+  EXPECT_FALSE(IsLoopbackAddress("dns:///127.0.0.1:1"));
 }
 
 class CheckFilesTest : public ::testing::Test {

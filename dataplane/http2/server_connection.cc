@@ -752,6 +752,12 @@ void ServerConnection::GracefulShutdown() {
                         NGHTTP2_NO_ERROR, nullptr, 0);
 }
 
+void ServerConnection::ShutdownNotice() {
+  if (goaway_sent_ || notice_sent_) return;
+  notice_sent_ = true;
+  nghttp2_submit_shutdown_notice(session_);
+}
+
 void ServerConnection::Terminate(uint32_t error_code) { Fail(error_code, "terminated"); }
 
 void ServerConnection::Fail(uint32_t error_code, const char* why) {

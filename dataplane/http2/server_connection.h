@@ -174,6 +174,10 @@ class ServerConnection {
   // GOAWAY NO_ERROR with the last stream we started: newer streams are
   // refused, older ones finish.
   void GracefulShutdown();
+  // GOAWAY with the largest stream id (RFC 9113 §6.8's first step of a
+  // graceful shutdown): the client opens no new streams here but nothing
+  // in flight is refused. GracefulShutdown sends the real last id later.
+  void ShutdownNotice();
   // GOAWAY `error_code` now; the connection ends once it is sent.
   void Terminate(uint32_t error_code);
   size_t open_streams() const { return open_streams_; }
@@ -210,6 +214,7 @@ class ServerConnection {
   ServerStream* streams_ = nullptr;
   size_t header_block_bytes_ = 0;  // raw HEADERS + CONTINUATION of the block being received
   bool goaway_sent_ = false;
+  bool notice_sent_ = false;  // ShutdownNotice: the GOAWAY with the largest id went out
   bool in_send_ = false;
   net::Buffer* send_out_ = nullptr;  // where SendPending is framing (for NO_COPY DATA)
   std::string failure_;

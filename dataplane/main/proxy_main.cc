@@ -7,6 +7,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -76,7 +77,14 @@ constexpr const char* kUsage = R"(Usage: sluice-proxy [flags]
   --workers N             worker threads, each with its own event loop and
                           SO_REUSEPORT listener (default: number of cores)
   --node-id ID            name reported to the controller (default: hostname-pid)
-  --drain-timeout SECONDS on SIGTERM, how long in-flight requests may take (default 10)
+  --shutdown-grace-period SECONDS  on SIGTERM, first keep accepting this long
+                          with /readyz answering 503 (load balancers and
+                          kube-proxy take a while to stop sending), every
+                          HTTP/1.1 response closing its connection and HTTP/2
+                          connections told to go (GOAWAY notice); then the
+                          drain. (default 0: drain at once)
+  --drain-timeout SECONDS on SIGTERM (after the grace period), how long
+                          in-flight requests may take (default 10)
   --access-log DEST       one JSON line per request: "-" for stdout (default),
                           a file path (appended), or "off"
   --client-header-timeout SECONDS   the whole request head must arrive within
@@ -137,6 +145,7 @@ struct Flags {
   int workers = 0;
   std::string node_id;
   int drain_timeout_seconds = 10;
+  int shutdown_grace_seconds = 0;
   std::string access_log = "-";
   int client_header_timeout_seconds = 10;
   int keepalive_timeout_seconds = 60;
@@ -228,7 +237,8 @@ Flags ParseFlags(int argc, char** argv) {
         {"--max-connection-rate-per-address", 20},
         {"--controller-tls-cert", 21}, {"--controller-tls-key", 22}, {"--controller-ca", 23},
         {"--controller-server-name", 24}, {"--controller-tls-reload", 25},
-        {"--waf-audit-log", 26}, {"--waf-extra-rules", 27}, {"--waf-crs-dir", 28}};
+        {"--waf-audit-log", 26}, {"--waf-extra-rules", 27}, {"--waf-crs-dir", 28},
+        {"--shutdown-grace-period", 63}};
     const std::map<std::string, int*> kHttp2Flags = {
         {"--h2-max-concurrent-streams", &flags.h2_max_concurrent_streams},
         {"--h2-stall-timeout", &flags.h2_stall_timeout_seconds},
@@ -304,6 +314,7 @@ Flags ParseFlags(int argc, char** argv) {
       case 26: flags.waf_audit_log = value; break;
       case 27: flags.waf_extra_rules = value; break;
       case 28: flags.waf_crs_dir = value; break;
+      case 63: flags.shutdown_grace_seconds = static_cast<int>(std::min<int64_t>(ParseCount(arg, value), 3600)); break;
     }
   }
   const bool controller_tls =
@@ -349,6 +360,8 @@ Flags ParseFlags(int argc, char** argv) {
 // read on the main thread. Never touched by workers.
 struct ProxyState {
   std::mutex mu;
+  // SIGTERM arrived: /readyz says 503 from then on.
+  std::atomic<bool> shutting_down{false};
   std::shared_ptr<const snapshot::CompiledSnapshot> current;
   uint64_t applied = 0;
   uint64_t rejected = 0;
@@ -626,6 +639,7 @@ int Run(const Flags& flags) {
   }
   admin_server.Route("/healthz", [](const http::RequestHead&) { return admin::AdminResponse{200, "text/plain", "ok\n"}; });
   admin_server.Route("/readyz", [&](const http::RequestHead&) {
+    if (state.shutting_down.load()) return admin::AdminResponse{503, "text/plain", "shutting down\n"};
     {
       std::lock_guard<std::mutex> lock(state.mu);
       if (!state.current) return admin::AdminResponse{503, "text/plain", "waiting for the first snapshot\n"};
@@ -800,9 +814,13 @@ int Run(const Flags& flags) {
   std::function<void()> check_drained = [&] {
     uint64_t active = 0;
     for (auto& worker : workers) active += worker->active_connections();
-    if (active == 0 || net::Clock::now() >= drain_deadline) {
-      if (active > 0) log::Warn("drain deadline reached", {{"connections", std::to_string(active)}});
-      main_loop.Stop();
+    if (active == 0) return main_loop.Stop();
+    if (net::Clock::now() >= drain_deadline) {
+      log::Warn("drain deadline reached", {{"connections", std::to_string(active)}});
+      // WebSockets (which never end by themselves) are told 1001 "going
+      // away" rather than cut; a moment for those frames to leave.
+      for (auto& worker : workers) worker->SayGoingAway();
+      main_loop.AddTimer(std::chrono::milliseconds(250), [&] { main_loop.Stop(); });
       return;
     }
     main_loop.AddTimer(std::chrono::milliseconds(50), check_drained);
@@ -813,10 +831,22 @@ int Run(const Flags& flags) {
       return;
     }
     draining = true;
-    log::Info("draining", {{"timeout_seconds", std::to_string(flags.drain_timeout_seconds)}});
-    drain_deadline = net::Clock::now() + std::chrono::seconds(flags.drain_timeout_seconds);
-    for (auto& worker : workers) worker->Drain();
-    check_drained();
+    // Readiness drops first; the listeners stay open through the grace
+    // period, then the drain closes them.
+    state.shutting_down = true;
+    auto drain = [&] {
+      log::Info("draining", {{"timeout_seconds", std::to_string(flags.drain_timeout_seconds)}});
+      drain_deadline = net::Clock::now() + std::chrono::seconds(flags.drain_timeout_seconds);
+      for (auto& worker : workers) worker->Drain();
+      check_drained();
+    };
+    if (flags.shutdown_grace_seconds == 0) return drain();
+    // (Only with a grace period: without one the final GOAWAY follows at
+    // once and the notice would say nothing more.)
+    for (auto& worker : workers) worker->NoticeShutdown();
+    log::Info("shutting down: still accepting, not ready",
+              {{"grace_period_seconds", std::to_string(flags.shutdown_grace_seconds)}});
+    main_loop.AddTimer(std::chrono::seconds(flags.shutdown_grace_seconds), drain);
   });
   main_loop.Register(signal_fd, &signal_handler, EPOLLIN | EPOLLET);
   main_loop.Run();

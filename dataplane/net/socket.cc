@@ -78,7 +78,7 @@ Result<Address> ParseListenAddress(std::string_view text) {
   return address;
 }
 
-Result<int> Listen(const Address& address, bool reuse_port, int backlog) {
+Result<int> Bind(const Address& address, bool reuse_port) {
   int fd = socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::Error(std::string("socket: ") + strerror(errno));
   int one = 1;
@@ -89,10 +89,23 @@ Result<int> Listen(const Address& address, bool reuse_port, int backlog) {
     close(fd);
     return Status::Error("cannot listen on " + address.ToString() + ": " + strerror(err));
   }
+  return fd;
+}
+
+Status StartListening(int fd, const Address& address, int backlog) {
   if (listen(fd, backlog) != 0) {
-    int err = errno;
-    close(fd);
-    return Status::Error("cannot listen on " + address.ToString() + ": " + strerror(err));
+    return Status::Error("cannot listen on " + address.ToString() + ": " + strerror(errno));
+  }
+  return Status::Ok();
+}
+
+Result<int> Listen(const Address& address, bool reuse_port, int backlog) {
+  auto fd = Bind(address, reuse_port);
+  if (!fd.ok()) return fd;
+  Status listening = StartListening(*fd, address, backlog);
+  if (!listening.ok()) {
+    close(*fd);
+    return listening;
   }
   return fd;
 }

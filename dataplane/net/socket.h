@@ -35,6 +35,12 @@ Result<Address> MakeAddress(std::string_view ip, int port);
 // A non-blocking listening socket with SO_REUSEADDR and, when `reuse_port`,
 // SO_REUSEPORT so that every worker can own its own accept queue.
 Result<int> Listen(const Address& address, bool reuse_port, int backlog = 4096);
+// The two halves of Listen: a socket bound to `address` (the port is
+// checked now) that accepts nothing until StartListening. With SO_REUSEPORT
+// a socket joins the port's listen group only at listen(): the kernel
+// sends it no connection before.
+Result<int> Bind(const Address& address, bool reuse_port);
+Status StartListening(int fd, const Address& address, int backlog = 4096);
 // Starts a non-blocking connect. The socket is writable when it completes;
 // check SO_ERROR then.
 Result<int> ConnectNonBlocking(const Address& address);

@@ -16,6 +16,7 @@
 //   transform  TransformedBodySource: another source through a
 //              BodyTransform (compression of a file or a cached object);
 //              on the upstream path a transform is a response-body stage
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -38,6 +39,17 @@ class BodySource {
   virtual Chunk Next(size_t max) = 0;
   // The whole length when known (Content-Length), else -1.
   virtual int64_t length() const { return -1; }
+  // The bytes still to send are a range of an open file, which a plain
+  // HTTP/1.1 connection sends with sendfile(2): no copy through user space.
+  // Only FileBodySource says so; `length` 0: nothing is left.
+  struct FileRange {
+    int fd = -1;
+    uint64_t offset = 0;
+    uint64_t length = 0;
+  };
+  virtual bool NextFileRange(FileRange* range) const { return false; }
+  // `n` bytes of NextFileRange's range went out by other means.
+  virtual void Skip(uint64_t n) {}
   // Why Next() failed.
   const ProxyError& error() const { return error_; }
 
@@ -88,6 +100,11 @@ class FileBodySource final : public BodySource {
   FileBodySource& operator=(const FileBodySource&) = delete;
   Chunk Next(size_t max) override;
   int64_t length() const override { return static_cast<int64_t>(length_); }
+  bool NextFileRange(FileRange* range) const override {
+    *range = FileRange{fd_, next_, end_ - next_};
+    return true;
+  }
+  void Skip(uint64_t n) override { next_ += std::min(n, end_ - next_); }
 
  private:
   int fd_;

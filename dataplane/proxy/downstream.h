@@ -20,6 +20,15 @@ class DownstreamStream {
   // and with a body to come, the codec frames the body itself (chunked).
   virtual void SendResponseHead(http::ResponseHead head, bool end_stream) = 0;
   virtual void SendResponseBody(std::string_view data) = 0;
+  // Up to `max` body bytes straight from the file `fd` at `offset`, after
+  // what is buffered (sendfile(2) on a plain HTTP/1.1 connection). Returns
+  // the bytes sent; 0: not now (the socket is full: OnDownstreamWritable
+  // follows); kCannotSendFile: this connection cannot (TLS, HTTP/2,
+  // chunked framing), read the file instead; kClientGone: the connection
+  // closed (the exchange was told).
+  static constexpr int64_t kCannotSendFile = -1;
+  static constexpr int64_t kClientGone = -2;
+  virtual int64_t SendFileBody(int fd, uint64_t offset, size_t max) { return kCannotSendFile; }
   virtual void SendResponseEnd(const http::HeaderMap* trailers) = 0;
   // The response cannot be completed (upstream died mid-body): the client
   // must see a truncated response, never a complete-looking one.

@@ -1,6 +1,9 @@
 #include "dataplane/proxy/exchange.h"
 
+#include <sys/random.h>
+
 #include <algorithm>
+#include <cstring>
 
 #include "dataplane/common/log.h"
 #include "dataplane/health/outlier.h"
@@ -23,6 +26,8 @@ constexpr uint32_t kDefaultRetries = 2;  // 3 tries, as ingress-nginx's proxy-ne
 constexpr uint32_t kDefaultBudgetPercent = 20;
 constexpr uint32_t kDefaultBudgetMinPerSecond = 3;
 constexpr size_t kBodySourceChunk = 64 * 1024;
+// Per sendfile(2) call: large enough to fill a socket buffer at once.
+constexpr uint64_t kSendFileChunk = 1 << 20;
 
 // RFC 9110 idempotent methods: sending them twice has the effect of once.
 bool IsIdempotent(std::string_view method) {
@@ -496,6 +501,7 @@ void Exchange::RunResponseHead() {
   downstream_->SendResponseHead(std::move(head), state_.response_head_ends_stream);
   if (status == 101) {
     phase_ = Phase::kTunnel;
+    websocket_tunnel_ = http::EqualsIgnoreCase(tunnel_protocol_, "websocket");
     downstream_->StartTunnel();
   }
   // What the upstream delivered while the head stages waited.
@@ -521,6 +527,10 @@ void Exchange::OnUpstreamBody(std::string_view data) {
 }
 
 void Exchange::SendResponseBody(std::string_view data) {
+  if (phase_ == Phase::kTunnel && websocket_tunnel_) {
+    if (going_away_sent_) return;  // the client was told Close: nothing may follow
+    to_client_frames_.Feed(data);
+  }
   if (phase_ == Phase::kResponse && chain_->Has(pipeline::kResponseBody) &&
       chain_->RunResponseBody(state_, data) == Verdict::kReply) {
     return Abort();  // the head is out: a stage can only cut the response short
@@ -567,7 +577,31 @@ void Exchange::EndResponse(const http::HeaderMap* trailers) {
 
 void Exchange::OnTunnelData(std::string_view data) {
   if (phase_ != Phase::kTunnel || data.empty() || upstream_ == nullptr) return;
+  if (websocket_tunnel_) {
+    if (going_away_sent_) return;
+    to_upstream_frames_.Feed(data);
+  }
   upstream_->SendBody(data);
+}
+
+void Exchange::SayGoingAway() {
+  if (phase_ != Phase::kTunnel || !websocket_tunnel_ || going_away_sent_) return;
+  going_away_sent_ = true;
+  constexpr std::string_view kReason = "going away";
+  if (to_client_frames_.at_boundary()) {
+    downstream_->SendResponseBody(websocket::CloseFrame(websocket::kGoingAway, kReason, nullptr));
+    downstream_->Flush();
+  }
+  if (upstream_ != nullptr && to_upstream_frames_.at_boundary()) {
+    // Frames from a client are masked with a key the server cannot predict
+    // (RFC 6455 §5.3).
+    uint8_t key[4];
+    if (getrandom(key, sizeof key, 0) != static_cast<ssize_t>(sizeof key)) {
+      const uint64_t now = static_cast<uint64_t>(net::Clock::now().time_since_epoch().count());
+      std::memcpy(key, &now, sizeof key);
+    }
+    upstream_->SendBody(websocket::CloseFrame(websocket::kGoingAway, kReason, key));
+  }
 }
 
 void Exchange::OnTunnelClientEof() {
@@ -604,6 +638,18 @@ void Exchange::Reply() {
 }
 
 void Exchange::PumpBodySource() {
+  // A file, and no stage that must see the bytes: the connection may send
+  // them itself (sendfile), never copying them through this process.
+  pipeline::BodySource::FileRange range;
+  while (phase_ == Phase::kResponse && !chain_->Has(pipeline::kResponseBody) && body_source_->NextFileRange(&range)) {
+    if (range.length == 0) return EndResponse(nullptr);
+    const int64_t sent =
+        downstream_->SendFileBody(range.fd, range.offset, static_cast<size_t>(std::min<uint64_t>(range.length, kSendFileChunk)));
+    if (sent == DownstreamStream::kCannotSendFile) break;  // read it below
+    if (sent == DownstreamStream::kClientGone || phase_ == Phase::kDone) return;
+    if (sent == 0) return;  // the socket is full: OnDownstreamWritable comes back here
+    body_source_->Skip(static_cast<uint64_t>(sent));
+  }
   // Only while the client takes the bytes: OnDownstreamWritable goes on.
   while (phase_ == Phase::kResponse && !downstream_->OutputFull()) {
     pipeline::BodySource::Chunk chunk = body_source_->Next(kBodySourceChunk);

@@ -29,6 +29,7 @@
 #include "dataplane/proxy/downstream.h"
 #include "dataplane/proxy/upstream_stream.h"
 #include "dataplane/proxy/worker_context.h"
+#include "dataplane/websocket/frames.h"
 
 namespace sluice::proxy {
 
@@ -66,6 +67,11 @@ class Exchange final : public net::IoHandler, private UpstreamEvents, private pi
   // Tunnel mode (after 101): client bytes, and the client's end of stream.
   void OnTunnelData(std::string_view data);
   void OnTunnelClientEof();
+  // The proxy is going away (the drain deadline): a WebSocket tunnel gets a
+  // Close frame 1001 each way, where its stream is between frames (RFC
+  // 6455 §7.4.1), and passes nothing more. Other tunnels: nothing (they
+  // end with the connection).
+  void SayGoingAway();
   // The route's client body timeout (idle time between body reads).
   std::chrono::milliseconds ClientBodyTimeout() const;
   bool done() const { return phase_ == Phase::kDone; }
@@ -203,6 +209,10 @@ class Exchange final : public net::IoHandler, private UpstreamEvents, private pi
   bool response_started_ = false;
   bool response_paused_ = false;  // the client's buffer is full: the upstream waits
   std::string tunnel_protocol_;   // a 101's Upgrade value
+  // A WebSocket tunnel's frame boundaries each way, for SayGoingAway.
+  bool websocket_tunnel_ = false;
+  bool going_away_sent_ = false;
+  websocket::FrameBoundary to_client_frames_, to_upstream_frames_;
   // Upstream events that came while the response head stages waited.
   std::string held_body_;
   bool held_end_ = false;

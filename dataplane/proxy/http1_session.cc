@@ -1,5 +1,7 @@
 #include "dataplane/proxy/http1_session.h"
 
+#include <sys/sendfile.h>
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -53,7 +55,19 @@ void Http1Session::Start() {
 void Http1Session::Drain() {
   draining_ = true;
   keep_alive_ = false;
-  if (state_ == State::kReadingHead && in_.empty() && out_.empty()) Close();
+  // Idle between requests: close. A connection that has not sent its first
+  // request yet was just accepted (the drain takes what the listen queue
+  // held): it is served once, within the header timeout.
+  if (request_seen_ && state_ == State::kReadingHead && in_.empty() && out_.empty()) Close();
+}
+
+void Http1Session::SayGoingAway() {
+  if (state_ == State::kTunnel && exchange_ != nullptr) exchange_->SayGoingAway();
+}
+
+void Http1Session::NoticeShutdown() {
+  // The response in flight (or the next one) says Connection: close.
+  if (state_ != State::kReadingHead || !in_.empty()) keep_alive_ = false;
 }
 
 void Http1Session::EnterIdle() {
@@ -231,7 +245,7 @@ void Http1Session::StartRequest(http::RequestHead head, http1::BodyFraming frami
   } else {
     keep_alive_ = connection == nullptr || !pipeline::HasConnectionToken(*connection, "close");
   }
-  if (draining_) keep_alive_ = false;
+  if (draining_ || ctx_->shutting_down) keep_alive_ = false;
   bool expects_continue = false;
   if (const std::string* expect = head.headers.Get("expect")) {
     if (!http::EqualsIgnoreCase(*expect, "100-continue")) {
@@ -349,6 +363,44 @@ void Http1Session::SendResponseBody(std::string_view data) {
   // Large bodies go out as they come rather than after the whole batch:
   // the client sees bytes sooner and the buffer stays small.
   if (out_.size() >= kEagerFlushBytes) Flush();
+}
+
+int64_t Http1Session::SendFileBody(int fd, uint64_t offset, size_t max) {
+  if (transport_->secure() || response_chunked_ || state_ == State::kClosed) return kCannotSendFile;
+  // What is buffered (the head) goes first; no Flush() here, which would
+  // call the exchange back from inside its own pump.
+  while (!out_.empty()) {
+    std::string_view pending = out_.view();
+    ssize_t n = transport_->Write(pending.data(), pending.size());
+    if (n > 0) {
+      out_.Consume(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EAGAIN) return 0;
+    if (n < 0 && errno == EINTR) continue;
+    break;  // the client is gone: below
+  }
+  ssize_t n = -1;
+  if (out_.empty()) {
+    off_t at = static_cast<off_t>(offset);
+    do {
+      n = sendfile(transport_->fd(), fd, &at, max);
+    } while (n < 0 && errno == EINTR);
+    if (n > 0) {
+      response_bytes_ += static_cast<uint64_t>(n);
+      return n;
+    }
+    if (n < 0 && errno == EAGAIN) return 0;
+    // The file ended early (or cannot be sent this way): the read path
+    // reports it as the body source's failure.
+    if (n == 0 || errno == EINVAL || errno == ENOSYS || errno == EIO) return kCannotSendFile;
+  }
+  if (exchange_) {
+    exchange_->OnDownstreamClosed();
+    ctx_->loop->DeleteLater(std::move(exchange_));
+  }
+  Close();
+  return kClientGone;
 }
 
 void Http1Session::SendResponseEnd(const http::HeaderMap* trailers) {

@@ -30,6 +30,9 @@ class Http1Session : public Session, public DownstreamStream {
   void Start() override;
   // Drain: close now if idle, else after the response in flight.
   void Drain() override;
+  void NoticeShutdown() override;
+  int64_t SendFileBody(int fd, uint64_t offset, size_t max) override;
+  void SayGoingAway() override;
   // Closes an idle keep-alive connection whose keep-alive time is over.
   void CloseIfIdleSince(net::Clock::time_point cutoff) override;
 

@@ -136,6 +136,7 @@ class Http2Session::Impl : public http2::ServerEvents {
     }
     idle_since_ = last_write_ = ctx_->loop->now();
     conn_.Start();
+    if (ctx_->shutting_down) conn_.ShutdownNotice();
     if (!already_read_.empty()) {
       Receive(already_read_);
       already_read_ = std::string();
@@ -146,6 +147,12 @@ class Http2Session::Impl : public http2::ServerEvents {
   void Drain() {
     if (closed_) return;
     conn_.GracefulShutdown();
+    Flush();
+  }
+
+  void NoticeShutdown() {
+    if (closed_) return;
+    conn_.ShutdownNotice();
     Flush();
   }
 
@@ -467,6 +474,7 @@ Http2Session::~Http2Session() = default;
 
 void Http2Session::Start() { impl_->Start(); }
 void Http2Session::Drain() { impl_->Drain(); }
+void Http2Session::NoticeShutdown() { impl_->NoticeShutdown(); }
 void Http2Session::CloseIfIdleSince(net::Clock::time_point cutoff) { impl_->CloseIfIdleSince(cutoff); }
 void Http2Session::OnIoEvents(uint32_t events) { impl_->OnIoEvents(events); }
 

@@ -29,6 +29,7 @@ class Http2Session : public Session {
   void Start() override;
   // GOAWAY with the last stream id, finish the open streams, then close.
   void Drain() override;
+  void NoticeShutdown() override;
   void CloseIfIdleSince(net::Clock::time_point cutoff) override;
   void OnIoEvents(uint32_t events) override;
 

@@ -28,6 +28,14 @@ class Session : public net::IoHandler {
   // Stop taking new requests: close now if idle, else after what is in
   // flight (HTTP/2: GOAWAY, then finish the open streams).
   virtual void Drain() = 0;
+  // Shutdown is coming, but the connection is still served: HTTP/1.1 ends
+  // it after the next response (Connection: close), HTTP/2 sends the
+  // GOAWAY shutdown notice (RFC 9113 §6.8) so the client opens its next
+  // streams elsewhere. Nothing is closed: Drain() comes later.
+  virtual void NoticeShutdown() {}
+  // The drain deadline: a WebSocket tunnel says 1001 "going away" to both
+  // peers before the connection is cut (Exchange::SayGoingAway).
+  virtual void SayGoingAway() {}
   // Closes the connection if it has been idle since before `cutoff`. Called
   // by the owner's periodic sweep: idle connections hold no timer.
   virtual void CloseIfIdleSince(net::Clock::time_point cutoff) = 0;

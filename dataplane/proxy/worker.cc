@@ -32,13 +32,14 @@ constexpr std::chrono::milliseconds kAcceptPause{100};
 
 class Worker::Listener : public net::IoHandler {
  public:
-  Listener(Worker* worker, int fd, bool tls, bool proxy_protocol)
-      : worker_(worker), fd_(fd), tls_(tls), proxy_protocol_(proxy_protocol) {}
+  Listener(Worker* worker, int fd, net::Address address, bool tls, bool proxy_protocol)
+      : worker_(worker), fd_(fd), address_(address), tls_(tls), proxy_protocol_(proxy_protocol) {}
   ~Listener() override { CloseFd(); }
   void OnIoEvents(uint32_t) override {
     if (fd_ >= 0) worker_->Accept(this);
   }
   int fd() const { return fd_; }
+  const net::Address& address() const { return address_; }
   bool tls() const { return tls_; }
   bool proxy_protocol() const { return proxy_protocol_; }
   void CloseFd() {
@@ -51,10 +52,12 @@ class Worker::Listener : public net::IoHandler {
   int streak = 0;                     // wakeups in a row right after a full batch (capped at 2)
   uint64_t full_batch_iteration = 0;  // the last loop iteration whose wakeup took a whole batch
   bool paused = false;                // unregistered until a timer (EMFILE)
+  bool listening = false;             // listen() called: in the port's SO_REUSEPORT group
 
  private:
   Worker* worker_;
   int fd_;
+  net::Address address_;
   bool tls_;
   bool proxy_protocol_;  // every connection starts with a PROXY header
 };
@@ -74,25 +77,26 @@ void Worker::FlushAccessLog() {
 
 Worker::~Worker() { Stop(); }
 
+// Bound now (a bad address or a port taken by another user fails at
+// start), listening only once this worker has a configuration: see
+// StartListening.
 Status Worker::Listen(const net::Address& address, bool proxy_protocol) {
-  auto fd = net::Listen(address, /*reuse_port=*/true);
+  auto fd = net::Bind(address, /*reuse_port=*/true);
   if (!fd.ok()) return fd.status();
-  listeners_.push_back(std::make_unique<Listener>(this, *fd, /*tls=*/false, proxy_protocol));
+  listeners_.push_back(std::make_unique<Listener>(this, *fd, address, /*tls=*/false, proxy_protocol));
   return Status::Ok();
 }
 
 Status Worker::ListenTls(const net::Address& address, std::shared_ptr<const tls::ServerConfig> initial,
                          bool proxy_protocol) {
-  auto fd = net::Listen(address, /*reuse_port=*/true);
+  auto fd = net::Bind(address, /*reuse_port=*/true);
   if (!fd.ok()) return fd.status();
   initial_tls_ = std::move(initial);
-  listeners_.push_back(std::make_unique<Listener>(this, *fd, /*tls=*/true, proxy_protocol));
+  listeners_.push_back(std::make_unique<Listener>(this, *fd, address, /*tls=*/true, proxy_protocol));
   return Status::Ok();
 }
 
 void Worker::Start() {
-  // Level-triggered: Accept takes a bounded batch and leaves the rest queued.
-  for (auto& listener : listeners_) loop_.Register(listener->fd(), listener.get(), EPOLLIN);
   if (ctx_.access_log) loop_.AddTimer(access_log_flush_interval_, [this] { FlushAccessLog(); });
   loop_.AddTimer(IdleSweepInterval(), [this] { SweepIdleSessions(); });
   thread_ = std::thread([this] { loop_.Run(); });
@@ -100,12 +104,34 @@ void Worker::Start() {
 
 void Worker::SetSnapshot(std::shared_ptr<const snapshot::CompiledSnapshot> snapshot) {
   loop_.Post([this, snapshot = std::move(snapshot)]() mutable {
-    {
-      std::lock_guard<std::mutex> lock(version_mu_);
-      applied_version_ = snapshot ? snapshot->version() : "";
-    }
+    const std::string version = snapshot ? snapshot->version() : "";
     ctx_.snapshot = std::move(snapshot);  // in-flight exchanges keep theirs
+    // Listening before the version shows: whoever waits for it (/readyz)
+    // may send connections at once.
+    if (ctx_.snapshot != nullptr) StartListening();
+    std::lock_guard<std::mutex> lock(version_mu_);
+    applied_version_ = version;
   });
+}
+
+// The first configuration is here: join the port's listen group. Before,
+// the kernel would queue connections for a worker that can only answer
+// 503, and with SO_REUSEPORT a proxy starting beside a running one (a
+// restart on the same node) would take its share of new connections before
+// it can route them.
+void Worker::StartListening() {
+  if (ctx_.draining) return;
+  for (auto& listener : listeners_) {
+    if (listener->listening || listener->fd() < 0) continue;
+    Status listening = net::StartListening(listener->fd(), listener->address());
+    if (!listening.ok()) {
+      log::Error("cannot listen", {{"worker", std::to_string(index_)}, {"error", listening.message()}});
+      continue;
+    }
+    listener->listening = true;
+    // Level-triggered: Accept takes a bounded batch and leaves the rest queued.
+    loop_.Register(listener->fd(), listener.get(), EPOLLIN);
+  }
 }
 
 std::string Worker::applied_version() const {
@@ -113,11 +139,31 @@ std::string Worker::applied_version() const {
   return applied_version_;
 }
 
+void Worker::NoticeShutdown() {
+  loop_.Post([this] {
+    ctx_.shutting_down = true;
+    for (Session* s = sessions_; s != nullptr; s = s->next) s->NoticeShutdown();
+  });
+}
+
+void Worker::SayGoingAway() {
+  loop_.Post([this] {
+    for (Session* s = sessions_; s != nullptr; s = s->next) s->SayGoingAway();
+  });
+}
+
 void Worker::Drain() {
   loop_.Post([this] {
     ctx_.draining = true;
     for (auto& listener : listeners_) {
-      loop_.Unregister(listener->fd());
+      // Connections the kernel already completed wait in the listen queue;
+      // closing the listener would reset them. Take them first (they are
+      // served one request each), so a client that connected before the
+      // close is answered. (Between this and the close a few microseconds
+      // remain; with net.ipv4.tcp_migrate_req=1 the kernel hands even those
+      // to another SO_REUSEPORT listener on the port: deploy/README.md.)
+      if (listener->listening && !listener->paused) Accept(listener.get(), 1 << 16);
+      if (listener->listening) loop_.Unregister(listener->fd());
       listener->CloseFd();
     }
     ctx_.pool.CloseAll();
@@ -139,13 +185,14 @@ void Worker::Stop() {
   if (ctx_.access_log) ctx_.access_log->Flush();
 }
 
-void Worker::Accept(Listener* listener) {
+void Worker::Accept(Listener* listener, int batch) {
   const int listen_fd = listener->fd();
   const bool tls = listener->tls();
   const uint64_t iteration = loop_.iteration();
   bool again = listener->full_batch_iteration != 0 && iteration == listener->full_batch_iteration + 1;
   listener->streak = again ? std::min(listener->streak + 1, 2) : 0;
   listener->batch = listener->streak < 2 ? 1 : std::min(listener->batch * 2, kMaxAcceptBatch);
+  if (batch > 0) listener->batch = batch;
   for (int accepted = 0; accepted < listener->batch;) {
     sockaddr_storage peer{};
     socklen_t len = sizeof peer;
@@ -233,7 +280,7 @@ void Worker::PauseAccepting(Listener* listener) {
   loop_.Unregister(listener->fd());
   loop_.AddTimer(kAcceptPause, [this, listener] {
     listener->paused = false;
-    if (listener->fd() >= 0 && !ctx_.draining) loop_.Register(listener->fd(), listener, EPOLLIN);
+    if (listener->fd() >= 0 && listener->listening && !ctx_.draining) loop_.Register(listener->fd(), listener, EPOLLIN);
   });
 }
 

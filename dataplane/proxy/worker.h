@@ -38,7 +38,14 @@ class Worker : private SessionOwner, private ProxiedConnectionStarter {
   void Start();
   // Thread-safe: the worker swaps to `snapshot` on its own loop.
   void SetSnapshot(std::shared_ptr<const snapshot::CompiledSnapshot> snapshot);
-  // Thread-safe: stop accepting, close idle connections, finish the rest.
+  // Thread-safe: the first phase of a shutdown. Keep accepting (a load
+  // balancer may still send new connections for a while), but move the
+  // clients away: see Session::NoticeShutdown.
+  void NoticeShutdown();
+  // Thread-safe: the drain deadline is here; WebSocket tunnels say 1001.
+  void SayGoingAway();
+  // Thread-safe: stop accepting (after taking what the listen queues
+  // hold), close idle connections, finish the rest.
   void Drain();
   // Thread-safe: stop the loop (after Drain and a deadline) and join.
   void Stop();
@@ -50,9 +57,12 @@ class Worker : private SessionOwner, private ProxiedConnectionStarter {
 
  private:
   class Listener;
-  // Accepts a bounded batch from `listener` (see kMaxAcceptBatch).
-  void Accept(Listener* listener);
+  // Accepts a bounded batch from `listener` (see kMaxAcceptBatch), or up
+  // to `batch` connections when it is given.
+  void Accept(Listener* listener, int batch = 0);
   void PauseAccepting(Listener* listener);
+  // On this worker's loop, with its first configuration: listen().
+  void StartListening();
   // The connection limits for `client` (ProxyConfig::connection_limits):
   // true with `ticket` holding its place, or false (counted as refused).
   bool Admit(const ClientInfo& client, connlimit::Ticket* ticket);

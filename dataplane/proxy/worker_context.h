@@ -64,6 +64,10 @@ struct WorkerContext {
   // This worker's access log writer, or null when the access log is off.
   std::unique_ptr<accesslog::AccessLog::Writer> access_log;
   bool draining = false;
+  // A shutdown is announced (NoticeShutdown): connections still accepted
+  // are served, each HTTP/1.1 response closes its connection and HTTP/2
+  // connections get the GOAWAY shutdown notice.
+  bool shutting_down = false;
   // Reused for serialising heads on this worker's thread (keeps its
   // capacity, so no allocation per response).
   std::string scratch;

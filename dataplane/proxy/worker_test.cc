@@ -84,9 +84,14 @@ class WorkerTest : public ::testing::Test {
   std::unique_ptr<Worker> worker_;
 };
 
-TEST_F(WorkerTest, AnswersServiceUnavailableBeforeTheFirstSnapshot) {
-  auto r = Fetch(proxy_port_, "demo.local", "/");
-  EXPECT_EQ(r.status, 503);
+TEST_F(WorkerTest, ListensOnlyOnceItHasAConfiguration) {
+  // Bound but not listening: refused (another proxy on the port, or the
+  // load balancer's next choice, serves), never a 503 from a proxy that
+  // cannot route.
+  HttpConnection early(proxy_port_);
+  EXPECT_FALSE(early.connected());
+  Apply(DemoSnapshot(app_port_, api_port_), "v1");
+  EXPECT_EQ(Fetch(proxy_port_, "nowhere.local", "/").status, 404);
 }
 
 TEST_F(WorkerTest, RoutesByHostAndPathAndAnswers404OtherwIse) {
@@ -197,6 +202,7 @@ TEST_F(WorkerTest, Http10WithoutKeepAliveGetsACloseDelimitedResponse) {
 TEST_F(WorkerTest, ServesEveryConnectionOfABurstLargerThanOneAcceptBatch) {
   // More connections queued at once than Accept takes per wakeup: the rest
   // must be picked up on later wakeups, none left waiting in the backlog.
+  Apply(DemoSnapshot(app_port_, api_port_), "v1");
   constexpr int kConnections = 150;
   std::vector<std::unique_ptr<HttpConnection>> connections;
   for (int i = 0; i < kConnections; ++i) {
@@ -204,11 +210,12 @@ TEST_F(WorkerTest, ServesEveryConnectionOfABurstLargerThanOneAcceptBatch) {
     ASSERT_TRUE(connections.back()->connected()) << i;
   }
   int answered = 0;
-  for (auto& c : connections) answered += c->Get("demo.local", "/").status == 503;  // no snapshot yet
+  for (auto& c : connections) answered += c->Get("nowhere.local", "/").status == 404;
   EXPECT_EQ(answered, kConnections);
 }
 
 TEST_F(WorkerTest, OutOfFileDescriptorsPausesAcceptingThenServesTheWaitingClient) {
+  Apply(DemoSnapshot(app_port_, api_port_), "v1");
   int client = socket(AF_INET, SOCK_STREAM, 0);  // before the limit: connect() needs no new fd
   ASSERT_GE(client, 0);
   rlimit saved{};
@@ -224,7 +231,7 @@ TEST_F(WorkerTest, OutOfFileDescriptorsPausesAcceptingThenServesTheWaitingClient
   addr.sin_port = htons(static_cast<uint16_t>(proxy_port_));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   bool connected = connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;  // queued: accept4 says EMFILE
-  std::string request = "GET / HTTP/1.1\r\nhost: demo.local\r\nconnection: close\r\n\r\n";
+  std::string request = "GET / HTTP/1.1\r\nhost: nowhere.local\r\nconnection: close\r\n\r\n";
   bool sent = connected && send(client, request.data(), request.size(), MSG_NOSIGNAL) == ssize_t(request.size());
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a few accept retries, all EMFILE
   pollfd early{client, POLLIN, 0};
@@ -246,7 +253,7 @@ TEST_F(WorkerTest, OutOfFileDescriptorsPausesAcceptingThenServesTheWaitingClient
     response.append(buf, static_cast<size_t>(n));
   }
   close(client);
-  EXPECT_EQ(response.rfind("HTTP/1.1 503", 0), 0u) << response;  // no snapshot yet
+  EXPECT_EQ(response.rfind("HTTP/1.1 404", 0), 0u) << response;
 }
 
 }  // namespace

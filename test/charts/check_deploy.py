@@ -154,7 +154,8 @@ def check_chart_static(checks, chart_dir):
     schema = json.load(open(os.path.join(chart_dir, "values.schema.json")))
 
     used = set()
-    templates = sorted(glob.glob(os.path.join(chart_dir, "templates", "*")))
+    templates = sorted(p for p in glob.glob(os.path.join(chart_dir, "templates", "**"), recursive=True)
+                       if os.path.isfile(p))
     checks.expect(templates, "no templates found")
     for path in templates:
         text = open(path).read()
@@ -182,7 +183,27 @@ def schema_validator(checks, schema):
 # --------------------------------------------------------- object checks ---
 
 NAMESPACED = {"ServiceAccount", "Role", "RoleBinding", "Deployment", "Service", "PodDisruptionBudget",
-              "NetworkPolicy", "ServiceMonitor", "Secret", "Certificate"}
+              "NetworkPolicy", "ServiceMonitor", "Secret", "Certificate", "Pod", "HorizontalPodAutoscaler"}
+
+
+def is_helm_hook(obj):
+    return "helm.sh/hook" in ((obj.get("metadata") or {}).get("annotations") or {})
+
+
+def check_container_hardening(checks, where, container, pod_security):
+    """The hardening every container of the chart carries (issue: production)."""
+    security = container.get("securityContext") or {}
+    checks.expect(security.get("runAsNonRoot", pod_security.get("runAsNonRoot")) is True,
+                  f"{where}: runAsNonRoot is not set")
+    checks.expect(security.get("readOnlyRootFilesystem") is True, f"{where}: root filesystem is writable")
+    checks.expect(security.get("allowPrivilegeEscalation") is False, f"{where}: privilege escalation allowed")
+    checks.expect((security.get("capabilities") or {}).get("drop") == ["ALL"],
+                  f"{where}: capabilities are not all dropped")
+    checks.expect((security.get("seccompProfile") or pod_security.get("seccompProfile") or {}).get("type")
+                  in ("RuntimeDefault", "Localhost"), f"{where}: no seccomp profile")
+    resources = container.get("resources") or {}
+    checks.expect(resources.get("requests") and resources.get("limits"),
+                  f"{where}: resource requests and limits are required")
 
 
 def selects(selector, labels):
@@ -238,18 +259,7 @@ def check_objects(checks, label, objects, namespace):
                           f"{label}: Deployment/{name} topology spread selects other pods")
         for container in pod["containers"]:
             where = f"{label}: Deployment/{name} container {container['name']}"
-            security = container.get("securityContext") or {}
-            checks.expect(security.get("runAsNonRoot", pod_security.get("runAsNonRoot")) is True,
-                          f"{where}: runAsNonRoot is not set")
-            checks.expect(security.get("readOnlyRootFilesystem") is True, f"{where}: root filesystem is writable")
-            checks.expect(security.get("allowPrivilegeEscalation") is False, f"{where}: privilege escalation allowed")
-            checks.expect((security.get("capabilities") or {}).get("drop") == ["ALL"],
-                          f"{where}: capabilities are not all dropped")
-            checks.expect((security.get("seccompProfile") or pod_security.get("seccompProfile") or {}).get("type")
-                          in ("RuntimeDefault", "Localhost"), f"{where}: no seccomp profile")
-            resources = container.get("resources") or {}
-            checks.expect(resources.get("requests") and resources.get("limits"),
-                          f"{where}: resource requests and limits are required")
+            check_container_hardening(checks, where, container, pod_security)
             port_names = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
             args = container.get("args") or []
             for probe_name in ("readinessProbe", "livenessProbe"):
@@ -299,6 +309,35 @@ def check_objects(checks, label, objects, namespace):
                           for rule in spec["ingress"]),
                       f"{label}: NetworkPolicy would block kubelet probes on the admin port")
 
+    # The helm test hook: hardened like the rest, and aimed at the proxies'
+    # client-facing Service.
+    for pod in by_kind.get("Pod", []):
+        where = f"{label}: Pod/{pod['metadata']['name']}"
+        checks.expect(is_helm_hook(pod) and pod["metadata"]["annotations"]["helm.sh/hook"] == "test",
+                      f"{where}: the only Pod the chart makes is the helm test hook")
+        spec = pod["spec"]
+        checks.expect(spec.get("restartPolicy") == "Never", f"{where}: a test Pod must not restart")
+        checks.expect(spec.get("automountServiceAccountToken") is False, f"{where}: mounts an API token")
+        for container in spec["containers"]:
+            check_container_hardening(checks, f"{where} container {container['name']}", container,
+                                      spec.get("securityContext") or {})
+        script = " ".join(spec["containers"][0].get("command") or [])
+        proxy_service = services.get(proxy["metadata"]["name"])
+        checks.expect(proxy_service and f"http://{proxy['metadata']['name']}.{namespace}.svc." in script
+                      and any(f":{p['port']}/" in script for p in proxy_service["spec"]["ports"]),
+                      f"{where}: does not send its request to the proxies' Service")
+
+    for hpa in by_kind.get("HorizontalPodAutoscaler", []):
+        where = f"{label}: HorizontalPodAutoscaler/{hpa['metadata']['name']}"
+        target = hpa["spec"]["scaleTargetRef"]
+        checks.expect(target["kind"] == "Deployment" and target["name"] == proxy["metadata"]["name"],
+                      f"{where}: does not scale the proxy Deployment")
+        checks.expect(1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"],
+                      f"{where}: minReplicas/maxReplicas out of order")
+        # With an autoscaler, a replicas field in the Deployment would reset
+        # the scaled count at every helm upgrade.
+        checks.expect("replicas" not in proxy["spec"], f"{where}: the proxy Deployment still sets replicas")
+
     controller_args = controller["spec"]["template"]["spec"]["containers"][0]["args"]
     proxy_container = proxy["spec"]["template"]["spec"]["containers"][0]
     proxy_args = proxy_container["args"]
@@ -313,9 +352,13 @@ def check_objects(checks, label, objects, namespace):
                   f"{label}: proxy --controller={dial} is not the controller Service")
 
     drain = int(arg_value(proxy_args, "--drain-timeout") or 10)
+    shutdown_grace = int(arg_value(proxy_args, "--shutdown-grace-period") or 0)
     grace = proxy["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30)
-    checks.expect(grace > drain, f"{label}: proxy terminationGracePeriodSeconds ({grace}) "
-                  f"must exceed --drain-timeout ({drain})")
+    checks.expect(grace > drain + shutdown_grace, f"{label}: proxy terminationGracePeriodSeconds ({grace}) "
+                  f"must exceed --shutdown-grace-period + --drain-timeout ({shutdown_grace} + {drain})")
+    # Without a grace period a rolling restart refuses the connections that
+    # still arrive while Endpoints and load balancers catch up.
+    checks.expect(shutdown_grace > 0, f"{label}: proxy has no --shutdown-grace-period")
     checks.expect(arg_value(proxy_args, "--node-id") == "$(POD_NAME)"
                   and any(e["name"] == "POD_NAME" for e in proxy_container.get("env", [])),
                   f"{label}: proxy --node-id should be the pod name")
@@ -595,9 +638,58 @@ def check_rendered(checks, renderer, chart_dir, variants_dir, validator, tmp):
                            for c in d["spec"]["template"]["spec"]["containers"]][0]["args"]
         checks.expect(arg_value(controller_args, "--watch-namespace") == (values["watchNamespace"] or None),
                       f"{label}: --watch-namespace does not follow watchNamespace")
+        checks.expect(bool(by_kind.get("HorizontalPodAutoscaler")) == values["proxy"]["autoscaling"]["enabled"],
+                      f"{label}: HorizontalPodAutoscaler does not follow proxy.autoscaling.enabled")
+        checks.expect(bool(by_kind.get("Pod")) == values["tests"]["enabled"],
+                      f"{label}: the helm test Pod does not follow tests.enabled")
+        check_proxy_options(checks, label, by_kind, values["proxy"])
         if variant is None:
             rendered_default = objects
     return rendered_default
+
+
+def check_proxy_options(checks, label, by_kind, proxy_values):
+    """The proxy's limit, rate-limit and firewall values become its flags and mounts."""
+    proxy = [d for d in by_kind["Deployment"]
+             if d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] == "proxy"][0]
+    pod = proxy["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    args = container["args"]
+    mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts") or []}
+    volumes = {v["name"]: v for v in pod.get("volumes") or []}
+
+    def file_flag(flag, ref, kind):
+        value = arg_value(args, flag)
+        if not ref or not ref["name"]:
+            checks.expect(value is None, f"{label}: {flag} without a {kind} to read it from")
+            return
+        if not checks.expect(value, f"{label}: {flag} missing though {kind} {ref['name']} is set"):
+            return
+        directory, _, key = value.rpartition("/")
+        volume = volumes.get(mounts.get(directory))
+        source = (volume or {}).get("secret" if kind == "Secret" else "configMap") or {}
+        checks.expect(key == ref["key"] and (source.get("secretName") or source.get("name")) == ref["name"],
+                      f"{label}: {flag}={value} is not the mounted {kind} {ref['name']} key {ref['key']}")
+
+    limits = proxy_values["connectionLimits"]
+    for key, flag in (("maxConnections", "--max-connections"), ("maxConnectionsPerAddress",
+                      "--max-connections-per-address"), ("maxConnectionRatePerAddress",
+                      "--max-connection-rate-per-address")):
+        expected = str(limits[key]) if limits[key] else None
+        checks.expect(arg_value(args, flag) == expected, f"{label}: {flag} does not follow connectionLimits.{key}")
+    checks.expect(arg_value(args, "--trusted-proxies") == (",".join(proxy_values["trustedProxies"]) or None),
+                  f"{label}: --trusted-proxies does not follow proxy.trustedProxies")
+    checks.expect(arg_value(args, "--proxy-protocol") == (",".join(proxy_values["proxyProtocol"]) or None),
+                  f"{label}: --proxy-protocol does not follow proxy.proxyProtocol")
+    redis = proxy_values["rateLimit"]["redis"]
+    checks.expect(arg_value(args, "--ratelimit-redis") == (redis["address"] or None),
+                  f"{label}: --ratelimit-redis does not follow proxy.rateLimit.redis.address")
+    file_flag("--ratelimit-redis-password-file", redis["passwordSecret"] if redis["address"] else None, "Secret")
+    file_flag("--ratelimit-redis-ca", redis["caConfigMap"] if redis["address"] else None, "ConfigMap")
+    waf = proxy_values["waf"]
+    checks.expect((arg_value(args, "--waf-audit-log") or "stderr") == waf["auditLog"],
+                  f"{label}: --waf-audit-log does not follow proxy.waf.auditLog")
+    file_flag("--waf-extra-rules", waf["extraRulesConfigMap"], "ConfigMap")
 
 
 # --------------------------------------------------- manifests vs chart ---
@@ -656,7 +748,8 @@ def check_manifests(checks, manifests_dir, chart_objects):
     if chart_objects is None:
         return
     # Same objects, same substance: the two install paths must not drift.
-    chart_index = {(o["kind"], o["metadata"]["name"]): o for o in chart_objects}
+    # Helm hooks (the test Pod) exist only for Helm.
+    chart_index = {(o["kind"], o["metadata"]["name"]): o for o in chart_objects if not is_helm_hook(o)}
     plain_index = {(o["kind"], o["metadata"]["name"]): o for o in objects if o["kind"] != "Namespace"}
     checks.expect(set(chart_index) == set(plain_index),
                   "deploy/manifests and the chart's defaults create different objects: "

@@ -15,7 +15,7 @@ seconds="${1:-30}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="${FUZZ_OUT:-/tmp/sluice-fuzz}"
 cxx="${CXX:-clang++}"
-targets=(request_fuzzer response_fuzzer h2_session_fuzzer proxy_protocol_fuzzer static_path_fuzzer)
+targets=(request_fuzzer response_fuzzer h2_session_fuzzer proxy_protocol_fuzzer static_path_fuzzer websocket_frames_fuzzer)
 sources=(
   "$root/dataplane/http1/head_parser.cc"
   "$root/dataplane/http1/framing.cc"
@@ -26,6 +26,7 @@ sources=(
 # The HTTP/2 target also needs our nghttp2 wrapper and libnghttp2.
 declare -A extra=(
   [static_path_fuzzer]="$root/dataplane/pipeline/static_path.cc"
+  [websocket_frames_fuzzer]="$root/dataplane/websocket/frames.cc"
   [h2_session_fuzzer]="$root/dataplane/http2/server_connection.cc $root/dataplane/http2/session.cc $root/dataplane/http2/session_memory.cc -lnghttp2"
   [proxy_protocol_fuzzer]="$root/dataplane/proxy_protocol/proxy_protocol.cc $root/base/ip_prefix.cc"
 )
@@ -58,7 +59,7 @@ for target in "${targets[@]}"; do
   echo "== running $target for ${seconds}s"
   if ! "$out/$target" \
       -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
-      $(case $target in h2_*) ;; proxy_protocol_*) echo "-dict=$root/test/fuzz/proxy_protocol.dict" ;; *) echo "-dict=$root/test/fuzz/http.dict" ;; esac) -print_final_stats=1 \
+      $(case $target in h2_*|websocket_*) ;; proxy_protocol_*) echo "-dict=$root/test/fuzz/proxy_protocol.dict" ;; *) echo "-dict=$root/test/fuzz/http.dict" ;; esac) -print_final_stats=1 \
       -artifact_prefix="$artifacts/" \
       "$work" "$root/test/fuzz/corpus/$target" >"$out/$target.log" 2>&1; then
     echo "run_fuzzers: $target FAILED; log: $out/$target.log, reproducer(s) in $artifacts/" >&2

@@ -63,7 +63,7 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/small":
             self.send_body("text/html", text(100))
         elif path == "/encoded":
-            self.send_body("text/plain", gzip.compress(text(5000)), [("content-encoding", "gzip")])
+            self.send_body("text/plain", gzip.compress(text(5000), mtime=0), [("content-encoding", "gzip")])
         elif path == "/no-transform":
             self.send_body("text/plain", text(5000), [("cache-control", "public, no-transform")])
         elif path.startswith("/stream/") or path == "/sse":

@@ -310,6 +310,70 @@ class LeaderAndStatusTest(KubeTestBase):
         self.assertEqual(lease[0]["spec"]["holderIdentity"], "controller-b")
         b.stop()
 
+    def test_leader_killed_during_1000_ingress_changes_loses_nothing(self):
+        """Two controller replicas, a proxy that reaches them by one target
+        (as through their Service), requests flowing the whole time: the
+        leader is killed in the middle of 1,000 Ingress changes. The proxy
+        fails over to the other replica and converges on the last change,
+        the new leader goes on writing status, and no request fails."""
+        import threading
+        self.fake.set_tokens(["token-a", "token-b"])
+        a = self.env.start_controller("controller-a", self.kubeconfig_with_token("token-a"), LEADER_FLAGS)
+        time.sleep(1.0)  # a wins the first election
+        b = self.env.start_controller("controller-b", self.kubeconfig_with_token("token-b"), LEADER_FLAGS)
+        proxy = self.env.start_proxy(a, target=f"ipv4:127.0.0.1:{a.grpc_port},127.0.0.1:{b.grpc_port}")
+        h.wait_until(lambda: h.ready(proxy), timeout=20, what="proxy /readyz")
+        h.wait_backend(proxy, "demo.local", "/app", "app")
+
+        counts = {"sent": 0, "failed": 0}
+        stop = threading.Event()
+
+        def load():
+            deadline = time.monotonic() + 120
+            while not stop.is_set() and time.monotonic() < deadline:
+                status = h.http_get(proxy.http_port, "/app", host="demo.local")[0]
+                counts["sent"] += 1
+                if status != 200:
+                    counts["failed"] += 1
+        loader = threading.Thread(target=load)
+        loader.start()
+        killed = None
+        try:
+            for i in range(1, 1001):
+                self.fake.apply(h.ingress("churn", [(f"churn{i}.local", [("/", "Prefix", "app", 80)])]))
+                if i == 300:
+                    a.kill()
+                    killed = time.time()
+            # The proxy converges on the last change through the survivor.
+            h.wait_backend(proxy, "churn1000.local", "/", "app", timeout=30)
+            self.assertEqual(h.backend_for(proxy, "churn999.local", "/"), "404")
+            # The new leader writes status after the kill: the churned
+            # Ingress already has the right address (nothing to write), a
+            # new one gets it from b.
+            self.fake.apply(h.ingress("after-failover", [("after.local", [("/", "Prefix", "app", 80)])]))
+            h.wait_until(lambda: [o for o in self.fake.objects("ingresses")
+                                  if o["metadata"]["name"] == "after-failover" and o.get("status")], timeout=15,
+                         what="status written by the new leader")
+        finally:
+            stop.set()
+            loader.join()
+        # The proxy's stream now comes from b, and it has ACKed b's version.
+        import json
+
+        def acked_by_b():
+            status, _, body = h.http_get(b.admin_port, "/nodes")
+            nodes = json.loads(body) if status == 200 else {}
+            return any(n.get("node") == "proxy" and n.get("applied_version") == nodes.get("version")
+                       for n in nodes.get("nodes", []))
+        h.wait_until(acked_by_b, timeout=10, what="the proxy on b's /nodes with b's version")
+        sys.stderr.write(f"leader failover: {counts['sent']} requests, {counts['failed']} failed\n")
+        self.assertGreater(counts["sent"], 100)
+        self.assertEqual(counts["failed"], 0)
+        self.assertEqual(self.status_writers(killed), {"token:token-b"})
+        churn = [o for o in self.fake.objects("ingresses") if o["metadata"]["name"] == "churn"]
+        self.assertTrue((churn[0].get("status") or {}).get("loadBalancer", {}).get("ingress"))
+        b.stop()
+
     def test_events_for_an_invalid_ingress(self):
         self.controller = self.env.start_controller(extra=LEADER_FLAGS)
         self.fake.apply(h.ingress("broken", [("broken.local", [("/", "Prefix", "ghost", 80)])]))

@@ -196,9 +196,12 @@ class Environment:
         self.processes.append(process)
         return process
 
-    def start_proxy(self, controller, name="proxy", workers=1):
+    def start_proxy(self, controller, name="proxy", workers=1, target=None):
+        """`target`: a gRPC target instead of `controller`'s address, e.g.
+        "ipv4:127.0.0.1:A,127.0.0.1:B" (two replicas behind one name, as a
+        Service gives them)."""
         http_port, admin_port = free_port(), free_port()
-        process = Process(name, [binary(PROXY), "--controller", f"127.0.0.1:{controller.grpc_port}",
+        process = Process(name, [binary(PROXY), "--controller", target or f"127.0.0.1:{controller.grpc_port}",
                                  "--http-listen", f"127.0.0.1:{http_port}", "--admin-listen",
                                  f"127.0.0.1:{admin_port}", "--workers", str(workers), "--node-id", name,
                                  "--access-log", os.path.join(self.workdir, f"{name}-access.log")],

@@ -237,6 +237,21 @@ TEST_F(StaticEndToEndTest, ServesTheDirectorySite) {
   EXPECT_EQ(StatusOf(Curl("dir.local", "/empty/")), 404);
 }
 
+// Plain HTTP/1.1 sends files with sendfile(2): a client slower than the
+// socket buffer makes the proxy wait for the socket again and again, and
+// a range starts mid-file; every byte must still be right.
+TEST_F(StaticEndToEndTest, SendsALargeFileToASlowClientByteForByte) {
+  std::string large;
+  for (int i = 0; i < 3 * 1024 * 1024; ++i) large.push_back(static_cast<char>('A' + (i * 7 + i / 4099) % 26));
+  Write(root_ + "/large.bin", large);
+  std::string headers = Curl("dir.local", "/large.bin", "--limit-rate 6M");
+  EXPECT_EQ(StatusOf(headers), 200) << headers;
+  EXPECT_EQ(ShellOutput("cmp " + body_file_ + " " + root_ + "/large.bin && echo same"), "same\n");
+  headers = Curl("dir.local", "/large.bin", "-r 1000001-");
+  EXPECT_EQ(StatusOf(headers), 206) << headers;
+  EXPECT_EQ(body_, large.substr(1000001));
+}
+
 TEST_F(StaticEndToEndTest, AnswersRangesAndConditionals) {
   std::string headers = Curl("dir.local", "/big.txt", "-r 0-9");
   EXPECT_EQ(StatusOf(headers), 206) << headers;

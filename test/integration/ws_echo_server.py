@@ -3,6 +3,7 @@
 
 Usage: ws_echo_server.py PORT
 Echoes every text or binary message back; closes when the client closes.
+Prints "closed CODE" when a connection ends (the close code it received).
 """
 import asyncio
 import sys
@@ -11,8 +12,11 @@ import websockets
 
 
 async def echo(websocket, path=None):
-    async for message in websocket:
-        await websocket.send(message)
+    try:
+        async for message in websocket:
+            await websocket.send(message)
+    finally:
+        print(f"closed {websocket.close_code}", flush=True)
 
 
 async def main(port):
