@@ -70,7 +70,7 @@ class CorsStage final : public Stage {
 };
 
 // Parses one allowed-origin entry ("https://*.example.com:8443"); false when
-// it is not of that shape. Shared with the controller's validation tests.
+// it is not of that shape (the controller validated the entries already).
 bool ParseCorsOrigin(std::string_view text, CorsStage::OriginPattern& out);
 
 }  // namespace sluice::pipeline
