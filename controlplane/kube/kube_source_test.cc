@@ -62,10 +62,19 @@ TEST(ResourceKindTest, PathsFollowTheApiGroupsAndScope) {
   ASSERT_NE(kinds[4].trim, nullptr);
   nlohmann::json opaque = {{"kind", "Secret"}, {"type", "Opaque"}, {"data", {{"password", "eA=="}}}};
   EXPECT_FALSE(kinds[4].trim(opaque));
-  // Static sites: only labelled ConfigMaps; the StaticSite CRD.
+  // Static sites and header sets: only labelled ConfigMaps (trimmed on
+  // arrival: a selector cannot name two labels); the StaticSite CRD.
   ASSERT_GE(kinds.size(), 7u);
   EXPECT_EQ(kinds[5].kind, "ConfigMap");
-  EXPECT_EQ(kinds[5].label_selector, "sluice.io/static-site=true");
+  ASSERT_NE(kinds[5].trim, nullptr);
+  nlohmann::json plain = {{"kind", "ConfigMap"}, {"metadata", {{"name", "x"}}}, {"data", {{"a", "b"}}}};
+  EXPECT_FALSE(kinds[5].trim(plain));
+  nlohmann::json headers = {{"kind", "ConfigMap"},
+                            {"metadata", {{"name", "h"}, {"labels", {{"sluice.io/headers", "true"}}}}}};
+  EXPECT_TRUE(kinds[5].trim(headers));
+  nlohmann::json site = {{"kind", "ConfigMap"},
+                         {"metadata", {{"name", "s"}, {"labels", {{"sluice.io/static-site", "true"}}}}}};
+  EXPECT_TRUE(kinds[5].trim(site));
   EXPECT_EQ(kinds[6].CollectionPath("web"), "/apis/sluice.io/v1alpha1/namespaces/web/staticsites");
   EXPECT_FALSE(opaque.contains("data"));
 }

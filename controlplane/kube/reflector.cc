@@ -29,10 +29,14 @@ std::vector<ResourceKind> WatchedKinds() {
       // other key) as each page or event arrives.
       {"Secret", "v1", "secrets", true, "type!=kubernetes.io/service-account-token,type!=helm.sh/release.v1",
        &store::TrimSecret},
-      // Static sites (translate/static_sites.h): only ConfigMaps labelled as
-      // sites, never the others (which may hold anything), and the
-      // StaticSite custom resource the chart's CRD defines.
-      {"ConfigMap", "v1", "configmaps", true, "", nullptr, "sluice.io/static-site=true"},
+      // Static sites (translate/static_sites.h) and header sets
+      // (translate/header_annotations.h): only ConfigMaps labelled
+      // sluice.io/static-site or sluice.io/headers are kept, never the
+      // others (which may hold anything). A label selector cannot say "this
+      // label or that one", so the list is unselected and TrimConfigMap
+      // drops the rest as each page or event arrives (as for Secrets).
+      {"ConfigMap", "v1", "configmaps", true, "", &store::TrimConfigMap},
+      // The StaticSite custom resource the chart's CRD defines.
       {"StaticSite", "sluice.io/v1alpha1", "staticsites", true, ""},
   };
 }

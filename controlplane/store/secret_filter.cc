@@ -150,3 +150,25 @@ bool TrimSecret(json& secret) {
 }
 
 }  // namespace sluice::store
+
+namespace sluice::store {
+
+bool TrimConfigMap(json& config_map) {
+  if (!config_map.is_object()) return false;
+  auto metadata = config_map.find("metadata");
+  if (metadata == config_map.end() || !metadata->is_object()) return false;
+  auto labels = metadata->find("labels");
+  auto labelled = [&](const char* key) {
+    if (labels == metadata->end() || !labels->is_object()) return false;
+    auto it = labels->find(key);
+    return it != labels->end() && it->is_string() && it->get_ref<const std::string&>() == "true";
+  };
+  if (!labelled(kStaticSiteLabel) && !labelled(kHeadersLabel)) return false;
+  auto annotations = metadata->find("annotations");
+  if (annotations != metadata->end() && annotations->is_object()) {
+    annotations->erase("kubectl.kubernetes.io/last-applied-configuration");
+  }
+  return true;
+}
+
+}  // namespace sluice::store

@@ -22,4 +22,14 @@ namespace sluice::store {
 // Secret without ca.crt); its identity is left, e.g. to delete it.
 bool TrimSecret(nlohmann::json& secret);
 
+// ConfigMaps: only two kinds are read, by label, and no other is kept:
+// static sites (sluice.io/static-site: "true", translate/static_sites.h)
+// and header sets (sluice.io/headers: "true", named by an Ingress's
+// proxy-set-headers or custom-headers, translate/header_annotations.h).
+// Returns false for any other ConfigMap; drops kubectl's
+// last-applied-configuration copy from the ones kept.
+inline constexpr const char* kStaticSiteLabel = "sluice.io/static-site";
+inline constexpr const char* kHeadersLabel = "sluice.io/headers";
+bool TrimConfigMap(nlohmann::json& config_map);
+
 }  // namespace sluice::store

@@ -56,19 +56,11 @@ struct Key {
   std::string kind, ns, name;
 };
 
-// Static sites: only ConfigMaps labelled sluice.io/static-site: "true" are
-// kept (the API watch selects them by that label; a folder of manifests
-// holds others too).
-bool IsStaticSiteConfigMap(const json& object) {
-  const json* metadata = Field(object, "metadata");
-  const json* labels = metadata != nullptr ? Field(*metadata, "labels") : nullptr;
-  return StringField(labels, "sluice.io/static-site") == "true";
-}
-
 // Whether a stored kind's object is kept at all (see Upsert).
 bool Kept(const std::string& kind, json& object) {
   if (kind == "Secret") return TrimSecret(object);
-  if (kind == "ConfigMap") return IsStaticSiteConfigMap(object);
+  // Static sites and header sets, by label (secret_filter.h).
+  if (kind == "ConfigMap") return TrimConfigMap(object);
   return true;
 }
 
@@ -122,7 +114,7 @@ bool Store::Upsert(json object, std::string origin) {
   if (!key) return false;
   if (!Kept(key->kind, object)) {
     // Nothing translation reads (secret_filter.h; a ConfigMap without the
-    // static-site label); one that no longer has anything (type changed,
+    // static-site or headers label); one that no longer has anything (type changed,
     // ca.crt removed, label removed) is gone for us.
     return Remove(key->kind, key->ns, key->name);
   }

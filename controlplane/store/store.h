@@ -18,8 +18,9 @@ namespace sluice::store {
 // Kinds we keep: "Ingress", "IngressClass", "Service", "EndpointSlice" and
 // "Secret" (type kubernetes.io/tls, or any type carrying ca.crt; trimmed to
 // what translation reads, see secret_filter.h), "ConfigMap" (only those
-// labelled sluice.io/static-site: "true") and "StaticSite"
-// (sluice.io/v1alpha1): static sites an Ingress backend.resource names.
+// labelled sluice.io/static-site: "true" or sluice.io/headers: "true") and
+// "StaticSite" (sluice.io/v1alpha1): static sites an Ingress
+// backend.resource names, and header sets its annotations name.
 // Anything else is not stored.
 struct StoredObject {
   nlohmann::json object;

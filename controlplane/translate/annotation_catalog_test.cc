@@ -51,6 +51,8 @@ json EveryAnnotation(bool only_nginx = false) {
     if (only_nginx && entry.name.substr(0, kSluiceAnnotationPrefix.size()) == kSluiceAnnotationPrefix) continue;
     annotations[std::string(entry.name)] = "x";
   }
+  // CORS reads its other annotations only when on.
+  annotations["nginx.ingress.kubernetes.io/enable-cors"] = "true";
   if (only_nginx) {
     annotations["nginx.ingress.kubernetes.io/affinity"] = "cookie";
     annotations["nginx.ingress.kubernetes.io/canary"] = "true";
@@ -58,6 +60,7 @@ json EveryAnnotation(bool only_nginx = false) {
   }
   for (const char* name : {"sluice.io/affinity", "nginx.ingress.kubernetes.io/affinity"}) annotations[name] = "cookie";
   for (const char* name : {"sluice.io/canary", "nginx.ingress.kubernetes.io/canary"}) annotations[name] = "true";
+  annotations["sluice.io/enable-cors"] = "true";
   return annotations;
 }
 

@@ -370,8 +370,8 @@ const Result& IncrementalTranslator::Update(const store::Store& store) {
     Full(store);
     return result_;
   }
-  // Static sites: a changed site re-translates everything (they are few
-  // and change rarely).
+  // Static sites and header-set ConfigMaps: a change re-translates
+  // everything (they are few and change rarely).
   for (const char* kind : kStaticSiteKinds) {
     auto seen = kind_revisions_.find(kind);
     if (seen == kind_revisions_.end() || seen->second != store.KindRevision(kind)) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/base64.h"
+#include "controlplane/store/secret_filter.h"
 #include "controlplane/translate/json_access.h"
 
 namespace sluice::translate {
@@ -200,6 +201,12 @@ StaticSiteResult ResolveStaticSite(const store::Store& store, const std::string&
   if (group.empty() && kind == "ConfigMap") {
     std::string label = "ConfigMap " + ns + "/" + name;
     const store::StoredObject* stored = store.Find("ConfigMap", ns, name);
+    // The store also keeps header-set ConfigMaps (sluice.io/headers): only
+    // a site's label makes one a site.
+    if (stored != nullptr &&
+        String(Get(Get(&stored->object, "metadata"), "labels"), store::kStaticSiteLabel) != "true") {
+      stored = nullptr;
+    }
     if (stored == nullptr) {
       return Failed(label + " not found, or not labelled sluice.io/static-site: \"true\"", "StaticSiteNotFound");
     }

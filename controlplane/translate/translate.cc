@@ -21,6 +21,7 @@
 #include "controlplane/translate/balancing_annotations.h"
 #include "controlplane/translate/json_access.h"
 #include "controlplane/translate/routing_annotations.h"
+#include "controlplane/translate/header_annotations.h"
 #include "controlplane/translate/static_sites.h"
 #include "base/base64.h"
 #include "base/status.h"
@@ -397,6 +398,14 @@ class Translator {
   v1::RoutePolicy PolicyOf(const StoredObject& stored, const std::string& origin) {
     const json* annotations = Get(Get(&stored.object, "metadata"), "annotations");
     AnnotatedPolicy parsed = RoutePolicyFromAnnotations(annotations);
+    // upstream-vhost, header-set ConfigMaps and CORS (header_annotations.h).
+    ReadHeaderAnnotations(
+        annotations, String(Get(&stored.object, "metadata"), "namespace"),
+        [this](const std::string& ns, const std::string& name) -> const json* {
+          const StoredObject* config_map = store_.Find("ConfigMap", ns, name);
+          return config_map != nullptr ? &config_map->object : nullptr;
+        },
+        parsed.policy, parsed.problems);
     if (!parsed.ssl_redirect) ssl_redirect_opt_out_.insert(origin);
     if (parsed.ssl_passthrough) {
       if (options_.enable_ssl_passthrough) {

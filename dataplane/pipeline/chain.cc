@@ -11,6 +11,7 @@
 #include "dataplane/pipeline/compression_stage.h"
 #include "dataplane/pipeline/custom_errors_stage.h"
 #include "dataplane/pipeline/ext_auth_stage.h"
+#include "dataplane/pipeline/cors_stage.h"
 #include "dataplane/pipeline/https_redirect_stage.h"
 #include "dataplane/pipeline/real_client_stage.h"
 #include "dataplane/pipeline/redirect_stage.h"
@@ -127,6 +128,7 @@ std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const C
   if (defaults.trusted_proxies != nullptr && !defaults.trusted_proxies->empty()) {
     stages.push_back(std::make_unique<RealClientStage>(defaults.trusted_proxies));
   }
+  if (policy.has_cors()) stages.push_back(std::make_unique<CorsStage>(CorsStage::Options::From(policy.cors())));
   // satisfy: any needs an authentication stage to fall back on; without
   // one the access lists apply as they are.
   bool satisfy_any = policy.satisfy_any() && policy.has_basic_auth();
@@ -164,7 +166,7 @@ std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const C
     stages.push_back(std::make_unique<CacheLookupStage>(cache, &cache::Store::ProcessWide()));
     stages.push_back(std::make_unique<CacheStoreStage>(cache, &cache::Store::ProcessWide()));
   }
-  stages.push_back(std::make_unique<RequestHeadersStage>());
+  stages.push_back(std::make_unique<RequestHeadersStage>(RequestHeadersStage::Options::From(policy)));
   if (policy.has_mirror() && !policy.mirror().cluster().empty()) stages.push_back(std::make_unique<MirrorStage>(policy));
   if (policy.custom_errors().statuses_size() > 0 && !policy.custom_errors().cluster().empty()) {
     CustomErrorsStage::AddStages(policy.custom_errors(), stages);

@@ -109,6 +109,14 @@ struct ExchangeState {
   // held and the rest streams. 0: no buffering.
   uint64_t buffer_request_body = 0;
 
+  // The Host (HTTP/2 :authority) sent upstream when not the request's own
+  // (upstream-vhost; the request_headers stage sets it, pointing into the
+  // route's compiled configuration). Empty: request.authority.
+  std::string_view upstream_authority;
+  std::string_view UpstreamAuthority() const {
+    return upstream_authority.empty() ? std::string_view(request.authority) : upstream_authority;
+  }
+
   // Balancing: the Set-Cookie the balancer asked for (session affinity).
   std::string affinity_cookie;
 

@@ -4,10 +4,19 @@
 
 namespace sluice::pipeline {
 
+RequestHeadersStage::Options RequestHeadersStage::Options::From(const v1::RoutePolicy& policy) {
+  Options options;
+  options.upstream_vhost = policy.upstream_vhost();
+  for (const v1::HeaderField& field : policy.set_request_headers()) options.set.emplace_back(field.name(), field.value());
+  return options;
+}
+
 Verdict RequestHeadersStage::OnRequestHead(ExchangeState& state) const {
   bool te_trailers = false;
+  const bool sets = !options_.set.empty();
   FilterHopByHop(state.request.headers, [&](const http::Header& h) {
     const std::string& n = h.name;
+    if (sets && Sets(n)) return true;  // replaced below
     switch (n.size()) {
       case 0: return true;
       case 2:  // "te" is hop-by-hop (dropped anyway); only its "trailers" value matters
@@ -27,6 +36,8 @@ Verdict RequestHeadersStage::OnRequestHead(ExchangeState& state) const {
   state.AddField("x-forwarded-for", client != nullptr ? std::string_view(client->ip) : std::string_view());
   state.AddField("x-forwarded-proto", client != nullptr ? client->scheme : std::string_view("http"));
   state.AddField("x-forwarded-host", state.request.authority);
+  for (const auto& [name, value] : options_.set) state.request.headers.AppendField(name, value);
+  if (!options_.upstream_vhost.empty()) state.upstream_authority = options_.upstream_vhost;
   return Verdict::kContinue;
 }
 

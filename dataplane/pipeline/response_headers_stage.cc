@@ -13,16 +13,24 @@ ResponseHeadersStage::Options ResponseHeadersStage::Options::From(const v1::Rout
     if (hsts.include_subdomains()) options.hsts += "; includeSubDomains";
     if (hsts.preload()) options.hsts += "; preload";
   }
+  for (const v1::HeaderField& field : policy.set_response_headers()) {
+    options.set.emplace_back(field.name(), field.value());
+  }
   return options;
 }
 
 Verdict ResponseHeadersStage::OnResponseHead(ExchangeState& state, http::ResponseHead& head, bool local) const {
   if (local) return Verdict::kContinue;
   const bool hide_server = options_.hide_server;
-  FilterHopByHop(head.headers, [hide_server](const http::Header& h) {
+  const auto& set = options_.set;
+  FilterHopByHop(head.headers, [hide_server, &set](const http::Header& h) {
+    for (const auto& field : set) {
+      if (field.first == h.name) return true;  // replaced below
+    }
     return hide_server && ((h.name.size() == 6 && h.name == "server") ||
                            (h.name.size() == 12 && h.name == "x-powered-by"));
   });
+  for (const auto& [name, value] : set) head.headers.AppendField(name, value);
   if (!options_.hsts.empty() && state.secure() && head.status != 101) {
     head.headers.Add("strict-transport-security", options_.hsts);
   }

@@ -4,10 +4,14 @@
 // X-Powered-By go unless the route keeps them (they name the backend's
 // software, which helps attackers and tells clients nothing);
 // Strict-Transport-Security over HTTPS when the route asks for it; the
-// session-affinity cookie the balancer chose. Local replies keep their own
-// head. Reads: the route's policy, the client scheme, the affinity cookie.
-// Changes: response fields.
+// session-affinity cookie the balancer chose; the route's own fields
+// (RoutePolicy.set_response_headers, the custom-headers ConfigMap), each
+// replacing the upstream's field of that name as nginx's more_set_headers.
+// Local replies keep their own head. Reads: the route's policy, the client
+// scheme, the affinity cookie. Changes: response fields.
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "dataplane/pipeline/stage.h"
 #include "sluice/v1/snapshot.pb.h"
@@ -19,6 +23,7 @@ class ResponseHeadersStage final : public Stage {
   struct Options {
     bool hide_server = true;
     std::string hsts;  // the Strict-Transport-Security value; empty: none
+    std::vector<std::pair<std::string, std::string>> set;  // lower-case name, value
     static Options From(const v1::RoutePolicy& policy);
   };
   explicit ResponseHeadersStage(Options options) : options_(std::move(options)) {}

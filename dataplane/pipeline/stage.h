@@ -30,6 +30,7 @@ enum class Verdict : uint8_t { kContinue, kReply, kPause };
 // the request-side ones; see README.md.
 enum class StageOrder : uint8_t {
   kRealClient = 5,      // the client a trusted proxy names in X-Forwarded-For
+  kCors = 8,            // CORS preflights answered (before auth: they carry no credentials)
   kAccessControl = 10,  // IP allow/deny (access_control); marks access_granted under satisfy: any
   kBasicAuth = 15,      // HTTP Basic authentication: 401 (basic_auth_stage)
   kExternalAuth = 16,   // auth subrequest: ext_auth, then ext_auth_verdict
@@ -41,11 +42,11 @@ enum class StageOrder : uint8_t {
   kStaticContent = 60,  // answers from files (static_stage.h)
   kCacheLookup = 70,    // answers from the response cache (cache_stage.h)
   kRewrite = 78,        // rewrite-target, X-Forwarded-Prefix (rewrite_stage)
-  kRequestHeaders = 80, // X-Forwarded-*, hop-by-hop, Host: what goes upstream
+  kRequestHeaders = 80, // X-Forwarded-*, hop-by-hop, Host, set headers: what goes upstream
   kMirror = 85,         // fire-and-forget request copies to another Service (mirror_stage)
   // --- the upstream: cluster choice, balancer pick, retries ---
   kCustomErrors = 105,     // listed statuses: the default backend's page instead
-  kResponseHeaders = 110,  // hop-by-hop, Server hiding, HSTS, affinity cookie
+  kResponseHeaders = 110,  // hop-by-hop, Server hiding, HSTS, affinity cookie, custom headers
   kWafResponse = 120,      // application firewall, response phases (dataplane/waf)
   kCompression = 130,      // gzip, brotli, zstd: a response body transform
   kCacheStore = 140,       // stores cacheable responses (cache_stage.h)

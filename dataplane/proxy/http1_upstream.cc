@@ -131,7 +131,8 @@ void Http1Upstream::SerializeHead() {
   for (size_t i = 0; i < state.added_field_count; ++i) {
     size += state.added_fields[i].name.size() + state.added_fields[i].value.size() + 4;
   }
-  size += sizeof("host: \r\n") - 1 + request.authority.size();
+  const std::string_view authority = state.UpstreamAuthority();
+  size += sizeof("host: \r\n") - 1 + authority.size();
   if (!request_.upgrade.empty()) size += kUpgrade.size() + request_.upgrade.size() + 2;
   if (length_size != 0) size += sizeof("content-length: \r\n") - 1 + length_size;
   if (request_.framing.kind == http1::BodyFraming::kChunked) size += kChunked.size();
@@ -145,7 +146,7 @@ void Http1Upstream::SerializeHead() {
   *p++ = ' ';
   p = Put(p, path);
   p = Put(p, " HTTP/1.1\r\nhost: ");
-  p = Put(p, request.authority);
+  p = Put(p, authority);
   p = Put(p, "\r\n");
   for (const http::Header& h : fields) {
     p = Put(p, h.name);

@@ -47,7 +47,7 @@ void Http2Upstream::Start(const snapshot::CompiledEndpoint& endpoint, bool allow
   nv.clear();
   nv.push_back(http2::MakeNv(":method", request.method));
   nv.push_back(http2::MakeNv(":scheme", at->upstream_tls != nullptr ? "https" : "http"));
-  nv.push_back(http2::MakeNv(":authority", request.authority));
+  nv.push_back(http2::MakeNv(":authority", state.UpstreamAuthority()));
   nv.push_back(http2::MakeNv(":path", request.path.empty() ? std::string_view("/") : std::string_view(request.path)));
   for (const http::Header& h : request.headers.entries()) nv.push_back(http2::MakeNv(h.name, h.value));
   if (state.te_trailers) nv.push_back(http2::MakeNv("te", "trailers"));
