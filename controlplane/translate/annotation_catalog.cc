@@ -207,10 +207,10 @@ constexpr CatalogEntry kCatalog[] = {
     {"nginx.ingress.kubernetes.io/whitelist-source-range", S::kSupported, "sluice.io/allow-source-range",
      "an invalid CIDR refuses everyone (as nginx denies such a location), with an Event"},
     {"nginx.ingress.kubernetes.io/x-forwarded-prefix", S::kSupported, "sluice.io/x-forwarded-prefix", "the client's own X-Forwarded-Prefix is dropped"},
-
     // ---- Sluice's own ----
     {"sluice.io/affinity", S::kSupported, "", "cookie: session affinity by a cookie the proxy issues"},
     {"sluice.io/allow-source-range", S::kSupported, "", "client CIDRs (IPv4/IPv6) allowed; others get 403"},
+    {"sluice.io/app-root", S::kSupported, "", "\"/\" answers 302 to this path"},
     {"sluice.io/auth-cache-duration", S::kSupported, "", "auth statuses and how long they are cached: \"200 202 401 5m\""},
     {"sluice.io/auth-cache-key", S::kSupported, "", "caches auth decisions per worker under this key ($remote_user, ...)"},
     {"sluice.io/auth-method", S::kSupported, "", "the auth subrequest's method (default: the request's)"},
@@ -219,7 +219,6 @@ constexpr CatalogEntry kCatalog[] = {
     {"sluice.io/auth-signin", S::kSupported, "", "a 401 from the auth service becomes a 302 here, with rd="},
     {"sluice.io/auth-timeout", S::kSupported, "", "the auth subrequest's timeout (default 5s; then 500)"},
     {"sluice.io/auth-url", S::kSupported, "", "external authentication: a Service URL asked before each request"},
-    {"sluice.io/app-root", S::kSupported, "", "\"/\" answers 302 to this path"},
     {"sluice.io/backend-protocol", S::kSupported, "", "http, https, h2c, h2, grpc or grpcs (per Service)"},
     {"sluice.io/backend-tls-ca-secret", S::kSupported, "", "Secret (NAME or NS/NAME) whose ca.crt verifies TLS backends"},
     {"sluice.io/backend-tls-server-name", S::kSupported, "", "SNI and verified name for TLS backends"},
