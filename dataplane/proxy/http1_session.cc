@@ -367,39 +367,31 @@ void Http1Session::SendResponseBody(std::string_view data) {
 
 int64_t Http1Session::SendFileBody(int fd, uint64_t offset, size_t max) {
   if (transport_->secure() || response_chunked_ || state_ == State::kClosed) return kCannotSendFile;
-  // What is buffered (the head) goes first; no Flush() here, which would
-  // call the exchange back from inside its own pump.
-  while (!out_.empty()) {
-    std::string_view pending = out_.view();
-    ssize_t n = transport_->Write(pending.data(), pending.size());
-    if (n > 0) {
-      out_.Consume(static_cast<size_t>(n));
-      continue;
-    }
-    if (n < 0 && errno == EAGAIN) return 0;
-    if (n < 0 && errno == EINTR) continue;
-    break;  // the client is gone: below
+  // What is buffered (the head) goes first; not Flush(), which would call
+  // the exchange back from inside its own pump.
+  switch (WriteBuffered()) {
+    case WriteOutcome::kSocketFull:
+      return 0;
+    case WriteOutcome::kClientGone:
+      ClientGone();
+      return kClientGone;
+    case WriteOutcome::kWritten:
+      break;
   }
-  ssize_t n = -1;
-  if (out_.empty()) {
-    off_t at = static_cast<off_t>(offset);
-    do {
-      n = sendfile(transport_->fd(), fd, &at, max);
-    } while (n < 0 && errno == EINTR);
-    if (n > 0) {
-      response_bytes_ += static_cast<uint64_t>(n);
-      return n;
-    }
-    if (n < 0 && errno == EAGAIN) return 0;
-    // The file ended early (or cannot be sent this way): the read path
-    // reports it as the body source's failure.
-    if (n == 0 || errno == EINVAL || errno == ENOSYS || errno == EIO) return kCannotSendFile;
+  off_t at = static_cast<off_t>(offset);
+  ssize_t n;
+  do {
+    n = sendfile(transport_->fd(), fd, &at, max);
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) {
+    response_bytes_ += static_cast<uint64_t>(n);
+    return n;
   }
-  if (exchange_) {
-    exchange_->OnDownstreamClosed();
-    ctx_->loop->DeleteLater(std::move(exchange_));
-  }
-  Close();
+  if (n < 0 && errno == EAGAIN) return 0;
+  // The file ended early (or cannot be sent this way): the read path
+  // reports it as the body source's failure.
+  if (n == 0 || errno == EINVAL || errno == ENOSYS || errno == EIO) return kCannotSendFile;
+  ClientGone();
   return kClientGone;
 }
 
@@ -439,7 +431,7 @@ void Http1Session::ResumeRequestBody() {
   if (state_ != State::kClosed) ReadFromSocket();
 }
 
-void Http1Session::Flush() {
+Http1Session::WriteOutcome Http1Session::WriteBuffered() {
   while (!out_.empty()) {
     std::string_view pending = out_.view();
     ssize_t n = transport_->Write(pending.data(), pending.size());
@@ -447,14 +439,29 @@ void Http1Session::Flush() {
       out_.Consume(static_cast<size_t>(n));
       continue;
     }
-    if (n < 0 && errno == EAGAIN) return;
+    if (n < 0 && errno == EAGAIN) return WriteOutcome::kSocketFull;
     if (n < 0 && errno == EINTR) continue;
-    // The client is gone.
-    if (exchange_) {
-      exchange_->OnDownstreamClosed();
-      ctx_->loop->DeleteLater(std::move(exchange_));
-    }
-    return Close();
+    return WriteOutcome::kClientGone;
+  }
+  return WriteOutcome::kWritten;
+}
+
+void Http1Session::ClientGone() {
+  if (exchange_) {
+    exchange_->OnDownstreamClosed();
+    ctx_->loop->DeleteLater(std::move(exchange_));
+  }
+  Close();
+}
+
+void Http1Session::Flush() {
+  switch (WriteBuffered()) {
+    case WriteOutcome::kSocketFull:
+      return;
+    case WriteOutcome::kClientGone:
+      return ClientGone();
+    case WriteOutcome::kWritten:
+      break;
   }
   out_.ShrinkIfEmpty();
   if (state_ == State::kClosing) return Close();

@@ -82,6 +82,11 @@ class Http1Session : public Session, public DownstreamStream {
   ClientInfo client_;
   SessionOwner* owner_;
   bool registered_;  // see the constructor
+  // Writes `out_` until it is empty or the socket is full; tells no one.
+  enum class WriteOutcome { kWritten, kSocketFull, kClientGone };
+  WriteOutcome WriteBuffered();
+  // The client closed: the exchange is told and the session closes.
+  void ClientGone();
   State state_ = State::kReadingHead;
   net::Buffer in_;
   net::Buffer out_;
