@@ -143,7 +143,7 @@ constexpr const char* kUsage = R"(Usage: sluice-proxy [flags]
                           both 0: no per-route or per-cluster counting at all
   --cache-memory SIZE     the response cache's memory (routes with sluice.io/cache;
                           one cache shared by every worker), bytes or with a
-                          K/M/G suffix (powers of 1024); default 256M
+                          K/M/G or Ki/Mi/Gi suffix (powers of 1024); default 256M
   --cache-max-object-size SIZE  larger responses pass through uncached (default 8M)
   --help, --version       (--version: the version and the commit of a stamped build)
 ADDR is HOST:PORT with an IP literal, or :PORT for all interfaces.
@@ -346,9 +346,13 @@ Flags ParseFlags(int argc, char** argv) {
       case 63: flags.shutdown_grace_seconds = static_cast<int>(std::min<int64_t>(ParseCount(arg, value), 3600)); break;
       case 58:
       case 59: {
-        // Bytes, or K/M/G (powers of 1024).
+        // Bytes, or K/M/G (powers of 1024); Ki/Mi/Gi as well, as a
+        // Kubernetes quantity in the chart's values is written.
         uint64_t multiplier = 1;
         std::string digits = value;
+        if (digits.size() >= 2 && digits.back() == 'i' && std::strchr("kKmMgG", digits[digits.size() - 2]) != nullptr) {
+          digits.pop_back();
+        }
         if (!digits.empty() && std::strchr("kKmMgG", digits.back()) != nullptr) {
           const char unit = static_cast<char>(digits.back() | 0x20);
           multiplier = unit == 'k' ? 1ull << 10 : unit == 'm' ? 1ull << 20 : 1ull << 30;

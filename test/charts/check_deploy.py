@@ -629,8 +629,11 @@ def check_rendered(checks, renderer, chart_dir, variants_dir, validator, tmp):
                          == "true" for c in classes)
         checks.expect(is_default == bool(values["ingressClass"]["default"]),
                       f"{label}: is-default-class annotation does not follow ingressClass.default")
-        checks.expect(bool(by_kind.get("ServiceMonitor")) == values["metrics"]["serviceMonitor"]["enabled"],
-                      f"{label}: ServiceMonitor does not follow metrics.serviceMonitor.enabled")
+        monitored = sorted(m["spec"]["selector"]["matchLabels"].get("app.kubernetes.io/component", "")
+                           for m in by_kind.get("ServiceMonitor", []))
+        checks.expect(monitored == (["controller", "proxy"] if values["metrics"]["serviceMonitor"]["enabled"] else []),
+                      f"{label}: ServiceMonitors for {monitored} do not follow metrics.serviceMonitor.enabled "
+                      "(one for the proxies, one for the controllers)")
         checks.expect(bool(by_kind.get("NetworkPolicy")) == values["networkPolicy"]["enabled"],
                       f"{label}: NetworkPolicy does not follow networkPolicy.enabled")
         controller_args = [c for d in by_kind["Deployment"]
@@ -638,6 +641,8 @@ def check_rendered(checks, renderer, chart_dir, variants_dir, validator, tmp):
                            for c in d["spec"]["template"]["spec"]["containers"]][0]["args"]
         checks.expect(arg_value(controller_args, "--watch-namespace") == (values["watchNamespace"] or None),
                       f"{label}: --watch-namespace does not follow watchNamespace")
+        checks.expect(("--enable-ssl-passthrough" in controller_args) == values["controller"]["enableSslPassthrough"],
+                      f"{label}: --enable-ssl-passthrough does not follow controller.enableSslPassthrough")
         checks.expect(bool(by_kind.get("HorizontalPodAutoscaler")) == values["proxy"]["autoscaling"]["enabled"],
                       f"{label}: HorizontalPodAutoscaler does not follow proxy.autoscaling.enabled")
         checks.expect(bool(by_kind.get("Pod")) == values["tests"]["enabled"],
@@ -690,6 +695,9 @@ def check_proxy_options(checks, label, by_kind, proxy_values):
     checks.expect((arg_value(args, "--waf-audit-log") or "stderr") == waf["auditLog"],
                   f"{label}: --waf-audit-log does not follow proxy.waf.auditLog")
     file_flag("--waf-extra-rules", waf["extraRulesConfigMap"], "ConfigMap")
+    cache = proxy_values["cache"]
+    for key, flag in (("memory", "--cache-memory"), ("maxObjectSize", "--cache-max-object-size")):
+        checks.expect(arg_value(args, flag) == (cache[key] or None), f"{label}: {flag} does not follow proxy.cache.{key}")
 
 
 # --------------------------------------------------- manifests vs chart ---
