@@ -179,6 +179,20 @@ void PassthroughSession::ArmIdleTimer(std::chrono::milliseconds delay) {
   });
 }
 
+void PassthroughSession::SayGoingAway() {
+  if (closed_) return;
+  // TLS records cannot be ended from here (the proxy holds no keys): the
+  // best ending is what was in flight delivered, then a FIN each way, which
+  // the peers' TLS stacks see as a truncation they can retry on.
+  if (connected_) {
+    Pump(to_client_, upstream_fd_, fd_);
+    Pump(to_upstream_, fd_, upstream_fd_);
+    shutdown(upstream_fd_, SHUT_WR);
+  }
+  shutdown(fd_, SHUT_WR);
+  Close("drain deadline");
+}
+
 void PassthroughSession::CloseUpstreamFd() {
   if (upstream_fd_ < 0) return;
   ctx_->loop->ForgetBeforeClose(upstream_fd_);

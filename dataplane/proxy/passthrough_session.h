@@ -21,7 +21,9 @@
 //    bytes_in = client -> backend, bytes_out = backend -> client), and the
 //    worker's passthrough counters (/metrics).
 // Drain does not cut a spliced connection (nothing in it can be told to
-// stop); the worker's stop deadline does.
+// stop); the drain deadline does (SayGoingAway): what is buffered either
+// way is written out as far as the sockets take it, both sides get a FIN,
+// and the access-log line says "drain deadline".
 #include <chrono>
 #include <memory>
 #include <string>
@@ -48,6 +50,7 @@ class PassthroughSession : public Session {
 
   void Start() override;
   void Drain() override {}
+  void SayGoingAway() override;
   void CloseIfIdleSince(net::Clock::time_point) override {}  // the idle timer governs
   void OnIoEvents(uint32_t events) override;                  // the client's socket
 

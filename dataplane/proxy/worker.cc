@@ -152,7 +152,11 @@ void Worker::NoticeShutdown() {
 
 void Worker::SayGoingAway() {
   loop_.Post([this] {
-    for (Session* s = sessions_; s != nullptr; s = s->next) s->SayGoingAway();
+    for (Session* s = sessions_; s != nullptr;) {
+      Session* next = s->next;  // a passthrough session closes (and unlinks) itself
+      s->SayGoingAway();
+      s = next;
+    }
   });
 }
 

@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sys/socket.h>
@@ -186,9 +187,8 @@ std::string HandshakeSubject(int port, const std::string& sni, const std::string
 
 class PassthroughEndToEndTest : public ::testing::Test {
  protected:
-  void Start(bool proxy_protocol) {
-    std::vector<std::string> proxy_flags;
-    if (proxy_protocol) proxy_flags = {"--proxy-protocol", "https"};
+  void Start(bool proxy_protocol, std::vector<std::string> proxy_flags = {}) {
+    if (proxy_protocol) proxy_flags.insert(proxy_flags.end(), {"--proxy-protocol", "https"});
     cluster_ = std::make_unique<testing::SluiceCluster>(testing::SluiceClusterOptions{
         .name = "passthrough_e2e",
         .workers = 2,
@@ -438,6 +438,36 @@ TEST_F(PassthroughEndToEndTest, BytesUntouchedHalfCloseBackpressureAndIdleTimeou
   close(backend);
   close(client);
   EXPECT_TRUE(Logged({R"("host":"raw.test")", R"("error":"idle timeout")"}));
+}
+
+// A spliced connection never ends by itself; at the drain deadline the
+// proxy ends it: what was in flight is delivered, both peers get a FIN
+// (not a reset), and the connection's access-log line says why.
+TEST_F(PassthroughEndToEndTest, DrainDeadlineEndsSplicedConnectionsWithAFinAndALogLine) {
+  ASSERT_NO_FATAL_FAILURE(Start(false, {"--shutdown-grace-period", "0", "--drain-timeout", "1"}));
+  std::string hello = ClientHelloBytes("rawslow.test");
+  int client = ConnectTo(cluster_->https_port());
+  ASSERT_GE(client, 0);
+  ASSERT_EQ(send(client, hello.data(), hello.size(), MSG_NOSIGNAL), static_cast<ssize_t>(hello.size()));
+  int backend = AcceptRaw();
+  ASSERT_GE(backend, 0);
+  EXPECT_EQ(ReadN(backend, hello.size()), hello);
+  ASSERT_EQ(send(backend, "before", 6, MSG_NOSIGNAL), 6);
+  EXPECT_EQ(ReadN(client, 6), "before");
+
+  cluster_->proxy().Signal(SIGTERM);
+  // Still spliced during the drain (the deadline is 1 s away).
+  ASSERT_EQ(send(client, "during", 6, MSG_NOSIGNAL), 6);
+  EXPECT_EQ(ReadN(backend, 6), "during");
+  char byte;
+  errno = 0;
+  EXPECT_EQ(recv(client, &byte, 1, 0), 0) << "the client gets a FIN, not a reset or a timeout: errno " << errno;
+  errno = 0;
+  EXPECT_EQ(recv(backend, &byte, 1, 0), 0) << "the backend gets a FIN too: errno " << errno;
+  close(backend);
+  close(client);
+  EXPECT_EQ(cluster_->proxy().Wait(), 0);
+  EXPECT_TRUE(Logged({R"("host":"rawslow.test")", R"("error":"drain deadline")"})) << cluster_->Read("access.log");
 }
 
 }  // namespace
