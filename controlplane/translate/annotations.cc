@@ -285,11 +285,106 @@ void ReadRetryAnnotations(Reader& reader, v1::RoutePolicy& policy) {
 
 // ---- Response cache (RoutePolicy.cache). ----
 
+bool IsToken(std::string_view text);
+
+std::string AsciiCase(std::string_view text, bool upper) {
+  std::string out(text);
+  for (char& c : out) {
+    if (upper && c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
+    if (!upper && c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+  }
+  return out;
+}
+std::string ToLower(std::string_view text) { return AsciiCase(text, false); }
+std::string ToUpper(std::string_view text) { return AsciiCase(text, true); }
+
+// "header:NAME" (name lower-cased) or "cookie:NAME" -> the list it goes
+// to; false when `part` is neither.
+bool AddHeaderOrCookie(std::string_view part, google::protobuf::RepeatedPtrField<std::string>* headers,
+                       google::protobuf::RepeatedPtrField<std::string>* cookies) {
+  if (part.size() <= 7 || !IsToken(part.substr(7))) return false;
+  if (part.starts_with("header:")) {
+    headers->Add(ToLower(part.substr(7)));
+  } else if (part.starts_with("cookie:")) {
+    cookies->Add(std::string(part.substr(7)));
+  } else {
+    return false;
+  }
+  return true;
+}
+
 void ReadCacheAnnotations(Reader& reader, v1::RoutePolicy& policy) {
   // Off unless the Ingress turns it on: caching changes what clients see.
   if (auto on = reader.First(ValueKind::kOnOff, "sluice.io/cache"); on && *on != 0) {
     policy.mutable_cache()->set_enabled(true);
   }
+  v1::CachePolicy options;
+  if (auto ms = reader.First(ValueKind::kTimeout, "sluice.io/cache-default-ttl")) {
+    options.set_default_ttl_seconds(static_cast<uint32_t>(std::max<uint64_t>(*ms / 1000, 1)));
+  }
+  if (auto on = reader.First(ValueKind::kOnOff, "sluice.io/cache-store-set-cookie"); on && *on != 0) {
+    options.set_store_set_cookie(true);
+  }
+  if (std::optional<std::string> text = reader.Text("sluice.io/cache-key")) {
+    v1::CacheKey key;
+    key.set_omit_scheme(true);
+    key.set_omit_host(true);
+    key.set_query(v1::CacheKey::QUERY_IGNORED);
+    std::string bad;
+    for (std::string_view part : SplitList(*text, ", \t")) {
+      if (part == "scheme") {
+        key.set_omit_scheme(false);
+      } else if (part == "host") {
+        key.set_omit_host(false);
+      } else if (part == "path") {
+        // always part of the key
+      } else if (part == "query") {
+        key.set_query(v1::CacheKey::QUERY_AS_SENT);
+      } else if (part == "query-sorted") {
+        key.set_query(v1::CacheKey::QUERY_SORTED);
+      } else if (!AddHeaderOrCookie(part, key.mutable_headers(), key.mutable_cookies()) && bad.empty()) {
+        bad = std::string(part);
+      }
+    }
+    if (!bad.empty()) {
+      reader.Invalid("sluice.io/cache-key", *text,
+                     "unknown part \"" + bad +
+                         "\"; expected scheme, host, path, query or query-sorted, header:NAME and cookie:NAME, "
+                         "separated by spaces or commas");
+    } else {
+      *options.mutable_key() = key;
+    }
+  }
+  if (std::optional<std::string> text = reader.Text("sluice.io/cache-bypass")) {
+    v1::CachePolicy bypass;
+    std::string bad;
+    for (std::string_view part : SplitList(*text, ", \t")) {
+      if (!AddHeaderOrCookie(part, bypass.mutable_bypass_headers(), bypass.mutable_bypass_cookies()) && bad.empty()) {
+        bad = std::string(part);
+      }
+    }
+    if (!bad.empty()) {
+      reader.Invalid("sluice.io/cache-bypass", *text,
+                     "unknown condition \"" + bad + "\"; expected header:NAME and cookie:NAME, separated by spaces or commas");
+    } else {
+      options.MergeFrom(bypass);
+    }
+  }
+  if (std::optional<std::string> text = reader.Text("sluice.io/cache-methods")) {
+    v1::CachePolicy methods;
+    bool ok = true;
+    for (std::string_view part : SplitList(*text, ", \t")) {
+      std::string method = ToUpper(part);
+      ok = ok && (method == "GET" || method == "HEAD");
+      if (ok) methods.add_methods(method);
+    }
+    if (!ok || methods.methods().empty()) {
+      reader.Invalid("sluice.io/cache-methods", *text, "expected GET, HEAD or both (only they are cached)");
+    } else {
+      options.MergeFrom(methods);
+    }
+  }
+  if (policy.has_cache()) policy.mutable_cache()->MergeFrom(options);
 }
 
 // ---- Compression (RoutePolicy.compression). ----

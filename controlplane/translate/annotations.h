@@ -28,6 +28,13 @@
 //   sluice.io/hsts-preload            hsts.preload
 // Response cache (RoutePolicy.cache; off unless turned on, see README):
 //   sluice.io/cache                   on|off (or true|false)
+//   sluice.io/cache-key               scheme host path query|query-sorted header:NAME cookie:NAME
+//                                     (the parts listed; default all four, query as sent)
+//   sluice.io/cache-bypass            header:NAME cookie:NAME: present -> neither read nor stored
+//   sluice.io/cache-methods           GET and/or HEAD (default both)
+//   sluice.io/cache-default-ttl       a duration: freshness when the response says none
+//   sluice.io/cache-store-set-cookie  on|off (default off)
+//   (all only with sluice.io/cache on)
 // Compression (RoutePolicy.compression; off unless turned on, see README):
 //   sluice.io/compression             on|off (or true|false)
 //   sluice.io/compression-types       media types, comma or space separated: text/html, text/*, +json

@@ -482,3 +482,72 @@ TEST(WafAnnotationsTest, InvalidValuesAreProblemsAndIgnored) {
 
 }  // namespace
 }  // namespace sluice::translate
+
+namespace sluice::translate {
+namespace {
+
+TEST(CacheAnnotationsTest, KeyBypassMethodsTtlAndSetCookie) {
+  nlohmann::json annotations = {
+      {"sluice.io/cache", "on"},
+      {"sluice.io/cache-key", "host, path query-sorted header:X-Tenant cookie:lang"},
+      {"sluice.io/cache-bypass", "cookie:session header:Authorization"},
+      {"sluice.io/cache-methods", "get"},
+      {"sluice.io/cache-default-ttl", "5m"},
+      {"sluice.io/cache-store-set-cookie", "true"},
+  };
+  AnnotatedPolicy result = RoutePolicyFromAnnotations(&annotations);
+  EXPECT_TRUE(result.problems.empty()) << result.problems[0].message;
+  const v1::CachePolicy& c = result.policy.cache();
+  EXPECT_TRUE(c.enabled());
+  EXPECT_TRUE(c.key().omit_scheme());
+  EXPECT_FALSE(c.key().omit_host());
+  EXPECT_EQ(c.key().query(), v1::CacheKey::QUERY_SORTED);
+  ASSERT_EQ(c.key().headers_size(), 1);
+  EXPECT_EQ(c.key().headers(0), "x-tenant");
+  ASSERT_EQ(c.key().cookies_size(), 1);
+  EXPECT_EQ(c.key().cookies(0), "lang");
+  ASSERT_EQ(c.bypass_cookies_size(), 1);
+  EXPECT_EQ(c.bypass_cookies(0), "session");
+  ASSERT_EQ(c.bypass_headers_size(), 1);
+  EXPECT_EQ(c.bypass_headers(0), "authorization");
+  ASSERT_EQ(c.methods_size(), 1);
+  EXPECT_EQ(c.methods(0), "GET");
+  EXPECT_EQ(c.default_ttl_seconds(), 300u);
+  EXPECT_TRUE(c.store_set_cookie());
+}
+
+TEST(CacheAnnotationsTest, KeyWithoutQueryIgnoresIt) {
+  nlohmann::json annotations = {{"sluice.io/cache", "on"}, {"sluice.io/cache-key", "scheme host path"}};
+  AnnotatedPolicy result = RoutePolicyFromAnnotations(&annotations);
+  EXPECT_TRUE(result.problems.empty());
+  EXPECT_EQ(result.policy.cache().key().query(), v1::CacheKey::QUERY_IGNORED);
+  EXPECT_FALSE(result.policy.cache().key().omit_scheme());
+}
+
+TEST(CacheAnnotationsTest, InvalidValuesAreProblemsAndTheCacheStaysOnWithDefaults) {
+  nlohmann::json annotations = {
+      {"sluice.io/cache", "on"},
+      {"sluice.io/cache-key", "host path fragment"},
+      {"sluice.io/cache-bypass", "session"},
+      {"sluice.io/cache-methods", "GET POST"},
+      {"sluice.io/cache-default-ttl", "forever"},
+  };
+  AnnotatedPolicy result = RoutePolicyFromAnnotations(&annotations);
+  ASSERT_EQ(result.problems.size(), 4u);
+  EXPECT_NE(result.problems[1].message.find("unknown part \"fragment\""), std::string::npos)
+      << result.problems[1].message;
+  const v1::CachePolicy& c = result.policy.cache();
+  EXPECT_TRUE(c.enabled());
+  EXPECT_FALSE(c.has_key());
+  EXPECT_EQ(c.bypass_cookies_size() + c.bypass_headers_size() + c.methods_size(), 0);
+  EXPECT_EQ(c.default_ttl_seconds(), 0u);
+}
+
+TEST(CacheAnnotationsTest, OptionsWithoutTheCacheOnDoNothing) {
+  nlohmann::json annotations = {{"sluice.io/cache-key", "host path"}};
+  AnnotatedPolicy result = RoutePolicyFromAnnotations(&annotations);
+  EXPECT_FALSE(result.policy.has_cache());
+}
+
+}  // namespace
+}  // namespace sluice::translate

@@ -1,5 +1,6 @@
 #include "dataplane/pipeline/cache_stage.h"
 
+#include <algorithm>
 #include <ctime>
 #include <string>
 
@@ -53,12 +54,36 @@ void ReplyFrom(ExchangeState& state, const std::shared_ptr<const cache::CachedOb
   reply.head_only = state.request.method == "HEAD" || object->status == 204 || object->status == 304;
 }
 
+// The route's key for `url` ("scheme://authority/target", as
+// InvalidationTargets gives it), with this request's headers and cookies.
+std::string KeyOfUrl(const cache::KeyRecipe& recipe, std::string_view url, const http::HeaderMap& headers) {
+  const size_t colon = url.find("://");
+  if (colon == std::string_view::npos) return std::string(url);
+  std::string_view rest = url.substr(colon + 3);
+  const size_t slash = rest.find('/');
+  return cache::BuildKey(recipe, url.substr(0, colon), rest.substr(0, slash),
+                         slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash), headers);
+}
+
 }  // namespace
 
 CacheStageOptions CacheStageOptions::From(const v1::CachePolicy& policy) {
   CacheStageOptions options;
   options.policy.store_set_cookie = policy.store_set_cookie();
   options.policy.default_ttl = policy.default_ttl_seconds() > 0 ? policy.default_ttl_seconds() : cache::kAbsent;
+  options.key.scheme = !policy.key().omit_scheme();
+  options.key.host = !policy.key().omit_host();
+  options.key.query = policy.key().query() == v1::CacheKey::QUERY_SORTED    ? cache::QueryInKey::kSorted
+                      : policy.key().query() == v1::CacheKey::QUERY_IGNORED ? cache::QueryInKey::kIgnored
+                                                                            : cache::QueryInKey::kAsSent;
+  options.key.headers.assign(policy.key().headers().begin(), policy.key().headers().end());
+  options.key.cookies.assign(policy.key().cookies().begin(), policy.key().cookies().end());
+  options.bypass.headers.assign(policy.bypass_headers().begin(), policy.bypass_headers().end());
+  options.bypass.cookies.assign(policy.bypass_cookies().begin(), policy.bypass_cookies().end());
+  if (!policy.methods().empty()) {
+    options.cache_get = std::find(policy.methods().begin(), policy.methods().end(), "GET") != policy.methods().end();
+    options.cache_head = std::find(policy.methods().begin(), policy.methods().end(), "HEAD") != policy.methods().end();
+  }
   return options;
 }
 
@@ -75,7 +100,13 @@ Verdict CacheLookupStage::OnRequestHead(ExchangeState& state) const {
   }
   const int64_t now = Now();
   auto data = std::make_unique<CacheData>();
-  data->primary = cache::PrimaryKey(request.scheme, request.authority, request.path);
+  if (!(get ? options_.cache_get : options_.cache_head) || ShouldBypass(options_.bypass, request.headers)) {
+    // sluice.io/cache-methods / cache-bypass: to the origin, no fill.
+    data->fwd = !(get ? options_.cache_get : options_.cache_head) ? "method" : "bypass";
+    state.set_data(kCacheData, std::move(data));
+    return Verdict::kContinue;
+  }
+  data->primary = cache::BuildKey(options_.key, request.scheme, request.authority, request.path, request.headers);
   data->request = cache::ParseRequestDirectives(request.headers);
   data->request_time = now;
   if (data->request.cc.no_store) {
@@ -128,9 +159,9 @@ Verdict CacheStoreStage::OnResponseHead(ExchangeState& state, http::ResponseHead
   const http::RequestHead& request = state.request;
   if (data->unsafe) {
     // RFC 9111 §4.4.
-    for (const std::string& key :
+    for (const std::string& target :
          cache::InvalidationTargets(request.method, head.status, request.scheme, request.authority, request.path, head.headers)) {
-      store_->Remove(key);
+      store_->Remove(KeyOfUrl(options_.key, target, request.headers));
     }
     return Verdict::kContinue;
   }

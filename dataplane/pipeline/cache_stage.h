@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "api/sluice/v1/snapshot.pb.h"
+#include "dataplane/cache/key/key.h"
 #include "dataplane/cache/policy/policy.h"
 #include "dataplane/cache/store/store.h"
 #include "dataplane/pipeline/stage.h"
@@ -27,6 +28,10 @@ namespace sluice::pipeline {
 
 struct CacheStageOptions {
   cache::CachePolicy policy;
+  // sluice.io/cache-key, cache-bypass, cache-methods.
+  cache::KeyRecipe key;
+  cache::BypassConditions bypass;
+  bool cache_get = true, cache_head = true;
   // How long a key found uncacheable goes straight to the origin.
   int64_t hit_for_pass_seconds = 30;
   static CacheStageOptions From(const v1::CachePolicy& policy);
