@@ -8,7 +8,12 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 
@@ -19,6 +24,7 @@ const char* Reason(int status) {
   switch (status) {
     case 200: return "OK";
     case 400: return "Bad Request";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 500: return "Internal Server Error";
@@ -53,9 +59,41 @@ bool SplitHostPort(const std::string& address, std::string& host, std::string& p
   return !port.empty() && port.find_first_not_of("0123456789") == std::string::npos;
 }
 
+// The body after the head in `request` (read on to Content-Length, at most
+// 8 KiB): a form-encoded POST.
+std::string ReadBody(int fd, const std::string& request) {
+  size_t head_end = request.find("\r\n\r\n");
+  size_t separator = 4;
+  if (head_end == std::string::npos) {
+    head_end = request.find("\n\n");
+    separator = 2;
+  }
+  if (head_end == std::string::npos) return "";
+  size_t length = 0;
+  for (size_t at = 0; at < head_end;) {
+    size_t end = request.find('\n', at);
+    if (end == std::string::npos || end > head_end) end = head_end;
+    std::string line = request.substr(at, end - at);
+    for (char& c : line) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (line.rfind("content-length:", 0) == 0) length = std::strtoul(line.c_str() + 15, nullptr, 10);
+    at = end + 1;
+  }
+  length = std::min<size_t>(length, 8192);
+  std::string body = request.substr(head_end + separator);
+  char buffer[2048];
+  while (body.size() < length) {
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    body.append(buffer, static_cast<size_t>(n));
+  }
+  return body.substr(0, length);
+}
+
 }  // namespace
 
-AdminHttpServer::AdminHttpServer(AdminHandler handler) : handler_(std::move(handler)) {}
+AdminHttpServer::AdminHttpServer(AdminHandler handler, AdminPostHandler post)
+    : handler_(std::move(handler)), post_(std::move(post)) {}
 
 AdminHttpServer::~AdminHttpServer() { Stop(); }
 
@@ -124,14 +162,23 @@ void AdminHttpServer::Serve() {
     }
     if (fds[1].revents != 0) return;
     if ((fds[0].revents & POLLIN) == 0) continue;
-    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    sockaddr_storage peer{};
+    socklen_t peer_length = sizeof peer;
+    const int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_CLOEXEC);
     if (fd < 0) continue;
-    HandleConnection(fd);
+    bool loopback = false;
+    if (peer.ss_family == AF_INET) {
+      loopback = (ntohl(reinterpret_cast<sockaddr_in*>(&peer)->sin_addr.s_addr) >> 24) == 127;
+    } else if (peer.ss_family == AF_INET6) {
+      const in6_addr& a = reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr;
+      loopback = IN6_IS_ADDR_LOOPBACK(&a) || (IN6_IS_ADDR_V4MAPPED(&a) && a.s6_addr[12] == 127);
+    }
+    HandleConnection(fd, loopback);
     ::close(fd);
   }
 }
 
-void AdminHttpServer::HandleConnection(int fd) {
+void AdminHttpServer::HandleConnection(int fd, bool loopback_peer) {
   // One connection at a time: a client that stalls may hold the listener
   // for at most this long.
   timeval timeout{2, 0};
@@ -161,9 +208,22 @@ void AdminHttpServer::HandleConnection(int fd) {
     std::string target = line.substr(first_space + 1, second_space == std::string::npos
                                                           ? std::string::npos
                                                           : second_space - first_space - 1);
-    target = target.substr(0, target.find('?'));
+    const size_t question = target.find('?');
+    std::string query = question == std::string::npos ? "" : target.substr(question + 1);
+    target = target.substr(0, question);
     head = method == "HEAD";
-    if (method != "GET" && !head) {
+    if (method == "POST" && post_ != nullptr) {
+      if (!loopback_peer) {
+        response = {403, "text/plain; charset=utf-8", "POST is answered on loopback only (kubectl port-forward or exec)\n"};
+      } else {
+        if (query.empty()) query = ReadBody(fd, request);
+        try {
+          response = post_(target, query);
+        } catch (const std::exception& error) {
+          response = {500, "text/plain; charset=utf-8", std::string(error.what()) + "\n"};
+        }
+      }
+    } else if (method != "GET" && !head) {
       response = {405, "text/plain; charset=utf-8", "only GET and HEAD\n"};
     } else {
       try {

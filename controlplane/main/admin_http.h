@@ -1,6 +1,7 @@
 #pragma once
 // A deliberately tiny HTTP/1.0 responder for the controller's admin
-// endpoints: one thread, one connection at a time, GET/HEAD only, the whole
+// endpoints: one thread, one connection at a time, GET/HEAD (and POST for a
+// purge, loopback peers only), the whole
 // response in memory, connection closed after each response. Operators and
 // probes call it a few times a minute; it is not a web server.
 #include <atomic>
@@ -21,10 +22,15 @@ struct AdminResponse {
 // Called with the request path (query string stripped) on the admin thread.
 // Return status 404 for unknown paths.
 using AdminHandler = std::function<AdminResponse(const std::string& path)>;
+// A POST (a cache purge): the path and the parameters, form-encoded (the
+// query string, or the body when there is no query). Answered only for
+// peers on a loopback address (kubectl port-forward or exec); others get
+// 403, since the listener may be on every interface for kubelet's probes.
+using AdminPostHandler = std::function<AdminResponse(const std::string& path, const std::string& form)>;
 
 class AdminHttpServer {
  public:
-  explicit AdminHttpServer(AdminHandler handler);
+  explicit AdminHttpServer(AdminHandler handler, AdminPostHandler post = nullptr);
   ~AdminHttpServer();  // Stop()
   AdminHttpServer(const AdminHttpServer&) = delete;
   AdminHttpServer& operator=(const AdminHttpServer&) = delete;
@@ -37,9 +43,10 @@ class AdminHttpServer {
 
  private:
   void Serve();
-  void HandleConnection(int fd);
+  void HandleConnection(int fd, bool loopback_peer);
 
   AdminHandler handler_;
+  AdminPostHandler post_;
   int listen_fd_ = -1;
   int wake_pipe_[2] = {-1, -1};
   int port_ = 0;

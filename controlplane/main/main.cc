@@ -141,6 +141,39 @@ std::string MetricsText(const server::SnapshotServer& server, const KubeAdmin* k
   return out;
 }
 
+// POST /cache/purge: the purge (url=, host=&prefix=, or tag=; see the
+// README) sent to every connected proxy through its snapshot stream; the
+// answer says which proxies confirmed and how much each removed. 200 when
+// all confirmed, 400 when they all refused the request (the same error),
+// 504 when some did not answer in time, 503 when no proxy is connected.
+AdminResponse ServePurge(const std::string& path, const std::string& form, server::SnapshotServer& server) {
+  if (path != "/cache/purge") return {404, "text/plain; charset=utf-8", "not found\n"};
+  const std::vector<server::SnapshotServer::PurgeOutcome> outcomes =
+      server.PurgeAll(form, std::chrono::seconds(5));
+  nlohmann::json proxies = nlohmann::json::array();
+  size_t confirmed = 0, refused = 0;
+  for (const auto& outcome : outcomes) {
+    nlohmann::json entry = {{"node", outcome.node_id}};
+    if (outcome.answered && outcome.error.empty()) {
+      entry["purged"] = outcome.purged;
+      ++confirmed;
+    } else {
+      entry["error"] = outcome.error;
+      refused += outcome.answered ? 1 : 0;
+    }
+    proxies.push_back(std::move(entry));
+  }
+  const nlohmann::json body = {{"request", form}, {"proxies", proxies}, {"confirmed", confirmed},
+                               {"total", outcomes.size()}};
+  const int status = outcomes.empty()                      ? 503
+                     : confirmed == outcomes.size()        ? 200
+                     : refused == outcomes.size()          ? 400
+                                                           : 504;
+  LogJson(status == 200 ? "info" : "warn", "cache purge",
+          {{"request", form}, {"confirmed", std::to_string(confirmed)}, {"total", std::to_string(outcomes.size())}});
+  return {status, "application/json", body.dump() + "\n"};
+}
+
 AdminResponse ServeAdmin(const std::string& path, const server::SnapshotServer& server,
                          const KubeAdmin* kube = nullptr) {
   constexpr const char* kText = "text/plain; charset=utf-8";
@@ -382,7 +415,8 @@ int RunKube(const ControllerFlags& flags) {
 
   KubeAdmin kube_admin{&source, &elector};
   AdminHttpServer admin(
-      [&server, &kube_admin](const std::string& path) { return ServeAdmin(path, server, &kube_admin); });
+      [&server, &kube_admin](const std::string& path) { return ServeAdmin(path, server, &kube_admin); },
+      [&server](const std::string& path, const std::string& form) { return ServePurge(path, form, server); });
   if (sluice::Status started = admin.Start(flags.admin_listen); !started.ok()) {
     LogJson("error", "cannot start", {{"error", started.message()}});
     server.Shutdown();
@@ -435,7 +469,9 @@ int Run(const ControllerFlags& flags) {
     LogJson("error", "cannot start", {{"error", started.message()}});
     return 1;
   }
-  AdminHttpServer admin([&server](const std::string& path) { return ServeAdmin(path, server); });
+  AdminHttpServer admin(
+      [&server](const std::string& path) { return ServeAdmin(path, server); },
+      [&server](const std::string& path, const std::string& form) { return ServePurge(path, form, server); });
   if (sluice::Status started = admin.Start(flags.admin_listen); !started.ok()) {
     LogJson("error", "cannot start", {{"error", started.message()}});
     server.Shutdown();

@@ -1,5 +1,8 @@
 #include "controlplane/server/snapshot_server.h"
 
+#include <algorithm>
+#include <deque>
+
 #include "controlplane/metrics/controller_metrics.h"
 
 #include <grpcpp/grpcpp.h>
@@ -58,6 +61,15 @@ struct SnapshotServer::StreamState {
     std::chrono::steady_clock::time_point sent_at = std::chrono::steady_clock::now();  // push latency
   };
   std::optional<Outstanding> outstanding;
+
+  // Purge commands to send (CachePurge), in order.
+  std::deque<sluice::v1::CachePurge> purges;
+};
+
+struct SnapshotServer::PurgeOp {
+  // By stream serial: the proxies it was sent to.
+  std::map<uint64_t, PurgeOutcome> outcomes;
+  size_t answered = 0;
 };
 
 namespace {
@@ -119,6 +131,7 @@ void SnapshotServer::Shutdown() {
     server = std::move(grpc_server_);
     for (StreamState* stream : streams_) stream->wake.notify_all();
     debounce_cv_.notify_all();
+    purge_cv_.notify_all();
   }
   // Stream handlers see shutting_down_ and return; the deadline cancels any
   // call still blocked in its first Read.
@@ -411,8 +424,21 @@ sluice::Status SnapshotServer::RunStream(grpc::ServerContext* context, Stream* s
 
   std::unique_lock lock(mu_);
   while (true) {
-    state.wake.wait(lock, [&] { return shutting_down_ || state.reader_done || NeedsResponse(state); });
+    state.wake.wait(lock, [&] {
+      return shutting_down_ || state.reader_done || !state.purges.empty() || NeedsResponse(state);
+    });
     if (shutting_down_ || state.reader_done) break;
+    if (!state.purges.empty()) {
+      // A command: no version, no nonce, nothing outstanding.
+      StreamResponse command;
+      *command.mutable_purge() = std::move(state.purges.front());
+      state.purges.pop_front();
+      lock.unlock();
+      const bool written = stream->Write(command);
+      lock.lock();
+      if (!written) break;
+      continue;
+    }
 
     std::shared_ptr<const ResourceSet> target = current_;
     std::shared_ptr<const ResourceSet> acked = state.has_acked ? state.acked : nullptr;
@@ -448,12 +474,55 @@ sluice::Status SnapshotServer::RunStream(grpc::ServerContext* context, Stream* s
   return sluice::Status::Ok();
 }
 
+std::vector<SnapshotServer::PurgeOutcome> SnapshotServer::PurgeAll(const std::string& request,
+                                                                   std::chrono::milliseconds timeout) {
+  auto op = std::make_shared<PurgeOp>();
+  std::unique_lock lock(mu_);
+  const std::string id = std::to_string(next_purge_++);
+  sluice::v1::CachePurge command;
+  command.set_id(id);
+  command.set_request(request);
+  for (StreamState* stream : streams_) {
+    // A node whose newer stream replaced this one is asked there.
+    auto owner = node_stream_owner_.find(stream->node_id);
+    if (stream->reader_done || owner == node_stream_owner_.end() || owner->second != stream->serial) continue;
+    op->outcomes[stream->serial].node_id = stream->node_id;
+    stream->purges.push_back(command);
+    stream->wake.notify_all();
+  }
+  purges_[id] = op;
+  purge_cv_.wait_for(lock, timeout, [&] { return shutting_down_ || op->answered == op->outcomes.size(); });
+  purges_.erase(id);
+  std::vector<PurgeOutcome> outcomes;
+  for (auto& [serial, outcome] : op->outcomes) {
+    if (!outcome.answered) outcome.error = "no answer within " + std::to_string(timeout.count()) + " ms";
+    outcomes.push_back(std::move(outcome));
+  }
+  std::sort(outcomes.begin(), outcomes.end(),
+            [](const PurgeOutcome& a, const PurgeOutcome& b) { return a.node_id < b.node_id; });
+  return outcomes;
+}
+
 void SnapshotServer::ReadAnswers(StreamState& state, Stream* stream) {
   StreamRequest request;
   while (stream->Read(&request)) {
     std::unique_lock lock(mu_);
     if (!request.applied_version().empty()) {
       RecordNodeLocked(state, [&](NodeStatus& node) { node.applied_version = request.applied_version(); });
+    }
+    if (request.has_purge_result()) {
+      auto op = purges_.find(request.purge_result().id());
+      if (op != purges_.end()) {
+        auto outcome = op->second->outcomes.find(state.serial);
+        if (outcome != op->second->outcomes.end() && !outcome->second.answered) {
+          outcome->second.answered = true;
+          outcome->second.purged = request.purge_result().purged();
+          outcome->second.error = request.purge_result().error();
+          ++op->second->answered;
+          purge_cv_.notify_all();
+        }
+      }
+      continue;
     }
     if (request.nonce().empty()) continue;  // nothing answered, e.g. a repeated hello
     if (!state.outstanding.has_value() || state.outstanding->nonce != request.nonce()) {

@@ -134,6 +134,17 @@ class SnapshotServer {
   // the first publish); `version`, if given, receives its version.
   sluice::v1::Snapshot CurrentSnapshot(std::string* version = nullptr) const;
 
+  // A cache purge (form-encoded, dataplane/cache/purge) sent to every
+  // connected proxy through its stream; waits up to `timeout` for their
+  // answers. One outcome per proxy connected when it was sent, by node id.
+  struct PurgeOutcome {
+    std::string node_id;
+    bool answered = false;
+    uint64_t purged = 0;
+    std::string error;  // the proxy's, or why it did not answer
+  };
+  std::vector<PurgeOutcome> PurgeAll(const std::string& request, std::chrono::milliseconds timeout);
+
   // Ends all streams and stops serving. Idempotent.
   void Shutdown();
 
@@ -171,6 +182,11 @@ class SnapshotServer {
   std::map<std::string, uint64_t> node_stream_owner_;  // node id -> stream serial
   uint64_t next_stream_serial_ = 1;
   uint64_t next_nonce_ = 1;
+  // Purges in flight: id -> the outcome per stream serial still expected.
+  struct PurgeOp;
+  std::map<std::string, std::shared_ptr<PurgeOp>> purges_;
+  std::condition_variable purge_cv_;
+  uint64_t next_purge_ = 1;
   std::thread debounce_thread_;
 };
 

@@ -1,9 +1,12 @@
 #include "dataplane/admin/admin_server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 
 #include "dataplane/http1/parser.h"
 
@@ -20,7 +23,9 @@ class AdminServer::Listener : public net::IoHandler {
 
 class AdminServer::Connection : public net::IoHandler {
  public:
-  Connection(AdminServer* server, int fd) : server_(server), fd_(fd) {}
+  Connection(AdminServer* server, int fd, bool loopback_peer)
+      : server_(server), fd_(fd), loopback_peer_(loopback_peer) {}
+  bool loopback_peer() const { return loopback_peer_; }
   ~Connection() override {
     if (fd_ >= 0) close(fd_);
   }
@@ -46,7 +51,20 @@ class AdminServer::Connection : public net::IoHandler {
       Send({parsed.error_status, "text/plain; charset=utf-8", "bad request\n"});
       return;
     }
-    server_->Handle(this, head);
+    // A POST's body (Content-Length only; one request per connection).
+    size_t body_length = 0;
+    if (const std::string* length = head.headers.Get("content-length")) {
+      body_length = static_cast<size_t>(std::strtoull(length->c_str(), nullptr, 10));
+      if (body_length > kMaxPostBody) {
+        Send({413, "text/plain; charset=utf-8", "body too large\n"});
+        return;
+      }
+    } else if (head.headers.Get("transfer-encoding") != nullptr) {
+      Send({411, "text/plain; charset=utf-8", "send a Content-Length\n"});
+      return;
+    }
+    if (in_.size() < parsed.consumed + body_length) return;  // the rest of the body is on its way
+    server_->Handle(this, head, std::string_view(in_).substr(parsed.consumed, body_length));
   }
   void Send(const AdminResponse& response) {
     http::ResponseHead head;
@@ -85,6 +103,7 @@ class AdminServer::Connection : public net::IoHandler {
 
   AdminServer* server_;
   int fd_;
+  bool loopback_peer_;
   std::string in_;
   std::string out_;
 };
@@ -118,24 +137,49 @@ void AdminServer::Route(std::string path, AdminHandler handler) { routes_[std::m
 
 void AdminServer::Accept() {
   while (true) {
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    sockaddr_storage peer{};
+    socklen_t peer_length = sizeof peer;
+    int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR) continue;
       return;
     }
-    auto connection = std::make_unique<Connection>(this, fd);
+    bool loopback = false;
+    if (peer.ss_family == AF_INET) {
+      loopback = (ntohl(reinterpret_cast<sockaddr_in*>(&peer)->sin_addr.s_addr) >> 24) == 127;
+    } else if (peer.ss_family == AF_INET6) {
+      const in6_addr& a = reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr;
+      loopback = IN6_IS_ADDR_LOOPBACK(&a) || (IN6_IS_ADDR_V4MAPPED(&a) && a.s6_addr[12] == 127);
+    }
+    auto connection = std::make_unique<Connection>(this, fd, loopback);
     Connection* raw = connection.get();
     connections_.emplace(raw, std::move(connection));
     loop_->Register(fd, raw, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
   }
 }
 
-void AdminServer::Handle(Connection* connection, const http::RequestHead& head) {
+void AdminServer::RoutePost(std::string path, AdminPostHandler handler) {
+  post_routes_[std::move(path)] = std::move(handler);
+}
+
+void AdminServer::Handle(Connection* connection, const http::RequestHead& head, std::string_view body) {
+  const std::string path(http::PathWithoutQuery(head.path));
+  if (auto post = post_routes_.find(path); post != post_routes_.end()) {
+    if (head.method != "POST") {
+      connection->Send({405, "text/plain; charset=utf-8", "use POST\n"});
+    } else if (!connection->loopback_peer()) {
+      connection->Send({403, "text/plain; charset=utf-8",
+                        "POST " + path + " is answered on loopback only (kubectl port-forward or exec)\n"});
+    } else {
+      connection->Send(post->second(head, body));
+    }
+    return;
+  }
   if (head.method != "GET" && head.method != "HEAD") {
     connection->Send({405, "text/plain; charset=utf-8", "method not allowed\n"});
     return;
   }
-  auto it = routes_.find(std::string(http::PathWithoutQuery(head.path)));
+  auto it = routes_.find(path);
   if (it == routes_.end()) {
     connection->Send({404, "text/plain; charset=utf-8", "not found\n"});
     return;

@@ -20,6 +20,8 @@ struct AdminResponse {
 };
 
 using AdminHandler = std::function<AdminResponse(const http::RequestHead&)>;
+// A POST route: the head and the body (at most kMaxPostBody bytes).
+using AdminPostHandler = std::function<AdminResponse(const http::RequestHead&, std::string_view body)>;
 
 class AdminServer {
  public:
@@ -28,18 +30,25 @@ class AdminServer {
   Status Listen(const net::Address& address);
   int port() const;
   void Route(std::string path, AdminHandler handler);
+  // POST routes change state (a cache purge): they answer only peers on a
+  // loopback address (kubectl port-forward and exec arrive there; the
+  // listener itself may be on every interface for kubelet's probes).
+  // Others get 403.
+  void RoutePost(std::string path, AdminPostHandler handler);
+  static constexpr size_t kMaxPostBody = 8192;
 
  private:
   class Listener;
   class Connection;
   void Accept();
-  void Handle(Connection* connection, const http::RequestHead& head);
+  void Handle(Connection* connection, const http::RequestHead& head, std::string_view body);
   void Closed(Connection* connection);
 
   net::EventLoop* loop_;
   int listen_fd_ = -1;
   std::unique_ptr<Listener> listener_;
   std::unordered_map<std::string, AdminHandler> routes_;
+  std::unordered_map<std::string, AdminPostHandler> post_routes_;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
 };
 

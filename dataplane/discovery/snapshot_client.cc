@@ -146,6 +146,24 @@ bool SnapshotClient::RunOneStream() {
       log::Info("connected to controller", {{"controller", options_.controller_address}, {"node", options_.node_id}});
     }
 
+    if (response.has_purge()) {
+      // A command between snapshots: answered without a nonce.
+      StreamRequest result;
+      result.set_node_id(options_.node_id);
+      result.set_applied_version(applied_version());
+      result.mutable_purge_result()->set_id(response.purge().id());
+      sluice::Result<uint64_t> purged = options_.purge
+                                            ? options_.purge(response.purge().request())
+                                            : sluice::Result<uint64_t>(sluice::Status::Error("this proxy has no cache"));
+      if (purged.ok()) {
+        result.mutable_purge_result()->set_purged(*purged);
+      } else {
+        result.mutable_purge_result()->set_error(purged.status().message());
+      }
+      write_failed = !stream->Write(result);
+      continue;
+    }
+
     // Merge onto a copy: the last good state only moves when apply() says so.
     const auto apply_started = std::chrono::steady_clock::now();
     sluice::Status verdict;

@@ -39,6 +39,10 @@ struct ClientOptions {
   // The name the controller's certificate must carry when it differs from
   // the host in controller_address ("" = that host).
   std::string server_name;
+  // Runs a cache purge command from the controller (form-encoded admin
+  // parameters): the objects removed, or an error. Null: purges are
+  // answered with an error.
+  std::function<sluice::Result<uint64_t>(const std::string& request)> purge;
   std::chrono::milliseconds initial_backoff{250};
   std::chrono::milliseconds max_backoff{10000};
 };

@@ -27,6 +27,7 @@
 #include "dataplane/accesslog/access_log.h"
 #include "dataplane/admin/admin_server.h"
 #include "base/ip_prefix.h"
+#include "dataplane/cache/purge/purge.h"
 #include "dataplane/cache/store/store.h"
 #include "dataplane/common/log.h"
 #include "dataplane/connlimit/connection_limits.h"
@@ -49,6 +50,16 @@
 
 namespace sluice {
 namespace {
+
+// A cache purge (dataplane/cache/purge) asked for on the admin port or by
+// the controller: the objects removed, or why the request is wrong.
+Result<uint64_t> PurgeCache(std::string_view form, const char* from) {
+  Result<cache::PurgeRequest> request = cache::ParsePurgeRequest(form);
+  if (!request.ok()) return request.status();
+  const size_t purged = cache::Purge(cache::Store::ProcessWide(), *request);
+  log::Info("cache purge", {{"request", cache::FormOf(*request)}, {"from", from}, {"purged", std::to_string(purged)}});
+  return static_cast<uint64_t>(purged);
+}
 
 constexpr const char* kProgram = "sluice-proxy";
 constexpr const char* kVersion = "0.1.0";
@@ -795,6 +806,18 @@ int Run(const Flags& flags) {
     return admin::AdminResponse{200, "text/plain; version=0.0.4",
                                 MetricsText(workers, state, access_log.get(), firewall, series_registry)};
   });
+  // POST /cache/purge?url=... | ?host=...&prefix=... | ?tag=... (or the
+  // same as a form body); loopback peers only (AdminServer::RoutePost).
+  admin_server.RoutePost("/cache/purge", [](const http::RequestHead& head, std::string_view body) {
+    std::string_view query = head.path;
+    query = query.find('?') == std::string_view::npos ? std::string_view() : query.substr(query.find('?') + 1);
+    Result<uint64_t> purged = PurgeCache(query.empty() ? body : query, "admin");
+    if (!purged.ok()) {
+      return admin::AdminResponse{400, "application/json",
+                                  "{\"error\":" + log::Quote(purged.status().message()) + "}\n"};
+    }
+    return admin::AdminResponse{200, "application/json", "{\"purged\":" + std::to_string(*purged) + "}\n"};
+  });
   admin_server.Route("/snapshot", [&](const http::RequestHead&) {
     std::shared_ptr<const snapshot::CompiledSnapshot> current;
     std::string last_error;
@@ -837,6 +860,7 @@ int Run(const Flags& flags) {
   discovery::ClientOptions client_options;
   client_options.controller_address = flags.controller;
   client_options.node_id = flags.node_id;
+  client_options.purge = [](const std::string& request) { return PurgeCache(request, "controller"); };
   if (!flags.controller_tls_cert.empty()) {
     const grpc_tls::TlsFiles files{flags.controller_tls_cert, flags.controller_tls_key, flags.controller_ca};
     if (Status usable = grpc_tls::CheckFiles(files); !usable.ok()) {

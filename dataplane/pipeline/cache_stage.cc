@@ -5,6 +5,7 @@
 #include <string>
 
 #include "dataplane/cache/directives/directives.h"
+#include "dataplane/cache/purge/purge.h"
 #include "dataplane/pipeline/body_source.h"
 
 namespace sluice::pipeline {
@@ -189,6 +190,7 @@ Verdict CacheStoreStage::OnResponseHead(ExchangeState& state, http::ResponseHead
       object.freshness.lifetime = freshness.lifetime;
       object.freshness.cc = response.cc;
       object.vary = vary.names;
+      object.tags = cache::PurgeTagsOf(head.headers);
       int64_t expected = -1;
       if (const std::string* length = head.headers.Get("content-length")) {
         if (std::optional<int64_t> n = cache::ParseDeltaSeconds(*length)) expected = *n;

@@ -30,6 +30,9 @@ struct CachedObject {
   StoredFreshness freshness;
   // The names the response varies on (empty: none).
   std::vector<std::string> vary;
+  // Purge tags: the response's Cache-Tag and Surrogate-Key values (see
+  // dataplane/cache/purge).
+  std::vector<std::string> tags;
   // A Vary marker stands at the primary key of a response with Vary: it
   // has no body, only `vary`, and says where the variants are.
   bool vary_marker = false;

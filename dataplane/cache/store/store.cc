@@ -96,6 +96,8 @@ size_t ChargeOf(const CachedObject& o) {
   for (const http::Header& h : o.headers.entries()) n += HeapBytes(h.name) + HeapBytes(h.value);
   n += o.vary.capacity() * sizeof(std::string);
   for (const std::string& v : o.vary) n += HeapBytes(v);
+  n += o.tags.capacity() * sizeof(std::string);
+  for (const std::string& t : o.tags) n += HeapBytes(t);
   if (o.body != nullptr) n += HeapBytes(*o.body);
   return n;
 }
@@ -184,10 +186,10 @@ class Shard {
     return true;
   }
 
-  size_t RemovePrefixLocked(std::string_view prefix, Released& released) {
+  size_t RemoveIfLocked(const std::function<bool(const CachedObject&)>& match, Released& released) {
     std::vector<Entry*> doomed;
     for (auto& [key, entry] : map_) {
-      if (key.starts_with(prefix)) doomed.push_back(entry.get());
+      if (match(*entry->object)) doomed.push_back(entry.get());
     }
     for (Entry* e : doomed) EraseLocked(e, released, false);
     return doomed.size();
@@ -430,11 +432,17 @@ bool Store::Remove(std::string_view key) {
 }
 
 size_t Store::RemovePrefix(std::string_view prefix) {
+  return RemoveIf([prefix](const CachedObject& object) { return object.key.starts_with(prefix); });
+}
+
+size_t Store::RemoveIf(const std::function<bool(const CachedObject&)>& match) {
   size_t removed = 0;
   for (const auto& shard : shards_) {
+    // Destroyed after the lock is released: a last reference to a large
+    // body is freed outside it.
     Released released;
     std::lock_guard<std::mutex> lock(shard->mu);
-    removed += shard->RemovePrefixLocked(prefix, released);
+    removed += shard->RemoveIfLocked(match, released);
   }
   return removed;
 }

@@ -287,6 +287,10 @@ class Store {
   // Removes every object whose key starts with `prefix` (admin purge: walks
   // every shard, one at a time). Returns how many.
   size_t RemovePrefix(std::string_view prefix);
+  // Removes every object `match` selects (admin purge by URL, prefix or
+  // tag: walks every shard, one at a time, holding its lock while `match`
+  // runs). Returns how many.
+  size_t RemoveIf(const std::function<bool(const CachedObject&)>& match);
 
   StoreStats stats() const;
   size_t capacity_bytes() const { return shard_capacity_ * shards_.size(); }

@@ -1,0 +1,194 @@
+// Cache purge end to end: sluice-controller reading manifests and TWO
+// sluice-proxy processes (node ids a and b) caching one origin
+// (FakeUpstream). Purges by URL, by host and path prefix, and by tag
+// (Cache-Tag / Surrogate-Key) on a proxy's admin port and through the
+// controller, which fans them out over the snapshot streams and says which
+// proxies confirmed. What was purged is seen by the origin being asked
+// again; what was not, by its not being asked.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "test/support/fake_upstream.h"
+#include "test/support/http_client.h"
+#include "test/support/manifests.h"
+#include "test/support/process.h"
+#include "test/support/sluice_cluster.h"
+
+namespace sluice {
+namespace {
+
+using testing::FakeUpstream;
+using testing::Fetch;
+using testing::HttpConnection;
+
+constexpr const char* kIngress = R"(---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: cached
+  namespace: cache
+  annotations:
+    sluice.io/cache: "on"
+spec:
+  rules:
+    - host: shop.local
+      http:
+        paths: [{path: /, pathType: Prefix, backend: {service: {name: origin, port: {number: 80}}}}]
+)";
+
+// Every path is cacheable for a minute; /p/N carries tags product-N and
+// catalog (in Cache-Tag) and the body names the origin request's number.
+class Origin {
+ public:
+  FakeUpstream::Reply operator()(const FakeUpstream::Request& request) {
+    const std::string& head = request.head;
+    const size_t sp = head.find(' ');
+    const std::string target = head.substr(sp + 1, head.find(' ', sp + 1) - sp - 1);
+    std::string extra = "Cache-Control: max-age=60\r\n";
+    if (target.rfind("/p/", 0) == 0) extra += "Cache-Tag: product-" + target.substr(3) + ", catalog\r\n";
+    if (target.rfind("/s/", 0) == 0) extra += "Surrogate-Key: static " + target.substr(3) + "\r\n";
+    return {FakeUpstream::OkResponse("body of " + target, extra)};
+  }
+};
+
+class CachePurgeEndToEndTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    origin_ = std::make_unique<FakeUpstream>(Origin());
+    cluster_ = std::make_unique<testing::SluiceCluster>(testing::SluiceClusterOptions{
+        .name = "cache_purge",
+        .node_id = "a",
+        .access_log = "off",
+        .extra_proxy_flags = {"--cache-memory", "16M"}});
+    cluster_->WriteManifest("all.yaml", testing::DefaultIngressClass() + "---\n" +
+                                            testing::ServiceAndSlice("origin", "cache", origin_->port()) + kIngress);
+    cluster_->Start();
+    ASSERT_TRUE(cluster_->WaitReady()) << cluster_->Logs();
+    // The second proxy, on its own ports, from the same controller.
+    b_http_ = testing::FreePort();
+    b_admin_ = testing::FreePort();
+    proxy_b_ = cluster_->StartLogged(
+        {testing::RunfilePath("dataplane/main/sluice-proxy"), "--controller",
+         "127.0.0.1:" + std::to_string(cluster_->controller_port()), "--http-listen",
+         "127.0.0.1:" + std::to_string(b_http_), "--admin-listen", "127.0.0.1:" + std::to_string(b_admin_),
+         "--workers", "1", "--node-id", "b", "--access-log", "off", "--cache-memory", "16M"},
+        "proxy_b.log");
+    for (int port : {cluster_->http_port(), b_http_}) {
+      ASSERT_TRUE(testing::WaitUntil([&] { return Fetch(port, "shop.local", "/warm").status == 200; },
+                                     std::chrono::seconds(15), std::chrono::milliseconds(50)))
+          << cluster_->Logs() << cluster_->Read("proxy_b.log");
+    }
+  }
+
+  void TearDown() override {
+    if (HasFailure() && cluster_) std::cerr << cluster_->Logs() << "--- proxy_b.log\n" << cluster_->Read("proxy_b.log");
+  }
+
+  size_t OriginSaw(const std::string& target) const {
+    size_t n = 0;
+    for (const std::string& head : origin_->request_heads()) n += head.rfind("GET " + target + " ", 0) == 0;
+    return n;
+  }
+
+  // GET through the proxy on `port` twice: the second is a hit.
+  void Fill(int port, const std::string& path) {
+    ASSERT_EQ(Fetch(port, "shop.local", path).status, 200);
+    testing::Response hit = Fetch(port, "shop.local", path);
+    ASSERT_NE(hit.Header("cache-status").find("hit"), std::string::npos) << path << ": " << hit.Header("cache-status");
+  }
+  bool IsHit(int port, const std::string& path) {
+    return Fetch(port, "shop.local", path).Header("cache-status").find("hit") != std::string::npos;
+  }
+
+  // POST `target` with `body` to an admin port.
+  testing::Response Post(int port, const std::string& target, const std::string& body = "") {
+    HttpConnection connection(port);
+    connection.SendRaw("POST " + target + " HTTP/1.1\r\nHost: admin\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                       "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    return connection.ReadResponse();
+  }
+
+  std::unique_ptr<FakeUpstream> origin_;
+  std::unique_ptr<testing::SluiceCluster> cluster_;
+  std::unique_ptr<testing::Process> proxy_b_;
+  int b_http_ = 0, b_admin_ = 0;
+};
+
+TEST_F(CachePurgeEndToEndTest, ProxyAdminPurgesByUrlPrefixAndTag) {
+  const int port = cluster_->http_port();
+  for (const char* path : {"/a?x=1", "/a?x=2", "/img/1.png", "/img/2.png", "/p/42", "/p/43", "/s/logo"}) {
+    ASSERT_NO_FATAL_FAILURE(Fill(port, path));
+  }
+  testing::Response purged = Post(cluster_->admin_port(), "/cache/purge?url=http%3A%2F%2Fshop.local%2Fa%3Fx%3D1");
+  EXPECT_EQ(purged.status, 200) << purged.body;
+  EXPECT_EQ(nlohmann::json::parse(purged.body)["purged"], 1);
+  EXPECT_FALSE(IsHit(port, "/a?x=1"));
+  EXPECT_TRUE(IsHit(port, "/a?x=2"));
+  EXPECT_EQ(OriginSaw("/a?x=1"), 2u);
+
+  // A form body instead of a query.
+  purged = Post(cluster_->admin_port(), "/cache/purge", "host=shop.local&prefix=%2Fimg%2F");
+  EXPECT_EQ(nlohmann::json::parse(purged.body)["purged"], 2) << purged.body;
+  EXPECT_FALSE(IsHit(port, "/img/1.png"));
+  EXPECT_FALSE(IsHit(port, "/img/2.png"));
+
+  purged = Post(cluster_->admin_port(), "/cache/purge?tag=product-42");
+  EXPECT_EQ(nlohmann::json::parse(purged.body)["purged"], 1) << purged.body;
+  EXPECT_FALSE(IsHit(port, "/p/42"));
+  EXPECT_TRUE(IsHit(port, "/p/43"));
+  purged = Post(cluster_->admin_port(), "/cache/purge?tag=static");  // Surrogate-Key
+  EXPECT_EQ(nlohmann::json::parse(purged.body)["purged"], 1) << purged.body;
+  EXPECT_FALSE(IsHit(port, "/s/logo"));
+
+  // Wrong requests: a clear 400, a GET is refused, nothing purged.
+  testing::Response bad = Post(cluster_->admin_port(), "/cache/purge?colour=red");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("unknown parameter"), std::string::npos) << bad.body;
+  EXPECT_EQ(Fetch(cluster_->admin_port(), "admin", "/cache/purge?tag=catalog").status, 405);
+  EXPECT_TRUE(IsHit(port, "/p/43"));
+}
+
+TEST_F(CachePurgeEndToEndTest, ControllerPurgeReachesBothProxiesAndSaysWhoConfirmed) {
+  for (int port : {cluster_->http_port(), b_http_}) {
+    for (const char* path : {"/img/1.png", "/img/2.png", "/other"}) ASSERT_NO_FATAL_FAILURE(Fill(port, path));
+  }
+  testing::Response answer = Post(cluster_->controller_admin_port(), "/cache/purge?host=shop.local&prefix=/img/");
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  nlohmann::json body = nlohmann::json::parse(answer.body);
+  EXPECT_EQ(body["confirmed"], 2);
+  EXPECT_EQ(body["total"], 2);
+  ASSERT_EQ(body["proxies"].size(), 2u);
+  EXPECT_EQ(body["proxies"][0]["node"], "a");
+  EXPECT_EQ(body["proxies"][0]["purged"], 2);
+  EXPECT_EQ(body["proxies"][1]["node"], "b");
+  EXPECT_EQ(body["proxies"][1]["purged"], 2);
+  for (int port : {cluster_->http_port(), b_http_}) {
+    EXPECT_FALSE(IsHit(port, "/img/1.png"));
+    EXPECT_TRUE(IsHit(port, "/other"));
+  }
+  EXPECT_EQ(OriginSaw("/img/1.png"), 4u);  // filled on each, then fetched again on each
+
+  // Every proxy refuses a wrong request: 400 with their reason.
+  answer = Post(cluster_->controller_admin_port(), "/cache/purge?tag=");
+  EXPECT_EQ(answer.status, 400) << answer.body;
+  EXPECT_NE(answer.body.find("tag must be"), std::string::npos) << answer.body;
+
+  // A proxy that is gone is not waited for; one that is stopped (SIGSTOP)
+  // is reported as not answering.
+  proxy_b_->Signal(SIGSTOP);
+  answer = Post(cluster_->controller_admin_port(), "/cache/purge?tag=anything");
+  proxy_b_->Signal(SIGCONT);
+  EXPECT_EQ(answer.status, 504) << answer.body;
+  body = nlohmann::json::parse(answer.body);
+  EXPECT_EQ(body["confirmed"], 1);
+  EXPECT_NE(body["proxies"][1]["error"].get<std::string>().find("no answer"), std::string::npos) << answer.body;
+}
+
+}  // namespace
+}  // namespace sluice
