@@ -26,6 +26,9 @@ struct IpAddress {
   static IpAddress FromV6Bytes(const uint8_t bytes[16]);
 
   bool is_v4() const { return hi == 0 && (lo >> 32) == 0xffffu; }
+  // 127.0.0.0/8 (mapped or not) or ::1: a peer on this host (kubectl
+  // port-forward and exec arrive from there).
+  bool is_loopback() const { return (is_v4() && ((lo >> 24) & 0xff) == 127) || (hi == 0 && lo == 1); }
   // "10.1.2.3" for IPv4 (mapped or not), "2001:db8::1" otherwise.
   std::string ToString() const;
 

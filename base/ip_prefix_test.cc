@@ -127,5 +127,14 @@ TEST(PrefixListTest, SplitsOnCommasAndSpacesAndNamesTheBadItem) {
   EXPECT_TRUE(ParsePrefixList("")->empty());
 }
 
+TEST(IpAddressTest, Loopback) {
+  for (const char* yes : {"127.0.0.1", "127.255.0.9", "::ffff:127.0.0.2", "::1"}) {
+    EXPECT_TRUE(IpAddress::Parse(yes)->is_loopback()) << yes;
+  }
+  for (const char* no : {"10.0.0.1", "128.0.0.1", "::2", "::ffff:10.0.0.1", "fe80::1", "0.0.0.0", "::"}) {
+    EXPECT_FALSE(IpAddress::Parse(no)->is_loopback()) << no;
+  }
+}
+
 }  // namespace
 }  // namespace sluice

@@ -10,6 +10,7 @@
 #include <cpprest/http_client.h>
 #include <pplx/threadpool.h>
 
+#include "base/percent_encoding.h"
 #include "controlplane/kube/watch_events.h"
 
 namespace sluice::kube {
@@ -289,20 +290,6 @@ void ApiClient::After(std::chrono::milliseconds delay, std::function<void()> tas
   timer->async_wait([timer, task = std::move(task)](const boost::system::error_code&) mutable { CallQuietly(task); });
 }
 
-std::string UrlEncode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-        c == '_' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
+std::string UrlEncode(std::string_view text) { return PercentEncode(text); }
 
 }  // namespace sluice::kube

@@ -17,6 +17,8 @@
 #include <cstring>
 #include <exception>
 
+#include "base/ip_prefix.h"
+
 namespace sluice::controller {
 namespace {
 
@@ -166,13 +168,13 @@ void AdminHttpServer::Serve() {
     socklen_t peer_length = sizeof peer;
     const int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_CLOEXEC);
     if (fd < 0) continue;
-    bool loopback = false;
+    IpAddress address;
     if (peer.ss_family == AF_INET) {
-      loopback = (ntohl(reinterpret_cast<sockaddr_in*>(&peer)->sin_addr.s_addr) >> 24) == 127;
+      address = IpAddress::FromV4(ntohl(reinterpret_cast<sockaddr_in*>(&peer)->sin_addr.s_addr));
     } else if (peer.ss_family == AF_INET6) {
-      const in6_addr& a = reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr;
-      loopback = IN6_IS_ADDR_LOOPBACK(&a) || (IN6_IS_ADDR_V4MAPPED(&a) && a.s6_addr[12] == 127);
+      address = IpAddress::FromV6Bytes(reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr.s6_addr);
     }
+    const bool loopback = address.is_loopback();
     HandleConnection(fd, loopback);
     ::close(fd);
   }

@@ -1,7 +1,5 @@
 #include "dataplane/admin/admin_server.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -137,20 +135,14 @@ void AdminServer::Route(std::string path, AdminHandler handler) { routes_[std::m
 
 void AdminServer::Accept() {
   while (true) {
-    sockaddr_storage peer{};
-    socklen_t peer_length = sizeof peer;
-    int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    net::Address peer;
+    peer.length = sizeof peer.storage;
+    int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer.storage), &peer.length, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR) continue;
       return;
     }
-    bool loopback = false;
-    if (peer.ss_family == AF_INET) {
-      loopback = (ntohl(reinterpret_cast<sockaddr_in*>(&peer)->sin_addr.s_addr) >> 24) == 127;
-    } else if (peer.ss_family == AF_INET6) {
-      const in6_addr& a = reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr;
-      loopback = IN6_IS_ADDR_LOOPBACK(&a) || (IN6_IS_ADDR_V4MAPPED(&a) && a.s6_addr[12] == 127);
-    }
+    const bool loopback = peer.Ip().is_loopback();
     auto connection = std::make_unique<Connection>(this, fd, loopback);
     Connection* raw = connection.get();
     connections_.emplace(raw, std::move(connection));

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "base/base64.h"
+#include "base/percent_encoding.h"
 #include "dataplane/pipeline/auth_cache.h"
 #include "dataplane/pipeline/hop_by_hop.h"
 #include "dataplane/subrequest/subrequest.h"
@@ -23,22 +24,7 @@ struct ExtAuthData final : StageData {
 };
 
 // nginx's set_escape_uri: everything but unreserved characters as %XX.
-std::string EscapeUri(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                 c == '_' || c == '.' || c == '~';
-    if (plain) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
+std::string EscapeUri(std::string_view text) { return PercentEncode(text); }
 
 // The user of a Basic Authorization field ($remote_user), "" otherwise.
 std::string RemoteUser(const http::RequestHead& request) {

@@ -10,9 +10,8 @@ namespace {
 
 constexpr char kSeparator = '\x1e';
 
-// "a=1&c=3&b=2" -> "a=1&b=2&c=3": whole parameters compared byte-wise
-// (no percent-decoding: two spellings of one value stay two entries, which
-// is a miss, never a wrong hit). Empty parameters ("a=1&&b") are dropped.
+}  // namespace
+
 std::string SortedQuery(std::string_view query) {
   std::vector<std::string_view> parameters;
   size_t start = 0;
@@ -30,8 +29,6 @@ std::string SortedQuery(std::string_view query) {
   }
   return out;
 }
-
-}  // namespace
 
 std::string BuildKey(const KeyRecipe& recipe, std::string_view scheme, std::string_view authority,
                      std::string_view target, const http::HeaderMap& request_headers) {

@@ -31,6 +31,11 @@ struct KeyRecipe {
   std::vector<std::string> cookies;
 };
 
+// "a=1&c=3&b=2" -> "a=1&b=2&c=3": whole parameters compared byte-wise
+// (no percent-decoding: two spellings of one value stay two entries, which
+// is a miss, never a wrong hit). Empty parameters ("a=1&&b") are dropped.
+std::string SortedQuery(std::string_view query);
+
 // `target` is the request target (path and query).
 std::string BuildKey(const KeyRecipe& recipe, std::string_view scheme, std::string_view authority,
                      std::string_view target, const http::HeaderMap& request_headers);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <optional>
 
+#include "base/percent_encoding.h"
+#include "dataplane/cache/key/key.h"
 #include "dataplane/cache/policy/policy.h"
 
 namespace sluice::cache {
@@ -11,47 +13,7 @@ namespace {
 constexpr size_t kMaxTagBytes = 256;
 constexpr size_t kMaxTags = 64;
 
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// application/x-www-form-urlencoded: '+' is a space, %XX a byte.
-std::optional<std::string> FormDecode(std::string_view text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '+') {
-      out.push_back(' ');
-    } else if (text[i] == '%') {
-      if (i + 2 >= text.size()) return std::nullopt;
-      const int high = HexDigit(text[i + 1]), low = HexDigit(text[i + 2]);
-      if (high < 0 || low < 0) return std::nullopt;
-      out.push_back(static_cast<char>(high * 16 + low));
-      i += 2;
-    } else {
-      out.push_back(text[i]);
-    }
-  }
-  return out;
-}
-
-std::string FormEncode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-        c == '_' || c == '~' || c == '/' || c == ':' || c == '*') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
+std::string FormEncode(std::string_view text) { return PercentEncode(text, "/:*"); }
 
 bool HasControlBytes(std::string_view text) {
   return std::any_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x21 || c == 0x7f; });
@@ -80,21 +42,9 @@ bool SameTarget(std::string_view stored, std::string_view target) {
   if (q == std::string_view::npos) return false;
   if (stored == target.substr(0, q)) return true;
   // Sorted: the same parameters in another order.
-  auto parameters = [](std::string_view query) {
-    std::vector<std::string_view> out;
-    size_t start = 0;
-    while (start <= query.size()) {
-      size_t amp = query.find('&', start);
-      if (amp == std::string_view::npos) amp = query.size();
-      if (amp > start) out.push_back(query.substr(start, amp - start));
-      start = amp + 1;
-    }
-    std::sort(out.begin(), out.end());
-    return out;
-  };
   const size_t sq = stored.find('?');
   if (sq == std::string_view::npos || stored.substr(0, sq) != target.substr(0, q)) return false;
-  return parameters(stored.substr(sq + 1)) == parameters(target.substr(q + 1));
+  return stored.substr(sq + 1) == SortedQuery(target.substr(q + 1));
 }
 
 }  // namespace
