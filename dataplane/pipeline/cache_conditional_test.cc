@@ -263,13 +263,18 @@ TEST_F(CacheConditionalTest, RevalidationOutcomesTable) {
        "\"v1\"", 200, "0123456789", "2"},
       {"304 without validators", "max-age=0", {}, {304, {{"cache-control", "max-age=60"}, {"x-version", "3"}}, ""},
        "\"v1\"", 200, "0123456789", "3"},
-      {"304 of another tag", "max-age=0", {}, {304, {{"etag", "\"v9\""}}, ""}, "\"v1\"", 304, "", ""},
+      // A 304 to our own validators answers them, whatever it says: a
+      // client that asked nothing conditional never gets a 304.
+      {"304 of another tag to ours", "max-age=0", {}, {304, {{"etag", "\"v9\""}}, ""}, "\"v1\"", 200, "0123456789",
+       ""},
       {"200 replaces", "max-age=0", {}, {200, {{"etag", "\"v2\""}, {"cache-control", "max-age=60"}, {"x-version", "4"}}, "new"},
        "\"v1\"", 200, "new", "4"},
       // The client's own conditional goes as it is; a 304 that speaks of
       // the stored response updates it and the client gets a 304.
       {"client inm matching", "max-age=0", {{"if-none-match", "\"v1\""}},
        {304, {{"etag", "\"v1\""}, {"cache-control", "max-age=60"}, {"x-version", "5"}}, ""}, "", 304, "", "5"},
+      {"client inm weak", "max-age=0", {{"if-none-match", "W/\"v1\""}},
+       {304, {{"etag", "W/\"v1\""}, {"cache-control", "max-age=60"}, {"x-version", "7"}}, ""}, "", 304, "", "7"},
       // A 304 for the client's other copy goes to the client untouched.
       {"client inm other", "max-age=0", {{"if-none-match", "\"v7\""}}, {304, {{"etag", "\"v7\""}}, ""}, "", 304, "", ""},
       // A 304 to a client conditional without ETag matches on the date.

@@ -149,20 +149,25 @@ void AskTheOriginAbout(ExchangeState& state, CacheData& data) {
   }
 }
 
-// §4.3.4: does the origin's 304 speak of the stored response? By its
-// entity-tag (the stored one's, same weakness), else its Last-Modified; a
-// 304 with neither answers our own validators when we sent them (the
-// client's request was not conditional), or a stored response that has
-// none either. Otherwise it answers the client's own copy: passed on.
+// §4.3.4: does the origin's 304 speak of the stored response? When we
+// sent the validators (the client's request was not conditional) it
+// answers them: always (a client that asked nothing conditional must
+// never get the origin's 304). When they were the client's own: by its
+// entity-tag (compared weakly: a compression stage before this one may
+// have weakened the stored one), else its Last-Modified, else only a
+// stored response without validators either. Otherwise it answers the
+// client's own copy, and goes to the client as it is.
 bool SelectedBy304(const CacheData& data, const http::HeaderMap& not_modified) {
+  if (!data.client_conditional) return true;
   const cache::CachedObject& stored = *data.stale;
-  if (const std::string* etag = not_modified.Get("etag")) return StoredEtag(stored) == *etag;
+  if (const std::string* etag = not_modified.Get("etag")) {
+    return !StoredEtag(stored).empty() && http::EtagListMatchesWeak(*etag, StoredEtag(stored));
+  }
   if (const std::string* last_modified = not_modified.Get("last-modified")) {
     const std::string* mine = stored.headers.Get("last-modified");
     return mine != nullptr && *mine == *last_modified;
   }
-  return !data.client_conditional ||
-         (stored.headers.Get("etag") == nullptr && stored.headers.Get("last-modified") == nullptr);
+  return stored.headers.Get("etag") == nullptr && stored.headers.Get("last-modified") == nullptr;
 }
 
 // Answers the request from `object`.
