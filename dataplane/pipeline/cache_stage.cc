@@ -79,8 +79,13 @@ time_t StoredLastModified(const cache::CachedObject& object) {
 void AnswerConditionalOrRange(ExchangeState& state, const cache::CachedObject& object) {
   LocalReply& reply = state.reply;
   const http::HeaderMap& request = state.request.headers;
+  const std::string* range_field = request.Get("range");
+  const bool if_modified_since = request.Get("if-modified-since") != nullptr;
+  // A plain hit (most of them) has nothing to decide: no date parsed.
+  if (range_field == nullptr && !if_modified_since && request.Get("if-none-match") == nullptr) return;
   const std::string_view etag = StoredEtag(object);
-  const time_t last_modified = StoredLastModified(object);
+  const time_t last_modified =
+      if_modified_since || request.Get("if-range") != nullptr ? StoredLastModified(object) : -1;
   if (object.status == 200 &&
       http::EvaluatePreconditions(request, etag, last_modified) == http::Precondition::kNotModified) {
     http::HeaderMap fields = http::NotModifiedFields(object.headers);
@@ -93,7 +98,6 @@ void AnswerConditionalOrRange(ExchangeState& state, const cache::CachedObject& o
     reply.head_only = true;
     return;
   }
-  const std::string* range_field = request.Get("range");
   if (range_field == nullptr || reply.head_only || object.status != 200 ||
       !http::IfRangeAllows(request, etag, last_modified)) {
     return;
