@@ -222,7 +222,8 @@ TEST_F(CacheConditionalTest, StaleObjectIsRevalidatedAndUpdatedBy304) {
   Answer first = Run("GET", {}, old);
   ASSERT_TRUE(first.origin_asked);
   // Stale at once: the origin is asked with the stored validators.
-  OriginReply not_modified{304, {{"etag", "\"v1\""}, {"cache-control", "max-age=600"}, {"x-version", "2"}}, ""};
+  OriginReply not_modified{
+      304, {{"etag", "\"v1\""}, {"cache-control", "max-age=600"}, {"x-version", "2"}, {"cache-tag", "release-2"}}, ""};
   Answer revalidated = Run("GET", {}, not_modified);
   EXPECT_TRUE(revalidated.origin_asked);
   EXPECT_EQ(revalidated.sent_if_none_match, "\"v1\"");
@@ -234,6 +235,10 @@ TEST_F(CacheConditionalTest, StaleObjectIsRevalidatedAndUpdatedBy304) {
   EXPECT_EQ(Field(revalidated, "content-length"), "10");
   EXPECT_EQ(Field(revalidated, "cache-status").rfind("sluice; fwd=stale; fwd-status=304", 0), 0u)
       << Field(revalidated, "cache-status");
+  // The 304's purge tag is the object's now.
+  std::shared_ptr<const cache::CachedObject> stored = store_.Find(cache::PrimaryKey("http", "cache.test", "/doc"));
+  ASSERT_NE(stored, nullptr);
+  EXPECT_EQ(stored->tags, std::vector<std::string>{"release-2"});
   // Fresh again (the 304's max-age), with its fields: a hit.
   Answer hit = Run("GET", {}, OriginReply{500, {}, "must not be asked"});
   EXPECT_TRUE(hit.from_cache);

@@ -314,6 +314,7 @@ bool AnswerRevalidated(ExchangeState& state, CacheData& data, const http::Respon
   if (!SelectedBy304(data, head.headers)) return false;
   auto updated = std::make_shared<cache::CachedObject>(*data.stale);
   updated->headers = cache::UpdateFrom304(data.stale->headers, head.headers);
+  updated->tags = cache::PurgeTagsOf(updated->headers);  // a new Cache-Tag / Surrogate-Key counts too
   // Freshness from the updated fields (the 304 may bring a new
   // Cache-Control or Expires), the age from the 304's own Date and Age.
   const cache::ResponseDirectives merged = cache::ParseResponseDirectives(updated->headers, now);
