@@ -6,6 +6,7 @@
 
 #include "dataplane/cache/directives/directives.h"
 #include "dataplane/cache/purge/purge.h"
+#include "dataplane/http/conditional/conditional.h"
 #include "dataplane/pipeline/body_source.h"
 
 namespace sluice::pipeline {
@@ -19,6 +20,12 @@ struct CacheData final : StageData {
   bool unsafe = false;          // invalidate on a 2xx/3xx
   std::string_view fwd;         // Cache-Status fwd= for a response from the origin
   std::unique_ptr<cache::Fill> fill;
+  // Revalidation: the stored response the request to the origin asks
+  // about (stale, or the request said no-cache), and whether the validators
+  // it carries are the client's own (then a 304 may be for the client's
+  // copy, not ours: see SelectedBy304).
+  std::shared_ptr<const cache::CachedObject> stale;
+  bool client_conditional = false;
 };
 
 int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
@@ -37,6 +44,136 @@ std::string VariantKey(std::string_view primary, const std::string& secondary) {
   return key;
 }
 
+// Conditional requests and ranges answered from a stored response.
+
+// If-Match and If-Unmodified-Since ask about the origin's current state (a
+// lost-update check): this cache does not answer them, the origin does.
+bool OnlyTheOriginDecides(const http::HeaderMap& headers) {
+  return headers.Get("if-match") != nullptr || headers.Get("if-unmodified-since") != nullptr;
+}
+
+bool IsClientConditional(const http::HeaderMap& headers) {
+  return headers.Get("if-none-match") != nullptr || headers.Get("if-modified-since") != nullptr ||
+         OnlyTheOriginDecides(headers) || headers.Get("if-range") != nullptr;
+}
+
+std::string_view StoredEtag(const cache::CachedObject& object) {
+  const std::string* etag = object.headers.Get("etag");
+  return etag != nullptr ? std::string_view(*etag) : std::string_view();
+}
+
+// The stored Last-Modified in seconds, -1 when none (any of the three date
+// forms, as the freshness heuristic reads it).
+time_t StoredLastModified(const cache::CachedObject& object) {
+  const std::string* value = object.headers.Get("last-modified");
+  if (value == nullptr) return -1;
+  std::optional<int64_t> date = cache::ParseHttpDate(*value, static_cast<int64_t>(std::time(nullptr)));
+  return date ? static_cast<time_t>(*date) : -1;
+}
+
+// `state.reply` holds the stored response (ReplyFrom): turn it into a 304
+// when the client's If-None-Match / If-Modified-Since match (RFC 9110
+// 13.2.2), else into a 206 or 416 for a Range on a stored 200 (If-Range
+// honoured). The ranges' bytes are the object's own, shared: a
+// MemoryBodySource per range, and the multipart framing around them.
+void AnswerConditionalOrRange(ExchangeState& state, const cache::CachedObject& object) {
+  LocalReply& reply = state.reply;
+  const http::HeaderMap& request = state.request.headers;
+  const std::string* range_field = request.Get("range");
+  const bool if_modified_since = request.Get("if-modified-since") != nullptr;
+  // A plain hit (most of them) has nothing to decide: no date parsed.
+  if (range_field == nullptr && !if_modified_since && request.Get("if-none-match") == nullptr) return;
+  const std::string_view etag = StoredEtag(object);
+  const time_t last_modified =
+      if_modified_since || request.Get("if-range") != nullptr ? StoredLastModified(object) : -1;
+  if (object.status == 200 &&
+      http::EvaluatePreconditions(request, etag, last_modified) == http::Precondition::kNotModified) {
+    http::HeaderMap fields = http::NotModifiedFields(object.headers);
+    for (const http::Header& added : reply.headers.entries()) {
+      if (added.name == "age" || added.name == "cache-status") fields.Add(added.name, added.value);
+    }
+    reply.status = 304;
+    reply.headers = std::move(fields);
+    reply.source = nullptr;
+    reply.head_only = true;
+    return;
+  }
+  if (range_field == nullptr || reply.head_only || object.status != 200 ||
+      !http::IfRangeAllows(request, etag, last_modified)) {
+    return;
+  }
+  const std::shared_ptr<const std::string>& body = object.body;
+  const uint64_t size = body->size();
+  http::RangeRequest range = http::ParseRange(*range_field, size);
+  switch (range.kind) {
+    case http::RangeRequest::Kind::kNone:
+      return;  // the whole response (RFC 9110 14.2: a Range may be ignored)
+    case http::RangeRequest::Kind::kUnsatisfiable:
+      reply.status = 416;
+      reply.headers.Add("content-range", http::UnsatisfiedContentRange(size));
+      reply.source = std::make_shared<MemoryBodySource>(std::string());
+      return;
+    case http::RangeRequest::Kind::kSatisfiable:
+      break;
+  }
+  reply.status = 206;
+  if (range.ranges.size() == 1) {
+    const http::ByteRange& only = range.ranges.front();
+    reply.headers.Add("content-range", http::ContentRange(only, size));
+    reply.source = std::make_shared<MemoryBodySource>(body, only.first, only.length());
+    return;
+  }
+  const std::string* type = object.headers.Get("content-type");
+  http::MultipartFraming framing =
+      http::FrameByteranges(type != nullptr ? std::string_view(*type) : std::string_view(), range.ranges, size);
+  reply.headers.Set("content-type", http::MultipartByterangesType());
+  std::vector<std::unique_ptr<BodySource>> parts;
+  for (size_t i = 0; i < range.ranges.size(); ++i) {
+    parts.push_back(std::make_unique<MemoryBodySource>(std::move(framing.part_heads[i])));
+    parts.push_back(std::make_unique<MemoryBodySource>(body, range.ranges[i].first, range.ranges[i].length()));
+  }
+  parts.push_back(std::make_unique<MemoryBodySource>(std::move(framing.closing)));
+  reply.source = std::make_shared<SequenceBodySource>(std::move(parts));
+}
+
+// Revalidation with the origin (RFC 9111 §4.3).
+
+// The request to the origin asks about the stored response: its ETag as
+// If-None-Match, its Last-Modified as If-Modified-Since (§4.3.1), unless
+// the client's request is conditional itself (then its own validators go,
+// untouched).
+void AskTheOriginAbout(ExchangeState& state, CacheData& data) {
+  data.client_conditional = IsClientConditional(state.request.headers);
+  if (data.client_conditional) return;
+  if (const std::string* etag = data.stale->headers.Get("etag")) {
+    state.AddField("if-none-match", state.Own(*etag));
+  }
+  if (const std::string* last_modified = data.stale->headers.Get("last-modified")) {
+    state.AddField("if-modified-since", state.Own(*last_modified));
+  }
+}
+
+// §4.3.4: does the origin's 304 speak of the stored response? When we
+// sent the validators (the client's request was not conditional) it
+// answers them: always (a client that asked nothing conditional must
+// never get the origin's 304). When they were the client's own: by its
+// entity-tag (compared weakly: a compression stage before this one may
+// have weakened the stored one), else its Last-Modified, else only a
+// stored response without validators either. Otherwise it answers the
+// client's own copy, and goes to the client as it is.
+bool SelectedBy304(const CacheData& data, const http::HeaderMap& not_modified) {
+  if (!data.client_conditional) return true;
+  const cache::CachedObject& stored = *data.stale;
+  if (const std::string* etag = not_modified.Get("etag")) {
+    return !StoredEtag(stored).empty() && http::EtagListMatchesWeak(*etag, StoredEtag(stored));
+  }
+  if (const std::string* last_modified = not_modified.Get("last-modified")) {
+    const std::string* mine = stored.headers.Get("last-modified");
+    return mine != nullptr && *mine == *last_modified;
+  }
+  return stored.headers.Get("etag") == nullptr && stored.headers.Get("last-modified") == nullptr;
+}
+
 // Answers the request from `object`.
 void ReplyFrom(ExchangeState& state, const std::shared_ptr<const cache::CachedObject>& object, int64_t age,
                std::string_view detail) {
@@ -53,6 +190,7 @@ void ReplyFrom(ExchangeState& state, const std::shared_ptr<const cache::CachedOb
   // while they stream.
   reply.source = std::make_shared<MemoryBodySource>(object->body, 0, object->body->size());
   reply.head_only = state.request.method == "HEAD" || object->status == 204 || object->status == 304;
+  AnswerConditionalOrRange(state, *object);
 }
 
 // The route's key for `url` ("scheme://authority/target", as
@@ -126,6 +264,10 @@ Verdict CacheLookupStage::OnRequestHead(ExchangeState& state) const {
     object = variant != nullptr && variant->sequence > object->sequence ? variant : nullptr;
     if (object == nullptr) data->fwd = "vary-miss";
   }
+  if (object != nullptr && OnlyTheOriginDecides(request.headers)) {
+    object = nullptr;
+    data->fwd = "request";
+  }
   if (object != nullptr) {
     const int64_t age = cache::CurrentAge(object->age, now);
     const cache::Usability usability = cache::Evaluate(object->freshness, age, data->request);
@@ -134,6 +276,7 @@ Verdict CacheLookupStage::OnRequestHead(ExchangeState& state) const {
       return Verdict::kReply;
     }
     data->fwd = "stale";
+    data->stale = object;
   }
   if (data->request.cc.only_if_cached) {
     // RFC 9111 §5.2.1.7.
@@ -141,8 +284,11 @@ Verdict CacheLookupStage::OnRequestHead(ExchangeState& state) const {
     state.reply.body = "not in the cache (only-if-cached)\n";
     return Verdict::kReply;
   }
+  if (data->stale != nullptr) AskTheOriginAbout(state, *data);
   // A HEAD, a conditional or a range request does not fill: its response
-  // is not the whole object (and must not make the key hit-for-pass).
+  // is not the whole object (and must not make the key hit-for-pass). It
+  // goes to the origin as the client sent it (a 304 there still refreshes
+  // a stale stored response: AnswerRevalidated).
   if (get && !IsConditionalOrRange(request.headers)) {
     cache::Admission admission = store_->Admit(data->primary, now, nullptr, cache::AdmitMode::kRevalidate);
     if (admission.kind == cache::Admission::kFill) data->fill = std::move(admission.fill);
@@ -153,8 +299,61 @@ Verdict CacheLookupStage::OnRequestHead(ExchangeState& state) const {
   return Verdict::kContinue;
 }
 
+namespace {
+
+// The origin answered a revalidation with 304 (RFC 9111 §4.3.3, §4.3.4):
+// when it speaks of the stored response, that response gets the 304's
+// fields (except the framing ones: UpdateFrom304), a new age and a new
+// freshness lifetime, is stored again over the same body bytes (no copy),
+// and the client gets it (a 304 when its own conditional matches it, a
+// range of it, ...) instead of the origin's 304. A stored response that is
+// not the one the 304 speaks of leaves the 304 to the client (it answered
+// the client's own validators).
+bool AnswerRevalidated(ExchangeState& state, CacheData& data, const http::ResponseHead& head, cache::Store& store,
+                       const cache::CachePolicy& policy, int64_t now) {
+  if (!SelectedBy304(data, head.headers)) return false;
+  auto updated = std::make_shared<cache::CachedObject>(*data.stale);
+  updated->headers = cache::UpdateFrom304(data.stale->headers, head.headers);
+  updated->tags = cache::PurgeTagsOf(updated->headers);  // a new Cache-Tag / Surrogate-Key counts too
+  // Freshness from the updated fields (the 304 may bring a new
+  // Cache-Control or Expires), the age from the 304's own Date and Age.
+  const cache::ResponseDirectives merged = cache::ParseResponseDirectives(updated->headers, now);
+  updated->freshness.lifetime = cache::FreshnessLifetime(updated->status, merged, now, policy).lifetime;
+  updated->freshness.cc = merged.cc;
+  updated->age = cache::AgeInputsOf(cache::ParseResponseDirectives(head.headers, now), data.request_time, now);
+  const bool stored = store.Insert(updated);
+  // A fill for the key (our own revalidation) ends here: its waiters find
+  // the updated object.
+  data.fill.reset();
+  const int64_t age = cache::CurrentAge(updated->age, now);
+  ReplyFrom(state, updated, age, "");
+  cache::CacheStatus status;
+  status.fwd = "stale";
+  status.fwd_status = 304;
+  status.ttl = updated->freshness.lifetime - age;
+  status.stored = stored;
+  state.reply.headers.Set("cache-status", cache::CacheStatusValue(kCacheStatusName, status));
+  return true;
+}
+
+// RFC 9111 §4.2.4 / §5.2.2.2: a stale response with must-revalidate (or
+// proxy-revalidate: this is a shared cache) is never served without a
+// successful validation; when the origin cannot be reached the answer is a
+// 504, not the proxy's usual 502/503.
+void RefuseStaleWithoutValidation(ExchangeState& state, const CacheData& data, http::ResponseHead& head) {
+  if (data.stale == nullptr) return;
+  const cache::CacheControl& cc = data.stale->freshness.cc;
+  if (!cc.must_revalidate && !cc.proxy_revalidate) return;
+  if (head.status != 502 && head.status != 503) return;
+  head.status = 504;
+  state.reply.status = 504;
+}
+
+}  // namespace
+
 Verdict CacheStoreStage::OnResponseHead(ExchangeState& state, http::ResponseHead& head, bool local) const {
   auto* data = static_cast<CacheData*>(state.data(kCacheData));
+  if (data != nullptr && local) RefuseStaleWithoutValidation(state, *data, head);
   if (data == nullptr || local) return Verdict::kContinue;
   const int64_t now = Now();
   const http::RequestHead& request = state.request;
@@ -165,6 +364,10 @@ Verdict CacheStoreStage::OnResponseHead(ExchangeState& state, http::ResponseHead
       store_->Remove(KeyOfUrl(options_.key, target, request.headers));
     }
     return Verdict::kContinue;
+  }
+  if (head.status == 304 && data->stale != nullptr &&
+      AnswerRevalidated(state, *data, head, *store_, options_.policy, now)) {
+    return Verdict::kReply;
   }
   cache::CacheStatus status;
   status.fwd = data->fwd;

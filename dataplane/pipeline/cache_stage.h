@@ -10,10 +10,28 @@
 //                      its Vary), tees its body into the fill and publishes
 //                      it when complete; invalidates after a successful
 //                      unsafe method; adds Cache-Status to misses.
+// Conditional requests and ranges (RFC 9110 13, 14 with the rules of
+// dataplane/http/conditional, shared with the static stage):
+//   - a hit answers If-None-Match (weak comparison) / If-Modified-Since
+//     (only without If-None-Match) with a 304 carrying the stored
+//     validators and the fields of RFC 9110 15.4.5; a Range on a stored 200
+//     with a 206 (one MemoryBodySource over the object's shared bytes, or a
+//     multipart/byteranges SequenceBodySource of them), a 416 with
+//     Content-Range: bytes */len when unsatisfiable; If-Range honoured.
+//     If-Match / If-Unmodified-Since are left to the origin (fwd=request).
+//   - a miss with Range or a conditional goes to the origin as the client
+//     sent it and is not stored (its answer is not the whole object): a
+//     range miss does not fill the cache; the next plain GET does.
+//   - a stored response that needs validation (stale, or no-cache) is asked
+//     about with If-None-Match / If-Modified-Since from its ETag and
+//     Last-Modified (the client's own when its request is conditional); a
+//     304 that speaks of it updates its fields (RFC 9111 4.3.4), age and
+//     freshness, and the client gets the stored response; a 200 replaces
+//     it; with must-revalidate / proxy-revalidate an unreachable origin
+//     gives 504, never the stale response.
 // Not yet: waiting for another request's fill (a coalesced miss goes to the
-// origin: no EventLoop to resume on from here yet), conditional requests to
-// the origin (a stale object is fetched again), 304 and Range answers to
-// clients from the cache, stale-if-error, background revalidation.
+// origin: no EventLoop to resume on from here yet), stale-if-error,
+// background revalidation.
 #include <cstdint>
 #include <memory>
 #include <string_view>

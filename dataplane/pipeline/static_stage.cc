@@ -3,6 +3,7 @@
 #include <array>
 #include <span>
 
+#include "dataplane/http/conditional/conditional.h"
 #include "dataplane/pipeline/compression_stage.h"
 #include "dataplane/pipeline/mime_types.h"
 #include "dataplane/pipeline/static_http.h"
@@ -10,6 +11,14 @@
 
 namespace sluice::pipeline {
 namespace {
+
+using http::ByteRange;
+using http::EvaluatePreconditions;
+using http::FormatHttpDate;
+using http::IfRangeAllows;
+using http::ParseRange;
+using http::Precondition;
+using http::RangeRequest;
 
 // Text replies of the stage: the error shape every local reply has.
 Verdict Plain(ExchangeState& state, int status, std::string_view text) {
@@ -37,12 +46,6 @@ std::string JoinFields(const http::HeaderMap& headers, std::string_view name) {
   }
   return joined;
 }
-
-// The multipart/byteranges boundary: fixed, since the parts are file bytes
-// that a client reads by Content-Range, and a per-response random one
-// would cost entropy for nothing (RFC 9110 14.6 only asks that it not
-// occur in the parts' heads, which we write).
-constexpr std::string_view kBoundary = "sluice-byteranges-8d1f07c2e6b94a53";
 
 }  // namespace
 
@@ -194,7 +197,7 @@ Verdict StaticStage::Serve(ExchangeState& state, const std::string& name, std::u
   }
   if (range.kind == RangeRequest::Kind::kUnsatisfiable) {
     state.reply.status = 416;
-    headers.Add("content-range", "bytes */" + std::to_string(size));
+    headers.Add("content-range", http::UnsatisfiedContentRange(size));
     state.reply.source = std::make_shared<MemoryBodySource>(std::string());
     return Verdict::kReply;
   }
@@ -209,24 +212,20 @@ Verdict StaticStage::Serve(ExchangeState& state, const std::string& name, std::u
   } else if (range.ranges.size() == 1) {
     const ByteRange& only = range.ranges.front();
     state.reply.status = 206;
-    headers.Add("content-range", "bytes " + std::to_string(only.first) + "-" + std::to_string(only.last) + "/" +
-                                     std::to_string(size));
+    headers.Add("content-range", http::ContentRange(only, size));
     state.reply.source = file->Read(only.first, only.length());
   } else {
     state.reply.status = 206;
-    std::string content_type = std::string(MimeTypeFor(name));
-    headers.Set("content-type", "multipart/byteranges; boundary=" + std::string(kBoundary));
+    http::MultipartFraming framing = http::FrameByteranges(MimeTypeFor(name), range.ranges, size);
+    headers.Set("content-type", http::MultipartByterangesType());
     std::vector<std::unique_ptr<BodySource>> parts;
-    for (const ByteRange& part : range.ranges) {
-      std::string part_head = "\r\n--" + std::string(kBoundary) + "\r\ncontent-type: " + content_type +
-                              "\r\ncontent-range: bytes " + std::to_string(part.first) + "-" +
-                              std::to_string(part.last) + "/" + std::to_string(size) + "\r\n\r\n";
-      parts.push_back(std::make_unique<MemoryBodySource>(std::move(part_head)));
-      std::unique_ptr<BodySource> bytes = file->Read(part.first, part.length());
+    for (size_t i = 0; i < range.ranges.size(); ++i) {
+      parts.push_back(std::make_unique<MemoryBodySource>(std::move(framing.part_heads[i])));
+      std::unique_ptr<BodySource> bytes = file->Read(range.ranges[i].first, range.ranges[i].length());
       if (bytes == nullptr) return Plain(state, 500, "cannot read the file\n");
       parts.push_back(std::move(bytes));
     }
-    parts.push_back(std::make_unique<MemoryBodySource>("\r\n--" + std::string(kBoundary) + "--\r\n"));
+    parts.push_back(std::make_unique<MemoryBodySource>(std::move(framing.closing)));
     state.reply.source = std::make_shared<SequenceBodySource>(std::move(parts));
   }
   if (!state.reply.head_only && state.reply.source == nullptr) {

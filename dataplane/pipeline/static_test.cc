@@ -1,5 +1,5 @@
-// Static content without sockets: the path normaliser's table, Range
-// parsing, validators and preconditions, media types, and the stage's
+// Static content without sockets: the path normaliser's table, media
+// types (Range, validators and preconditions: dataplane/http/conditional), and the stage's
 // answers for a site in memory and for a directory (with a secret planted
 // beside the root and symlinks pointing at it).
 #include <fcntl.h>
@@ -61,68 +61,6 @@ TEST(StaticPathTest, NormalisesOrRefuses) {
   EXPECT_FALSE(NormalizeStaticPath("/a.b/c").hidden);
   EXPECT_TRUE(NormalizeStaticPath("/docs/").trailing_slash);
   EXPECT_EQ(NormalizeStaticPath("/" + std::string(300, 'a')).status, 400);
-}
-
-TEST(StaticHttpTest, ParsesRanges) {
-  RangeRequest single = ParseRange("bytes=0-9", 100);
-  ASSERT_EQ(single.kind, RangeRequest::Kind::kSatisfiable);
-  ASSERT_EQ(single.ranges.size(), 1u);
-  EXPECT_EQ(single.ranges[0].first, 0u);
-  EXPECT_EQ(single.ranges[0].last, 9u);
-  RangeRequest suffix = ParseRange("bytes=-10", 100);
-  EXPECT_EQ(suffix.ranges[0].first, 90u);
-  EXPECT_EQ(suffix.ranges[0].last, 99u);
-  RangeRequest open = ParseRange("bytes=95-", 100);
-  EXPECT_EQ(open.ranges[0].last, 99u);
-  RangeRequest clamped = ParseRange("bytes=90-1000", 100);
-  EXPECT_EQ(clamped.ranges[0].last, 99u);
-  RangeRequest multi = ParseRange("bytes=0-0, 5-9 ,200-300", 100);
-  ASSERT_EQ(multi.kind, RangeRequest::Kind::kSatisfiable);
-  EXPECT_EQ(multi.ranges.size(), 2u);
-  EXPECT_EQ(ParseRange("bytes=100-", 100).kind, RangeRequest::Kind::kUnsatisfiable);
-  EXPECT_EQ(ParseRange("bytes=-0", 100).kind, RangeRequest::Kind::kUnsatisfiable);
-  EXPECT_EQ(ParseRange("bytes=-5", 0).kind, RangeRequest::Kind::kUnsatisfiable);
-  EXPECT_EQ(ParseRange("bytes=9-0", 100).kind, RangeRequest::Kind::kNone);
-  EXPECT_EQ(ParseRange("items=0-9", 100).kind, RangeRequest::Kind::kNone);
-  EXPECT_EQ(ParseRange("bytes=a-b", 100).kind, RangeRequest::Kind::kNone);
-  EXPECT_EQ(ParseRange("bytes=", 100).kind, RangeRequest::Kind::kNone);
-  std::string many = "bytes=";
-  for (int i = 0; i < 17; ++i) many += std::to_string(i) + "-" + std::to_string(i) + ",";
-  EXPECT_EQ(ParseRange(many, 100).kind, RangeRequest::Kind::kNone);
-}
-
-TEST(StaticHttpTest, ComparesValidatorsAndDates) {
-  EXPECT_TRUE(EtagListMatchesWeak("\"x\", W/\"abc\"", "\"abc\""));
-  EXPECT_TRUE(EtagListMatchesWeak("*", "\"abc\""));
-  EXPECT_FALSE(EtagListMatchesWeak("\"abcd\"", "\"abc\""));
-  EXPECT_FALSE(EtagListMatchesStrong("W/\"abc\"", "\"abc\""));
-  EXPECT_TRUE(EtagListMatchesStrong("\"abc\"", "\"abc\""));
-  EXPECT_EQ(FormatHttpDate(784111777), "Sun, 06 Nov 1994 08:49:37 GMT");
-  EXPECT_EQ(ParseHttpDate("Sun, 06 Nov 1994 08:49:37 GMT"), 784111777);
-  EXPECT_EQ(ParseHttpDate("Sunday, 06-Nov-94 08:49:37 GMT"), -1);
-
-  http::HeaderMap none_match;
-  none_match.Add("if-none-match", "W/\"e1\"");
-  none_match.Add("if-modified-since", "Sun, 06 Nov 1994 08:49:37 GMT");
-  EXPECT_EQ(EvaluatePreconditions(none_match, "\"e1\"", 2000000000), Precondition::kNotModified);
-  EXPECT_EQ(EvaluatePreconditions(none_match, "\"e2\"", 0), Precondition::kServe);  // IMS not evaluated
-  http::HeaderMap since;
-  since.Add("if-modified-since", "Sun, 06 Nov 1994 08:49:37 GMT");
-  EXPECT_EQ(EvaluatePreconditions(since, "\"e\"", 784111777), Precondition::kNotModified);
-  EXPECT_EQ(EvaluatePreconditions(since, "\"e\"", 784111778), Precondition::kServe);
-  EXPECT_EQ(EvaluatePreconditions(since, "\"e\"", -1), Precondition::kServe);
-  http::HeaderMap if_match;
-  if_match.Add("if-match", "\"other\"");
-  EXPECT_EQ(EvaluatePreconditions(if_match, "\"e\"", 0), Precondition::kFailed);
-
-  http::HeaderMap if_range;
-  if_range.Add("if-range", "\"e\"");
-  EXPECT_TRUE(IfRangeAllows(if_range, "\"e\"", 0));
-  EXPECT_FALSE(IfRangeAllows(if_range, "\"f\"", 0));
-  http::HeaderMap if_range_date;
-  if_range_date.Add("if-range", "Sun, 06 Nov 1994 08:49:37 GMT");
-  EXPECT_TRUE(IfRangeAllows(if_range_date, "\"e\"", 784111777));
-  EXPECT_FALSE(IfRangeAllows(if_range_date, "\"e\"", 784111778));
 }
 
 TEST(StaticHttpTest, KnowsMediaTypesAndHashedNames) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the HTTP/1 codec, HTTP/2 session, PROXY protocol, TLS ClientHello (SNI), static path, WebSocket frame, basic auth and cache directive fuzz targets with clang's libFuzzer + ASan + UBSan
+# Builds the HTTP/1 codec, HTTP/2 session, PROXY protocol, TLS ClientHello (SNI), static path, WebSocket frame, basic auth, cache directive and conditional-request fuzz targets with clang's libFuzzer + ASan + UBSan
 # straight from the sources (no Bazel: its toolchain here is g++) and runs
 # each for a bounded time. Exits non-zero on any crash, sanitizer report,
 # timeout or property violation.
@@ -15,7 +15,7 @@ seconds="${1:-30}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="${FUZZ_OUT:-/tmp/sluice-fuzz}"
 cxx="${CXX:-clang++}"
-targets=(request_fuzzer response_fuzzer h2_session_fuzzer proxy_protocol_fuzzer static_path_fuzzer websocket_frames_fuzzer sni_fuzzer basic_auth_fuzzer cache_directives_fuzzer)
+targets=(request_fuzzer response_fuzzer h2_session_fuzzer proxy_protocol_fuzzer static_path_fuzzer websocket_frames_fuzzer sni_fuzzer basic_auth_fuzzer cache_directives_fuzzer conditional_fuzzer)
 sources=(
   "$root/dataplane/http1/head_parser.cc"
   "$root/dataplane/http1/framing.cc"
@@ -29,6 +29,7 @@ declare -A extra=(
   [websocket_frames_fuzzer]="$root/dataplane/websocket/frames.cc"
   [basic_auth_fuzzer]="$root/dataplane/auth/basic_credentials.cc $root/base/htpasswd.cc"
   [cache_directives_fuzzer]="$root/dataplane/cache/directives/directives.cc"
+  [conditional_fuzzer]="$root/dataplane/http/conditional/conditional.cc"
   [h2_session_fuzzer]="$root/dataplane/http2/server_connection.cc $root/dataplane/http2/session.cc $root/dataplane/http2/session_memory.cc -lnghttp2"
   [proxy_protocol_fuzzer]="$root/dataplane/proxy_protocol/proxy_protocol.cc $root/base/ip_prefix.cc"
   [sni_fuzzer]="$root/dataplane/sni/client_hello.cc"

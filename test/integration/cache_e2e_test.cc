@@ -8,6 +8,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "test/support/fake_upstream.h"
 #include "test/support/http_client.h"
@@ -74,6 +75,23 @@ FakeUpstream::Reply Origin(const FakeUpstream::Request& request) {
   if (target == "/chunked") {
     return {"HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nTransfer-Encoding: chunked\r\n\r\n"
             "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"};
+  }
+  if (target == "/etag") {
+    return {FakeUpstream::OkResponse("0123456789", "Cache-Control: max-age=60\r\nETag: \"e1\"\r\n"
+                                                   "Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+                                                   "Content-Type: text/plain\r\n")};
+  }
+  if (target == "/reval") {
+    // Stale at once (max-age=0); asked about its ETag, it says "not
+    // modified", with a new Cache-Control and X-Version.
+    if (HeaderOf(head, "if-none-match") == "\"r1\"") {
+      return {"HTTP/1.1 304 Not Modified\r\nETag: \"r1\"\r\nCache-Control: max-age=60\r\nX-Version: 2\r\n\r\n"};
+    }
+    return {FakeUpstream::OkResponse("reval body", "Cache-Control: max-age=0\r\nETag: \"r1\"\r\n"
+                                                   "Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\nX-Version: 1\r\n")};
+  }
+  if (target == "/must-revalidate") {
+    return {FakeUpstream::OkResponse("mr", "Cache-Control: max-age=0, must-revalidate\r\nETag: \"m1\"\r\n")};
   }
   return {"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"};
 }
@@ -189,6 +207,122 @@ TEST_F(CacheEndToEndTest, UnsafeMethodInvalidates) {
   Get("cache.local", "/fresh");
   Get("cache.local", "/fresh");
   EXPECT_EQ(OriginSaw("GET /fresh"), 2u);
+}
+
+// The heads the origin got for "METHOD TARGET", in order.
+std::vector<std::string> HeadsFor(const FakeUpstream& origin, const std::string& method_and_target) {
+  std::vector<std::string> out;
+  for (const std::string& head : origin.request_heads()) {
+    if (head.rfind(method_and_target + " ", 0) == 0) out.push_back(head);
+  }
+  return out;
+}
+
+TEST_F(CacheEndToEndTest, RevalidationWith304UpdatesTheStoredHeaders) {
+  testing::Response first = Get("cache.local", "/reval");
+  ASSERT_EQ(first.status, 200);
+  EXPECT_EQ(first.Header("x-version"), "1");
+  // Stale: the origin is asked with the stored validators, answers 304,
+  // and the client gets the stored body with the 304's fields.
+  testing::Response revalidated = Get("cache.local", "/reval");
+  EXPECT_EQ(revalidated.status, 200);
+  EXPECT_EQ(revalidated.body, "reval body");
+  EXPECT_EQ(revalidated.Header("x-version"), "2");
+  EXPECT_EQ(revalidated.Header("cache-status").rfind("sluice; fwd=stale; fwd-status=304", 0), 0u)
+      << revalidated.Header("cache-status");
+  std::vector<std::string> heads = HeadsFor(*origin_, "GET /reval");
+  ASSERT_EQ(heads.size(), 2u);
+  EXPECT_EQ(HeaderOf(heads[0], "if-none-match"), "");
+  EXPECT_EQ(HeaderOf(heads[1], "if-none-match"), "\"r1\"");
+  EXPECT_EQ(HeaderOf(heads[1], "if-modified-since"), "Sun, 06 Nov 1994 08:49:37 GMT");
+  // Fresh now (the 304's max-age=60): hits, on both workers, with the
+  // updated fields and the same body.
+  for (int i = 0; i < 4; ++i) {
+    testing::Response hit = Get("cache.local", "/reval");
+    EXPECT_EQ(hit.status, 200);
+    EXPECT_EQ(hit.body, "reval body");
+    EXPECT_EQ(hit.Header("x-version"), "2");
+    EXPECT_EQ(hit.Header("cache-control"), "max-age=60");
+    EXPECT_EQ(hit.Header("content-length"), "10");
+    EXPECT_NE(hit.Header("cache-status").find("sluice; hit"), std::string::npos) << hit.Header("cache-status");
+  }
+  EXPECT_EQ(OriginSaw("GET /reval"), 2u);
+}
+
+TEST_F(CacheEndToEndTest, ConditionalRequestsAreAnswered304FromTheCache) {
+  ASSERT_EQ(Get("cache.local", "/etag").status, 200);
+  for (const char* conditional : {"If-None-Match: \"e1\"\r\n", "If-None-Match: W/\"e1\", \"x\"\r\n",
+                                  "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n"}) {
+    SCOPED_TRACE(conditional);
+    testing::Response not_modified = Get("cache.local", "/etag", conditional);
+    EXPECT_EQ(not_modified.status, 304);
+    EXPECT_EQ(not_modified.body, "");
+    EXPECT_EQ(not_modified.Header("etag"), "\"e1\"");
+    EXPECT_EQ(not_modified.Header("cache-control"), "max-age=60");
+    EXPECT_EQ(not_modified.Header("content-type"), "");
+    EXPECT_FALSE(not_modified.Header("age").empty());
+  }
+  // Another tag: the whole response, still from the cache.
+  testing::Response other = Get("cache.local", "/etag", "If-None-Match: \"e2\"\r\n");
+  EXPECT_EQ(other.status, 200);
+  EXPECT_EQ(other.body, "0123456789");
+  // HEAD from the stored GET, and its conditional form.
+  HttpConnection connection(cluster_->http_port());
+  ASSERT_TRUE(connection.SendRaw("HEAD /etag HTTP/1.1\r\nHost: cache.local\r\n\r\n"));
+  testing::Response head = connection.ReadResponse(/*head_request=*/true);
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.Header("content-length"), "10");
+  EXPECT_EQ(head.Header("etag"), "\"e1\"");
+  ASSERT_TRUE(connection.SendRaw("HEAD /etag HTTP/1.1\r\nHost: cache.local\r\nIf-None-Match: \"e1\"\r\n\r\n"));
+  EXPECT_EQ(connection.ReadResponse(/*head_request=*/true).status, 304);
+  EXPECT_EQ(OriginSaw("GET /etag"), 1u);
+  EXPECT_EQ(OriginSaw("HEAD /etag"), 0u);
+}
+
+TEST_F(CacheEndToEndTest, RangesAreServedFromTheStoredResponse) {
+  ASSERT_EQ(Get("cache.local", "/etag").status, 200);
+  testing::Response single = Get("cache.local", "/etag", "Range: bytes=2-5\r\n");
+  EXPECT_EQ(single.status, 206);
+  EXPECT_EQ(single.body, "2345");
+  EXPECT_EQ(single.Header("content-range"), "bytes 2-5/10");
+  EXPECT_EQ(single.Header("content-length"), "4");
+  testing::Response multi = Get("cache.local", "/etag", "Range: bytes=0-1,-2\r\n");
+  EXPECT_EQ(multi.status, 206);
+  EXPECT_EQ(multi.Header("content-type").rfind("multipart/byteranges; boundary=", 0), 0u) << multi.Header("content-type");
+  EXPECT_NE(multi.body.find("content-range: bytes 0-1/10\r\n\r\n01\r\n"), std::string::npos) << multi.body;
+  EXPECT_NE(multi.body.find("content-range: bytes 8-9/10\r\n\r\n89\r\n"), std::string::npos) << multi.body;
+  EXPECT_NE(multi.body.find("content-type: text/plain\r\n"), std::string::npos) << multi.body;
+  testing::Response unsatisfiable = Get("cache.local", "/etag", "Range: bytes=50-\r\n");
+  EXPECT_EQ(unsatisfiable.status, 416);
+  EXPECT_EQ(unsatisfiable.Header("content-range"), "bytes */10");
+  // If-Range: the range only while the stored response is the one named.
+  EXPECT_EQ(Get("cache.local", "/etag", "Range: bytes=2-5\r\nIf-Range: \"e1\"\r\n").status, 206);
+  testing::Response changed = Get("cache.local", "/etag", "Range: bytes=2-5\r\nIf-Range: \"e0\"\r\n");
+  EXPECT_EQ(changed.status, 200);
+  EXPECT_EQ(changed.body, "0123456789");
+  EXPECT_EQ(OriginSaw("GET /etag"), 1u);
+}
+
+TEST_F(CacheEndToEndTest, RangeMissGoesToTheOriginUntouchedAndDoesNotFill) {
+  // The documented choice: a Range (or conditional) miss is forwarded as
+  // the client sent it; the next plain GET fills the cache.
+  Get("cache.local", "/etag", "Range: bytes=0-1\r\n");
+  std::vector<std::string> heads = HeadsFor(*origin_, "GET /etag");
+  ASSERT_EQ(heads.size(), 1u);
+  EXPECT_EQ(HeaderOf(heads[0], "range"), "bytes=0-1");
+  Get("cache.local", "/etag");
+  EXPECT_EQ(Get("cache.local", "/etag", "Range: bytes=0-1\r\n").status, 206);
+  EXPECT_EQ(OriginSaw("GET /etag"), 2u);
+}
+
+TEST_F(CacheEndToEndTest, MustRevalidateGives504WhenTheOriginIsGone) {
+  testing::Response first = Get("cache.local", "/must-revalidate");
+  ASSERT_EQ(first.status, 200);
+  EXPECT_EQ(first.body, "mr");
+  origin_.reset();  // the origin is gone: connections are refused
+  testing::Response refused = Get("cache.local", "/must-revalidate");
+  EXPECT_EQ(refused.status, 504);
+  EXPECT_NE(refused.body, "mr");
 }
 
 }  // namespace
