@@ -27,6 +27,13 @@ bazel_step() {
   if [[ $rc -ne 0 && $bad -eq 0 ]]; then
     bad=1  # the build itself failed, or bazel did
   fi
+  # A failed target's own log, so that CI output says why, not only which.
+  local target logfile
+  for target in $(grep -oE '^//[^ ]+ +(FAILED|TIMEOUT)' "$log" | awk '{print $1}'); do
+    logfile="bazel-testlogs/$(echo "${target#//}" | tr ':' '/')/test.log"
+    echo "--- ${target}: last lines of ${logfile}"
+    [[ -f "$logfile" ]] && grep -v "linux-sandbox" "$logfile" | tail -n 60
+  done
   echo "=== ${name}: ${ok} passed, ${bad} failed"
   passed=$((passed + ok)); failed=$((failed + bad))
 }
