@@ -316,10 +316,13 @@ Verdict CacheStoreStage::OnResponseHead(ExchangeState& state, http::ResponseHead
   if (data == nullptr) return Verdict::kContinue;
   if (local) {
     // The proxy's own 502/504 for an upstream that failed (connect failure,
-    // timeout, reset): the stale object replaces it in place (a local
-    // reply's head hooks cannot reply again; the exchange sends this head
-    // and state.reply's source).
-    if (state.error.source == ErrorSource::kUpstream && cache::IsOriginErrorStatus(state.reply.status) &&
+    // timeout, reset), or its 503 when no endpoint is left (all ejected):
+    // the stale object replaces it in place (a local reply's head hooks
+    // cannot reply again; the exchange sends this head and state.reply's
+    // source).
+    const bool origin_failed =
+        state.error.source == ErrorSource::kUpstream || state.error.code == ErrorCode::kNoEndpoint;
+    if (origin_failed && cache::IsOriginErrorStatus(state.reply.status) &&
         ReplyStaleOnError(state, *data, state.reply.status)) {
       head = BuildLocalReplyHead(state.reply, ReplyShape::Of(state.request));
     }
