@@ -29,7 +29,7 @@ struct Entry {
   std::string_view error;         // short reason when the proxy answered the error itself
   // The response cache's outcome on a caching route: HIT, COALESCED (waited
   // for another request's fill, answered from it), STALE (a stale object:
-  // stale-if-error, or max-stale), MISS, PASS (uncacheable or hit-for-pass,
+  // stale-if-error, stale-while-revalidate, or the request's max-stale), MISS, PASS (uncacheable or hit-for-pass,
   // too many waiters), BYPASS (not looked up); empty elsewhere.
   std::string_view cache;
 };

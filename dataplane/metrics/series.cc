@@ -278,7 +278,7 @@ void AppendCacheSeriesText(std::string& out, const char* prefix, const std::vect
   const std::string p = prefix;
   Header(out, p + "_cache_requests_total", "counter",
          "Requests of caching routes, by what the response cache did (hit, coalesced: served from another "
-         "request's fill, stale: stale-if-error, miss, pass: uncacheable or hit-for-pass, bypass: not looked up).");
+         "request's fill, stale: a stale object answered, miss, pass: uncacheable or hit-for-pass, bypass: not looked up).");
   for (size_t s : caching) {
     for (size_t i = 1; i < kCacheOutcomes; ++i) {
       out += p + "_cache_requests_total{" + labels[s] + ",outcome=\"" + kCacheOutcomeNames[i] + "\"} " +

@@ -19,9 +19,9 @@
 // a stale object that may be served on error.
 // Not yet: conditional requests to the origin (a stale object is fetched
 // again), 304 and Range answers to clients from the cache, background
-// revalidation (stale-while-revalidate answers stale only when the
-// request's max-stale allows it; otherwise it revalidates in the
-// foreground).
+// revalidation (within stale-while-revalidate the stale object is
+// answered, but nothing revalidates it: it is fetched again once the
+// window has passed).
 #include <cstdint>
 #include <memory>
 #include <string_view>

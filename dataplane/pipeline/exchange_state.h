@@ -51,9 +51,9 @@ class AuthCache;
 // log's "cache" field and the per-route cache counters.
 enum class CacheOutcome : uint8_t {
   kNone,       // not a caching route
-  kHit,        // answered from a fresh (or allowed stale: max-stale) object
+  kHit,        // answered from a fresh object
   kCoalesced,  // waited for another request's fill and answered from it
-  kStale,      // answered from a stale object (stale-if-error)
+  kStale,      // answered from a stale object (stale-if-error, stale-while-revalidate, max-stale)
   kMiss,       // went to the origin for a cacheable request
   kPass,       // went to the origin: the key is hit-for-pass, the response uncacheable, or too many waiters
   kBypass,     // not looked up: a method, no-store, a conditional or range request
