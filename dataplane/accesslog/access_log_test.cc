@@ -90,6 +90,15 @@ class PipeDrainer {
   std::future<std::string> done_;
 };
 
+TEST(JsonLineTest, CacheOutcomeIsTheLastFieldWhenSet) {
+  Entry e = TypicalEntry();
+  e.cache = "COALESCED";
+  EXPECT_TRUE(Line(e).ends_with(R"("route":"demo/demo","cache":"COALESCED"})"
+                                "\n"))
+      << Line(e);
+  EXPECT_EQ(Line(TypicalEntry()).find("\"cache\""), std::string::npos);
+}
+
 TEST(JsonLineTest, FormatsATypicalRequestExactly) {
   EXPECT_EQ(Line(TypicalEntry()),
             R"({"time":"2026-11-26T13:55:25.835Z","client":"127.0.0.1","method":"GET","host":"demo.local",)"

@@ -241,7 +241,8 @@ void AppendJsonLine(const Entry& entry, std::string& out) {
              MaxJsonStringSize(entry.method) +
              MaxJsonStringSize(entry.host) + MaxJsonStringSize(entry.path) +
              MaxJsonStringSize(entry.upstream_address) + MaxJsonStringSize(entry.snapshot_version) +
-             MaxJsonStringSize(entry.route_origin) + MaxJsonStringSize(entry.error));
+             MaxJsonStringSize(entry.route_origin) + MaxJsonStringSize(entry.error) +
+             MaxJsonStringSize(entry.cache) + 10 /* ,"cache": */);
   char* at = out.data() + old_size;
   at = PutLiteral(at, "{\"time\":\"");
   at = PutTimestamp(at, entry.start);
@@ -288,6 +289,10 @@ void AppendJsonLine(const Entry& entry, std::string& out) {
   if (!entry.error.empty()) {
     at = PutLiteral(at, ",\"error\":");
     at = PutJsonString(at, entry.error);
+  }
+  if (!entry.cache.empty()) {
+    at = PutLiteral(at, ",\"cache\":");
+    at = PutJsonString(at, entry.cache);
   }
   at = PutLiteral(at, "}\n");
   out.resize(static_cast<size_t>(at - out.data()));

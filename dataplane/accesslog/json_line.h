@@ -27,6 +27,11 @@ struct Entry {
   std::string_view snapshot_version;
   std::string_view route_origin;  // "namespace/ingress" or empty
   std::string_view error;         // short reason when the proxy answered the error itself
+  // The response cache's outcome on a caching route: HIT, COALESCED (waited
+  // for another request's fill, answered from it), STALE (a stale object:
+  // stale-if-error, stale-while-revalidate, or the request's max-stale), MISS, PASS (uncacheable or hit-for-pass,
+  // too many waiters), BYPASS (not looked up); empty elsewhere.
+  std::string_view cache;
 };
 
 // Appends one line terminated by '\n':
@@ -35,7 +40,8 @@ struct Entry {
 //  "upstream_time":0.001,"total_time":0.002,"version":"16d1...","route":"demo/demo"}
 // "time" is `start` in UTC with milliseconds; times are seconds with millisecond
 // resolution. "peer" (after "client", the balancer or proxy the client came
-// through), "upstream", "upstream_time", "version", "route" and "error" are
+// through), "upstream", "upstream_time", "version", "route", "error" and
+// "cache" (last: the response cache's outcome, e.g. "cache":"HIT") are
 // left out when empty / negative, every other field is always present.
 // Every string is escaped (see AppendJsonString), so a client cannot end the
 // line early or add fields.

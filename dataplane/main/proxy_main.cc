@@ -607,6 +607,19 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
            access_log->dropped_lines());
   }
   out += firewall.metrics().Text();
+  {
+    // The response cache's store, shared by every route that caches (the
+    // per-route outcomes are sluice_route_cache_*).
+    const cache::StoreStats cs = cache::Store::ProcessWide().stats();
+    metric("sluice_cache_evictions_total", "counter", "Objects the response cache evicted to make room.", cs.evictions);
+    metric("sluice_cache_memory_bytes", "gauge", "Bytes charged by the objects in the response cache's memory now.",
+           cs.bytes);
+    metric("sluice_cache_reserved_bytes", "gauge", "Bytes reserved by response cache fills in progress.",
+           cs.reserved_bytes);
+    metric("sluice_cache_objects", "gauge", "Objects in the response cache's memory now.", cs.objects);
+    metric("sluice_cache_memory_limit_bytes", "gauge", "The response cache's memory budget (--cache-memory).",
+           cache::Store::ProcessWide().capacity_bytes());
+  }
   std::shared_ptr<const snapshot::CompiledSnapshot> current;
   {
     std::lock_guard<std::mutex> lock(state.mu);

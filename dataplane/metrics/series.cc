@@ -18,6 +18,9 @@ void Record(SeriesCounters& counters, const ExchangeSample& sample) {
   if (sample.bytes_out != 0) counters.bytes_out.Add(sample.bytes_out);
   if (sample.retries != 0) counters.retries.Add(sample.retries);
   if (sample.connect_failures != 0) counters.connect_failures.Add(sample.connect_failures);
+  if (sample.cache_outcome != 0 && sample.cache_outcome < kCacheOutcomes) counters.cache[sample.cache_outcome].Add();
+  if (sample.cache_waited) counters.cache_waits.Add();
+  if (sample.cache_fill != 0 && sample.cache_fill < kCacheFillResults) counters.cache_fills[sample.cache_fill].Add();
 }
 
 void SeriesTotals::Add(const SeriesCounters& c) {
@@ -32,6 +35,9 @@ void SeriesTotals::Add(const SeriesCounters& c) {
   bytes_out += c.bytes_out.Get();
   retries += c.retries.Get();
   connect_failures += c.connect_failures.Get();
+  for (size_t i = 0; i < kCacheOutcomes; ++i) cache[i] += c.cache[i].Get();
+  cache_waits += c.cache_waits.Get();
+  for (size_t i = 0; i < kCacheFillResults; ++i) cache_fills[i] += c.cache_fills[i].Get();
 }
 
 void SeriesTotals::Add(const SeriesTotals& o) {
@@ -46,6 +52,9 @@ void SeriesTotals::Add(const SeriesTotals& o) {
   bytes_out += o.bytes_out;
   retries += o.retries;
   connect_failures += o.connect_failures;
+  for (size_t i = 0; i < kCacheOutcomes; ++i) cache[i] += o.cache[i];
+  cache_waits += o.cache_waits;
+  for (size_t i = 0; i < kCacheFillResults; ++i) cache_fills[i] += o.cache_fills[i];
 }
 
 namespace {
@@ -66,6 +75,9 @@ void SeriesTotals::Subtract(const SeriesTotals& o) {
   bytes_out = Minus(bytes_out, o.bytes_out);
   retries = Minus(retries, o.retries);
   connect_failures = Minus(connect_failures, o.connect_failures);
+  for (size_t i = 0; i < kCacheOutcomes; ++i) cache[i] = Minus(cache[i], o.cache[i]);
+  cache_waits = Minus(cache_waits, o.cache_waits);
+  for (size_t i = 0; i < kCacheFillResults; ++i) cache_fills[i] = Minus(cache_fills[i], o.cache_fills[i]);
 }
 
 WorkerSeries::WorkerSeries(size_t max_routes, size_t max_clusters)
@@ -253,6 +265,40 @@ void AppendSeriesText(std::string& out, const char* prefix, const std::vector<st
   Counter(out, p + "_upstream_connect_failures_total",
           "Upstream tries that could not connect (refused, timed out, TLS handshake failed).", labels, totals,
           &SeriesTotals::connect_failures);
+}
+
+void AppendCacheSeriesText(std::string& out, const char* prefix, const std::vector<std::string>& labels,
+                           const std::vector<SeriesTotals>& totals) {
+  std::vector<size_t> caching;  // slots of routes that saw a cached route's request
+  for (size_t s = 0; s < labels.size(); ++s) {
+    uint64_t seen = 0;
+    for (size_t i = 1; i < kCacheOutcomes; ++i) seen += totals[s].cache[i];
+    if (seen != 0) caching.push_back(s);
+  }
+  const std::string p = prefix;
+  Header(out, p + "_cache_requests_total", "counter",
+         "Requests of caching routes, by what the response cache did (hit, coalesced: served from another "
+         "request's fill, stale: a stale object answered, miss, pass: uncacheable or hit-for-pass, bypass: not looked up).");
+  for (size_t s : caching) {
+    for (size_t i = 1; i < kCacheOutcomes; ++i) {
+      out += p + "_cache_requests_total{" + labels[s] + ",outcome=\"" + kCacheOutcomeNames[i] + "\"} " +
+             std::to_string(totals[s].cache[i]) + "\n";
+    }
+  }
+  Header(out, p + "_cache_coalesced_waits_total", "counter",
+         "Cache misses that waited for another request's fill of the same key.");
+  for (size_t s : caching) {
+    out += p + "_cache_coalesced_waits_total{" + labels[s] + "} " + std::to_string(totals[s].cache_waits) + "\n";
+  }
+  Header(out, p + "_cache_fills_total", "counter",
+         "Cache fills (a miss fetching an object to store), by result (stored, abandoned: truncated, too "
+         "large, no room or cut short).");
+  for (size_t s : caching) {
+    for (size_t i = 1; i < kCacheFillResults; ++i) {
+      out += p + "_cache_fills_total{" + labels[s] + ",result=\"" + kCacheFillResultNames[i] + "\"} " +
+             std::to_string(totals[s].cache_fills[i]) + "\n";
+    }
+  }
 }
 
 }  // namespace sluice::metrics

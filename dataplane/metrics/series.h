@@ -56,6 +56,17 @@ class Cell {
 inline constexpr size_t kCodeClasses = 6;
 inline constexpr const char* kCodeClassNames[kCodeClasses] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
 
+// The response cache's outcomes, `outcome` label of
+// sluice_route_cache_requests_total (the access log's "cache" field, lower
+// case); index 0 is "not a caching route" and is not exported.
+inline constexpr size_t kCacheOutcomes = 7;
+inline constexpr const char* kCacheOutcomeNames[kCacheOutcomes] = {"",     "hit",  "coalesced", "stale",
+                                                                   "miss", "pass", "bypass"};
+// What became of a request's own cache fill: `result` label of
+// sluice_route_cache_fills_total (index 0: no fill, not exported).
+inline constexpr size_t kCacheFillResults = 3;
+inline constexpr const char* kCacheFillResultNames[kCacheFillResults] = {"", "stored", "abandoned"};
+
 // The counters of one route or one cluster on one worker.
 struct SeriesCounters {
   Cell requests[kCodeClasses];
@@ -67,6 +78,10 @@ struct SeriesCounters {
   Cell bytes_out;  // response bytes queued for the client (head and body)
   Cell retries;    // upstream tries after the first
   Cell connect_failures;  // upstream tries that did not connect (refused, timeout, TLS)
+  // Routes with the response cache only (clusters leave them at 0).
+  Cell cache[kCacheOutcomes];
+  Cell cache_waits;  // misses that waited for another request's fill
+  Cell cache_fills[kCacheFillResults];
 };
 
 // What one finished exchange adds (filled from the ExchangeState).
@@ -78,6 +93,9 @@ struct ExchangeSample {
   uint64_t bytes_out = 0;
   uint32_t retries = 0;
   uint32_t connect_failures = 0;
+  size_t cache_outcome = 0;  // index into kCacheOutcomeNames
+  bool cache_waited = false;
+  size_t cache_fill = 0;     // index into kCacheFillResultNames
 };
 
 void Record(SeriesCounters& counters, const ExchangeSample& sample);
@@ -90,6 +108,9 @@ struct SeriesTotals {
   uint64_t upstream_latency[kLatencyBuckets + 1] = {};
   uint64_t upstream_latency_sum_micros = 0;
   uint64_t bytes_in = 0, bytes_out = 0, retries = 0, connect_failures = 0;
+  uint64_t cache[kCacheOutcomes] = {};
+  uint64_t cache_waits = 0;
+  uint64_t cache_fills[kCacheFillResults] = {};
 
   void Add(const SeriesCounters& counters);
   void Add(const SeriesTotals& other);
@@ -192,5 +213,9 @@ class SeriesRegistry {
 // braces (`namespace="a",ingress="b",...`).
 void AppendSeriesText(std::string& out, const char* prefix, const std::vector<std::string>& labels,
                       const std::vector<SeriesTotals>& totals);
+// The per-route response cache families (sluice_route_cache_*): only the
+// slots that saw a caching route's request (the others would be all zero).
+void AppendCacheSeriesText(std::string& out, const char* prefix, const std::vector<std::string>& labels,
+                           const std::vector<SeriesTotals>& totals);
 
 }  // namespace sluice::metrics

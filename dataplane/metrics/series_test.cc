@@ -122,5 +122,30 @@ TEST(Series, TextIsCumulativeWithCount) {
   EXPECT_NE(out.find("sluice_route_upstream_duration_seconds_count{host=\"h\"} 0\n"), std::string::npos);
 }
 
+TEST(Series, CacheFamiliesOnlyForRoutesThatCache) {
+  SeriesCounters cached, plain;
+  Record(cached, {.status = 200, .cache_outcome = 4, .cache_fill = 1});  // miss, stored
+  Record(cached, {.status = 200, .cache_outcome = 2, .cache_waited = true});  // coalesced
+  Record(cached, {.status = 200, .cache_outcome = 1});  // hit
+  Record(plain, {.status = 200});
+  SeriesTotals a, b;
+  a.Add(cached);
+  b.Add(plain);
+  std::string out;
+  AppendCacheSeriesText(out, "sluice_route", {"host=\"c\"", "host=\"p\""}, {a, b});
+  EXPECT_NE(out.find("sluice_route_cache_requests_total{host=\"c\",outcome=\"hit\"} 1\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("sluice_route_cache_requests_total{host=\"c\",outcome=\"coalesced\"} 1\n"), std::string::npos);
+  EXPECT_NE(out.find("sluice_route_cache_requests_total{host=\"c\",outcome=\"miss\"} 1\n"), std::string::npos);
+  EXPECT_NE(out.find("sluice_route_cache_requests_total{host=\"c\",outcome=\"stale\"} 0\n"), std::string::npos);
+  EXPECT_NE(out.find("sluice_route_cache_coalesced_waits_total{host=\"c\"} 1\n"), std::string::npos);
+  EXPECT_NE(out.find("sluice_route_cache_fills_total{host=\"c\",result=\"stored\"} 1\n"), std::string::npos);
+  EXPECT_EQ(out.find("host=\"p\""), std::string::npos);  // a route without a cache: no series
+  // A reused slot's baseline is subtracted like the other counters.
+  SeriesTotals later = a;
+  later.Subtract(a);
+  EXPECT_EQ(later.cache[1], 0u);
+  EXPECT_EQ(later.cache_waits, 0u);
+}
+
 }  // namespace
 }  // namespace sluice::metrics

@@ -70,6 +70,7 @@ std::string SeriesText(const SeriesRegistry& registry, const std::vector<const W
       totals.push_back(registry.Exported(route, slot, Sum(workers, route, slot)));
     }
     AppendSeriesText(out, prefix, labels, totals);
+    if (route) AppendCacheSeriesText(out, prefix, labels, totals);
   };
   family("sluice_route", true, routes);
   family("sluice_cluster", false, clusters);

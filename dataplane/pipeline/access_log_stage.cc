@@ -22,6 +22,7 @@ void AccessLogStage::OnComplete(const ExchangeState& state) const {
   entry.total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - state.start).count();
   entry.snapshot_version = state.snapshot_version;
   entry.route_origin = state.route_origin;
+  entry.cache = CacheOutcomeName(state.cache_outcome);
   entry.error = state.error.message;
   state.access_log->Log(entry);
 }

@@ -7,10 +7,28 @@
 #include "dataplane/cache/directives/directives.h"
 #include "dataplane/cache/purge/purge.h"
 #include "dataplane/http/conditional/conditional.h"
+#include "dataplane/net/event_loop.h"
 #include "dataplane/pipeline/body_source.h"
+#include "dataplane/pipeline/local_reply.h"
 
 namespace sluice::pipeline {
 namespace {
+
+struct CacheData;
+
+// A miss waiting for another request's fill, as the fill's wake-up (posted
+// from the filling worker's thread) and the wait timeout find it on the
+// waiting exchange's own loop. Owned by the exchange's CacheData; both
+// closures hold only a weak_ptr, so once the exchange is gone (the client
+// went away) they do nothing.
+struct WaitToken {
+  const CacheStageOptions* options;
+  cache::Store* store;
+  ExchangeState* state;
+  CacheData* data;
+  net::EventLoop::TimerId timer = 0;
+  bool waiting = true;  // cleared by the first of the fill's end and the timeout
+};
 
 // What the lookup stage leaves for the store stage.
 struct CacheData final : StageData {
@@ -19,13 +37,26 @@ struct CacheData final : StageData {
   int64_t request_time = 0;
   bool unsafe = false;          // invalidate on a 2xx/3xx
   std::string_view fwd;         // Cache-Status fwd= for a response from the origin
+  bool collapsed = false;       // Cache-Status "collapsed": waited for another request's fill
   std::unique_ptr<cache::Fill> fill;
-  // Revalidation: the stored response the request to the origin asks
-  // about (stale, or the request said no-cache), and whether the validators
-  // it carries are the client's own (then a 304 may be for the client's
-  // copy, not ours: see SelectedBy304).
+  // The stored response that needed validation (stale, or the request
+  // said no-cache): what the request to the origin asks about, and what an
+  // origin error may be answered with (stale-if-error, RFC 5861 §4).
+  // client_conditional: the validators sent are the client's own (then a
+  // 304 may be for the client's copy, not ours: see SelectedBy304).
   std::shared_ptr<const cache::CachedObject> stale;
   bool client_conditional = false;
+  // Coalescing: the store's Wait (destroying it cancels it) and the token
+  // the wake-up and the timeout reach this exchange through.
+  std::unique_ptr<cache::Wait> wait;
+  std::shared_ptr<WaitToken> token;
+  net::EventLoop* loop = nullptr;
+
+  ~CacheData() override {
+    // On the exchange's loop: no timeout fires, no store callback runs after this.
+    if (token != nullptr && token->timer != 0 && loop != nullptr) loop->CancelTimer(token->timer);
+    wait.reset();
+  }
 };
 
 int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
@@ -176,7 +207,7 @@ bool SelectedBy304(const CacheData& data, const http::HeaderMap& not_modified) {
 
 // Answers the request from `object`.
 void ReplyFrom(ExchangeState& state, const std::shared_ptr<const cache::CachedObject>& object, int64_t age,
-               std::string_view detail) {
+               std::string_view detail, bool collapsed = false) {
   LocalReply& reply = state.reply;
   reply.status = object->status;
   reply.headers = object->headers;
@@ -185,6 +216,7 @@ void ReplyFrom(ExchangeState& state, const std::shared_ptr<const cache::CachedOb
   status.hit = true;
   status.ttl = object->freshness.lifetime - age;
   status.detail = detail;
+  status.collapsed = collapsed;
   reply.headers.Add("cache-status", cache::CacheStatusValue(kCacheStatusName, status));
   // The object's bytes, shared: no copy per hit; the object may be evicted
   // while they stream.
@@ -202,6 +234,128 @@ std::string KeyOfUrl(const cache::KeyRecipe& recipe, std::string_view url, const
   const size_t slash = rest.find('/');
   return cache::BuildKey(recipe, url.substr(0, colon), rest.substr(0, slash),
                          slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash), headers);
+}
+
+// The stored object answering `request` at `primary` (through its Vary
+// marker, as OnRequestHead looks up), or null.
+std::shared_ptr<const cache::CachedObject> FindFor(cache::Store& store, const std::string& primary,
+                                                   const http::HeaderMap& request) {
+  std::shared_ptr<const cache::CachedObject> object = store.Find(primary);
+  if (object == nullptr || !object->vary_marker) return object;
+  std::optional<std::string> secondary = cache::SecondaryKey(cache::VaryFields{false, false, object->vary}, request);
+  std::shared_ptr<const cache::CachedObject> variant = secondary ? store.Find(VariantKey(primary, *secondary)) : nullptr;
+  return variant != nullptr && variant->sequence > object->sequence ? variant : nullptr;
+}
+
+// The wait is over (the fill ended: `outcome`; or the timeout): on the
+// waiting exchange's loop. A published usable object answers the request
+// (Chain::RunRequestHead replies through reply_when_resumed); otherwise the
+// request goes to the origin: at once for an uncacheable key (no
+// serialisation behind it), and after an abandoned fill or a timeout it may
+// take the key's next fill itself (never a second wait: the wait is bounded).
+void WaitOver(WaitToken& token, cache::FillOutcome outcome, bool timed_out) {
+  if (!token.waiting) return;  // the other of the two came first
+  token.waiting = false;
+  ExchangeState& state = *token.state;
+  CacheData& data = *token.data;
+  if (token.timer != 0 && !timed_out && state.loop != nullptr) state.loop->CancelTimer(token.timer);
+  token.timer = 0;
+  data.wait.reset();  // after a timeout: cancels it
+  const int64_t now = Now();
+  data.collapsed = true;
+  // Published, or abandoned after a 304 that refreshed the stored object
+  // (AnswerRevalidated): whatever usable object the store now has.
+  if (!timed_out && outcome != cache::FillOutcome::kUncacheable) {
+    if (std::shared_ptr<const cache::CachedObject> object = FindFor(*token.store, data.primary, state.request.headers)) {
+      const int64_t age = cache::CurrentAge(object->age, now);
+      const cache::Usability usability = cache::Evaluate(object->freshness, age, data.request);
+      if (usability != cache::Usability::kRevalidate) {
+        ReplyFrom(state, object, age, usability == cache::Usability::kFresh ? "" : cache::UsabilityName(usability),
+                  /*collapsed=*/true);
+        state.cache_outcome = CacheOutcome::kCoalesced;
+        state.reply_when_resumed = true;
+        return state.resumer->Resume();  // may end the exchange: last
+      }
+    }
+  }
+  if (outcome == cache::FillOutcome::kUncacheable && !timed_out) {
+    state.cache_outcome = CacheOutcome::kPass;
+  } else {
+    cache::Admission admission = token.store->Admit(data.primary, now, nullptr, cache::AdmitMode::kRevalidate);
+    if (admission.kind == cache::Admission::kFill) data.fill = std::move(admission.fill);
+    if (admission.kind == cache::Admission::kPass) state.cache_outcome = CacheOutcome::kPass;
+  }
+  if (timed_out) data.fwd = "miss";
+  state.resumer->Resume();  // may end the exchange: last
+}
+
+// Admits the miss for a fill, or for a wait on another request's fill.
+// kContinue: fill (data.fill) or go to the origin; kPause: waiting.
+Verdict AdmitMiss(ExchangeState& state, CacheData& data, cache::Store& store, const CacheStageOptions& options,
+                  int64_t now) {
+  std::function<void(cache::FillOutcome)> on_done;
+  std::shared_ptr<WaitToken> token;
+  if (state.loop != nullptr && state.resumer != nullptr && options.wait_timeout_ms > 0) {
+    token = std::make_shared<WaitToken>(WaitToken{&options, &store, &state, &data});
+    // Called on the filling worker's thread, with the store's waiter lock
+    // held: only hands the outcome to this exchange's loop.
+    on_done = [loop = state.loop, weak = std::weak_ptr<WaitToken>(token)](cache::FillOutcome outcome) {
+      loop->Post([weak, outcome] {
+        if (std::shared_ptr<WaitToken> alive = weak.lock()) WaitOver(*alive, outcome, /*timed_out=*/false);
+      });
+    };
+  }
+  cache::Admission admission = store.Admit(data.primary, now, std::move(on_done), cache::AdmitMode::kRevalidate);
+  switch (admission.kind) {
+    case cache::Admission::kFill:
+      data.fill = std::move(admission.fill);
+      return Verdict::kContinue;
+    case cache::Admission::kWait:
+      if (token == nullptr) return Verdict::kContinue;  // no loop to wait on (tests): to the origin
+      state.cache_waited = true;
+      data.wait = std::move(admission.wait);
+      data.loop = state.loop;
+      token->timer = state.loop->AddTimer(std::chrono::milliseconds(options.wait_timeout_ms),
+                                          [weak = std::weak_ptr<WaitToken>(token)] {
+                                            if (std::shared_ptr<WaitToken> alive = weak.lock()) {
+                                              alive->timer = 0;
+                                              WaitOver(*alive, cache::FillOutcome::kAbandoned, /*timed_out=*/true);
+                                            }
+                                          });
+      data.token = std::move(token);
+      return Verdict::kPause;
+    case cache::Admission::kPass:
+    case cache::Admission::kBusy:
+      state.cache_outcome = CacheOutcome::kPass;
+      return Verdict::kContinue;
+    case cache::Admission::kHit:  // not in kRevalidate mode
+      return Verdict::kContinue;
+  }
+  return Verdict::kContinue;
+}
+
+// RFC 5861 §4 / RFC 9111 §4.2.4: the origin failed (`fwd_status`: its
+// 5xx, or the proxy's 502/504 for a connect failure or timeout) and the
+// stale object may answer instead. True: state.reply is the stored object.
+bool ReplyStaleOnError(ExchangeState& state, CacheData& data, int fwd_status) {
+  if (data.stale == nullptr) return false;
+  // Kept when it may not answer: must-revalidate still needs it (504).
+  const int64_t age = cache::CurrentAge(data.stale->age, Now());
+  if (!cache::MayServeStaleOnError(data.stale->freshness, age, data.request)) return false;
+  std::shared_ptr<const cache::CachedObject> stale = std::move(data.stale);
+  data.fill.reset();  // nothing new to store
+  state.reply = LocalReply{};
+  ReplyFrom(state, stale, age, "");
+  // Not a plain hit: forwarded, the origin failed, answered stale.
+  cache::CacheStatus status;
+  status.fwd = "stale";
+  status.fwd_status = fwd_status;
+  status.ttl = stale->freshness.lifetime - age;
+  status.detail = "stale-if-error";
+  state.reply.headers.Remove("cache-status");
+  state.reply.headers.Add("cache-status", cache::CacheStatusValue(kCacheStatusName, status));
+  state.cache_outcome = CacheOutcome::kStale;
+  return true;
 }
 
 }  // namespace
@@ -230,6 +384,7 @@ Verdict CacheLookupStage::OnRequestHead(ExchangeState& state) const {
   const http::RequestHead& request = state.request;
   const bool get = request.method == "GET";
   if (!get && request.method != "HEAD") {
+    state.cache_outcome = CacheOutcome::kBypass;
     if (!cache::IsSafeMethod(request.method)) {
       auto data = std::make_unique<CacheData>();
       data->unsafe = true;
@@ -242,6 +397,7 @@ Verdict CacheLookupStage::OnRequestHead(ExchangeState& state) const {
   if (!(get ? options_.cache_get : options_.cache_head) || ShouldBypass(options_.bypass, request.headers)) {
     // sluice.io/cache-methods / cache-bypass: to the origin, no fill.
     data->fwd = !(get ? options_.cache_get : options_.cache_head) ? "method" : "bypass";
+    state.cache_outcome = CacheOutcome::kBypass;
     state.set_data(kCacheData, std::move(data));
     return Verdict::kContinue;
   }
@@ -250,6 +406,7 @@ Verdict CacheLookupStage::OnRequestHead(ExchangeState& state) const {
   data->request_time = now;
   if (data->request.cc.no_store) {
     data->fwd = "request";
+    state.cache_outcome = CacheOutcome::kBypass;
     state.set_data(kCacheData, std::move(data));
     return Verdict::kContinue;
   }
@@ -272,12 +429,14 @@ Verdict CacheLookupStage::OnRequestHead(ExchangeState& state) const {
     const int64_t age = cache::CurrentAge(object->age, now);
     const cache::Usability usability = cache::Evaluate(object->freshness, age, data->request);
     if (usability != cache::Usability::kRevalidate) {
+      state.cache_outcome = usability == cache::Usability::kFresh ? CacheOutcome::kHit : CacheOutcome::kStale;
       ReplyFrom(state, object, age, usability == cache::Usability::kFresh ? "" : cache::UsabilityName(usability));
       return Verdict::kReply;
     }
     data->fwd = "stale";
     data->stale = object;
   }
+  state.cache_outcome = CacheOutcome::kMiss;
   if (data->request.cc.only_if_cached) {
     // RFC 9111 §5.2.1.7.
     state.reply.status = 504;
@@ -289,14 +448,13 @@ Verdict CacheLookupStage::OnRequestHead(ExchangeState& state) const {
   // is not the whole object (and must not make the key hit-for-pass). It
   // goes to the origin as the client sent it (a 304 there still refreshes
   // a stale stored response: AnswerRevalidated).
+  Verdict verdict = Verdict::kContinue;
   if (get && !IsConditionalOrRange(request.headers)) {
-    cache::Admission admission = store_->Admit(data->primary, now, nullptr, cache::AdmitMode::kRevalidate);
-    if (admission.kind == cache::Admission::kFill) data->fill = std::move(admission.fill);
-    // kWait: no waiting yet (the Wait is dropped, which cancels it): to the
-    // origin like kPass and kBusy.
+    // kPause: waiting for another request's fill (coalescing).
+    verdict = AdmitMiss(state, *data, *store_, options_, now);
   }
   state.set_data(kCacheData, std::move(data));
-  return Verdict::kContinue;
+  return verdict;
 }
 
 namespace {
@@ -353,9 +511,27 @@ void RefuseStaleWithoutValidation(ExchangeState& state, const CacheData& data, h
 
 Verdict CacheStoreStage::OnResponseHead(ExchangeState& state, http::ResponseHead& head, bool local) const {
   auto* data = static_cast<CacheData*>(state.data(kCacheData));
-  if (data != nullptr && local) RefuseStaleWithoutValidation(state, *data, head);
-  if (data == nullptr || local) return Verdict::kContinue;
+  if (data == nullptr) return Verdict::kContinue;
+  if (local) {
+    // The proxy's own 502/504 for an upstream that failed (connect failure,
+    // timeout, reset), or its 503 when no endpoint is left (all ejected):
+    // the stale object replaces it in place (a local reply's head hooks
+    // cannot reply again; the exchange sends this head and state.reply's
+    // source).
+    const bool origin_failed =
+        state.error.source == ErrorSource::kUpstream || state.error.code == ErrorCode::kNoEndpoint;
+    if (origin_failed && cache::IsOriginErrorStatus(state.reply.status) &&
+        ReplyStaleOnError(state, *data, state.reply.status)) {
+      head = BuildLocalReplyHead(state.reply, ReplyShape::Of(state.request));
+    } else {
+      RefuseStaleWithoutValidation(state, *data, head);
+    }
+    return Verdict::kContinue;
+  }
   const int64_t now = Now();
+  if (cache::IsOriginErrorStatus(head.status) && ReplyStaleOnError(state, *data, head.status)) {
+    return Verdict::kReply;  // the origin's error page is dropped
+  }
   const http::RequestHead& request = state.request;
   if (data->unsafe) {
     // RFC 9111 §4.4.
@@ -380,6 +556,7 @@ Verdict CacheStoreStage::OnResponseHead(ExchangeState& state, http::ResponseHead
     if (verdict == cache::StoreVerdict::kStatus) {
       data->fill.reset();  // abandoned: e.g. a 206 or 304 tells nothing about the key
     } else if (verdict != cache::StoreVerdict::kStore) {
+      state.cache_outcome = CacheOutcome::kPass;
       data->fill->Uncacheable(now + options_.hit_for_pass_seconds);
       data->fill.reset();
     } else {
@@ -417,15 +594,20 @@ Verdict CacheStoreStage::OnResponseHead(ExchangeState& state, http::ResponseHead
       }
       if (data->fill != nullptr && !data->fill->Begin(std::move(object), expected)) data->fill.reset();
       status.stored = data->fill != nullptr;
+      if (data->fill == nullptr) state.cache_fill = CacheFill::kAbandoned;
     }
   }
+  status.collapsed = data->collapsed;
   if (!status.fwd.empty()) head.headers.Add("cache-status", cache::CacheStatusValue(kCacheStatusName, status));
   return Verdict::kContinue;
 }
 
 Verdict CacheStoreStage::OnResponseBody(ExchangeState& state, std::string_view& chunk) const {
   auto* data = static_cast<CacheData*>(state.data(kCacheData));
-  if (data != nullptr && data->fill != nullptr && !chunk.empty() && !data->fill->Append(chunk)) data->fill.reset();
+  if (data != nullptr && data->fill != nullptr && !chunk.empty() && !data->fill->Append(chunk)) {
+    data->fill.reset();
+    state.cache_fill = CacheFill::kAbandoned;
+  }
   return Verdict::kContinue;
 }
 
@@ -433,10 +615,22 @@ Verdict CacheStoreStage::OnResponseEnd(ExchangeState& state, std::string_view& t
   auto* data = static_cast<CacheData*>(state.data(kCacheData));
   if (data != nullptr && data->fill != nullptr) {
     // A tail (a compressor's last block) went through OnResponseBody already.
-    data->fill->Commit();
+    // Null: truncated (shorter than its Content-Length) or no room; never stored.
+    state.cache_fill = data->fill->Commit() != nullptr ? CacheFill::kStored : CacheFill::kAbandoned;
     data->fill.reset();
   }
   return Verdict::kContinue;
+}
+
+void CacheStoreStage::OnComplete(const ExchangeState& state) const {
+  auto* data = static_cast<CacheData*>(state.data(kCacheData));
+  if (data != nullptr && data->fill != nullptr) {
+    // Cut short (client gone, upstream reset or truncated, a local reply):
+    // abandoned now, so its waiters are released before the access log.
+    data->fill->Abandon();
+    data->fill.reset();
+    if (state.cache_fill == CacheFill::kNone) state.cache_fill = CacheFill::kAbandoned;
+  }
 }
 
 }  // namespace sluice::pipeline

@@ -29,9 +29,16 @@
 //     freshness, and the client gets the stored response; a 200 replaces
 //     it; with must-revalidate / proxy-revalidate an unreachable origin
 //     gives 504, never the stale response.
-// Not yet: waiting for another request's fill (a coalesced miss goes to the
-// origin: no EventLoop to resume on from here yet), stale-if-error,
-// background revalidation.
+// Coalescing: a GET miss for a key another request is filling pauses
+// (kPause) until that fill ends (on-complete: it is then answered from the
+// published object, not streamed from the fill as it arrives), the fill
+// turns out uncacheable (to the origin at once) or abandoned, or the wait
+// times out (wait_timeout_ms; then to the origin). stale-if-error: an
+// origin 5xx, or the proxy's 502/504 for a failed upstream, is replaced by
+// a stale object that may be served on error.
+// Not yet: background revalidation (within stale-while-revalidate the
+// stale object is answered, but nothing revalidates it until a request
+// comes after the window), streaming a fill to its waiters as it arrives.
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -52,6 +59,10 @@ struct CacheStageOptions {
   bool cache_get = true, cache_head = true;
   // How long a key found uncacheable goes straight to the origin.
   int64_t hit_for_pass_seconds = 30;
+  // How long a miss waits for another request's fill of the same key
+  // before it goes to the origin itself (nginx's proxy_cache_lock_timeout);
+  // 0: never waits.
+  int64_t wait_timeout_ms = 5000;
   static CacheStageOptions From(const v1::CachePolicy& policy);
 };
 
@@ -73,10 +84,11 @@ class CacheStoreStage final : public Stage {
   CacheStoreStage(const CacheStageOptions& options, cache::Store* store) : options_(options), store_(store) {}
   std::string_view name() const override { return "cache_store"; }
   StageOrder order() const override { return StageOrder::kCacheStore; }
-  uint32_t hooks() const override { return kResponseHead | kResponseBody | kResponseEnd; }
+  uint32_t hooks() const override { return kResponseHead | kResponseBody | kResponseEnd | kComplete; }
   Verdict OnResponseHead(ExchangeState& state, http::ResponseHead& head, bool local) const override;
   Verdict OnResponseBody(ExchangeState& state, std::string_view& chunk) const override;
   Verdict OnResponseEnd(ExchangeState& state, std::string_view& tail) const override;
+  void OnComplete(const ExchangeState& state) const override;
 
  private:
   CacheStageOptions options_;

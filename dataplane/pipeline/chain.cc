@@ -55,6 +55,11 @@ Chain::Chain(std::vector<std::unique_ptr<const Stage>> stages) : stages_(std::mo
 }
 
 Verdict Chain::RunRequestHead(ExchangeState& state, size_t& cursor) const {
+  if (state.reply_when_resumed) {
+    // The stage that paused answers now (ExchangeState::reply_when_resumed).
+    state.reply_when_resumed = false;
+    return Verdict::kReply;
+  }
   return RunFrom(request_head_, cursor, [&](const Stage& s) { return s.OnRequestHead(state); });
 }
 

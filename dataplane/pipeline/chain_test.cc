@@ -98,6 +98,24 @@ TEST(ChainTest, APausedChainResumesWithTheNextStage) {
   EXPECT_EQ(trace, (std::vector<std::string>{"first.head", "waits.head", "after.head"}));
 }
 
+TEST(ChainTest, APausedStageMayAnswerWhenItsWaitEnds) {
+  std::vector<std::string> trace;
+  std::vector<std::unique_ptr<const Stage>> stages;
+  stages.push_back(
+      std::make_unique<TraceStage>("waits", StageOrder::kCacheLookup, kRequestHead, &trace, Verdict::kPause));
+  stages.push_back(std::make_unique<TraceStage>("after", StageOrder::kRequestHeaders, kRequestHead, &trace));
+  Chain chain(std::move(stages));
+  ExchangeState state;
+  size_t cursor = 0;
+  EXPECT_EQ(chain.RunRequestHead(state, cursor), Verdict::kPause);
+  // The wait ended with an answer (a coalesced cache miss served from the fill).
+  state.reply.status = 200;
+  state.reply_when_resumed = true;
+  EXPECT_EQ(chain.RunRequestHead(state, cursor), Verdict::kReply);
+  EXPECT_FALSE(state.reply_when_resumed);
+  EXPECT_EQ(trace, (std::vector<std::string>{"waits.head"}));  // "after" never ran
+}
+
 TEST(ChainTest, ALocalReplyCannotBeRepliedToAgain) {
   class Replier final : public Stage {
    public:

@@ -23,6 +23,9 @@
 namespace sluice::subrequest {
 class Client;
 }
+namespace sluice::net {
+class EventLoop;
+}
 
 namespace sluice::pipeline {
 
@@ -43,6 +46,26 @@ struct SeriesCounters;
 namespace sluice::pipeline {
 class MirrorSink;
 class AuthCache;
+
+// What the response cache did with a request (cache_stage): the access
+// log's "cache" field and the per-route cache counters.
+enum class CacheOutcome : uint8_t {
+  kNone,       // not a caching route
+  kHit,        // answered from a fresh object
+  kCoalesced,  // waited for another request's fill and answered from it
+  kStale,      // answered from a stale object (stale-if-error, stale-while-revalidate, max-stale)
+  kMiss,       // went to the origin for a cacheable request
+  kPass,       // went to the origin: the key is hit-for-pass, the response uncacheable, or too many waiters
+  kBypass,     // not looked up: a method, no-store, a conditional or range request
+  kCount,
+};
+// "HIT", "COALESCED", "STALE", "MISS", "PASS", "BYPASS" ("" for kNone).
+inline std::string_view CacheOutcomeName(CacheOutcome outcome) {
+  constexpr std::string_view kNames[] = {"", "HIT", "COALESCED", "STALE", "MISS", "PASS", "BYPASS"};
+  const size_t i = static_cast<size_t>(outcome);
+  return i < std::size(kNames) ? kNames[i] : std::string_view();
+}
+enum class CacheFill : uint8_t { kNone, kStored, kAbandoned };
 
 // Per-request data of a stage that needs some (a compression stream, a WAF
 // transaction); most stages keep none.
@@ -185,6 +208,23 @@ struct ExchangeState {
     stage_data[slot] = std::move(value);
   }
   bool secure() const { return client != nullptr && client->secure(); }
+
+  // This worker's event loop, or null (tests without one): where a stage
+  // that waits on another thread's work (a cache fill on another worker)
+  // Post()s its wake-up, and arms its own wait timeout.
+  net::EventLoop* loop = nullptr;
+  // A paused request head stage that decided, when its wait ended, to
+  // answer the request itself (a coalesced cache miss served from another
+  // request's fill) sets `reply` and this before Resume(): the chain then
+  // answers with `reply` instead of going on (Chain::RunRequestHead).
+  bool reply_when_resumed = false;
+  // The response cache's outcome (cache_stage), for the access log and the
+  // per-route cache counters (metrics_stage).
+  CacheOutcome cache_outcome = CacheOutcome::kNone;
+  bool cache_waited = false;          // this miss waited for another request's fill
+  // What became of this request's own fill; mutable: cache_store's
+  // OnComplete (a const state) notes a fill abandoned at the end.
+  mutable CacheFill cache_fill = CacheFill::kNone;
 };
 
 }  // namespace sluice::pipeline

@@ -18,6 +18,9 @@ void MetricsStage::OnComplete(const ExchangeState& state) const {
   sample.bytes_out = state.bytes_out;
   sample.retries = state.upstream_attempts > 1 ? static_cast<uint32_t>(state.upstream_attempts - 1) : 0;
   sample.connect_failures = state.upstream_connect_failures;
+  sample.cache_outcome = static_cast<size_t>(state.cache_outcome);
+  sample.cache_waited = state.cache_waited;
+  sample.cache_fill = static_cast<size_t>(state.cache_fill);
   if (state.route_series != nullptr) metrics::Record(*state.route_series, sample);
   if (state.cluster_series != nullptr) metrics::Record(*state.cluster_series, sample);
 }

@@ -91,6 +91,7 @@ Exchange::Exchange(WorkerContext* ctx, DownstreamStream* downstream, http::Reque
   state_.mirror = ctx->mirror;
   state_.subrequests = ctx->subrequests.get();
   state_.auth_cache = &ctx->auth_cache;
+  state_.loop = ctx->loop;
   if (request_framing_.kind == http1::BodyFraming::kContentLength) {
     state_.request_content_length = static_cast<int64_t>(request_framing_.length);
   }

@@ -53,8 +53,12 @@
 // FIFOs like any unused object.
 //
 // ----------------------------------------------------------------------
-// How the pipeline uses it (the next step: stages kCacheLookup = 70 and
-// kCacheStore = 140; nothing of this is wired yet).
+// How the pipeline uses it (stages kCacheLookup = 70 and kCacheStore =
+// 140, dataplane/pipeline/cache_stage.cc). Wired: lookup, fills, kWait
+// (the re-run lookup on wake-up happens in the wake-up itself, which sets
+// ExchangeState::reply_when_resumed to answer), stale-if-error. Not yet:
+// kRevalidate's conditional request and 304, Range, background
+// revalidation, the disk tier.
 //
 // Route configuration (compiled with the snapshot): a CachePolicy
 // (policy.h), the key recipe, bypass conditions, methods; a

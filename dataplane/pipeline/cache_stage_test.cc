@@ -1,0 +1,283 @@
+// The cache stages without sockets: coalesced misses waiting on a real
+// EventLoop (the store's wake-up is posted to it, as from another worker),
+// stale-if-error, and the outcome the access log and metrics read.
+#include "dataplane/pipeline/cache_stage.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "dataplane/net/event_loop.h"
+#include "dataplane/pipeline/body_source.h"
+#include "dataplane/pipeline/local_reply.h"
+
+namespace sluice::pipeline {
+namespace {
+
+// Counts resumes and stops the loop at the first (each test runs its loop once).
+class StopResumer final : public Resumer {
+ public:
+  explicit StopResumer(net::EventLoop* loop) : loop_(loop) {}
+  void Resume() override {
+    ++resumed;
+    loop_->Stop();
+  }
+  int resumed = 0;
+
+ private:
+  net::EventLoop* loop_;
+};
+
+// One request as the exchange hands it to the chain.
+struct Request {
+  Request(net::EventLoop* loop, const std::string& path) : resumer(loop) {
+    state.request.method = "GET";
+    state.request.scheme = "http";
+    state.request.authority = "cache.test";
+    state.request.path = path;
+    state.request.target = path;
+    state.loop = loop;
+    state.resumer = &resumer;
+  }
+  ExchangeState state;
+  StopResumer resumer;
+};
+
+std::string BodyOf(const LocalReply& reply) {
+  if (reply.source == nullptr) return std::string(reply.text());
+  std::string out;
+  for (int i = 0; i < 1000; ++i) {
+    BodySource::Chunk chunk = reply.source->Next(1 << 16);
+    out.append(chunk.data);
+    if (chunk.end || chunk.failed) break;
+  }
+  return out;
+}
+
+class CacheStageTest : public ::testing::Test {
+ protected:
+  CacheStageTest() : store_(Options()), lookup_(options_, &store_), storer_(options_, &store_) {}
+
+  static cache::StoreOptions Options() {
+    cache::StoreOptions options;
+    options.capacity_bytes = 4u << 20;
+    options.max_object_bytes = 1u << 20;
+    options.shards = 4;
+    return options;
+  }
+
+  // The origin's response through the store stage: head, one body chunk, end.
+  Verdict Respond(Request& r, int status, const std::string& fields, const std::string& body) {
+    http::ResponseHead head;
+    head.status = status;
+    size_t at = 0;
+    while (at < fields.size()) {
+      size_t end = fields.find('\n', at);
+      std::string line = fields.substr(at, end - at);
+      size_t colon = line.find(':');
+      head.headers.Add(line.substr(0, colon), line.substr(colon + 2));
+      at = end == std::string::npos ? fields.size() : end + 1;
+    }
+    head.headers.Add("content-length", std::to_string(body.size()));
+    Verdict verdict = storer_.OnResponseHead(r.state, head, /*local=*/false);
+    if (verdict != Verdict::kContinue) return verdict;
+    last_head_ = head;
+    std::string_view chunk = body;
+    storer_.OnResponseBody(r.state, chunk);
+    std::string_view tail;
+    storer_.OnResponseEnd(r.state, tail);
+    return Verdict::kContinue;
+  }
+
+  // Runs the loop until a resumer stops it; a safety timer ends a test that
+  // would otherwise hang (then `timed_out_`).
+  void RunLoop() {
+    net::EventLoop::TimerId guard = loop_.AddTimer(std::chrono::seconds(20), [this] {
+      timed_out_ = true;
+      loop_.Stop();
+    });
+    loop_.Run();
+    loop_.CancelTimer(guard);
+    EXPECT_FALSE(timed_out_) << "nothing resumed";
+  }
+
+  CacheStageOptions options_;
+  cache::Store store_;
+  CacheLookupStage lookup_;
+  CacheStoreStage storer_;
+  net::EventLoop loop_;
+  bool timed_out_ = false;
+  http::ResponseHead last_head_;
+};
+
+TEST_F(CacheStageTest, ConcurrentMissesWaitForOneFillAndAreServedFromIt) {
+  Request filler(&loop_, "/a");
+  Request waiter1(&loop_, "/a");
+  Request waiter2(&loop_, "/a");
+  ASSERT_EQ(lookup_.OnRequestHead(filler.state), Verdict::kContinue);  // goes to the origin
+  EXPECT_EQ(filler.state.cache_outcome, CacheOutcome::kMiss);
+  ASSERT_EQ(lookup_.OnRequestHead(waiter1.state), Verdict::kPause);
+  ASSERT_EQ(lookup_.OnRequestHead(waiter2.state), Verdict::kPause);
+  EXPECT_TRUE(waiter1.state.cache_waited);
+  // The fill completes; the wake-ups are posted to the waiters' loop.
+  ASSERT_EQ(Respond(filler, 200, "cache-control: max-age=60", "the body"), Verdict::kContinue);
+  EXPECT_EQ(filler.state.cache_fill, CacheFill::kStored);
+  EXPECT_EQ(waiter1.resumer.resumed, 0);  // never from inside the fill's thread: only through the loop
+  RunLoop();
+  EXPECT_EQ(waiter1.resumer.resumed, 1);
+  EXPECT_EQ(waiter2.resumer.resumed, 1);
+  for (Request* w : {&waiter1, &waiter2}) {
+    EXPECT_TRUE(w->state.reply_when_resumed);
+    EXPECT_EQ(w->state.cache_outcome, CacheOutcome::kCoalesced);
+    EXPECT_EQ(w->state.reply.status, 200);
+    EXPECT_EQ(BodyOf(w->state.reply), "the body");
+    const std::string* status = w->state.reply.headers.Get("cache-status");
+    ASSERT_NE(status, nullptr);
+    EXPECT_NE(status->find("collapsed"), std::string::npos) << *status;
+  }
+  EXPECT_EQ(store_.stats().coalesced_waits, 2u);
+}
+
+TEST_F(CacheStageTest, UncacheableResponseReleasesWaitersToTheOriginAtOnce) {
+  Request filler(&loop_, "/u");
+  Request waiter(&loop_, "/u");
+  ASSERT_EQ(lookup_.OnRequestHead(filler.state), Verdict::kContinue);
+  ASSERT_EQ(lookup_.OnRequestHead(waiter.state), Verdict::kPause);
+  ASSERT_EQ(Respond(filler, 200, "cache-control: private", "mine"), Verdict::kContinue);
+  EXPECT_EQ(filler.state.cache_outcome, CacheOutcome::kPass);
+  RunLoop();
+  EXPECT_EQ(waiter.resumer.resumed, 1);
+  EXPECT_FALSE(waiter.state.reply_when_resumed);  // goes on to the origin
+  EXPECT_EQ(waiter.state.cache_outcome, CacheOutcome::kPass);
+  // The key is hit-for-pass now: the next miss neither waits nor fills.
+  Request later(&loop_, "/u");
+  EXPECT_EQ(lookup_.OnRequestHead(later.state), Verdict::kContinue);
+  EXPECT_EQ(later.state.cache_outcome, CacheOutcome::kPass);
+}
+
+TEST_F(CacheStageTest, TruncatedFillIsNotStoredAndItsWaitersGoToTheOrigin) {
+  Request filler(&loop_, "/t");
+  Request waiter(&loop_, "/t");
+  ASSERT_EQ(lookup_.OnRequestHead(filler.state), Verdict::kContinue);
+  ASSERT_EQ(lookup_.OnRequestHead(waiter.state), Verdict::kPause);
+  http::ResponseHead head;
+  head.headers.Add("cache-control", "max-age=60");
+  head.headers.Add("content-length", "100");
+  ASSERT_EQ(storer_.OnResponseHead(filler.state, head, false), Verdict::kContinue);
+  std::string_view chunk = "only ten b";
+  storer_.OnResponseBody(filler.state, chunk);
+  std::string_view tail;
+  storer_.OnResponseEnd(filler.state, tail);  // 10 of 100 bytes
+  EXPECT_EQ(filler.state.cache_fill, CacheFill::kAbandoned);
+  RunLoop();
+  EXPECT_EQ(waiter.resumer.resumed, 1);
+  EXPECT_FALSE(waiter.state.reply_when_resumed);
+  EXPECT_EQ(store_.Find(cache::PrimaryKey("http", "cache.test", "/t")), nullptr);
+}
+
+TEST_F(CacheStageTest, WaitTimesOutToTheOrigin) {
+  options_.wait_timeout_ms = 30;
+  CacheLookupStage lookup(options_, &store_);
+  Request filler(&loop_, "/slow");
+  Request waiter(&loop_, "/slow");
+  ASSERT_EQ(lookup.OnRequestHead(filler.state), Verdict::kContinue);
+  ASSERT_EQ(lookup.OnRequestHead(waiter.state), Verdict::kPause);
+  RunLoop();  // the fill never ends
+  EXPECT_EQ(waiter.resumer.resumed, 1);
+  EXPECT_FALSE(waiter.state.reply_when_resumed);
+  EXPECT_EQ(waiter.state.cache_outcome, CacheOutcome::kMiss);
+}
+
+TEST_F(CacheStageTest, AWaiterThatGoesAwayIsNeverResumedAndOthersAre) {
+  Request filler(&loop_, "/g");
+  auto gone = std::make_unique<Request>(&loop_, "/g");
+  Request stays(&loop_, "/g");
+  ASSERT_EQ(lookup_.OnRequestHead(filler.state), Verdict::kContinue);
+  ASSERT_EQ(lookup_.OnRequestHead(gone->state), Verdict::kPause);
+  ASSERT_EQ(lookup_.OnRequestHead(stays.state), Verdict::kPause);
+  gone.reset();  // the client went away: its StageData cancels the wait and the timer
+  ASSERT_EQ(Respond(filler, 200, "cache-control: max-age=60", "x"), Verdict::kContinue);
+  RunLoop();
+  EXPECT_EQ(stays.resumer.resumed, 1);
+  EXPECT_EQ(BodyOf(stays.state.reply), "x");
+}
+
+TEST_F(CacheStageTest, AWaiterGoneAfterItsWakeUpWasPostedIsNotTouched) {
+  Request filler(&loop_, "/p");
+  auto gone = std::make_unique<Request>(&loop_, "/p");
+  Request stays(&loop_, "/p");
+  ASSERT_EQ(lookup_.OnRequestHead(filler.state), Verdict::kContinue);
+  ASSERT_EQ(lookup_.OnRequestHead(gone->state), Verdict::kPause);
+  ASSERT_EQ(lookup_.OnRequestHead(stays.state), Verdict::kPause);
+  ASSERT_EQ(Respond(filler, 200, "cache-control: max-age=60", "y"), Verdict::kContinue);
+  gone.reset();  // its wake-up is already queued on the loop (ASan: no use after free)
+  RunLoop();
+  EXPECT_EQ(stays.resumer.resumed, 1);
+}
+
+// A stored object that is stale (Age 100 > max-age 1) and may be served on
+// an origin error for 600 s.
+TEST_F(CacheStageTest, OriginErrorIsAnsweredWithTheStaleObject) {
+  Request first(&loop_, "/s");
+  ASSERT_EQ(lookup_.OnRequestHead(first.state), Verdict::kContinue);
+  ASSERT_EQ(Respond(first, 200, "cache-control: max-age=1, stale-if-error=600\nage: 100", "old body"),
+            Verdict::kContinue);
+  ASSERT_EQ(first.state.cache_fill, CacheFill::kStored);
+
+  Request second(&loop_, "/s");
+  ASSERT_EQ(lookup_.OnRequestHead(second.state), Verdict::kContinue);  // stale: to the origin
+  EXPECT_EQ(second.state.cache_outcome, CacheOutcome::kMiss);
+  ASSERT_EQ(Respond(second, 503, "content-type: text/plain", "down"), Verdict::kReply);
+  EXPECT_EQ(second.state.cache_outcome, CacheOutcome::kStale);
+  EXPECT_EQ(second.state.reply.status, 200);
+  EXPECT_EQ(BodyOf(second.state.reply), "old body");
+  const std::string* status = second.state.reply.headers.Get("cache-status");
+  ASSERT_NE(status, nullptr);
+  EXPECT_NE(status->find("fwd=stale; fwd-status=503"), std::string::npos) << *status;
+  EXPECT_NE(status->find("detail=stale-if-error"), std::string::npos) << *status;
+
+  // The proxy's own 502 for a connect failure: replaced in place.
+  Request third(&loop_, "/s");
+  ASSERT_EQ(lookup_.OnRequestHead(third.state), Verdict::kContinue);
+  third.state.error = ProxyError::Upstream(ErrorCode::kConnectFailed, "refused");
+  third.state.reply.status = 502;
+  third.state.reply.body = "upstream unavailable\n";
+  http::ResponseHead head = BuildLocalReplyHead(third.state.reply, ReplyShape::Of(third.state.request));
+  EXPECT_EQ(storer_.OnResponseHead(third.state, head, /*local=*/true), Verdict::kContinue);
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(third.state.reply.status, 200);
+  EXPECT_EQ(BodyOf(third.state.reply), "old body");
+  ASSERT_NE(head.headers.Get("content-length"), nullptr);
+  EXPECT_EQ(*head.headers.Get("content-length"), "8");
+}
+
+TEST_F(CacheStageTest, OriginErrorPassesWithoutStaleIfError) {
+  Request first(&loop_, "/n");
+  ASSERT_EQ(lookup_.OnRequestHead(first.state), Verdict::kContinue);
+  ASSERT_EQ(Respond(first, 200, "cache-control: max-age=1\nage: 100", "old"), Verdict::kContinue);
+  Request second(&loop_, "/n");
+  ASSERT_EQ(lookup_.OnRequestHead(second.state), Verdict::kContinue);
+  ASSERT_EQ(Respond(second, 503, "content-type: text/plain", "down"), Verdict::kContinue);
+  EXPECT_EQ(last_head_.status, 503);
+  // A 503 without freshness is not storable: the key is hit-for-pass.
+  EXPECT_EQ(second.state.cache_outcome, CacheOutcome::kPass);
+}
+
+TEST_F(CacheStageTest, HitsAndBypassesAreNoted) {
+  Request first(&loop_, "/h");
+  ASSERT_EQ(lookup_.OnRequestHead(first.state), Verdict::kContinue);
+  ASSERT_EQ(Respond(first, 200, "cache-control: max-age=60", "h"), Verdict::kContinue);
+  Request hit(&loop_, "/h");
+  EXPECT_EQ(lookup_.OnRequestHead(hit.state), Verdict::kReply);
+  EXPECT_EQ(hit.state.cache_outcome, CacheOutcome::kHit);
+  Request post(&loop_, "/h");
+  post.state.request.method = "POST";
+  EXPECT_EQ(lookup_.OnRequestHead(post.state), Verdict::kContinue);
+  EXPECT_EQ(post.state.cache_outcome, CacheOutcome::kBypass);
+  EXPECT_EQ(CacheOutcomeName(CacheOutcome::kCoalesced), "COALESCED");
+}
+
+}  // namespace
+}  // namespace sluice::pipeline

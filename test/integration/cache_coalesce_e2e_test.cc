@@ -1,0 +1,262 @@
+// Response cache coalescing and stale-if-error end to end: sluice-controller
+// reading manifests, sluice-proxy (two workers sharing one cache), and an
+// in-process origin (FakeUpstream, one thread per connection, so a slow
+// answer keeps only its own connection waiting) that counts what it gets
+// and how many requests it holds at once. Every load loop is bounded in
+// count, and every read in time (HttpConnection's timeout).
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test/support/fake_upstream.h"
+#include "test/support/http_client.h"
+#include "test/support/manifests.h"
+#include "test/support/process.h"
+#include "test/support/shell.h"
+#include "test/support/sluice_cluster.h"
+
+namespace sluice {
+namespace {
+
+using testing::FakeUpstream;
+using testing::HttpConnection;
+
+constexpr const char* kPromtool = "/usr/bin/promtool";
+
+constexpr const char* kManifests = R"(SERVICE
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: cached
+  namespace: cache
+  annotations:
+    sluice.io/cache: "on"
+spec:
+  rules:
+    - host: cache.local
+      http:
+        paths: [{path: /, pathType: Prefix, backend: {service: {name: origin, port: {number: 80}}}}]
+)";
+
+std::string TargetOf(const std::string& head) {
+  const size_t start = head.find(' ') + 1;
+  return head.substr(start, head.find(' ', start) - start);
+}
+
+// The origin: counts requests in flight (the most at once says whether
+// requests overlapped at the origin or came one after another).
+struct OriginState {
+  std::atomic<int> in_flight{0};
+  std::atomic<int> max_in_flight{0};
+  std::atomic<int> error_path_requests{0};
+};
+
+FakeUpstream::Reply Answer(OriginState& origin, const FakeUpstream::Request& request) {
+  const std::string target = TargetOf(request.head);
+  const int now = ++origin.in_flight;
+  for (int seen = origin.max_in_flight.load(); now > seen && !origin.max_in_flight.compare_exchange_weak(seen, now);) {
+  }
+  FakeUpstream::Reply reply{"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"};
+  if (target == "/coalesce") {
+    // Slow enough that the concurrent misses all arrive while it is filled.
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    reply = {FakeUpstream::OkResponse("one body for all", "Cache-Control: max-age=600\r\n")};
+  } else if (target == "/uncacheable") {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    reply = {FakeUpstream::OkResponse("private", "Cache-Control: private\r\n")};
+  } else if (target == "/abort") {
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    reply = {FakeUpstream::OkResponse("survivor", "Cache-Control: max-age=600\r\n")};
+  } else if (target == "/stale" || target == "/stale-down") {
+    // Stale at once (Age over max-age), usable on error for an hour.
+    reply = {FakeUpstream::OkResponse("stale but good", "Cache-Control: max-age=1, stale-if-error=3600\r\nAge: 100\r\n")};
+  } else if (target == "/stale-5xx") {
+    // First a storable answer, then the origin fails.
+    if (origin.error_path_requests++ == 0) {
+      reply = {FakeUpstream::OkResponse("before the outage", "Cache-Control: max-age=1, stale-if-error=3600\r\nAge: 100\r\n")};
+    } else {
+      reply = {"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\n\r\ndown!"};
+    }
+  }
+  --origin.in_flight;
+  return reply;
+}
+
+class CacheCoalesceEndToEndTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    origin_ = std::make_unique<FakeUpstream>([this](const FakeUpstream::Request& r) { return Answer(state_, r); });
+    cluster_ = std::make_unique<testing::SluiceCluster>(testing::SluiceClusterOptions{
+        .name = "cache-coalesce",
+        .workers = 2,
+        .access_log = "access.log",
+        .extra_proxy_flags = {"--cache-memory", "64M", "--cache-max-object-size", "1M"}});
+    cluster_->WriteManifest("all.yaml", testing::DefaultIngressClass() + "---\n" +
+                                            testing::ReplaceAll(kManifests, "SERVICE",
+                                                                testing::ServiceAndSlice("origin", "cache", origin_->port())));
+    cluster_->Start();
+    ASSERT_TRUE(cluster_->WaitReady()) << cluster_->Logs();
+    ASSERT_TRUE(testing::WaitUntil([&] { return Get("/ready").status == 404; }, std::chrono::seconds(15),
+                                   std::chrono::milliseconds(50)))
+        << cluster_->Logs();
+  }
+
+  void TearDown() override {
+    if (HasFailure() && cluster_) std::cerr << cluster_->Logs();
+  }
+
+  size_t OriginSaw(const std::string& method_and_target) const {
+    size_t n = 0;
+    for (const std::string& head : origin_->request_heads()) n += head.rfind(method_and_target + " ", 0) == 0;
+    return n;
+  }
+
+  testing::Response Get(const std::string& path) { return testing::Fetch(cluster_->http_port(), "cache.local", path); }
+
+  // The value of the sample line `series` ("name{...}"), or -1.
+  static double Sample(const std::string& text, const std::string& series) {
+    size_t at = text.find("\n" + series + " ");
+    if (at == std::string::npos) return -1;
+    return std::strtod(text.c_str() + at + series.size() + 2, nullptr);
+  }
+
+  std::string ProxyMetrics() { return testing::Fetch(cluster_->admin_port(), "127.0.0.1", "/metrics").body; }
+
+  OriginState state_;
+  std::unique_ptr<FakeUpstream> origin_;
+  std::unique_ptr<testing::SluiceCluster> cluster_;
+};
+
+// h2load -n1000 -c100 in spirit: 100 keep-alive connections, 10 requests
+// each, all starting together on one uncached key.
+TEST_F(CacheCoalesceEndToEndTest, AThousandConcurrentMissesSendOneOriginRequest) {
+  constexpr int kConnections = 100;
+  constexpr int kPerConnection = 10;
+  std::atomic<int> ok{0}, wrong{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kConnections; ++c) {
+    clients.emplace_back([&] {
+      HttpConnection connection(cluster_->http_port(), "127.0.0.1", /*timeout_ms=*/15000);
+      while (!go.load()) std::this_thread::yield();
+      for (int i = 0; i < kPerConnection; ++i) {
+        testing::Response r = connection.Get("cache.local", "/coalesce");
+        (r.status == 200 && r.body == "one body for all" ? ok : wrong)++;
+        if (r.status != 200) return;  // the connection is not usable any more
+      }
+    });
+  }
+  go = true;
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(ok.load(), kConnections * kPerConnection);
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(OriginSaw("GET /coalesce"), 1u);
+
+  // Counted per route (besides /ready's miss before the test): every
+  // request but the filler was a hit or served from the fill; the access
+  // log says which were coalesced.
+  const std::string metrics = ProxyMetrics();
+  const std::string route = "{namespace=\"cache\",ingress=\"cached\",host=\"cache.local\",path=\"/\"";
+  const double hits = Sample(metrics, "sluice_route_cache_requests_total" + route + ",outcome=\"hit\"}");
+  const double coalesced = Sample(metrics, "sluice_route_cache_requests_total" + route + ",outcome=\"coalesced\"}");
+  EXPECT_GE(coalesced, 1) << metrics;
+  EXPECT_EQ(hits + coalesced, kConnections * kPerConnection - 1) << metrics;
+  EXPECT_EQ(Sample(metrics, "sluice_route_cache_coalesced_waits_total" + route + "}"), coalesced);
+  EXPECT_GE(Sample(metrics, "sluice_route_cache_fills_total" + route + ",result=\"stored\"}"), 1);
+  EXPECT_GE(Sample(metrics, "sluice_cache_objects"), 1);
+  EXPECT_TRUE(testing::WaitUntil([&] { return cluster_->Read("access.log").find("\"cache\":\"COALESCED\"") != std::string::npos; },
+                                 std::chrono::seconds(10), std::chrono::milliseconds(50)))
+      << cluster_->Read("access.log").substr(0, 2000);
+  if (access(kPromtool, X_OK) == 0) {
+    const std::string path = cluster_->Path("proxy.prom");
+    std::ofstream(path) << metrics;
+    const std::string verdict =
+        testing::ShellOutput("timeout 30 " + std::string(kPromtool) + " check metrics < " + path + " 2>&1; echo \"exit=$?\"");
+    EXPECT_TRUE(verdict.ends_with("exit=0\n")) << verdict;
+  }
+}
+
+// Waiters released together: their origin requests overlap (with a
+// serialisation behind each other the origin would hold one at a time).
+TEST_F(CacheCoalesceEndToEndTest, AnUncacheableResponseReleasesEveryWaiterAtOnce) {
+  constexpr int kClients = 20;
+  std::atomic<int> ok{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&] {
+      HttpConnection connection(cluster_->http_port(), "127.0.0.1", /*timeout_ms=*/15000);
+      while (!go.load()) std::this_thread::yield();
+      testing::Response r = connection.Get("cache.local", "/uncacheable");
+      if (r.status == 200 && r.body == "private") ++ok;
+    });
+  }
+  go = true;
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(ok.load(), kClients);
+  EXPECT_EQ(OriginSaw("GET /uncacheable"), static_cast<size_t>(kClients));
+  EXPECT_GE(state_.max_in_flight.load(), kClients / 2);
+}
+
+TEST_F(CacheCoalesceEndToEndTest, StaleIfErrorAnswersWhenTheOriginFails) {
+  // Stored, stale at once.
+  EXPECT_EQ(Get("/stale-5xx").body, "before the outage");
+  // The origin answers 503: the stored object instead.
+  testing::Response on_5xx = Get("/stale-5xx");
+  EXPECT_EQ(on_5xx.status, 200);
+  EXPECT_EQ(on_5xx.body, "before the outage");
+  EXPECT_NE(on_5xx.Header("cache-status").find("fwd=stale; fwd-status=503"), std::string::npos)
+      << on_5xx.Header("cache-status");
+  EXPECT_NE(on_5xx.Header("cache-status").find("detail=stale-if-error"), std::string::npos);
+  EXPECT_EQ(OriginSaw("GET /stale-5xx"), 2u);
+
+  // The origin is down (connection refused): the proxy's 502 is replaced.
+  EXPECT_EQ(Get("/stale-down").body, "stale but good");
+  origin_.reset();
+  testing::Response down = Get("/stale-down");
+  EXPECT_EQ(down.status, 200);
+  EXPECT_EQ(down.body, "stale but good");
+  EXPECT_NE(down.Header("cache-status").find("detail=stale-if-error"), std::string::npos) << down.Header("cache-status");
+  // Nothing stored for this one: the proxy's own error.
+  EXPECT_GE(Get("/never-stored").status, 502);
+  EXPECT_TRUE(testing::WaitUntil([&] { return cluster_->Read("access.log").find("\"cache\":\"STALE\"") != std::string::npos; },
+                                 std::chrono::seconds(10), std::chrono::milliseconds(50)));
+}
+
+// Clients that go away while they wait neither crash the proxy (run under
+// ASan by scripts/test.sh) nor keep the others from their answer.
+TEST_F(CacheCoalesceEndToEndTest, ClientsAbortingWhileWaitingHarmNobody) {
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&] {
+      HttpConnection connection(cluster_->http_port(), "127.0.0.1", /*timeout_ms=*/15000);
+      testing::Response r = connection.Get("cache.local", "/abort");
+      if (r.status == 200 && r.body == "survivor") ++ok;
+    });
+  }
+  // Wait until the fill reached the origin, then send and drop 20 requests.
+  ASSERT_TRUE(origin_->WaitForRequests(1, std::chrono::seconds(10)));
+  for (int i = 0; i < 20; ++i) {
+    HttpConnection quitter(cluster_->http_port());
+    ASSERT_TRUE(quitter.SendRaw("GET /abort HTTP/1.1\r\nHost: cache.local\r\n\r\n"));
+  }  // closed at once: each was waiting for the fill
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 4);
+  EXPECT_EQ(Get("/abort").body, "survivor");  // a hit
+  EXPECT_EQ(OriginSaw("GET /abort"), 1u);
+}
+
+}  // namespace
+}  // namespace sluice
