@@ -56,6 +56,23 @@ class Cell {
 inline constexpr size_t kCodeClasses = 6;
 inline constexpr const char* kCodeClassNames[kCodeClasses] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
 
+// Static content (routes that serve a static site): responses by kind,
+// `kind` label. Index StaticKind.
+enum class StaticKind : uint8_t { kFull, kPartial, kNotModified, kNotFound, kMethodNotAllowed, kOther };
+inline constexpr size_t kStaticKinds = 6;
+inline constexpr const char* kStaticKindNames[kStaticKinds] = {"full",      "partial",           "not_modified",
+                                                               "not_found", "method_not_allowed", "other"};
+// The kind of a static response by its status (200, 206, 304, 404, 405;
+// the rest, 301/400/412/416/500, is "other").
+StaticKind StaticKindOf(int status);
+
+struct StaticCounters {
+  Cell responses[kStaticKinds];
+  Cell bytes_sent;         // heads and bodies queued for the client
+  Cell open_cache_hits;    // opens the worker's open-file cache answered
+  Cell open_cache_misses;  // opens that went to the disk
+};
+
 // The counters of one route or one cluster on one worker.
 struct SeriesCounters {
   Cell requests[kCodeClasses];
@@ -67,6 +84,7 @@ struct SeriesCounters {
   Cell bytes_out;  // response bytes queued for the client (head and body)
   Cell retries;    // upstream tries after the first
   Cell connect_failures;  // upstream tries that did not connect (refused, timeout, TLS)
+  StaticCounters static_content;  // routes with a static site only (the static stage)
 };
 
 // What one finished exchange adds (filled from the ExchangeState).
@@ -90,6 +108,8 @@ struct SeriesTotals {
   uint64_t upstream_latency[kLatencyBuckets + 1] = {};
   uint64_t upstream_latency_sum_micros = 0;
   uint64_t bytes_in = 0, bytes_out = 0, retries = 0, connect_failures = 0;
+  uint64_t static_responses[kStaticKinds] = {};
+  uint64_t static_bytes_sent = 0, open_cache_hits = 0, open_cache_misses = 0;
 
   void Add(const SeriesCounters& counters);
   void Add(const SeriesTotals& other);
@@ -192,5 +212,9 @@ class SeriesRegistry {
 // braces (`namespace="a",ingress="b",...`).
 void AppendSeriesText(std::string& out, const char* prefix, const std::vector<std::string>& labels,
                       const std::vector<SeriesTotals>& totals);
+// The static-content families (sluice_route_static_*) of the routes that
+// serve a static site.
+void AppendStaticSeriesText(std::string& out, const std::vector<std::string>& labels,
+                            const std::vector<SeriesTotals>& totals);
 
 }  // namespace sluice::metrics

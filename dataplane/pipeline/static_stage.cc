@@ -3,6 +3,7 @@
 #include <array>
 #include <span>
 
+#include "dataplane/metrics/series.h"
 #include "dataplane/pipeline/compression_stage.h"
 #include "dataplane/pipeline/mime_types.h"
 #include "dataplane/pipeline/static_http.h"
@@ -82,6 +83,23 @@ std::unique_ptr<StaticStage> StaticStage::FromPolicy(const v1::StaticSitePolicy&
 }
 
 Verdict StaticStage::OnRequestHead(ExchangeState& state) const {
+  OpenCounts counts;
+  Verdict verdict = Answer(state, counts);
+  if (metrics::SeriesCounters* series = state.route_series; series != nullptr) {
+    if (counts.cache_hits != 0) series->static_content.open_cache_hits.Add(counts.cache_hits);
+    if (counts.cache_misses != 0) series->static_content.open_cache_misses.Add(counts.cache_misses);
+  }
+  return verdict;
+}
+
+void StaticStage::OnComplete(const ExchangeState& state) const {
+  metrics::SeriesCounters* series = state.route_series;
+  if (series == nullptr) return;
+  series->static_content.responses[static_cast<size_t>(metrics::StaticKindOf(state.status))].Add();
+  if (state.bytes_out != 0) series->static_content.bytes_sent.Add(state.bytes_out);
+}
+
+Verdict StaticStage::Answer(ExchangeState& state, OpenCounts& counts) const {
   const std::string& method = state.request.method;
   if (method != "GET" && method != "HEAD") {
     state.reply.status = 405;
@@ -109,7 +127,7 @@ Verdict StaticStage::OnRequestHead(ExchangeState& state) const {
   if (normalized.hidden && !options_.show_dotfiles) return Plain(state, 404, "not found\n");
 
   std::string name = normalized.relative;
-  std::unique_ptr<OpenedFile> file = files_->Open(name);
+  std::unique_ptr<OpenedFile> file = files_->Open(name, &counts);
   if (file != nullptr && file->directory) {
     if (!normalized.relative.empty() && !normalized.trailing_slash) {
       // Relative links in the index resolve against "/dir/", not "/".
@@ -122,21 +140,22 @@ Verdict StaticStage::OnRequestHead(ExchangeState& state) const {
       return Verdict::kReply;
     }
     name = name.empty() ? options_.index_file : name + "/" + options_.index_file;
-    file = files_->Open(name);  // no index: 404 (never a listing)
+    file = files_->Open(name, &counts);  // no index: 404 (never a listing)
     if (file != nullptr && file->directory) file = nullptr;
   } else if (file == nullptr && normalized.trailing_slash) {
     file = nullptr;  // "/a.html/" names no directory
   }
   if (file == nullptr && !options_.spa_fallback.empty()) {
     name = options_.spa_fallback;
-    file = files_->Open(name);
+    file = files_->Open(name, &counts);
     if (file != nullptr && file->directory) file = nullptr;
   }
   if (file == nullptr) return Plain(state, 404, "not found\n");
-  return Serve(state, name, std::move(file));
+  return Serve(state, name, std::move(file), counts);
 }
 
-Verdict StaticStage::Serve(ExchangeState& state, const std::string& name, std::unique_ptr<OpenedFile> file) const {
+Verdict StaticStage::Serve(ExchangeState& state, const std::string& name, std::unique_ptr<OpenedFile> file,
+                           OpenCounts& counts) const {
   const http::HeaderMap& request = state.request.headers;
   http::HeaderMap& headers = state.reply.headers;
   headers.Add("content-type", std::string(MimeTypeFor(name)));
@@ -152,7 +171,7 @@ Verdict StaticStage::Serve(ExchangeState& state, const std::string& name, std::u
     for (Coding offered : DefaultCodingPreference()) {
       std::array<Coding, 1> one{offered};
       if (NegotiateCoding(accept, true, one) != offered) continue;
-      std::unique_ptr<OpenedFile> sibling = files_->Open(name + std::string(SiblingExtension(offered)));
+      std::unique_ptr<OpenedFile> sibling = files_->Open(name + std::string(SiblingExtension(offered)), &counts);
       if (sibling == nullptr || sibling->directory) continue;
       present[count] = offered;
       siblings[count++] = std::move(sibling);

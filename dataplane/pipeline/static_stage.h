@@ -47,11 +47,16 @@ class StaticStage final : public Stage {
 
   std::string_view name() const override { return "static"; }
   StageOrder order() const override { return StageOrder::kStaticContent; }
-  uint32_t hooks() const override { return kRequestHead; }
+  uint32_t hooks() const override { return kRequestHead | kComplete; }
   Verdict OnRequestHead(ExchangeState& state) const override;
+  // The route's static counters (state.route_series): the response's kind
+  // and the bytes sent.
+  void OnComplete(const ExchangeState& state) const override;
 
  private:
-  Verdict Serve(ExchangeState& state, const std::string& name, std::unique_ptr<OpenedFile> file) const;
+  Verdict Answer(ExchangeState& state, OpenCounts& counts) const;
+  Verdict Serve(ExchangeState& state, const std::string& name, std::unique_ptr<OpenedFile> file,
+                OpenCounts& counts) const;
   std::shared_ptr<const StaticFiles> files_;
   Options options_;
 };

@@ -10,7 +10,9 @@
 #include <fstream>
 #include <gtest/gtest.h>
 
+#include "dataplane/metrics/series.h"
 #include "dataplane/pipeline/mime_types.h"
+#include "dataplane/pipeline/open_file_cache.h"
 #include "dataplane/pipeline/static_http.h"
 #include "dataplane/pipeline/static_path.h"
 #include "dataplane/pipeline/static_site.h"
@@ -389,6 +391,47 @@ TEST_F(DirectorySiteTest, AnswersLastModifiedConditionals) {
   stage.OnRequestHead(range);
   EXPECT_EQ(range.reply.status, 206);
   EXPECT_NE(Body(range).find("root"), std::string::npos);
+}
+
+// The route's static counters: the kind of each answer, the bytes sent and
+// whether the worker's open-file cache answered the lookups.
+TEST_F(DirectorySiteTest, CountsResponsesByKindAndOpenFileCacheUse) {
+  auto files = std::make_shared<DirectoryFiles>(root_);
+  OpenFileCache cache(16, 3600ll * 1'000'000'000);
+  files->UseCache(&cache);
+  StaticStage stage(files, StaticStage::Options{});
+  metrics::SeriesCounters series;
+  auto run = [&](ExchangeState state, int sent_status) {
+    state.route_series = &series;
+    stage.OnRequestHead(state);
+    state.status = sent_status;
+    state.bytes_out = 100;
+    stage.OnComplete(state);
+    return state.reply.status;
+  };
+  EXPECT_EQ(run(Get("/index.html"), 200), 200);
+  EXPECT_EQ(run(Get("/index.html"), 200), 200);
+  EXPECT_EQ(run(Get("/missing.css"), 404), 404);
+  EXPECT_EQ(run(Get("/missing.css"), 404), 404);
+  ExchangeState range = Get("/index.html");
+  range.request.headers.Add("range", "bytes=0-3");
+  EXPECT_EQ(run(std::move(range), 206), 206);
+  ExchangeState post = Get("/index.html");
+  post.request.method = "POST";
+  EXPECT_EQ(run(std::move(post), 405), 405);
+  ExchangeState bad = Get("/%2e%2e/secret.txt");
+  EXPECT_EQ(run(std::move(bad), 400), 400);
+  const metrics::StaticCounters& counted = series.static_content;
+  EXPECT_EQ(counted.responses[static_cast<size_t>(metrics::StaticKind::kFull)].Get(), 2u);
+  EXPECT_EQ(counted.responses[static_cast<size_t>(metrics::StaticKind::kPartial)].Get(), 1u);
+  EXPECT_EQ(counted.responses[static_cast<size_t>(metrics::StaticKind::kNotFound)].Get(), 2u);
+  EXPECT_EQ(counted.responses[static_cast<size_t>(metrics::StaticKind::kMethodNotAllowed)].Get(), 1u);
+  EXPECT_EQ(counted.responses[static_cast<size_t>(metrics::StaticKind::kOther)].Get(), 1u);
+  EXPECT_EQ(counted.bytes_sent.Get(), 700u);
+  // index.html: a miss then two hits; missing.css: a miss then a hit (a
+  // negative entry).
+  EXPECT_EQ(counted.open_cache_misses.Get(), 2u);
+  EXPECT_EQ(counted.open_cache_hits.Get(), 3u);
 }
 
 TEST(DirectoryFilesTest, AMissingRootAnswers404) {
