@@ -39,6 +39,7 @@
 #include "dataplane/net/event_loop.h"
 #include "dataplane/net/socket.h"
 #include "dataplane/pipeline/compression_stage.h"
+#include "dataplane/pipeline/io_pool.h"
 #include "dataplane/pipeline/open_file_cache.h"
 #include "dataplane/proxy/tls_handshake_session.h"
 #include "dataplane/proxy/worker.h"
@@ -768,6 +769,12 @@ int Run(const Flags& flags) {
   // Each worker thread makes its open-file cache on its first static file.
   pipeline::OpenFileCache::Configure(static_cast<size_t>(flags.open_file_cache_entries),
                                      flags.open_file_cache_valid_seconds * 1'000'000'000);
+  // Static files the cache does not hold fresh are opened on these threads
+  // (as nginx's thread pools), never on a worker's loop; without the cache
+  // (or with interval 0) the opens stay on the loop and no pool starts.
+  if (flags.open_file_cache_entries > 0 && flags.open_file_cache_valid_seconds > 0) {
+    pipeline::IoPool::StartProcessPool(/*threads=*/4, /*max_queued=*/4096);
+  }
   // Per-route and per-cluster series: slots given at compile time, counters
   // in each worker (dataplane/metrics).
   metrics::SeriesRegistry series_registry(static_cast<size_t>(flags.metrics_max_routes),

@@ -21,6 +21,12 @@ bool OpenFileInfo::Same(const struct stat& st) const {
          st.st_mtim.tv_sec == mtime.tv_sec && st.st_mtim.tv_nsec == mtime.tv_nsec;
 }
 
+bool OpenFileInfo::Same(const OpenFileInfo& other) const {
+  return exists && other.exists && directory == other.directory && device == other.device &&
+         inode == other.inode && size == other.size && mtime.tv_sec == other.mtime.tv_sec &&
+         mtime.tv_nsec == other.mtime.tv_nsec;
+}
+
 OpenFileCache::OpenFileCache(size_t max_entries, int64_t valid_ns)
     : max_entries_(max_entries == 0 ? 1 : max_entries), valid_ns_(valid_ns < 0 ? 0 : valid_ns) {
   entries_.reserve(max_entries_);
@@ -29,9 +35,7 @@ OpenFileCache::OpenFileCache(size_t max_entries, int64_t valid_ns)
 std::shared_ptr<const OpenFileInfo> OpenFileCache::Get(std::string_view site, const std::string& relative,
                                                        const Disk& disk, int64_t now_ns, bool* hit) {
   *hit = false;
-  scratch_key_.assign(site);
-  scratch_key_.push_back('\0');
-  scratch_key_.append(relative);
+  Key(site, relative);
   auto found = entries_.find(std::string_view(scratch_key_));
   if (found != entries_.end()) {
     List::iterator entry = found->second;
@@ -54,6 +58,35 @@ std::shared_ptr<const OpenFileInfo> OpenFileCache::Get(std::string_view site, co
   auto info = std::make_shared<const OpenFileInfo>(disk.OpenNow(relative));
   if (info->cacheable) Put(scratch_key_, info, now_ns);
   return info;
+}
+
+const std::string& OpenFileCache::Key(std::string_view site, const std::string& relative) {
+  scratch_key_.assign(site);
+  scratch_key_.push_back('\0');
+  scratch_key_.append(relative);
+  return scratch_key_;
+}
+
+bool OpenFileCache::Fresh(std::string_view site, const std::string& relative, int64_t now_ns) {
+  auto found = entries_.find(std::string_view(Key(site, relative)));
+  return found != entries_.end() && now_ns - found->second->checked_ns < valid_ns_;
+}
+
+void OpenFileCache::Offer(std::string_view site, const std::string& relative,
+                          std::shared_ptr<const OpenFileInfo> info, int64_t now_ns) {
+  Key(site, relative);
+  auto found = entries_.find(std::string_view(scratch_key_));
+  if (found != entries_.end()) {
+    List::iterator entry = found->second;
+    if (entry->info->Same(*info)) {
+      entry->checked_ns = now_ns;
+      lru_.splice(lru_.begin(), lru_, entry);
+      return;
+    }
+    entries_.erase(found);
+    lru_.erase(entry);
+  }
+  if (info->cacheable) Put(scratch_key_, std::move(info), now_ns);
 }
 
 void OpenFileCache::Put(std::string_view key, std::shared_ptr<const OpenFileInfo> info, int64_t now_ns) {

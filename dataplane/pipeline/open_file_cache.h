@@ -50,8 +50,9 @@ struct OpenFileInfo {
   uint64_t size = 0;
   struct timespec mtime = {};
 
-  // Whether `st` still describes the file this entry opened.
+  // Whether `st` (or `other`) still describes the file this entry opened.
   bool Same(const struct stat& st) const;
+  bool Same(const OpenFileInfo& other) const;
 };
 
 class OpenFileCache {
@@ -74,6 +75,15 @@ class OpenFileCache {
   // every site on the same directory). `*hit`: answered without an open.
   std::shared_ptr<const OpenFileInfo> Get(std::string_view site, const std::string& relative, const Disk& disk,
                                           int64_t now_ns, bool* hit);
+
+  // Whether `relative` has an entry the validity interval still covers
+  // (Get would answer it without any system call).
+  bool Fresh(std::string_view site, const std::string& relative, int64_t now_ns);
+  // What an open done elsewhere (the I/O pool) found: kept as the entry,
+  // or, when it is the file the entry already holds, the entry is only
+  // marked as checked now (the new descriptor is dropped).
+  void Offer(std::string_view site, const std::string& relative, std::shared_ptr<const OpenFileInfo> info,
+             int64_t now_ns);
 
   size_t size() const { return entries_.size(); }
   size_t max_entries() const { return max_entries_; }
@@ -98,6 +108,7 @@ class OpenFileCache {
     using is_transparent = void;
     size_t operator()(std::string_view key) const { return std::hash<std::string_view>()(key); }
   };
+  const std::string& Key(std::string_view site, const std::string& relative);
   void Put(std::string_view key, std::shared_ptr<const OpenFileInfo> info, int64_t now_ns);
 
   size_t max_entries_;

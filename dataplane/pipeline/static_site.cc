@@ -179,7 +179,7 @@ bool DirectoryFiles::StatNow(const std::string& relative, struct stat* st) const
 std::unique_ptr<OpenedFile> DirectoryFiles::Open(std::string_view relative, OpenCounts* counts) const {
   if (root_fd_ < 0) return nullptr;
   std::string path(relative);
-  OpenFileCache* cache = own_cache_choice_ ? cache_ : OpenFileCache::ForThisThread();
+  OpenFileCache* cache = this->cache();
   std::shared_ptr<const OpenFileInfo> info;
   if (cache != nullptr && !site_key_.empty()) {
     bool hit = false;

@@ -97,6 +97,11 @@ class DirectoryFiles final : public StaticFiles, private OpenFileCache::Disk {
   DirectoryFiles& operator=(const DirectoryFiles&) = delete;
   bool ok() const { return root_fd_ >= 0; }
   std::unique_ptr<OpenedFile> Open(std::string_view relative, OpenCounts* counts = nullptr) const override;
+  // The cache Open uses on this thread (null: none), the site's key in it,
+  // and an open without it (thread-safe: the I/O pool calls it).
+  OpenFileCache* cache() const { return own_cache_choice_ ? cache_ : OpenFileCache::ForThisThread(); }
+  const std::string& site_key() const { return site_key_; }
+  OpenFileInfo OpenUncached(const std::string& relative) const { return OpenNow(relative); }
   // Tests: use `cache` instead of the thread's (null: no cache at all).
   void UseCache(OpenFileCache* cache) {
     cache_ = cache;

@@ -5,6 +5,7 @@
 
 #include "dataplane/metrics/series.h"
 #include "dataplane/pipeline/compression_stage.h"
+#include "dataplane/pipeline/io_pool.h"
 #include "dataplane/pipeline/mime_types.h"
 #include "dataplane/pipeline/static_http.h"
 #include "dataplane/pipeline/static_path.h"
@@ -80,6 +81,84 @@ std::unique_ptr<StaticStage> StaticStage::FromPolicy(const v1::StaticSitePolicy&
     files = std::make_shared<const MemoryFiles>(contents);
   }
   return std::make_unique<StaticStage>(std::move(files), Options::From(policy));
+}
+
+void StaticStage::AddStages(const v1::StaticSitePolicy& policy, std::vector<std::unique_ptr<const Stage>>& stages) {
+  std::shared_ptr<const StaticStage> stage = FromPolicy(policy);
+  if (!policy.root().empty()) stages.push_back(std::make_unique<StaticOpenStage>(stage));
+  stages.push_back(std::make_unique<SharedStaticStage>(std::move(stage)));
+}
+
+std::vector<std::string> StaticStage::Candidates(const ExchangeState& state) const {
+  std::vector<std::string> paths;
+  const std::string& method = state.request.method;
+  if (method != "GET" && method != "HEAD") return paths;
+  std::string_view path = state.request.path;
+  if (!options_.strip_prefix.empty()) {
+    std::string_view prefix = options_.strip_prefix;
+    if (path.substr(0, prefix.size()) != prefix) return paths;
+    path.remove_prefix(prefix.size());
+    if (path.empty() || path.front() != '/') return paths;
+  }
+  StaticPath normalized = NormalizeStaticPath(path);
+  if (normalized.status != 0 || (normalized.hidden && !options_.show_dotfiles)) return paths;
+  const std::string& name = normalized.relative;
+  paths.push_back(name);
+  paths.push_back(name.empty() ? options_.index_file : name + "/" + options_.index_file);
+  if (!options_.spa_fallback.empty()) paths.push_back(options_.spa_fallback);
+  if (options_.precompressed && state.request.headers.Get("accept-encoding") != nullptr) {
+    const size_t files = paths.size();
+    for (size_t i = 0; i < files; ++i) {
+      for (Coding coding : DefaultCodingPreference()) paths.push_back(paths[i] + std::string(SiblingExtension(coding)));
+    }
+  }
+  return paths;
+}
+
+namespace {
+
+// Lives with the exchange: when the client goes away first, the pool's
+// answer still fills the cache but resumes nothing.
+struct StaticOpenData final : StageData {
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+  ~StaticOpenData() override { *alive = false; }
+};
+
+}  // namespace
+
+Verdict StaticOpenStage::OnRequestHead(ExchangeState& state) const {
+  auto files = std::dynamic_pointer_cast<const DirectoryFiles>(serve_->files_);
+  if (state.io == nullptr || files == nullptr || !files->ok() || files->site_key().empty()) return Verdict::kContinue;
+  OpenFileCache* cache = files->cache();
+  if (cache == nullptr || cache->valid_ns() == 0) return Verdict::kContinue;  // interval 0: Get stats anyway
+  std::vector<std::string> paths = serve_->Candidates(state);
+  const int64_t now = OpenFileCache::NowNs();
+  std::erase_if(paths, [&](const std::string& path) { return cache->Fresh(files->site_key(), path, now); });
+  if (paths.empty()) return Verdict::kContinue;
+
+  auto data = std::make_unique<StaticOpenData>();
+  std::shared_ptr<bool> alive = data->alive;
+  auto found = std::make_shared<std::vector<std::shared_ptr<const OpenFileInfo>>>();
+  auto wanted = std::make_shared<const std::vector<std::string>>(std::move(paths));
+  Resumer* resumer = state.resumer;
+  bool submitted = state.io->Submit(
+      [files, wanted, found] {
+        for (const std::string& path : *wanted) {
+          found->push_back(std::make_shared<const OpenFileInfo>(files->OpenUncached(path)));
+        }
+      },
+      [files, wanted, found, alive, resumer] {
+        // On the worker's loop: its own cache.
+        if (OpenFileCache* loop_cache = files->cache(); loop_cache != nullptr) {
+          const int64_t done = OpenFileCache::NowNs();
+          for (size_t i = 0; i < found->size(); ++i) loop_cache->Offer(files->site_key(), (*wanted)[i], (*found)[i], done);
+        }
+        if (*alive && resumer != nullptr) resumer->Resume();
+      });
+  if (!submitted) return Verdict::kContinue;  // the queue is full: the next stage opens on the loop
+  if (state.route_series != nullptr) state.route_series->static_content.open_cache_misses.Add(wanted->size());
+  state.set_data(kStaticOpenData, std::move(data));
+  return Verdict::kPause;
 }
 
 Verdict StaticStage::OnRequestHead(ExchangeState& state) const {
