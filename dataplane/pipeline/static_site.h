@@ -6,16 +6,13 @@
 // (static_stage.h) asks for a relative path the normaliser made safe
 // (static_path.h) and streams what it gets through a BodySource.
 //
-// Blocking: DirectoryFiles opens and stats files on the event loop, and
-// the FileBodySource reads them there (pread; sendfile on plain HTTP/1.1).
-// The worker's open-file cache (open_file_cache.h) takes the open and the
-// fstat off the path of a hot file (one stat per validity interval
-// instead), but a cache miss, a revalidation and every read still run on
-// the loop. That is fine only for local volumes whose hot files sit in the
-// page cache (the sites this is meant for: assets of a few MB, read on
-// every request). A site on network storage (NFS, a slow PVC) can stall
-// every connection of the worker while an open, a stat or a read waits:
-// there is no I/O thread pool yet (see the README).
+// Blocking: DirectoryFiles::Open opens and stats on the calling thread.
+// The static stage calls it on the event loop, but a directory site's
+// chain first has StaticOpenStage open what the worker's open-file cache
+// (open_file_cache.h) lacks on the I/O pool (io_pool.h), so Open normally
+// answers from the cache without a system call. The FileBodySource still
+// reads on the loop (pread; sendfile on plain HTTP/1.1): fine for files in
+// the page cache, a stall on slow network storage (see the README).
 #include <sys/types.h>
 
 #include <cstdint>
