@@ -153,7 +153,10 @@ constexpr const char* kUsage = R"(Usage: sluice-proxy [flags]
                           together hold at most a quarter of the open-files limit)
   --open-file-cache-valid SECONDS  a cached file is checked with one stat at
                           most this often: a file replaced on disk is served
-                          within this time; 0: a stat on every request (default 1)
+                          within this time; 0: a stat on every request (default 1).
+                          Files not fresh in the cache are opened on 4 I/O
+                          threads, not the workers' loops; with either flag 0
+                          there is no pool and opens run on the loops
   --help, --version       (--version: the version and the commit of a stamped build)
 ADDR is HOST:PORT with an IP literal, or :PORT for all interfaces.
 Per-route timeouts and the body size limit come from Ingress annotations
