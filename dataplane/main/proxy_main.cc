@@ -40,6 +40,8 @@
 #include "dataplane/net/event_loop.h"
 #include "dataplane/net/socket.h"
 #include "dataplane/pipeline/compression_stage.h"
+#include "dataplane/pipeline/io_pool.h"
+#include "dataplane/pipeline/open_file_cache.h"
 #include "dataplane/proxy/tls_handshake_session.h"
 #include "dataplane/proxy/worker.h"
 #include "dataplane/ratelimit/redis_limiter.h"
@@ -156,6 +158,16 @@ constexpr const char* kUsage = R"(Usage: sluice-proxy [flags]
                           one cache shared by every worker), bytes or with a
                           K/M/G or Ki/Mi/Gi suffix (powers of 1024); default 256M
   --cache-max-object-size SIZE  larger responses pass through uncached (default 8M)
+  --open-file-cache-entries N  per worker, the static files (directory sites)
+                          kept open with their stat, nginx's open_file_cache;
+                          0: off (default 1000, lowered so that all workers
+                          together hold at most a quarter of the open-files limit)
+  --open-file-cache-valid SECONDS  a cached file is checked with one stat at
+                          most this often: a file replaced on disk is served
+                          within this time; 0: a stat on every request (default 1).
+                          Files not fresh in the cache are opened on 4 I/O
+                          threads, not the workers' loops; with either flag 0
+                          there is no pool and opens run on the loops
   --help, --version       (--version: the version and the commit of a stamped build)
 ADDR is HOST:PORT with an IP literal, or :PORT for all interfaces.
 Per-route timeouts and the body size limit come from Ingress annotations
@@ -208,6 +220,9 @@ struct Flags {
   // Response cache (issue 15).
   uint64_t cache_memory_bytes = 256ull << 20;
   uint64_t cache_max_object_bytes = 8ull << 20;
+  // Open-file cache of static directory sites (per worker).
+  int64_t open_file_cache_entries = 1000;
+  int64_t open_file_cache_valid_seconds = 1;
 };
 
 
@@ -270,7 +285,8 @@ Flags ParseFlags(int argc, char** argv) {
         {"--controller-server-name", 24}, {"--controller-tls-reload", 25},
         {"--waf-audit-log", 26}, {"--waf-extra-rules", 27}, {"--waf-crs-dir", 28},
         {"--metrics-max-routes", 53}, {"--metrics-max-clusters", 54}, {"--cache-memory", 58},
-        {"--cache-max-object-size", 59}, {"--shutdown-grace-period", 63}};
+        {"--cache-max-object-size", 59}, {"--shutdown-grace-period", 63},
+        {"--open-file-cache-entries", 68}, {"--open-file-cache-valid", 69}};
     const std::map<std::string, int*> kHttp2Flags = {
         {"--h2-max-concurrent-streams", &flags.h2_max_concurrent_streams},
         {"--h2-stall-timeout", &flags.h2_stall_timeout_seconds},
@@ -354,6 +370,13 @@ Flags ParseFlags(int argc, char** argv) {
         (known->second == 53 ? flags.metrics_max_routes : flags.metrics_max_clusters) = static_cast<int>(n);
         break;
       }
+      case 68:
+      case 69: {
+        int64_t n = ParseCount(arg, value);
+        if (n > (known->second == 68 ? 100'000 : 86'400)) FlagError("invalid value for " + arg + ": \"" + value + "\"");
+        (known->second == 68 ? flags.open_file_cache_entries : flags.open_file_cache_valid_seconds) = n;
+        break;
+      }
       case 63: flags.shutdown_grace_seconds = static_cast<int>(std::min<int64_t>(ParseCount(arg, value), 3600)); break;
       case 58:
       case 59: {
@@ -409,6 +432,15 @@ Flags ParseFlags(int argc, char** argv) {
     getrlimit(RLIMIT_NOFILE, &files);
     uint64_t limit = files.rlim_cur == RLIM_INFINITY ? 1'000'000 : files.rlim_cur;
     flags.max_connections = static_cast<int64_t>(std::max<uint64_t>(limit / 2, 512));
+  }
+  {
+    // Cached descriptors must leave room for connections: every worker's
+    // cache together holds at most a quarter of the open-files limit.
+    rlimit files{};
+    getrlimit(RLIMIT_NOFILE, &files);
+    uint64_t limit = files.rlim_cur == RLIM_INFINITY ? 1'000'000 : files.rlim_cur;
+    int64_t per_worker = static_cast<int64_t>(limit / 4 / static_cast<uint64_t>(flags.workers));
+    if (flags.open_file_cache_entries > per_worker) flags.open_file_cache_entries = per_worker;
   }
   if (flags.node_id.empty()) {
     char host[256] = {0};
@@ -765,6 +797,15 @@ int Run(const Flags& flags) {
     if (!checked.ok()) FlagError("--waf-extra-rules: " + checked.message());
   }
   compile_options.chain.waf = &firewall;
+  // Each worker thread makes its open-file cache on its first static file.
+  pipeline::OpenFileCache::Configure(static_cast<size_t>(flags.open_file_cache_entries),
+                                     flags.open_file_cache_valid_seconds * 1'000'000'000);
+  // Static files the cache does not hold fresh are opened on these threads
+  // (as nginx's thread pools), never on a worker's loop; without the cache
+  // (or with interval 0) the opens stay on the loop and no pool starts.
+  if (flags.open_file_cache_entries > 0 && flags.open_file_cache_valid_seconds > 0) {
+    pipeline::IoPool::StartProcessPool(/*threads=*/4, /*max_queued=*/4096);
+  }
   // Per-route and per-cluster series: slots given at compile time, counters
   // in each worker (dataplane/metrics).
   metrics::SeriesRegistry series_registry(static_cast<size_t>(flags.metrics_max_routes),

@@ -38,6 +38,10 @@ void SeriesTotals::Add(const SeriesCounters& c) {
   for (size_t i = 0; i < kCacheOutcomes; ++i) cache[i] += c.cache[i].Get();
   cache_waits += c.cache_waits.Get();
   for (size_t i = 0; i < kCacheFillResults; ++i) cache_fills[i] += c.cache_fills[i].Get();
+  for (size_t i = 0; i < kStaticKinds; ++i) static_responses[i] += c.static_content.responses[i].Get();
+  static_bytes_sent += c.static_content.bytes_sent.Get();
+  open_cache_hits += c.static_content.open_cache_hits.Get();
+  open_cache_misses += c.static_content.open_cache_misses.Get();
 }
 
 void SeriesTotals::Add(const SeriesTotals& o) {
@@ -55,6 +59,10 @@ void SeriesTotals::Add(const SeriesTotals& o) {
   for (size_t i = 0; i < kCacheOutcomes; ++i) cache[i] += o.cache[i];
   cache_waits += o.cache_waits;
   for (size_t i = 0; i < kCacheFillResults; ++i) cache_fills[i] += o.cache_fills[i];
+  for (size_t i = 0; i < kStaticKinds; ++i) static_responses[i] += o.static_responses[i];
+  static_bytes_sent += o.static_bytes_sent;
+  open_cache_hits += o.open_cache_hits;
+  open_cache_misses += o.open_cache_misses;
 }
 
 namespace {
@@ -78,6 +86,21 @@ void SeriesTotals::Subtract(const SeriesTotals& o) {
   for (size_t i = 0; i < kCacheOutcomes; ++i) cache[i] = Minus(cache[i], o.cache[i]);
   cache_waits = Minus(cache_waits, o.cache_waits);
   for (size_t i = 0; i < kCacheFillResults; ++i) cache_fills[i] = Minus(cache_fills[i], o.cache_fills[i]);
+  for (size_t i = 0; i < kStaticKinds; ++i) static_responses[i] = Minus(static_responses[i], o.static_responses[i]);
+  static_bytes_sent = Minus(static_bytes_sent, o.static_bytes_sent);
+  open_cache_hits = Minus(open_cache_hits, o.open_cache_hits);
+  open_cache_misses = Minus(open_cache_misses, o.open_cache_misses);
+}
+
+StaticKind StaticKindOf(int status) {
+  switch (status) {
+    case 200: return StaticKind::kFull;
+    case 206: return StaticKind::kPartial;
+    case 304: return StaticKind::kNotModified;
+    case 404: return StaticKind::kNotFound;
+    case 405: return StaticKind::kMethodNotAllowed;
+    default: return StaticKind::kOther;
+  }
 }
 
 WorkerSeries::WorkerSeries(size_t max_routes, size_t max_clusters)
@@ -299,6 +322,29 @@ void AppendCacheSeriesText(std::string& out, const char* prefix, const std::vect
              std::to_string(totals[s].cache_fills[i]) + "\n";
     }
   }
+}
+
+void AppendStaticSeriesText(std::string& out, const std::vector<std::string>& labels,
+                            const std::vector<SeriesTotals>& totals) {
+  const std::string responses = "sluice_route_static_responses_total";
+  Header(out, responses, "counter",
+         "Static site responses, by kind (full 200, partial 206, not_modified 304, not_found 404, "
+         "method_not_allowed 405, other: redirects, 400, 412, 416, 500).");
+  for (size_t s = 0; s < labels.size(); ++s) {
+    for (size_t k = 0; k < kStaticKinds; ++k) {
+      out += responses + "{" + labels[s] + ",kind=\"" + kStaticKindNames[k] + "\"} " +
+             std::to_string(totals[s].static_responses[k]) + "\n";
+    }
+  }
+  Counter(out, "sluice_route_static_sent_bytes_total",
+          "Bytes of static site responses queued for clients (heads and bodies).", labels, totals,
+          &SeriesTotals::static_bytes_sent);
+  Counter(out, "sluice_route_static_open_cache_hits_total",
+          "Static file lookups answered by the worker's open-file cache (no open).", labels, totals,
+          &SeriesTotals::open_cache_hits);
+  Counter(out, "sluice_route_static_open_cache_misses_total",
+          "Static file lookups that opened the path on disk (directory sites).", labels, totals,
+          &SeriesTotals::open_cache_misses);
 }
 
 }  // namespace sluice::metrics

@@ -66,6 +66,22 @@ inline constexpr const char* kCacheOutcomeNames[kCacheOutcomes] = {"",     "hit"
 // sluice_route_cache_fills_total (index 0: no fill, not exported).
 inline constexpr size_t kCacheFillResults = 3;
 inline constexpr const char* kCacheFillResultNames[kCacheFillResults] = {"", "stored", "abandoned"};
+// Static content (routes that serve a static site): responses by kind,
+// `kind` label. Index StaticKind.
+enum class StaticKind : uint8_t { kFull, kPartial, kNotModified, kNotFound, kMethodNotAllowed, kOther };
+inline constexpr size_t kStaticKinds = 6;
+inline constexpr const char* kStaticKindNames[kStaticKinds] = {"full",      "partial",           "not_modified",
+                                                               "not_found", "method_not_allowed", "other"};
+// The kind of a static response by its status (200, 206, 304, 404, 405;
+// the rest, 301/400/412/416/500, is "other").
+StaticKind StaticKindOf(int status);
+
+struct StaticCounters {
+  Cell responses[kStaticKinds];
+  Cell bytes_sent;         // heads and bodies queued for the client
+  Cell open_cache_hits;    // opens the worker's open-file cache answered
+  Cell open_cache_misses;  // opens that went to the disk
+};
 
 // The counters of one route or one cluster on one worker.
 struct SeriesCounters {
@@ -82,6 +98,7 @@ struct SeriesCounters {
   Cell cache[kCacheOutcomes];
   Cell cache_waits;  // misses that waited for another request's fill
   Cell cache_fills[kCacheFillResults];
+  StaticCounters static_content;  // routes with a static site only (the static stage)
 };
 
 // What one finished exchange adds (filled from the ExchangeState).
@@ -111,6 +128,8 @@ struct SeriesTotals {
   uint64_t cache[kCacheOutcomes] = {};
   uint64_t cache_waits = 0;
   uint64_t cache_fills[kCacheFillResults] = {};
+  uint64_t static_responses[kStaticKinds] = {};
+  uint64_t static_bytes_sent = 0, open_cache_hits = 0, open_cache_misses = 0;
 
   void Add(const SeriesCounters& counters);
   void Add(const SeriesTotals& other);
@@ -217,5 +236,9 @@ void AppendSeriesText(std::string& out, const char* prefix, const std::vector<st
 // slots that saw a caching route's request (the others would be all zero).
 void AppendCacheSeriesText(std::string& out, const char* prefix, const std::vector<std::string>& labels,
                            const std::vector<SeriesTotals>& totals);
+// The static-content families (sluice_route_static_*) of the routes that
+// serve a static site.
+void AppendStaticSeriesText(std::string& out, const std::vector<std::string>& labels,
+                            const std::vector<SeriesTotals>& totals);
 
 }  // namespace sluice::metrics

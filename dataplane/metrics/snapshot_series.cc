@@ -43,10 +43,12 @@ std::string SeriesText(const SeriesRegistry& registry, const std::vector<const W
                        const snapshot::CompiledSnapshot* current) {
   std::vector<bool> seen_routes(registry.max_routes() + 1), seen_clusters(registry.max_clusters() + 1);
   std::vector<std::pair<std::string, uint32_t>> routes, clusters;  // (labels, slot), sorted: stable output
+  std::vector<bool> static_slots(registry.max_routes() + 1);       // routes serving a static site
   if (current != nullptr) {
     current->ForEachVirtualHost([&](const snapshot::CompiledVirtualHost& host) {
       for (const snapshot::CompiledRoute& route : host.routes) {
         uint32_t slot = route.metrics_slot;
+        if (slot < static_slots.size() && route.policy.has_static_site()) static_slots[slot] = true;
         if (slot >= seen_routes.size() || seen_routes[slot]) continue;
         seen_routes[slot] = true;
         routes.emplace_back(RouteLabelText(registry, slot), slot);
@@ -73,6 +75,16 @@ std::string SeriesText(const SeriesRegistry& registry, const std::vector<const W
     if (route) AppendCacheSeriesText(out, prefix, labels, totals);
   };
   family("sluice_route", true, routes);
+  {
+    std::vector<std::string> labels;
+    std::vector<SeriesTotals> totals;
+    for (const auto& [text, slot] : routes) {
+      if (!static_slots[slot]) continue;
+      labels.push_back(text);
+      totals.push_back(registry.Exported(true, slot, Sum(workers, true, slot)));
+    }
+    if (!labels.empty()) AppendStaticSeriesText(out, labels, totals);
+  }
   family("sluice_cluster", false, clusters);
   prom::Single(out, "sluice_route_series", "gauge", "Route label sets holding a series slot now.",
                static_cast<double>(registry.route_series()));

@@ -20,7 +20,20 @@ BodySource::Chunk MemoryBodySource::Next(size_t max) {
 FileBodySource::FileBodySource(int fd, uint64_t offset, uint64_t length, size_t block)
     : fd_(fd), next_(offset), end_(offset + length), length_(length), block_(std::max<size_t>(block, 1)) {}
 
+FileBodySource::FileBodySource(std::shared_ptr<const FileHandle> file, uint64_t offset, uint64_t length,
+                               size_t block)
+    : shared_(std::move(file)),
+      fd_(shared_->fd()),
+      next_(offset),
+      end_(offset + length),
+      length_(length),
+      block_(std::max<size_t>(block, 1)) {}
+
 FileBodySource::~FileBodySource() {
+  if (shared_ == nullptr && fd_ >= 0) close(fd_);
+}
+
+FileHandle::~FileHandle() {
   if (fd_ >= 0) close(fd_);
 }
 

@@ -90,11 +90,29 @@ class SequenceBodySource final : public BodySource {
   int64_t length_ = 0;
 };
 
+// An open descriptor shared by the responses reading it (a static site's
+// file, kept by a worker's open-file cache): closed with its last holder.
+// Readers use pread/sendfile with explicit offsets, never the shared file
+// position.
+class FileHandle {
+ public:
+  explicit FileHandle(int fd) : fd_(fd) {}
+  ~FileHandle();
+  FileHandle(const FileHandle&) = delete;
+  FileHandle& operator=(const FileHandle&) = delete;
+  int fd() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
 // [offset, offset + length) of an open file, read with pread in blocks of
-// at most `block` bytes. Owns (and closes) `fd`.
+// at most `block` bytes. Owns (and closes) `fd`, or shares `file`.
 class FileBodySource final : public BodySource {
  public:
   FileBodySource(int fd, uint64_t offset, uint64_t length, size_t block = 64 * 1024);
+  FileBodySource(std::shared_ptr<const FileHandle> file, uint64_t offset, uint64_t length,
+                 size_t block = 64 * 1024);
   ~FileBodySource() override;
   FileBodySource(const FileBodySource&) = delete;
   FileBodySource& operator=(const FileBodySource&) = delete;
@@ -107,6 +125,7 @@ class FileBodySource final : public BodySource {
   void Skip(uint64_t n) override { next_ += std::min(n, end_ - next_); }
 
  private:
+  std::shared_ptr<const FileHandle> shared_;  // null: fd_ is this source's own
   int fd_;
   uint64_t next_;
   uint64_t end_;

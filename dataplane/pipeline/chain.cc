@@ -160,7 +160,7 @@ std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const C
                                                            : defaults.max_request_body_bytes;
   if (max_body != 0) stages.push_back(std::make_unique<BodyLimitStage>(max_body));
   // Static content: the route answers from its site (every request).
-  if (policy.has_static_site()) stages.push_back(StaticStage::FromPolicy(policy.static_site()));
+  if (policy.has_static_site()) StaticStage::AddStages(policy.static_site(), stages);
   if (!rewrite.target.empty() || !policy.x_forwarded_prefix().empty()) {
     stages.push_back(std::make_unique<RewriteStage>(rewrite.target, std::string(rewrite.path), rewrite.regex,
                                                     policy.x_forwarded_prefix()));

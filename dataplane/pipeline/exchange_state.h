@@ -39,6 +39,7 @@ struct AddedField {
 };
 
 struct CompressionStats;
+class IoOffload;
 }  // namespace sluice::pipeline
 namespace sluice::metrics {
 struct SeriesCounters;
@@ -84,6 +85,7 @@ enum StageDataSlot : size_t {
   kExtAuthData,      // the auth subrequest and its answer (ext_auth_stage)
   kCustomErrorsData, // the default backend's page (custom_errors_stage)
   kCacheData,  // the request's cache key, fill and Cache-Status (cache_stage)
+  kStaticOpenData,  // the request's opens on the I/O pool (static_stage: StaticOpenStage)
   kStageDataSlots,
 };
 
@@ -177,6 +179,9 @@ struct ExchangeState {
   subrequest::Client* subrequests = nullptr;
   // This worker's cache of external auth decisions, or null.
   AuthCache* auth_cache = nullptr;
+  // This worker's way to the process's I/O thread pool (io_pool.h), or
+  // null (tests, no pool): blocking file opens off the loop.
+  IoOffload* io = nullptr;
 
   // The response head ends the response (HEAD, 204, 304, an upstream
   // HEADERS frame with END_STREAM): no body and no tail may follow it.

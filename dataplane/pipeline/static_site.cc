@@ -47,20 +47,16 @@ class DirectoryEntry final : public OpenedFile {
 
 class DiskFile final : public OpenedFile {
  public:
-  explicit DiskFile(int fd) : fd_(fd) {}
-  ~DiskFile() override { close(fd_); }
-  DiskFile(const DiskFile&) = delete;
-  DiskFile& operator=(const DiskFile&) = delete;
-  // Each source owns a duplicate (one dup per response: a multipart answer
-  // reads several ranges, and the file closes with its last source).
+  explicit DiskFile(std::shared_ptr<const OpenFileInfo> info) : info_(std::move(info)) {}
+  // Every source shares the one descriptor (a multipart answer reads
+  // several ranges; the open-file cache keeps it for the next request): no
+  // dup, no close per response. The descriptor closes with its last holder.
   std::unique_ptr<BodySource> Read(uint64_t offset, uint64_t length) override {
-    int fd = fcntl(fd_, F_DUPFD_CLOEXEC, 0);
-    if (fd < 0) return nullptr;
-    return std::make_unique<FileBodySource>(fd, offset, length);
+    return std::make_unique<FileBodySource>(info_->file, offset, length);
   }
 
  private:
-  int fd_;
+  std::shared_ptr<const OpenFileInfo> info_;
 };
 
 bool Openat2Missing() {
@@ -89,7 +85,7 @@ MemoryFiles::MemoryFiles(const std::vector<std::pair<std::string, std::string>>&
   }
 }
 
-std::unique_ptr<OpenedFile> MemoryFiles::Open(std::string_view relative) const {
+std::unique_ptr<OpenedFile> MemoryFiles::Open(std::string_view relative, OpenCounts*) const {
   if (auto it = files_.find(relative); it != files_.end()) {
     auto file = std::make_unique<MemoryFile>(it->second.content);
     file->size = it->second.content->size();
@@ -106,8 +102,11 @@ std::unique_ptr<OpenedFile> MemoryFiles::Open(std::string_view relative) const {
 
 DirectoryFiles::DirectoryFiles(const std::string& root) {
   root_fd_ = open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  struct stat st;
+  if (root_fd_ >= 0 && fstat(root_fd_, &st) == 0) {
+    site_key_ = Hex(static_cast<uint64_t>(st.st_dev)) + ":" + Hex(static_cast<uint64_t>(st.st_ino));
+  }
 }
-
 DirectoryFiles::~DirectoryFiles() {
   if (root_fd_ >= 0) close(root_fd_);
 }
@@ -145,28 +144,63 @@ int DirectoryFiles::OpenBeneath(const std::string& relative) const {
   return -1;
 }
 
-std::unique_ptr<OpenedFile> DirectoryFiles::Open(std::string_view relative) const {
-  if (root_fd_ < 0) return nullptr;
-  int fd = OpenBeneath(std::string(relative));
-  if (fd < 0) return nullptr;
+OpenFileInfo DirectoryFiles::OpenNow(const std::string& relative) const {
+  OpenFileInfo info;
+  int fd = OpenBeneath(relative);
+  if (fd < 0) {
+    // Only "nothing there" is worth remembering; EMFILE, EIO, EACCES or an
+    // escape refused by RESOLVE_BENEATH (EXDEV) are looked up each time.
+    info.cacheable = errno == ENOENT || errno == ENOTDIR;
+    return info;
+  }
   struct stat st;
   if (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
     close(fd);
-    return nullptr;
+    return info;  // devices, FIFOs, sockets: never served, cached as nothing
   }
-  if (S_ISDIR(st.st_mode)) {
+  info.exists = true;
+  info.directory = S_ISDIR(st.st_mode);
+  info.device = st.st_dev;
+  info.inode = st.st_ino;
+  info.size = static_cast<uint64_t>(st.st_size);
+  info.mtime = st.st_mtim;
+  if (info.directory) {
     close(fd);
+  } else {
+    info.file = std::make_shared<const FileHandle>(fd);
+  }
+  return info;
+}
+
+bool DirectoryFiles::StatNow(const std::string& relative, struct stat* st) const {
+  return fstatat(root_fd_, relative.empty() ? "." : relative.c_str(), st, 0) == 0;
+}
+
+std::unique_ptr<OpenedFile> DirectoryFiles::Open(std::string_view relative, OpenCounts* counts) const {
+  if (root_fd_ < 0) return nullptr;
+  std::string path(relative);
+  OpenFileCache* cache = this->cache();
+  std::shared_ptr<const OpenFileInfo> info;
+  if (cache != nullptr && !site_key_.empty()) {
+    bool hit = false;
+    info = cache->Get(site_key_, path, *this, OpenFileCache::NowNs(), &hit);
+    if (counts != nullptr) ++(hit ? counts->cache_hits : counts->cache_misses);
+  } else {
+    info = std::make_shared<const OpenFileInfo>(OpenNow(path));
+  }
+  if (!info->exists) return nullptr;
+  if (info->directory) {
     auto directory = std::make_unique<DirectoryEntry>();
     directory->directory = true;
     return directory;
   }
-  auto file = std::make_unique<DiskFile>(fd);
-  file->size = static_cast<uint64_t>(st.st_size);
-  file->last_modified = st.st_mtim.tv_sec;
+  auto file = std::make_unique<DiskFile>(info);
+  file->size = info->size;
+  file->last_modified = info->mtime.tv_sec;
   // Size and modification time, as nginx: equal on every proxy mounting
   // the same volume, and changed by any rewrite of the file.
-  file->etag = "\"" + Hex(static_cast<uint64_t>(st.st_mtim.tv_sec)) + "." +
-               Hex(static_cast<uint64_t>(st.st_mtim.tv_nsec)) + "-" + Hex(file->size) + "\"";
+  file->etag = "\"" + Hex(static_cast<uint64_t>(info->mtime.tv_sec)) + "." +
+               Hex(static_cast<uint64_t>(info->mtime.tv_nsec)) + "-" + Hex(file->size) + "\"";
   return file;
 }
 

@@ -6,12 +6,13 @@
 // (static_stage.h) asks for a relative path the normaliser made safe
 // (static_path.h) and streams what it gets through a BodySource.
 //
-// Blocking: DirectoryFiles opens and stats files on the event loop, and
-// the FileBodySource reads them there (pread). That is fine only for local
-// volumes whose hot files sit in the page cache (the sites this is meant
-// for: assets of a few MB, read on every request). A site on network
-// storage (NFS, a slow PVC) can stall every connection of the worker while
-// a read waits: there is no thread pool yet (see the README).
+// Blocking: DirectoryFiles::Open opens and stats on the calling thread.
+// The static stage calls it on the event loop, but a directory site's
+// chain first has StaticOpenStage open what the worker's open-file cache
+// (open_file_cache.h) lacks on the I/O pool (io_pool.h), so Open normally
+// answers from the cache without a system call. The FileBodySource still
+// reads on the loop (pread; sendfile on plain HTTP/1.1): fine for files in
+// the page cache, a stall on slow network storage (see the README).
 #include <sys/types.h>
 
 #include <cstdint>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "dataplane/pipeline/body_source.h"
+#include "dataplane/pipeline/open_file_cache.h"
 
 namespace sluice::pipeline {
 
@@ -39,12 +41,20 @@ class OpenedFile {
   virtual std::unique_ptr<BodySource> Read(uint64_t offset, uint64_t length) = 0;
 };
 
+// Opens answered by a worker's open-file cache and opens that went to the
+// disk (a request may look up several paths: the index, siblings).
+struct OpenCounts {
+  uint32_t cache_hits = 0;
+  uint32_t cache_misses = 0;
+};
+
 class StaticFiles {
  public:
   virtual ~StaticFiles() = default;
   // `relative` is a normalised path ("" is the root): null when there is
   // nothing (or nothing regular: devices, FIFOs and sockets are never served).
-  virtual std::unique_ptr<OpenedFile> Open(std::string_view relative) const = 0;
+  // `counts` (optional) adds whether the open-file cache answered.
+  virtual std::unique_ptr<OpenedFile> Open(std::string_view relative, OpenCounts* counts = nullptr) const = 0;
 };
 
 // A site pushed in the snapshot. Each file's bytes are shared with every
@@ -53,7 +63,7 @@ class MemoryFiles final : public StaticFiles {
  public:
   // path -> content; paths as in StaticFile.path ("css/site.css").
   explicit MemoryFiles(const std::vector<std::pair<std::string, std::string>>& files);
-  std::unique_ptr<OpenedFile> Open(std::string_view relative) const override;
+  std::unique_ptr<OpenedFile> Open(std::string_view relative, OpenCounts* counts = nullptr) const override;
 
  private:
   struct File {
@@ -71,18 +81,38 @@ class MemoryFiles final : public StaticFiles {
 // missing (ENOSYS: kernels before 5.6, some seccomp profiles) each
 // component is opened with O_NOFOLLOW instead: no symlink at all is
 // followed then.
-class DirectoryFiles final : public StaticFiles {
+//
+// Opens go through the calling thread's open-file cache when there is one
+// (OpenFileCache::ForThisThread, or the one given: tests), keyed by the
+// root directory's device and inode, so that the sites of successive
+// snapshots on the same directory share their entries.
+class DirectoryFiles final : public StaticFiles, private OpenFileCache::Disk {
  public:
   explicit DirectoryFiles(const std::string& root);
   ~DirectoryFiles() override;
   DirectoryFiles(const DirectoryFiles&) = delete;
   DirectoryFiles& operator=(const DirectoryFiles&) = delete;
   bool ok() const { return root_fd_ >= 0; }
-  std::unique_ptr<OpenedFile> Open(std::string_view relative) const override;
+  std::unique_ptr<OpenedFile> Open(std::string_view relative, OpenCounts* counts = nullptr) const override;
+  // The cache Open uses on this thread (null: none), the site's key in it,
+  // and an open without it (thread-safe: the I/O pool calls it).
+  OpenFileCache* cache() const { return own_cache_choice_ ? cache_ : OpenFileCache::ForThisThread(); }
+  const std::string& site_key() const { return site_key_; }
+  OpenFileInfo OpenUncached(const std::string& relative) const { return OpenNow(relative); }
+  // Tests: use `cache` instead of the thread's (null: no cache at all).
+  void UseCache(OpenFileCache* cache) {
+    cache_ = cache;
+    own_cache_choice_ = true;
+  }
 
  private:
+  OpenFileInfo OpenNow(const std::string& relative) const override;
+  bool StatNow(const std::string& relative, struct stat* st) const override;
   int OpenBeneath(const std::string& relative) const;
   int root_fd_ = -1;
+  std::string site_key_;  // the root's device and inode
+  OpenFileCache* cache_ = nullptr;
+  bool own_cache_choice_ = false;
 };
 
 }  // namespace sluice::pipeline

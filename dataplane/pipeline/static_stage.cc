@@ -4,7 +4,9 @@
 #include <span>
 
 #include "dataplane/http/conditional/conditional.h"
+#include "dataplane/metrics/series.h"
 #include "dataplane/pipeline/compression_stage.h"
+#include "dataplane/pipeline/io_pool.h"
 #include "dataplane/pipeline/mime_types.h"
 #include "dataplane/pipeline/static_http.h"
 #include "dataplane/pipeline/static_path.h"
@@ -84,7 +86,102 @@ std::unique_ptr<StaticStage> StaticStage::FromPolicy(const v1::StaticSitePolicy&
   return std::make_unique<StaticStage>(std::move(files), Options::From(policy));
 }
 
+void StaticStage::AddStages(const v1::StaticSitePolicy& policy, std::vector<std::unique_ptr<const Stage>>& stages) {
+  std::shared_ptr<const StaticStage> stage = FromPolicy(policy);
+  if (!policy.root().empty()) stages.push_back(std::make_unique<StaticOpenStage>(stage));
+  stages.push_back(std::make_unique<SharedStaticStage>(std::move(stage)));
+}
+
+std::vector<std::string> StaticStage::Candidates(const ExchangeState& state) const {
+  std::vector<std::string> paths;
+  const std::string& method = state.request.method;
+  if (method != "GET" && method != "HEAD") return paths;
+  std::string_view path = state.request.path;
+  if (!options_.strip_prefix.empty()) {
+    std::string_view prefix = options_.strip_prefix;
+    if (path.substr(0, prefix.size()) != prefix) return paths;
+    path.remove_prefix(prefix.size());
+    if (path.empty() || path.front() != '/') return paths;
+  }
+  StaticPath normalized = NormalizeStaticPath(path);
+  if (normalized.status != 0 || (normalized.hidden && !options_.show_dotfiles)) return paths;
+  const std::string& name = normalized.relative;
+  paths.push_back(name);
+  paths.push_back(name.empty() ? options_.index_file : name + "/" + options_.index_file);
+  if (!options_.spa_fallback.empty()) paths.push_back(options_.spa_fallback);
+  if (options_.precompressed && state.request.headers.Get("accept-encoding") != nullptr) {
+    const size_t files = paths.size();
+    for (size_t i = 0; i < files; ++i) {
+      for (Coding coding : DefaultCodingPreference()) paths.push_back(paths[i] + std::string(SiblingExtension(coding)));
+    }
+  }
+  return paths;
+}
+
+namespace {
+
+// Lives with the exchange: when the client goes away first, the pool's
+// answer still fills the cache but resumes nothing.
+struct StaticOpenData final : StageData {
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+  ~StaticOpenData() override { *alive = false; }
+};
+
+}  // namespace
+
+Verdict StaticOpenStage::OnRequestHead(ExchangeState& state) const {
+  auto files = std::dynamic_pointer_cast<const DirectoryFiles>(serve_->files_);
+  if (state.io == nullptr || files == nullptr || !files->ok() || files->site_key().empty()) return Verdict::kContinue;
+  OpenFileCache* cache = files->cache();
+  if (cache == nullptr || cache->valid_ns() == 0) return Verdict::kContinue;  // interval 0: Get stats anyway
+  std::vector<std::string> paths = serve_->Candidates(state);
+  const int64_t now = OpenFileCache::NowNs();
+  std::erase_if(paths, [&](const std::string& path) { return cache->Fresh(files->site_key(), path, now); });
+  if (paths.empty()) return Verdict::kContinue;
+
+  auto data = std::make_unique<StaticOpenData>();
+  std::shared_ptr<bool> alive = data->alive;
+  auto found = std::make_shared<std::vector<std::shared_ptr<const OpenFileInfo>>>();
+  auto wanted = std::make_shared<const std::vector<std::string>>(std::move(paths));
+  Resumer* resumer = state.resumer;
+  bool submitted = state.io->Submit(
+      [files, wanted, found] {
+        for (const std::string& path : *wanted) {
+          found->push_back(std::make_shared<const OpenFileInfo>(files->OpenUncached(path)));
+        }
+      },
+      [files, wanted, found, alive, resumer] {
+        // On the worker's loop: its own cache.
+        if (OpenFileCache* loop_cache = files->cache(); loop_cache != nullptr) {
+          const int64_t done = OpenFileCache::NowNs();
+          for (size_t i = 0; i < found->size(); ++i) loop_cache->Offer(files->site_key(), (*wanted)[i], (*found)[i], done);
+        }
+        if (*alive && resumer != nullptr) resumer->Resume();
+      });
+  if (!submitted) return Verdict::kContinue;  // the queue is full: the next stage opens on the loop
+  if (state.route_series != nullptr) state.route_series->static_content.open_cache_misses.Add(wanted->size());
+  state.set_data(kStaticOpenData, std::move(data));
+  return Verdict::kPause;
+}
+
 Verdict StaticStage::OnRequestHead(ExchangeState& state) const {
+  OpenCounts counts;
+  Verdict verdict = Answer(state, counts);
+  if (metrics::SeriesCounters* series = state.route_series; series != nullptr) {
+    if (counts.cache_hits != 0) series->static_content.open_cache_hits.Add(counts.cache_hits);
+    if (counts.cache_misses != 0) series->static_content.open_cache_misses.Add(counts.cache_misses);
+  }
+  return verdict;
+}
+
+void StaticStage::OnComplete(const ExchangeState& state) const {
+  metrics::SeriesCounters* series = state.route_series;
+  if (series == nullptr) return;
+  series->static_content.responses[static_cast<size_t>(metrics::StaticKindOf(state.status))].Add();
+  if (state.bytes_out != 0) series->static_content.bytes_sent.Add(state.bytes_out);
+}
+
+Verdict StaticStage::Answer(ExchangeState& state, OpenCounts& counts) const {
   const std::string& method = state.request.method;
   if (method != "GET" && method != "HEAD") {
     state.reply.status = 405;
@@ -112,7 +209,7 @@ Verdict StaticStage::OnRequestHead(ExchangeState& state) const {
   if (normalized.hidden && !options_.show_dotfiles) return Plain(state, 404, "not found\n");
 
   std::string name = normalized.relative;
-  std::unique_ptr<OpenedFile> file = files_->Open(name);
+  std::unique_ptr<OpenedFile> file = files_->Open(name, &counts);
   if (file != nullptr && file->directory) {
     if (!normalized.relative.empty() && !normalized.trailing_slash) {
       // Relative links in the index resolve against "/dir/", not "/".
@@ -125,21 +222,22 @@ Verdict StaticStage::OnRequestHead(ExchangeState& state) const {
       return Verdict::kReply;
     }
     name = name.empty() ? options_.index_file : name + "/" + options_.index_file;
-    file = files_->Open(name);  // no index: 404 (never a listing)
+    file = files_->Open(name, &counts);  // no index: 404 (never a listing)
     if (file != nullptr && file->directory) file = nullptr;
   } else if (file == nullptr && normalized.trailing_slash) {
     file = nullptr;  // "/a.html/" names no directory
   }
   if (file == nullptr && !options_.spa_fallback.empty()) {
     name = options_.spa_fallback;
-    file = files_->Open(name);
+    file = files_->Open(name, &counts);
     if (file != nullptr && file->directory) file = nullptr;
   }
   if (file == nullptr) return Plain(state, 404, "not found\n");
-  return Serve(state, name, std::move(file));
+  return Serve(state, name, std::move(file), counts);
 }
 
-Verdict StaticStage::Serve(ExchangeState& state, const std::string& name, std::unique_ptr<OpenedFile> file) const {
+Verdict StaticStage::Serve(ExchangeState& state, const std::string& name, std::unique_ptr<OpenedFile> file,
+                           OpenCounts& counts) const {
   const http::HeaderMap& request = state.request.headers;
   http::HeaderMap& headers = state.reply.headers;
   headers.Add("content-type", std::string(MimeTypeFor(name)));
@@ -155,7 +253,7 @@ Verdict StaticStage::Serve(ExchangeState& state, const std::string& name, std::u
     for (Coding offered : DefaultCodingPreference()) {
       std::array<Coding, 1> one{offered};
       if (NegotiateCoding(accept, true, one) != offered) continue;
-      std::unique_ptr<OpenedFile> sibling = files_->Open(name + std::string(SiblingExtension(offered)));
+      std::unique_ptr<OpenedFile> sibling = files_->Open(name + std::string(SiblingExtension(offered)), &counts);
       if (sibling == nullptr || sibling->directory) continue;
       present[count] = offered;
       siblings[count++] = std::move(sibling);

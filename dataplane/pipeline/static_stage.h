@@ -21,6 +21,7 @@
 // it as they skip every local reply (compression never recompresses it).
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "dataplane/pipeline/stage.h"
 #include "dataplane/pipeline/static_site.h"
@@ -44,16 +45,65 @@ class StaticStage final : public Stage {
   StaticStage(std::shared_ptr<const StaticFiles> files, Options options);
   // The site a policy names: its directory (opened now, once) or its files.
   static std::unique_ptr<StaticStage> FromPolicy(const v1::StaticSitePolicy& policy);
+  // The stages of a policy, in order: for a directory site StaticOpenStage
+  // (below) then this one; for a ConfigMap site this one only.
+  static void AddStages(const v1::StaticSitePolicy& policy, std::vector<std::unique_ptr<const Stage>>& stages);
 
   std::string_view name() const override { return "static"; }
+  StageOrder order() const override { return StageOrder::kStaticContent; }
+  uint32_t hooks() const override { return kRequestHead | kComplete; }
+  Verdict OnRequestHead(ExchangeState& state) const override;
+  // The route's static counters (state.route_series): the response's kind
+  // and the bytes sent.
+  void OnComplete(const ExchangeState& state) const override;
+
+ private:
+  friend class StaticOpenStage;
+  // The paths Answer may open for this request (the file, the directory's
+  // index, the SPA fallback, their precompressed siblings); none when the
+  // path is refused or the site is in memory.
+  std::vector<std::string> Candidates(const ExchangeState& state) const;
+  Verdict Answer(ExchangeState& state, OpenCounts& counts) const;
+  Verdict Serve(ExchangeState& state, const std::string& name, std::unique_ptr<OpenedFile> file,
+                OpenCounts& counts) const;
+  std::shared_ptr<const StaticFiles> files_;
+  Options options_;
+};
+
+// Directory sites with an I/O pool (ExchangeState::io): before the static
+// stage answers, the paths it may open that the worker's open-file cache
+// does not hold fresh are opened on an I/O thread (open + fstat), the
+// chain pausing meanwhile; the results go into the cache on the loop, and
+// the static stage right after this one answers from it. A request whose
+// paths are all fresh in the cache does not pause. Without a pool, a
+// cache, or with a full queue, the static stage opens on the loop as
+// before. What stays on the loop: reads (sendfile, pread), and the rare
+// entry evicted between the two stages.
+class StaticOpenStage final : public Stage {
+ public:
+  explicit StaticOpenStage(std::shared_ptr<const StaticStage> serve) : serve_(std::move(serve)) {}
+  std::string_view name() const override { return "static_open"; }
   StageOrder order() const override { return StageOrder::kStaticContent; }
   uint32_t hooks() const override { return kRequestHead; }
   Verdict OnRequestHead(ExchangeState& state) const override;
 
  private:
-  Verdict Serve(ExchangeState& state, const std::string& name, std::unique_ptr<OpenedFile> file) const;
-  std::shared_ptr<const StaticFiles> files_;
-  Options options_;
+  std::shared_ptr<const StaticStage> serve_;  // its site and options (the same object as the next stage)
+};
+
+// Forwards to a shared StaticStage (the chain owns its stages uniquely;
+// the open stage needs the same site and options).
+class SharedStaticStage final : public Stage {
+ public:
+  explicit SharedStaticStage(std::shared_ptr<const StaticStage> stage) : stage_(std::move(stage)) {}
+  std::string_view name() const override { return stage_->name(); }
+  StageOrder order() const override { return stage_->order(); }
+  uint32_t hooks() const override { return stage_->hooks(); }
+  Verdict OnRequestHead(ExchangeState& state) const override { return stage_->OnRequestHead(state); }
+  void OnComplete(const ExchangeState& state) const override { stage_->OnComplete(state); }
+
+ private:
+  std::shared_ptr<const StaticStage> stage_;
 };
 
 }  // namespace sluice::pipeline

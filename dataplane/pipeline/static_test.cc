@@ -7,10 +7,18 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <atomic>
+#include <chrono>
 #include <fstream>
+#include <functional>
+#include <mutex>
+#include <thread>
 #include <gtest/gtest.h>
 
+#include "dataplane/metrics/series.h"
 #include "dataplane/pipeline/mime_types.h"
+#include "dataplane/pipeline/io_pool.h"
+#include "dataplane/pipeline/open_file_cache.h"
 #include "dataplane/pipeline/static_http.h"
 #include "dataplane/pipeline/static_path.h"
 #include "dataplane/pipeline/static_site.h"
@@ -327,6 +335,167 @@ TEST_F(DirectorySiteTest, AnswersLastModifiedConditionals) {
   stage.OnRequestHead(range);
   EXPECT_EQ(range.reply.status, 206);
   EXPECT_NE(Body(range).find("root"), std::string::npos);
+}
+
+// The route's static counters: the kind of each answer, the bytes sent and
+// whether the worker's open-file cache answered the lookups.
+TEST_F(DirectorySiteTest, CountsResponsesByKindAndOpenFileCacheUse) {
+  auto files = std::make_shared<DirectoryFiles>(root_);
+  OpenFileCache cache(16, 3600ll * 1'000'000'000);
+  files->UseCache(&cache);
+  StaticStage stage(files, StaticStage::Options{});
+  metrics::SeriesCounters series;
+  auto run = [&](ExchangeState state, int sent_status) {
+    state.route_series = &series;
+    stage.OnRequestHead(state);
+    state.status = sent_status;
+    state.bytes_out = 100;
+    stage.OnComplete(state);
+    return state.reply.status;
+  };
+  EXPECT_EQ(run(Get("/index.html"), 200), 200);
+  EXPECT_EQ(run(Get("/index.html"), 200), 200);
+  EXPECT_EQ(run(Get("/missing.css"), 404), 404);
+  EXPECT_EQ(run(Get("/missing.css"), 404), 404);
+  ExchangeState range = Get("/index.html");
+  range.request.headers.Add("range", "bytes=0-3");
+  EXPECT_EQ(run(std::move(range), 206), 206);
+  ExchangeState post = Get("/index.html");
+  post.request.method = "POST";
+  EXPECT_EQ(run(std::move(post), 405), 405);
+  ExchangeState bad = Get("/%2e%2e/secret.txt");
+  EXPECT_EQ(run(std::move(bad), 400), 400);
+  const metrics::StaticCounters& counted = series.static_content;
+  EXPECT_EQ(counted.responses[static_cast<size_t>(metrics::StaticKind::kFull)].Get(), 2u);
+  EXPECT_EQ(counted.responses[static_cast<size_t>(metrics::StaticKind::kPartial)].Get(), 1u);
+  EXPECT_EQ(counted.responses[static_cast<size_t>(metrics::StaticKind::kNotFound)].Get(), 2u);
+  EXPECT_EQ(counted.responses[static_cast<size_t>(metrics::StaticKind::kMethodNotAllowed)].Get(), 1u);
+  EXPECT_EQ(counted.responses[static_cast<size_t>(metrics::StaticKind::kOther)].Get(), 1u);
+  EXPECT_EQ(counted.bytes_sent.Get(), 700u);
+  // index.html: a miss then two hits; missing.css: a miss then a hit (a
+  // negative entry).
+  EXPECT_EQ(counted.open_cache_misses.Get(), 2u);
+  EXPECT_EQ(counted.open_cache_hits.Get(), 3u);
+}
+
+// The I/O pool's side of a worker, by hand: jobs wait until the test runs
+// their work on another thread and then their `done` (as the loop would).
+class ManualIo final : public IoOffload {
+ public:
+  struct Job {
+    std::function<void()> work, done;
+  };
+  std::vector<Job> jobs;
+  bool full = false;
+  bool Submit(std::function<void()> work, std::function<void()> done) override {
+    if (full) return false;
+    jobs.push_back({std::move(work), std::move(done)});
+    return true;
+  }
+  void RunAll() {
+    for (Job& job : jobs) {
+      std::thread pool_thread(job.work);
+      pool_thread.join();
+      job.done();
+    }
+    jobs.clear();
+  }
+};
+
+struct CountingResumer final : Resumer {
+  int resumed = 0;
+  void Resume() override { ++resumed; }
+};
+
+TEST_F(DirectorySiteTest, OpensCacheMissesOnTheIoPoolThenServesFromTheCache) {
+  auto files = std::make_shared<DirectoryFiles>(root_);
+  OpenFileCache cache(64, 3600ll * 1'000'000'000);
+  files->UseCache(&cache);
+  auto serve = std::make_shared<const StaticStage>(files, StaticStage::Options{});
+  StaticOpenStage open(serve);
+  ManualIo io;
+  CountingResumer resumer;
+  metrics::SeriesCounters series;
+
+  ExchangeState first = Get("/sub/");
+  first.io = &io;
+  first.resumer = &resumer;
+  first.route_series = &series;
+  EXPECT_EQ(open.OnRequestHead(first), Verdict::kPause);
+  ASSERT_EQ(io.jobs.size(), 1u);
+  EXPECT_EQ(cache.size(), 0u);  // nothing opened on this (the loop's) thread
+  io.RunAll();
+  EXPECT_EQ(resumer.resumed, 1);
+  EXPECT_GE(cache.size(), 2u);  // "sub" (a directory) and "sub/index.html" (nothing there)
+  EXPECT_EQ(serve->OnRequestHead(first), Verdict::kReply);
+  EXPECT_EQ(first.reply.status, 404);  // no index in sub/: still answered from the cache
+  // The pool's opens are the misses; the static stage itself only hit.
+  EXPECT_EQ(series.static_content.open_cache_misses.Get(), 2u);
+  EXPECT_EQ(series.static_content.open_cache_hits.Get(), 2u);
+
+  ExchangeState page = Get("/sub/page.html");
+  page.io = &io;
+  page.resumer = &resumer;
+  page.route_series = &series;
+  EXPECT_EQ(open.OnRequestHead(page), Verdict::kPause);
+  io.RunAll();
+  serve->OnRequestHead(page);
+  EXPECT_EQ(page.reply.status, 200);
+  EXPECT_EQ(Body(page), "sub page");
+  EXPECT_EQ(series.static_content.open_cache_misses.Get(), 4u);  // + "sub/page.html" and ".../index.html"
+  EXPECT_EQ(series.static_content.open_cache_hits.Get(), 3u);
+
+  // Fresh in the cache: no pause, no job.
+  ExchangeState again = Get("/sub/page.html");
+  again.io = &io;
+  again.resumer = &resumer;
+  EXPECT_EQ(open.OnRequestHead(again), Verdict::kContinue);
+  EXPECT_TRUE(io.jobs.empty());
+
+  // The client went away while the pool opened: the cache is filled, the
+  // dead exchange is not resumed.
+  auto gone = std::make_unique<ExchangeState>(Get("/index.html"));
+  gone->io = &io;
+  gone->resumer = &resumer;
+  EXPECT_EQ(open.OnRequestHead(*gone), Verdict::kPause);
+  gone.reset();
+  const size_t before = cache.size();
+  io.RunAll();
+  EXPECT_EQ(resumer.resumed, 2);
+  EXPECT_GT(cache.size(), before);
+
+  // A full queue: the static stage opens on the loop as before.
+  io.full = true;
+  ExchangeState busy = Get("/missing-" + std::to_string(before) + ".html");
+  busy.io = &io;
+  EXPECT_EQ(open.OnRequestHead(busy), Verdict::kContinue);
+}
+
+TEST(IoPoolTest, RunsJobsOnItsThreadsAndRefusesBeyondItsQueue) {
+  std::atomic<int> ran{0};
+  std::atomic<bool> started{false}, elsewhere{false};
+  std::mutex gate;
+  std::unique_lock<std::mutex> closed(gate);
+  const std::thread::id caller = std::this_thread::get_id();
+  {
+    IoPool pool(1, 2);
+    // The first job holds the only thread until the gate opens...
+    EXPECT_TRUE(pool.Submit([&] {
+      started = true;
+      std::lock_guard<std::mutex> wait(gate);
+      elsewhere = std::this_thread::get_id() != caller;
+      ++ran;
+    }));
+    for (int i = 0; i < 5000 && !started; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ASSERT_TRUE(started);
+    // ...so two more fill the queue and a third is refused.
+    EXPECT_TRUE(pool.Submit([&] { ++ran; }));
+    EXPECT_TRUE(pool.Submit([&] { ++ran; }));
+    EXPECT_FALSE(pool.Submit([&] { ++ran; }));
+    closed.unlock();
+  }  // the destructor runs what is queued, then joins
+  EXPECT_EQ(ran, 3);
+  EXPECT_TRUE(elsewhere);
 }
 
 TEST(DirectoryFilesTest, AMissingRootAnswers404) {

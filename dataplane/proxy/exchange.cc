@@ -89,6 +89,7 @@ Exchange::Exchange(WorkerContext* ctx, DownstreamStream* downstream, http::Reque
   state_.access_log = ctx->access_log.get();
   state_.compression_stats = &ctx->stats.compression;
   state_.mirror = ctx->mirror;
+  state_.io = ctx->io;
   state_.subrequests = ctx->subrequests.get();
   state_.auth_cache = &ctx->auth_cache;
   state_.loop = ctx->loop;

@@ -64,9 +64,48 @@ class Worker::Listener : public net::IoHandler {
   bool proxy_protocol_;  // every connection starts with a PROXY header
 };
 
+namespace {
+
+// Jobs on the process's I/O pool whose `done` comes back to this worker's
+// loop. The loop is reached under a lock held only by pool threads and by
+// the destructor (never on the request path): a job finishing after the
+// worker is gone posts nothing.
+class LoopIoOffload final : public pipeline::IoOffload {
+ public:
+  LoopIoOffload(pipeline::IoPool* pool, net::EventLoop* loop)
+      : pool_(pool), target_(std::make_shared<Target>()) {
+    target_->loop = loop;
+  }
+  ~LoopIoOffload() override {
+    std::lock_guard<std::mutex> lock(target_->mu);
+    target_->loop = nullptr;
+  }
+  bool Submit(std::function<void()> work, std::function<void()> done) override {
+    return pool_->Submit([target = target_, work = std::move(work), done = std::move(done)]() mutable {
+      work();
+      std::lock_guard<std::mutex> lock(target->mu);
+      if (target->loop != nullptr) target->loop->Post(std::move(done));
+    });
+  }
+
+ private:
+  struct Target {
+    std::mutex mu;
+    net::EventLoop* loop = nullptr;
+  };
+  pipeline::IoPool* pool_;
+  std::shared_ptr<Target> target_;
+};
+
+}  // namespace
+
 Worker::Worker(int index, const ProxyConfig* config, accesslog::AccessLog* access_log)
     : index_(index), ctx_(&loop_, config), mirror_(std::make_unique<mirror::MirrorSender>(&ctx_)) {
   ctx_.mirror = mirror_.get();
+  if (pipeline::IoPool* pool = pipeline::IoPool::Process(); pool != nullptr) {
+    io_ = std::make_unique<LoopIoOffload>(pool, &loop_);
+    ctx_.io = io_.get();
+  }
   ctx_.subrequests = std::make_unique<subrequest::WorkerClient>(&ctx_);
   if (access_log != nullptr) {
     ctx_.access_log = access_log->NewWriter();

@@ -13,6 +13,7 @@
 #include "dataplane/net/event_loop.h"
 #include "dataplane/mirror/mirror_sender.h"
 #include "dataplane/net/socket.h"
+#include "dataplane/pipeline/io_pool.h"
 #include "dataplane/proxy/http1_session.h"
 #include "dataplane/proxy/proxy_header_session.h"
 #include "dataplane/proxy/worker_context.h"
@@ -85,6 +86,8 @@ class Worker : private SessionOwner, private ProxiedConnectionStarter {
   // Declared after ctx_: destroyed first (its copies use ctx_), after Stop()
   // freed the sessions whose exchanges may hold copies being gathered.
   std::unique_ptr<mirror::MirrorSender> mirror_;
+  // This worker's way to the process's I/O pool (null: no pool).
+  std::unique_ptr<pipeline::IoOffload> io_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::shared_ptr<const tls::ServerConfig> initial_tls_;
   Session* sessions_ = nullptr;  // intrusive list; the worker owns them

@@ -21,6 +21,7 @@
 
 namespace sluice::pipeline {
 class MirrorSink;  // pipeline/mirror_sink.h
+class IoOffload;   // pipeline/io_pool.h
 }
 
 namespace sluice::proxy {
@@ -109,6 +110,9 @@ struct WorkerContext {
   // The worker's mirror sender (dataplane/mirror), or null (tests): every
   // exchange's ExchangeState::mirror.
   pipeline::MirrorSink* mirror = nullptr;
+  // The worker's way to the process's I/O pool (pipeline/io_pool.h), or
+  // null: every exchange's ExchangeState::io.
+  pipeline::IoOffload* io = nullptr;
   // Reused for serialising heads on this worker's thread (keeps its
   // capacity, so no allocation per response).
   std::string scratch;

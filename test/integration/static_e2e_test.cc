@@ -8,12 +8,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <regex>
 #include <string>
+#include <thread>
 
 #include "test/support/http_client.h"
 #include "test/support/shell.h"
@@ -332,6 +335,107 @@ TEST_F(StaticEndToEndTest, RefusesEveryTraversal) {
   }
   Curl("dir.local", "/../../secret.txt", "--path-as-is");
   EXPECT_EQ(body_.find(kSecret), std::string::npos);
+}
+
+// The worker's open-file cache under load: a file replaced on disk the way
+// a deploy does it (a new file renamed into place) is served new once the
+// cache's validity interval (the default, 1 s) has passed; every response
+// meanwhile is the whole old or the whole new file, and a connection that
+// saw the new one never sees the old one again. /metrics then shows the
+// cache answering (hits) and the route's static counters, and passes
+// promtool.
+TEST_F(StaticEndToEndTest, ServesAReplacedFileAfterTheOpenFileCacheInterval) {
+  const std::string before(3000, 'o'), after(5000, 'n');
+  Write(root_ + "/deploy.js", before);
+  std::atomic<bool> stop{false};
+  std::atomic<int> requests{0}, news{0}, wrong{0}, old_after_new{0};
+  auto load = [&] {
+    testing::HttpConnection connection(cluster_.http_port());
+    bool seen_new = false;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    for (int i = 0; i < 200000 && !stop && std::chrono::steady_clock::now() < deadline; ++i) {
+      testing::Response response = connection.Get("dir.local", "/deploy.js");
+      ++requests;
+      if (response.status != 200 || (response.body != before && response.body != after)) {
+        ++wrong;
+        return;
+      }
+      if (response.body == after) {
+        seen_new = true;
+        ++news;
+      } else if (seen_new) {
+        ++old_after_new;
+      }
+    }
+  };
+  std::thread first(load), second(load);
+  EXPECT_TRUE(testing::WaitUntil([&] { return requests >= 200 || wrong > 0; }, std::chrono::seconds(15),
+                                 std::chrono::milliseconds(10)));
+  Write(root_ + "/deploy.js.tmp", after);
+  ASSERT_EQ(rename((root_ + "/deploy.js.tmp").c_str(), (root_ + "/deploy.js").c_str()), 0);
+  const int at_replacement = requests;
+  EXPECT_TRUE(testing::WaitUntil([&] { return news >= 200 || wrong > 0; }, std::chrono::seconds(20),
+                                 std::chrono::milliseconds(10)));
+  stop = true;
+  first.join();
+  second.join();
+  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(old_after_new, 0);
+  EXPECT_GE(news, 200) << requests << " requests, " << at_replacement << " before the replacement";
+  EXPECT_EQ(Fetch(cluster_.http_port(), "dir.local", "/deploy.js").body, after);
+
+  EXPECT_EQ(StatusOf(Curl("dir.local", "/deploy.js", "-r 0-9")), 206);
+  EXPECT_EQ(StatusOf(Curl("dir.local", "/missing.js")), 404);
+  std::string metrics = Fetch(cluster_.admin_port(), "127.0.0.1", "/metrics").body;
+  auto value = [&](const std::string& family, const std::string& extra) {
+    std::smatch m;
+    std::regex series(family + "\\{[^}]*host=\"dir\\.local\"[^}]*" + extra + "[^}]*\\} ([0-9]+)");
+    return std::regex_search(metrics, m, series) ? std::stoll(m[1]) : -1;
+  };
+  // Thousands of requests, a handful of opens: the cache answered.
+  EXPECT_GE(value("sluice_route_static_open_cache_hits_total", ""), 1000) << metrics;
+  EXPECT_GE(value("sluice_route_static_open_cache_misses_total", ""), 2);
+  EXPECT_GE(value("sluice_route_static_responses_total", "kind=\"full\""), requests.load());
+  EXPECT_EQ(value("sluice_route_static_responses_total", "kind=\"partial\""), 1);
+  EXPECT_GE(value("sluice_route_static_responses_total", "kind=\"not_found\""), 1);
+  EXPECT_GT(value("sluice_route_static_sent_bytes_total", ""), 3000ll * requests);
+  // A ConfigMap site has no open-file cache: its lookups are neither.
+  EXPECT_NE(metrics.find("sluice_route_static_responses_total{namespace=\"web\",ingress=\"sites\",host=\"cm.local\""),
+            std::string::npos);
+  const char* promtool = "/usr/bin/promtool";
+  if (access(promtool, X_OK) == 0) {
+    std::string path = cluster_.Path("metrics.txt");
+    std::ofstream(path) << metrics;
+    EXPECT_EQ(ShellOutput(std::string("timeout 30 ") + promtool + " check metrics < " + path + " 2>&1; echo exit=$?"),
+              "exit=0\n");
+  }
+}
+
+// Files never seen are opened on the I/O pool while their exchange waits,
+// over HTTP/2 (h2c: a stream per connection with curl, then 8 streams at
+// once on one connection with nghttp, paused and resumed independently)
+// and HTTP/1.1, each answered with its own bytes. (curl with several URLs
+// on one h2c connection gets "Error in the HTTP2 framing layer" from its
+// second stream on, before this change as well (7f7325a), where nghttp's
+// streams on one connection all succeed: not investigated yet.)
+TEST_F(StaticEndToEndTest, AnswersRequestsThatWaitedForTheIoPool) {
+  for (int i = 0; i < 8; ++i) {
+    const std::string name = "/pool/f" + std::to_string(i) + ".txt";
+    Write(root_ + name, "file " + std::to_string(i) + "\n");
+    EXPECT_EQ(ShellOutput("timeout 30 curl -sS --http2-prior-knowledge -H 'Host: dir.local' '" + Url(name) + "' 2>&1"),
+              "file " + std::to_string(i) + "\n");
+  }
+  std::string urls, expected;
+  for (int i = 0; i < 8; ++i) {
+    const std::string name = "/pool/g" + std::to_string(i) + ".txt";
+    Write(root_ + name, "stream " + std::to_string(i) + "\n");
+    urls += " '" + Url(name) + "'";
+    expected += "stream " + std::to_string(i) + "\n";
+  }
+  EXPECT_EQ(ShellOutput("timeout 30 nghttp -H ':authority: dir.local'" + urls + " 2>&1 | sort"), expected);
+  Write(root_ + "/pool/h1.txt", "over http/1.1");
+  EXPECT_EQ(Fetch(cluster_.http_port(), "dir.local", "/pool/h1.txt").body, "over http/1.1");
+  EXPECT_EQ(Fetch(cluster_.http_port(), "dir.local", "/pool/nothing.txt").status, 404);
 }
 
 }  // namespace
