@@ -6,6 +6,8 @@
 // functions only fill their output once the head terminator is present, so
 // an incomplete head costs no allocation.
 #include <algorithm>
+#include <bit>
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
 
@@ -221,12 +223,44 @@ inline bool IsServerField(std::string_view line) {
   return (first == 's' || first == 'x') && IsServerFieldSlow(line);
 }
 
+// "Connection: keep-alive", in any case, and nothing else on the line (a
+// valid field line by construction). Three overlapping 8-byte words (at 0,
+// 8 and 14), letters folded to lower case by OR-ing 0x20 into letter bytes
+// only: ':', ' ' and '-' must match exactly (0x1a, NUL and CR would fold
+// onto them). A byte loop with a case fold per byte was ~150 instructions.
+constexpr std::string_view kKeepAliveLine = "connection: keep-alive";
+constexpr uint64_t LineWord(size_t at, bool letters_only) {
+  uint64_t word = 0;
+  for (size_t i = 0; i < 8; ++i) {
+    const char c = kKeepAliveLine[at + i];
+    const bool letter = c >= 'a' && c <= 'z';
+    word |= uint64_t{letters_only ? (letter ? 0x20u : 0u) : static_cast<uint8_t>(c)} << (8 * i);
+  }
+  return word;
+}
+// Folded at compile time (a runtime LineWord was a loop per word).
+constexpr uint64_t kKeepAliveFold[3] = {LineWord(0, true), LineWord(8, true), LineWord(14, true)};
+constexpr uint64_t kKeepAliveWord[3] = {LineWord(0, false), LineWord(8, false), LineWord(14, false)};
+inline bool IsKeepAliveLine(std::string_view line) {
+  static_assert(std::endian::native == std::endian::little, "words are loaded little-endian");
+  static_assert(kKeepAliveLine.size() == 22);
+  if (line.size() != kKeepAliveLine.size()) return false;
+  uint64_t word[3];
+  std::memcpy(&word[0], line.data(), 8);
+  std::memcpy(&word[1], line.data() + 8, 8);
+  std::memcpy(&word[2], line.data() + 14, 8);
+  return ((word[0] | kKeepAliveFold[0]) == kKeepAliveWord[0]) & ((word[1] | kKeepAliveFold[1]) == kKeepAliveWord[1]) &
+         ((word[2] | kKeepAliveFold[2]) == kKeepAliveWord[2]);
+}
+
 // Validates (and fills, when `out` is non-null) the lines of `data` from
 // cursor->pos on. Head is RequestHead or ResponseHead. With
-// `skip_server_fields`, Server and X-Powered-By lines are validated only.
+// `skip_server_fields`, Server and X-Powered-By lines are validated only;
+// with `skip_keep_alive`, an HTTP/1.1 head's "Connection: keep-alive" line
+// is passed over (see set_skip_keep_alive).
 template <typename Head>
 HeadParse Advance(std::string_view data, const Limits& limits, HeadCursor* cursor, Head* out,
-                  bool skip_server_fields = false) {
+                  bool skip_server_fields = false, bool skip_keep_alive = false) {
   constexpr bool kRequest = std::is_same_v<Head, http::RequestHead>;
   const int fail_status = kRequest ? 0 : 502;  // responses: every error is 502
   auto fail = [&](int status, const char* reason) { return Error(fail_status ? fail_status : status, reason); };
@@ -300,6 +334,10 @@ HeadParse Advance(std::string_view data, const Limits& limits, HeadCursor* curso
     const char* reason = "";
     http::HeaderMap* fields = out != nullptr ? &out->headers : nullptr;
     if (skip_server_fields && fields != nullptr && IsServerField(line)) fields = nullptr;  // (line is not empty here)
+    if (skip_keep_alive && fields != nullptr && out->version_major == 1 && out->version_minor == 1 &&
+        IsKeepAliveLine(line)) {
+      continue;
+    }
     if (!syntax::ParseFieldLine(line, fields, &reason)) return fail(400, reason);
   }
 }
@@ -363,7 +401,7 @@ HeadParse ResponseHeadParser::Parse(std::string_view data, http::ResponseHead* o
   // block under 1 KiB, where glibc serves it from its small bins (1 KiB
   // and up makes it consolidate its fastbins first).
   if (cursor_.pos == 0 && head_.headers.mutable_entries().capacity() < 12) head_.headers.mutable_entries().reserve(12);
-  HeadParse r = Advance<http::ResponseHead>(data, limits_, &cursor_, &head_, skip_server_fields_);
+  HeadParse r = Advance<http::ResponseHead>(data, limits_, &cursor_, &head_, skip_server_fields_, skip_keep_alive_);
   if (r.state == ParseState::kDone) *out = std::move(head_);
   if (r.state != ParseState::kIncomplete) Reset();
   return r;

@@ -85,11 +85,17 @@ class ResponseHeadParser {
   // of the parsed head (for a proxy that hides them anyway: removing them
   // afterwards moved every field after them, and Server comes first).
   void set_skip_server_fields(bool skip) { skip_server_fields_ = skip; }
+  // An HTTP/1.1 response's "Connection: keep-alive" line (exactly that, in
+  // any case) is left out of the parsed head: it means nothing in HTTP/1.1
+  // and a proxy drops it (hop-by-hop); nginx sends it on every response.
+  // Any other Connection field, or an HTTP/1.0 response's, is kept.
+  void set_skip_keep_alive(bool skip) { skip_keep_alive_ = skip; }
 
  private:
   Limits limits_;
   HeadCursor cursor_;
   bool skip_server_fields_ = false;
+  bool skip_keep_alive_ = false;
   http::ResponseHead head_;
 };
 

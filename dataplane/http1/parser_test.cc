@@ -545,5 +545,32 @@ TEST(ResponseHeadParser, SkipsServerFieldsOnlyWhenAskedAndStillChecksThem) {
   EXPECT_EQ(r.error_status, 502);
 }
 
+TEST(ResponseHeadParser, SkipsAnHttp11KeepAliveLineOnlyWhenAsked) {
+  auto names = [](const http::ResponseHead& head) {
+    std::string joined;
+    for (const http::Header& h : head.headers.entries()) joined += h.name + ": " + h.value + ",";
+    return joined;
+  };
+  auto parse = [&](bool skip, std::string_view data) {
+    ResponseHeadParser parser;
+    parser.set_skip_keep_alive(skip);
+    http::ResponseHead head;
+    HeadParse r = parser.Parse(data, &head);
+    EXPECT_EQ(r.state, ParseState::kDone) << data;
+    return names(head);
+  };
+  const std::string http11 = "HTTP/1.1 200 OK\r\nDate: today\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n";
+  EXPECT_EQ(parse(false, http11), "date: today,connection: keep-alive,content-length: 0,");
+  EXPECT_EQ(parse(true, http11), "date: today,content-length: 0,");
+  EXPECT_EQ(parse(true, "HTTP/1.1 200 OK\r\nCONNECTION: Keep-Alive\r\n\r\n"), "");
+  // Anything else is kept: HTTP/1.0 (where keep-alive keeps the connection
+  // open), another token, a field named in Connection, other spacing.
+  EXPECT_EQ(parse(true, "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n"), "connection: keep-alive,");
+  EXPECT_EQ(parse(true, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"), "connection: close,");
+  EXPECT_EQ(parse(true, "HTTP/1.1 200 OK\r\nConnection: keep-alive, x-a\r\nx-a: 1\r\n\r\n"),
+            "connection: keep-alive, x-a,x-a: 1,");
+  EXPECT_EQ(parse(true, "HTTP/1.1 200 OK\r\nConnection:keep-alive\r\n\r\n"), "connection: keep-alive,");
+}
+
 }  // namespace
 }  // namespace sluice::http1

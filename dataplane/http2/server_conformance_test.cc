@@ -47,6 +47,8 @@ class Recorder : public ServerEvents {
  public:
   void OnRequest(ServerStream* stream, http::RequestHead head, bool) override {
     requests.push_back(head.method + " " + head.path + " @" + head.authority);
+    last_fields.clear();
+    for (const http::Header& h : head.headers.entries()) last_fields += h.name + ": " + h.value + "\n";
     request_streams.push_back(stream->id());
     last_stream = stream;
     if (respond) {
@@ -57,9 +59,11 @@ class Recorder : public ServerEvents {
   }
   void OnRequestData(ServerStream*, std::string_view data) override { body += data; }
   void OnRequestEnd(ServerStream*, const http::HeaderMap*) override { ++ended; }
-  void OnStreamClosed(ServerStream*, uint32_t) override {}
+  void OnStreamClosed(ServerStream* stream, uint32_t) override { closed_bytes.push_back(stream->response_bytes_sent()); }
   void OnResponseWritable(ServerStream*) override {}
   std::vector<std::string> requests;
+  std::string last_fields;  // of the last request, "name: value\n" each
+  std::vector<uint64_t> closed_bytes;  // response bytes sent, per stream closed
   std::vector<int32_t> request_streams;
   std::string body;
   ServerStream* last_stream = nullptr;
@@ -448,6 +452,33 @@ TEST_P(Chunked, PipelinedUploadsAndTrailersPass) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Reads, Chunked, ::testing::Values(0, 1, 5, 10, 13));
+
+// Closed streams are recycled (a per-thread spare list, reset member by
+// member): one that ended refused (a 400, its head never handed on, its
+// flags set) must serve the next request exactly like a new stream.
+TEST_F(Conformance, ARecycledStreamStartsClean) {
+  ASSERT_TRUE(ok_);
+  ASSERT_TRUE(Send(FrameBytes(kHeaders, kEndHeaders | kEndStream, 1,
+                              Request("/refused") + Literal("x-old", "1") + Literal("host", "other.test"))));
+  ASSERT_TRUE(Has(Out(), kHeaders, 1));  // the 400 ends the stream: it is recycled
+  ASSERT_TRUE(events_.requests.empty());
+  ASSERT_TRUE(Send(FrameBytes(kHeaders, kEndHeaders | kEndStream, 3, Request("/next") + Literal("x-new", "2"))));
+  ASSERT_EQ(events_.requests, (std::vector<std::string>{"GET /next @a.test"}));
+  EXPECT_EQ(events_.last_fields, "x-new: 2\n");
+  ServerStream* stream = events_.last_stream;
+  EXPECT_FALSE(stream->response_submitted());
+  EXPECT_EQ(stream->buffered_response_bytes(), 0u);
+  http::ResponseHead head;
+  head.status = 200;
+  conn_.SubmitResponse(stream, std::move(head), false);
+  conn_.AppendResponseData(stream, "hello");
+  conn_.EndResponse(stream, nullptr);
+  std::vector<OutFrame> out = Out();
+  EXPECT_TRUE(Has(out, kHeaders, 3));
+  EXPECT_TRUE(Has(out, kData, 3));
+  EXPECT_EQ(Reset(out, 3), -1);
+  EXPECT_EQ(events_.closed_bytes, (std::vector<uint64_t>{5}));
+}
 
 }  // namespace
 }  // namespace sluice::http2

@@ -614,12 +614,58 @@ void ServerConnection::RecycleStream(ServerStream* stream) {
     delete stream;
     return;
   }
-  net::Buffer body = std::move(stream->body_);
-  body.Consume(body.size());
-  if (body.writable() > kMaxSpareBodyCapacity) body.ShrinkIfEmpty();
-  *stream = ServerStream();
-  stream->body_ = std::move(body);
+  ResetForReuse(stream);
   spares.push_back(stream);
+}
+
+// Member by member, rather than assigning a fresh ServerStream: that built
+// a whole stream (two heads, three field lists, a buffer) and moved every
+// member across, per request (~850 instructions in callgrind, for memory
+// that is nearly all empty already: the request head went to the owner).
+// A member added to ServerStream must be reset here too.
+void ServerConnection::ResetForReuse(ServerStream* stream) {
+  // Heap strings and field lists are freed: a spare stream holds no memory
+  // but its body buffer's (bounded below).
+  auto drop = [](std::string& s) {
+    if (!s.empty()) std::string().swap(s);
+  };
+  auto drop_fields = [](http::HeaderMap& fields) {
+    if (fields.mutable_entries().capacity() != 0) fields = http::HeaderMap();
+  };
+  stream->user = nullptr;
+  stream->id_ = 0;
+  http::RequestHead& head = stream->head_;  // moved out by OnRequest, unless refused
+  drop(head.method);
+  drop(head.target);
+  drop(head.path);
+  drop(head.authority);
+  drop(head.scheme);
+  head.version_major = 1;
+  head.version_minor = 1;
+  drop_fields(head.headers);
+  drop_fields(stream->trailers_);
+  stream->in_trailers_ = false;
+  stream->headers_too_large_ = false;
+  stream->bad_request_ = false;
+  stream->client_ended_ = false;
+  stream->client_reset_ = false;
+  stream->header_list_bytes_ = 0;
+  stream->header_block_bytes_ = 0;
+  stream->request_ended_ = false;
+  stream->delivered_ = false;
+  stream->response_submitted_ = false;
+  stream->response_ended_ = false;
+  stream->data_deferred_ = false;
+  stream->above_high_watermark_ = false;
+  drop_fields(stream->response_trailers_);
+  stream->has_trailers_ = false;
+  stream->body_.Consume(stream->body_.size());
+  if (stream->body_.writable() > kMaxSpareBodyCapacity) stream->body_.ShrinkIfEmpty();
+  stream->response_head_ = http::ResponseHead();
+  std::memset(stream->status_text_, 0, sizeof stream->status_text_);
+  stream->bytes_sent_ = 0;
+  stream->prev_ = nullptr;
+  stream->next_ = nullptr;
 }
 
 ServerStream* ServerConnection::StreamFor(int32_t id) const {

@@ -111,6 +111,7 @@ class ServerStream {
   uint64_t bytes_sent_ = 0;
   ServerStream* prev_ = nullptr;  // every live stream, to free them with the connection
   ServerStream* next_ = nullptr;
+  // A member added here is reset in ServerConnection::ResetForReuse too.
 };
 
 class ServerEvents {
@@ -192,6 +193,7 @@ class ServerConnection {
   ServerStream* StreamFor(int32_t id) const;
   ServerStream* NewStream();
   void RecycleStream(ServerStream* stream);
+  static void ResetForReuse(ServerStream* stream);  // as a new ServerStream, keeping the body buffer
   void RejectStream(ServerStream* stream, int status);
   void Fail(uint32_t error_code, const char* why);
 

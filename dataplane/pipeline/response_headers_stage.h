@@ -30,7 +30,10 @@ class ResponseHeadersStage final : public Stage {
   std::string_view name() const override { return "response_headers"; }
   StageOrder order() const override { return StageOrder::kResponseHeaders; }
   uint32_t hooks() const override { return kResponseHead; }
-  uint32_t response_field_hints() const override { return options_.hide_server ? kDropsServerFields : 0; }
+  // Connection is hop-by-hop: always dropped.
+  uint32_t response_field_hints() const override {
+    return (options_.hide_server ? kDropsServerFields : 0) | kDropsKeepAliveField;
+  }
   Verdict OnResponseHead(ExchangeState& state, http::ResponseHead& head, bool local) const override;
 
  private:

@@ -71,6 +71,9 @@ enum Hook : uint32_t {
 // comes first). An optimization only: the stage still filters.
 enum ResponseFieldHint : uint32_t {
   kDropsServerFields = 1u << 0,  // Server, X-Powered-By
+  // "Connection: keep-alive" in an HTTP/1.1 response (hop-by-hop, and
+  // HTTP/1.1's default anyway: nginx sends it on every response).
+  kDropsKeepAliveField = 1u << 1,
 };
 
 class Stage {

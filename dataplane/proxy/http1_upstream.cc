@@ -67,6 +67,7 @@ void Http1Upstream::operator delete(void* block, size_t size) noexcept { SpareBl
 Http1Upstream::Http1Upstream(WorkerContext* ctx, UpstreamEvents* events, const UpstreamRequest& request)
     : MovingDeadline(&ctx->deadlines), ctx_(ctx), events_(events), request_(request), parser_(ctx->config->head_limits) {
   parser_.set_skip_server_fields((request_.response_field_hints & pipeline::kDropsServerFields) != 0);
+  parser_.set_skip_keep_alive((request_.response_field_hints & pipeline::kDropsKeepAliveField) != 0);
   request_complete_ = request_.framing.kind == http1::BodyFraming::kNone ||
                       (request_.framing.kind == http1::BodyFraming::kContentLength && request_.framing.length == 0);
 }

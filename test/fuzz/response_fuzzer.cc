@@ -42,6 +42,32 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
              fuzz::SameHeaders(incremental.headers, head.headers));
   FUZZ_CHECK(head.status >= 100 && head.status <= 599);
 
+  // A proxy's parser leaves out the fields its stages drop (Server,
+  // X-Powered-By, an HTTP/1.1 "Connection: keep-alive"): same verdict, and
+  // only those fields missing.
+  http1::ResponseHeadParser skipping(limits);
+  skipping.set_skip_server_fields(true);
+  skipping.set_skip_keep_alive(true);
+  http::ResponseHead skipped;
+  const http1::HeadParse skip_step = skipping.Parse(data, &skipped);
+  FUZZ_CHECK(skip_step.state == whole.state && skip_step.consumed == whole.consumed);
+  {
+    const auto& all = head.headers.entries();
+    const auto& kept = skipped.headers.entries();
+    size_t k = 0;
+    for (const http::Header& h : all) {
+      if (k < kept.size() && kept[k].name == h.name && kept[k].value == h.value) {
+        ++k;
+        continue;
+      }
+      const bool droppable = h.name == "server" || h.name == "x-powered-by" ||
+                             (h.name == "connection" && http::EqualsIgnoreCase(h.value, "keep-alive") &&
+                              head.version_major == 1 && head.version_minor == 1);
+      FUZZ_CHECK(droppable);
+    }
+    FUZZ_CHECK(k == kept.size());
+  }
+
   http1::BodyFraming framing;
   const sluice::Status framed = http1::ResponseBodyFraming(head, method, &framing);
 
