@@ -33,21 +33,6 @@ using testing::HttpConnection;
 
 constexpr const char* kPromtool = "/usr/bin/promtool";
 
-constexpr const char* kManifests = R"(SERVICE
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: cached
-  namespace: cache
-  annotations:
-    sluice.io/cache: "on"
-spec:
-  rules:
-    - host: cache.local
-      http:
-        paths: [{path: /, pathType: Prefix, backend: {service: {name: origin, port: {number: 80}}}}]
-)";
 
 std::string TargetOf(const std::string& head) {
   const size_t start = head.find(' ') + 1;
@@ -103,8 +88,8 @@ class CacheCoalesceEndToEndTest : public ::testing::Test {
         .access_log = "access.log",
         .extra_proxy_flags = {"--cache-memory", "64M", "--cache-max-object-size", "1M"}});
     cluster_->WriteManifest("all.yaml", testing::DefaultIngressClass() + "---\n" +
-                                            testing::ReplaceAll(kManifests, "SERVICE",
-                                                                testing::ServiceAndSlice("origin", "cache", origin_->port())));
+                                            testing::ServiceAndSlice("origin", "cache", origin_->port()) + "---\n" +
+                                            testing::PrefixIngress("cached", "cache", "cache.local", "origin", "sluice.io/cache: \"on\"\n"));
     cluster_->Start();
     ASSERT_TRUE(cluster_->WaitReady()) << cluster_->Logs();
     ASSERT_TRUE(testing::WaitUntil([&] { return Get("/ready").status == 404; }, std::chrono::seconds(15),

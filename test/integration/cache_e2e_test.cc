@@ -23,32 +23,6 @@ using testing::FakeUpstream;
 using testing::Fetch;
 using testing::HttpConnection;
 
-// cache.local: cached. nocache.local: the same origin, no annotation.
-constexpr const char* kManifests = R"(SERVICE
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: cached
-  namespace: cache
-  annotations:
-    sluice.io/cache: "on"
-spec:
-  rules:
-    - host: cache.local
-      http:
-        paths: [{path: /, pathType: Prefix, backend: {service: {name: origin, port: {number: 80}}}}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: plain, namespace: cache}
-spec:
-  rules:
-    - host: nocache.local
-      http:
-        paths: [{path: /, pathType: Prefix, backend: {service: {name: origin, port: {number: 80}}}}]
-)";
-
 // The value of request header `name` in a raw head ("" when absent).
 std::string HeaderOf(const std::string& head, const std::string& name) {
   const std::string needle = "\r\n" + name + ": ";
@@ -105,9 +79,11 @@ class CacheEndToEndTest : public ::testing::Test {
         .workers = 2,
         .access_log = "off",
         .extra_proxy_flags = {"--cache-memory", "64M", "--cache-max-object-size", "1M"}});
+    // cache.local: cached. nocache.local: the same origin, no annotation.
     cluster_->WriteManifest("all.yaml", testing::DefaultIngressClass() + "---\n" +
-                                            testing::ReplaceAll(kManifests, "SERVICE",
-                                                                testing::ServiceAndSlice("origin", "cache", origin_->port())));
+                                            testing::ServiceAndSlice("origin", "cache", origin_->port()) + "---\n" +
+                                            testing::PrefixIngress("cached", "cache", "cache.local", "origin", "sluice.io/cache: \"on\"\n") + "---\n" +
+                                            testing::PrefixIngress("plain", "cache", "nocache.local", "origin"));
     cluster_->Start();
     ASSERT_TRUE(cluster_->WaitReady()) << cluster_->Logs();
     ASSERT_TRUE(testing::WaitUntil([&] { return Fetch(cluster_->http_port(), "cache.local", "/ready").status == 404; },

@@ -27,20 +27,6 @@ using testing::FakeUpstream;
 using testing::Fetch;
 using testing::HttpConnection;
 
-constexpr const char* kIngress = R"(---
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: cached
-  namespace: cache
-  annotations:
-    sluice.io/cache: "on"
-spec:
-  rules:
-    - host: shop.local
-      http:
-        paths: [{path: /, pathType: Prefix, backend: {service: {name: origin, port: {number: 80}}}}]
-)";
 
 // Every path is cacheable for a minute; /p/N carries tags product-N and
 // catalog (in Cache-Tag) and the body names the origin request's number.
@@ -67,7 +53,8 @@ class CachePurgeEndToEndTest : public ::testing::Test {
         .access_log = "off",
         .extra_proxy_flags = {"--cache-memory", "16M"}});
     cluster_->WriteManifest("all.yaml", testing::DefaultIngressClass() + "---\n" +
-                                            testing::ServiceAndSlice("origin", "cache", origin_->port()) + kIngress);
+                                            testing::ServiceAndSlice("origin", "cache", origin_->port()) + "---\n" +
+                                            testing::PrefixIngress("cached", "cache", "shop.local", "origin", "sluice.io/cache: \"on\"\n"));
     cluster_->Start();
     ASSERT_TRUE(cluster_->WaitReady()) << cluster_->Logs();
     // The second proxy, on its own ports, from the same controller.
