@@ -168,7 +168,7 @@ TEST_F(CachePurgeEndToEndTest, ControllerPurgeReachesBothProxiesAndSaysWhoConfir
 
   // A proxy that is gone is not waited for; one that is stopped (SIGSTOP)
   // is reported as not answering.
-  proxy_b_->Signal(SIGSTOP);
+  ASSERT_TRUE(proxy_b_->Stop());
   answer = Post(cluster_->controller_admin_port(), "/cache/purge?tag=anything");
   proxy_b_->Signal(SIGCONT);
   EXPECT_EQ(answer.status, 504) << answer.body;

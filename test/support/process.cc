@@ -132,6 +132,40 @@ void Process::Signal(int signo) {
   if (pid_ > 0) kill(pid_, signo);
 }
 
+namespace {
+
+// Whether every thread of `pid` is stopped ("T" or "t" in its stat).
+bool AllThreadsStopped(pid_t pid) {
+  std::error_code error;
+  const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
+  bool any = false;
+  for (const auto& task : std::filesystem::directory_iterator(tasks, error)) {
+    std::ifstream stat(task.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    // pid (comm) STATE ...: comm may hold spaces and parentheses.
+    const size_t close = line.rfind(')');
+    if (close == std::string::npos || close + 2 >= line.size()) continue;  // the thread just ended
+    const char state = line[close + 2];
+    if (state != 'T' && state != 't') return false;
+    any = true;
+  }
+  return any && !error;
+}
+
+}  // namespace
+
+bool Process::Stop(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return false;
+  kill(pid_, SIGSTOP);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (AllThreadsStopped(pid_)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return false;
+}
+
 void Process::Kill() {
   if (pid_ <= 0) return;
   kill(pid_, SIGKILL);

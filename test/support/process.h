@@ -35,6 +35,10 @@ class Process {
   pid_t pid() const { return pid_; }
   bool running();
   void Signal(int signo);
+  // SIGSTOP, then waits until every thread of the process is stopped
+  // (kill returns before threads running on other cores have stopped, and
+  // one of them may still answer). False when that did not happen in time.
+  bool Stop(std::chrono::milliseconds timeout = std::chrono::seconds(5));
   void Kill();
   // Waits for exit; returns the exit status (or -1 on timeout / signal).
   int Wait(std::chrono::milliseconds timeout = std::chrono::seconds(15));
