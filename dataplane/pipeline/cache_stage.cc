@@ -431,6 +431,9 @@ Verdict CacheLookupStage::OnRequestHead(ExchangeState& state) const {
     if (usability != cache::Usability::kRevalidate) {
       state.cache_outcome = usability == cache::Usability::kFresh ? CacheOutcome::kHit : CacheOutcome::kStale;
       ReplyFrom(state, object, age, usability == cache::Usability::kFresh ? "" : cache::UsabilityName(usability));
+      if (usability == cache::Usability::kStaleWhileRevalidate) {
+        RevalidateInBackground(state, object, *store_, options_.policy, options_.background);
+      }
       return Verdict::kReply;
     }
     data->fwd = "stale";
@@ -470,15 +473,7 @@ namespace {
 bool AnswerRevalidated(ExchangeState& state, CacheData& data, const http::ResponseHead& head, cache::Store& store,
                        const cache::CachePolicy& policy, int64_t now) {
   if (!SelectedBy304(data, head.headers)) return false;
-  auto updated = std::make_shared<cache::CachedObject>(*data.stale);
-  updated->headers = cache::UpdateFrom304(data.stale->headers, head.headers);
-  updated->tags = cache::PurgeTagsOf(updated->headers);  // a new Cache-Tag / Surrogate-Key counts too
-  // Freshness from the updated fields (the 304 may bring a new
-  // Cache-Control or Expires), the age from the 304's own Date and Age.
-  const cache::ResponseDirectives merged = cache::ParseResponseDirectives(updated->headers, now);
-  updated->freshness.lifetime = cache::FreshnessLifetime(updated->status, merged, now, policy).lifetime;
-  updated->freshness.cc = merged.cc;
-  updated->age = cache::AgeInputsOf(cache::ParseResponseDirectives(head.headers, now), data.request_time, now);
+  std::shared_ptr<cache::CachedObject> updated = RefreshedBy304(*data.stale, head.headers, data.request_time, now, policy);
   const bool stored = store.Insert(updated);
   // A fill for the key (our own revalidation) ends here: its waiters find
   // the updated object.

@@ -36,9 +36,9 @@
 // times out (wait_timeout_ms; then to the origin). stale-if-error: an
 // origin 5xx, or the proxy's 502/504 for a failed upstream, is replaced by
 // a stale object that may be served on error.
-// Not yet: background revalidation (within stale-while-revalidate the
-// stale object is answered, but nothing revalidates it until a request
-// comes after the window), streaming a fill to its waiters as it arrives.
+// stale-while-revalidate: the stale object is answered and revalidated in
+// the background (cache_background.h).
+// Not yet: streaming a fill to its waiters as it arrives.
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -47,6 +47,7 @@
 #include "dataplane/cache/key/key.h"
 #include "dataplane/cache/policy/policy.h"
 #include "dataplane/cache/store/store.h"
+#include "dataplane/pipeline/cache_background.h"
 #include "dataplane/pipeline/stage.h"
 
 namespace sluice::pipeline {
@@ -63,6 +64,9 @@ struct CacheStageOptions {
   // before it goes to the origin itself (nginx's proxy_cache_lock_timeout);
   // 0: never waits.
   int64_t wait_timeout_ms = 5000;
+  // stale-while-revalidate: where the background revalidation goes
+  // (cache_background.h); no cluster, none.
+  BackgroundRevalidation background;
   static CacheStageOptions From(const v1::CachePolicy& policy);
 };
 

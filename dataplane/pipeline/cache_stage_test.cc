@@ -12,6 +12,7 @@
 #include "dataplane/net/event_loop.h"
 #include "dataplane/pipeline/body_source.h"
 #include "dataplane/pipeline/local_reply.h"
+#include "dataplane/subrequest/scripted_client.h"
 
 namespace sluice::pipeline {
 namespace {
@@ -277,6 +278,124 @@ TEST_F(CacheStageTest, HitsAndBypassesAreNoted) {
   EXPECT_EQ(lookup_.OnRequestHead(post.state), Verdict::kContinue);
   EXPECT_EQ(post.state.cache_outcome, CacheOutcome::kBypass);
   EXPECT_EQ(CacheOutcomeName(CacheOutcome::kCoalesced), "COALESCED");
+}
+
+
+// stale-while-revalidate (RFC 5861 §3): the stale object is answered at
+// once and one conditional request per key goes to the route's cluster in
+// the background.
+class BackgroundRevalidationTest : public CacheStageTest {
+ protected:
+  BackgroundRevalidationTest() : background_lookup_(WithCluster(), &store_) {}
+  static CacheStageOptions WithCluster() {
+    CacheStageOptions options;
+    options.background.cluster = "shop/web:80";
+    return options;
+  }
+  // Stores "old body" for `path` with `fields`, through a first miss.
+  void Fill(const std::string& path, const std::string& fields) {
+    Request first(&loop_, path);
+    ASSERT_EQ(background_lookup_.OnRequestHead(first.state), Verdict::kContinue);
+    ASSERT_EQ(Respond(first, 200, fields, "old body"), Verdict::kContinue);
+    ASSERT_EQ(first.state.cache_fill, CacheFill::kStored);
+  }
+  // A request for `path` through the lookup stage, with the client.
+  Verdict Lookup(Request& r) {
+    r.state.subrequests = &client_;
+    r.state.request.headers.Add("accept-language", "de");
+    r.state.request.headers.Add("if-none-match", "\"client-copy\"");
+    return background_lookup_.OnRequestHead(r.state);
+  }
+  CacheLookupStage background_lookup_;
+  subrequest::ScriptedClient client_;
+};
+
+TEST_F(BackgroundRevalidationTest, StaleIsAnsweredAndA304RefreshesItInTheBackground) {
+  Fill("/swr", "cache-control: max-age=10, stale-while-revalidate=600\nage: 100\netag: \"v1\"");
+  Request stale(&loop_, "/swr");
+  ASSERT_EQ(Lookup(stale), Verdict::kReply);
+  EXPECT_EQ(stale.state.cache_outcome, CacheOutcome::kStale);
+  EXPECT_EQ(BodyOf(stale.state.reply), "old body");
+  ASSERT_EQ(client_.detached.size(), 1u);
+  const subrequest::Request& sent = client_.detached[0].first;
+  EXPECT_EQ(sent.cluster, "shop/web:80");
+  EXPECT_EQ(sent.path, "/swr");
+  EXPECT_EQ(sent.authority, "cache.test");
+  ASSERT_NE(sent.headers.Get("if-none-match"), nullptr);
+  EXPECT_EQ(*sent.headers.Get("if-none-match"), "\"v1\"");  // ours, not the client's
+  EXPECT_EQ(sent.headers.Count("if-none-match"), 1u);
+  ASSERT_NE(sent.headers.Get("accept-language"), nullptr);  // the representation the client asks for
+
+  // A second stale hit while it is out: answered, nothing more sent.
+  Request again(&loop_, "/swr");
+  ASSERT_EQ(Lookup(again), Verdict::kReply);
+  EXPECT_EQ(client_.detached.size(), 1u);
+
+  subrequest::Response not_modified;
+  not_modified.status = 304;
+  not_modified.headers.Add("cache-control", "max-age=300");
+  not_modified.headers.Add("etag", "\"v1\"");
+  not_modified.headers.Add("server", "backend/1.0");  // the backend's own: not stored
+  client_.detached[0].second(std::move(not_modified));
+
+  Request fresh(&loop_, "/swr");
+  ASSERT_EQ(background_lookup_.OnRequestHead(fresh.state), Verdict::kReply);
+  EXPECT_EQ(fresh.state.cache_outcome, CacheOutcome::kHit);
+  EXPECT_EQ(BodyOf(fresh.state.reply), "old body");
+  EXPECT_EQ(fresh.state.reply.headers.Get("server"), nullptr);
+  const std::string* age = fresh.state.reply.headers.Get("age");
+  ASSERT_NE(age, nullptr);
+  EXPECT_EQ(*age, "0");
+}
+
+TEST_F(BackgroundRevalidationTest, ANewResponseAtTheOriginRemovesTheStoredOne) {
+  Fill("/changed", "cache-control: max-age=10, stale-while-revalidate=600\nage: 100\nlast-modified: Tue, 01 Dec 2026 10:00:00 GMT");
+  Request stale(&loop_, "/changed");
+  ASSERT_EQ(Lookup(stale), Verdict::kReply);
+  ASSERT_EQ(client_.detached.size(), 1u);
+  EXPECT_NE(client_.detached[0].first.headers.Get("if-modified-since"), nullptr);
+  subrequest::Response changed;
+  changed.status = 200;
+  changed.truncated = true;
+  client_.detached[0].second(std::move(changed));
+  // The next request is a miss: fetched through the route's stages.
+  Request next(&loop_, "/changed");
+  ASSERT_EQ(background_lookup_.OnRequestHead(next.state), Verdict::kContinue);
+  EXPECT_EQ(next.state.cache_outcome, CacheOutcome::kMiss);
+}
+
+TEST_F(BackgroundRevalidationTest, AnOriginErrorKeepsTheStaleObject) {
+  Fill("/down", "cache-control: max-age=10, stale-while-revalidate=600\nage: 100\netag: \"d\"");
+  Request stale(&loop_, "/down");
+  ASSERT_EQ(Lookup(stale), Verdict::kReply);
+  ASSERT_EQ(client_.detached.size(), 1u);
+  subrequest::Response failed;  // status 0: no answer
+  failed.error = "connect refused";
+  client_.detached[0].second(std::move(failed));
+  // Still answered stale, and the next stale hit asks again.
+  Request again(&loop_, "/down");
+  ASSERT_EQ(Lookup(again), Verdict::kReply);
+  EXPECT_EQ(BodyOf(again.state.reply), "old body");
+  EXPECT_EQ(client_.detached.size(), 2u);
+}
+
+TEST_F(BackgroundRevalidationTest, NotWithoutAValidatorOrAClusterOrTheWindow) {
+  Fill("/plain", "cache-control: max-age=10, stale-while-revalidate=600\nage: 100");
+  Request no_validator(&loop_, "/plain");
+  ASSERT_EQ(Lookup(no_validator), Verdict::kReply);
+  EXPECT_EQ(client_.detached.size(), 0u);
+
+  Fill("/v", "cache-control: max-age=10, stale-while-revalidate=600\nage: 100\netag: \"x\"");
+  Request no_cluster(&loop_, "/v");
+  no_cluster.state.subrequests = &client_;
+  ASSERT_EQ(lookup_.OnRequestHead(no_cluster.state), Verdict::kReply);  // the fixture's stage: no cluster
+  EXPECT_EQ(client_.detached.size(), 0u);
+
+  Fill("/fresh", "cache-control: max-age=600, stale-while-revalidate=600\netag: \"f\"");
+  Request fresh(&loop_, "/fresh");
+  ASSERT_EQ(Lookup(fresh), Verdict::kReply);
+  EXPECT_EQ(fresh.state.cache_outcome, CacheOutcome::kHit);
+  EXPECT_EQ(client_.detached.size(), 0u);
 }
 
 }  // namespace

@@ -128,7 +128,8 @@ std::vector<std::string_view> Chain::StageNames() const {
 }
 
 std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const ChainDefaults& defaults,
-                                          std::string_view route_origin, const RouteRewrite& rewrite) {
+                                          std::string_view route_origin, const RouteRewrite& rewrite,
+                                          std::string_view cluster) {
   std::vector<std::unique_ptr<const Stage>> stages;
   if (defaults.trusted_proxies != nullptr && !defaults.trusted_proxies->empty()) {
     stages.push_back(std::make_unique<RealClientStage>(defaults.trusted_proxies));
@@ -167,7 +168,10 @@ std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const C
   }
   if (policy.cache().enabled()) {
     // Both halves share the process-wide store (dataplane/cache/store).
-    const CacheStageOptions cache = CacheStageOptions::From(policy.cache());
+    CacheStageOptions cache = CacheStageOptions::From(policy.cache());
+    // The background request goes as the client's came in (path, Host): not
+    // for a route that rewrites either on the way upstream.
+    if (rewrite.target.empty() && policy.upstream_vhost().empty()) cache.background.cluster = std::string(cluster);
     stages.push_back(std::make_unique<CacheLookupStage>(cache, &cache::Store::ProcessWide()));
     stages.push_back(std::make_unique<CacheStoreStage>(cache, &cache::Store::ProcessWide()));
   }

@@ -97,8 +97,11 @@ struct RouteRewrite {
   std::shared_ptr<const re2::RE2> regex;  // REGEX routes; else null
 };
 
+// `cluster`: the route's (primary) cluster, for the stages that send
+// requests of their own to it (the cache's background revalidation).
 std::shared_ptr<const Chain> CompileChain(const v1::RoutePolicy& policy, const ChainDefaults& defaults,
-                                          std::string_view route_origin = {}, const RouteRewrite& rewrite = {});
+                                          std::string_view route_origin = {}, const RouteRewrite& rewrite = {},
+                                          std::string_view cluster = {});
 
 // The chain of a request no route takes (no configuration yet, no route
 // for its host and path): it is answered locally and logged.

@@ -6,36 +6,12 @@
 
 #include "dataplane/pipeline/auth_cache.h"
 #include "dataplane/pipeline/chain.h"
-#include "dataplane/subrequest/subrequest.h"
+#include "dataplane/subrequest/scripted_client.h"
 
 namespace sluice::pipeline {
 namespace {
 
-// Keeps the last request and its callback; the test answers.
-class ScriptedClient final : public subrequest::Client {
- public:
-  class Pending final : public subrequest::Handle {
-   public:
-    explicit Pending(ScriptedClient* client) : client_(client) {}
-    ~Pending() override { client_->cancelled = true; }
-
-   private:
-    ScriptedClient* client_;
-  };
-  std::unique_ptr<subrequest::Handle> Send(subrequest::Request request, subrequest::Callback done) override {
-    ++sent;
-    last = std::move(request);
-    callback = std::move(done);
-    cancelled = false;
-    return std::make_unique<Pending>(this);
-  }
-  void Fire(subrequest::Request) override {}
-
-  int sent = 0;
-  bool cancelled = false;
-  subrequest::Request last;
-  subrequest::Callback callback;
-};
+using subrequest::ScriptedClient;
 
 class CountingResumer final : public Resumer {
  public:

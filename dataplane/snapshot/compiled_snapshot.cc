@@ -565,7 +565,7 @@ struct CompiledSnapshotBuilder {
       }
       compiled_route.chain = pipeline::CompileChain(
           compiled_route.policy, chain_defaults, compiled_route.origin,
-          pipeline::RouteRewrite{route.rewrite_target(), compiled_route.path, compiled_route.regex});
+          pipeline::RouteRewrite{route.rewrite_target(), compiled_route.path, compiled_route.regex}, route.cluster());
       // The route's balancing policy towards each cluster it can send to.
       auto add_balancing = [&](const CompiledCluster* target, const v1::LoadBalancingPolicy& policy) {
         if (target == nullptr || compiled_route.BalancingFor(target) != nullptr) return;

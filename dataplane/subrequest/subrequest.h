@@ -72,6 +72,12 @@ class Client {
   virtual std::unique_ptr<Handle> Send(Request request, Callback done) = 0;
   // Starts `request` and forgets it (no callback, no handle).
   virtual void Fire(Request request) = 0;
+  // Starts `request`, owned by the client until it ends: `done` runs once
+  // on this worker's loop with the answer (or the timeout), unless the
+  // worker shuts down first (then `done` is destroyed without running).
+  // For work that outlives the exchange that started it (a background
+  // cache revalidation).
+  virtual void Detach(Request request, Callback done) = 0;
 };
 
 }  // namespace sluice::subrequest

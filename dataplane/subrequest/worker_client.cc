@@ -180,6 +180,8 @@ std::unique_ptr<Handle> WorkerClient::Send(Request request, Callback done) {
 
 void WorkerClient::Fire(Request request) { Start(std::move(request), nullptr); }
 
+void WorkerClient::Detach(Request request, Callback done) { Start(std::move(request), std::move(done)); }
+
 uint64_t WorkerClient::Start(Request request, Callback done) {
   uint64_t id = next_id_++;
   std::chrono::milliseconds timeout = request.timeout;

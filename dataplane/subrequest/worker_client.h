@@ -21,6 +21,7 @@ class WorkerClient final : public Client {
 
   std::unique_ptr<Handle> Send(Request request, Callback done) override;
   void Fire(Request request) override;
+  void Detach(Request request, Callback done) override;
 
   // Subrequests started and not yet delivered or cancelled (tests).
   size_t in_flight() const { return calls_.size(); }

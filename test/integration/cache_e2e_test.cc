@@ -64,6 +64,15 @@ FakeUpstream::Reply Origin(const FakeUpstream::Request& request) {
     return {FakeUpstream::OkResponse("reval body", "Cache-Control: max-age=0\r\nETag: \"r1\"\r\n"
                                                    "Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\nX-Version: 1\r\n")};
   }
+  if (target == "/swr") {
+    // Stale at once (Age over max-age), within stale-while-revalidate;
+    // asked about its ETag, "not modified" and fresh for a minute.
+    if (HeaderOf(head, "if-none-match") == "\"s1\"") {
+      return {"HTTP/1.1 304 Not Modified\r\nETag: \"s1\"\r\nCache-Control: max-age=60\r\n\r\n"};
+    }
+    return {FakeUpstream::OkResponse("swr body", "Cache-Control: max-age=1, stale-while-revalidate=60\r\n"
+                                                 "Age: 5\r\nETag: \"s1\"\r\n")};
+  }
   if (target == "/must-revalidate") {
     return {FakeUpstream::OkResponse("mr", "Cache-Control: max-age=0, must-revalidate\r\nETag: \"m1\"\r\n")};
   }
@@ -299,6 +308,32 @@ TEST_F(CacheEndToEndTest, MustRevalidateGives504WhenTheOriginIsGone) {
   testing::Response refused = Get("cache.local", "/must-revalidate");
   EXPECT_EQ(refused.status, 504);
   EXPECT_NE(refused.body, "mr");
+}
+
+TEST_F(CacheEndToEndTest, StaleWhileRevalidateAnswersAtOnceAndRefreshesInTheBackground) {
+  EXPECT_EQ(Get("cache.local", "/swr").body, "swr body");  // the fill
+  testing::Response stale = Get("cache.local", "/swr");
+  EXPECT_EQ(stale.body, "swr body");
+  EXPECT_NE(stale.Header("cache-status").find("detail=stale-while-revalidate"), std::string::npos)
+      << stale.Header("cache-status");
+  // One conditional request went to the origin behind the client's back...
+  ASSERT_TRUE(testing::WaitUntil([&] { return OriginSaw("GET /swr") == 2; }, std::chrono::seconds(10),
+                                 std::chrono::milliseconds(20)));
+  size_t conditional = 0;
+  for (const std::string& head : origin_->request_heads()) {
+    conditional += head.rfind("GET /swr ", 0) == 0 && HeaderOf(head, "if-none-match") == "\"s1\"";
+  }
+  EXPECT_EQ(conditional, 1u);
+  // ... and its 304 made the stored response fresh: plain hits from then on.
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        testing::Response r = Get("cache.local", "/swr");
+        const std::string status = r.Header("cache-status");
+        return r.body == "swr body" && status.find("detail=stale") == std::string::npos &&
+               status.find("; hit") != std::string::npos;
+      },
+      std::chrono::seconds(10), std::chrono::milliseconds(20)));
+  EXPECT_EQ(OriginSaw("GET /swr"), 2u);
 }
 
 }  // namespace

@@ -28,8 +28,23 @@ using testing::ShellOutput;
 
 // comp.local: compression on (defaults). plain.local: no annotation (off).
 // tuned.local: only image/png, any length, only gzip (level 9).
+// cached.local: compression and the response cache.
 // After testing::DefaultIngressClass().
 constexpr const char* kManifests = R"(SERVICE
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: cached
+  namespace: comp
+  annotations:
+    sluice.io/compression: "on"
+    sluice.io/cache: "on"
+spec:
+  rules:
+    - host: cached.local
+      http:
+        paths: [{path: /, pathType: Prefix, backend: {service: {name: origin, port: {number: 80}}}}]
 ---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
@@ -187,6 +202,38 @@ TEST_F(CompressionEndToEndTest, EachCodingDecodesToTheOriginsBytes) {
   EXPECT_EQ(ShellOutput("cmp " + cluster_.Path("h2.body") + " " + stream_expected + " && echo same"), "same\n")
       << testing::ReadFile(cluster_.Path("h2.h"));
   EXPECT_EQ(HeaderValue(testing::ReadFile(cluster_.Path("h2.h")), "content-encoding"), "zstd");
+}
+
+// With the response cache, each coding is compressed once and stored as
+// its own variant (cache_store runs after compression, under the Vary it
+// added): hits of a compressed variant cost what an uncompressed hit costs.
+TEST_F(CompressionEndToEndTest, CachedResponsesAreCompressedOncePerCoding) {
+  std::string expected = FromOrigin("/cacheable/50000", "origin.cacheable");
+  for (const std::string coding : {"gzip", "br", "zstd", "identity"}) {
+    for (int round = 0; round < 3; ++round) {
+      SCOPED_TRACE(coding + " round " + std::to_string(round));
+      std::string headers = ThroughProxy("cached.local", "/cacheable/50000", coding, "cached");
+      const std::string status = HeaderValue(headers, "cache-status");
+      EXPECT_EQ(status.find("; hit") != std::string::npos, round > 0) << headers;
+      if (coding == "identity") {
+        EXPECT_EQ(HeaderValue(headers, "content-encoding"), "") << headers;
+        EXPECT_EQ(ShellOutput("cmp " + cluster_.Path("cached") + " " + expected + " && echo same"), "same\n");
+      } else {
+        EXPECT_EQ(HeaderValue(headers, "content-encoding"), coding) << headers;
+        EXPECT_EQ(DecodedEquals(coding, "cached", expected), "same\n");
+      }
+    }
+  }
+  // One origin request per coding, and one compression per compressed coding.
+  EXPECT_EQ(Fetch(origin_port_, "origin", "/count").body, "4");
+  std::string metrics = Fetch(cluster_.admin_port(), "127.0.0.1", "/metrics").body;
+  for (const std::string coding : {"gzip", "br", "zstd"}) {
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(metrics, m, std::regex("sluice_compression_responses_total\\{coding=\"" + coding +
+                                                         "\"\\} (\\d+)")))
+        << metrics;
+    EXPECT_EQ(m[1], "1") << coding;
+  }
 }
 
 TEST_F(CompressionEndToEndTest, NegotiationWithQValues) {

@@ -9,6 +9,9 @@ are sent (a 10 MB response is never held whole here either).
   /encoded      a gzip body with Content-Encoding: gzip (sent as is)
   /no-transform text with Cache-Control: no-transform
   /sse          text/event-stream: three events, 700 ms apart
+  /cacheable/N  N bytes of JSON, Cache-Control: max-age=600, strong ETag
+  /count        how many /cacheable requests came through a proxy (with
+                X-Forwarded-For), as text
 
 Usage: compression_origin.py PORT
 """
@@ -32,6 +35,9 @@ def text(n, start=0):
         size += 64
         line_no += 1
     return "".join(out).encode()[skip:skip + n]
+
+
+proxied_cacheable = 0
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -58,6 +64,14 @@ class Handler(BaseHTTPRequestHandler):
         if path.startswith("/json/"):
             n = int(path[6:])
             self.send_body("application/json", text(n), [("etag", '"v1-%d"' % n), ("vary", "Origin")])
+        elif path.startswith("/cacheable/"):
+            global proxied_cacheable
+            if self.headers.get("x-forwarded-for"):
+                proxied_cacheable += 1
+            n = int(path[11:])
+            self.send_body("application/json", text(n), [("etag", '"c-%d"' % n), ("cache-control", "max-age=600")])
+        elif path == "/count":
+            self.send_body("text/plain", str(proxied_cacheable).encode())
         elif path.startswith("/png/"):
             self.send_body("image/png", text(int(path[5:])))
         elif path == "/small":
