@@ -20,7 +20,8 @@ bazel_step() {
   local log="$LOG_DIR/${name}.log"
   echo "=== ${name}: bazel test $*"
   local rc=0 ok bad
-  bazel test "$@" >"$log" 2>&1 || rc=$?
+  # --keep_going: a target that fails to build does not hide the others' results.
+  bazel test --keep_going "$@" >"$log" 2>&1 || rc=$?
   grep -v "linux-sandbox" "$log" | grep -vE '^\[[0-9,]+ / [0-9,]+\]' | tail -n 80
   ok=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log" || true)
   bad=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|FAILED TO BUILD|INCOMPLETE)' "$log" || true)
@@ -29,7 +30,7 @@ bazel_step() {
   fi
   # A failed target's own log, so that CI output says why, not only which.
   local target logfile
-  for target in $(grep -oE '^//[^ ]+ +(FAILED|TIMEOUT)' "$log" | awk '{print $1}'); do
+  for target in $(grep -E '^//[^ ]+ +(FAILED in|TIMEOUT)' "$log" | awk '{print $1}'); do
     logfile="bazel-testlogs/$(echo "${target#//}" | tr ':' '/')/test.log"
     echo "--- ${target}: last lines of ${logfile}"
     [[ -f "$logfile" ]] && grep -v "linux-sandbox" "$logfile" | tail -n 60
