@@ -21,7 +21,10 @@ bazel_step() {
   echo "=== ${name}: bazel test $*"
   local rc=0 ok bad
   # --keep_going: a target that fails to build does not hide the others' results.
-  bazel test --keep_going "$@" >"$log" 2>&1 || rc=$?
+  # Integration tests get a second attempt: they pick free loopback ports before
+  # starting processes, and a parallel test can take one in between (seen once:
+  # "Address already in use"); bazel reports such a target as FLAKY.
+  bazel test --keep_going --flaky_test_attempts=//test/integration[:/].*@2 "$@" >"$log" 2>&1 || rc=$?
   grep -v "linux-sandbox" "$log" | grep -vE '^\[[0-9,]+ / [0-9,]+\]' | tail -n 80
   ok=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log" || true)
   bad=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|FAILED TO BUILD|INCOMPLETE)' "$log" || true)
