@@ -245,7 +245,9 @@ int CompressionStage::Options::LevelOf(Coding coding) const {
 }
 
 SkipReason CompressionStage::Eligible(const ExchangeState& state, const http::ResponseHead& head, bool local) const {
-  if (local) return SkipReason::kLocalReply;
+  // The proxy's own messages and cache hits (stored per coding already)
+  // go as they are; a static file is compressed like an origin's body.
+  if (local && !state.reply.representation) return SkipReason::kLocalReply;
   const int status = head.status;
   if (state.request.method == "HEAD" || status < 200 || status == 204 || status == 304 ||
       state.response_head_ends_stream) {

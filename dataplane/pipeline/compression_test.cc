@@ -271,6 +271,10 @@ TEST(CompressionStageTest, SkipReasons) {
   }
   Fixture local;
   EXPECT_EQ(Decide(stage, local, /*local=*/true), SkipReason::kLocalReply);
+  // A static file's whole representation is compressed like an origin's.
+  Fixture file;
+  file.state.reply.representation = true;
+  EXPECT_EQ(Decide(stage, file, /*local=*/true), SkipReason::kNone);
 }
 
 TEST(CompressionStageTest, OptionsFromPolicy) {

@@ -28,6 +28,10 @@ struct LocalReply {
   // Only the head goes out, with `headers` as they are (and the source's
   // length as Content-Length when there is one): the answer to HEAD, a 304.
   bool head_only = false;
+  // The body is a resource's whole representation (a static file's 200),
+  // not the proxy's own message: response transforms treat it as an
+  // origin's response (the compression stage may compress it).
+  bool representation = false;
   bool empty() const { return status == 0; }
   std::string_view text() const { return owned_body.empty() ? body : std::string_view(owned_body); }
 };

@@ -306,6 +306,7 @@ Verdict StaticStage::Serve(ExchangeState& state, const std::string& name, std::u
       state.reply.head_only = true;
     } else {
       state.reply.source = file->Read(0, size);
+      state.reply.representation = true;  // compressible on the fly when no sibling was
     }
   } else if (range.ranges.size() == 1) {
     const ByteRange& only = range.ranges.front();
