@@ -202,5 +202,27 @@ TEST_F(CacheMemoryEndToEndTest, AMixedSizeLoadNeverTakesTheCachePastItsLimit) {
 #endif
 }
 
+// Large hits written while the client does not read: the socket fills in
+// the middle of a body, and what it did not take must follow in order.
+TEST_F(CacheMemoryEndToEndTest, PipelinedLargeHitsToAClientThatReadsLateArriveWhole) {
+  constexpr int kKey = 5;  // 120,000 bytes, cacheable
+  constexpr int kPipelined = 24;
+  const size_t origin_before = origin_->request_count();
+  ASSERT_EQ(Get(Path(kKey)).body, Body(kKey));  // stored
+  HttpConnection connection(cluster_->http_port(), "127.0.0.1", /*timeout_ms=*/15000);
+  std::string requests;
+  for (int i = 0; i < kPipelined; ++i) requests += "GET " + Path(kKey) + " HTTP/1.1\r\nHost: cache.local\r\n\r\n";
+  ASSERT_TRUE(connection.SendRaw(requests));
+  // About 2.9 MB of answers against a few hundred KB of socket buffers.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  for (int i = 0; i < kPipelined; ++i) {
+    testing::Response r = connection.ReadResponse();
+    ASSERT_EQ(r.status, 200) << i;
+    ASSERT_EQ(r.body.size(), Body(kKey).size()) << i;
+    ASSERT_TRUE(r.body == Body(kKey)) << "response " << i << " differs from the origin's bytes";
+  }
+  EXPECT_EQ(origin_->request_count(), origin_before + 1);  // the one miss; the rest were hits
+}
+
 }  // namespace
 }  // namespace sluice
