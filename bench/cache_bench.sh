@@ -222,15 +222,6 @@ start_proxy() {
   printf -v "H2C_$name" '%s' "$H2C_PORT"
 }
 
-rss_kib() {
-  local total=0 pid kb
-  for pid in $(pid_and_children "$1"); do
-    kb="$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)" || continue
-    total=$((total + ${kb:-0}))
-  done
-  echo "$total"
-}
-
 # ------------------------------------------------------------- throughput ---
 # run_one NAME PROTO PATH ROUND: one warmed-up timed run; appends a row to
 # $RUNS. Dies if the origin saw a request during the timed run.
