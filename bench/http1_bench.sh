@@ -82,15 +82,7 @@ sluice_binaries "$OUTPUT_BASE" opt SLUICE_PROXY_BIN=//dataplane/main:sluice-prox
 # -------------------------------------------------------------- /proc -------
 # A proxy's processes are its pid plus direct children (nginx's master and
 # workers; sluice and HAProxy are one process with threads): cpu_ticks
-# (lib.sh) and rss_kib add them up.
-rss_kib() {  # sum of VmRSS of all the processes, KiB
-  local total=0 pid kib
-  for pid in $(pid_and_children "$1"); do
-    kib="$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null)" || continue
-    total=$((total + ${kib:-0}))
-  done
-  echo "$total"
-}
+# and rss_kib (lib.sh) add them up.
 
 # ----------------------------------------------------------------- origin ---
 # nginx's own static file server is the fastest origin available from Debian:

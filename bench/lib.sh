@@ -31,6 +31,7 @@
 #   pid_and_children PID        PID and its direct children (nginx's workers)
 #   cpu_ticks PID               utime+stime of those, in clock ticks (all
 #                               threads included)
+#   rss_kib PID                 VmRSS of those, summed, in KiB
 # Ports and readiness (127.0.0.1 only):
 #   bench_ports DEFAULT NAME=OFFSET...   PORT_BASE=${BENCH_PORT_BASE:-DEFAULT}
 #                               (checked: a number from 1024 to 60000), and
@@ -160,6 +161,15 @@ cpu_ticks() {
     # and 15) are words 12 and 13.
     fields="$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null)" || continue
     total=$((total + $(echo "$fields" | awk '{print $12 + $13}')))
+  done
+  echo "$total"
+}
+
+rss_kib() {
+  local total=0 pid kib
+  for pid in $(pid_and_children "$1"); do
+    kib="$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null)" || continue
+    total=$((total + ${kib:-0}))
   done
   echo "$total"
 }

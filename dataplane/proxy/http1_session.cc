@@ -3,8 +3,10 @@
 #include <sys/sendfile.h>
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "dataplane/pipeline/access_log_stage.h"
@@ -357,6 +359,14 @@ void Http1Session::SendResponseBody(std::string_view data) {
     chunk.clear();
     http1::AppendChunk(data, chunk);
     out_.Append(chunk);
+  } else if (data.size() >= kEagerFlushBytes && !transport_->secure() && state_ != State::kClosed) {
+    // A large piece (a cached object's bytes, a file's block, a big read
+    // from the origin) would be copied into out_ only to be written at
+    // once: write it from where it lies instead, behind what is buffered,
+    // in one sendmsg. Only what the socket does not take is copied.
+    const size_t taken = WriteThrough(data);
+    if (taken == kClientGoneWriting) return ClientGone();
+    out_.Append(data.substr(taken));
   } else {
     out_.Append(data);
   }
@@ -429,6 +439,28 @@ void Http1Session::ResumeRequestBody() {
   if ((state_ != State::kReadingBody && state_ != State::kTunnel) || processing_input_) return;
   ProcessInput();
   if (state_ != State::kClosed) ReadFromSocket();
+}
+
+size_t Http1Session::WriteThrough(std::string_view data) {
+  size_t taken = 0;
+  for (;;) {
+    iovec parts[2];
+    int count = 0;
+    if (!out_.empty()) parts[count++] = {const_cast<char*>(out_.view().data()), out_.size()};
+    if (taken < data.size()) parts[count++] = {const_cast<char*>(data.data() + taken), data.size() - taken};
+    if (count == 0) return taken;
+    msghdr message{};
+    message.msg_iov = parts;
+    message.msg_iovlen = static_cast<size_t>(count);
+    const ssize_t n = sendmsg(transport_->fd(), &message, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return taken;
+    if (n <= 0) return kClientGoneWriting;
+    // out_'s bytes went first.
+    const size_t from_out = std::min(static_cast<size_t>(n), out_.size());
+    out_.Consume(from_out);
+    taken += static_cast<size_t>(n) - from_out;
+  }
 }
 
 Http1Session::WriteOutcome Http1Session::WriteBuffered() {

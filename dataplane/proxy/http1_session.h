@@ -85,6 +85,11 @@ class Http1Session : public Session, public DownstreamStream {
   // Writes `out_` until it is empty or the socket is full; tells no one.
   enum class WriteOutcome { kWritten, kSocketFull, kClientGone };
   WriteOutcome WriteBuffered();
+  // Writes `out_`, then `data` from where it lies (one sendmsg, plain TCP
+  // only), until both are written or the socket is full. Returns how many
+  // bytes of `data` went out, or kClientGoneWriting; tells no one.
+  static constexpr size_t kClientGoneWriting = static_cast<size_t>(-1);
+  size_t WriteThrough(std::string_view data);
   // The client closed: the exchange is told and the session closes.
   void ClientGone();
   State state_ = State::kReadingHead;

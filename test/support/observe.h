@@ -1,0 +1,18 @@
+#pragma once
+// Test-only: what a test reads off a running process from the outside, as
+// an operator would: one sample of a Prometheus text page, and the
+// resident set from /proc.
+#include <sys/types.h>
+
+#include <string>
+
+namespace sluice::testing {
+
+// The value of the sample line `series` ("name" or "name{labels}") in the
+// Prometheus text `text`, or -1 when there is no such line.
+double MetricSample(const std::string& text, const std::string& series);
+
+// VmRSS of `pid` in KiB (0 when unreadable, e.g. the process is gone).
+long RssKib(pid_t pid);
+
+}  // namespace sluice::testing
