@@ -676,25 +676,31 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
            cache::Store::ProcessWide().capacity_bytes());
     if (cache::disk::DiskCache* disk = pipeline::DiskTierOf(cache::Store::ProcessWide())) {
       const cache::disk::DiskStats ds = disk->stats();
-      metric("sluice_cache_disk_bytes", "gauge", "Bytes of the response cache's entry files on disk now (--cache-dir).",
-             ds.bytes);
-      metric("sluice_cache_disk_objects", "gauge", "Entries in the response cache's disk tier now.", ds.entries);
-      metric("sluice_cache_disk_limit_bytes", "gauge", "The disk tier's limit (--cache-disk-size).",
-             disk->options().capacity_bytes);
-      metric("sluice_cache_disk_hits_total", "counter", "Requests answered from the response cache's disk tier.",
-             ds.hits);
-      metric("sluice_cache_disk_writes_total", "counter", "Objects written to the response cache's disk tier.",
-             ds.writes);
-      metric("sluice_cache_disk_writes_dropped_total", "counter",
-             "Objects not written to the disk tier because its writer's queue was full.", ds.dropped_writes);
-      metric("sluice_cache_disk_write_errors_total", "counter", "Disk tier writes that failed (the entry is not kept).",
-             ds.write_errors);
-      metric("sluice_cache_disk_evictions_total", "counter", "Entries the disk tier removed to stay within its limit.",
-             ds.evictions);
-      metric("sluice_cache_disk_corrupt_total", "counter",
-             "Disk tier files found unreadable, corrupt or truncated (skipped and removed).", ds.corrupt);
-      metric("sluice_cache_disk_scan_done", "gauge", "1 once the start-up scan of --cache-dir has finished.",
-             ds.scan_done ? 1 : 0);
+      const struct {
+        const char* name;
+        const char* type;
+        const char* help;
+        uint64_t value;
+      } disk_metrics[] = {
+          {"sluice_cache_disk_bytes", "gauge", "Bytes of the response cache's entry files on disk now (--cache-dir).",
+           ds.bytes},
+          {"sluice_cache_disk_objects", "gauge", "Entries in the response cache's disk tier now.", ds.entries},
+          {"sluice_cache_disk_limit_bytes", "gauge", "The disk tier's limit (--cache-disk-size).",
+           disk->options().capacity_bytes},
+          {"sluice_cache_disk_hits_total", "counter", "Requests answered from the response cache's disk tier.", ds.hits},
+          {"sluice_cache_disk_writes_total", "counter", "Objects written to the response cache's disk tier.", ds.writes},
+          {"sluice_cache_disk_writes_dropped_total", "counter",
+           "Objects not written to the disk tier because its writer's queue was full.", ds.dropped_writes},
+          {"sluice_cache_disk_write_errors_total", "counter", "Disk tier writes that failed (the entry is not kept).",
+           ds.write_errors},
+          {"sluice_cache_disk_evictions_total", "counter", "Entries the disk tier removed to stay within its limit.",
+           ds.evictions},
+          {"sluice_cache_disk_corrupt_total", "counter",
+           "Disk tier files found unreadable, corrupt or truncated (skipped and removed).", ds.corrupt},
+          {"sluice_cache_disk_scan_done", "gauge", "1 once the start-up scan of --cache-dir has finished.",
+           ds.scan_done ? 1u : 0u},
+      };
+      for (const auto& m : disk_metrics) metric(m.name, m.type, m.help, m.value);
     }
   }
   std::shared_ptr<const snapshot::CompiledSnapshot> current;

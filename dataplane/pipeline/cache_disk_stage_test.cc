@@ -14,6 +14,7 @@
 #include "dataplane/cache/disk/disk_cache.h"
 #include "dataplane/pipeline/body_source.h"
 #include "dataplane/pipeline/cache_stage.h"
+#include "dataplane/pipeline/cache_test_support.h"
 #include "dataplane/pipeline/io_pool.h"
 #include "dataplane/pipeline/local_reply.h"
 
@@ -63,16 +64,7 @@ struct Request {
   CountingResumer resumer;
 };
 
-std::string BodyOf(const LocalReply& reply) {
-  if (reply.source == nullptr) return std::string(reply.text());
-  std::string out;
-  for (int i = 0; i < 1000; ++i) {
-    BodySource::Chunk chunk = reply.source->Next(1 << 16);
-    out.append(chunk.data);
-    if (chunk.end || chunk.failed) break;
-  }
-  return out;
-}
+using cache_test::BodyOf;
 
 cache::StoreOptions MemoryOptions() {
   cache::StoreOptions options;
@@ -113,16 +105,7 @@ class CacheDiskStageTest : public ::testing::Test {
     Request r(path, nullptr);
     if (!accept_encoding.empty()) r.state.request.headers.Add("accept-encoding", accept_encoding);
     ASSERT_EQ(lookup_->OnRequestHead(r.state), Verdict::kContinue);
-    http::ResponseHead head;
-    head.status = 200;
-    size_t at = 0;
-    while (at < fields.size()) {
-      size_t end = fields.find('\n', at);
-      std::string line = fields.substr(at, end - at);
-      size_t colon = line.find(':');
-      head.headers.Add(line.substr(0, colon), line.substr(colon + 2));
-      at = end == std::string::npos ? fields.size() : end + 1;
-    }
+    http::ResponseHead head = cache_test::HeadOf(200, fields);
     head.headers.Add("content-length", std::to_string(body.size()));
     ASSERT_EQ(storer_->OnResponseHead(r.state, head, false), Verdict::kContinue);
     std::string_view chunk = body;
