@@ -28,6 +28,7 @@
 #include "dataplane/admin/admin_server.h"
 #include "base/ip_prefix.h"
 #include "dataplane/cache/purge/purge.h"
+#include "dataplane/cache/disk/disk_cache.h"
 #include "dataplane/cache/store/store.h"
 #include "dataplane/common/log.h"
 #include "dataplane/connlimit/connection_limits.h"
@@ -40,6 +41,7 @@
 #include "dataplane/net/event_loop.h"
 #include "dataplane/net/socket.h"
 #include "dataplane/pipeline/compression_stage.h"
+#include "dataplane/pipeline/cache_disk_lookup.h"
 #include "dataplane/pipeline/io_pool.h"
 #include "dataplane/pipeline/open_file_cache.h"
 #include "dataplane/proxy/tls_handshake_session.h"
@@ -158,6 +160,14 @@ constexpr const char* kUsage = R"(Usage: sluice-proxy [flags]
                           one cache shared by every worker), bytes or with a
                           K/M/G or Ki/Mi/Gi suffix (powers of 1024); default 256M
   --cache-max-object-size SIZE  larger responses pass through uncached (default 8M)
+  --cache-dir DIR         the response cache's disk tier: every object stored in
+                          memory is also written to a file under DIR (by a writer
+                          thread, never a worker), and entries survive a restart
+                          (DIR is scanned in the background at start); memory
+                          misses found there are served from the file (sendfile
+                          on plain HTTP/1.1). Default: no disk tier
+  --cache-disk-size SIZE  the disk tier's limit (file bytes; least recently used
+                          entries are removed past it), as --cache-memory; default 1G
   --open-file-cache-entries N  per worker, the static files (directory sites)
                           kept open with their stat, nginx's open_file_cache;
                           0: off (default 1000, lowered so that all workers
@@ -220,6 +230,8 @@ struct Flags {
   // Response cache (issue 15).
   uint64_t cache_memory_bytes = 256ull << 20;
   uint64_t cache_max_object_bytes = 8ull << 20;
+  std::string cache_dir;  // empty: no disk tier
+  uint64_t cache_disk_bytes = 1ull << 30;
   // Open-file cache of static directory sites (per worker).
   int64_t open_file_cache_entries = 1000;
   int64_t open_file_cache_valid_seconds = 1;
@@ -286,7 +298,8 @@ Flags ParseFlags(int argc, char** argv) {
         {"--waf-audit-log", 26}, {"--waf-extra-rules", 27}, {"--waf-crs-dir", 28},
         {"--metrics-max-routes", 53}, {"--metrics-max-clusters", 54}, {"--cache-memory", 58},
         {"--cache-max-object-size", 59}, {"--shutdown-grace-period", 63},
-        {"--open-file-cache-entries", 68}, {"--open-file-cache-valid", 69}};
+        {"--open-file-cache-entries", 68}, {"--open-file-cache-valid", 69},
+        {"--cache-dir", 70}, {"--cache-disk-size", 71}};
     const std::map<std::string, int*> kHttp2Flags = {
         {"--h2-max-concurrent-streams", &flags.h2_max_concurrent_streams},
         {"--h2-stall-timeout", &flags.h2_stall_timeout_seconds},
@@ -378,8 +391,10 @@ Flags ParseFlags(int argc, char** argv) {
         break;
       }
       case 63: flags.shutdown_grace_seconds = static_cast<int>(std::min<int64_t>(ParseCount(arg, value), 3600)); break;
+      case 70: flags.cache_dir = value; break;
       case 58:
-      case 59: {
+      case 59:
+      case 71: {
         // Bytes, or K/M/G (powers of 1024); Ki/Mi/Gi as well, as a
         // Kubernetes quantity in the chart's values is written.
         uint64_t multiplier = 1;
@@ -397,7 +412,9 @@ Flags ParseFlags(int argc, char** argv) {
         if (digits.empty() || *end != '\0' || n == 0 || n > (1ull << 40) / multiplier) {
           FlagError("invalid value for " + arg + ": \"" + value + "\" (expected a size from 1 to 1T)");
         }
-        (known->second == 58 ? flags.cache_memory_bytes : flags.cache_max_object_bytes) = n * multiplier;
+        (known->second == 58   ? flags.cache_memory_bytes
+         : known->second == 59 ? flags.cache_max_object_bytes
+                               : flags.cache_disk_bytes) = n * multiplier;
         break;
       }
     }
@@ -657,6 +674,34 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
     metric("sluice_cache_objects", "gauge", "Objects in the response cache's memory now.", cs.objects);
     metric("sluice_cache_memory_limit_bytes", "gauge", "The response cache's memory budget (--cache-memory).",
            cache::Store::ProcessWide().capacity_bytes());
+    if (cache::disk::DiskCache* disk = pipeline::DiskTierOf(cache::Store::ProcessWide())) {
+      const cache::disk::DiskStats ds = disk->stats();
+      const struct {
+        const char* name;
+        const char* type;
+        const char* help;
+        uint64_t value;
+      } disk_metrics[] = {
+          {"sluice_cache_disk_bytes", "gauge", "Bytes of the response cache's entry files on disk now (--cache-dir).",
+           ds.bytes},
+          {"sluice_cache_disk_objects", "gauge", "Entries in the response cache's disk tier now.", ds.entries},
+          {"sluice_cache_disk_limit_bytes", "gauge", "The disk tier's limit (--cache-disk-size).",
+           disk->options().capacity_bytes},
+          {"sluice_cache_disk_hits_total", "counter", "Requests answered from the response cache's disk tier.", ds.hits},
+          {"sluice_cache_disk_writes_total", "counter", "Objects written to the response cache's disk tier.", ds.writes},
+          {"sluice_cache_disk_writes_dropped_total", "counter",
+           "Objects not written to the disk tier because its writer's queue was full.", ds.dropped_writes},
+          {"sluice_cache_disk_write_errors_total", "counter", "Disk tier writes that failed (the entry is not kept).",
+           ds.write_errors},
+          {"sluice_cache_disk_evictions_total", "counter", "Entries the disk tier removed to stay within its limit.",
+           ds.evictions},
+          {"sluice_cache_disk_corrupt_total", "counter",
+           "Disk tier files found unreadable, corrupt or truncated (skipped and removed).", ds.corrupt},
+          {"sluice_cache_disk_scan_done", "gauge", "1 once the start-up scan of --cache-dir has finished.",
+           ds.scan_done ? 1u : 0u},
+      };
+      for (const auto& m : disk_metrics) metric(m.name, m.type, m.help, m.value);
+    }
   }
   std::shared_ptr<const snapshot::CompiledSnapshot> current;
   {
@@ -810,6 +855,20 @@ int Run(const Flags& flags) {
   // (as nginx's thread pools), never on a worker's loop; without the cache
   // (or with interval 0) the opens stay on the loop and no pool starts.
   if (flags.open_file_cache_entries > 0 && flags.open_file_cache_valid_seconds > 0) {
+    pipeline::IoPool::StartProcessPool(/*threads=*/4, /*max_queued=*/4096);
+  }
+  // The response cache's disk tier: its hits are opened on the same pool.
+  // Never destroyed, as the store it is below (workers and the admin
+  // thread may still reach it while the process exits).
+  cache::disk::DiskCache* cache_disk = nullptr;
+  if (!flags.cache_dir.empty()) {
+    cache::disk::DiskOptions disk_options;
+    disk_options.dir = flags.cache_dir;
+    disk_options.capacity_bytes = flags.cache_disk_bytes;
+    Result<std::unique_ptr<cache::disk::DiskCache>> opened = cache::disk::DiskCache::Open(disk_options);
+    if (!opened.ok()) FlagError("--cache-dir: " + opened.status().message());
+    cache_disk = std::move(opened).value().release();
+    cache::Store::ProcessWide().set_lower_tier(cache_disk);
     pipeline::IoPool::StartProcessPool(/*threads=*/4, /*max_queued=*/4096);
   }
   // Per-route and per-cluster series: slots given at compile time, counters
@@ -1113,6 +1172,8 @@ int Run(const Flags& flags) {
   workers.clear();     // flushes and destroys the access log writers
   access_log.reset();  // then writes out what they handed over
   close(signal_fd);
+  // What the workers stored last reaches the disk tier before the exit.
+  if (cache_disk != nullptr) cache_disk->Flush();
   log::Info("sluice-proxy stopped");
   return 0;
 }

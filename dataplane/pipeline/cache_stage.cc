@@ -9,6 +9,8 @@
 #include "dataplane/http/conditional/conditional.h"
 #include "dataplane/net/event_loop.h"
 #include "dataplane/pipeline/body_source.h"
+#include "dataplane/pipeline/cache_disk_lookup.h"
+#include "dataplane/pipeline/io_pool.h"
 #include "dataplane/pipeline/local_reply.h"
 
 namespace sluice::pipeline {
@@ -51,8 +53,11 @@ struct CacheData final : StageData {
   std::unique_ptr<cache::Wait> wait;
   std::shared_ptr<WaitToken> token;
   net::EventLoop* loop = nullptr;
+  // A disk lookup on the I/O pool holds this: false once the exchange is gone.
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
   ~CacheData() override {
+    *alive = false;
     // On the exchange's loop: no timeout fires, no store callback runs after this.
     if (token != nullptr && token->timer != 0 && loop != nullptr) loop->CancelTimer(token->timer);
     wait.reset();
@@ -65,14 +70,6 @@ bool IsConditionalOrRange(const http::HeaderMap& headers) {
   return headers.Get("if-none-match") != nullptr || headers.Get("if-modified-since") != nullptr ||
          headers.Get("if-match") != nullptr || headers.Get("if-unmodified-since") != nullptr ||
          headers.Get("range") != nullptr;
-}
-
-// The variant key of a response varying on the marker's fields.
-std::string VariantKey(std::string_view primary, const std::string& secondary) {
-  std::string key(primary);
-  key.push_back('\x1f');
-  key.append(secondary);
-  return key;
 }
 
 // Conditional requests and ranges answered from a stored response.
@@ -106,8 +103,9 @@ time_t StoredLastModified(const cache::CachedObject& object) {
 // when the client's If-None-Match / If-Modified-Since match (RFC 9110
 // 13.2.2), else into a 206 or 416 for a Range on a stored 200 (If-Range
 // honoured). The ranges' bytes are the object's own, shared: a
-// MemoryBodySource per range, and the multipart framing around them.
-void AnswerConditionalOrRange(ExchangeState& state, const cache::CachedObject& object) {
+// MemoryBodySource per range, and the multipart framing around them (for
+// a disk hit, `disk`: a FileBodySource per range of the entry's file).
+void AnswerConditionalOrRange(ExchangeState& state, const cache::CachedObject& object, const DiskBody* disk) {
   LocalReply& reply = state.reply;
   const http::HeaderMap& request = state.request.headers;
   const std::string* range_field = request.Get("range");
@@ -134,7 +132,11 @@ void AnswerConditionalOrRange(ExchangeState& state, const cache::CachedObject& o
     return;
   }
   const std::shared_ptr<const std::string>& body = object.body;
-  const uint64_t size = body->size();
+  const uint64_t size = disk != nullptr ? disk->length : body->size();
+  auto range_of = [&](uint64_t first, uint64_t length) -> std::unique_ptr<BodySource> {
+    if (disk != nullptr) return disk->Range(first, length);
+    return std::make_unique<MemoryBodySource>(body, first, length);
+  };
   http::RangeRequest range = http::ParseRange(*range_field, size);
   switch (range.kind) {
     case http::RangeRequest::Kind::kNone:
@@ -151,7 +153,7 @@ void AnswerConditionalOrRange(ExchangeState& state, const cache::CachedObject& o
   if (range.ranges.size() == 1) {
     const http::ByteRange& only = range.ranges.front();
     reply.headers.Add("content-range", http::ContentRange(only, size));
-    reply.source = std::make_shared<MemoryBodySource>(body, only.first, only.length());
+    reply.source = range_of(only.first, only.length());
     return;
   }
   const std::string* type = object.headers.Get("content-type");
@@ -161,7 +163,7 @@ void AnswerConditionalOrRange(ExchangeState& state, const cache::CachedObject& o
   std::vector<std::unique_ptr<BodySource>> parts;
   for (size_t i = 0; i < range.ranges.size(); ++i) {
     parts.push_back(std::make_unique<MemoryBodySource>(std::move(framing.part_heads[i])));
-    parts.push_back(std::make_unique<MemoryBodySource>(body, range.ranges[i].first, range.ranges[i].length()));
+    parts.push_back(range_of(range.ranges[i].first, range.ranges[i].length()));
   }
   parts.push_back(std::make_unique<MemoryBodySource>(std::move(framing.closing)));
   reply.source = std::make_shared<SequenceBodySource>(std::move(parts));
@@ -205,9 +207,10 @@ bool SelectedBy304(const CacheData& data, const http::HeaderMap& not_modified) {
   return stored.headers.Get("etag") == nullptr && stored.headers.Get("last-modified") == nullptr;
 }
 
-// Answers the request from `object`.
+// Answers the request from `object` (its body in memory, or for a disk
+// hit in the entry's file: `disk`).
 void ReplyFrom(ExchangeState& state, const std::shared_ptr<const cache::CachedObject>& object, int64_t age,
-               std::string_view detail, bool collapsed = false) {
+               std::string_view detail, bool collapsed = false, const DiskBody* disk = nullptr) {
   LocalReply& reply = state.reply;
   reply.status = object->status;
   reply.headers = object->headers;
@@ -220,9 +223,13 @@ void ReplyFrom(ExchangeState& state, const std::shared_ptr<const cache::CachedOb
   reply.headers.Add("cache-status", cache::CacheStatusValue(kCacheStatusName, status));
   // The object's bytes, shared: no copy per hit; the object may be evicted
   // while they stream.
-  reply.source = std::make_shared<MemoryBodySource>(object->body, 0, object->body->size());
+  if (disk != nullptr) {
+    reply.source = disk->Range(0, disk->length);
+  } else {
+    reply.source = std::make_shared<MemoryBodySource>(object->body, 0, object->body->size());
+  }
   reply.head_only = state.request.method == "HEAD" || object->status == 204 || object->status == 304;
-  AnswerConditionalOrRange(state, *object);
+  AnswerConditionalOrRange(state, *object, disk);
 }
 
 // The route's key for `url` ("scheme://authority/target", as
@@ -358,6 +365,93 @@ bool ReplyStaleOnError(ExchangeState& state, CacheData& data, int fwd_status) {
   return true;
 }
 
+// The lookup's answer once the stored object is known: `object` from
+// memory, or from the disk tier (`disk`: its body in the entry's file), or
+// null (a miss). A disk entry answers only as it is (fresh, or stale as
+// the request allows): its body is not in memory, which a revalidation's
+// 304 (a refreshed copy over the same bytes) and a background
+// revalidation need, so otherwise it counts as a miss and the origin's
+// response replaces it in both tiers.
+Verdict Decide(ExchangeState& state, CacheData& data, const std::shared_ptr<const cache::CachedObject>& object,
+               const DiskBody* disk, int64_t now, const CacheStageOptions& options, cache::Store& store) {
+  const http::RequestHead& request = state.request;
+  const bool get = request.method == "GET";
+  if (object != nullptr) {
+    const int64_t age = cache::CurrentAge(object->age, now);
+    const cache::Usability usability = cache::Evaluate(object->freshness, age, data.request);
+    if (usability != cache::Usability::kRevalidate &&
+        (disk == nullptr || usability != cache::Usability::kStaleWhileRevalidate)) {
+      state.cache_outcome = usability == cache::Usability::kFresh ? CacheOutcome::kHit : CacheOutcome::kStale;
+      ReplyFrom(state, object, age, usability == cache::Usability::kFresh ? "" : cache::UsabilityName(usability),
+                /*collapsed=*/false, disk);
+      if (disk != nullptr) {
+        if (cache::disk::DiskCache* tier = DiskTierOf(store)) tier->CountHit();
+      } else if (usability == cache::Usability::kStaleWhileRevalidate) {
+        RevalidateInBackground(state, object, store, options.policy, options.background);
+      }
+      return Verdict::kReply;
+    }
+    data.fwd = "stale";
+    if (disk == nullptr) data.stale = object;
+  }
+  state.cache_outcome = CacheOutcome::kMiss;
+  if (data.request.cc.only_if_cached) {
+    // RFC 9111 §5.2.1.7.
+    state.reply.status = 504;
+    state.reply.body = "not in the cache (only-if-cached)\n";
+    return Verdict::kReply;
+  }
+  if (data.stale != nullptr) AskTheOriginAbout(state, data);
+  // A HEAD, a conditional or a range request does not fill: its response
+  // is not the whole object (and must not make the key hit-for-pass). It
+  // goes to the origin as the client sent it (a 304 there still refreshes
+  // a stale stored response: AnswerRevalidated).
+  Verdict verdict = Verdict::kContinue;
+  if (get && !IsConditionalOrRange(request.headers)) {
+    // kPause: waiting for another request's fill (coalescing).
+    verdict = AdmitMiss(state, data, store, options, now);
+  }
+  return verdict;
+}
+
+// A memory miss the disk tier may answer: its entry is opened and its head
+// read on the I/O pool (never on the loop; the exchange pauses), then
+// Decide() runs on the loop with what was read. True: paused. False: no
+// disk tier, no entry, or the pool's queue is full (a miss, as without one).
+bool LookUpOnDisk(ExchangeState& state, CacheData& data, const cache::CachedObject* memory_marker,
+                  const CacheStageOptions& options, cache::Store& store) {
+  cache::disk::DiskCache* disk = DiskTierOf(store);
+  if (disk == nullptr || state.io == nullptr || state.resumer == nullptr) return false;
+  std::optional<cache::disk::Located> where = LocateOnDisk(*disk, data.primary, memory_marker, state.request.headers);
+  if (!where) return false;
+  struct Job {
+    cache::disk::Located where;
+    std::optional<Result<cache::disk::Loaded>> loaded;
+  };
+  auto job = std::make_shared<Job>();
+  job->where = std::move(*where);
+  ExchangeState* exchange = &state;
+  CacheData* kept = &data;
+  return state.io->Submit([job, disk] { job->loaded.emplace(disk->Load(job->where)); },
+                          [job, alive = data.alive, exchange, kept, options = &options, store = &store] {
+                            if (!*alive) return;  // the client went away meanwhile
+                            std::shared_ptr<const cache::CachedObject> object;
+                            DiskBody body;
+                            if (job->loaded.has_value() && job->loaded->ok()) {
+                              cache::disk::Loaded& loaded = job->loaded->value();
+                              body.file = std::make_shared<const FileHandle>(loaded.release_fd());
+                              body.offset = loaded.body_offset;
+                              body.length = loaded.body_length;
+                              object = std::move(loaded.object);
+                            }
+                            const Verdict verdict = Decide(*exchange, *kept, object, object != nullptr ? &body : nullptr,
+                                                           Now(), *options, *store);
+                            if (verdict == Verdict::kPause) return;  // waiting for a fill: its wake-up resumes
+                            if (verdict == Verdict::kReply) exchange->reply_when_resumed = true;
+                            exchange->resumer->Resume();  // may end the exchange: last
+                          });
+}
+
 }  // namespace
 
 CacheStageOptions CacheStageOptions::From(const v1::CachePolicy& policy) {
@@ -411,8 +505,10 @@ Verdict CacheLookupStage::OnRequestHead(ExchangeState& state) const {
     return Verdict::kContinue;
   }
   std::shared_ptr<const cache::CachedObject> object = store_->Find(data->primary);
+  std::shared_ptr<const cache::CachedObject> marker;
   data->fwd = "uri-miss";
   if (object != nullptr && object->vary_marker) {
+    marker = object;
     std::optional<std::string> secondary =
         cache::SecondaryKey(cache::VaryFields{false, false, object->vary}, request.headers);
     std::shared_ptr<const cache::CachedObject> variant =
@@ -425,39 +521,13 @@ Verdict CacheLookupStage::OnRequestHead(ExchangeState& state) const {
     object = nullptr;
     data->fwd = "request";
   }
-  if (object != nullptr) {
-    const int64_t age = cache::CurrentAge(object->age, now);
-    const cache::Usability usability = cache::Evaluate(object->freshness, age, data->request);
-    if (usability != cache::Usability::kRevalidate) {
-      state.cache_outcome = usability == cache::Usability::kFresh ? CacheOutcome::kHit : CacheOutcome::kStale;
-      ReplyFrom(state, object, age, usability == cache::Usability::kFresh ? "" : cache::UsabilityName(usability));
-      if (usability == cache::Usability::kStaleWhileRevalidate) {
-        RevalidateInBackground(state, object, *store_, options_.policy, options_.background);
-      }
-      return Verdict::kReply;
-    }
-    data->fwd = "stale";
-    data->stale = object;
-  }
-  state.cache_outcome = CacheOutcome::kMiss;
-  if (data->request.cc.only_if_cached) {
-    // RFC 9111 §5.2.1.7.
-    state.reply.status = 504;
-    state.reply.body = "not in the cache (only-if-cached)\n";
-    return Verdict::kReply;
-  }
-  if (data->stale != nullptr) AskTheOriginAbout(state, *data);
-  // A HEAD, a conditional or a range request does not fill: its response
-  // is not the whole object (and must not make the key hit-for-pass). It
-  // goes to the origin as the client sent it (a 304 there still refreshes
-  // a stale stored response: AnswerRevalidated).
-  Verdict verdict = Verdict::kContinue;
-  if (get && !IsConditionalOrRange(request.headers)) {
-    // kPause: waiting for another request's fill (coalescing).
-    verdict = AdmitMiss(state, *data, *store_, options_, now);
-  }
+  CacheData& kept = *data;
   state.set_data(kCacheData, std::move(data));
-  return verdict;
+  if (object == nullptr && !OnlyTheOriginDecides(request.headers) &&
+      LookUpOnDisk(state, kept, marker.get(), options_, *store_)) {
+    return Verdict::kPause;  // the I/O pool opens the disk entry; Decide() runs when it is done
+  }
+  return Decide(state, kept, object, nullptr, now, options_, *store_);
 }
 
 namespace {

@@ -38,6 +38,11 @@
 // a stale object that may be served on error.
 // stale-while-revalidate: the stale object is answered and revalidated in
 // the background (cache_background.h).
+// Disk tier (dataplane/cache/disk, --cache-dir): a memory miss the disk
+// index knows pauses (kPause) while the I/O pool opens the entry and reads
+// its head (cache_disk_lookup.h); on the loop the same decision as for a
+// memory hit follows, the body a FileBodySource over the file. A disk
+// entry answers only fresh or stale-as-allowed: otherwise it is a miss.
 // Not yet: streaming a fill to its waiters as it arrives.
 #include <cstdint>
 #include <memory>

@@ -11,6 +11,7 @@
 
 #include "dataplane/net/event_loop.h"
 #include "dataplane/pipeline/body_source.h"
+#include "dataplane/pipeline/cache_test_support.h"
 #include "dataplane/pipeline/local_reply.h"
 #include "dataplane/subrequest/scripted_client.h"
 
@@ -46,16 +47,7 @@ struct Request {
   StopResumer resumer;
 };
 
-std::string BodyOf(const LocalReply& reply) {
-  if (reply.source == nullptr) return std::string(reply.text());
-  std::string out;
-  for (int i = 0; i < 1000; ++i) {
-    BodySource::Chunk chunk = reply.source->Next(1 << 16);
-    out.append(chunk.data);
-    if (chunk.end || chunk.failed) break;
-  }
-  return out;
-}
+using cache_test::BodyOf;
 
 class CacheStageTest : public ::testing::Test {
  protected:
@@ -71,16 +63,7 @@ class CacheStageTest : public ::testing::Test {
 
   // The origin's response through the store stage: head, one body chunk, end.
   Verdict Respond(Request& r, int status, const std::string& fields, const std::string& body) {
-    http::ResponseHead head;
-    head.status = status;
-    size_t at = 0;
-    while (at < fields.size()) {
-      size_t end = fields.find('\n', at);
-      std::string line = fields.substr(at, end - at);
-      size_t colon = line.find(':');
-      head.headers.Add(line.substr(0, colon), line.substr(colon + 2));
-      at = end == std::string::npos ? fields.size() : end + 1;
-    }
+    http::ResponseHead head = cache_test::HeadOf(status, fields);
     head.headers.Add("content-length", std::to_string(body.size()));
     Verdict verdict = storer_.OnResponseHead(r.state, head, /*local=*/false);
     if (verdict != Verdict::kContinue) return verdict;

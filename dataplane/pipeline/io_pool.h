@@ -7,8 +7,9 @@
 //
 // What uses it: the static stage's opens and stats of directory-site
 // files the worker's open-file cache does not hold fresh (static_stage.h),
-// and the read-in of file body ranges not in the page cache before the
-// loop sends them (Exchange::WarmFileRange, dataplane/fs/page_cache.h).
+// the cache's disk hits (open and head read: cache_disk_lookup.h), and
+// the read-in of file body ranges not in the page cache before the loop
+// sends them (Exchange::WarmFileRange, dataplane/fs/page_cache.h).
 #include <condition_variable>
 #include <cstddef>
 #include <deque>

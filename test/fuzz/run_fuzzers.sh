@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the HTTP/1 codec, HTTP/2 session, PROXY protocol, TLS ClientHello (SNI), static path, WebSocket frame, basic auth, cache directive and conditional-request fuzz targets with clang's libFuzzer + ASan + UBSan
+# Builds the HTTP/1 codec, HTTP/2 session, PROXY protocol, TLS ClientHello (SNI), static path, WebSocket frame, basic auth, cache directive, cache disk entry and conditional-request fuzz targets with clang's libFuzzer + ASan + UBSan
 # straight from the sources (no Bazel: its toolchain here is g++) and runs
 # each for a bounded time. Exits non-zero on any crash, sanitizer report,
 # timeout or property violation.
@@ -15,7 +15,7 @@ seconds="${1:-30}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="${FUZZ_OUT:-/tmp/sluice-fuzz}"
 cxx="${CXX:-clang++}"
-targets=(request_fuzzer response_fuzzer h2_session_fuzzer proxy_protocol_fuzzer static_path_fuzzer websocket_frames_fuzzer sni_fuzzer basic_auth_fuzzer cache_directives_fuzzer conditional_fuzzer)
+targets=(request_fuzzer response_fuzzer h2_session_fuzzer proxy_protocol_fuzzer static_path_fuzzer websocket_frames_fuzzer sni_fuzzer basic_auth_fuzzer cache_directives_fuzzer cache_entry_fuzzer conditional_fuzzer)
 sources=(
   "$root/dataplane/http1/head_parser.cc"
   "$root/dataplane/http1/framing.cc"
@@ -29,6 +29,7 @@ declare -A extra=(
   [websocket_frames_fuzzer]="$root/dataplane/websocket/frames.cc"
   [basic_auth_fuzzer]="$root/dataplane/auth/basic_credentials.cc $root/base/htpasswd.cc"
   [cache_directives_fuzzer]="$root/dataplane/cache/directives/directives.cc"
+  [cache_entry_fuzzer]="$root/dataplane/cache/disk/entry_format.cc -lz"
   [conditional_fuzzer]="$root/dataplane/http/conditional/conditional.cc"
   [h2_session_fuzzer]="$root/dataplane/http2/server_connection.cc $root/dataplane/http2/session.cc $root/dataplane/http2/session_memory.cc -lnghttp2"
   [proxy_protocol_fuzzer]="$root/dataplane/proxy_protocol/proxy_protocol.cc $root/base/ip_prefix.cc"
@@ -63,7 +64,7 @@ for target in "${targets[@]}"; do
   echo "== running $target for ${seconds}s"
   if ! "$out/$target" \
       -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=$(case $target in sni_*) echo 40000 ;; *) echo 8192 ;; esac) \
-      $(case $target in h2_*|websocket_*|sni_*) ;; proxy_protocol_*) echo "-dict=$root/test/fuzz/proxy_protocol.dict" ;; basic_auth_*) echo "-dict=$root/test/fuzz/basic_auth.dict" ;; cache_*) echo "-dict=$root/test/fuzz/cache_directives.dict" ;; *) echo "-dict=$root/test/fuzz/http.dict" ;; esac) -print_final_stats=1 \
+      $(case $target in h2_*|websocket_*|sni_*) ;; proxy_protocol_*) echo "-dict=$root/test/fuzz/proxy_protocol.dict" ;; basic_auth_*) echo "-dict=$root/test/fuzz/basic_auth.dict" ;; cache_entry_*) echo "-dict=$root/test/fuzz/cache_entry.dict" ;; cache_*) echo "-dict=$root/test/fuzz/cache_directives.dict" ;; *) echo "-dict=$root/test/fuzz/http.dict" ;; esac) -print_final_stats=1 \
       -artifact_prefix="$artifacts/" \
       "$work" "$root/test/fuzz/corpus/$target" >"$out/$target.log" 2>&1; then
     echo "run_fuzzers: $target FAILED; log: $out/$target.log, reproducer(s) in $artifacts/" >&2

@@ -418,13 +418,23 @@ bool Store::Insert(std::shared_ptr<CachedObject> object) {
   if (object->body->size() > max_object_bytes_) return false;  // passes through
   const uint64_t hash = HashKey(object->key);
   Shard& shard = ShardOf(hash);
-  Released released;
-  std::lock_guard<std::mutex> lock(shard.mu);
-  return shard.PublishLocked(std::move(object), hash, 0, released);
-  // `released` is destroyed after the lock (declared before it).
+  std::shared_ptr<const CachedObject> published = object;
+  bool ok;
+  {
+    Released released;  // destroyed after the lock (declared before it)
+    std::lock_guard<std::mutex> lock(shard.mu);
+    ok = shard.PublishLocked(std::move(object), hash, 0, released);
+  }
+  if (ok) WroteThrough(published);
+  return ok;
+}
+
+void Store::WroteThrough(const std::shared_ptr<const CachedObject>& published) {
+  if (lower_tier_ != nullptr) lower_tier_->Published(published);
 }
 
 bool Store::Remove(std::string_view key) {
+  if (lower_tier_ != nullptr) lower_tier_->Removed(key);
   Shard& shard = ShardOf(HashKey(key));
   Released released;
   std::lock_guard<std::mutex> lock(shard.mu);
@@ -436,6 +446,7 @@ size_t Store::RemovePrefix(std::string_view prefix) {
 }
 
 size_t Store::RemoveIf(const std::function<bool(const CachedObject&)>& match) {
+  if (lower_tier_ != nullptr) lower_tier_->RemovedIf(match);
   size_t removed = 0;
   for (const auto& shard : shards_) {
     // Destroyed after the lock is released: a last reference to a large
@@ -587,6 +598,7 @@ std::shared_ptr<const CachedObject> Fill::Commit() {
   }
   reserved_ = 0;
   finished_ = true;
+  if (ok) store_->WroteThrough(published);
   Fire(waiters, ok ? FillOutcome::kPublished : FillOutcome::kAbandoned);
   return ok ? published : nullptr;
 }

@@ -123,17 +123,14 @@
 // Unsafe methods: InvalidationTargets() -> Remove() each, on the response
 // head hook of a 2xx/3xx.
 //
-// Disk tier (later): below this store, behind the same Find/Admit API, a
-// per-process set of files under --cache-dir written by a dedicated I/O
-// thread (never the event loop): S3-FIFO evictions of objects worth
-// keeping (freq > 0) are handed to that thread, which appends them to a
-// log-structured file and records key -> (file, offset, length, fields) in
-// an index kept in memory (rebuilt from the files' headers at start, so
-// entries survive a restart). A memory miss that hits the disk index is
-// answered by a FileBodySource over the object's range (pread, or sendfile
-// once the exchange supports it), opened on the event loop (open+fstat
-// only; reads are pread per block as the client drains). Its bytes are
-// accounted against --cache-disk-size separately from this budget.
+// Disk tier (dataplane/cache/disk, a LowerTier): every published object is
+// written through to one file under --cache-dir by the disk tier's own
+// writer thread (never an event loop), and removals reach it too; entries
+// survive a restart (the index is rebuilt by a scan at start). A memory
+// miss that hits the disk index is opened on the I/O pool and answered by
+// a FileBodySource over the file's body (sendfile on plain HTTP/1.1): see
+// cache_stage.cc. Its bytes are accounted against --cache-disk-size,
+// separately from this budget.
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -187,6 +184,20 @@ enum class FillOutcome : uint8_t {
 
 class Store;
 class Shard;
+
+// A tier below the memory store (the disk tier, dataplane/cache/disk),
+// told without any store lock held of every object the store publishes
+// (a committed fill, an Insert) and of every removal (invalidation,
+// purge), so that it writes through and forgets what was removed. An
+// eviction from memory is not a removal: the lower tier keeps its copy.
+// Its calls must not block on I/O (they run on event loops).
+class LowerTier {
+ public:
+  virtual ~LowerTier() = default;
+  virtual void Published(const std::shared_ptr<const CachedObject>& object) = 0;
+  virtual void Removed(std::string_view key) = 0;
+  virtual void RemovedIf(const std::function<bool(const CachedObject&)>& match) = 0;
+};
 struct FillRecord;
 struct WaiterState;
 
@@ -306,6 +317,10 @@ class Store {
 
   static uint64_t HashKey(std::string_view key);
 
+  // The tier below (set once, before the workers start), or null.
+  void set_lower_tier(LowerTier* tier) { lower_tier_ = tier; }
+  LowerTier* lower_tier() const { return lower_tier_; }
+
   // The proxy's one store, shared by every worker and every route that
   // caches (created on first use with the options last given to
   // ConfigureProcessWide, which proxy_main calls before the workers start;
@@ -317,12 +332,15 @@ class Store {
   friend class Fill;
   Shard& ShardOf(uint64_t hash) const;
   uint64_t NextSequence() { return sequence_.fetch_add(1, std::memory_order_relaxed) + 1; }
+  // Hands a published object to the lower tier (no lock held).
+  void WroteThrough(const std::shared_ptr<const CachedObject>& published);
 
   StoreOptions options_;
   size_t shard_capacity_ = 0;
   size_t max_object_bytes_ = 0;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<uint64_t> sequence_{0};
+  LowerTier* lower_tier_ = nullptr;
 };
 
 }  // namespace sluice::cache
