@@ -101,6 +101,8 @@ Exchange::Exchange(WorkerContext* ctx, DownstreamStream* downstream, http::Reque
 }
 
 Exchange::~Exchange() {
+  // A source shared elsewhere must never call back into a freed exchange.
+  if (body_source_ != nullptr) body_source_->SetReady(nullptr);
   EndBalancerTry(true);  // the client went away: not the endpoint's failure
   if (upstream_ != nullptr) upstream_->Cancel();
   Complete();  // an exchange cut short (client gone) is logged too
@@ -652,6 +654,12 @@ void Exchange::Reply() {
   } else {
     body_source_ = std::make_shared<pipeline::MemoryBodySource>(std::string(reply.text()));
   }
+  // A source that had nothing now (a cache fill still arriving: its bytes
+  // come from another worker's upstream) says when to pump again; posted
+  // to this loop, never called from inside Next.
+  body_source_->SetReady([this] {
+    if (phase_ == Phase::kResponse && body_source_ != nullptr) PumpBodySource();
+  });
   PumpBodySource();
 }
 
