@@ -569,7 +569,12 @@ void Exchange::OnUpstreamFlush() {
 
 void Exchange::OnDownstreamWritable() {
   if (phase_ == Phase::kDone) return;
-  if (body_source_ != nullptr) return PumpBodySource();
+  if (body_source_ != nullptr) {
+    // A source with nothing now calls back itself (SetReady); pumping it
+    // here would only loop (Flush reports a drained socket at once).
+    if (!body_source_waiting_) PumpBodySource();
+    return;
+  }
   if (!response_paused_ || paused_ == Paused::kResponseHead) return;
   response_paused_ = false;
   if (upstream_ != nullptr) upstream_->ResumeResponse();
@@ -658,6 +663,7 @@ void Exchange::Reply() {
   // come from another worker's upstream) says when to pump again; posted
   // to this loop, never called from inside Next.
   body_source_->SetReady([this] {
+    body_source_waiting_ = false;
     if (phase_ == Phase::kResponse && body_source_ != nullptr) PumpBodySource();
   });
   PumpBodySource();
@@ -688,7 +694,10 @@ void Exchange::PumpBodySource() {
       if (phase_ == Phase::kDone) return;
     }
     if (chunk.end) return EndResponse(nullptr);
-    if (chunk.data.empty()) break;  // nothing now
+    if (chunk.data.empty()) {
+      body_source_waiting_ = true;  // until its SetReady callback
+      break;
+    }
   }
   if (phase_ != Phase::kDone) downstream_->Flush();
 }

@@ -218,6 +218,7 @@ class Exchange final : public net::IoHandler, private UpstreamEvents, private pi
   bool held_end_ = false;
   http::HeaderMap held_trailers_;
   std::shared_ptr<pipeline::BodySource> body_source_;  // a local reply's body (shared with the LocalReply)
+  bool body_source_waiting_ = false;  // it had nothing now: its SetReady callback pumps again
   bool completed_ = false;
 };
 
