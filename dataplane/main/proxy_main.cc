@@ -500,6 +500,7 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
   uint64_t refused[5] = {};
   uint64_t passthrough[4] = {};  // connections, failures, bytes in, bytes out
   uint64_t mirror[4] = {};       // sent, completed, failed, dropped
+  uint64_t file_warmups = 0;
   uint64_t by_class[6] = {0};
   using pipeline::CompressionStats;
   uint64_t compressed[CompressionStats::kCodings] = {}, compress_in[CompressionStats::kCodings] = {},
@@ -535,6 +536,7 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
     mirror[1] += s.mirror_completed.load(std::memory_order_relaxed);
     mirror[2] += s.mirror_failures.load(std::memory_order_relaxed);
     mirror[3] += s.mirror_dropped.load(std::memory_order_relaxed);
+    file_warmups += s.file_warmups.load(std::memory_order_relaxed);
     for (int i = 0; i < 5; ++i) refused[i] += s.connections_refused[i].load(std::memory_order_relaxed);
     for (int i = 0; i < 6; ++i) by_class[i] += s.responses_by_class[i].load(std::memory_order_relaxed);
     for (size_t i = 0; i < CompressionStats::kCodings; ++i) {
@@ -581,6 +583,10 @@ std::string MetricsText(const std::vector<std::unique_ptr<proxy::Worker>>& worke
          "Mirrored copies that failed (no cluster or endpoint, connect error, timeout).", mirror[2]);
   metric("sluice_mirror_dropped_total", "counter",
          "Mirrored copies dropped over a worker's caps (copies in flight, body bytes held).", mirror[3]);
+  metric("sluice_file_reads_offloaded_total", "counter",
+         "File body ranges (static files, cache objects on disk) not in the page cache, read in by an I/O thread "
+         "before the event loop sent them.",
+         file_warmups);
   out += "# HELP sluice_responses_total Responses sent, by status class (aborted: cut off mid-body).\n";
   out += "# TYPE sluice_responses_total counter\n";
   const char* classes[6] = {"aborted", "1xx", "2xx", "3xx", "4xx", "5xx"};

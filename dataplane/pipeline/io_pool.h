@@ -6,8 +6,9 @@
 // stage never sees another thread: it pauses, and resumes in `done`.
 //
 // What uses it: the static stage's opens and stats of directory-site
-// files the worker's open-file cache does not hold fresh (static_stage.h).
-// Reads (sendfile, pread) still run on the loop.
+// files the worker's open-file cache does not hold fresh (static_stage.h),
+// and the read-in of file body ranges not in the page cache before the
+// loop sends them (Exchange::WarmFileRange, dataplane/fs/page_cache.h).
 #include <condition_variable>
 #include <cstddef>
 #include <deque>

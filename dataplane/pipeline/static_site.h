@@ -10,9 +10,10 @@
 // The static stage calls it on the event loop, but a directory site's
 // chain first has StaticOpenStage open what the worker's open-file cache
 // (open_file_cache.h) lacks on the I/O pool (io_pool.h), so Open normally
-// answers from the cache without a system call. The FileBodySource still
-// reads on the loop (pread; sendfile on plain HTTP/1.1): fine for files in
-// the page cache, a stall on slow network storage (see the README).
+// answers from the cache without a system call. The FileBodySource reads
+// on the loop (pread; sendfile on plain HTTP/1.1), but only bytes the
+// exchange found in the page cache or had an I/O thread read in first
+// (Exchange::WarmFileRange).
 #include <sys/types.h>
 
 #include <cstdint>

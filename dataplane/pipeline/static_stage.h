@@ -77,8 +77,9 @@ class StaticStage final : public Stage {
 // the static stage right after this one answers from it. A request whose
 // paths are all fresh in the cache does not pause. Without a pool, a
 // cache, or with a full queue, the static stage opens on the loop as
-// before. What stays on the loop: reads (sendfile, pread), and the rare
-// entry evicted between the two stages.
+// before. What stays on the loop: the rare entry evicted between the two
+// stages (reads go out from the loop, but only of bytes in the page cache:
+// Exchange::WarmFileRange).
 class StaticOpenStage final : public Stage {
  public:
   explicit StaticOpenStage(std::shared_ptr<const StaticStage> serve) : serve_(std::move(serve)) {}

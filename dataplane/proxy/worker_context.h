@@ -66,6 +66,9 @@ struct WorkerStats {
   std::atomic<uint64_t> mirror_completed{0};
   std::atomic<uint64_t> mirror_failures{0};
   std::atomic<uint64_t> mirror_dropped{0};
+ // File body ranges (static files, disk-tier cache objects) not in the page
+  // cache, read in by an I/O thread before the loop sent them.
+  std::atomic<uint64_t> file_warmups{0};
   pipeline::CompressionStats compression;           // the compression stage's counters
 
   void Count(std::atomic<uint64_t>& counter, uint64_t n = 1) {

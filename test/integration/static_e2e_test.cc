@@ -6,6 +6,7 @@
 // answer, whatever the path or symlink.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -18,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "dataplane/fs/page_cache.h"
 #include "test/support/http_client.h"
 #include "test/support/shell.h"
 #include "test/support/sluice_cluster.h"
@@ -436,6 +438,49 @@ TEST_F(StaticEndToEndTest, AnswersRequestsThatWaitedForTheIoPool) {
   Write(root_ + "/pool/h1.txt", "over http/1.1");
   EXPECT_EQ(Fetch(cluster_.http_port(), "dir.local", "/pool/h1.txt").body, "over http/1.1");
   EXPECT_EQ(Fetch(cluster_.http_port(), "dir.local", "/pool/nothing.txt").status, 404);
+}
+
+// A file whose pages are not in the page cache is read in by an I/O
+// thread before the loop sends it (sendfile on HTTP/1.1, pread on h2c):
+// the loop never waits on the disk. The test drops the file's pages
+// (posix_fadvise DONTNEED of a synced file) and sees the offload counted
+// and every byte right.
+TEST_F(StaticEndToEndTest, ReadsFilesNotInThePageCacheOnTheIoPool) {
+  std::string cold;
+  for (int i = 0; i < 4 * 1024 * 1024; ++i) cold.push_back(static_cast<char>('a' + (i * 13 + i / 8191) % 26));
+  const std::string path = root_ + "/cold.bin";
+  Write(path, cold);
+  auto drop = [&] {
+    int fd = open(path.c_str(), O_RDONLY);
+    if (fd < 0) return false;
+    fsync(fd);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    const bool dropped = fs::RangeResidency(fd, 0, cold.size()) == fs::Residency::kNotResident;
+    close(fd);
+    return dropped;
+  };
+  if (!drop()) GTEST_SKIP() << "no cachestat(2), or this filesystem keeps its pages";
+  auto offloaded = [&] {
+    std::string metrics = Fetch(cluster_.admin_port(), "127.0.0.1", "/metrics").body;
+    std::smatch m;
+    return std::regex_search(metrics, m, std::regex("\\nsluice_file_reads_offloaded_total (\\d+)")) ? std::stoll(m[1])
+                                                                                                  : -1;
+  };
+  ASSERT_EQ(offloaded(), 0);
+  std::string headers = Curl("dir.local", "/cold.bin");
+  EXPECT_EQ(StatusOf(headers), 200) << headers;
+  EXPECT_EQ(ShellOutput("cmp " + body_file_ + " " + path + " && echo same"), "same\n");
+  const int64_t after_http1 = offloaded();
+  EXPECT_GE(after_http1, 1);
+  ASSERT_TRUE(drop());
+  headers = Curl("dir.local", "/cold.bin", "--http2-prior-knowledge");
+  EXPECT_EQ(StatusOf(headers), 200) << headers;
+  EXPECT_EQ(ShellOutput("cmp " + body_file_ + " " + path + " && echo same"), "same\n");
+  EXPECT_GT(offloaded(), after_http1);
+  // Once in the page cache, nothing more is offloaded.
+  const int64_t warm = offloaded();
+  Curl("dir.local", "/cold.bin");
+  EXPECT_EQ(offloaded(), warm);
 }
 
 }  // namespace
