@@ -19,6 +19,8 @@
 // store never holds more than its budget. An evicted object still being
 // streamed to a client stays alive (shared_ptr) but is no longer counted:
 // its memory is bounded by what those clients read, as any response body.
+// So does the buffer of an abandoned fill that waiters were streaming: it
+// goes when the last of them saw the failure (at its next read).
 //
 // Eviction: S3-FIFO (Yang et al., SOSP 2023). A new object enters the
 // small FIFO (10% of the shard's bytes); an object at the small FIFO's tail
