@@ -92,6 +92,20 @@ class CacheStageTest : public ::testing::Test {
     return Verdict::kContinue;
   }
 
+  // A fill under way for `filler` with `waiter` paused on it: the origin's
+  // head (200, max-age=60, `length` as Content-Length unless negative) went
+  // through the store stage.
+  void StartFill(Request& filler, Request& waiter, int64_t length) {
+    ASSERT_EQ(lookup_.OnRequestHead(filler.state), Verdict::kContinue);
+    ASSERT_EQ(lookup_.OnRequestHead(waiter.state), Verdict::kPause);
+    http::ResponseHead head;
+    head.status = 200;
+    head.headers.Add("cache-control", "max-age=60");
+    head.headers.Add("content-type", "text/plain");
+    if (length >= 0) head.headers.Add("content-length", std::to_string(length));
+    ASSERT_EQ(storer_.OnResponseHead(filler.state, head, false), Verdict::kContinue);
+  }
+
   // Runs the loop until a resumer stops it; a safety timer ends a test that
   // would otherwise hang (then `timed_out_`).
   void RunLoop() {
@@ -185,14 +199,7 @@ TEST_F(CacheStageTest, TruncatedFillIsNotStoredAndItsWaitersGoToTheOrigin) {
 TEST_F(CacheStageTest, WaitersStreamTheFillAsItArrives) {
   Request filler(&loop_, "/big");
   Request waiter(&loop_, "/big");
-  ASSERT_EQ(lookup_.OnRequestHead(filler.state), Verdict::kContinue);
-  ASSERT_EQ(lookup_.OnRequestHead(waiter.state), Verdict::kPause);
-  http::ResponseHead head;
-  head.status = 200;
-  head.headers.Add("cache-control", "max-age=60");
-  head.headers.Add("content-type", "text/plain");
-  head.headers.Add("content-length", "10");
-  ASSERT_EQ(storer_.OnResponseHead(filler.state, head, false), Verdict::kContinue);
+  ASSERT_NO_FATAL_FAILURE(StartFill(filler, waiter, 10));
   std::string_view chunk = "hello";
   storer_.OnResponseBody(filler.state, chunk);
   RunLoop();  // the fill is not complete
@@ -246,13 +253,7 @@ TEST_F(CacheStageTest, WaitersStreamTheFillAsItArrives) {
 TEST_F(CacheStageTest, AFillCutShortFailsTheWaitersStreamingIt) {
   Request filler(&loop_, "/cut");
   Request waiter(&loop_, "/cut");
-  ASSERT_EQ(lookup_.OnRequestHead(filler.state), Verdict::kContinue);
-  ASSERT_EQ(lookup_.OnRequestHead(waiter.state), Verdict::kPause);
-  http::ResponseHead head;
-  head.status = 200;
-  head.headers.Add("cache-control", "max-age=60");
-  head.headers.Add("content-length", "100");
-  ASSERT_EQ(storer_.OnResponseHead(filler.state, head, false), Verdict::kContinue);
+  ASSERT_NO_FATAL_FAILURE(StartFill(filler, waiter, 100));
   std::string_view chunk = "only ten b";
   storer_.OnResponseBody(filler.state, chunk);
   RunLoop();
@@ -275,12 +276,7 @@ TEST_F(CacheStageTest, AFillCutShortFailsTheWaitersStreamingIt) {
 TEST_F(CacheStageTest, ABodyOfUnknownLengthIsServedToWaitersWhenComplete) {
   Request filler(&loop_, "/chunked");
   Request waiter(&loop_, "/chunked");
-  ASSERT_EQ(lookup_.OnRequestHead(filler.state), Verdict::kContinue);
-  ASSERT_EQ(lookup_.OnRequestHead(waiter.state), Verdict::kPause);
-  http::ResponseHead head;
-  head.status = 200;
-  head.headers.Add("cache-control", "max-age=60");
-  ASSERT_EQ(storer_.OnResponseHead(filler.state, head, false), Verdict::kContinue);
+  ASSERT_NO_FATAL_FAILURE(StartFill(filler, waiter, -1));
   std::string_view chunk = "part";
   storer_.OnResponseBody(filler.state, chunk);
   Request late(&loop_, "/chunked");

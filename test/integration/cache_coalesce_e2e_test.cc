@@ -228,6 +228,23 @@ class CacheCoalesceEndToEndTest : public ::testing::Test {
     return std::strtod(text.c_str() + at + series.size() + 2, nullptr);
   }
 
+  // `n` clients asking for `path` on their own connections: the first
+  // fills, the others come once its request reached the origin.
+  std::vector<std::unique_ptr<RawClient>> ConcurrentClients(const std::string& path, int n) {
+    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: cache.local\r\n\r\n";
+    std::vector<std::unique_ptr<RawClient>> clients;
+    for (int c = 0; c < n; ++c) {
+      if (c == 1) {
+        // Not WaitForRequests: SetUp's /ready went to the origin too.
+        EXPECT_TRUE(testing::WaitUntil([&] { return OriginSaw("GET " + path) == 1; }, std::chrono::seconds(10),
+                                       std::chrono::milliseconds(5)));
+      }
+      clients.push_back(std::make_unique<RawClient>(cluster_->http_port()));
+      EXPECT_TRUE(clients.back()->Send(request)) << "client " << c;
+    }
+    return clients;
+  }
+
   std::string ProxyMetrics() { return testing::Fetch(cluster_->admin_port(), "127.0.0.1", "/metrics").body; }
 
   OriginState state_;
@@ -337,16 +354,7 @@ TEST_F(CacheCoalesceEndToEndTest, StaleIfErrorAnswersWhenTheOriginFails) {
 // body byte for byte; the origin saw one request.
 TEST_F(CacheCoalesceEndToEndTest, WaitersReceiveTheBodyAsTheOriginSendsIt) {
   constexpr int kClients = 8;
-  const std::string request = "GET /streamed HTTP/1.1\r\nHost: cache.local\r\n\r\n";
-  std::vector<std::unique_ptr<RawClient>> clients;
-  clients.push_back(std::make_unique<RawClient>(cluster_->http_port()));
-  ASSERT_TRUE(clients[0]->Send(request));
-  // The fill reached the origin; the others come while it is under way.
-  ASSERT_TRUE(origin_->WaitForRequests(1, std::chrono::seconds(10)));
-  for (int c = 1; c < kClients; ++c) {
-    clients.push_back(std::make_unique<RawClient>(cluster_->http_port()));
-    ASSERT_TRUE(clients.back()->Send(request));
-  }
+  std::vector<std::unique_ptr<RawClient>> clients = ConcurrentClients("/streamed", kClients);
   // The origin is paused after half the body: each client has that half.
   const std::string body = StreamedBody();
   for (int c = 0; c < kClients; ++c) {
@@ -383,15 +391,7 @@ TEST_F(CacheCoalesceEndToEndTest, WaitersReceiveTheBodyAsTheOriginSendsIt) {
 // goes to the origin, which answers whole this time).
 TEST_F(CacheCoalesceEndToEndTest, ATruncatedOriginResponseIsNeitherStoredNorCompleteLooking) {
   constexpr int kClients = 6;
-  const std::string request = "GET /truncated HTTP/1.1\r\nHost: cache.local\r\n\r\n";
-  std::vector<std::unique_ptr<RawClient>> clients;
-  clients.push_back(std::make_unique<RawClient>(cluster_->http_port()));
-  ASSERT_TRUE(clients[0]->Send(request));
-  ASSERT_TRUE(origin_->WaitForRequests(1, std::chrono::seconds(10)));
-  for (int c = 1; c < kClients; ++c) {
-    clients.push_back(std::make_unique<RawClient>(cluster_->http_port()));
-    ASSERT_TRUE(clients.back()->Send(request));
-  }
+  std::vector<std::unique_ptr<RawClient>> clients = ConcurrentClients("/truncated", kClients);
   for (int c = 0; c < kClients; ++c) {
     EXPECT_TRUE(clients[c]->ReadBody(kStreamedSize / 2, std::chrono::seconds(10))) << "client " << c;
   }
