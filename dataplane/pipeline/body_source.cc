@@ -47,6 +47,10 @@ SequenceBodySource::SequenceBodySource(std::vector<std::unique_ptr<BodySource>> 
   }
 }
 
+void SequenceBodySource::SetReady(std::function<void()> ready) {
+  for (const auto& part : parts_) part->SetReady(ready);
+}
+
 BodySource::Chunk SequenceBodySource::Next(size_t max) {
   Chunk chunk;
   while (current_ < parts_.size()) {

@@ -16,8 +16,13 @@
 //   transform  TransformedBodySource: another source through a
 //              BodyTransform (compression of a file or a cached object);
 //              on the upstream path a transform is a response-body stage
+//   fill       FillBodySource (fill_body_source.h): a cache fill's bytes
+//              as they arrive from the origin, for the requests coalesced
+//              on it; the one source that can have nothing now and more
+//              later, so it says when to come back (SetReady)
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -50,6 +55,12 @@ class BodySource {
   virtual bool NextFileRange(FileRange* range) const { return false; }
   // `n` bytes of NextFileRange's range went out by other means.
   virtual void Skip(uint64_t n) {}
+  // After Next() returned nothing now (no data, no end), the source calls
+  // `ready` on the reader's event loop (never from inside Next) when it has
+  // something again: more bytes, the end or a failure. Sources that always
+  // have their bytes at hand never return nothing now and ignore it.
+  // Null forgets it (the reader is going away).
+  virtual void SetReady(std::function<void()> ready) {}
   // Why Next() failed.
   const ProxyError& error() const { return error_; }
 
@@ -83,6 +94,7 @@ class SequenceBodySource final : public BodySource {
   explicit SequenceBodySource(std::vector<std::unique_ptr<BodySource>> parts);
   Chunk Next(size_t max) override;
   int64_t length() const override { return length_; }
+  void SetReady(std::function<void()> ready) override;
 
  private:
   std::vector<std::unique_ptr<BodySource>> parts_;
@@ -149,6 +161,7 @@ class TransformedBodySource final : public BodySource {
   TransformedBodySource(std::unique_ptr<BodySource> source, std::unique_ptr<BodyTransform> transform)
       : source_(std::move(source)), transform_(std::move(transform)) {}
   Chunk Next(size_t max) override;
+  void SetReady(std::function<void()> ready) override { source_->SetReady(std::move(ready)); }
 
  private:
   std::unique_ptr<BodySource> source_;

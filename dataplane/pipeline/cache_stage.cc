@@ -10,6 +10,7 @@
 #include "dataplane/net/event_loop.h"
 #include "dataplane/pipeline/body_source.h"
 #include "dataplane/pipeline/cache_disk_lookup.h"
+#include "dataplane/pipeline/fill_body_source.h"
 #include "dataplane/pipeline/io_pool.h"
 #include "dataplane/pipeline/local_reply.h"
 
@@ -207,10 +208,12 @@ bool SelectedBy304(const CacheData& data, const http::HeaderMap& not_modified) {
   return stored.headers.Get("etag") == nullptr && stored.headers.Get("last-modified") == nullptr;
 }
 
-// Answers the request from `object` (its body in memory, or for a disk
-// hit in the entry's file: `disk`).
+// Answers the request from `object`: its body in memory, or for a disk
+// hit in the entry's file (`disk`), or from `streamed` when the object is
+// a fill's head whose body is still arriving.
 void ReplyFrom(ExchangeState& state, const std::shared_ptr<const cache::CachedObject>& object, int64_t age,
-               std::string_view detail, bool collapsed = false, const DiskBody* disk = nullptr) {
+               std::string_view detail, bool collapsed = false, const DiskBody* disk = nullptr,
+               std::shared_ptr<BodySource> streamed = nullptr) {
   LocalReply& reply = state.reply;
   reply.status = object->status;
   reply.headers = object->headers;
@@ -221,6 +224,13 @@ void ReplyFrom(ExchangeState& state, const std::shared_ptr<const cache::CachedOb
   status.detail = detail;
   status.collapsed = collapsed;
   reply.headers.Add("cache-status", cache::CacheStatusValue(kCacheStatusName, status));
+  reply.head_only = state.request.method == "HEAD" || object->status == 204 || object->status == 304;
+  if (streamed != nullptr) {
+    // Only plain GETs wait for a fill (OnRequestHead): nothing conditional
+    // or ranged to answer from bytes that are not all there yet.
+    reply.source = std::move(streamed);
+    return;
+  }
   // The object's bytes, shared: no copy per hit; the object may be evicted
   // while they stream.
   if (disk != nullptr) {
@@ -228,8 +238,30 @@ void ReplyFrom(ExchangeState& state, const std::shared_ptr<const cache::CachedOb
   } else {
     reply.source = std::make_shared<MemoryBodySource>(object->body, 0, object->body->size());
   }
-  reply.head_only = state.request.method == "HEAD" || object->status == 204 || object->status == 304;
   AnswerConditionalOrRange(state, *object, disk);
+}
+
+// A miss coalesced on a fill whose body is arriving (store.h, "Streaming
+// to waiters"): answered at once with the fill's head, Age and a
+// Cache-Status saying it was collapsed and streamed, and its body as it
+// arrives (FillBodySource, on this exchange's loop). False when it cannot
+// be: the fill failed before this request got anything (it goes to the
+// origin: see WaitOver), the response is not usable for this request (its
+// own max-age / min-fresh...), or there is no loop to be woken on (tests).
+bool ReplyFromStream(ExchangeState& state, const CacheData& data, const std::shared_ptr<cache::FillStream>& stream,
+                     int64_t now) {
+  if (state.loop == nullptr || stream->head() == nullptr || stream->state() == cache::FillStream::State::kFailed) {
+    return false;
+  }
+  const std::shared_ptr<const cache::CachedObject>& head = stream->head();
+  const int64_t age = cache::CurrentAge(head->age, now);
+  const cache::Usability usability = cache::Evaluate(head->freshness, age, data.request);
+  if (usability == cache::Usability::kRevalidate) return false;
+  ReplyFrom(state, head, age, "streamed", /*collapsed=*/true, /*disk=*/nullptr,
+            std::make_shared<FillBodySource>(stream, state.loop));
+  state.cache_outcome = CacheOutcome::kCoalesced;
+  state.cache_waited = true;
+  return true;
 }
 
 // The route's key for `url` ("scheme://authority/target", as
@@ -267,9 +299,17 @@ void WaitOver(WaitToken& token, cache::FillOutcome outcome, bool timed_out) {
   CacheData& data = *token.data;
   if (token.timer != 0 && !timed_out && state.loop != nullptr) state.loop->CancelTimer(token.timer);
   token.timer = 0;
+  std::shared_ptr<cache::FillStream> stream;
+  if (outcome == cache::FillOutcome::kStreaming && !timed_out && data.wait != nullptr) stream = data.wait->stream();
   data.wait.reset();  // after a timeout: cancels it
   const int64_t now = Now();
   data.collapsed = true;
+  // The fill's body is arriving: streamed to this client as it comes. A
+  // fill that already failed is an abandoned one (below: to the origin).
+  if (stream != nullptr && ReplyFromStream(state, data, stream, now)) {
+    state.reply_when_resumed = true;
+    return state.resumer->Resume();  // may end the exchange: last
+  }
   // Published, or abandoned after a 304 that refreshed the stored object
   // (AnswerRevalidated): whatever usable object the store now has.
   if (!timed_out && outcome != cache::FillOutcome::kUncacheable) {
@@ -331,6 +371,11 @@ Verdict AdmitMiss(ExchangeState& state, CacheData& data, cache::Store& store, co
                                           });
       data.token = std::move(token);
       return Verdict::kPause;
+    case cache::Admission::kStream:
+      // Another request's fill is arriving: answered from it at once.
+      data.collapsed = true;
+      if (ReplyFromStream(state, data, admission.stream, now)) return Verdict::kReply;
+      return Verdict::kContinue;  // to the origin, no fill (the key's fill goes on)
     case cache::Admission::kPass:
     case cache::Admission::kBusy:
       state.cache_outcome = CacheOutcome::kPass;

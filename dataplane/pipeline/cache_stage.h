@@ -30,10 +30,15 @@
 //     it; with must-revalidate / proxy-revalidate an unreachable origin
 //     gives 504, never the stale response.
 // Coalescing: a GET miss for a key another request is filling pauses
-// (kPause) until that fill ends (on-complete: it is then answered from the
-// published object, not streamed from the fill as it arrives), the fill
-// turns out uncacheable (to the origin at once) or abandoned, or the wait
-// times out (wait_timeout_ms; then to the origin). stale-if-error: an
+// (kPause) until the fill's head is known storable with a Content-Length
+// (it is then answered at once, its body streamed from the fill as it
+// arrives: FillBodySource, Cache-Status "collapsed; detail=streamed"; a
+// miss coming later is answered from the stream without pausing), the
+// fill ends (a body of unknown length: answered from the published
+// object), turns out uncacheable (to the origin at once) or is abandoned
+// before the waiter was answered (to the origin), or the wait times out
+// (wait_timeout_ms; then to the origin). A fill abandoned after a waiter
+// was answered fails that waiter's body: the exchange cuts the response. stale-if-error: an
 // origin 5xx, or the proxy's 502/504 for a failed upstream, is replaced by
 // a stale object that may be served on error.
 // stale-while-revalidate: the stale object is answered and revalidated in
@@ -43,7 +48,8 @@
 // its head (cache_disk_lookup.h); on the loop the same decision as for a
 // memory hit follows, the body a FileBodySource over the file. A disk
 // entry answers only fresh or stale-as-allowed: otherwise it is a miss.
-// Not yet: streaming a fill to its waiters as it arrives.
+// Not yet: a fill that goes on for its waiters when its own client goes
+// away (it is abandoned with it: store.h).
 #include <cstdint>
 #include <memory>
 #include <string_view>

@@ -75,6 +75,20 @@ class CacheStageTest : public ::testing::Test {
     return Verdict::kContinue;
   }
 
+  // A fill under way for `filler` with `waiter` paused on it: the origin's
+  // head (200, max-age=60, `length` as Content-Length unless negative) went
+  // through the store stage.
+  void StartFill(Request& filler, Request& waiter, int64_t length) {
+    ASSERT_EQ(lookup_.OnRequestHead(filler.state), Verdict::kContinue);
+    ASSERT_EQ(lookup_.OnRequestHead(waiter.state), Verdict::kPause);
+    http::ResponseHead head;
+    head.status = 200;
+    head.headers.Add("cache-control", "max-age=60");
+    head.headers.Add("content-type", "text/plain");
+    if (length >= 0) head.headers.Add("content-length", std::to_string(length));
+    ASSERT_EQ(storer_.OnResponseHead(filler.state, head, false), Verdict::kContinue);
+  }
+
   // Runs the loop until a resumer stops it; a safety timer ends a test that
   // would otherwise hang (then `timed_out_`).
   void RunLoop() {
@@ -159,6 +173,106 @@ TEST_F(CacheStageTest, TruncatedFillIsNotStoredAndItsWaitersGoToTheOrigin) {
   EXPECT_EQ(waiter.resumer.resumed, 1);
   EXPECT_FALSE(waiter.state.reply_when_resumed);
   EXPECT_EQ(store_.Find(cache::PrimaryKey("http", "cache.test", "/t")), nullptr);
+}
+
+// The fill's body streams to its waiters as it arrives: a waiter is
+// answered once the head is known storable, reads what came so far, and
+// is woken on its loop for the rest; a miss coming meanwhile is answered
+// from the stream at once.
+TEST_F(CacheStageTest, WaitersStreamTheFillAsItArrives) {
+  Request filler(&loop_, "/big");
+  Request waiter(&loop_, "/big");
+  ASSERT_NO_FATAL_FAILURE(StartFill(filler, waiter, 10));
+  std::string_view chunk = "hello";
+  storer_.OnResponseBody(filler.state, chunk);
+  RunLoop();  // the fill is not complete
+  EXPECT_EQ(waiter.resumer.resumed, 1);
+  ASSERT_TRUE(waiter.state.reply_when_resumed);
+  EXPECT_EQ(waiter.state.cache_outcome, CacheOutcome::kCoalesced);
+  LocalReply& reply = waiter.state.reply;
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_NE(reply.headers.Get("age"), nullptr);
+  EXPECT_EQ(*reply.headers.Get("content-type"), "text/plain");
+  const std::string* status = reply.headers.Get("cache-status");
+  ASSERT_NE(status, nullptr);
+  EXPECT_EQ(status->rfind("sluice; hit; ttl=", 0), 0u) << *status;
+  EXPECT_NE(status->find("; collapsed; detail=streamed"), std::string::npos) << *status;
+  ASSERT_NE(reply.source, nullptr);
+  EXPECT_EQ(reply.source->length(), 10);  // Content-Length for the client
+  BodySource::Chunk got = reply.source->Next(1 << 16);
+  EXPECT_EQ(got.data, "hello");
+  EXPECT_FALSE(got.end);
+  got = reply.source->Next(1 << 16);  // nothing now
+  EXPECT_TRUE(got.data.empty());
+  EXPECT_FALSE(got.end || got.failed);
+  // A miss now: answered at once, no pause.
+  Request late(&loop_, "/big");
+  ASSERT_EQ(lookup_.OnRequestHead(late.state), Verdict::kReply);
+  EXPECT_EQ(late.state.cache_outcome, CacheOutcome::kCoalesced);
+  EXPECT_TRUE(late.state.cache_waited);
+  // The rest arrives: the waiter is woken on its loop.
+  int ready = 0;
+  reply.source->SetReady([&] {
+    ++ready;
+    loop_.Stop();
+  });
+  chunk = "world";
+  storer_.OnResponseBody(filler.state, chunk);
+  std::string_view tail;
+  storer_.OnResponseEnd(filler.state, tail);
+  EXPECT_EQ(filler.state.cache_fill, CacheFill::kStored);
+  RunLoop();
+  EXPECT_EQ(ready, 1);
+  got = reply.source->Next(1 << 16);
+  EXPECT_EQ(got.data, "world");
+  EXPECT_TRUE(got.end);
+  EXPECT_EQ(BodyOf(late.state.reply), "helloworld");
+  EXPECT_EQ(store_.stats().coalesced_waits, 2u);
+}
+
+// The fill is cut short after its waiter got bytes (the filling client
+// went away, or the origin reset): the waiter's body fails (the exchange
+// cuts its response), nothing is stored, and the next miss fills again.
+TEST_F(CacheStageTest, AFillCutShortFailsTheWaitersStreamingIt) {
+  Request filler(&loop_, "/cut");
+  Request waiter(&loop_, "/cut");
+  ASSERT_NO_FATAL_FAILURE(StartFill(filler, waiter, 100));
+  std::string_view chunk = "only ten b";
+  storer_.OnResponseBody(filler.state, chunk);
+  RunLoop();
+  ASSERT_TRUE(waiter.state.reply_when_resumed);
+  ASSERT_NE(waiter.state.reply.source, nullptr);
+  EXPECT_EQ(waiter.state.reply.source->Next(1 << 16).data, "only ten b");
+  storer_.OnComplete(filler.state);  // cut short
+  EXPECT_EQ(filler.state.cache_fill, CacheFill::kAbandoned);
+  BodySource::Chunk got = waiter.state.reply.source->Next(1 << 16);
+  EXPECT_TRUE(got.failed);
+  EXPECT_FALSE(got.end);
+  EXPECT_EQ(store_.Find(cache::PrimaryKey("http", "cache.test", "/cut")), nullptr);
+  Request next(&loop_, "/cut");
+  EXPECT_EQ(lookup_.OnRequestHead(next.state), Verdict::kContinue);
+  EXPECT_EQ(next.state.cache_outcome, CacheOutcome::kMiss);
+}
+
+// A body of unknown length is not streamed (it may outgrow the maximum
+// object size after a waiter was answered): its waiters wait for the end.
+TEST_F(CacheStageTest, ABodyOfUnknownLengthIsServedToWaitersWhenComplete) {
+  Request filler(&loop_, "/chunked");
+  Request waiter(&loop_, "/chunked");
+  ASSERT_NO_FATAL_FAILURE(StartFill(filler, waiter, -1));
+  std::string_view chunk = "part";
+  storer_.OnResponseBody(filler.state, chunk);
+  Request late(&loop_, "/chunked");
+  EXPECT_EQ(lookup_.OnRequestHead(late.state), Verdict::kPause);  // waits too
+  std::string_view tail;
+  storer_.OnResponseEnd(filler.state, tail);
+  RunLoop();
+  EXPECT_EQ(waiter.resumer.resumed, 1);
+  EXPECT_TRUE(waiter.state.reply_when_resumed);
+  EXPECT_EQ(BodyOf(waiter.state.reply), "part");
+  const std::string* status = waiter.state.reply.headers.Get("cache-status");
+  ASSERT_NE(status, nullptr);
+  EXPECT_EQ(status->find("streamed"), std::string::npos) << *status;
 }
 
 TEST_F(CacheStageTest, WaitTimesOutToTheOrigin) {

@@ -106,6 +106,8 @@ Exchange::Exchange(WorkerContext* ctx, DownstreamStream* downstream, http::Reque
 
 Exchange::~Exchange() {
   *alive_ = false;
+  // A source shared elsewhere must never call back into a freed exchange.
+  if (body_source_ != nullptr) body_source_->SetReady(nullptr);
   EndBalancerTry(true);  // the client went away: not the endpoint's failure
   if (upstream_ != nullptr) upstream_->Cancel();
   Complete();  // an exchange cut short (client gone) is logged too
@@ -572,7 +574,12 @@ void Exchange::OnUpstreamFlush() {
 
 void Exchange::OnDownstreamWritable() {
   if (phase_ == Phase::kDone) return;
-  if (body_source_ != nullptr) return PumpBodySource();
+  if (body_source_ != nullptr) {
+    // A source with nothing now calls back itself (SetReady); pumping it
+    // here would only loop (Flush reports a drained socket at once).
+    if (!body_source_waiting_) PumpBodySource();
+    return;
+  }
   if (!response_paused_ || paused_ == Paused::kResponseHead) return;
   response_paused_ = false;
   if (upstream_ != nullptr) upstream_->ResumeResponse();
@@ -657,6 +664,13 @@ void Exchange::Reply() {
   } else {
     body_source_ = std::make_shared<pipeline::MemoryBodySource>(std::string(reply.text()));
   }
+  // A source that had nothing now (a cache fill still arriving: its bytes
+  // come from another worker's upstream) says when to pump again; posted
+  // to this loop, never called from inside Next.
+  body_source_->SetReady([this] {
+    body_source_waiting_ = false;
+    if (phase_ == Phase::kResponse && body_source_ != nullptr) PumpBodySource();
+  });
   PumpBodySource();
 }
 
@@ -688,7 +702,10 @@ void Exchange::PumpBodySource() {
       if (phase_ == Phase::kDone) return;
     }
     if (chunk.end) return EndResponse(nullptr);
-    if (chunk.data.empty()) break;  // nothing now
+    if (chunk.data.empty()) {
+      body_source_waiting_ = true;  // until its SetReady callback
+      break;
+    }
   }
   if (phase_ != Phase::kDone) downstream_->Flush();
 }

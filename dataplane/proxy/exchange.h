@@ -219,6 +219,7 @@ class Exchange final : public net::IoHandler, private UpstreamEvents, private pi
   bool held_end_ = false;
   http::HeaderMap held_trailers_;
   std::shared_ptr<pipeline::BodySource> body_source_;  // a local reply's body (shared with the LocalReply)
+  bool body_source_waiting_ = false;  // it had nothing now: its SetReady callback pumps again
   // A file body's bytes are sent only once they are in the page cache: up
   // to here they are (or were checked); an I/O thread reads the next ones
   // in while `warming_` (WarmFileRange).

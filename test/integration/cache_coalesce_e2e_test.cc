@@ -6,10 +6,18 @@
 // count, and every read in time (HttpConnection's timeout).
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -45,6 +53,89 @@ struct OriginState {
   std::atomic<int> in_flight{0};
   std::atomic<int> max_in_flight{0};
   std::atomic<int> error_path_requests{0};
+  std::atomic<int> truncated_requests{0};
+  // /streamed and /truncated send their head and half their body, then
+  // wait (at most 30 s) until the test lets them go on.
+  std::mutex mu;
+  std::condition_variable changed;
+  bool go_on = false;
+  void GoOn() {
+    std::lock_guard<std::mutex> lock(mu);
+    go_on = true;
+    changed.notify_all();
+  }
+  void WaitToGoOn() {
+    std::unique_lock<std::mutex> lock(mu);
+    changed.wait_for(lock, std::chrono::seconds(30), [this] { return go_on; });
+  }
+};
+
+// A 200 KB body whose every byte depends on its position: a byte out of
+// place or missing shows.
+constexpr size_t kStreamedSize = 200000;
+std::string StreamedBody() {
+  std::string body(kStreamedSize, '\0');
+  for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + (i * 7 + i / 251) % 26);
+  return body;
+}
+
+std::string StreamedHead() {
+  return "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nCache-Control: max-age=600\r\n"
+         "Content-Length: " + std::to_string(kStreamedSize) + "\r\n\r\n";
+}
+
+// A client on a raw socket, to see how much of a response arrived while the
+// origin is still sending it (HttpConnection reads whole responses only).
+class RawClient {
+ public:
+  explicit RawClient(int port) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~RawClient() {
+    if (fd_ >= 0) close(fd_);
+  }
+  bool Send(const std::string& bytes) { return fd_ >= 0 && send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()); }
+  // Reads until `body_bytes` of the body arrived, the peer closed, or
+  // `timeout`. True when that much body is there.
+  bool ReadBody(size_t body_bytes, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (body().size() < body_bytes && !closed_) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buf[65536];
+      const ssize_t n = recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) {
+        closed_ = true;  // EOF or reset
+        break;
+      }
+      got_.append(buf, static_cast<size_t>(n));
+    }
+    return body().size() >= body_bytes;
+  }
+  std::string head() const {
+    const size_t end = got_.find("\r\n\r\n");
+    return end == std::string::npos ? std::string() : got_.substr(0, end + 4);
+  }
+  std::string body() const {
+    const size_t end = got_.find("\r\n\r\n");
+    return end == std::string::npos ? std::string() : got_.substr(end + 4);
+  }
+  bool closed() const { return closed_; }
+
+ private:
+  int fd_ = -1;
+  std::string got_;
+  bool closed_ = false;
 };
 
 FakeUpstream::Reply Answer(OriginState& origin, const FakeUpstream::Request& request) {
@@ -63,6 +154,26 @@ FakeUpstream::Reply Answer(OriginState& origin, const FakeUpstream::Request& req
   } else if (target == "/abort") {
     std::this_thread::sleep_for(std::chrono::milliseconds(800));
     reply = {FakeUpstream::OkResponse("survivor", "Cache-Control: max-age=600\r\n")};
+  } else if (target == "/streamed") {
+    const std::string body = StreamedBody();
+    reply = {StreamedHead() + body.substr(0, kStreamedSize / 2)};
+    reply.then = [&origin, rest = body.substr(kStreamedSize / 2)] {
+      origin.WaitToGoOn();
+      return FakeUpstream::Reply{rest};
+    };
+  } else if (target == "/truncated") {
+    // The first answer stops half way (the origin closes mid-body); later
+    // ones are whole.
+    const std::string body = StreamedBody();
+    if (origin.truncated_requests++ == 0) {
+      reply = {StreamedHead() + body.substr(0, kStreamedSize / 2)};
+      reply.then = [&origin] {
+        origin.WaitToGoOn();
+        return FakeUpstream::Reply{"", /*close=*/true};
+      };
+    } else {
+      reply = {StreamedHead() + body};
+    }
   } else if (target == "/stale" || target == "/stale-down") {
     // Stale at once (Age over max-age), usable on error for an hour.
     reply = {FakeUpstream::OkResponse("stale but good", "Cache-Control: max-age=1, stale-if-error=3600\r\nAge: 100\r\n")};
@@ -98,6 +209,7 @@ class CacheCoalesceEndToEndTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    state_.GoOn();  // no origin thread left waiting
     if (HasFailure() && cluster_) std::cerr << cluster_->Logs();
   }
 
@@ -114,6 +226,23 @@ class CacheCoalesceEndToEndTest : public ::testing::Test {
     size_t at = text.find("\n" + series + " ");
     if (at == std::string::npos) return -1;
     return std::strtod(text.c_str() + at + series.size() + 2, nullptr);
+  }
+
+  // `n` clients asking for `path` on their own connections: the first
+  // fills, the others come once its request reached the origin.
+  std::vector<std::unique_ptr<RawClient>> ConcurrentClients(const std::string& path, int n) {
+    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: cache.local\r\n\r\n";
+    std::vector<std::unique_ptr<RawClient>> clients;
+    for (int c = 0; c < n; ++c) {
+      if (c == 1) {
+        // Not WaitForRequests: SetUp's /ready went to the origin too.
+        EXPECT_TRUE(testing::WaitUntil([&] { return OriginSaw("GET " + path) == 1; }, std::chrono::seconds(10),
+                                       std::chrono::milliseconds(5)));
+      }
+      clients.push_back(std::make_unique<RawClient>(cluster_->http_port()));
+      EXPECT_TRUE(clients.back()->Send(request)) << "client " << c;
+    }
+    return clients;
   }
 
   std::string ProxyMetrics() { return testing::Fetch(cluster_->admin_port(), "127.0.0.1", "/metrics").body; }
@@ -217,6 +346,66 @@ TEST_F(CacheCoalesceEndToEndTest, StaleIfErrorAnswersWhenTheOriginFails) {
   EXPECT_GE(Get("/never-stored").status, 502);
   EXPECT_TRUE(testing::WaitUntil([&] { return cluster_->Read("access.log").find("\"cache\":\"STALE\"") != std::string::npos; },
                                  std::chrono::seconds(10), std::chrono::milliseconds(50)));
+}
+
+// Concurrent misses for one key while the origin is half way through its
+// answer: every client has the first half before the origin sends the
+// rest (streamed from the one fill, not answered after it), then the whole
+// body byte for byte; the origin saw one request.
+TEST_F(CacheCoalesceEndToEndTest, WaitersReceiveTheBodyAsTheOriginSendsIt) {
+  constexpr int kClients = 8;
+  std::vector<std::unique_ptr<RawClient>> clients = ConcurrentClients("/streamed", kClients);
+  // The origin is paused after half the body: each client has that half.
+  const std::string body = StreamedBody();
+  for (int c = 0; c < kClients; ++c) {
+    EXPECT_TRUE(clients[c]->ReadBody(kStreamedSize / 2, std::chrono::seconds(10)))
+        << "client " << c << " has " << clients[c]->body().size() << " body bytes while the origin waits";
+    EXPECT_EQ(clients[c]->body(), body.substr(0, clients[c]->body().size())) << "client " << c;
+    EXPECT_NE(clients[c]->head().find("200 OK"), std::string::npos) << clients[c]->head();
+  }
+  EXPECT_EQ(OriginSaw("GET /streamed"), 1u);
+  state_.GoOn();
+  for (int c = 0; c < kClients; ++c) {
+    EXPECT_TRUE(clients[c]->ReadBody(kStreamedSize, std::chrono::seconds(10))) << "client " << c;
+    EXPECT_EQ(clients[c]->body(), body) << "client " << c;
+  }
+  // The waiters' answers say they were collapsed into the fill and streamed.
+  for (int c = 1; c < kClients; ++c) {
+    std::string head = clients[c]->head();
+    std::transform(head.begin(), head.end(), head.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    EXPECT_NE(head.find("cache-status: sluice; hit; ttl="), std::string::npos) << head;
+    EXPECT_NE(head.find("; collapsed; detail=streamed"), std::string::npos) << head;
+    EXPECT_NE(head.find("\r\nage: "), std::string::npos) << head;
+  }
+  // Stored whole: a hit now.
+  testing::Response hit = Get("/streamed");
+  EXPECT_EQ(hit.status, 200);
+  EXPECT_EQ(hit.body, body);
+  EXPECT_NE(hit.Header("cache-status").find("hit"), std::string::npos) << hit.Header("cache-status");
+  EXPECT_EQ(OriginSaw("GET /streamed"), 1u);
+}
+
+// The origin closes half way through its body: the clients streaming it
+// see their connection close before the Content-Length is reached (never a
+// complete-looking response), and nothing was stored (the next request
+// goes to the origin, which answers whole this time).
+TEST_F(CacheCoalesceEndToEndTest, ATruncatedOriginResponseIsNeitherStoredNorCompleteLooking) {
+  constexpr int kClients = 6;
+  std::vector<std::unique_ptr<RawClient>> clients = ConcurrentClients("/truncated", kClients);
+  for (int c = 0; c < kClients; ++c) {
+    EXPECT_TRUE(clients[c]->ReadBody(kStreamedSize / 2, std::chrono::seconds(10))) << "client " << c;
+  }
+  EXPECT_EQ(OriginSaw("GET /truncated"), 1u);
+  state_.GoOn();  // the origin closes now
+  for (int c = 0; c < kClients; ++c) {
+    EXPECT_FALSE(clients[c]->ReadBody(kStreamedSize, std::chrono::seconds(10))) << "client " << c;
+    EXPECT_TRUE(clients[c]->closed()) << "client " << c << " still waits with " << clients[c]->body().size() << " bytes";
+    EXPECT_LT(clients[c]->body().size(), kStreamedSize) << "client " << c;
+  }
+  testing::Response next = Get("/truncated");
+  EXPECT_EQ(next.status, 200);
+  EXPECT_EQ(next.body, StreamedBody());
+  EXPECT_EQ(OriginSaw("GET /truncated"), 2u);  // nothing was stored
 }
 
 // Clients that go away while they wait neither crash the proxy (run under

@@ -135,18 +135,22 @@ void FakeUpstream::Serve(size_t index) {
       changed_.notify_all();
     }
     for (const Request& request : requests) {
-      Reply reply = script_(request);
-      if (reply.close && reply.fin_with_data) {
-        int on = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
-      }
-      if (!reply.bytes.empty()) SendAll(fd, reply.bytes);
-      if (reply.close) {
-        std::lock_guard<std::mutex> lock(mu_);
-        close(fd);
-        connections_[index]->fd = -1;
-        changed_.notify_all();
-        return;
+      for (Reply reply = script_(request);;) {
+        if (reply.close && reply.fin_with_data) {
+          int on = 1;
+          setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+        }
+        if (!reply.bytes.empty()) SendAll(fd, reply.bytes);
+        if (reply.close) {
+          std::lock_guard<std::mutex> lock(mu_);
+          close(fd);
+          connections_[index]->fd = -1;
+          changed_.notify_all();
+          return;
+        }
+        if (!reply.then) break;
+        Reply next = reply.then();
+        reply = std::move(next);
       }
     }
   }

@@ -34,6 +34,10 @@ class FakeUpstream {
     // until the close), so the proxy's one wakeup finds both the data and
     // the end of stream, as it does from a fast origin on a busy machine.
     bool fin_with_data = false;
+    // After `bytes` went out (and unless `close`): the rest of the answer,
+    // called on the connection's thread, where it may block (bounded) until
+    // the test lets it go on: a response that pauses mid-body.
+    std::function<Reply()> then;
   };
   using Script = std::function<Reply(const Request&)>;
 

@@ -13,11 +13,15 @@ struct WaiterState {
   // Held while the callback runs, so cancelling waits for a running callback.
   std::mutex mu;
   std::function<void(FillOutcome)> callback;
+  // Set with a kStreaming callback (under mu).
+  std::shared_ptr<FillStream> stream;
 };
 
 struct FillRecord {
   // Guarded by the shard's mutex.
   std::vector<std::shared_ptr<WaiterState>> waiters;
+  // Set when the body streams to waiters (Fill::Begin): later misses read it.
+  std::shared_ptr<FillStream> stream;
 };
 
 namespace {
@@ -77,12 +81,14 @@ constexpr size_t kPerObjectOverhead = sizeof(CachedObject) + sizeof(Entry) +
 
 using Released = std::vector<std::shared_ptr<const CachedObject>>;
 
-void Fire(std::vector<std::shared_ptr<WaiterState>>& waiters, FillOutcome outcome) {
+void Fire(std::vector<std::shared_ptr<WaiterState>>& waiters, FillOutcome outcome,
+          const std::shared_ptr<FillStream>& stream = nullptr) {
   for (const std::shared_ptr<WaiterState>& w : waiters) {
     std::lock_guard<std::mutex> lock(w->mu);
     if (w->callback) {
       std::function<void(FillOutcome)> callback = std::move(w->callback);
       w->callback = nullptr;
+      w->stream = stream;
       callback(outcome);
     }
   }
@@ -387,6 +393,14 @@ Admission Store::Admit(std::string_view key, int64_t now, std::function<void(Fil
       return out;
     }
     if (auto it = shard.fills.find(key); it != shard.fills.end()) {
+      if (it->second->stream != nullptr) {
+        // Its body is arriving: read it (no waiter list, no bound: a
+        // reader costs the fill nothing).
+        ++shard.waits;
+        out.kind = Admission::kStream;
+        out.stream = it->second->stream;
+        return out;
+      }
       if (it->second->waiters.size() >= options_.max_waiters_per_fill) {
         out.kind = Admission::kBusy;
         return out;
@@ -499,6 +513,11 @@ Wait::~Wait() {
   state_->callback = nullptr;
 }
 
+std::shared_ptr<FillStream> Wait::stream() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->stream;
+}
+
 // ----------------------------------------------------------------- Fill
 
 Fill::Fill(Store* store, Shard* shard, std::shared_ptr<FillRecord> record, std::string key)
@@ -531,7 +550,8 @@ bool Fill::Begin(CachedObject head, int64_t expected_length) {
   object_->body = nullptr;
   expected_length_ = expected_length;
   // The head's charge, plus the whole body when its length is known (one
-  // allocation of exactly that size).
+  // allocation of exactly that size: the buffer never moves, so it can
+  // stream to waiters).
   const size_t head_charge = ChargeOf(*object_);
   size_t body_capacity = 0;
   if (expected_length > 15) body_capacity = static_cast<size_t>(expected_length) + 1;
@@ -539,46 +559,70 @@ bool Fill::Begin(CachedObject head, int64_t expected_length) {
     Abandon();
     return false;
   }
-  if (expected_length > 0) body_.reserve(static_cast<size_t>(expected_length));
-  return Reserve(head_charge + HeapBytes(body_)) || (Abandon(), false);
+  std::shared_ptr<const CachedObject> stream_head;
+  if (expected_length >= 0) {
+    // What the waiters answer with: the head, its body the stream's.
+    auto shared_head = std::make_shared<CachedObject>(*object_);
+    shared_head->body = std::make_shared<const std::string>();
+    stream_head = std::move(shared_head);
+  }
+  stream_ = std::make_shared<FillStream>(std::move(stream_head), expected_length);
+  if (expected_length > 0) stream_->Reserve(static_cast<size_t>(expected_length));
+  if (!Reserve(head_charge + HeapBytes(*stream_->buffer()))) {
+    Abandon();
+    return false;
+  }
+  if (expected_length < 0) return true;  // not streamed to waiters (store.h)
+  std::vector<std::shared_ptr<WaiterState>> waiters;
+  {
+    std::lock_guard<std::mutex> lock(shard_->mu);
+    record_->stream = stream_;
+    waiters = std::move(record_->waiters);
+    record_->waiters.clear();
+  }
+  Fire(waiters, FillOutcome::kStreaming, stream_);
+  return true;
 }
 
 bool Fill::Append(std::string_view bytes) {
   if (finished_ || object_ == nullptr) return false;
-  const size_t need = body_.size() + bytes.size();
+  const size_t size = stream_->size();
+  const size_t need = size + bytes.size();
   if (need > store_->max_object_bytes() ||
       (expected_length_ >= 0 && need > static_cast<uint64_t>(expected_length_))) {
     Abandon();
     return false;
   }
-  if (need > body_.capacity()) {
+  const size_t capacity = stream_->capacity();
+  if (need > capacity) {
     // Unknown length: grow geometrically (at most the maximum object size),
     // reserving the new capacity before allocating it.
-    const size_t target = std::max(need, std::min(store_->max_object_bytes(), std::max<size_t>(2 * body_.capacity(), 16384)));
-    const size_t head_charge = reserved_ - HeapBytes(body_);
+    const size_t target = std::max(need, std::min(store_->max_object_bytes(), std::max<size_t>(2 * capacity, 16384)));
+    const size_t head_charge = reserved_ - HeapBytes(*stream_->buffer());
     if (!Reserve(head_charge + target + 1)) {
       Abandon();
       return false;
     }
-    body_.reserve(target);
-    if (!Reserve(head_charge + HeapBytes(body_))) {
+    stream_->Reserve(target);
+    if (!Reserve(head_charge + HeapBytes(*stream_->buffer()))) {
       Abandon();
       return false;
     }
   }
-  body_.append(bytes);
+  stream_->Append(bytes);
   return true;
 }
 
 std::shared_ptr<const CachedObject> Fill::Commit() {
   if (finished_ || object_ == nullptr) return nullptr;
-  if (expected_length_ >= 0 && body_.size() != static_cast<uint64_t>(expected_length_)) {
-    Abandon();  // truncated: never stored
+  if (expected_length_ >= 0 && stream_->size() != static_cast<uint64_t>(expected_length_)) {
+    Abandon();  // truncated: never stored, and its readers fail
     return nullptr;
   }
   // Geometric growth left spare capacity: keep an exact copy instead.
-  if (body_.capacity() > body_.size() + body_.size() / 8 + 4096) body_ = std::string(body_);
-  object_->body = std::make_shared<const std::string>(std::move(body_));
+  stream_->ShrinkToFit();
+  // The stream's buffer is the body: the bytes the waiters read, no copy.
+  object_->body = stream_->buffer();
   object_->sequence = store_->NextSequence();
   object_->charge = ChargeOf(*object_);
   std::shared_ptr<const CachedObject> published(std::move(object_));
@@ -598,6 +642,8 @@ std::shared_ptr<const CachedObject> Fill::Commit() {
   }
   reserved_ = 0;
   finished_ = true;
+  // Every byte arrived: the readers' responses are complete, stored or not.
+  stream_->End(FillStream::State::kComplete);
   if (ok) store_->WroteThrough(published);
   Fire(waiters, ok ? FillOutcome::kPublished : FillOutcome::kAbandoned);
   return ok ? published : nullptr;
@@ -627,7 +673,10 @@ void Fill::Finish(FillOutcome outcome, int64_t pass_until) {
   reserved_ = 0;
   finished_ = true;
   object_.reset();
-  std::string().swap(body_);
+  // Its readers fail (their responses are cut, never complete-looking);
+  // the buffer goes with the last of them.
+  if (stream_ != nullptr) stream_->End(FillStream::State::kFailed);
+  stream_.reset();
   Fire(waiters, outcome);
 }
 

@@ -19,6 +19,8 @@
 // store never holds more than its budget. An evicted object still being
 // streamed to a client stays alive (shared_ptr) but is no longer counted:
 // its memory is bounded by what those clients read, as any response body.
+// So does the buffer of an abandoned fill that waiters were streaming: it
+// goes when the last of them saw the failure (at its next read).
 //
 // Eviction: S3-FIFO (Yang et al., SOSP 2023). A new object enters the
 // small FIFO (10% of the shard's bytes); an object at the small FIFO's tail
@@ -35,12 +37,27 @@
 // appended as it streams from the origin, published by Commit() when the
 // response is complete, abandoned on any error so nobody ever sees a
 // truncated object). Callers that come while the fill runs are waiters:
-// their callback is called once the fill ends (published: look up again;
+// their callback is called once the fill streams or ends (streaming: read
+// the body from Wait::stream() as it arrives; published: look up again;
 // abandoned: look up again, one of them becomes the next filler;
 // uncacheable: go to the origin, and the key is remembered as
 // "hit-for-pass" until a deadline so later misses do not queue behind
 // each other). Waiters per fill are bounded; beyond the bound a caller is
 // told kBusy and goes to the origin uncoalesced.
+//
+// Streaming to waiters (fill_stream.h). Once Begin() knows the response
+// is storable and its length (Content-Length, at most the maximum object
+// size), the fill's FillStream holds the head and the body bytes as they
+// are appended, in the one buffer that becomes the object's body (no copy
+// per waiter, none at Commit). The waiters are then told kStreaming, and a
+// miss admitted later gets kStream at once: both read the stream from
+// their own thread at their own pace (a slow reader holds the buffer, never
+// the fill). Commit() ends the stream complete, Abandon() failed: a reader
+// that had bytes sees its response fail (the exchange cuts it: connection
+// closed, RST_STREAM), never a complete-looking truncated body. A body of
+// unknown length (chunked, close-delimited) is not streamed to waiters:
+// it may outgrow the maximum object size, and a waiter already answered
+// could then not go to the origin; its waiters wait for the end as before.
 //
 // Vary. A response without Vary is stored at its primary key. A response
 // with Vary is stored at primary + '\x1f' + SecondaryKey (policy.h), and a
@@ -117,9 +134,11 @@
 // OnResponseEnd: Commit(); then the Vary marker when the response varies.
 // OnComplete: a Fill still open (client gone, upstream truncated or reset)
 // is abandoned by its destructor. A client that goes away mid-response
-// therefore also abandons the fill; keeping the upstream read going for
-// the waiters' sake ("background fill") needs the exchange to detach the
-// upstream from the client and is left for later.
+// therefore also abandons the fill (cleanly: waiters streaming it see their
+// responses cut, the others go to the origin, nothing is stored); keeping
+// the upstream read going for the waiters' sake ("background fill") needs
+// the exchange to detach the upstream from the client and is left for
+// later.
 // Unsafe methods: InvalidationTargets() -> Remove() each, on the response
 // head hook of a 2xx/3xx.
 //
@@ -142,6 +161,7 @@
 #include <vector>
 
 #include "dataplane/cache/store/cached_object.h"
+#include "dataplane/cache/store/fill_stream.h"
 
 namespace sluice::cache {
 
@@ -177,6 +197,7 @@ struct StoreStats {
 };
 
 enum class FillOutcome : uint8_t {
+  kStreaming,    // the response is storable: read it from Wait::stream() as it arrives
   kPublished,    // look up again: the object is there (unless evicted at once)
   kAbandoned,    // the fill failed: look up again (maybe fill yourself)
   kUncacheable,  // go to the origin; do not wait for this key for a while
@@ -210,6 +231,8 @@ class Wait {
   ~Wait();
   Wait(const Wait&) = delete;
   Wait& operator=(const Wait&) = delete;
+  // After a kStreaming callback: the fill's bytes as they arrive.
+  std::shared_ptr<FillStream> stream() const;
 
  private:
   std::shared_ptr<WaiterState> state_;
@@ -256,7 +279,8 @@ class Fill {
   std::shared_ptr<FillRecord> record_;
   std::string key_;
   std::unique_ptr<CachedObject> object_;
-  std::string body_;
+  // The body as it arrives (shared with the waiters when it streams to them).
+  std::shared_ptr<FillStream> stream_;
   int64_t expected_length_ = -1;
   size_t reserved_ = 0;  // bytes reserved in the shard
   bool finished_ = false;
@@ -266,13 +290,15 @@ struct Admission {
   enum Kind : uint8_t {
     kHit,    // an object is there (kMiss mode only): `object`
     kFill,   // you fetch it: `fill`
-    kWait,   // another request fetches it: `wait`; your callback says when it is done
+    kWait,   // another request fetches it: `wait`; your callback says when it streams or is done
+    kStream, // another request fetches it and its body is arriving: read `stream`
     kPass,   // the key was found uncacheable recently: go to the origin
     kBusy,   // too many waiters: go to the origin without waiting
   } kind = kPass;
   std::shared_ptr<const CachedObject> object;
   std::unique_ptr<Fill> fill;
   std::unique_ptr<Wait> wait;
+  std::shared_ptr<FillStream> stream;
 };
 
 enum class AdmitMode : uint8_t {

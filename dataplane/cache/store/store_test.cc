@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
 #include <random>
 #include <thread>
 #include <vector>
@@ -200,10 +203,18 @@ TEST(Fill, TruncatedBodyIsNeverStored) {
   Admission w = store.Admit("k", 0, [&](FillOutcome o) { outcomes.push_back(o); });
   ASSERT_EQ(w.kind, Admission::kWait);
   ASSERT_TRUE(a.fill->Begin(CachedObject{}, 100));
+  // The waiter streams it (its length is known).
+  EXPECT_EQ(outcomes, std::vector<FillOutcome>{FillOutcome::kStreaming});
+  std::shared_ptr<FillStream> stream = w.wait->stream();
+  ASSERT_NE(stream, nullptr);
   ASSERT_TRUE(a.fill->Append(std::string(60, 'x')));
   EXPECT_EQ(a.fill->Commit(), nullptr);  // 60 of 100 bytes
   EXPECT_EQ(store.Find("k"), nullptr);
-  EXPECT_EQ(outcomes, std::vector<FillOutcome>{FillOutcome::kAbandoned});
+  // Its reader is told it failed, with nothing more to read.
+  EXPECT_EQ(stream->state(), FillStream::State::kFailed);
+  FillStream::Read read = stream->ReadAt(0, 1000, nullptr);
+  EXPECT_EQ(read.state, FillStream::State::kFailed);
+  EXPECT_TRUE(read.data.empty());
   EXPECT_EQ(store.stats().reserved_bytes, 0u);
 }
 
@@ -235,7 +246,9 @@ TEST(Coalescing, WaitersAreToldAndLookUpAgain) {
   }
   // A cancelled waiter is never called.
   waiters.pop_back();
-  ASSERT_TRUE(filler.fill->Begin(CachedObject{}, 3));
+  // Unknown length: not streamed, the waiters hear of the end.
+  ASSERT_TRUE(filler.fill->Begin(CachedObject{}, -1));
+  EXPECT_TRUE(outcomes.empty());
   ASSERT_TRUE(filler.fill->Append("abc"));
   ASSERT_NE(filler.fill->Commit(), nullptr);
   EXPECT_EQ(outcomes, std::vector<FillOutcome>(4, FillOutcome::kPublished));
@@ -361,7 +374,7 @@ TEST(Coalescing, ThousandConcurrentMissesOneFill) {
       while (!go.load()) std::this_thread::yield();
       for (int i = 0; i < 125; ++i) {
         Admission a = store.Admit("hot", 0, [&](FillOutcome o) {
-          if (o == FillOutcome::kPublished) told.fetch_add(1);
+          if (o == FillOutcome::kStreaming) told.fetch_add(1);
         });
         std::lock_guard<std::mutex> lock(fill_mu);
         if (a.kind == Admission::kFill) {
@@ -381,10 +394,165 @@ TEST(Coalescing, ThousandConcurrentMissesOneFill) {
   ASSERT_EQ(fills.load(), 1);
   EXPECT_EQ(waits.load(), 999);
   ASSERT_TRUE(the_fill->Begin(CachedObject{}, 2));
+  EXPECT_EQ(told.load(), 999);  // every waiter streams from the one fill
   ASSERT_TRUE(the_fill->Append("ok"));
   ASSERT_NE(the_fill->Commit(), nullptr);
-  EXPECT_EQ(told.load(), 999);
   all_waits.clear();
+}
+
+// ------------------------------------------------------------ streaming
+
+CachedObject Head(int64_t lifetime = 60) {
+  CachedObject head;
+  head.status = 200;
+  head.headers.Add("content-type", "text/plain");
+  head.freshness.lifetime = lifetime;
+  return head;
+}
+
+// A waker that counts its calls (a reader's EventLoop::Post in the proxy).
+struct CountingWaker {
+  std::shared_ptr<std::atomic<int>> calls = std::make_shared<std::atomic<int>>(0);
+  FillStream::Waker waker = std::make_shared<const std::function<void()>>([calls = calls] { calls->fetch_add(1); });
+};
+
+TEST(Streaming, WaitersReadTheBodyAsItArrives) {
+  Store store(Options(1 << 20));
+  Admission filler = store.Admit("k", 0, nullptr);
+  std::vector<FillOutcome> outcomes;
+  Admission early = store.Admit("k", 0, [&](FillOutcome o) { outcomes.push_back(o); });
+  ASSERT_EQ(early.kind, Admission::kWait);
+  EXPECT_EQ(early.wait->stream(), nullptr);  // nothing to read before the head
+  ASSERT_TRUE(filler.fill->Begin(Head(), 10));
+  // Told at once, not at the end.
+  EXPECT_EQ(outcomes, std::vector<FillOutcome>{FillOutcome::kStreaming});
+  std::shared_ptr<FillStream> stream = early.wait->stream();
+  ASSERT_NE(stream, nullptr);
+  ASSERT_NE(stream->head(), nullptr);
+  EXPECT_EQ(stream->head()->status, 200);
+  EXPECT_EQ(*stream->head()->headers.Get("content-type"), "text/plain");
+  EXPECT_EQ(stream->length(), 10);
+  // Nothing yet: the waker is left and called by the next append, once.
+  CountingWaker w;
+  FillStream::Read read = stream->ReadAt(0, 100, w.waker);
+  EXPECT_TRUE(read.data.empty());
+  EXPECT_EQ(read.state, FillStream::State::kStreaming);
+  ASSERT_TRUE(filler.fill->Append("hello"));
+  EXPECT_EQ(w.calls->load(), 1);
+  read = stream->ReadAt(0, 100, w.waker);
+  EXPECT_EQ(read.data, "hello");
+  EXPECT_EQ(read.state, FillStream::State::kStreaming);
+  // A miss admitted now reads the same stream at once.
+  Admission late = store.Admit("k", 0, nullptr);
+  ASSERT_EQ(late.kind, Admission::kStream);
+  EXPECT_EQ(late.stream, stream);
+  EXPECT_EQ(late.stream->ReadAt(2, 2, nullptr).data, "ll");
+  ASSERT_TRUE(filler.fill->Append("world"));
+  EXPECT_EQ(w.calls->load(), 1);  // it was not waiting: data was there
+  EXPECT_TRUE(stream->ReadAt(10, 100, w.waker).data.empty());
+  std::shared_ptr<const CachedObject> published = filler.fill->Commit();
+  ASSERT_NE(published, nullptr);
+  EXPECT_EQ(w.calls->load(), 2);  // the end wakes it too
+  read = stream->ReadAt(5, 100, nullptr);
+  EXPECT_EQ(read.data, "world");
+  EXPECT_EQ(read.state, FillStream::State::kComplete);
+  EXPECT_EQ(read.arrived, 10u);
+  // The stream's buffer is the stored body: not copied at Commit.
+  EXPECT_EQ(*published->body, "helloworld");
+  EXPECT_EQ(published->body->data(), read.data.data() - 5);
+  EXPECT_EQ(store.stats().coalesced_waits, 2u);  // the wait and the stream
+  EXPECT_EQ(store.stats().reserved_bytes, 0u);
+  EXPECT_TRUE(store.CheckInvariants());
+  // Done: the next miss is a hit.
+  EXPECT_EQ(store.Admit("k", 0, nullptr).kind, Admission::kHit);
+}
+
+// A reader that lags (its client is slow) holds bytes it was given while
+// the fill goes on and even after it failed: no use after free, and the
+// fill neither waits for it nor buffers anything for it.
+TEST(Streaming, ASlowReaderNeverHoldsTheFillBack) {
+  Store store(Options(1 << 20));
+  Admission filler = store.Admit("k", 0, nullptr);
+  ASSERT_TRUE(filler.fill->Begin(Head(), 300000));
+  Admission slow = store.Admit("k", 0, nullptr);
+  ASSERT_EQ(slow.kind, Admission::kStream);
+  ASSERT_TRUE(filler.fill->Append(std::string(1000, 'a')));
+  FillStream::Read held = slow.stream->ReadAt(0, 10, nullptr);
+  const size_t reserved = store.stats().reserved_bytes;
+  for (int i = 0; i < 299; ++i) ASSERT_TRUE(filler.fill->Append(std::string(1000, 'b')));
+  // Reserved once for the whole known length: nothing more per reader.
+  EXPECT_EQ(store.stats().reserved_bytes, reserved);
+  filler.fill->Abandon();
+  EXPECT_EQ(store.stats().reserved_bytes, 0u);
+  EXPECT_EQ(held.data, std::string(10, 'a'));  // still readable (ASan)
+  EXPECT_EQ(slow.stream->ReadAt(10, 10, nullptr).state, FillStream::State::kFailed);
+  EXPECT_EQ(store.Find("k"), nullptr);
+}
+
+// Unknown length: the buffer grows into new ones; a reader holding an old
+// one reads on from it, and readers see every byte in order.
+TEST(Streaming, GrowingBufferKeepsReadersValid) {
+  auto stream = std::make_shared<FillStream>(nullptr, -1);
+  stream->Append("abc");
+  FillStream::Read first = stream->ReadAt(0, 3, nullptr);
+  for (int i = 0; i < 1000; ++i) stream->Append(std::string(100, 'd'));
+  EXPECT_EQ(first.data, "abc");  // the old buffer lives on with its reader
+  EXPECT_NE(stream->buffer()->data(), first.data.data());
+  EXPECT_EQ(stream->ReadAt(3, 5, nullptr).data, "ddddd");
+  stream->End(FillStream::State::kComplete);
+  EXPECT_EQ(stream->ReadAt(100003, 5, nullptr).state, FillStream::State::kComplete);
+}
+
+// One writer, readers on other threads woken by their wakers (as the
+// proxy's workers are): every reader gets every byte, in order, and the
+// end. Run under ASan / TSan.
+TEST(Streaming, ConcurrentReadersGetEveryByte) {
+  Store store(Options(4 << 20, 4, 1 << 20));
+  constexpr size_t kSize = 600000;
+  std::string body(kSize, '\0');
+  for (size_t i = 0; i < kSize; ++i) body[i] = static_cast<char>(i * 31 % 253);
+  Admission filler = store.Admit("k", 0, nullptr);
+  ASSERT_TRUE(filler.fill->Begin(Head(), kSize));
+  constexpr int kReaders = 6;
+  std::vector<std::string> got(kReaders);
+  std::vector<std::thread> readers;
+  for (int r = 0; r < kReaders; ++r) {
+    Admission a = store.Admit("k", 0, nullptr);
+    ASSERT_EQ(a.kind, Admission::kStream);
+    readers.emplace_back([&got, r, stream = a.stream] {
+      // Shared with the waker, which the writer may call after this reader is done.
+      struct Signal {
+        std::mutex mu;
+        std::condition_variable cv;
+        bool woken = false;
+      };
+      auto signal = std::make_shared<Signal>();
+      auto waker = std::make_shared<const std::function<void()>>([signal] {
+        std::lock_guard<std::mutex> lock(signal->mu);
+        signal->woken = true;
+        signal->cv.notify_one();
+      });
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      while (std::chrono::steady_clock::now() < deadline) {
+        FillStream::Read read = stream->ReadAt(got[r].size(), 1000 + r * 777, waker);
+        got[r].append(read.data);
+        if (read.state == FillStream::State::kComplete && got[r].size() == read.arrived) return;
+        if (read.state == FillStream::State::kFailed) return;
+        if (read.data.empty()) {
+          std::unique_lock<std::mutex> lock(signal->mu);
+          signal->cv.wait_for(lock, std::chrono::seconds(1), [&] { return signal->woken; });
+          signal->woken = false;
+        }
+      }
+    });
+  }
+  for (size_t at = 0; at < kSize; at += 4096) {
+    ASSERT_TRUE(filler.fill->Append(std::string_view(body).substr(at, 4096)));
+    if (at % (64 * 4096) == 0) std::this_thread::yield();
+  }
+  ASSERT_NE(filler.fill->Commit(), nullptr);
+  for (std::thread& t : readers) t.join();
+  for (int r = 0; r < kReaders; ++r) EXPECT_TRUE(got[r] == body) << "reader " << r << " got " << got[r].size();
 }
 
 }  // namespace
