@@ -11,6 +11,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "dataplane/http/spare_fields.h"
 #include "dataplane/http1/parser.h"
 #include "dataplane/http1/syntax.h"
 
@@ -375,11 +376,11 @@ HeadParse ParseResponseHead(std::string_view data, const Limits& limits, http::R
 
 HeadParse RequestHeadParser::Parse(std::string_view data, http::RequestHead* out) {
   // The head under construction lives on the heap only while one arrives, so
-  // an idle keep-alive connection holds none of it; one allocation for a
-  // typical head's 5-20 fields, made when a head starts.
+  // an idle keep-alive connection holds none of it; room for a typical
+  // head's fields when a head starts, in a spare list when there is one.
   if (head_ == nullptr) {
     head_ = std::make_unique<http::RequestHead>();
-    head_->headers.mutable_entries().reserve(16);
+    http::SpareFieldLists::Take(head_->headers, 12);
   }
   HeadParse r = Advance<http::RequestHead>(data, limits_, &cursor_, head_.get());
   if (r.state == ParseState::kDone) {
@@ -400,7 +401,8 @@ HeadParse ResponseHeadParser::Parse(std::string_view data, http::ResponseHead* o
   // Room for a typical response's fields at once; 12 and not 16 keeps the
   // block under 1 KiB, where glibc serves it from its small bins (1 KiB
   // and up makes it consolidate its fastbins first).
-  if (cursor_.pos == 0 && head_.headers.mutable_entries().capacity() < 12) head_.headers.mutable_entries().reserve(12);
+  // A spare list (given back where an earlier head ended) when there is one.
+  if (cursor_.pos == 0) http::SpareFieldLists::Take(head_.headers, 12);
   HeadParse r = Advance<http::ResponseHead>(data, limits_, &cursor_, &head_, skip_server_fields_, skip_keep_alive_);
   if (r.state == ParseState::kDone) *out = std::move(head_);
   if (r.state != ParseState::kIncomplete) Reset();

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/http/spare_fields.h"
 #include "dataplane/http2/header_names.h"
 #include "dataplane/http2/session.h"
 
@@ -82,7 +83,9 @@ class ServerConnection::Callbacks {
     if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
       ServerStream* stream = self->NewStream();
       stream->id_ = frame->hd.stream_id;
-      stream->head_.headers.mutable_entries().reserve(8);  // one allocation, not one per doubling
+      // Room for a typical request's fields at once, from a spare list
+      // (a finished exchange gave its own back) when there is one.
+      http::SpareFieldLists::Take(stream->head_.headers, 8);
       nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, stream);
       stream->next_ = self->streams_;
       if (self->streams_ != nullptr) self->streams_->prev_ = stream;
@@ -629,9 +632,9 @@ void ServerConnection::ResetForReuse(ServerStream* stream) {
   auto drop = [](std::string& s) {
     if (!s.empty()) std::string().swap(s);
   };
-  auto drop_fields = [](http::HeaderMap& fields) {
-    if (fields.mutable_entries().capacity() != 0) fields = http::HeaderMap();
-  };
+  // Field lists go to the thread's spares: the next request head and the
+  // next upstream response head are built in them.
+  auto drop_fields = [](http::HeaderMap& fields) { http::SpareFieldLists::Give(fields); };
   stream->user = nullptr;
   stream->id_ = 0;
   http::RequestHead& head = stream->head_;  // moved out by OnRequest, unless refused
@@ -661,6 +664,7 @@ void ServerConnection::ResetForReuse(ServerStream* stream) {
   stream->has_trailers_ = false;
   stream->body_.Consume(stream->body_.size());
   if (stream->body_.writable() > kMaxSpareBodyCapacity) stream->body_.ShrinkIfEmpty();
+  drop_fields(stream->response_head_.headers);
   stream->response_head_ = http::ResponseHead();
   std::memset(stream->status_text_, 0, sizeof stream->status_text_);
   stream->bytes_sent_ = 0;

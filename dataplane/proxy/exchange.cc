@@ -7,6 +7,7 @@
 
 #include "dataplane/common/log.h"
 #include "dataplane/fs/page_cache.h"
+#include "dataplane/http/spare_fields.h"
 #include "dataplane/health/outlier.h"
 #include "dataplane/pipeline/io_pool.h"
 #include "dataplane/proxy/http1_upstream.h"
@@ -112,6 +113,8 @@ Exchange::~Exchange() {
   if (upstream_ != nullptr) upstream_->Cancel();
   Complete();  // an exchange cut short (client gone) is logged too
   ctx_->stats.Uncount(ctx_->stats.exchanges_active);
+  // The request's field list, for the next request or response head.
+  http::SpareFieldLists::Give(state_.request.headers);
 }
 
 std::chrono::milliseconds Exchange::PolicyTimeout(uint32_t route_ms, std::chrono::milliseconds fallback) const {
