@@ -6,8 +6,10 @@
 // stage never sees another thread: it pauses, and resumes in `done`.
 //
 // What uses it: the static stage's opens and stats of directory-site
-// files the worker's open-file cache does not hold fresh (static_stage.h).
-// Reads (sendfile, pread) still run on the loop.
+// files the worker's open-file cache does not hold fresh (static_stage.h),
+// and the one read of a small file kept whole in that cache (at most
+// --open-file-cache-inline-bytes: answered from memory afterwards).
+// Reads of larger files (sendfile, pread) still run on the loop.
 #include <condition_variable>
 #include <cstddef>
 #include <deque>

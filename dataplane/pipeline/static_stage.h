@@ -60,9 +60,12 @@ class StaticStage final : public Stage {
  private:
   friend class StaticOpenStage;
   // The paths Answer may open for this request (the file, the directory's
-  // index, the SPA fallback, their precompressed siblings); none when the
-  // path is refused or the site is in memory.
-  std::vector<std::string> Candidates(const ExchangeState& state) const;
+  // index, the SPA fallback, their precompressed siblings) that `cache`
+  // does not hold fresh for `site`; none when the path is refused, or when
+  // the file itself is fresh and regular and no sibling is wanted (Answer
+  // opens nothing else then: the common request costs one lookup here).
+  std::vector<std::string> Candidates(const ExchangeState& state, OpenFileCache& cache, std::string_view site,
+                                      int64_t now_ns) const;
   Verdict Answer(ExchangeState& state, OpenCounts& counts) const;
   Verdict Serve(ExchangeState& state, const std::string& name, std::unique_ptr<OpenedFile> file,
                 OpenCounts& counts) const;
@@ -81,7 +84,8 @@ class StaticStage final : public Stage {
 // entry evicted between the two stages.
 class StaticOpenStage final : public Stage {
  public:
-  explicit StaticOpenStage(std::shared_ptr<const StaticStage> serve) : serve_(std::move(serve)) {}
+  explicit StaticOpenStage(std::shared_ptr<const StaticStage> serve)
+      : serve_(std::move(serve)), files_(std::dynamic_pointer_cast<const DirectoryFiles>(serve_->files_)) {}
   std::string_view name() const override { return "static_open"; }
   StageOrder order() const override { return StageOrder::kStaticContent; }
   uint32_t hooks() const override { return kRequestHead; }
@@ -89,6 +93,7 @@ class StaticOpenStage final : public Stage {
 
  private:
   std::shared_ptr<const StaticStage> serve_;  // its site and options (the same object as the next stage)
+  std::shared_ptr<const DirectoryFiles> files_;  // serve_'s site when it is a directory, else null
 };
 
 // Forwards to a shared StaticStage (the chain owns its stages uniquely;

@@ -471,6 +471,68 @@ TEST_F(DirectorySiteTest, OpensCacheMissesOnTheIoPoolThenServesFromTheCache) {
   EXPECT_EQ(open.OnRequestHead(busy), Verdict::kContinue);
 }
 
+// A small file opened on the pool is kept whole in the worker's cache: the
+// answers (whole, HEAD, a range, several ranges, a 304) come from its bytes,
+// with the same validators, and the reply's head takes its fields without
+// copying them.
+TEST_F(DirectorySiteTest, AnswersSmallFilesFromTheBytesTheCacheKeeps) {
+  auto files = std::make_shared<DirectoryFiles>(root_);
+  OpenFileCache cache(64, 3600ll * 1'000'000'000, /*inline_bytes=*/1024);
+  files->UseCache(&cache);
+  auto serve = std::make_shared<const StaticStage>(files, StaticStage::Options{});
+  StaticOpenStage open(serve);
+  ManualIo io;
+  CountingResumer resumer;
+  ExchangeState first = Get("/sub/page.html");
+  first.io = &io;
+  first.resumer = &resumer;
+  EXPECT_EQ(open.OnRequestHead(first), Verdict::kPause);
+  io.RunAll();
+  ASSERT_EQ(serve->OnRequestHead(first), Verdict::kReply);
+  EXPECT_EQ(first.reply.status, 200);
+  BodySource::FileRange range;
+  EXPECT_FALSE(first.reply.source->NextFileRange(&range));  // the cache's bytes, no descriptor
+  const std::string etag = Field(first, "etag");
+  const std::string last_modified = Field(first, "last-modified");
+  EXPECT_EQ(Field(first, "content-type"), MimeTypeFor("page.html"));
+  EXPECT_EQ(last_modified.size(), 29u);
+  http::ResponseHead head = TakeLocalReplyHead(first.reply, ReplyShape{});
+  EXPECT_EQ(*head.headers.Get("etag"), etag);
+  EXPECT_EQ(*head.headers.Get("content-length"), "8");
+  EXPECT_TRUE(first.reply.headers.empty());  // moved, not copied
+  EXPECT_EQ(Body(first), "sub page");
+
+  // Fresh now: no pause, and the same answers from memory.
+  ExchangeState head_request = Get("/sub/page.html", "HEAD");
+  head_request.io = &io;
+  EXPECT_EQ(open.OnRequestHead(head_request), Verdict::kContinue);
+  serve->OnRequestHead(head_request);
+  EXPECT_TRUE(head_request.reply.head_only);
+  EXPECT_EQ(Field(head_request, "content-length"), "8");
+  EXPECT_EQ(Field(head_request, "etag"), etag);
+
+  ExchangeState single = Get("/sub/page.html");
+  single.request.headers.Add("range", "bytes=4-");
+  serve->OnRequestHead(single);
+  EXPECT_EQ(single.reply.status, 206);
+  EXPECT_EQ(Body(single), "page");
+  ExchangeState multi = Get("/sub/page.html");
+  multi.request.headers.Add("range", "bytes=0-2,4-7");
+  serve->OnRequestHead(multi);
+  EXPECT_EQ(multi.reply.status, 206);
+  std::string body = Body(multi);
+  EXPECT_NE(body.find("\r\n\r\nsub\r\n"), std::string::npos) << body;
+  EXPECT_NE(body.find("\r\n\r\npage\r\n"), std::string::npos) << body;
+  ExchangeState unchanged = Get("/sub/page.html");
+  unchanged.request.headers.Add("if-none-match", etag);
+  serve->OnRequestHead(unchanged);
+  EXPECT_EQ(unchanged.reply.status, 304);
+  ExchangeState since = Get("/sub/page.html");
+  since.request.headers.Add("if-modified-since", last_modified);
+  serve->OnRequestHead(since);
+  EXPECT_EQ(since.reply.status, 304);
+}
+
 TEST(IoPoolTest, RunsJobsOnItsThreadsAndRefusesBeyondItsQueue) {
   std::atomic<int> ran{0};
   std::atomic<bool> started{false}, elsewhere{false};
