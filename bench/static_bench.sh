@@ -38,7 +38,9 @@ case "$MODE" in
   throughput | callgrind) shift $(($# > 0 ? 1 : 0)) ;;
   *) echo "usage: $0 [throughput|callgrind]" >&2; exit 2 ;;
 esac
-bench_start_without_arguments 600 "$@"
+(($# == 0)) || { echo "usage: $0 [throughput|callgrind]" >&2; exit 2; }
+bench_bound_run 600 "$MODE"  # re-runs this script under timeout, with the mode
+bench_start_without_arguments 600
 CG_WARMUP="${BENCH_CALLGRIND_WARMUP:-200}"
 CG_N1="${BENCH_CALLGRIND_N1:-500}"
 CG_N2="${BENCH_CALLGRIND_N2:-2500}"
@@ -239,7 +241,7 @@ mode_callgrind() {
       n = split("1k.bin 1m.bin", files, " ")
       for (i = 1; i <= n; i++) {
         s = per["sluice," files[i]]; g = per["nginx," files[i]]
-        printf "%-8s %14.0f %14.0f %14.2f\n", files[i], s, g, g > 0 ? s / g : 0
+        printf "%-8s %14.0f %14.0f %14.2f\n", files[i], s, g, (g > 0 ? s / g : 0)
       }
     }' "$RESULTS"
   local keep="${BENCH_PROFILE_DIR:-/tmp/sluice-bench-profiles}"

@@ -92,7 +92,9 @@ void StaticStage::AddStages(const v1::StaticSitePolicy& policy, std::vector<std:
 }
 
 std::vector<std::string> StaticStage::Candidates(const ExchangeState& state, OpenFileCache& cache,
-                                                 std::string_view site, int64_t now_ns) const {
+                                                 std::string_view site, int64_t now_ns, StaticPath* normalized_out,
+                                                 bool* ready) const {
+  *ready = false;
   std::vector<std::string> paths;
   const std::string& method = state.request.method;
   if (method != "GET" && method != "HEAD") return paths;
@@ -110,7 +112,11 @@ std::vector<std::string> StaticStage::Candidates(const ExchangeState& state, Ope
   if (!siblings && !normalized.trailing_slash) {
     // Answer opens the file, and nothing more when it is a regular file.
     const OpenFileInfo* found = cache.FreshEntry(site, name, now_ns);
-    if (found != nullptr && found->exists && !found->directory) return paths;
+    if (found != nullptr && found->exists && !found->directory) {
+      *ready = true;
+      *normalized_out = std::move(normalized);
+      return paths;
+    }
   }
   paths.push_back(name);
   paths.push_back(name.empty() ? options_.index_file : name + "/" + options_.index_file);
@@ -141,7 +147,11 @@ Verdict StaticOpenStage::OnRequestHead(ExchangeState& state) const {
   if (state.io == nullptr || files == nullptr || !files->ok() || files->site_key().empty()) return Verdict::kContinue;
   OpenFileCache* cache = files->cache();
   if (cache == nullptr || cache->valid_ns() == 0) return Verdict::kContinue;  // interval 0: Get stats anyway
-  std::vector<std::string> paths = serve_->Candidates(state, *cache, files->site_key(), OpenFileCache::NowNs());
+  StaticPath normalized;
+  bool ready = false;
+  std::vector<std::string> paths =
+      serve_->Candidates(state, *cache, files->site_key(), OpenFileCache::NowNs(), &normalized, &ready);
+  if (ready) return serve_->Reply(state, &normalized);
   if (paths.empty()) return Verdict::kContinue;
 
   auto data = std::make_unique<StaticOpenData>();
@@ -170,9 +180,11 @@ Verdict StaticOpenStage::OnRequestHead(ExchangeState& state) const {
   return Verdict::kPause;
 }
 
-Verdict StaticStage::OnRequestHead(ExchangeState& state) const {
+Verdict StaticStage::OnRequestHead(ExchangeState& state) const { return Reply(state, nullptr); }
+
+Verdict StaticStage::Reply(ExchangeState& state, const StaticPath* normalized) const {
   OpenCounts counts;
-  Verdict verdict = Answer(state, counts);
+  Verdict verdict = normalized != nullptr ? AnswerPath(state, *normalized, counts) : Answer(state, counts);
   if (metrics::SeriesCounters* series = state.route_series; series != nullptr) {
     if (counts.cache_hits != 0) series->static_content.open_cache_hits.Add(counts.cache_hits);
     if (counts.cache_misses != 0) series->static_content.open_cache_misses.Add(counts.cache_misses);
@@ -213,7 +225,10 @@ Verdict StaticStage::Answer(ExchangeState& state, OpenCounts& counts) const {
   StaticPath normalized = NormalizeStaticPath(path);
   if (normalized.status != 0) return Plain(state, 400, "bad request\n");
   if (normalized.hidden && !options_.show_dotfiles) return Plain(state, 404, "not found\n");
+  return AnswerPath(state, normalized, counts);
+}
 
+Verdict StaticStage::AnswerPath(ExchangeState& state, const StaticPath& normalized, OpenCounts& counts) const {
   std::string name = normalized.relative;
   std::unique_ptr<OpenedFile> file = files_->Open(name, &counts);
   if (file != nullptr && file->directory) {

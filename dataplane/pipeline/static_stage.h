@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "dataplane/pipeline/stage.h"
+#include "dataplane/pipeline/static_path.h"
 #include "dataplane/pipeline/static_site.h"
 #include "sluice/v1/snapshot.pb.h"
 
@@ -64,9 +65,16 @@ class StaticStage final : public Stage {
   // does not hold fresh for `site`; none when the path is refused, or when
   // the file itself is fresh and regular and no sibling is wanted (Answer
   // opens nothing else then: the common request costs one lookup here).
+  // `*ready`: that last case (the request can be answered now; `*normalized`
+  // holds its path).
   std::vector<std::string> Candidates(const ExchangeState& state, OpenFileCache& cache, std::string_view site,
-                                      int64_t now_ns) const;
+                                      int64_t now_ns, StaticPath* normalized, bool* ready) const;
+  // OnRequestHead's answer: from the request, or from a path Candidates
+  // already normalised (and found servable: GET or HEAD, beneath the
+  // route's prefix, not hidden).
+  Verdict Reply(ExchangeState& state, const StaticPath* normalized) const;
   Verdict Answer(ExchangeState& state, OpenCounts& counts) const;
+  Verdict AnswerPath(ExchangeState& state, const StaticPath& normalized, OpenCounts& counts) const;
   Verdict Serve(ExchangeState& state, const std::string& name, std::unique_ptr<OpenedFile> file,
                 OpenCounts& counts) const;
   std::shared_ptr<const StaticFiles> files_;
@@ -78,7 +86,10 @@ class StaticStage final : public Stage {
 // does not hold fresh are opened on an I/O thread (open + fstat), the
 // chain pausing meanwhile; the results go into the cache on the loop, and
 // the static stage right after this one answers from it. A request whose
-// paths are all fresh in the cache does not pause. Without a pool, a
+// paths are all fresh in the cache does not pause; when that is the common
+// case (the file itself, fresh and regular) this stage answers it at once,
+// with the path it normalised already (the static stage is then skipped,
+// as after any reply, but still counts it at completion). Without a pool, a
 // cache, or with a full queue, the static stage opens on the loop as
 // before. What stays on the loop: reads (sendfile, pread), and the rare
 // entry evicted between the two stages.

@@ -445,12 +445,14 @@ TEST_F(DirectorySiteTest, OpensCacheMissesOnTheIoPoolThenServesFromTheCache) {
   EXPECT_EQ(series.static_content.open_cache_misses.Get(), 4u);  // + "sub/page.html" and ".../index.html"
   EXPECT_EQ(series.static_content.open_cache_hits.Get(), 3u);
 
-  // Fresh in the cache: no pause, no job.
+  // Fresh in the cache: no pause, no job; the open stage answers at once.
   ExchangeState again = Get("/sub/page.html");
   again.io = &io;
   again.resumer = &resumer;
-  EXPECT_EQ(open.OnRequestHead(again), Verdict::kContinue);
+  EXPECT_EQ(open.OnRequestHead(again), Verdict::kReply);
   EXPECT_TRUE(io.jobs.empty());
+  EXPECT_EQ(again.reply.status, 200);
+  EXPECT_EQ(Body(again), "sub page");
 
   // The client went away while the pool opened: the cache is filled, the
   // dead exchange is not resumed.
@@ -505,8 +507,7 @@ TEST_F(DirectorySiteTest, AnswersSmallFilesFromTheBytesTheCacheKeeps) {
   // Fresh now: no pause, and the same answers from memory.
   ExchangeState head_request = Get("/sub/page.html", "HEAD");
   head_request.io = &io;
-  EXPECT_EQ(open.OnRequestHead(head_request), Verdict::kContinue);
-  serve->OnRequestHead(head_request);
+  EXPECT_EQ(open.OnRequestHead(head_request), Verdict::kReply);
   EXPECT_TRUE(head_request.reply.head_only);
   EXPECT_EQ(Field(head_request, "content-length"), "8");
   EXPECT_EQ(Field(head_request, "etag"), etag);
