@@ -178,6 +178,11 @@ constexpr const char* kUsage = R"(Usage: sluice-proxy [flags]
                           Files not fresh in the cache are opened on 4 I/O
                           threads, not the workers' loops; with either flag 0
                           there is no pool and opens run on the loops
+  --open-file-cache-inline-bytes SIZE  cached files of at most this size are
+                          read once and kept whole in the cache (no read,
+                          no descriptor per request; revalidated as above),
+                          bytes or with a K/M suffix (powers of 1024); 0: off
+                          (default 16K; at most entries x SIZE per worker)
   --help, --version       (--version: the version and the commit of a stamped build)
 ADDR is HOST:PORT with an IP literal, or :PORT for all interfaces.
 Per-route timeouts and the body size limit come from Ingress annotations
@@ -235,6 +240,7 @@ struct Flags {
   // Open-file cache of static directory sites (per worker).
   int64_t open_file_cache_entries = 1000;
   int64_t open_file_cache_valid_seconds = 1;
+  uint64_t open_file_cache_inline_bytes = pipeline::OpenFileCache::kDefaultInlineBytes;
 };
 
 
@@ -251,6 +257,28 @@ int64_t ParseCount(const std::string& flag, const std::string& value) {
     FlagError("invalid value for " + flag + ": \"" + value + "\" (expected 0..100000000)");
   }
   return n;
+}
+
+// Bytes, or K/M/G (powers of 1024); Ki/Mi/Gi as well, as a Kubernetes
+// quantity in the chart's values is written. From `min` (0 or 1) to 1T.
+uint64_t ParseSize(const std::string& flag, const std::string& value, uint64_t min) {
+  uint64_t multiplier = 1;
+  std::string digits = value;
+  if (digits.size() >= 2 && digits.back() == 'i' && std::strchr("kKmMgG", digits[digits.size() - 2]) != nullptr) {
+    digits.pop_back();
+  }
+  if (!digits.empty() && std::strchr("kKmMgG", digits.back()) != nullptr) {
+    const char unit = static_cast<char>(digits.back() | 0x20);
+    multiplier = unit == 'k' ? 1ull << 10 : unit == 'm' ? 1ull << 20 : 1ull << 30;
+    digits.pop_back();
+  }
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(digits.c_str(), &end, 10);
+  if (digits.empty() || *end != '\0' || n < min || n > (1ull << 40) / multiplier) {
+    FlagError("invalid value for " + flag + ": \"" + value + "\" (expected a size from " + std::to_string(min) +
+              " to 1T)");
+  }
+  return n * multiplier;
 }
 
 int ParsePositiveInt(const std::string& flag, const std::string& value, int max) {
@@ -299,7 +327,7 @@ Flags ParseFlags(int argc, char** argv) {
         {"--metrics-max-routes", 53}, {"--metrics-max-clusters", 54}, {"--cache-memory", 58},
         {"--cache-max-object-size", 59}, {"--shutdown-grace-period", 63},
         {"--open-file-cache-entries", 68}, {"--open-file-cache-valid", 69},
-        {"--cache-dir", 70}, {"--cache-disk-size", 71}};
+        {"--cache-dir", 70}, {"--cache-disk-size", 71}, {"--open-file-cache-inline-bytes", 72}};
     const std::map<std::string, int*> kHttp2Flags = {
         {"--h2-max-concurrent-streams", &flags.h2_max_concurrent_streams},
         {"--h2-stall-timeout", &flags.h2_stall_timeout_seconds},
@@ -394,29 +422,16 @@ Flags ParseFlags(int argc, char** argv) {
       case 70: flags.cache_dir = value; break;
       case 58:
       case 59:
-      case 71: {
-        // Bytes, or K/M/G (powers of 1024); Ki/Mi/Gi as well, as a
-        // Kubernetes quantity in the chart's values is written.
-        uint64_t multiplier = 1;
-        std::string digits = value;
-        if (digits.size() >= 2 && digits.back() == 'i' && std::strchr("kKmMgG", digits[digits.size() - 2]) != nullptr) {
-          digits.pop_back();
-        }
-        if (!digits.empty() && std::strchr("kKmMgG", digits.back()) != nullptr) {
-          const char unit = static_cast<char>(digits.back() | 0x20);
-          multiplier = unit == 'k' ? 1ull << 10 : unit == 'm' ? 1ull << 20 : 1ull << 30;
-          digits.pop_back();
-        }
-        char* end = nullptr;
-        const unsigned long long n = std::strtoull(digits.c_str(), &end, 10);
-        if (digits.empty() || *end != '\0' || n == 0 || n > (1ull << 40) / multiplier) {
-          FlagError("invalid value for " + arg + ": \"" + value + "\" (expected a size from 1 to 1T)");
-        }
+      case 71:
         (known->second == 58   ? flags.cache_memory_bytes
          : known->second == 59 ? flags.cache_max_object_bytes
-                               : flags.cache_disk_bytes) = n * multiplier;
+                               : flags.cache_disk_bytes) = ParseSize(arg, value, 1);
         break;
-      }
+      case 72:
+        // Above 1 GiB a "small file" kept whole per worker makes no sense.
+        flags.open_file_cache_inline_bytes = ParseSize(arg, value, 0);
+        if (flags.open_file_cache_inline_bytes > (1ull << 30)) FlagError("invalid value for " + arg + ": \"" + value + "\"");
+        break;
     }
   }
   const bool controller_tls =
@@ -850,7 +865,8 @@ int Run(const Flags& flags) {
   compile_options.chain.waf = &firewall;
   // Each worker thread makes its open-file cache on its first static file.
   pipeline::OpenFileCache::Configure(static_cast<size_t>(flags.open_file_cache_entries),
-                                     flags.open_file_cache_valid_seconds * 1'000'000'000);
+                                     flags.open_file_cache_valid_seconds * 1'000'000'000,
+                                     static_cast<size_t>(flags.open_file_cache_inline_bytes));
   // Static files the cache does not hold fresh are opened on these threads
   // (as nginx's thread pools), never on a worker's loop; without the cache
   // (or with interval 0) the opens stay on the loop and no pool starts.

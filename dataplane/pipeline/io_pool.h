@@ -7,6 +7,8 @@
 //
 // What uses it: the static stage's opens and stats of directory-site
 // files the worker's open-file cache does not hold fresh (static_stage.h),
+// the one read of a small file kept whole in that cache (at most
+// --open-file-cache-inline-bytes: answered from memory afterwards),
 // the cache's disk hits (open and head read: cache_disk_lookup.h), and
 // the read-in of file body ranges not in the page cache before the loop
 // sends them (Exchange::WarmFileRange, dataplane/fs/page_cache.h).

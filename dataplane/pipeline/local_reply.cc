@@ -18,14 +18,33 @@ bool BodyFollows(const LocalReply& reply, const ReplyShape& shape) {
   return !shape.grpc && !reply.text().empty();
 }
 
-http::ResponseHead BuildLocalReplyHead(const LocalReply& reply, const ReplyShape& shape) {
-  if (reply.source != nullptr || reply.head_only) {
-    http::ResponseHead head;
-    head.status = reply.status;
-    head.headers = reply.headers;
-    if (reply.source != nullptr && reply.source->length() >= 0) head.headers.Add("content-length", std::to_string(reply.source->length()));
-    return head;
+namespace {
+
+bool Streamed(const LocalReply& reply) { return reply.source != nullptr || reply.head_only; }
+
+// A streamed reply's head around `headers`: its status and the source's
+// length when known.
+http::ResponseHead StreamedHead(const LocalReply& reply, http::HeaderMap headers) {
+  http::ResponseHead head;
+  head.status = reply.status;
+  head.headers = std::move(headers);
+  if (reply.source != nullptr && reply.source->length() >= 0) {
+    head.headers.AppendField("content-length", std::to_string(reply.source->length()));
   }
+  return head;
+}
+
+}  // namespace
+
+http::ResponseHead TakeLocalReplyHead(LocalReply& reply, const ReplyShape& shape) {
+  if (!Streamed(reply)) return BuildLocalReplyHead(reply, shape);
+  http::ResponseHead head = StreamedHead(reply, std::move(reply.headers));
+  reply.headers.clear();
+  return head;
+}
+
+http::ResponseHead BuildLocalReplyHead(const LocalReply& reply, const ReplyShape& shape) {
+  if (Streamed(reply)) return StreamedHead(reply, reply.headers);
   if (shape.grpc) {
     // Trailers-Only: one HEADERS frame that ends the stream.
     http::ResponseHead grpc = GrpcErrorHead(GrpcStatusForHttp(reply.status, shape.grpc_deadline), reply.text());

@@ -47,6 +47,11 @@ struct ReplyShape {
 // The head to send; the body to follow is `reply.text()` unless
 // `BodyFollows` says none (gRPC carries it in grpc-message).
 http::ResponseHead BuildLocalReplyHead(const LocalReply& reply, const ReplyShape& shape);
+// The same head, with a streamed reply's `headers` moved into it rather
+// than copied (the exchange builds its one head per reply this way; a
+// static file's or cached object's fields are not copied string by
+// string). `reply.headers` is left empty; everything else is untouched.
+http::ResponseHead TakeLocalReplyHead(LocalReply& reply, const ReplyShape& shape);
 bool BodyFollows(const LocalReply& reply, const ReplyShape& shape);
 
 }  // namespace sluice::pipeline

@@ -9,6 +9,7 @@ namespace {
 // Set once before the workers start; read when a thread makes its cache.
 std::atomic<size_t> configured_entries{0};
 std::atomic<int64_t> configured_valid_ns{1'000'000'000};
+std::atomic<size_t> configured_inline_bytes{OpenFileCache::kDefaultInlineBytes};
 
 }  // namespace
 
@@ -27,8 +28,10 @@ bool OpenFileInfo::Same(const OpenFileInfo& other) const {
          mtime.tv_nsec == other.mtime.tv_nsec;
 }
 
-OpenFileCache::OpenFileCache(size_t max_entries, int64_t valid_ns)
-    : max_entries_(max_entries == 0 ? 1 : max_entries), valid_ns_(valid_ns < 0 ? 0 : valid_ns) {
+OpenFileCache::OpenFileCache(size_t max_entries, int64_t valid_ns, size_t inline_bytes)
+    : max_entries_(max_entries == 0 ? 1 : max_entries),
+      valid_ns_(valid_ns < 0 ? 0 : valid_ns),
+      inline_bytes_(inline_bytes) {
   entries_.reserve(max_entries_);
 }
 
@@ -55,7 +58,7 @@ std::shared_ptr<const OpenFileInfo> OpenFileCache::Get(std::string_view site, co
     entries_.erase(found);
     lru_.erase(entry);  // its descriptor closes with the last response reading it
   }
-  auto info = std::make_shared<const OpenFileInfo>(disk.OpenNow(relative));
+  auto info = std::make_shared<const OpenFileInfo>(disk.OpenNow(relative, inline_bytes_));
   if (info->cacheable) Put(scratch_key_, info, now_ns);
   return info;
 }
@@ -67,9 +70,10 @@ const std::string& OpenFileCache::Key(std::string_view site, const std::string& 
   return scratch_key_;
 }
 
-bool OpenFileCache::Fresh(std::string_view site, const std::string& relative, int64_t now_ns) {
+const OpenFileInfo* OpenFileCache::FreshEntry(std::string_view site, const std::string& relative, int64_t now_ns) {
   auto found = entries_.find(std::string_view(Key(site, relative)));
-  return found != entries_.end() && now_ns - found->second->checked_ns < valid_ns_;
+  if (found == entries_.end() || now_ns - found->second->checked_ns >= valid_ns_) return nullptr;
+  return found->second->info.get();
 }
 
 void OpenFileCache::Offer(std::string_view site, const std::string& relative,
@@ -102,14 +106,16 @@ OpenFileCache* OpenFileCache::ForThisThread() {
   thread_local std::unique_ptr<OpenFileCache> cache = [] {
     size_t entries = configured_entries.load(std::memory_order_relaxed);
     return entries == 0 ? nullptr
-                        : std::make_unique<OpenFileCache>(entries, configured_valid_ns.load(std::memory_order_relaxed));
+                        : std::make_unique<OpenFileCache>(entries, configured_valid_ns.load(std::memory_order_relaxed),
+                                                          configured_inline_bytes.load(std::memory_order_relaxed));
   }();
   return cache.get();
 }
 
-void OpenFileCache::Configure(size_t max_entries, int64_t valid_ns) {
+void OpenFileCache::Configure(size_t max_entries, int64_t valid_ns, size_t inline_bytes) {
   configured_entries.store(max_entries, std::memory_order_relaxed);
   configured_valid_ns.store(valid_ns, std::memory_order_relaxed);
+  configured_inline_bytes.store(inline_bytes, std::memory_order_relaxed);
 }
 
 int64_t OpenFileCache::NowNs() {

@@ -14,8 +14,10 @@
 #include <fstream>
 #include <gtest/gtest.h>
 #include <map>
+#include <chrono>
 #include <thread>
 
+#include "dataplane/pipeline/mime_types.h"
 #include "dataplane/pipeline/static_site.h"
 
 namespace sluice::pipeline {
@@ -31,7 +33,7 @@ class FakeDisk final : public OpenFileCache::Disk {
   mutable int opens = 0;
   mutable int stats = 0;
 
-  OpenFileInfo OpenNow(const std::string& relative) const override {
+  OpenFileInfo OpenNow(const std::string& relative, size_t) const override {
     ++opens;
     OpenFileInfo info;
     auto it = files.find(relative);
@@ -152,7 +154,7 @@ TEST(OpenFileCacheTest, EvictsTheLeastRecentlyUsedBeyondItsBound) {
 // nothing reads it any more.
 class RealDisk final : public OpenFileCache::Disk {
  public:
-  OpenFileInfo OpenNow(const std::string&) const override {
+  OpenFileInfo OpenNow(const std::string&, size_t) const override {
     OpenFileInfo info;
     info.exists = true;
     info.file = std::make_shared<const FileHandle>(open("/dev/null", O_RDONLY | O_CLOEXEC));
@@ -246,6 +248,56 @@ TEST_F(CachedDirectoryTest, ServesTheCachedFileUntilTheIntervalThenTheReplacemen
   // Removed: gone at once as well.
   ASSERT_EQ(unlink((root_ + "/app.js").c_str()), 0);
   EXPECT_EQ(site.Open("app.js"), nullptr);
+}
+
+// Small files are kept whole: answered from memory (no descriptor, no
+// read), and a rewrite in place (the same inode, another content and size)
+// is seen once the interval has passed, never a mix of old and new bytes.
+TEST_F(CachedDirectoryTest, KeepsSmallFilesWholeAndSeesTheirRewriteAfterTheInterval) {
+  DirectoryFiles site(root_);
+  constexpr int64_t kInterval = kSecond / 5;
+  OpenFileCache cache(16, kInterval, /*inline_bytes=*/64);
+  site.UseCache(&cache);
+  std::unique_ptr<OpenedFile> first = site.Open("app.js");
+  ASSERT_NE(first, nullptr);
+  BodySource::FileRange range;
+  EXPECT_FALSE(first->Read(0, first->size)->NextFileRange(&range));  // memory, not a descriptor
+  EXPECT_EQ(Content(*first), "version one");
+  EXPECT_EQ(first->last_modified_text.size(), 29u);  // "Sun, 06 Nov 1994 08:49:37 GMT"
+  EXPECT_EQ(first->content_type, MimeTypeFor("app.js"));
+
+  const std::string path = root_ + "/app.js";
+  struct stat before;
+  ASSERT_EQ(stat(path.c_str(), &before), 0);
+  {
+    // In place: the same inode, longer bytes written over the old ones.
+    int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    const std::string longer = "version two, longer";
+    ASSERT_EQ(pwrite(fd, longer.data(), longer.size(), 0), static_cast<ssize_t>(longer.size()));
+    close(fd);
+  }
+  struct stat after;
+  ASSERT_EQ(stat(path.c_str(), &after), 0);
+  ASSERT_EQ(after.st_ino, before.st_ino);
+  std::unique_ptr<OpenedFile> cached = site.Open("app.js");
+  ASSERT_NE(cached, nullptr);
+  EXPECT_EQ(Content(*cached), "version one");  // within the interval: the bytes kept, whole
+  EXPECT_EQ(cached->etag, first->etag);
+
+  std::this_thread::sleep_for(std::chrono::nanoseconds(kInterval + kInterval / 2));
+  std::unique_ptr<OpenedFile> fresh = site.Open("app.js");
+  ASSERT_NE(fresh, nullptr);
+  EXPECT_EQ(fresh->size, 19u);
+  EXPECT_EQ(Content(*fresh), "version two, longer");
+  EXPECT_NE(fresh->etag, first->etag);
+
+  // Larger than the bound: a descriptor, read per response.
+  Write(root_ + "/big.js", std::string(65, 'b'));
+  std::unique_ptr<OpenedFile> big = site.Open("big.js");
+  ASSERT_NE(big, nullptr);
+  EXPECT_TRUE(big->Read(0, big->size)->NextFileRange(&range));
+  EXPECT_EQ(Content(*big), std::string(65, 'b'));
 }
 
 TEST_F(CachedDirectoryTest, ASymlinkRetargetedOutsideTheRootIsRefusedOnRevalidation) {

@@ -9,6 +9,9 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "dataplane/http/conditional/conditional.h"
+#include "dataplane/pipeline/mime_types.h"
+
 namespace sluice::pipeline {
 namespace {
 
@@ -47,11 +50,22 @@ class DirectoryEntry final : public OpenedFile {
 
 class DiskFile final : public OpenedFile {
  public:
-  explicit DiskFile(std::shared_ptr<const OpenFileInfo> info) : info_(std::move(info)) {}
-  // Every source shares the one descriptor (a multipart answer reads
-  // several ranges; the open-file cache keeps it for the next request): no
-  // dup, no close per response. The descriptor closes with its last holder.
+  explicit DiskFile(std::shared_ptr<const OpenFileInfo> info) : info_(std::move(info)) {
+    size = info_->size;
+    last_modified = info_->mtime.tv_sec;
+    etag = info_->etag;
+    last_modified_text = info_->last_modified;
+    content_type = info_->content_type;
+  }
+  // A file kept whole answers from its bytes (shared, not copied).
+  // Otherwise every source shares the one descriptor (a multipart answer
+  // reads several ranges; the open-file cache keeps it for the next
+  // request): no dup, no close per response. The descriptor closes with
+  // its last holder.
   std::unique_ptr<BodySource> Read(uint64_t offset, uint64_t length) override {
+    if (info_->bytes != nullptr) {
+      return std::make_unique<MemoryBodySource>(info_->bytes, static_cast<size_t>(offset), static_cast<size_t>(length));
+    }
     return std::make_unique<FileBodySource>(info_->file, offset, length);
   }
 
@@ -78,6 +92,7 @@ MemoryFiles::MemoryFiles(const std::vector<std::pair<std::string, std::string>>&
     File file;
     file.content = std::make_shared<const std::string>(content);
     file.etag = "\"" + Hex(Fnv1a(content)) + "-" + Hex(content.size()) + "\"";
+    file.content_type = MimeTypeFor(path);
     files_[path] = std::move(file);
     for (size_t slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
       directories_.emplace(path.substr(0, slash), true);
@@ -89,7 +104,8 @@ std::unique_ptr<OpenedFile> MemoryFiles::Open(std::string_view relative, OpenCou
   if (auto it = files_.find(relative); it != files_.end()) {
     auto file = std::make_unique<MemoryFile>(it->second.content);
     file->size = it->second.content->size();
-    file->etag = it->second.etag;
+    file->etag = it->second.etag;  // lives as long as this site
+    file->content_type = it->second.content_type;
     return file;
   }
   if (directories_.find(relative) != directories_.end()) {
@@ -144,7 +160,7 @@ int DirectoryFiles::OpenBeneath(const std::string& relative) const {
   return -1;
 }
 
-OpenFileInfo DirectoryFiles::OpenNow(const std::string& relative) const {
+OpenFileInfo DirectoryFiles::OpenNow(const std::string& relative, size_t inline_bytes) const {
   OpenFileInfo info;
   int fd = OpenBeneath(relative);
   if (fd < 0) {
@@ -166,9 +182,34 @@ OpenFileInfo DirectoryFiles::OpenNow(const std::string& relative) const {
   info.mtime = st.st_mtim;
   if (info.directory) {
     close(fd);
-  } else {
-    info.file = std::make_shared<const FileHandle>(fd);
+    return info;
   }
+  // Size and modification time, as nginx: equal on every proxy mounting
+  // the same volume, and changed by any rewrite of the file.
+  info.etag = "\"" + Hex(static_cast<uint64_t>(info.mtime.tv_sec)) + "." +
+              Hex(static_cast<uint64_t>(info.mtime.tv_nsec)) + "-" + Hex(info.size) + "\"";
+  info.last_modified = http::FormatHttpDate(info.mtime.tv_sec);
+  info.content_type = MimeTypeFor(relative);
+  if (info.size <= inline_bytes) {
+    // Read whole now: a short read (the file shrank since the fstat) keeps
+    // the descriptor instead, as if it were large. A rewrite racing the
+    // read leaves bytes newer than the stat: the next revalidation sees
+    // another size or time and opens it again.
+    auto bytes = std::make_shared<std::string>(static_cast<size_t>(info.size), '\0');
+    size_t done = 0;
+    while (done < bytes->size()) {
+      ssize_t n = pread(fd, bytes->data() + done, bytes->size() - done, static_cast<off_t>(done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    if (done == bytes->size()) {
+      close(fd);
+      info.bytes = std::move(bytes);
+      return info;
+    }
+  }
+  info.file = std::make_shared<const FileHandle>(fd);
   return info;
 }
 
@@ -186,7 +227,7 @@ std::unique_ptr<OpenedFile> DirectoryFiles::Open(std::string_view relative, Open
     info = cache->Get(site_key_, path, *this, OpenFileCache::NowNs(), &hit);
     if (counts != nullptr) ++(hit ? counts->cache_hits : counts->cache_misses);
   } else {
-    info = std::make_shared<const OpenFileInfo>(OpenNow(path));
+    info = std::make_shared<const OpenFileInfo>(OpenNow(path, /*inline_bytes=*/0));
   }
   if (!info->exists) return nullptr;
   if (info->directory) {
@@ -194,14 +235,7 @@ std::unique_ptr<OpenedFile> DirectoryFiles::Open(std::string_view relative, Open
     directory->directory = true;
     return directory;
   }
-  auto file = std::make_unique<DiskFile>(info);
-  file->size = info->size;
-  file->last_modified = info->mtime.tv_sec;
-  // Size and modification time, as nginx: equal on every proxy mounting
-  // the same volume, and changed by any rewrite of the file.
-  file->etag = "\"" + Hex(static_cast<uint64_t>(info->mtime.tv_sec)) + "." +
-               Hex(static_cast<uint64_t>(info->mtime.tv_nsec)) + "-" + Hex(file->size) + "\"";
-  return file;
+  return std::make_unique<DiskFile>(std::move(info));
 }
 
 }  // namespace sluice::pipeline

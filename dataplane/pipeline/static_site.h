@@ -10,10 +10,11 @@
 // The static stage calls it on the event loop, but a directory site's
 // chain first has StaticOpenStage open what the worker's open-file cache
 // (open_file_cache.h) lacks on the I/O pool (io_pool.h), so Open normally
-// answers from the cache without a system call. The FileBodySource reads
-// on the loop (pread; sendfile on plain HTTP/1.1), but only bytes the
-// exchange found in the page cache or had an I/O thread read in first
-// (Exchange::WarmFileRange).
+// answers from the cache without a system call. Small files are read whole
+// when opened (open_file_cache.h: inline bytes), so their answers come from
+// memory; larger ones' FileBodySource reads on the loop (pread; sendfile on
+// plain HTTP/1.1), but only bytes the exchange found in the page cache or
+// had an I/O thread read in first (Exchange::WarmFileRange).
 #include <sys/types.h>
 
 #include <cstdint>
@@ -36,7 +37,11 @@ class OpenedFile {
   bool directory = false;
   uint64_t size = 0;
   time_t last_modified = -1;  // -1: unknown (memory files): no Last-Modified
-  std::string etag;           // strong, quoted
+  // Views of what the file's site or cache entry formatted once (valid as
+  // long as this object): no formatting or copy per request.
+  std::string_view etag;               // strong, quoted
+  std::string_view last_modified_text;  // the HTTP date; empty when last_modified is -1
+  std::string_view content_type;       // of the name it was opened at (a view of the process's table: valid for ever)
   // The bytes [offset, offset + length) (the file stays readable: a
   // multipart answer asks for several ranges).
   virtual std::unique_ptr<BodySource> Read(uint64_t offset, uint64_t length) = 0;
@@ -70,6 +75,7 @@ class MemoryFiles final : public StaticFiles {
   struct File {
     std::shared_ptr<const std::string> content;
     std::string etag;
+    std::string_view content_type;
   };
   std::map<std::string, File, std::less<>> files_;
   std::map<std::string, bool, std::less<>> directories_;  // every parent of a file, "" included
@@ -99,7 +105,9 @@ class DirectoryFiles final : public StaticFiles, private OpenFileCache::Disk {
   // and an open without it (thread-safe: the I/O pool calls it).
   OpenFileCache* cache() const { return own_cache_choice_ ? cache_ : OpenFileCache::ForThisThread(); }
   const std::string& site_key() const { return site_key_; }
-  OpenFileInfo OpenUncached(const std::string& relative) const { return OpenNow(relative); }
+  OpenFileInfo OpenUncached(const std::string& relative, size_t inline_bytes) const {
+    return OpenNow(relative, inline_bytes);
+  }
   // Tests: use `cache` instead of the thread's (null: no cache at all).
   void UseCache(OpenFileCache* cache) {
     cache_ = cache;
@@ -107,7 +115,7 @@ class DirectoryFiles final : public StaticFiles, private OpenFileCache::Disk {
   }
 
  private:
-  OpenFileInfo OpenNow(const std::string& relative) const override;
+  OpenFileInfo OpenNow(const std::string& relative, size_t inline_bytes) const override;
   bool StatNow(const std::string& relative, struct stat* st) const override;
   int OpenBeneath(const std::string& relative) const;
   int root_fd_ = -1;

@@ -16,7 +16,6 @@ namespace {
 
 using http::ByteRange;
 using http::EvaluatePreconditions;
-using http::FormatHttpDate;
 using http::IfRangeAllows;
 using http::ParseRange;
 using http::Precondition;
@@ -92,7 +91,10 @@ void StaticStage::AddStages(const v1::StaticSitePolicy& policy, std::vector<std:
   stages.push_back(std::make_unique<SharedStaticStage>(std::move(stage)));
 }
 
-std::vector<std::string> StaticStage::Candidates(const ExchangeState& state) const {
+std::vector<std::string> StaticStage::Candidates(const ExchangeState& state, OpenFileCache& cache,
+                                                 std::string_view site, int64_t now_ns, StaticPath* normalized_out,
+                                                 bool* ready) const {
+  *ready = false;
   std::vector<std::string> paths;
   const std::string& method = state.request.method;
   if (method != "GET" && method != "HEAD") return paths;
@@ -106,15 +108,26 @@ std::vector<std::string> StaticStage::Candidates(const ExchangeState& state) con
   StaticPath normalized = NormalizeStaticPath(path);
   if (normalized.status != 0 || (normalized.hidden && !options_.show_dotfiles)) return paths;
   const std::string& name = normalized.relative;
+  const bool siblings = options_.precompressed && state.request.headers.Get("accept-encoding") != nullptr;
+  if (!siblings && !normalized.trailing_slash) {
+    // Answer opens the file, and nothing more when it is a regular file.
+    const OpenFileInfo* found = cache.FreshEntry(site, name, now_ns);
+    if (found != nullptr && found->exists && !found->directory) {
+      *ready = true;
+      *normalized_out = std::move(normalized);
+      return paths;
+    }
+  }
   paths.push_back(name);
   paths.push_back(name.empty() ? options_.index_file : name + "/" + options_.index_file);
   if (!options_.spa_fallback.empty()) paths.push_back(options_.spa_fallback);
-  if (options_.precompressed && state.request.headers.Get("accept-encoding") != nullptr) {
+  if (siblings) {
     const size_t files = paths.size();
     for (size_t i = 0; i < files; ++i) {
       for (Coding coding : DefaultCodingPreference()) paths.push_back(paths[i] + std::string(SiblingExtension(coding)));
     }
   }
+  std::erase_if(paths, [&](const std::string& candidate) { return cache.Fresh(site, candidate, now_ns); });
   return paths;
 }
 
@@ -130,13 +143,15 @@ struct StaticOpenData final : StageData {
 }  // namespace
 
 Verdict StaticOpenStage::OnRequestHead(ExchangeState& state) const {
-  auto files = std::dynamic_pointer_cast<const DirectoryFiles>(serve_->files_);
+  const std::shared_ptr<const DirectoryFiles>& files = files_;
   if (state.io == nullptr || files == nullptr || !files->ok() || files->site_key().empty()) return Verdict::kContinue;
   OpenFileCache* cache = files->cache();
   if (cache == nullptr || cache->valid_ns() == 0) return Verdict::kContinue;  // interval 0: Get stats anyway
-  std::vector<std::string> paths = serve_->Candidates(state);
-  const int64_t now = OpenFileCache::NowNs();
-  std::erase_if(paths, [&](const std::string& path) { return cache->Fresh(files->site_key(), path, now); });
+  StaticPath normalized;
+  bool ready = false;
+  std::vector<std::string> paths =
+      serve_->Candidates(state, *cache, files->site_key(), OpenFileCache::NowNs(), &normalized, &ready);
+  if (ready) return serve_->Reply(state, &normalized);
   if (paths.empty()) return Verdict::kContinue;
 
   auto data = std::make_unique<StaticOpenData>();
@@ -144,10 +159,11 @@ Verdict StaticOpenStage::OnRequestHead(ExchangeState& state) const {
   auto found = std::make_shared<std::vector<std::shared_ptr<const OpenFileInfo>>>();
   auto wanted = std::make_shared<const std::vector<std::string>>(std::move(paths));
   Resumer* resumer = state.resumer;
+  const size_t inline_bytes = cache->inline_bytes();  // the worker's setting, read on its loop
   bool submitted = state.io->Submit(
-      [files, wanted, found] {
+      [files, wanted, found, inline_bytes] {
         for (const std::string& path : *wanted) {
-          found->push_back(std::make_shared<const OpenFileInfo>(files->OpenUncached(path)));
+          found->push_back(std::make_shared<const OpenFileInfo>(files->OpenUncached(path, inline_bytes)));
         }
       },
       [files, wanted, found, alive, resumer] {
@@ -164,9 +180,11 @@ Verdict StaticOpenStage::OnRequestHead(ExchangeState& state) const {
   return Verdict::kPause;
 }
 
-Verdict StaticStage::OnRequestHead(ExchangeState& state) const {
+Verdict StaticStage::OnRequestHead(ExchangeState& state) const { return Reply(state, nullptr); }
+
+Verdict StaticStage::Reply(ExchangeState& state, const StaticPath* normalized) const {
   OpenCounts counts;
-  Verdict verdict = Answer(state, counts);
+  Verdict verdict = normalized != nullptr ? AnswerPath(state, *normalized, counts) : Answer(state, counts);
   if (metrics::SeriesCounters* series = state.route_series; series != nullptr) {
     if (counts.cache_hits != 0) series->static_content.open_cache_hits.Add(counts.cache_hits);
     if (counts.cache_misses != 0) series->static_content.open_cache_misses.Add(counts.cache_misses);
@@ -207,7 +225,10 @@ Verdict StaticStage::Answer(ExchangeState& state, OpenCounts& counts) const {
   StaticPath normalized = NormalizeStaticPath(path);
   if (normalized.status != 0) return Plain(state, 400, "bad request\n");
   if (normalized.hidden && !options_.show_dotfiles) return Plain(state, 404, "not found\n");
+  return AnswerPath(state, normalized, counts);
+}
 
+Verdict StaticStage::AnswerPath(ExchangeState& state, const StaticPath& normalized, OpenCounts& counts) const {
   std::string name = normalized.relative;
   std::unique_ptr<OpenedFile> file = files_->Open(name, &counts);
   if (file != nullptr && file->directory) {
@@ -240,7 +261,13 @@ Verdict StaticStage::Serve(ExchangeState& state, const std::string& name, std::u
                            OpenCounts& counts) const {
   const http::HeaderMap& request = state.request.headers;
   http::HeaderMap& headers = state.reply.headers;
-  headers.Add("content-type", std::string(MimeTypeFor(name)));
+  // Room for every field below and the Content-Length and Connection the
+  // head gains later: the vector grows once, not four times.
+  headers.mutable_entries().reserve(10);
+  // The media type of the name asked for (a precompressed sibling's bytes
+  // are still that type), formatted when the file was opened.
+  const std::string_view content_type = file->content_type;
+  headers.AppendField("content-type", content_type);
 
   Coding coding = Coding::kIdentity;
   if (options_.precompressed && request.Get("accept-encoding") != nullptr) {
@@ -263,16 +290,16 @@ Verdict StaticStage::Serve(ExchangeState& state, const std::string& name, std::u
       if (present[i] == coding) file = std::move(siblings[i]);
     }
   }
-  if (coding != Coding::kIdentity) headers.Add("content-encoding", std::string(CodingName(coding)));
+  if (coding != Coding::kIdentity) headers.AppendField("content-encoding", CodingName(coding));
   // Whether siblings exist or not, the answer depends on Accept-Encoding
   // wherever they may: caches must keep the variants apart.
-  if (options_.precompressed) headers.Add("vary", "Accept-Encoding");
-  headers.Add("etag", file->etag);
-  if (file->last_modified >= 0) headers.Add("last-modified", FormatHttpDate(file->last_modified));
+  if (options_.precompressed) headers.AppendField("vary", "Accept-Encoding");
+  headers.AppendField("etag", file->etag);
+  if (!file->last_modified_text.empty()) headers.AppendField("last-modified", file->last_modified_text);
   const std::string& cache_control =
       options_.hashed_assets && LooksHashed(name) ? options_.immutable_cache_control : options_.cache_control;
-  if (!cache_control.empty()) headers.Add("cache-control", cache_control);
-  headers.Add("accept-ranges", "bytes");
+  if (!cache_control.empty()) headers.AppendField("cache-control", cache_control);
+  headers.AppendField("accept-ranges", "bytes");
 
   const bool head = state.request.method == "HEAD";
   switch (EvaluatePreconditions(request, file->etag, file->last_modified)) {
@@ -315,7 +342,7 @@ Verdict StaticStage::Serve(ExchangeState& state, const std::string& name, std::u
     state.reply.source = file->Read(only.first, only.length());
   } else {
     state.reply.status = 206;
-    http::MultipartFraming framing = http::FrameByteranges(MimeTypeFor(name), range.ranges, size);
+    http::MultipartFraming framing = http::FrameByteranges(content_type, range.ranges, size);
     headers.Set("content-type", http::MultipartByterangesType());
     std::vector<std::unique_ptr<BodySource>> parts;
     for (size_t i = 0; i < range.ranges.size(); ++i) {

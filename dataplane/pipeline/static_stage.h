@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "dataplane/pipeline/stage.h"
+#include "dataplane/pipeline/static_path.h"
 #include "dataplane/pipeline/static_site.h"
 #include "sluice/v1/snapshot.pb.h"
 
@@ -60,10 +61,20 @@ class StaticStage final : public Stage {
  private:
   friend class StaticOpenStage;
   // The paths Answer may open for this request (the file, the directory's
-  // index, the SPA fallback, their precompressed siblings); none when the
-  // path is refused or the site is in memory.
-  std::vector<std::string> Candidates(const ExchangeState& state) const;
+  // index, the SPA fallback, their precompressed siblings) that `cache`
+  // does not hold fresh for `site`; none when the path is refused, or when
+  // the file itself is fresh and regular and no sibling is wanted (Answer
+  // opens nothing else then: the common request costs one lookup here).
+  // `*ready`: that last case (the request can be answered now; `*normalized`
+  // holds its path).
+  std::vector<std::string> Candidates(const ExchangeState& state, OpenFileCache& cache, std::string_view site,
+                                      int64_t now_ns, StaticPath* normalized, bool* ready) const;
+  // OnRequestHead's answer: from the request, or from a path Candidates
+  // already normalised (and found servable: GET or HEAD, beneath the
+  // route's prefix, not hidden).
+  Verdict Reply(ExchangeState& state, const StaticPath* normalized) const;
   Verdict Answer(ExchangeState& state, OpenCounts& counts) const;
+  Verdict AnswerPath(ExchangeState& state, const StaticPath& normalized, OpenCounts& counts) const;
   Verdict Serve(ExchangeState& state, const std::string& name, std::unique_ptr<OpenedFile> file,
                 OpenCounts& counts) const;
   std::shared_ptr<const StaticFiles> files_;
@@ -75,14 +86,18 @@ class StaticStage final : public Stage {
 // does not hold fresh are opened on an I/O thread (open + fstat), the
 // chain pausing meanwhile; the results go into the cache on the loop, and
 // the static stage right after this one answers from it. A request whose
-// paths are all fresh in the cache does not pause. Without a pool, a
+// paths are all fresh in the cache does not pause; when that is the common
+// case (the file itself, fresh and regular) this stage answers it at once,
+// with the path it normalised already (the static stage is then skipped,
+// as after any reply, but still counts it at completion). Without a pool, a
 // cache, or with a full queue, the static stage opens on the loop as
 // before. What stays on the loop: the rare entry evicted between the two
 // stages (reads go out from the loop, but only of bytes in the page cache:
 // Exchange::WarmFileRange).
 class StaticOpenStage final : public Stage {
  public:
-  explicit StaticOpenStage(std::shared_ptr<const StaticStage> serve) : serve_(std::move(serve)) {}
+  explicit StaticOpenStage(std::shared_ptr<const StaticStage> serve)
+      : serve_(std::move(serve)), files_(std::dynamic_pointer_cast<const DirectoryFiles>(serve_->files_)) {}
   std::string_view name() const override { return "static_open"; }
   StageOrder order() const override { return StageOrder::kStaticContent; }
   uint32_t hooks() const override { return kRequestHead; }
@@ -90,6 +105,7 @@ class StaticOpenStage final : public Stage {
 
  private:
   std::shared_ptr<const StaticStage> serve_;  // its site and options (the same object as the next stage)
+  std::shared_ptr<const DirectoryFiles> files_;  // serve_'s site when it is a directory, else null
 };
 
 // Forwards to a shared StaticStage (the chain owns its stages uniquely;

@@ -445,12 +445,14 @@ TEST_F(DirectorySiteTest, OpensCacheMissesOnTheIoPoolThenServesFromTheCache) {
   EXPECT_EQ(series.static_content.open_cache_misses.Get(), 4u);  // + "sub/page.html" and ".../index.html"
   EXPECT_EQ(series.static_content.open_cache_hits.Get(), 3u);
 
-  // Fresh in the cache: no pause, no job.
+  // Fresh in the cache: no pause, no job; the open stage answers at once.
   ExchangeState again = Get("/sub/page.html");
   again.io = &io;
   again.resumer = &resumer;
-  EXPECT_EQ(open.OnRequestHead(again), Verdict::kContinue);
+  EXPECT_EQ(open.OnRequestHead(again), Verdict::kReply);
   EXPECT_TRUE(io.jobs.empty());
+  EXPECT_EQ(again.reply.status, 200);
+  EXPECT_EQ(Body(again), "sub page");
 
   // The client went away while the pool opened: the cache is filled, the
   // dead exchange is not resumed.
@@ -469,6 +471,67 @@ TEST_F(DirectorySiteTest, OpensCacheMissesOnTheIoPoolThenServesFromTheCache) {
   ExchangeState busy = Get("/missing-" + std::to_string(before) + ".html");
   busy.io = &io;
   EXPECT_EQ(open.OnRequestHead(busy), Verdict::kContinue);
+}
+
+// A small file opened on the pool is kept whole in the worker's cache: the
+// answers (whole, HEAD, a range, several ranges, a 304) come from its bytes,
+// with the same validators, and the reply's head takes its fields without
+// copying them.
+TEST_F(DirectorySiteTest, AnswersSmallFilesFromTheBytesTheCacheKeeps) {
+  auto files = std::make_shared<DirectoryFiles>(root_);
+  OpenFileCache cache(64, 3600ll * 1'000'000'000, /*inline_bytes=*/1024);
+  files->UseCache(&cache);
+  auto serve = std::make_shared<const StaticStage>(files, StaticStage::Options{});
+  StaticOpenStage open(serve);
+  ManualIo io;
+  CountingResumer resumer;
+  ExchangeState first = Get("/sub/page.html");
+  first.io = &io;
+  first.resumer = &resumer;
+  EXPECT_EQ(open.OnRequestHead(first), Verdict::kPause);
+  io.RunAll();
+  ASSERT_EQ(serve->OnRequestHead(first), Verdict::kReply);
+  EXPECT_EQ(first.reply.status, 200);
+  BodySource::FileRange range;
+  EXPECT_FALSE(first.reply.source->NextFileRange(&range));  // the cache's bytes, no descriptor
+  const std::string etag = Field(first, "etag");
+  const std::string last_modified = Field(first, "last-modified");
+  EXPECT_EQ(Field(first, "content-type"), MimeTypeFor("page.html"));
+  EXPECT_EQ(last_modified.size(), 29u);
+  http::ResponseHead head = TakeLocalReplyHead(first.reply, ReplyShape{});
+  EXPECT_EQ(*head.headers.Get("etag"), etag);
+  EXPECT_EQ(*head.headers.Get("content-length"), "8");
+  EXPECT_TRUE(first.reply.headers.empty());  // moved, not copied
+  EXPECT_EQ(Body(first), "sub page");
+
+  // Fresh now: no pause, and the same answers from memory.
+  ExchangeState head_request = Get("/sub/page.html", "HEAD");
+  head_request.io = &io;
+  EXPECT_EQ(open.OnRequestHead(head_request), Verdict::kReply);
+  EXPECT_TRUE(head_request.reply.head_only);
+  EXPECT_EQ(Field(head_request, "content-length"), "8");
+  EXPECT_EQ(Field(head_request, "etag"), etag);
+
+  ExchangeState single = Get("/sub/page.html");
+  single.request.headers.Add("range", "bytes=4-");
+  serve->OnRequestHead(single);
+  EXPECT_EQ(single.reply.status, 206);
+  EXPECT_EQ(Body(single), "page");
+  ExchangeState multi = Get("/sub/page.html");
+  multi.request.headers.Add("range", "bytes=0-2,4-7");
+  serve->OnRequestHead(multi);
+  EXPECT_EQ(multi.reply.status, 206);
+  std::string body = Body(multi);
+  EXPECT_NE(body.find("\r\n\r\nsub\r\n"), std::string::npos) << body;
+  EXPECT_NE(body.find("\r\n\r\npage\r\n"), std::string::npos) << body;
+  ExchangeState unchanged = Get("/sub/page.html");
+  unchanged.request.headers.Add("if-none-match", etag);
+  serve->OnRequestHead(unchanged);
+  EXPECT_EQ(unchanged.reply.status, 304);
+  ExchangeState since = Get("/sub/page.html");
+  since.request.headers.Add("if-modified-since", last_modified);
+  serve->OnRequestHead(since);
+  EXPECT_EQ(since.reply.status, 304);
 }
 
 TEST(IoPoolTest, RunsJobsOnItsThreadsAndRefusesBeyondItsQueue) {

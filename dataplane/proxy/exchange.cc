@@ -647,7 +647,7 @@ void Exchange::Reply() {
   paused_ = Paused::kNone;
   pipeline::LocalReply& reply = state_.reply;
   pipeline::ReplyShape shape = pipeline::ReplyShape::Of(state_.request);
-  http::ResponseHead head = pipeline::BuildLocalReplyHead(reply, shape);
+  http::ResponseHead head = pipeline::TakeLocalReplyHead(reply, shape);
   bool body = pipeline::BodyFollows(reply, shape);
   state_.response_head_ends_stream = !body;
   size_t cursor = 0;

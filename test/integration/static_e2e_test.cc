@@ -425,6 +425,55 @@ TEST_F(StaticEndToEndTest, ServesAReplacedFileAfterTheOpenFileCacheInterval) {
   }
 }
 
+// A small file (kept whole in the worker's open-file cache) rewritten in
+// place, as an editor or `cp` over it does (the same inode, another
+// content and size): every answer on a keep-alive connection is the whole
+// old file or the whole new one, with its own length and ETag, and the new
+// one is served once the interval (the default, 1 s) has passed. (With a
+// kept descriptor instead, the old length over the new bytes sent a mix.)
+TEST_F(StaticEndToEndTest, ServesASmallFileRewrittenInPlaceWholeOldThenWholeNew) {
+  const std::string before(100, 'o');
+  const std::string after = std::string(150, 'n');
+  const std::string path = root_ + "/rewritten.css";
+  Write(path, before);
+  testing::HttpConnection connection(cluster_.http_port());
+  testing::Response first = connection.Get("dir.local", "/rewritten.css");
+  ASSERT_EQ(first.status, 200);
+  ASSERT_EQ(first.body, before);
+  const std::string old_etag = first.Header("etag");
+  struct stat original;
+  ASSERT_EQ(stat(path.c_str(), &original), 0);
+  {
+    // Longer bytes written over the old ones: never an empty or short file.
+    std::fstream file(path, std::ios::binary | std::ios::in | std::ios::out);
+    file.write(after.data(), static_cast<std::streamsize>(after.size()));
+  }
+  struct stat rewritten;
+  ASSERT_EQ(stat(path.c_str(), &rewritten), 0);
+  ASSERT_EQ(rewritten.st_ino, original.st_ino);
+  ASSERT_EQ(rewritten.st_size, 150);
+  int olds = 0, news = 0, wrong = 0;
+  std::string new_etag;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (int i = 0; i < 100000 && news < 50 && wrong == 0 && std::chrono::steady_clock::now() < deadline; ++i) {
+    testing::Response response = connection.Get("dir.local", "/rewritten.css");
+    if (response.status == 200 && response.body == before && response.Header("etag") == old_etag) {
+      EXPECT_EQ(news, 0) << "the old file after the new one";
+      ++olds;
+    } else if (response.status == 200 && response.body == after && response.Header("etag") != old_etag) {
+      new_etag = response.Header("etag");
+      ++news;
+    } else {
+      ++wrong;
+      ADD_FAILURE() << response.status << " " << response.body.size() << " bytes: " << response.body.substr(0, 200);
+    }
+  }
+  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(news, 50) << olds << " old answers first";
+  EXPECT_EQ(connection.Get("dir.local", "/rewritten.css").Header("content-length"), "150");
+  EXPECT_EQ(StatusOf(Curl("dir.local", "/rewritten.css", "-H 'If-None-Match: " + new_etag + "'")), 304);
+}
+
 // Files never seen are opened on the I/O pool while their exchange waits,
 // over HTTP/2 (h2c: a stream per connection with curl, then 8 streams at
 // once on one connection with nghttp, paused and resumed independently)
