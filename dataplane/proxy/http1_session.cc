@@ -366,7 +366,9 @@ void Http1Session::SendResponseBody(std::string_view data) {
     // in one sendmsg. Only what the socket does not take is copied.
     const size_t taken = WriteThrough(data);
     if (taken == kClientGoneWriting) return ClientGone();
-    out_.Append(data.substr(taken));
+    // (Nothing left: no Append, whose memcpy into a never-allocated buffer
+    // would pass a null pointer, undefined even for 0 bytes.)
+    if (taken < data.size()) out_.Append(data.substr(taken));
   } else {
     out_.Append(data);
   }
