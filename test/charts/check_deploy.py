@@ -696,8 +696,17 @@ def check_proxy_options(checks, label, by_kind, proxy_values):
                   f"{label}: --waf-audit-log does not follow proxy.waf.auditLog")
     file_flag("--waf-extra-rules", waf["extraRulesConfigMap"], "ConfigMap")
     cache = proxy_values["cache"]
-    for key, flag in (("memory", "--cache-memory"), ("maxObjectSize", "--cache-max-object-size")):
+    for key, flag in (("memory", "--cache-memory"), ("maxObjectSize", "--cache-max-object-size"),
+                      ("diskSize", "--cache-disk-size")):
         checks.expect(arg_value(args, flag) == (cache[key] or None), f"{label}: {flag} does not follow proxy.cache.{key}")
+    # The disk tier's directory is a writable volume (the root filesystem is read-only).
+    cache_dir = arg_value(args, "--cache-dir")
+    checks.expect((cache_dir is not None) == bool(cache["diskSize"]),
+                  f"{label}: --cache-dir does not follow proxy.cache.diskSize")
+    if cache_dir is not None:
+        cache_mounts = {m["mountPath"]: m for m in container.get("volumeMounts") or []}
+        checks.expect(cache_dir in cache_mounts and not cache_mounts[cache_dir].get("readOnly", False),
+                      f"{label}: --cache-dir {cache_dir} is not a writable volume mount")
 
 
 # --------------------------------------------------- manifests vs chart ---
