@@ -40,6 +40,19 @@ class HeaderMap {
     return field;
 #endif
   }
+  // Same, with the value copied into `storage` (an empty string with room
+  // for it, from a spare pool: no malloc) which the new field then owns.
+  Header& AppendField(std::string_view name, std::string_view value, std::string&& storage) {
+    storage.assign(value.data(), value.size());
+#if defined(__cpp_aggregate_paren_init)
+    return entries_.emplace_back(StringFrom{name}, std::move(storage));
+#else
+    Header& field = entries_.emplace_back();
+    field.name.assign(name.data(), name.size());
+    field.value = std::move(storage);
+    return field;
+#endif
+  }
   // First value of `lower_name`, or nullptr.
   const std::string* Get(std::string_view lower_name) const {
     for (const Header& h : entries_) {

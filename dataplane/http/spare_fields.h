@@ -7,12 +7,23 @@
 // owners give it back where the head ends (a recycled HTTP/2 stream, a
 // finished exchange).
 //
-// Only the vector's block is kept: the strings of its fields are freed by
-// Give. Bounded in count and in the capacity of each list, so a worker holds
-// at most kMaxSpare * kMaxCapacity fields' worth (~256 KiB). Lists never
-// need to return to the thread that made them: whichever thread gives one
-// keeps it.
+// The vector's block is kept, and so are the heap blocks of field values
+// too long for the string's inline buffer (15 bytes): a typical upstream
+// response has three (Date, Last-Modified, Content-Type), each was a malloc
+// when parsed and a free when dropped (~450 instructions per proxied
+// request in callgrind). AppendField builds such values in a spare string;
+// Give keeps the strings of kSpareStringCapacity it finds. Spare strings
+// are all allocated with that one capacity, so any of them fits any value
+// up to it: no search, no size classes. Longer values and the names (short
+// in practice) are allocated and freed as before.
+//
+// Bounded in count and in the capacity of each list, so a worker holds at
+// most kMaxSpare * kMaxCapacity fields' worth (~256 KiB) plus
+// kMaxSpareStrings * 64 bytes (16 KiB). Lists and strings never need to
+// return to the thread that made them: whichever thread gives one keeps it.
 #include <cstddef>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -24,6 +35,11 @@ class SpareFieldLists {
  public:
   static constexpr size_t kMaxSpare = 128;
   static constexpr size_t kMaxCapacity = 32;
+  static constexpr size_t kMaxSpareStrings = 256;
+  // A 64-byte block: dates (29 bytes), most content types, etags, cookies
+  // of a few values.
+  static constexpr size_t kSpareStringCapacity = 63;
+  static constexpr size_t kInlineCapacity = 15;  // libstdc++'s SSO buffer
 
   // Gives `fields` a spare empty list with room for at least `min_capacity`
   // fields when it has less and one is spare; otherwise reserves that room.
@@ -40,13 +56,39 @@ class SpareFieldLists {
     entries.reserve(min_capacity);
   }
 
-  // Empties `fields` (its strings are freed) and keeps its block for a later
-  // Take; `fields` is left without memory either way.
+  // Appends a field to `fields` (`name` lower case), its value in a spare
+  // string when it is too long for the inline buffer and fits one.
+  static Header& AppendField(HeaderMap& fields, std::string_view name, std::string_view value) {
+    if (value.size() <= kInlineCapacity || value.size() > kSpareStringCapacity) {
+      return fields.AppendField(name, value);
+    }
+    Spares* spares = List();
+    if (spares != nullptr && !spares->strings.empty()) {
+      Header& field = fields.AppendField(name, value, std::move(spares->strings.back()));
+      spares->strings.pop_back();
+      return field;
+    }
+    std::string storage;
+    storage.reserve(kSpareStringCapacity);  // so that it can serve any value when given back
+    return fields.AppendField(name, value, std::move(storage));
+  }
+
+  // Empties `fields` (its strings are freed, or kept as spare strings) and
+  // keeps its block for a later Take; `fields` is left without memory
+  // either way.
   static void Give(HeaderMap& fields) {
     std::vector<Header>& entries = fields.mutable_entries();
     const size_t capacity = entries.capacity();
     if (capacity == 0) return;
     Spares* spares = List();
+    if (spares != nullptr) {
+      for (Header& field : entries) {
+        if (field.value.capacity() == kSpareStringCapacity && spares->strings.size() < kMaxSpareStrings) {
+          field.value.clear();
+          spares->strings.push_back(std::move(field.value));
+        }
+      }
+    }
     if (capacity > kMaxCapacity || spares == nullptr || spares->lists.size() >= kMaxSpare) {
       std::vector<Header>().swap(entries);
       return;
@@ -59,7 +101,11 @@ class SpareFieldLists {
  private:
   struct Spares {
     std::vector<std::vector<Header>> lists;
-    Spares() { lists.reserve(kMaxSpare); }
+    std::vector<std::string> strings;  // empty, each of kSpareStringCapacity
+    Spares() {
+      lists.reserve(kMaxSpare);
+      strings.reserve(kMaxSpareStrings);
+    }
     ~Spares() { gone = true; }
   };
   // Null once the thread's list was destroyed (heads freed during thread

@@ -33,9 +33,10 @@ bool SameAuthority(std::string_view a, std::string_view b, uint32_t default_port
 
 // The CL/TE rules both directions share. `what` names the message in errors.
 Status FrameByHeaders(const http::HeaderMap& headers, int major, int minor, BodyFraming* out) {
-  const syntax::TransferEncodingInfo te = syntax::InspectTransferEncoding(headers);
-  uint64_t length = 0;
-  const syntax::ContentLengthResult cl = syntax::ParseContentLength(headers, &length);
+  const syntax::FramingFields fields = syntax::InspectFramingFields(headers);
+  const syntax::TransferEncodingInfo& te = fields.transfer_encoding;
+  const uint64_t length = fields.length;
+  const syntax::ContentLengthResult cl = fields.content_length;
   if (cl == syntax::ContentLengthResult::kInvalid) return Status::Error("invalid content-length");
   if (cl == syntax::ContentLengthResult::kConflict) return Status::Error("conflicting content-length values");
   if (te.present) {

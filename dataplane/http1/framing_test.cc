@@ -35,6 +35,17 @@ TEST(RequestBodyFraming, ContentLength) {
   EXPECT_EQ(f.length, 0u);
   ASSERT_TRUE(Frame(Post("Host: a\r\nContent-Length: 18446744073709551615\r\n"), &f).ok());
   EXPECT_EQ(f.length, UINT64_MAX);
+  // The longest run of digits read without an overflow check, and leading zeros.
+  ASSERT_TRUE(Frame(Post("Host: a\r\nContent-Length: 9999999999999999999\r\n"), &f).ok());
+  EXPECT_EQ(f.length, 9999999999999999999u);
+  ASSERT_TRUE(Frame(Post("Host: a\r\nContent-Length: 0000000000000000000000042\r\n"), &f).ok());
+  EXPECT_EQ(f.length, 42u);
+  // Content-Length and Transfer-Encoding found in one pass, in either order
+  // and among other fields.
+  EXPECT_FALSE(Frame(Post("Host: a\r\nTransfer-Encoding: chunked\r\nX-Content-Leng: 1\r\nContent-Length: 5\r\n"), &f).ok());
+  ASSERT_TRUE(Frame(Post("Host: a\r\nContent-Lengths: 5\r\nTransfer-Encodings: gzip\r\nContent-Length: 7\r\n"), &f).ok());
+  EXPECT_EQ(f.kind, BodyFraming::kContentLength);
+  EXPECT_EQ(f.length, 7u);
 }
 
 TEST(RequestBodyFraming, IdenticalContentLengthsAreFolded) {
@@ -51,7 +62,8 @@ TEST(RequestBodyFraming, BadContentLength) {
        {"Content-Length: 5\r\nContent-Length: 6\r\n", "Content-Length: 5, 6\r\n", "Content-Length: -1\r\n",
         "Content-Length: +5\r\n", "Content-Length: 0x10\r\n", "Content-Length: 5 5\r\n", "Content-Length: \r\n",
         "Content-Length: 5,\r\n", "Content-Length: 1.0\r\n", "Content-Length: 18446744073709551616\r\n",
-        "Content-Length: 99999999999999999999999\r\n"}) {
+        "Content-Length: 99999999999999999999999\r\n", "Content-Length: 5\r\nContent-Length: 12a\r\n",
+        "Content-Length: 5\r\nContent-Length: 6\r\nContent-Length: 5\r\n", "Content-Length: 0\r\nContent-Length: 00\r\nContent-Length: 1\r\n"}) {
     EXPECT_FALSE(Frame(Post(std::string("Host: a\r\n") + std::string(fields)), &f).ok()) << fields;
   }
 }

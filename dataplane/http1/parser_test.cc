@@ -545,6 +545,29 @@ TEST(ResponseHeadParser, SkipsServerFieldsOnlyWhenAskedAndStillChecksThem) {
   EXPECT_EQ(r.error_status, 502);
 }
 
+// The word compares behind the skip: every length around the 8-byte words,
+// any case, and near misses (a byte off, ':' vs another byte).
+TEST(ResponseHeadParser, SkipsServerFieldsByNameInAnyCaseAndNothingElse) {
+  auto kept = [](std::string_view line) {
+    ResponseHeadParser parser;
+    parser.set_skip_server_fields(true);
+    http::ResponseHead head;
+    const std::string data = "HTTP/1.1 200 OK\r\n" + std::string(line) + "\r\n\r\n";
+    HeadParse r = parser.Parse(data, &head);
+    EXPECT_EQ(r.state, ParseState::kDone) << line;
+    return head.headers.size();
+  };
+  for (std::string_view line : {"Server:", "server:a", "SERVER: nginx/1.22.1", "sErVeR:x", "X-Powered-By:",
+                                "x-powered-by:1", "X-POWERED-BY: PHP", "x-Powered-by:  Express 4.18.2"}) {
+    EXPECT_EQ(kept(line), 0u) << line;
+  }
+  for (std::string_view line : {"Serve: a", "Servers: a", "Server-Timing: a", "Sxrver: a", "Rerver: a", "Server_: a",
+                                "X-Powered-Bx: a", "X-Powered_By: a", "X-Powered-By-Us: a", "X-Powered: a",
+                                "Y-Powered-By: a", "Date: Sun, 06 Dec 2026 03:10:07 GMT"}) {
+    EXPECT_EQ(kept(line), 1u) << line;
+  }
+}
+
 TEST(ResponseHeadParser, SkipsAnHttp11KeepAliveLineOnlyWhenAsked) {
   auto names = [](const http::ResponseHead& head) {
     std::string joined;

@@ -102,4 +102,13 @@ TransferEncodingInfo InspectTransferEncoding(const http::HeaderMap& headers);
 enum class ContentLengthResult { kAbsent, kValid, kInvalid, kConflict };
 ContentLengthResult ParseContentLength(const http::HeaderMap& headers, uint64_t* value);
 
+// Both of the above in one pass over the fields (what framing a message
+// needs): the same results as the two functions.
+struct FramingFields {
+  TransferEncodingInfo transfer_encoding;
+  ContentLengthResult content_length = ContentLengthResult::kAbsent;
+  uint64_t length = 0;  // when content_length is kValid
+};
+FramingFields InspectFramingFields(const http::HeaderMap& headers);
+
 }  // namespace sluice::http1::syntax

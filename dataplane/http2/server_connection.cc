@@ -91,9 +91,14 @@ class ServerConnection::Callbacks {
       if (self->streams_ != nullptr) self->streams_->prev_ = stream;
       self->streams_ = stream;
       ++self->open_streams_;
+      self->header_stream_ = stream;
+      self->header_stream_id_ = stream->id_;
       return 0;
     }
-    if (ServerStream* stream = self->StreamFor(frame->hd.stream_id)) {
+    ServerStream* stream = self->StreamFor(frame->hd.stream_id);
+    self->header_stream_ = stream;
+    self->header_stream_id_ = stream != nullptr ? frame->hd.stream_id : 0;
+    if (stream != nullptr) {
       stream->in_trailers_ = true;
       stream->header_list_bytes_ = 0;
     }
@@ -103,7 +108,9 @@ class ServerConnection::Callbacks {
   static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name_bytes, size_t name_len,
                       const uint8_t* value_bytes, size_t value_len, uint8_t, void* user_data) {
     ServerConnection* self = Self(user_data);
-    ServerStream* stream = self->StreamFor(frame->hd.stream_id);
+    ServerStream* stream = frame->hd.stream_id == self->header_stream_id_ && self->header_stream_ != nullptr
+                               ? self->header_stream_
+                               : self->StreamFor(frame->hd.stream_id);
     if (stream == nullptr || stream->headers_too_large_) return 0;
     std::string_view name(reinterpret_cast<const char*>(name_bytes), name_len);
     std::string_view value(reinterpret_cast<const char*>(value_bytes), value_len);
@@ -155,8 +162,9 @@ class ServerConnection::Callbacks {
       }
       return 0;
     }
-    // Built in place: no temporary strings to move and destroy.
-    head.headers.AppendField(name, value);
+    // Built in place: no temporary strings to move and destroy; a long
+    // value (user-agent) in a spare string.
+    http::SpareFieldLists::AppendField(head.headers, name, value);
     return 0;
   }
 
@@ -612,6 +620,10 @@ ServerStream* ServerConnection::NewStream() {
 }
 
 void ServerConnection::RecycleStream(ServerStream* stream) {
+  if (header_stream_ == stream) {
+    header_stream_ = nullptr;
+    header_stream_id_ = 0;
+  }
   std::vector<ServerStream*>& spares = spare_streams.streams;
   if (spares.size() >= kMaxSpareStreams) {
     delete stream;

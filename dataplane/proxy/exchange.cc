@@ -106,7 +106,7 @@ Exchange::Exchange(WorkerContext* ctx, DownstreamStream* downstream, http::Reque
 }
 
 Exchange::~Exchange() {
-  *alive_ = false;
+  if (alive_ != nullptr) *alive_ = false;
   // A source shared elsewhere must never call back into a freed exchange.
   if (body_source_ != nullptr) body_source_->SetReady(nullptr);
   EndBalancerTry(true);  // the client went away: not the endpoint's failure
@@ -730,6 +730,7 @@ bool Exchange::WarmFileRange(const pipeline::BodySource::FileRange& range) {
   std::shared_ptr<pipeline::BodySource> source = body_source_;
   const int fd = range.fd;
   const uint64_t offset = range.offset;
+  if (alive_ == nullptr) alive_ = std::make_shared<bool>(true);
   const bool submitted = state_.io->Submit([source, fd, offset, length] { fs::WarmRange(fd, offset, length); },
                                            [this, source, alive = alive_, end] {
                                              if (!*alive) return;

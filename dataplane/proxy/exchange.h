@@ -225,7 +225,10 @@ class Exchange final : public net::IoHandler, private UpstreamEvents, private pi
   // in while `warming_` (WarmFileRange).
   uint64_t file_warm_until_ = 0;
   bool warming_ = false;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // false once destroyed: a warm-up's answer resumes nothing
+  // False once destroyed: a warm-up's answer resumes nothing. Made by the
+  // first warm-up only (a malloc, a free and atomic counts per exchange
+  // otherwise, for the few that warm a file).
+  std::shared_ptr<bool> alive_;
   bool completed_ = false;
 };
 

@@ -64,11 +64,20 @@ ConnectionPool::~ConnectionPool() {
   CloseAll();
 }
 
+ConnectionPool::IdleList* ConnectionPool::ListFor(const std::string& endpoint_key, bool create) {
+  if (last_list_ != nullptr && *last_key_ == endpoint_key) return last_list_;
+  auto it = create ? idle_.try_emplace(endpoint_key).first : idle_.find(endpoint_key);
+  if (it == idle_.end()) return nullptr;
+  last_key_ = &it->first;
+  last_list_ = &it->second;
+  return last_list_;
+}
+
 std::unique_ptr<UpstreamConnection> ConnectionPool::TakeIdle(const std::string& endpoint_key) {
-  auto it = idle_.find(endpoint_key);
-  if (it == idle_.end() || it->second.empty()) return nullptr;
-  std::unique_ptr<UpstreamConnection> connection = std::move(it->second.back());
-  it->second.pop_back();
+  IdleList* list = ListFor(endpoint_key, /*create=*/false);
+  if (list == nullptr || list->empty()) return nullptr;
+  std::unique_ptr<UpstreamConnection> connection = std::move(list->back());
+  list->pop_back();
   --idle_total_;
   connection->idle_in_ = nullptr;
   return connection;
@@ -76,7 +85,7 @@ std::unique_ptr<UpstreamConnection> ConnectionPool::TakeIdle(const std::string& 
 
 void ConnectionPool::Release(std::unique_ptr<UpstreamConnection> connection) {
   connection->owner_ = nullptr;
-  auto& list = idle_[connection->endpoint_key()];
+  IdleList& list = *ListFor(connection->endpoint_key(), /*create=*/true);
   if (list.size() >= max_idle_per_endpoint_ || connection->fd() < 0) return Discard(std::move(connection));
   connection->idle_in_ = this;
   connection->idle_since_ = loop_->now();
@@ -114,6 +123,8 @@ void ConnectionPool::Sweep() {
     }
   }
   std::erase_if(idle_, [](const auto& entry) { return entry.second.empty(); });
+  last_key_ = nullptr;
+  last_list_ = nullptr;
   sweep_timer_ = loop_->AddTimer(std::chrono::seconds(1), [this] { Sweep(); });
 }
 
@@ -122,6 +133,8 @@ void ConnectionPool::CloseAll() {
     for (auto& connection : list) Discard(std::move(connection));
   }
   idle_.clear();
+  last_key_ = nullptr;
+  last_list_ = nullptr;
   idle_total_ = 0;
 }
 

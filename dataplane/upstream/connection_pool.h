@@ -87,7 +87,20 @@ class ConnectionPool {
   net::EventLoop* loop_;
   size_t max_idle_per_endpoint_;
   std::chrono::milliseconds idle_timeout_;
-  std::unordered_map<std::string, std::deque<std::unique_ptr<UpstreamConnection>>> idle_;
+  using IdleList = std::deque<std::unique_ptr<UpstreamConnection>>;
+  // The idle list of `endpoint_key`; with `create`, made when missing
+  // (else null then).
+  IdleList* ListFor(const std::string& endpoint_key, bool create);
+
+  std::unordered_map<std::string, IdleList> idle_;
+  // The list used last and its key: nearly every request goes to the
+  // endpoint of the one before (one endpoint, or a few in turn), and a
+  // compare of the key is a fraction of hashing it twice a request (~250
+  // instructions per proxied request in callgrind). Elements of an
+  // unordered_map stay where they are until erased: Sweep and CloseAll,
+  // which erase, forget it.
+  const std::string* last_key_ = nullptr;
+  IdleList* last_list_ = nullptr;
   size_t idle_total_ = 0;
   net::EventLoop::TimerId sweep_timer_ = 0;
 };

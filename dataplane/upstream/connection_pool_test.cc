@@ -81,5 +81,37 @@ TEST(ConnectionPoolTest, ClosesConnectionsIdleTooLong) {
   EXPECT_EQ(read(pair.fds[1], &c, 1), 0);  // our side was closed
 }
 
+// Endpoints taken and released in turn each get their own connections
+// back (the pool remembers the list it used last: it must never hand a
+// connection to another endpoint), also after a sweep emptied the lists.
+TEST(ConnectionPoolTest, KeepsEndpointsApartWhenTheyAlternate) {
+  net::EventLoop loop;
+  ConnectionPool pool(&loop, 8, std::chrono::milliseconds(20));
+  SocketPair a, b, c;
+  pool.Release(std::make_unique<UpstreamConnection>(&loop, a.fds[0], "10.0.0.1:80"));
+  pool.Release(std::make_unique<UpstreamConnection>(&loop, b.fds[0], "10.0.0.2:80"));
+  auto from_a = pool.TakeIdle("10.0.0.1:80");
+  ASSERT_NE(from_a, nullptr);
+  EXPECT_EQ(from_a->fd(), a.fds[0]);
+  EXPECT_EQ(pool.TakeIdle("10.0.0.1:80"), nullptr);
+  auto from_b = pool.TakeIdle("10.0.0.2:80");
+  ASSERT_NE(from_b, nullptr);
+  EXPECT_EQ(from_b->fd(), b.fds[0]);
+  pool.Release(std::move(from_a));
+  EXPECT_EQ(pool.TakeIdle("10.0.0.2:80"), nullptr);
+  pool.Release(std::move(from_b));
+  EXPECT_EQ(pool.idle_count(), 2u);
+  // The sweep closes both (idle too long) and erases their lists.
+  loop.AddTimer(std::chrono::milliseconds(1500), [&] { loop.Stop(); });
+  loop.Run();
+  EXPECT_EQ(pool.idle_count(), 0u);
+  EXPECT_EQ(pool.TakeIdle("10.0.0.2:80"), nullptr);
+  pool.Release(std::make_unique<UpstreamConnection>(&loop, c.fds[0], "10.0.0.3:80"));
+  EXPECT_EQ(pool.TakeIdle("10.0.0.2:80"), nullptr);
+  auto from_c = pool.TakeIdle("10.0.0.3:80");
+  ASSERT_NE(from_c, nullptr);
+  EXPECT_EQ(from_c->fd(), c.fds[0]);
+}
+
 }  // namespace
 }  // namespace sluice::upstream
