@@ -174,10 +174,22 @@ uint64_t Balancer::DefaultSeed() { return std::random_device{}() ^ static_cast<u
 Balancer::Balancer(uint64_t seed) : random_(seed) {}
 Balancer::~Balancer() = default;
 
+Balancer::ClusterState* Balancer::FindState(const std::string& name) const {
+  if (last_state_ != nullptr && *last_name_ == name) return last_state_;
+  auto it = clusters_.find(name);
+  if (it == clusters_.end()) return nullptr;
+  last_name_ = &it->first;
+  last_state_ = it->second.get();
+  return last_state_;
+}
+
 Balancer::ClusterState& Balancer::Sync(const CompiledCluster& cluster, int64_t now_ns) {
-  auto it = clusters_.find(cluster.name);
-  if (it == clusters_.end()) it = clusters_.emplace(cluster.name, std::make_unique<ClusterState>()).first;
-  ClusterState& state = *it->second;
+  ClusterState* found = FindState(cluster.name);
+  if (found == nullptr) {
+    auto it = clusters_.emplace(cluster.name, std::make_unique<ClusterState>()).first;
+    found = it->second.get();
+  }
+  ClusterState& state = *found;
   state.last_used_ns = now_ns;
   if (!state.built || state.version != cluster.endpoints_version || state.keys.size() != cluster.endpoints.size()) {
     state.Rebuild(cluster);
@@ -186,15 +198,17 @@ Balancer::ClusterState& Balancer::Sync(const CompiledCluster& cluster, int64_t n
       return entry.second.get() != &state && now_ns - entry.second->last_used_ns > kIdleClusterStateNs &&
              entry.second->InFlightTotal() == 0;
     });
+    last_name_ = nullptr;
+    last_state_ = nullptr;
   }
   return state;
 }
 
 Balancer::EndpointStats* Balancer::StatsOf(const CompiledCluster& cluster, const CompiledEndpoint& endpoint,
                                            ClusterState** state_out) const {
-  auto it = clusters_.find(cluster.name);
-  if (it == clusters_.end()) return nullptr;
-  ClusterState& state = *it->second;
+  ClusterState* found = FindState(cluster.name);
+  if (found == nullptr) return nullptr;
+  ClusterState& state = *found;
   if (state_out != nullptr) *state_out = &state;
   if (state.version == cluster.endpoints_version && !cluster.endpoints.empty()) {
     size_t index = static_cast<size_t>(&endpoint - cluster.endpoints.data());
@@ -339,8 +353,8 @@ PickResult Balancer::Pick(const CompiledCluster& cluster, const PickContext& con
 }
 
 void Balancer::OnRequestStart(const CompiledCluster& cluster, const CompiledEndpoint& endpoint) {
-  auto it = clusters_.find(cluster.name);
-  if (it == clusters_.end() || it->second->version != cluster.endpoints_version) Sync(cluster, SteadyNowNs());
+  const ClusterState* state = FindState(cluster.name);
+  if (state == nullptr || state->version != cluster.endpoints_version) Sync(cluster, SteadyNowNs());
   if (EndpointStats* stats = StatsOf(cluster, endpoint)) ++stats->in_flight;
 }
 

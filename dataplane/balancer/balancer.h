@@ -109,7 +109,17 @@ class Balancer {
   EndpointStats* StatsOf(const snapshot::CompiledCluster& cluster, const snapshot::CompiledEndpoint& endpoint,
                          ClusterState** state = nullptr) const;
 
+  // The state of the cluster named `name`, or null.
+  ClusterState* FindState(const std::string& name) const;
+
   std::unordered_map<std::string, std::unique_ptr<ClusterState>> clusters_;
+  // The cluster state found last and its name: a request looks its cluster
+  // up three times (Pick, OnRequestStart, OnRequestEnd) and the next
+  // request nearly always names the same one; a compare of the name is a
+  // fraction of hashing it (~300 instructions per proxied request in
+  // callgrind). Cleared where clusters_ erases.
+  mutable const std::string* last_name_ = nullptr;
+  mutable ClusterState* last_state_ = nullptr;
   FastRandom random_;
 };
 

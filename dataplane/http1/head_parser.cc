@@ -236,21 +236,26 @@ inline uint64_t LoadWord(const char* p) {
 // "Server:" or "X-Powered-By:" at the start of a non-empty field line, in
 // any case. The first byte rules out most lines; the rest is a word
 // compare or two (EqualsIgnoreCase, a byte loop, was ~110 instructions).
+constexpr std::string_view kServerPrefix = "server:";
+constexpr std::string_view kPoweredPrefix = "x-powered-by:";  // 8 + 5 bytes
+constexpr uint64_t kServerFold = PrefixWord(kServerPrefix, true);
+constexpr uint64_t kServerWord = PrefixWord(kServerPrefix, false);
+// Two overlapping words: bytes 0-7 and 5-12.
+constexpr uint64_t kPoweredFold[2] = {PrefixWord(kPoweredPrefix.substr(0, 8), true),
+                                      PrefixWord(kPoweredPrefix.substr(5, 8), true)};
+constexpr uint64_t kPoweredWord[2] = {PrefixWord(kPoweredPrefix.substr(0, 8), false),
+                                      PrefixWord(kPoweredPrefix.substr(5, 8), false)};
+
 bool IsServerFieldSlow(std::string_view line) {
   static_assert(std::endian::native == std::endian::little, "words are loaded little-endian");
-  constexpr std::string_view kServer = "server:";
-  constexpr std::string_view kPowered = "x-powered-by:";  // 8 + 5 bytes
   if (line.size() >= 8) {  // "server:" and at least one more byte (the word load)
-    const uint64_t word = LoadWord(line.data());
-    if (((word | PrefixWord(kServer, true)) & PrefixMask(7)) == PrefixWord(kServer, false)) return true;
+    if (((LoadWord(line.data()) | kServerFold) & PrefixMask(7)) == kServerWord) return true;
   } else if (line.size() == 7) {
-    return http::EqualsIgnoreCase(line, kServer);
+    return http::EqualsIgnoreCase(line, kServerPrefix);
   }
-  if (line.size() < 16) return line.size() >= 13 && http::EqualsIgnoreCase(line.substr(0, 13), kPowered);
-  // Two overlapping words: bytes 0-7 and 5-12.
-  return (LoadWord(line.data()) | PrefixWord(kPowered.substr(0, 8), true)) == PrefixWord(kPowered.substr(0, 8), false) &&
-         (LoadWord(line.data() + 5) | PrefixWord(kPowered.substr(5, 8), true)) ==
-             PrefixWord(kPowered.substr(5, 8), false);
+  if (line.size() < 16) return line.size() >= 13 && http::EqualsIgnoreCase(line.substr(0, 13), kPoweredPrefix);
+  return ((LoadWord(line.data()) | kPoweredFold[0]) == kPoweredWord[0]) &
+         ((LoadWord(line.data() + 5) | kPoweredFold[1]) == kPoweredWord[1]);
 }
 inline bool IsServerField(std::string_view line) {
   const char first = static_cast<char>(line[0] | 0x20);

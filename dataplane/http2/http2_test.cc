@@ -66,7 +66,7 @@ TEST(SessionMemory, KeepsContentsAcrossReallocAndReuse) {
 class EchoServer : public ServerEvents {
  public:
   explicit EchoServer(const ServerOptions& options) : conn(options, this) { conn.Start(); }
-  void OnRequest(ServerStream* stream, http::RequestHead head, bool end_stream) override {
+  void OnRequest(ServerStream* stream, http::RequestHead&& head, bool end_stream) override {
     stream->user = this;
     bodies[stream->id()] = "path=" + head.path + " authority=" + head.authority + " body=";
     if (end_stream) Answer(stream);

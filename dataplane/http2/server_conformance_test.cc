@@ -45,7 +45,7 @@ std::vector<OutFrame> Frames(std::string_view w) {
 
 class Recorder : public ServerEvents {
  public:
-  void OnRequest(ServerStream* stream, http::RequestHead head, bool) override {
+  void OnRequest(ServerStream* stream, http::RequestHead&& head, bool) override {
     requests.push_back(head.method + " " + head.path + " @" + head.authority);
     last_fields.clear();
     for (const http::Header& h : head.headers.entries()) last_fields += h.name + ": " + h.value + "\n";

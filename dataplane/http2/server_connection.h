@@ -117,8 +117,10 @@ class ServerStream {
 class ServerEvents {
  public:
   virtual ~ServerEvents() = default;
-  // A complete, valid request head. `end_stream`: no body follows.
-  virtual void OnRequest(ServerStream* stream, http::RequestHead head, bool end_stream) = 0;
+  // A complete, valid request head (the stream's own, for the owner to move
+  // from: a by-value head was one more move of five strings and a list per
+  // request). `end_stream`: no body follows.
+  virtual void OnRequest(ServerStream* stream, http::RequestHead&& head, bool end_stream) = 0;
   // Body bytes; the owner calls ConsumeRequestData once it took them.
   virtual void OnRequestData(ServerStream* stream, std::string_view data) = 0;
   // The request is complete; `trailers` is null without trailers.

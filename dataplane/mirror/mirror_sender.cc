@@ -89,7 +89,7 @@ class MirrorSender::Request final : public net::IoHandler, private proxy::Upstre
  private:
   // The response is not wanted: read and dropped (the stream still reads
   // it to the end, so its connection goes back to the pool).
-  void OnUpstreamHead(http::ResponseHead, bool) override {}
+  void OnUpstreamHead(http::ResponseHead&&, bool) override {}
   void OnUpstreamBody(std::string_view) override {}
   void OnUpstreamFlush() override {}
   void OnUpstreamEnd(const http::HeaderMap*) override { Finish(true); }

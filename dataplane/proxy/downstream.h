@@ -18,7 +18,7 @@ class DownstreamStream {
   virtual ~DownstreamStream() = default;
   // `head` carries content-length when the body length is known; without it
   // and with a body to come, the codec frames the body itself (chunked).
-  virtual void SendResponseHead(http::ResponseHead head, bool end_stream) = 0;
+  virtual void SendResponseHead(http::ResponseHead&& head, bool end_stream) = 0;
   virtual void SendResponseBody(std::string_view data) = 0;
   // Up to `max` body bytes straight from the file `fd` at `offset`, after
   // what is buffered (sendfile(2) on a plain HTTP/1.1 connection). Returns

@@ -113,8 +113,10 @@ Exchange::~Exchange() {
   if (upstream_ != nullptr) upstream_->Cancel();
   Complete();  // an exchange cut short (client gone) is logged too
   ctx_->stats.Uncount(ctx_->stats.exchanges_active);
-  // The request's field list, for the next request or response head.
+  // The request's field list, for the next request or response head; and
+  // the response's, unless the downstream codec took it (HTTP/2 does).
   http::SpareFieldLists::Give(state_.request.headers);
+  http::SpareFieldLists::Give(response_head_.headers);
 }
 
 std::chrono::milliseconds Exchange::PolicyTimeout(uint32_t route_ms, std::chrono::milliseconds fallback) const {
@@ -481,7 +483,7 @@ void Exchange::EndBalancerTry(bool success) {
 
 // --- Response side -----------------------------------------------------------
 
-void Exchange::OnUpstreamHead(http::ResponseHead head, bool end_stream) {
+void Exchange::OnUpstreamHead(http::ResponseHead&& head, bool end_stream) {
   if (phase_ != Phase::kUpstream) return;
   ReportOutcome(head.status < 500);
   balancer_try_head_at_ = ctx_->loop->now();

@@ -115,7 +115,7 @@ class Exchange final : public net::IoHandler, private UpstreamEvents, private pi
   std::chrono::milliseconds PolicyTimeout(uint32_t route_ms, std::chrono::milliseconds fallback) const;
 
   // UpstreamEvents.
-  void OnUpstreamHead(http::ResponseHead head, bool end_stream) override;
+  void OnUpstreamHead(http::ResponseHead&& head, bool end_stream) override;
   void OnUpstreamBody(std::string_view data) override;
   void OnUpstreamFlush() override;
   void OnUpstreamEnd(const http::HeaderMap* trailers) override;

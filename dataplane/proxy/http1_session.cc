@@ -315,7 +315,7 @@ void Http1Session::FeedRequestBody() {
   }
 }
 
-void Http1Session::SendResponseHead(http::ResponseHead head, bool end_stream) {
+void Http1Session::SendResponseHead(http::ResponseHead&& head, bool end_stream) {
   response_chunked_ = false;
   response_close_delimited_ = false;
   if (head.status == 101) {  // the exchange set Connection/Upgrade; no framing follows

@@ -39,7 +39,7 @@ class Http1Session : public Session, public DownstreamStream {
   void OnIoEvents(uint32_t events) override;
 
   // DownstreamStream
-  void SendResponseHead(http::ResponseHead head, bool end_stream) override;
+  void SendResponseHead(http::ResponseHead&& head, bool end_stream) override;
   void SendResponseBody(std::string_view data) override;
   void SendResponseEnd(const http::HeaderMap* trailers) override;
   void AbortResponse() override;

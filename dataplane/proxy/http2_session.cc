@@ -74,7 +74,7 @@ class Http2Session::Impl : public http2::ServerEvents {
     static void operator delete(void* block, size_t size) noexcept { SpareBlocks<Stream>::Give(block, size); }
 
     void OnIoEvents(uint32_t) override {}
-    void SendResponseHead(http::ResponseHead head, bool end_stream) override {
+    void SendResponseHead(http::ResponseHead&& head, bool end_stream) override {
       if (wire == nullptr) return;
       for (const http::Header& h : head.headers.entries()) response_bytes_ += h.name.size() + h.value.size() + 2;
       impl->conn_.SubmitResponse(wire, std::move(head), end_stream);
@@ -174,7 +174,7 @@ class Http2Session::Impl : public http2::ServerEvents {
   }
 
   // http2::ServerEvents
-  void OnRequest(http2::ServerStream* wire, http::RequestHead head, bool end_stream) override {
+  void OnRequest(http2::ServerStream* wire, http::RequestHead&& head, bool end_stream) override {
     auto* stream = new Stream();
     stream->impl = this;
     stream->wire = wire;

@@ -48,7 +48,7 @@ class UpstreamEvents {
   // The final response head (interim 1xx responses are skipped; a 101 opens
   // a tunnel: then body events carry raw bytes). `end_stream`: no body
   // follows (OnUpstreamEnd still comes).
-  virtual void OnUpstreamHead(http::ResponseHead head, bool end_stream) = 0;
+  virtual void OnUpstreamHead(http::ResponseHead&& head, bool end_stream) = 0;
   virtual void OnUpstreamBody(std::string_view data) = 0;
   // The end of a batch of events: write to the client, and PauseResponse()
   // while the client cannot take more.

@@ -82,7 +82,7 @@ class WorkerClient::Call final : public proxy::UpstreamEvents {
   }
 
   // proxy::UpstreamEvents.
-  void OnUpstreamHead(http::ResponseHead head, bool) override {
+  void OnUpstreamHead(http::ResponseHead&& head, bool) override {
     if (finished_) return;
     response_.status = head.status;
     response_.headers = std::move(head.headers);

@@ -25,7 +25,7 @@ class Handler : public http2::ServerEvents {
   http2::ServerConnection* conn = nullptr;
   std::set<int32_t> open;
 
-  void OnRequest(http2::ServerStream* stream, http::RequestHead head, bool end_stream) override {
+  void OnRequest(http2::ServerStream* stream, http::RequestHead&& head, bool end_stream) override {
     FUZZ_CHECK(open.insert(stream->id()).second);
     size_t bytes = 0;
     for (const http::Header& h : head.headers.entries()) bytes += h.name.size() + h.value.size() + 32;
