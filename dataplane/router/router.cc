@@ -1,5 +1,7 @@
 #include "dataplane/router/router.h"
 
+#include <cstring>
+
 #include <re2/re2.h>
 
 namespace sluice::router {
@@ -57,9 +59,29 @@ RequestHost::RequestHost(std::string_view host) {
     heap_.resize(host.size());
     out = heap_.data();
   }
-  for (size_t i = 0; i < host.size(); ++i) {
-    char c = host[i];
-    out[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
+  const size_t n = host.size();
+  if (n >= 8) {
+    // Eight bytes at a time (a byte loop was ~9 instructions a byte, on
+    // every request): 'A'..'Z' flagged in each byte's high bit, that flag
+    // moved to 0x20 and OR-ed in. The last word overlaps the one before; it
+    // writes the same bytes again.
+    constexpr uint64_t kOnes = 0x0101010101010101ull;
+    constexpr uint64_t kHigh = 0x8080808080808080ull;
+    auto lower_word = [&](size_t at) {
+      uint64_t word;
+      std::memcpy(&word, host.data() + at, 8);
+      const uint64_t low7 = word & ~kHigh;  // no carry between bytes below
+      const uint64_t upper = (low7 + kOnes * (0x80 - 'A')) & ~(low7 + kOnes * (0x80 - 'Z' - 1)) & ~word & kHigh;
+      word |= upper >> 2;
+      std::memcpy(out + at, &word, 8);
+    };
+    for (size_t i = 0; i + 8 < n; i += 8) lower_word(i);
+    lower_word(n - 8);
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      char c = host[i];
+      out[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
+    }
   }
   data_ = out;
   size_ = host.size();
