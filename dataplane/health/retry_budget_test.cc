@@ -60,5 +60,22 @@ TEST(RetryBudgetTest, RetriesOfAFailingClusterStayBoundedUnderSustainedLoad) {
   EXPECT_GE(retries * 100, requests * 18);  // and the budget is used, not starved
 }
 
+// Each cluster name has its own budget, whichever was asked for last.
+TEST(RetryBudgetsTest, ClustersAskedInTurnKeepTheirOwnBudgets) {
+  RetryBudgets budgets;
+  const std::string a = "default/a:80", b = "default/b:80";
+  const int64_t now = 1000 * kSecond;
+  for (int i = 0; i < 10; ++i) {
+    budgets.For(a).RecordRequest(now);
+    budgets.For(b).RecordRequest(now);
+    budgets.For(b).RecordRequest(now);
+  }
+  EXPECT_EQ(budgets.For(a).requests_in_window(now), 10u);
+  EXPECT_EQ(budgets.For(b).requests_in_window(now), 20u);
+  EXPECT_EQ(&budgets.For(std::string("default/a:80")), &budgets.For(a));  // by name, not by the string's address
+  EXPECT_NE(&budgets.For(a), &budgets.For(b));
+  EXPECT_EQ(budgets.For("default/c:80").requests_in_window(now), 0u);
+}
+
 }  // namespace
 }  // namespace sluice::health
