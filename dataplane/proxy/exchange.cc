@@ -555,8 +555,7 @@ void Exchange::SendResponseBody(std::string_view data) {
     if (going_away_sent_) return;  // the client was told Close: nothing may follow
     to_client_frames_.Feed(data);
   }
-  if (phase_ == Phase::kResponse && chain_->Has(pipeline::kResponseBody) &&
-      chain_->RunResponseBody(state_, data) == Verdict::kReply) {
+  if (phase_ == Phase::kResponse && BodyPassesStages() && chain_->RunResponseBody(state_, data) == Verdict::kReply) {
     return Abort();  // the head is out: a stage can only cut the response short
   }
   if (!data.empty()) downstream_->SendResponseBody(data);
@@ -681,7 +680,7 @@ void Exchange::PumpBodySource() {
   // A file, and no stage that must see the bytes: the connection may send
   // them itself (sendfile), never copying them through this process.
   pipeline::BodySource::FileRange range;
-  while (phase_ == Phase::kResponse && !chain_->Has(pipeline::kResponseBody) && body_source_->NextFileRange(&range)) {
+  while (phase_ == Phase::kResponse && !BodyPassesStages() && body_source_->NextFileRange(&range)) {
     if (range.length == 0) return EndResponse(nullptr);
     const int64_t sent =
         downstream_->SendFileBody(range.fd, range.offset, static_cast<size_t>(std::min<uint64_t>(range.length, kSendFileChunk)));
@@ -708,6 +707,13 @@ void Exchange::PumpBodySource() {
     }
   }
   if (phase_ != Phase::kDone) downstream_->Flush();
+}
+
+bool Exchange::BodyPassesStages() {
+  if (body_passes_stages_ < 0) {
+    body_passes_stages_ = chain_->Has(pipeline::kResponseBody) && chain_->WantsResponseBody(state_) ? 1 : 0;
+  }
+  return body_passes_stages_ != 0;
 }
 
 void Exchange::Abort() {

@@ -131,6 +131,9 @@ class Exchange final : public net::IoHandler, private UpstreamEvents, private pi
   // Answers with state_.reply (its status, text or body source).
   void Reply();
   void PumpBodySource();
+  // Whether the response body goes through the body stages: asked of them
+  // once, when the first bytes go out (the head stages have run).
+  bool BodyPassesStages();
   void Abort();
   void Finish();
   // Once, however the exchange ends: the log fields, then OnComplete stages.
@@ -219,6 +222,7 @@ class Exchange final : public net::IoHandler, private UpstreamEvents, private pi
   http::HeaderMap held_trailers_;
   std::shared_ptr<pipeline::BodySource> body_source_;  // a local reply's body (shared with the LocalReply)
   bool body_source_waiting_ = false;  // it had nothing now: its SetReady callback pumps again
+  int8_t body_passes_stages_ = -1;    // BodyPassesStages: -1 not asked yet
   bool completed_ = false;
 };
 
