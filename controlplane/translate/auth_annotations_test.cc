@@ -9,6 +9,7 @@
 
 #include "base/base64.h"
 #include "controlplane/store/store.h"
+#include "controlplane/translate/test_manifests.h"
 #include "controlplane/translate/translate.h"
 
 namespace sluice::translate {
@@ -63,11 +64,7 @@ class BasicAuthTranslateTest : public ::testing::TestWithParam<Case> {};
 TEST_P(BasicAuthTranslateTest, PolicyAndEvents) {
   const Case& c = GetParam();
   store::Store store;
-  store.Upsert({{"apiVersion", "networking.k8s.io/v1"},
-                {"kind", "IngressClass"},
-                {"metadata", {{"name", "sluice"}}},
-                {"spec", {{"controller", "sluice.io/ingress-controller"}}}},
-               "t.yaml");
+  store.Upsert(SluiceIngressClass(), "t.yaml");
   for (const json& secret : c.secrets) store.Upsert(secret, "t.yaml");
   store.Upsert(IngressWith(c.annotations), "t.yaml");
   Result result = Translate(store, {});
@@ -231,11 +228,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(BasicAuthTranslate, RealmAndStringData) {
   store::Store store;
-  store.Upsert({{"apiVersion", "networking.k8s.io/v1"},
-                {"kind", "IngressClass"},
-                {"metadata", {{"name", "sluice"}}},
-                {"spec", {{"controller", "sluice.io/ingress-controller"}}}},
-               "t.yaml");
+  store.Upsert(SluiceIngressClass(), "t.yaml");
   store.Upsert({{"apiVersion", "v1"},
                 {"kind", "Secret"},
                 {"metadata", {{"name", "users"}, {"namespace", "shop"}}},

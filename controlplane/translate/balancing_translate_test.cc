@@ -3,6 +3,7 @@
 // RoutePolicy.load_balancing), and what is reported.
 #include <gtest/gtest.h>
 
+#include "controlplane/translate/test_manifests.h"
 #include "controlplane/translate/translate.h"
 
 namespace sluice::translate {
@@ -40,10 +41,7 @@ json Service(const std::string& name) {
 class BalancingTranslateTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    Add({{"apiVersion", "networking.k8s.io/v1"},
-         {"kind", "IngressClass"},
-         {"metadata", {{"name", "sluice"}}},
-         {"spec", {{"controller", "sluice.io/ingress-controller"}}}});
+    Add(SluiceIngressClass());
     for (const char* name : {"web", "web-v2", "web-v3", "api"}) Add(Service(name));
   }
   void Add(json object) { store_.Upsert(std::move(object), "test.yaml"); }

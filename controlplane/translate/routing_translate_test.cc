@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "controlplane/translate/route_match.h"
+#include "controlplane/translate/test_manifests.h"
 #include "controlplane/translate/translate.h"
 
 namespace sluice::translate {
@@ -34,10 +35,7 @@ json Ingress(const std::string& name, const std::string& created, json annotatio
 class RoutingTranslateTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    Add({{"apiVersion", "networking.k8s.io/v1"},
-         {"kind", "IngressClass"},
-         {"metadata", {{"name", "sluice"}}},
-         {"spec", {{"controller", "sluice.io/ingress-controller"}}}});
+    Add(SluiceIngressClass());
     Add({{"apiVersion", "v1"},
          {"kind", "Service"},
          {"metadata", {{"name", "web"}, {"namespace", "shop"}}},
