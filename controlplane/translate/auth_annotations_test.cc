@@ -23,18 +23,7 @@ constexpr char kApr1[] = "$apr1$ucOKVW6V$2b8Eg8F8zKFoCyQg9Cd.Q1";
 constexpr char kDes[] = "XoHrPzmA7g6Ew";
 
 json IngressWith(json annotations) {
-  return {{"apiVersion", "networking.k8s.io/v1"},
-          {"kind", "Ingress"},
-          {"metadata", {{"name", "app"}, {"namespace", "shop"}, {"annotations", annotations}}},
-          {"spec",
-           {{"ingressClassName", "sluice"},
-            {"rules",
-             {{{"host", "shop.example"},
-               {"http",
-                {{"paths",
-                  {{{"path", "/"},
-                    {"pathType", "Prefix"},
-                    {"backend", {{"service", {{"name", "app"}, {"port", {{"number", 80}}}}}}}}}}}}}}}}}};
+  return ShopIngress("app", "", std::move(annotations), "shop.example", "/", "app");
 }
 
 json SecretWith(const std::string& ns, const std::string& name, json data) {

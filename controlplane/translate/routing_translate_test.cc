@@ -36,10 +36,7 @@ class RoutingTranslateTest : public ::testing::Test {
  protected:
   void SetUp() override {
     Add(SluiceIngressClass());
-    Add({{"apiVersion", "v1"},
-         {"kind", "Service"},
-         {"metadata", {{"name", "web"}, {"namespace", "shop"}}},
-         {"spec", {{"ports", {{{"port", 80}, {"protocol", "TCP"}}}}}}});
+    Add(ShopService("web"));
   }
   void Add(json object) { store_.Upsert(std::move(object), "test.yaml"); }
   Result Run() { return Translate(store_, {}); }

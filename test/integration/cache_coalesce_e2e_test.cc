@@ -249,7 +249,8 @@ TEST_F(CacheCoalesceEndToEndTest, AThousandConcurrentMissesSendOneOriginRequest)
   const std::string metrics = ProxyMetrics();
   const std::string route = "{namespace=\"cache\",ingress=\"cached\",host=\"cache.local\",path=\"/\"";
   const double hits = MetricSample(metrics, "sluice_route_cache_requests_total" + route + ",outcome=\"hit\"}");
-  const double coalesced = MetricSample(metrics, "sluice_route_cache_requests_total" + route + ",outcome=\"coalesced\"}");
+  const double coalesced =
+      MetricSample(metrics, "sluice_route_cache_requests_total" + route + ",outcome=\"coalesced\"}");
   EXPECT_GE(coalesced, 1) << metrics;
   EXPECT_EQ(hits + coalesced, kConnections * kPerConnection - 1) << metrics;
   EXPECT_EQ(MetricSample(metrics, "sluice_route_cache_coalesced_waits_total" + route + "}"), coalesced);

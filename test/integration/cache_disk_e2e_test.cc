@@ -40,11 +40,12 @@ class CacheDiskEndToEndTest : public testing::CacheClusterTest {
     backend_ = cluster_->StartEchoBackend("origin", backend_port_);
     // The echo backend sends no freshness information: the route's
     // default TTL makes its 200s storable.
-    ASSERT_NO_FATAL_FAILURE(StartCluster({.origin_port = backend_port_,
-                                          .host = "shop.local",
-                                          .annotations = "sluice.io/cache: \"on\"\nsluice.io/cache-default-ttl: \"10m\"\n",
-                                          .probe_path = "/warm",
-                                          .probe_status = 200}));
+    ASSERT_NO_FATAL_FAILURE(
+        StartCluster({.origin_port = backend_port_,
+                      .host = "shop.local",
+                      .annotations = "sluice.io/cache: \"on\"\nsluice.io/cache-default-ttl: \"10m\"\n",
+                      .probe_path = "/warm",
+                      .probe_status = 200}));
   }
 
   uint64_t OriginSaw(const std::string& path) {
@@ -164,8 +165,9 @@ TEST_F(CacheDiskEndToEndTest, SizeLimitHolds) {
     EXPECT_LE(ProxySample("sluice_cache_disk_bytes"), static_cast<double>(kDiskLimit));
   }
   EXPECT_GE(ProxySample("sluice_cache_disk_evictions_total"), 9);
-  EXPECT_TRUE(testing::WaitUntil([&] { return EntryBytes() == static_cast<uint64_t>(ProxySample("sluice_cache_disk_bytes")); },
-                                 std::chrono::seconds(5), std::chrono::milliseconds(20)));
+  EXPECT_TRUE(testing::WaitUntil(
+      [&] { return EntryBytes() == static_cast<uint64_t>(ProxySample("sluice_cache_disk_bytes")); },
+      std::chrono::seconds(5), std::chrono::milliseconds(20)));
   EXPECT_LE(EntryBytes(), kDiskLimit);
   // The newest are kept, and survive a restart.
   ASSERT_NO_FATAL_FAILURE(KillAndRestartProxy());

@@ -87,8 +87,9 @@ class CacheEndToEndTest : public testing::CacheClusterTest {
                  .access_log = "off",
                  .extra_proxy_flags = {"--cache-memory", "64M", "--cache-max-object-size", "1M"}});
     // cache.local: cached. nocache.local: the same origin, no annotation.
-    ASSERT_NO_FATAL_FAILURE(StartCluster(
-        {.origin_port = origin_->port(), .more_manifests = {testing::PrefixIngress("plain", "cache", "nocache.local", "origin")}}));
+    ASSERT_NO_FATAL_FAILURE(
+        StartCluster({.origin_port = origin_->port(),
+                      .more_manifests = {testing::PrefixIngress("plain", "cache", "nocache.local", "origin")}}));
   }
 
   // Requests the origin got for "METHOD TARGET".

@@ -44,9 +44,10 @@ class CachePurgeEndToEndTest : public testing::CacheClusterTest {
  protected:
   void SetUp() override {
     origin_ = std::make_unique<FakeUpstream>(Origin());
-    MakeCluster({.name = "cache_purge", .node_id = "a", .access_log = "off", .extra_proxy_flags = {"--cache-memory", "16M"}});
-    ASSERT_NO_FATAL_FAILURE(
-        StartCluster({.origin_port = origin_->port(), .host = "shop.local", .probe_path = "/warm", .probe_status = 200}));
+    MakeCluster(
+        {.name = "cache_purge", .node_id = "a", .access_log = "off", .extra_proxy_flags = {"--cache-memory", "16M"}});
+    ASSERT_NO_FATAL_FAILURE(StartCluster(
+        {.origin_port = origin_->port(), .host = "shop.local", .probe_path = "/warm", .probe_status = 200}));
     // The second proxy, on its own ports, from the same controller.
     b_http_ = testing::FreePort();
     b_admin_ = testing::FreePort();
