@@ -1,22 +1,27 @@
 #pragma once
 // Test-only: Kubernetes objects (as the store holds them: JSON) that the
-// translation tests fill their stores with.
+// controller's tests (translation, Ingress status) fill their stores with.
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 namespace sluice::translate {
 
-// The IngressClass "sluice" this controller owns (controller
-// sluice.io/ingress-controller); with `default_class`, also annotated as
+// IngressClass `name` for `controller`; with `is_default`, also annotated as
 // the cluster's default class.
+inline nlohmann::json IngressClass(const std::string& name, const std::string& controller, bool is_default = false) {
+  nlohmann::json object = {{"apiVersion", "networking.k8s.io/v1"},
+                           {"kind", "IngressClass"},
+                           {"metadata", {{"name", name}}},
+                           {"spec", {{"controller", controller}}}};
+  if (is_default) object["metadata"]["annotations"] = {{"ingressclass.kubernetes.io/is-default-class", "true"}};
+  return object;
+}
+
+// The IngressClass "sluice" this controller owns (controller
+// sluice.io/ingress-controller); with `default_class`, also the default.
 inline nlohmann::json SluiceIngressClass(bool default_class = false) {
-  nlohmann::json metadata = {{"name", "sluice"}};
-  if (default_class) metadata["annotations"] = {{"ingressclass.kubernetes.io/is-default-class", "true"}};
-  return {{"apiVersion", "networking.k8s.io/v1"},
-          {"kind", "IngressClass"},
-          {"metadata", metadata},
-          {"spec", {{"controller", "sluice.io/ingress-controller"}}}};
+  return IngressClass("sluice", "sluice.io/ingress-controller", default_class);
 }
 
 // Service `name` in namespace "shop", port 80/TCP.
