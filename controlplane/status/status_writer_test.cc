@@ -2,19 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include "controlplane/translate/test_manifests.h"
+
 namespace sluice::status {
 namespace {
 
 using nlohmann::json;
-
-json IngressClass(const std::string& name, const std::string& controller, bool is_default = false) {
-  json object = {{"apiVersion", "networking.k8s.io/v1"},
-                 {"kind", "IngressClass"},
-                 {"metadata", {{"name", name}}},
-                 {"spec", {{"controller", controller}}}};
-  if (is_default) object["metadata"]["annotations"] = {{"ingressclass.kubernetes.io/is-default-class", "true"}};
-  return object;
-}
+using translate::IngressClass;
 
 json Ingress(const std::string& name, json spec, json status = json::object()) {
   return {{"apiVersion", "networking.k8s.io/v1"},

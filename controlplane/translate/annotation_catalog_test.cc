@@ -11,6 +11,7 @@
 
 #include "controlplane/store/store.h"
 #include "controlplane/translate/annotation_lookup.h"
+#include "controlplane/translate/test_manifests.h"
 #include "controlplane/translate/translate.h"
 
 namespace sluice::translate {
@@ -66,11 +67,7 @@ json EveryAnnotation(bool only_nginx = false) {
 
 Result TranslateWith(const json& annotations, bool canary) {
   store::Store store;
-  store.Upsert({{"apiVersion", "networking.k8s.io/v1"},
-                {"kind", "IngressClass"},
-                {"metadata", {{"name", "sluice"}}},
-                {"spec", {{"controller", "sluice.io/ingress-controller"}}}},
-               "test");
+  store.Upsert(SluiceIngressClass(), "test");
   store.Upsert({{"apiVersion", "v1"},
                 {"kind", "Service"},
                 {"metadata", {{"name", "app"}, {"namespace", "default"}}},

@@ -9,6 +9,7 @@
 
 #include "base/base64.h"
 #include "controlplane/store/store.h"
+#include "controlplane/translate/test_manifests.h"
 #include "controlplane/translate/translate.h"
 
 namespace sluice::translate {
@@ -22,18 +23,7 @@ constexpr char kApr1[] = "$apr1$ucOKVW6V$2b8Eg8F8zKFoCyQg9Cd.Q1";
 constexpr char kDes[] = "XoHrPzmA7g6Ew";
 
 json IngressWith(json annotations) {
-  return {{"apiVersion", "networking.k8s.io/v1"},
-          {"kind", "Ingress"},
-          {"metadata", {{"name", "app"}, {"namespace", "shop"}, {"annotations", annotations}}},
-          {"spec",
-           {{"ingressClassName", "sluice"},
-            {"rules",
-             {{{"host", "shop.example"},
-               {"http",
-                {{"paths",
-                  {{{"path", "/"},
-                    {"pathType", "Prefix"},
-                    {"backend", {{"service", {{"name", "app"}, {"port", {{"number", 80}}}}}}}}}}}}}}}}}};
+  return ShopIngress("app", "", std::move(annotations), "shop.example", "/", "app");
 }
 
 json SecretWith(const std::string& ns, const std::string& name, json data) {
@@ -63,11 +53,7 @@ class BasicAuthTranslateTest : public ::testing::TestWithParam<Case> {};
 TEST_P(BasicAuthTranslateTest, PolicyAndEvents) {
   const Case& c = GetParam();
   store::Store store;
-  store.Upsert({{"apiVersion", "networking.k8s.io/v1"},
-                {"kind", "IngressClass"},
-                {"metadata", {{"name", "sluice"}}},
-                {"spec", {{"controller", "sluice.io/ingress-controller"}}}},
-               "t.yaml");
+  store.Upsert(SluiceIngressClass(), "t.yaml");
   for (const json& secret : c.secrets) store.Upsert(secret, "t.yaml");
   store.Upsert(IngressWith(c.annotations), "t.yaml");
   Result result = Translate(store, {});
@@ -231,11 +217,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(BasicAuthTranslate, RealmAndStringData) {
   store::Store store;
-  store.Upsert({{"apiVersion", "networking.k8s.io/v1"},
-                {"kind", "IngressClass"},
-                {"metadata", {{"name", "sluice"}}},
-                {"spec", {{"controller", "sluice.io/ingress-controller"}}}},
-               "t.yaml");
+  store.Upsert(SluiceIngressClass(), "t.yaml");
   store.Upsert({{"apiVersion", "v1"},
                 {"kind", "Secret"},
                 {"metadata", {{"name", "users"}, {"namespace", "shop"}}},

@@ -3,6 +3,7 @@
 // RoutePolicy.load_balancing), and what is reported.
 #include <gtest/gtest.h>
 
+#include "controlplane/translate/test_manifests.h"
 #include "controlplane/translate/translate.h"
 
 namespace sluice::translate {
@@ -11,40 +12,11 @@ namespace {
 using nlohmann::json;
 using Severity = Diagnostic::Severity;
 
-json Ingress(const std::string& name, const std::string& created, json annotations, const std::string& host,
-             const std::string& path, const std::string& service) {
-  json object = {
-      {"apiVersion", "networking.k8s.io/v1"},
-      {"kind", "Ingress"},
-      {"metadata", {{"name", name}, {"namespace", "shop"}, {"annotations", annotations}}},
-      {"spec",
-       {{"ingressClassName", "sluice"},
-        {"rules",
-         {{{"host", host},
-           {"http",
-            {{"paths",
-              {{{"pathType", "Prefix"},
-                {"path", path},
-                {"backend", {{"service", {{"name", service}, {"port", {{"number", 80}}}}}}}}}}}}}}}}}};
-  if (!created.empty()) object["metadata"]["creationTimestamp"] = created;
-  return object;
-}
-
-json Service(const std::string& name) {
-  return {{"apiVersion", "v1"},
-          {"kind", "Service"},
-          {"metadata", {{"name", name}, {"namespace", "shop"}}},
-          {"spec", {{"ports", {{{"port", 80}, {"protocol", "TCP"}}}}}}};
-}
-
 class BalancingTranslateTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    Add({{"apiVersion", "networking.k8s.io/v1"},
-         {"kind", "IngressClass"},
-         {"metadata", {{"name", "sluice"}}},
-         {"spec", {{"controller", "sluice.io/ingress-controller"}}}});
-    for (const char* name : {"web", "web-v2", "web-v3", "api"}) Add(Service(name));
+    Add(SluiceIngressClass());
+    for (const char* name : {"web", "web-v2", "web-v3", "api"}) Add(ShopService(name));
   }
   void Add(json object) { store_.Upsert(std::move(object), "test.yaml"); }
   Result Run() { return Translate(store_, {}); }
@@ -76,7 +48,7 @@ class BalancingTranslateTest : public ::testing::Test {
 };
 
 TEST_F(BalancingTranslateTest, PolicyHashKeyAndAffinityLandOnTheRoute) {
-  Add(Ingress("shop", "", {{"sluice.io/load-balance", "maglev"}, {"sluice.io/hash-key", "cookie:user"},
+  Add(ShopIngress("shop", "", {{"sluice.io/load-balance", "maglev"}, {"sluice.io/hash-key", "cookie:user"},
                            {"sluice.io/affinity", "cookie"}, {"sluice.io/session-cookie-max-age", "600"}},
               "shop.example", "/", "web"));
   Result result = Run();
@@ -94,7 +66,7 @@ TEST_F(BalancingTranslateTest, PolicyHashKeyAndAffinityLandOnTheRoute) {
 }
 
 TEST_F(BalancingTranslateTest, NoAnnotationsLeaveTheRouteAtItsDefaults) {
-  Add(Ingress("shop", "", json::object(), "shop.example", "/", "web"));
+  Add(ShopIngress("shop", "", json::object(), "shop.example", "/", "web"));
   Result result = Run();
   const v1::Route* route = FindRoute(result, "shop.example", "/");
   ASSERT_NE(route, nullptr);
@@ -103,7 +75,7 @@ TEST_F(BalancingTranslateTest, NoAnnotationsLeaveTheRouteAtItsDefaults) {
 }
 
 TEST_F(BalancingTranslateTest, InvalidAnnotationIsAWarningAndTheDefaultApplies) {
-  Add(Ingress("shop", "", {{"sluice.io/load-balance", "fastest"}}, "shop.example", "/", "web"));
+  Add(ShopIngress("shop", "", {{"sluice.io/load-balance", "fastest"}}, "shop.example", "/", "web"));
   Result result = Run();
   EXPECT_FALSE(FindRoute(result, "shop.example", "/")->policy().has_load_balancing());
   std::string warnings = Diagnostics(result, Severity::kWarning);
@@ -115,14 +87,14 @@ TEST_F(BalancingTranslateTest, InvalidAnnotationIsAWarningAndTheDefaultApplies) 
 // The case: two Ingresses, one Service port, each with its own
 // policy. Each route gets its own; nobody is warned; the cluster is one.
 TEST_F(BalancingTranslateTest, EachIngressRoutesToASharedServicePortWithItsOwnPolicy) {
-  Add(Ingress("api", "2024-05-01T00:00:00Z",
+  Add(ShopIngress("api", "2024-05-01T00:00:00Z",
               {{"nginx.ingress.kubernetes.io/upstream-hash-by", "$http_x_user"}}, "api.example", "/", "web"));
-  Add(Ingress("sticky", "2024-01-01T00:00:00Z",
+  Add(ShopIngress("sticky", "2024-01-01T00:00:00Z",
               {{"nginx.ingress.kubernetes.io/affinity", "cookie"},
                {"nginx.ingress.kubernetes.io/session-cookie-name", "stick"}},
               "sticky.example", "/", "web"));
-  Add(Ingress("plain", "2024-06-01T00:00:00Z", json::object(), "plain.example", "/", "web"));
-  Add(Ingress("random", "2024-07-01T00:00:00Z", {{"sluice.io/load-balance", "random"}}, "random.example", "/",
+  Add(ShopIngress("plain", "2024-06-01T00:00:00Z", json::object(), "plain.example", "/", "web"));
+  Add(ShopIngress("random", "2024-07-01T00:00:00Z", {{"sluice.io/load-balance", "random"}}, "random.example", "/",
               "web"));
   Result result = Run();
   EXPECT_EQ(Diagnostics(result, Severity::kWarning) + Diagnostics(result, Severity::kError), "")
@@ -152,7 +124,7 @@ TEST_F(BalancingTranslateTest, EachIngressRoutesToASharedServicePortWithItsOwnPo
 }
 
 TEST_F(BalancingTranslateTest, EveryRouteOfAnIngressAndItsDefaultBackendCarryItsPolicy) {
-  json ingress = Ingress("shop", "", {{"sluice.io/load-balance", "least-request"}}, "shop.example", "/", "web");
+  json ingress = ShopIngress("shop", "", {{"sluice.io/load-balance", "least-request"}}, "shop.example", "/", "web");
   ingress["spec"]["rules"][0]["http"]["paths"].push_back(
       {{"pathType", "Exact"}, {"path", "/cart"}, {"backend", {{"service", {{"name", "api"}, {"port", {{"number", 80}}}}}}}});
   ingress["spec"]["defaultBackend"] = {{"service", {{"name", "web"}, {"port", {{"number", 80}}}}}};
@@ -170,8 +142,8 @@ TEST_F(BalancingTranslateTest, EveryRouteOfAnIngressAndItsDefaultBackendCarryIts
 }
 
 TEST_F(BalancingTranslateTest, CanaryIngressBalancingAppliesToItsOwnService) {
-  Add(Ingress("main", "2024-01-01T00:00:00Z", {{"sluice.io/affinity", "cookie"}}, "shop.example", "/", "web"));
-  Add(Ingress("main-canary", "2024-02-01T00:00:00Z",
+  Add(ShopIngress("main", "2024-01-01T00:00:00Z", {{"sluice.io/affinity", "cookie"}}, "shop.example", "/", "web"));
+  Add(ShopIngress("main-canary", "2024-02-01T00:00:00Z",
               {{"sluice.io/canary", "true"}, {"sluice.io/canary-weight", "10"}, {"sluice.io/load-balance", "random"}},
               "shop.example", "/", "web-v2"));
   Result result = Run();
@@ -184,8 +156,8 @@ TEST_F(BalancingTranslateTest, CanaryIngressBalancingAppliesToItsOwnService) {
 }
 
 TEST_F(BalancingTranslateTest, CanaryIngressAttachesToThePrimaryRoute) {
-  Add(Ingress("main", "2024-01-01T00:00:00Z", json::object(), "shop.example", "/cart", "web"));
-  Add(Ingress("main-canary", "2024-02-01T00:00:00Z",
+  Add(ShopIngress("main", "2024-01-01T00:00:00Z", json::object(), "shop.example", "/cart", "web"));
+  Add(ShopIngress("main-canary", "2024-02-01T00:00:00Z",
               {{"nginx.ingress.kubernetes.io/canary", "true"},
                {"nginx.ingress.kubernetes.io/canary-weight", "20"},
                {"nginx.ingress.kubernetes.io/canary-by-header", "X-Canary"},
@@ -210,11 +182,11 @@ TEST_F(BalancingTranslateTest, CanaryIngressAttachesToThePrimaryRoute) {
 }
 
 TEST_F(BalancingTranslateTest, CanaryOlderThanItsPrimaryStillAttaches) {
-  Add(Ingress("canary", "2023-01-01T00:00:00Z",
+  Add(ShopIngress("canary", "2023-01-01T00:00:00Z",
               {{"sluice.io/canary", "true"}, {"sluice.io/canary-by-header", "x-beta"},
                {"sluice.io/canary-by-header-value", "on"}},
               "shop.example", "/", "web-v2"));
-  Add(Ingress("main", "2024-01-01T00:00:00Z", json::object(), "shop.example", "/", "web"));
+  Add(ShopIngress("main", "2024-01-01T00:00:00Z", json::object(), "shop.example", "/", "web"));
   Result result = Run();
   const v1::Route* route = FindRoute(result, "shop.example", "/");
   ASSERT_NE(route, nullptr);
@@ -225,7 +197,7 @@ TEST_F(BalancingTranslateTest, CanaryOlderThanItsPrimaryStillAttaches) {
 }
 
 TEST_F(BalancingTranslateTest, CanaryWithoutPrimaryIsAnError) {
-  Add(Ingress("lonely", "", {{"sluice.io/canary", "true"}, {"sluice.io/canary-weight", "50"}}, "shop.example", "/",
+  Add(ShopIngress("lonely", "", {{"sluice.io/canary", "true"}, {"sluice.io/canary-weight", "50"}}, "shop.example", "/",
               "web-v2"));
   Result result = Run();
   std::string errors = Diagnostics(result, Severity::kError);
@@ -238,10 +210,10 @@ TEST_F(BalancingTranslateTest, CanaryWithoutPrimaryIsAnError) {
 }
 
 TEST_F(BalancingTranslateTest, SecondCanaryForTheSameRouteIsAWarning) {
-  Add(Ingress("main", "2024-01-01T00:00:00Z", json::object(), "shop.example", "/", "web"));
-  Add(Ingress("canary-a", "2024-02-01T00:00:00Z", {{"sluice.io/canary", "true"}, {"sluice.io/canary-weight", "10"}},
+  Add(ShopIngress("main", "2024-01-01T00:00:00Z", json::object(), "shop.example", "/", "web"));
+  Add(ShopIngress("canary-a", "2024-02-01T00:00:00Z", {{"sluice.io/canary", "true"}, {"sluice.io/canary-weight", "10"}},
               "shop.example", "/", "web-v2"));
-  Add(Ingress("canary-b", "2024-03-01T00:00:00Z", {{"sluice.io/canary", "true"}, {"sluice.io/canary-weight", "90"}},
+  Add(ShopIngress("canary-b", "2024-03-01T00:00:00Z", {{"sluice.io/canary", "true"}, {"sluice.io/canary-weight", "90"}},
               "shop.example", "/", "web-v3"));
   Result result = Run();
   const v1::Route* route = FindRoute(result, "shop.example", "/");
@@ -256,8 +228,8 @@ TEST_F(BalancingTranslateTest, SecondCanaryForTheSameRouteIsAWarning) {
 }
 
 TEST_F(BalancingTranslateTest, WeightTotalSetsTheSplit) {
-  Add(Ingress("main", "2024-01-01T00:00:00Z", json::object(), "shop.example", "/", "web"));
-  Add(Ingress("canary", "2024-02-01T00:00:00Z",
+  Add(ShopIngress("main", "2024-01-01T00:00:00Z", json::object(), "shop.example", "/", "web"));
+  Add(ShopIngress("canary", "2024-02-01T00:00:00Z",
               {{"sluice.io/canary", "true"}, {"sluice.io/canary-weight", "1"}, {"sluice.io/canary-weight-total", "1000"}},
               "shop.example", "/", "web-v2"));
   Result result = Run();

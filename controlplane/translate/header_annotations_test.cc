@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "controlplane/store/store.h"
+#include "controlplane/translate/test_manifests.h"
 #include "controlplane/translate/translate.h"
 
 namespace sluice::translate {
@@ -243,11 +244,7 @@ TEST(HeaderAnnotationsTest, Cors) {
 // route carries the fields, a refused field is an InvalidAnnotation Event.
 TEST(HeaderAnnotationsTest, TranslatorReadsTheStoresConfigMaps) {
   store::Store store;
-  store.Upsert({{"apiVersion", "networking.k8s.io/v1"},
-                {"kind", "IngressClass"},
-                {"metadata", {{"name", "sluice"}}},
-                {"spec", {{"controller", "sluice.io/ingress-controller"}}}},
-               "test");
+  store.Upsert(SluiceIngressClass(), "test");
   store.Upsert({{"apiVersion", "v1"},
                 {"kind", "Service"},
                 {"metadata", {{"name", "app"}, {"namespace", "shop"}}},
@@ -290,11 +287,7 @@ TEST(HeaderAnnotationsTest, HeaderSetIsNotAStaticSite) {
   store::Store store;
   store.Upsert(HeaderMap("shop", "req", {{"index.html", "x"}}), "test");
   EXPECT_NE(store.Find("ConfigMap", "shop", "req"), nullptr);
-  store.Upsert({{"apiVersion", "networking.k8s.io/v1"},
-                {"kind", "IngressClass"},
-                {"metadata", {{"name", "sluice"}}},
-                {"spec", {{"controller", "sluice.io/ingress-controller"}}}},
-               "test");
+  store.Upsert(SluiceIngressClass(), "test");
   store.Upsert(json::parse(R"({
     "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
     "metadata": {"name": "web", "namespace": "shop"},

@@ -2,6 +2,7 @@
 // in the snapshot's clusters and routes, and what is reported.
 #include <gtest/gtest.h>
 
+#include "controlplane/translate/test_manifests.h"
 #include "controlplane/translate/translate.h"
 
 namespace sluice::translate {
@@ -9,35 +10,16 @@ namespace {
 
 using nlohmann::json;
 
+// An Ingress for `path` of shop.example to Service web.
 json Ingress(const std::string& name, const std::string& created, json annotations, const std::string& path) {
-  json object = {
-      {"apiVersion", "networking.k8s.io/v1"},
-      {"kind", "Ingress"},
-      {"metadata", {{"name", name}, {"namespace", "shop"}, {"annotations", annotations}}},
-      {"spec",
-       {{"ingressClassName", "sluice"},
-        {"rules",
-         {{{"host", "shop.example"},
-           {"http",
-            {{"paths",
-              {{{"pathType", "Prefix"},
-                {"path", path},
-                {"backend", {{"service", {{"name", "web"}, {"port", {{"number", 80}}}}}}}}}}}}}}}}}};
-  object["metadata"]["creationTimestamp"] = created;
-  return object;
+  return ShopIngress(name, created, std::move(annotations), "shop.example", path, "web");
 }
 
 class HealthTranslateTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    Add({{"apiVersion", "networking.k8s.io/v1"},
-         {"kind", "IngressClass"},
-         {"metadata", {{"name", "sluice"}}},
-         {"spec", {{"controller", "sluice.io/ingress-controller"}}}});
-    Add({{"apiVersion", "v1"},
-         {"kind", "Service"},
-         {"metadata", {{"name", "web"}, {"namespace", "shop"}}},
-         {"spec", {{"ports", {{{"port", 80}, {"protocol", "TCP"}}}}}}});
+    Add(SluiceIngressClass());
+    Add(ShopService("web"));
   }
   void Add(json object) { store_.Upsert(std::move(object), "test.yaml"); }
   const v1::Cluster& Web(const Result& result) {

@@ -8,6 +8,7 @@
 
 #include "controlplane/server/resource_set.h"
 #include "controlplane/store/store.h"
+#include "controlplane/translate/test_manifests.h"
 #include "controlplane/translate/translate.h"
 
 namespace sluice::translate {
@@ -39,10 +40,7 @@ json Slice(const std::string& service, const std::string& first_address) {
 class IncrementalPushTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store_.Upsert({{"apiVersion", "networking.k8s.io/v1"},
-                   {"kind", "IngressClass"},
-                   {"metadata", {{"name", "sluice"}, {"annotations", {{"ingressclass.kubernetes.io/is-default-class", "true"}}}}},
-                   {"spec", {{"controller", "sluice.io/ingress-controller"}}}},
+    store_.Upsert(SluiceIngressClass(/*default_class=*/true),
                   "api");
     // 50 Ingresses over 50 Services: enough routes that a full push is large.
     for (int i = 0; i < 50; ++i) {

@@ -8,17 +8,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "controlplane/translate/test_manifests.h"
+
 namespace sluice::translate {
 namespace {
 
 using nlohmann::json;
-
-json IngressClass() {
-  return {{"apiVersion", "networking.k8s.io/v1"},
-          {"kind", "IngressClass"},
-          {"metadata", {{"name", "sluice"}, {"annotations", {{"ingressclass.kubernetes.io/is-default-class", "true"}}}}},
-          {"spec", {{"controller", "sluice.io/ingress-controller"}}}};
-}
 
 json Service(const std::string& name, bool external = false) {
   json spec = {{"ports", {{{"name", "http"}, {"port", 80}}}}};
@@ -70,7 +65,7 @@ TEST(IncrementalTranslatorTest, EqualsFullTranslationOverRandomChanges) {
   auto pick = [&](int n) { return static_cast<int>(random() % static_cast<unsigned>(n)); };
   store::Store store;
   Options options;
-  store.Upsert(IngressClass(), "api");
+  store.Upsert(SluiceIngressClass(/*default_class=*/true), "api");
   for (int s = 0; s < 6; ++s) store.Upsert(Service("svc-" + std::to_string(s), s == 5), "api");
   for (int i = 0; i < 8; ++i) {
     store.Upsert(Ingress("ing-" + std::to_string(i), "h" + std::to_string(i % 5) + ".example", "svc-" + std::to_string(i % 7),
@@ -230,7 +225,7 @@ TEST(IncrementalTranslatorTest, IngressServiceSecretChangesEqualFullTranslation)
     std::function<int(int)> pick = [&](int n) { return static_cast<int>(random() % static_cast<unsigned>(n)); };
     store::Store store;
     Options options;
-    store.Upsert(IngressClass(), "api");
+    store.Upsert(SluiceIngressClass(/*default_class=*/true), "api");
     for (int s = 0; s < services - 1; ++s) store.Upsert(Service("svc-" + std::to_string(s), s == 5), "api");
     for (int t = 0; t < 2; ++t) store.Upsert(TlsSecret("tls-" + std::to_string(t), true), "api");
     auto ingress_ns = [&] { return pick(6) == 0 ? std::string("other") : std::string("ns"); };
@@ -292,7 +287,7 @@ TEST(IncrementalTranslatorTest, IngressServiceSecretChangesEqualFullTranslation)
 // the resources that differ.
 TEST(IncrementalTranslatorTest, IngressChangeRetranslatesOnlyWhatItTouches) {
   store::Store store;
-  store.Upsert(IngressClass(), "api");
+  store.Upsert(SluiceIngressClass(/*default_class=*/true), "api");
   for (int i = 0; i < 20; ++i) {
     std::string s = "svc-" + std::to_string(i);
     store.Upsert(Service(s), "api");
@@ -334,7 +329,7 @@ TEST(IncrementalTranslatorTest, IngressChangeRetranslatesOnlyWhatItTouches) {
 // it changes Ingresses that share nothing else with the one that changed.
 TEST(IncrementalTranslatorTest, WildcardCertificateReachesTheHostsItCovers) {
   store::Store store;
-  store.Upsert(IngressClass(), "api");
+  store.Upsert(SluiceIngressClass(/*default_class=*/true), "api");
   store.Upsert(Service("svc-a"), "api");
   store.Upsert(Service("svc-b"), "api");
   store.Upsert(TlsSecret("wild", true), "api");
@@ -362,7 +357,7 @@ TEST(IncrementalTranslatorTest, WildcardCertificateReachesTheHostsItCovers) {
 
 TEST(IncrementalTranslatorTest, EndpointChangeRecomputesOnlyThatServicesClusters) {
   store::Store store;
-  store.Upsert(IngressClass(), "api");
+  store.Upsert(SluiceIngressClass(/*default_class=*/true), "api");
   for (const char* s : {"a", "b"}) {
     store.Upsert(Service(s), "api");
     store.Upsert(Slice(std::string(s) + "-1", s, {"10.0.0.1"}, false), "api");

@@ -3,19 +3,13 @@
 // the MirrorPolicy; what cannot be mirrored is said and ignored.
 #include <gtest/gtest.h>
 
+#include "controlplane/translate/test_manifests.h"
 #include "controlplane/translate/translate.h"
 
 namespace sluice::translate {
 namespace {
 
 using nlohmann::json;
-
-json IngressClass() {
-  return {{"apiVersion", "networking.k8s.io/v1"},
-          {"kind", "IngressClass"},
-          {"metadata", {{"name", "sluice"}, {"annotations", {{"ingressclass.kubernetes.io/is-default-class", "true"}}}}},
-          {"spec", {{"controller", "sluice.io/ingress-controller"}}}};
-}
 
 json Service(const std::string& ns, const std::string& name, int port) {
   return {{"apiVersion", "v1"},
@@ -53,7 +47,7 @@ const v1::Route* RouteOf(const v1::Snapshot& snapshot, const std::string& host) 
 class MirrorTranslateTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    Add(IngressClass());
+    Add(SluiceIngressClass(/*default_class=*/true));
     Add(Service("default", "web", 80));
     Add(Service("shadow", "recorder", 8080));
     Add(Service("default", "local", 80));

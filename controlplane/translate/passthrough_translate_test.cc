@@ -2,6 +2,7 @@
 // single route, and what is refused (translate.h).
 #include <gtest/gtest.h>
 
+#include "controlplane/translate/test_manifests.h"
 #include "controlplane/translate/translate.h"
 
 namespace sluice::translate {
@@ -9,13 +10,6 @@ namespace {
 
 using nlohmann::json;
 using Severity = Diagnostic::Severity;
-
-json IngressClass() {
-  return {{"apiVersion", "networking.k8s.io/v1"},
-          {"kind", "IngressClass"},
-          {"metadata", {{"name", "sluice"}, {"annotations", {{"ingressclass.kubernetes.io/is-default-class", "true"}}}}},
-          {"spec", {{"controller", "sluice.io/ingress-controller"}}}};
-}
 
 json Path(const std::string& path, const std::string& service, int port = 443) {
   return {{"pathType", "Prefix"},
@@ -63,7 +57,7 @@ std::string AllMessages(const Result& result) {
 class PassthroughTranslateTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    Add(IngressClass());
+    Add(SluiceIngressClass(/*default_class=*/true));
     for (const char* name : {"tls-backend", "web", "other"}) Add(Service(name));
   }
   void Add(json object) { store_.Upsert(std::move(object), "test.yaml"); }

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "controlplane/translate/route_match.h"
+#include "controlplane/translate/test_manifests.h"
 #include "controlplane/translate/translate.h"
 
 namespace sluice::translate {
@@ -34,14 +35,8 @@ json Ingress(const std::string& name, const std::string& created, json annotatio
 class RoutingTranslateTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    Add({{"apiVersion", "networking.k8s.io/v1"},
-         {"kind", "IngressClass"},
-         {"metadata", {{"name", "sluice"}}},
-         {"spec", {{"controller", "sluice.io/ingress-controller"}}}});
-    Add({{"apiVersion", "v1"},
-         {"kind", "Service"},
-         {"metadata", {{"name", "web"}, {"namespace", "shop"}}},
-         {"spec", {{"ports", {{{"port", 80}, {"protocol", "TCP"}}}}}}});
+    Add(SluiceIngressClass());
+    Add(ShopService("web"));
   }
   void Add(json object) { store_.Upsert(std::move(object), "test.yaml"); }
   Result Run() { return Translate(store_, {}); }

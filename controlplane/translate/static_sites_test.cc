@@ -6,19 +6,13 @@
 
 #include <gtest/gtest.h>
 
+#include "controlplane/translate/test_manifests.h"
 #include "controlplane/translate/translate.h"
 
 namespace sluice::translate {
 namespace {
 
 using nlohmann::json;
-
-json ClassObject() {
-  return {{"apiVersion", "networking.k8s.io/v1"},
-          {"kind", "IngressClass"},
-          {"metadata", {{"name", "sluice"}}},
-          {"spec", {{"controller", "sluice.io/ingress-controller"}}}};
-}
 
 json ResourceIngress(const std::string& name, const std::string& path, json resource) {
   json backend = {{"resource", resource}};
@@ -66,7 +60,7 @@ TEST(StaticSitesTest, DecodesConfigMapKeys) {
 
 TEST(StaticSitesTest, ConfigMapSiteBecomesInMemoryFiles) {
   store::Store store;
-  store.Upsert(ClassObject(), "test");
+  store.Upsert(SluiceIngressClass(), "test");
   json site = ConfigMapSite("landing", {{"index.html", "<h1>hi</h1>"}, {"css__site.css", "body{}"}, {"__bad", "x"}});
   site["binaryData"] = {{"img__dot.gif", "R0lGODlh"}};
   site["metadata"]["annotations"] = {{"sluice.io/static-spa-fallback", "index.html"},
@@ -94,7 +88,7 @@ TEST(StaticSitesTest, ConfigMapSiteBecomesInMemoryFiles) {
 
 TEST(StaticSitesTest, UnlabelledConfigMapsAreNotStoredNorServed) {
   store::Store store;
-  store.Upsert(ClassObject(), "test");
+  store.Upsert(SluiceIngressClass(), "test");
   store.Upsert(ConfigMapSite("plain", {{"index.html", "x"}}, /*labelled=*/false), "test");
   store.Upsert(ResourceIngress("plain", "/", ConfigMapRef("plain")), "test");
   EXPECT_EQ(store.Find("ConfigMap", "web", "plain"), nullptr);
@@ -106,7 +100,7 @@ TEST(StaticSitesTest, UnlabelledConfigMapsAreNotStoredNorServed) {
 
 TEST(StaticSitesTest, SizeCapsRefuseOnlyTheSiteOverThem) {
   store::Store store;
-  store.Upsert(ClassObject(), "test");
+  store.Upsert(SluiceIngressClass(), "test");
   store.Upsert(ConfigMapSite("big", {{"index.html", std::string(2000, 'b')}}), "test");
   store.Upsert(ConfigMapSite("small", {{"index.html", std::string(600, 's')}}), "test");
   store.Upsert(ConfigMapSite("tiny", {{"index.html", "t"}}), "test");
@@ -139,7 +133,7 @@ json StaticSiteObject(const std::string& name, json spec) {
 
 TEST(StaticSitesTest, StaticSiteRootsStayBeneathTheConfiguredBase) {
   store::Store store;
-  store.Upsert(ClassObject(), "test");
+  store.Upsert(SluiceIngressClass(), "test");
   store.Upsert(StaticSiteObject("docs", {{"root", "/srv/sluice/static/docs"},
                                          {"spaFallback", "/index.html"},
                                          {"cacheControl", "public, max-age=300"},

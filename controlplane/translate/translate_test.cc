@@ -6,6 +6,7 @@
 #include <random>
 
 #include "controlplane/translate/route_match.h"
+#include "controlplane/translate/test_manifests.h"
 #include "test/routing_cases/routing_cases.h"
 
 namespace sluice::translate {
@@ -15,15 +16,6 @@ using nlohmann::json;
 using Severity = Diagnostic::Severity;
 
 // ---- Object builders: just enough Kubernetes to say what each test means. ----
-
-json IngressClass(const std::string& name, const std::string& controller, bool is_default) {
-  json object = {{"apiVersion", "networking.k8s.io/v1"},
-                 {"kind", "IngressClass"},
-                 {"metadata", {{"name", name}}},
-                 {"spec", {{"controller", controller}}}};
-  if (is_default) object["metadata"]["annotations"] = {{"ingressclass.kubernetes.io/is-default-class", "true"}};
-  return object;
-}
 
 json Backend(const std::string& service, json port) {
   return {{"service", {{"name", service}, {"port", port.is_string() ? json{{"name", port}} : json{{"number", port}}}}}};

@@ -3,10 +3,11 @@
 // them there. A worker sends static files and disk-tier cache objects with
 // sendfile(2) or pread(2) on its event loop; both block when the bytes must
 // come from the disk, and Linux has no non-blocking sendfile. So before a
-// range goes out, the exchange asks RangeResidency (one cachestat(2) call,
-// Linux 6.5+: no mapping, no read) and, when pages are missing, has an I/O
-// thread read them in (WarmRange) before the loop sends them: the loop then
-// only copies from memory, as nginx's `aio threads` does for sendfile.
+// range goes out, the file's body source (pipeline/body_source.h) asks
+// RangeResidency (one cachestat(2) call, Linux 6.5+: no mapping, no read)
+// and, when pages are missing, has an I/O thread read them in (WarmRange)
+// before the loop sends them: the loop then only copies from memory, as
+// nginx's `aio threads` does for sendfile.
 #include <cstdint>
 
 namespace sluice::fs {

@@ -6,7 +6,16 @@
 #include <cerrno>
 #include <cstring>
 
+#include "dataplane/fs/page_cache.h"
+#include "dataplane/pipeline/io_pool.h"
+
 namespace sluice::pipeline {
+
+namespace {
+// How much a file source asks the page cache about, and reads in, at once:
+// a file in memory costs one cachestat(2) per megabyte sent.
+constexpr uint64_t kReadInChunk = 1 << 20;
+}  // namespace
 
 BodySource::Chunk MemoryBodySource::Next(size_t max) {
   size_t n = std::min(max, bytes_.size() - offset_);
@@ -18,19 +27,19 @@ BodySource::Chunk MemoryBodySource::Next(size_t max) {
 }
 
 FileBodySource::FileBodySource(int fd, uint64_t offset, uint64_t length, size_t block)
-    : fd_(fd), next_(offset), end_(offset + length), length_(length), block_(std::max<size_t>(block, 1)) {}
+    : FileBodySource(std::make_shared<const FileHandle>(fd), offset, length, block) {}
 
 FileBodySource::FileBodySource(std::shared_ptr<const FileHandle> file, uint64_t offset, uint64_t length,
                                size_t block)
-    : shared_(std::move(file)),
-      fd_(shared_->fd()),
+    : file_(std::move(file)),
+      fd_(file_->fd()),
       next_(offset),
       end_(offset + length),
       length_(length),
       block_(std::max<size_t>(block, 1)) {}
 
 FileBodySource::~FileBodySource() {
-  if (shared_ == nullptr && fd_ >= 0) close(fd_);
+  if (self_ != nullptr) *self_ = nullptr;  // a read-in's answer finds nothing to wake
 }
 
 FileHandle::~FileHandle() {
@@ -51,6 +60,10 @@ void SequenceBodySource::SetReady(std::function<void()> ready) {
   for (const auto& part : parts_) part->SetReady(ready);
 }
 
+void SequenceBodySource::OffloadReadsTo(IoOffload* io, std::atomic<uint64_t>* offloaded) {
+  for (const auto& part : parts_) part->OffloadReadsTo(io, offloaded);
+}
+
 BodySource::Chunk SequenceBodySource::Next(size_t max) {
   Chunk chunk;
   while (current_ < parts_.size()) {
@@ -69,12 +82,49 @@ BodySource::Chunk SequenceBodySource::Next(size_t max) {
   return chunk;
 }
 
+bool FileBodySource::WaitingForReadIn() {
+  if (reading_in_) return true;
+  if (io_ == nullptr || next_ >= end_ || next_ < resident_until_) return false;
+  const uint64_t length = std::min(end_ - next_, kReadInChunk);
+  const uint64_t until = next_ + length;
+  if (fs::RangeResidency(fd_, next_, length) != fs::Residency::kNotResident) {
+    resident_until_ = until;  // in memory, or the kernel cannot tell: read on the loop
+    return false;
+  }
+  if (self_ == nullptr) self_ = std::make_shared<FileBodySource*>(this);
+  // The work holds the descriptor open even if this source goes first; the
+  // answer runs on the reader's loop, where this source lives and dies.
+  const bool submitted = io_->Submit([file = file_, offset = next_, length] { fs::WarmRange(file->fd(), offset, length); },
+                                     [self = self_, until] {
+                                       FileBodySource* source = *self;
+                                       if (source == nullptr) return;
+                                       source->reading_in_ = false;
+                                       source->resident_until_ = until;
+                                       // A copy: the reader may drop this source from inside.
+                                       if (std::function<void()> ready = source->ready_) ready();
+                                     });
+  if (!submitted) {  // the queue is full: read on the loop, as without the pool
+    resident_until_ = until;
+    return false;
+  }
+  reading_in_ = true;
+  if (offloaded_ != nullptr) offloaded_->store(offloaded_->load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // single writer: the loop
+  return true;
+}
+
+bool FileBodySource::NextFileRange(FileRange* range) {
+  if (WaitingForReadIn()) return false;  // Next() has nothing now: the ready callback follows
+  *range = FileRange{fd_, next_, end_ - next_};
+  return true;
+}
+
 BodySource::Chunk FileBodySource::Next(size_t max) {
   Chunk chunk;
   if (next_ >= end_) {
     chunk.end = true;
     return chunk;
   }
+  if (WaitingForReadIn()) return chunk;  // nothing now
   // Allocated on the first read, no larger than the file's range and not
   // zero-filled: a sendfile connection never reads, and a 1 KiB file must
   // not cost a 64 KiB memset (it was 73% of a static 1 KiB request).

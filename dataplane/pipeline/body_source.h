@@ -12,15 +12,19 @@
 //   memory     MemoryBodySource: bytes the proxy holds (local replies, a
 //              cache's memory tier)
 //   file       FileBodySource: a range of an open file, read in blocks
-//              (a cache's disk tier, static content)
+//              (a cache's disk tier, static content); given the worker's
+//              I/O threads (OffloadReadsTo), it has pages not in the page
+//              cache read in there first and has nothing now meanwhile
 //   transform  TransformedBodySource: another source through a
 //              BodyTransform (compression of a file or a cached object);
 //              on the upstream path a transform is a response-body stage
 //   fill       FillBodySource (fill_body_source.h): a cache fill's bytes
 //              as they arrive from the origin, for the requests coalesced
-//              on it; the one source that can have nothing now and more
-//              later, so it says when to come back (SetReady)
+//              on it
+// A file or a fill can have nothing now and more later; such a source says
+// when to come back (SetReady), so a reader has one way to wait.
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -31,6 +35,8 @@
 #include "dataplane/pipeline/proxy_error.h"
 
 namespace sluice::pipeline {
+
+class IoOffload;  // io_pool.h
 
 class BodySource {
  public:
@@ -52,7 +58,9 @@ class BodySource {
     uint64_t offset = 0;
     uint64_t length = 0;
   };
-  virtual bool NextFileRange(FileRange* range) const { return false; }
+  // False also while a file source waits for its next bytes to be read
+  // into the page cache (then Next() has nothing now).
+  virtual bool NextFileRange(FileRange* range) { return false; }
   // `n` bytes of NextFileRange's range went out by other means.
   virtual void Skip(uint64_t n) {}
   // After Next() returned nothing now (no data, no end), the source calls
@@ -61,6 +69,13 @@ class BodySource {
   // have their bytes at hand never return nothing now and ignore it.
   // Null forgets it (the reader is going away).
   virtual void SetReady(std::function<void()> ready) {}
+  // The reader's worker's I/O threads, for reads that may wait on the disk:
+  // a file source has bytes not in the page cache read in there before the
+  // reader's loop sends them (sendfile or pread would block the loop and
+  // every other connection on it), counting each in `offloaded` (may be
+  // null). Given before the first Next(); sources that read nothing from
+  // the disk ignore it. Null `io`: everything is read on the loop.
+  virtual void OffloadReadsTo(IoOffload* io, std::atomic<uint64_t>* offloaded) {}
   // Why Next() failed.
   const ProxyError& error() const { return error_; }
 
@@ -95,6 +110,7 @@ class SequenceBodySource final : public BodySource {
   Chunk Next(size_t max) override;
   int64_t length() const override { return length_; }
   void SetReady(std::function<void()> ready) override;
+  void OffloadReadsTo(IoOffload* io, std::atomic<uint64_t>* offloaded) override;
 
  private:
   std::vector<std::unique_ptr<BodySource>> parts_;
@@ -120,6 +136,14 @@ class FileHandle {
 
 // [offset, offset + length) of an open file, read with pread in blocks of
 // at most `block` bytes. Owns (and closes) `fd`, or shares `file`.
+//
+// With the worker's I/O threads (OffloadReadsTo), the bytes go out only once
+// they are in the page cache: before each megabyte it asks the kernel
+// (fs::RangeResidency, one cachestat(2)); when pages are missing an I/O
+// thread reads them in (fs::WarmRange) while NextFileRange says "not a
+// file" and Next() "nothing now", and the ready callback (SetReady) follows
+// on the loop. So a cold file never stalls the loop, as nginx's `aio
+// threads`; a file in memory costs one system call per megabyte.
 class FileBodySource final : public BodySource {
  public:
   FileBodySource(int fd, uint64_t offset, uint64_t length, size_t block = 64 * 1024);
@@ -130,14 +154,20 @@ class FileBodySource final : public BodySource {
   FileBodySource& operator=(const FileBodySource&) = delete;
   Chunk Next(size_t max) override;
   int64_t length() const override { return static_cast<int64_t>(length_); }
-  bool NextFileRange(FileRange* range) const override {
-    *range = FileRange{fd_, next_, end_ - next_};
-    return true;
-  }
+  bool NextFileRange(FileRange* range) override;
   void Skip(uint64_t n) override { next_ += std::min(n, end_ - next_); }
+  void SetReady(std::function<void()> ready) override { ready_ = std::move(ready); }
+  void OffloadReadsTo(IoOffload* io, std::atomic<uint64_t>* offloaded) override {
+    io_ = io;
+    offloaded_ = offloaded;
+  }
 
  private:
-  std::shared_ptr<const FileHandle> shared_;  // null: fd_ is this source's own
+  // True while the bytes at next_ are being read in on an I/O thread (and
+  // starts that when they are not in the page cache).
+  bool WaitingForReadIn();
+
+  std::shared_ptr<const FileHandle> file_;
   int fd_;
   uint64_t next_;
   uint64_t end_;
@@ -145,6 +175,15 @@ class FileBodySource final : public BodySource {
   size_t block_;
   std::unique_ptr<char[]> buffer_;
   size_t buffer_size_ = 0;
+  // Off-the-loop read-in (OffloadReadsTo): bytes before resident_until_ are
+  // in the page cache (or were checked); `self_` lets an I/O thread's answer
+  // find this source, or nothing once it is gone.
+  IoOffload* io_ = nullptr;
+  std::atomic<uint64_t>* offloaded_ = nullptr;
+  std::function<void()> ready_;
+  uint64_t resident_until_ = 0;
+  bool reading_in_ = false;
+  std::shared_ptr<FileBodySource*> self_;
 };
 
 // Turns a stream of bytes into another, chunk by chunk (compression).
@@ -162,6 +201,9 @@ class TransformedBodySource final : public BodySource {
       : source_(std::move(source)), transform_(std::move(transform)) {}
   Chunk Next(size_t max) override;
   void SetReady(std::function<void()> ready) override { source_->SetReady(std::move(ready)); }
+  void OffloadReadsTo(IoOffload* io, std::atomic<uint64_t>* offloaded) override {
+    source_->OffloadReadsTo(io, offloaded);
+  }
 
  private:
   std::unique_ptr<BodySource> source_;

@@ -10,6 +10,7 @@
 #include "dataplane/pipeline/cache_stage.h"
 #include "dataplane/pipeline/exchange_state.h"
 #include "dataplane/pipeline/local_reply.h"
+#include "dataplane/pipeline/stage_test_support.h"
 
 namespace sluice::pipeline {
 namespace {
@@ -44,12 +45,8 @@ std::string Drain(BodySource& source) {
   return out;
 }
 
-std::string Added(const ExchangeState& state, std::string_view name) {
-  for (size_t i = 0; i < state.added_field_count; ++i) {
-    if (state.added_fields[i].name == name) return std::string(state.added_fields[i].value);
-  }
-  return "";
-}
+// "" when no stage added `name`.
+std::string Added(const ExchangeState& state, std::string_view name) { return AddedField(state, name, ""); }
 
 class CacheConditionalTest : public ::testing::Test {
  protected:

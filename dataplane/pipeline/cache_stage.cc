@@ -712,6 +712,11 @@ Verdict CacheStoreStage::OnResponseHead(ExchangeState& state, http::ResponseHead
   return Verdict::kContinue;
 }
 
+bool CacheStoreStage::WantsResponseBody(const ExchangeState& state) const {
+  auto* data = static_cast<const CacheData*>(state.data(kCacheData));
+  return data != nullptr && data->fill != nullptr;  // this response is being stored
+}
+
 Verdict CacheStoreStage::OnResponseBody(ExchangeState& state, std::string_view& chunk) const {
   auto* data = static_cast<CacheData*>(state.data(kCacheData));
   if (data != nullptr && data->fill != nullptr && !chunk.empty() && !data->fill->Append(chunk)) {

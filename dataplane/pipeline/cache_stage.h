@@ -102,6 +102,7 @@ class CacheStoreStage final : public Stage {
   uint32_t hooks() const override { return kResponseHead | kResponseBody | kResponseEnd | kComplete; }
   Verdict OnResponseHead(ExchangeState& state, http::ResponseHead& head, bool local) const override;
   Verdict OnResponseBody(ExchangeState& state, std::string_view& chunk) const override;
+  bool WantsResponseBody(const ExchangeState& state) const override;
   Verdict OnResponseEnd(ExchangeState& state, std::string_view& tail) const override;
   void OnComplete(const ExchangeState& state) const override;
 

@@ -138,6 +138,32 @@ TEST_F(CacheStageTest, ConcurrentMissesWaitForOneFillAndAreServedFromIt) {
   EXPECT_EQ(store_.stats().coalesced_waits, 2u);
 }
 
+// Only a response being stored needs the body hooks: others (and a local
+// reply, a hit) may go out with sendfile(2) on a caching route.
+TEST_F(CacheStageTest, OnlyAResponseBeingStoredNeedsItsBody) {
+  Request stored(&loop_, "/s");
+  ASSERT_EQ(lookup_.OnRequestHead(stored.state), Verdict::kContinue);
+  http::ResponseHead head = cache_test::HeadOf(200, "cache-control: max-age=60");
+  head.headers.Add("content-length", "4");
+  ASSERT_EQ(storer_.OnResponseHead(stored.state, head, false), Verdict::kContinue);
+  EXPECT_TRUE(storer_.WantsResponseBody(stored.state));
+  std::string_view chunk = "body";
+  storer_.OnResponseBody(stored.state, chunk);
+  std::string_view tail;
+  storer_.OnResponseEnd(stored.state, tail);
+  EXPECT_EQ(stored.state.cache_fill, CacheFill::kStored);
+  EXPECT_FALSE(storer_.WantsResponseBody(stored.state));
+
+  Request passed(&loop_, "/p");
+  ASSERT_EQ(lookup_.OnRequestHead(passed.state), Verdict::kContinue);
+  ASSERT_EQ(Respond(passed, 200, "cache-control: private", "mine"), Verdict::kContinue);
+  EXPECT_FALSE(storer_.WantsResponseBody(passed.state));
+
+  Request hit(&loop_, "/s");
+  ASSERT_EQ(lookup_.OnRequestHead(hit.state), Verdict::kReply);
+  EXPECT_FALSE(storer_.WantsResponseBody(hit.state));
+}
+
 TEST_F(CacheStageTest, UncacheableResponseReleasesWaitersToTheOriginAtOnce) {
   Request filler(&loop_, "/u");
   Request waiter(&loop_, "/u");

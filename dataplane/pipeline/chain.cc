@@ -83,6 +83,13 @@ Verdict Chain::RunRequestBody(ExchangeState& state, std::string_view chunk) cons
   return Verdict::kContinue;
 }
 
+bool Chain::WantsResponseBody(const ExchangeState& state) const {
+  for (const Stage* s : response_body_) {
+    if (s->WantsResponseBody(state)) return true;
+  }
+  return false;
+}
+
 Verdict Chain::RunResponseBody(ExchangeState& state, std::string_view& chunk) const {
   for (const Stage* s : response_body_) {
     if (s->OnResponseBody(state, chunk) == Verdict::kReply) return Verdict::kReply;

@@ -73,6 +73,9 @@ class Chain {
   void Complete(const ExchangeState& state) const;
 
   bool Has(Hook hook) const { return (hooks_ & hook) != 0; }
+  // Whether a stage wants this response's body (Stage::WantsResponseBody),
+  // after the response head stages ran.
+  bool WantsResponseBody(const ExchangeState& state) const;
   // The ResponseFieldHint bits of every stage.
   uint32_t response_field_hints() const { return response_field_hints_; }
   // Every stage, in order (tests, the admin view).

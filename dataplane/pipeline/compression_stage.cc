@@ -350,6 +350,11 @@ Verdict CompressionStage::OnResponseHead(ExchangeState& state, http::ResponseHea
   return Verdict::kContinue;
 }
 
+bool CompressionStage::WantsResponseBody(const ExchangeState& state) const {
+  auto* d = static_cast<const CompressionData*>(state.data(kCompressionData));
+  return d != nullptr && d->encoder != nullptr;  // an encoding was chosen for this response
+}
+
 Verdict CompressionStage::OnResponseBody(ExchangeState& state, std::string_view& chunk) const {
   auto* d = static_cast<CompressionData*>(state.data(kCompressionData));
   if (d == nullptr || d->encoder == nullptr || chunk.empty()) return Verdict::kContinue;

@@ -84,6 +84,7 @@ class CompressionStage final : public Stage {
   uint32_t hooks() const override { return kResponseHead | kResponseBody | kResponseEnd; }
   Verdict OnResponseHead(ExchangeState& state, http::ResponseHead& head, bool local) const override;
   Verdict OnResponseBody(ExchangeState& state, std::string_view& chunk) const override;
+  bool WantsResponseBody(const ExchangeState& state) const override;
   Verdict OnResponseEnd(ExchangeState& state, std::string_view& tail) const override;
 
   // Whether the response may be compressed at all, the client aside

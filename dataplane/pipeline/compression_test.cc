@@ -260,6 +260,8 @@ TEST(CompressionStageTest, SkipReasons) {
     Fixture f;
     c.setup(f);
     EXPECT_EQ(Decide(stage, f), c.reason) << c.name;
+    // Only a body it compresses must pass it (else: sendfile stays possible).
+    EXPECT_EQ(stage.WantsResponseBody(f.state), c.reason == SkipReason::kNone) << c.name;
     if (c.reason != SkipReason::kNone) {
       EXPECT_EQ(f.head.headers.Get("vary"), nullptr) << c.name;
       const std::string* encoding = f.head.headers.Get("content-encoding");
@@ -271,10 +273,12 @@ TEST(CompressionStageTest, SkipReasons) {
   }
   Fixture local;
   EXPECT_EQ(Decide(stage, local, /*local=*/true), SkipReason::kLocalReply);
+  EXPECT_FALSE(stage.WantsResponseBody(local.state));
   // A static file's whole representation is compressed like an origin's.
   Fixture file;
   file.state.reply.representation = true;
   EXPECT_EQ(Decide(stage, file, /*local=*/true), SkipReason::kNone);
+  EXPECT_TRUE(stage.WantsResponseBody(file.state));
 }
 
 TEST(CompressionStageTest, OptionsFromPolicy) {
@@ -411,6 +415,27 @@ TEST(CompressionStageTest, CountsResponsesBytesAndSkipReasons) {
   EXPECT_EQ(stats.skipped[static_cast<size_t>(SkipReason::kType)].load(), 1u);
   EXPECT_EQ(stats.skipped[static_cast<size_t>(SkipReason::kLocalReply)].load(), 1u);
   EXPECT_EQ(stats.responses[static_cast<size_t>(Coding::kZstd)].load(), 0u);
+}
+
+TEST(CompressionChainTest, AResponseItDoesNotCompressSkipsTheBodyStages) {
+  // On a compressing route, an image (or any body left as it is) needs no
+  // body hook: the exchange may then send a file with sendfile(2).
+  v1::RoutePolicy policy;
+  policy.mutable_compression()->set_enabled(true);
+  auto chain = CompileChain(policy, {});
+  ASSERT_TRUE(chain->Has(kResponseBody));
+  for (const char* type : {"image/png", "application/json"}) {
+    ExchangeState state;
+    state.request.method = "GET";
+    state.request.headers.Add("accept-encoding", "gzip");
+    http::ResponseHead head;
+    head.status = 200;
+    head.headers.Add("content-type", type);
+    head.headers.Add("content-length", "100000");
+    size_t cursor = 0;
+    ASSERT_EQ(chain->RunResponseHead(state, head, false, cursor), Verdict::kContinue);
+    EXPECT_EQ(chain->WantsResponseBody(state), std::string_view(type) == "application/json") << type;
+  }
 }
 
 TEST(CompressionChainTest, OnlyRoutesThatEnableIt) {

@@ -11,7 +11,8 @@
 // --open-file-cache-inline-bytes: answered from memory afterwards),
 // the cache's disk hits (open and head read: cache_disk_lookup.h), and
 // the read-in of file body ranges not in the page cache before the loop
-// sends them (Exchange::WarmFileRange, dataplane/fs/page_cache.h).
+// sends them (FileBodySource, given the pool by OffloadReadsTo;
+// dataplane/fs/page_cache.h).
 #include <condition_variable>
 #include <cstddef>
 #include <deque>

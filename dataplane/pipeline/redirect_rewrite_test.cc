@@ -7,28 +7,13 @@
 #include "dataplane/pipeline/chain.h"
 #include "dataplane/pipeline/redirect_stage.h"
 #include "dataplane/pipeline/rewrite_stage.h"
+#include "dataplane/pipeline/stage_test_support.h"
 #include "dataplane/router/router.h"
 
 namespace sluice::pipeline {
 namespace {
 
 http::ClientInfo Client(std::string_view scheme) { return http::ClientInfo::At(*IpAddress::Parse("192.0.2.7"), scheme); }
-
-ExchangeState Request(const http::ClientInfo* client, std::string authority, std::string path) {
-  ExchangeState state;
-  state.client = client;
-  state.request.method = "GET";
-  state.request.authority = std::move(authority);
-  state.request.path = std::move(path);
-  return state;
-}
-
-std::string Added(const ExchangeState& state, std::string_view name) {
-  for (size_t i = 0; i < state.added_field_count; ++i) {
-    if (state.added_fields[i].name == name) return std::string(state.added_fields[i].value);
-  }
-  return "<none>";
-}
 
 v1::RoutePolicy Redirect(std::string url, uint32_t code, std::string host = "") {
   v1::RoutePolicy policy;
@@ -47,7 +32,7 @@ TEST(RedirectStageTest, FixedUrlWithItsCode) {
   for (const Case& c : cases) {
     auto stage = RedirectStage::FromPolicy(Redirect("https://new.example/landing", c.code));
     ASSERT_NE(stage, nullptr);
-    ExchangeState state = Request(&client, "old.example", "/any/path?q=1");
+    ExchangeState state = GetRequest(&client, "old.example", "/any/path?q=1");
     ASSERT_EQ(stage->OnRequestHead(state), Verdict::kReply) << c.code;
     EXPECT_EQ(state.reply.status, c.want) << c.code;
     EXPECT_EQ(state.reply.location, "https://new.example/landing");
@@ -59,11 +44,11 @@ TEST(RedirectStageTest, HostRedirectKeepsSchemePortPathAndQuery) {
   auto stage = RedirectStage::FromPolicy(Redirect("", 308, "example.com"));
   http::ClientInfo plain = Client("http");
   http::ClientInfo tls = Client("https");
-  ExchangeState a = Request(&plain, "www.example.com:8080", "/a/b?c=d");
+  ExchangeState a = GetRequest(&plain, "www.example.com:8080", "/a/b?c=d");
   ASSERT_EQ(stage->OnRequestHead(a), Verdict::kReply);
   EXPECT_EQ(a.reply.status, 308);
   EXPECT_EQ(a.reply.location, "http://example.com:8080/a/b?c=d");
-  ExchangeState b = Request(&tls, "WWW.example.com", "");
+  ExchangeState b = GetRequest(&tls, "WWW.example.com", "");
   ASSERT_EQ(stage->OnRequestHead(b), Verdict::kReply);
   EXPECT_EQ(b.reply.location, "https://example.com/");
 }
@@ -74,12 +59,12 @@ TEST(RedirectStageTest, AppRootOnlyForTheRoot) {
   auto stage = RedirectStage::FromPolicy(policy);
   ASSERT_NE(stage, nullptr);
   http::ClientInfo client = Client("http");
-  ExchangeState root = Request(&client, "shop.example:8080", "/?x=1");
+  ExchangeState root = GetRequest(&client, "shop.example:8080", "/?x=1");
   ASSERT_EQ(stage->OnRequestHead(root), Verdict::kReply);
   EXPECT_EQ(root.reply.status, 302);
   EXPECT_EQ(root.reply.location, "http://shop.example:8080/app1");
   for (std::string path : {"/app1", "/other", "/index.html"}) {
-    ExchangeState other = Request(&client, "shop.example", path);
+    ExchangeState other = GetRequest(&client, "shop.example", path);
     EXPECT_EQ(stage->OnRequestHead(other), Verdict::kContinue) << path;
     EXPECT_TRUE(other.reply.empty());
   }
@@ -126,7 +111,7 @@ TEST(RewriteStageTest, CapturesBecomeThePathAndTheQueryStays) {
   http::ClientInfo client = Client("http");
   for (const Case& c : cases) {
     RewriteStage stage(c.target, c.pattern, Regex(c.pattern), "");
-    ExchangeState state = Request(&client, "h", c.request);
+    ExchangeState state = GetRequest(&client, "h", c.request);
     ASSERT_EQ(stage.OnRequestHead(state), Verdict::kContinue);
     EXPECT_EQ(state.request.path, c.want) << c.pattern << " " << c.target << " " << c.request;
   }
@@ -135,11 +120,11 @@ TEST(RewriteStageTest, CapturesBecomeThePathAndTheQueryStays) {
 TEST(RewriteStageTest, NoMatchLeavesThePathAndWithoutRegexZeroIsThePrefix) {
   http::ClientInfo client = Client("http");
   RewriteStage stage("/x$1", "/a(b)", Regex("/a(b)"), "");
-  ExchangeState state = Request(&client, "h", "/zzz");
+  ExchangeState state = GetRequest(&client, "h", "/zzz");
   EXPECT_EQ(stage.OnRequestHead(state), Verdict::kContinue);
   EXPECT_EQ(state.request.path, "/zzz");
   RewriteStage prefix("/new$0$1", "/old", nullptr, "");
-  ExchangeState other = Request(&client, "h", "/old/page");
+  ExchangeState other = GetRequest(&client, "h", "/old/page");
   prefix.OnRequestHead(other);
   EXPECT_EQ(other.request.path, "/new/old");
 }
@@ -147,11 +132,11 @@ TEST(RewriteStageTest, NoMatchLeavesThePathAndWithoutRegexZeroIsThePrefix) {
 TEST(RewriteStageTest, XForwardedPrefixReplacesTheClientsOwn) {
   http::ClientInfo client = Client("http");
   RewriteStage stage("", "", nullptr, "/shop");
-  ExchangeState state = Request(&client, "h", "/cart");
+  ExchangeState state = GetRequest(&client, "h", "/cart");
   state.request.headers.Add("x-forwarded-prefix", "/spoofed");
   EXPECT_EQ(stage.OnRequestHead(state), Verdict::kContinue);
   EXPECT_EQ(state.request.path, "/cart");
-  EXPECT_EQ(Added(state, "x-forwarded-prefix"), "/shop");
+  EXPECT_EQ(AddedField(state, "x-forwarded-prefix"), "/shop");
   EXPECT_EQ(state.request.headers.Get("x-forwarded-prefix"), nullptr);
 }
 

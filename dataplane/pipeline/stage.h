@@ -97,6 +97,14 @@ class Stage {
   // A body chunk on its way to the client. A transform replaces `chunk`
   // with a view into its own per-request data (valid until its next call).
   virtual Verdict OnResponseBody(ExchangeState& state, std::string_view& chunk) const { return Verdict::kContinue; }
+  // Asked once the response head went through OnResponseHead: whether this
+  // response's body must pass OnResponseBody (a compressor that chose an
+  // encoding, a cache fill, a firewall inspecting it). Where no stage
+  // wants it, the exchange skips the body hooks, and a file body goes out
+  // with sendfile(2) even on a route that compresses or caches. Asked only
+  // of stages with kResponseBody; a stage's interest may end early, never
+  // begin later.
+  virtual bool WantsResponseBody(const ExchangeState& state) const { return true; }
   // The response is complete. A transform that holds bytes (a compressor's
   // last block) points `tail` at them (in its per-request data, valid until
   // the exchange is over): the exchange sends them before the end of the

@@ -9,6 +9,7 @@
 #include "dataplane/pipeline/https_redirect_stage.h"
 #include "dataplane/pipeline/request_headers_stage.h"
 #include "dataplane/pipeline/response_headers_stage.h"
+#include "dataplane/pipeline/stage_test_support.h"
 
 namespace sluice::pipeline {
 namespace {
@@ -18,19 +19,7 @@ http::ClientInfo TlsClient() { return http::ClientInfo::At(*IpAddress::Parse("19
 
 ExchangeState Request(const http::ClientInfo* client, std::string authority = "Shop.Example:8080",
                       std::string path = "/cart?id=1") {
-  ExchangeState state;
-  state.client = client;
-  state.request.method = "GET";
-  state.request.authority = std::move(authority);
-  state.request.path = std::move(path);
-  return state;
-}
-
-std::string Added(const ExchangeState& state, std::string_view name) {
-  for (size_t i = 0; i < state.added_field_count; ++i) {
-    if (state.added_fields[i].name == name) return std::string(state.added_fields[i].value);
-  }
-  return "<none>";
+  return GetRequest(client, std::move(authority), std::move(path));
 }
 
 TEST(MetricsStageTest, CountsTheFinishedExchangeOnItsRouteAndCluster) {
@@ -139,9 +128,9 @@ TEST(RequestHeadersStageTest, KeepsEndToEndFieldsAndStatesWhatTheProxySaw) {
   EXPECT_EQ(h.entries()[0].name, "user-agent");
   EXPECT_EQ(h.entries()[1].name, "cookie");
   EXPECT_TRUE(state.te_trailers);
-  EXPECT_EQ(Added(state, "x-forwarded-for"), "192.0.2.7");
-  EXPECT_EQ(Added(state, "x-forwarded-proto"), "https");
-  EXPECT_EQ(Added(state, "x-forwarded-host"), "shop.example");
+  EXPECT_EQ(AddedField(state, "x-forwarded-for"), "192.0.2.7");
+  EXPECT_EQ(AddedField(state, "x-forwarded-proto"), "https");
+  EXPECT_EQ(AddedField(state, "x-forwarded-host"), "shop.example");
 }
 
 TEST(RequestHeadersStageTest, TrailersCannotCarryFramingRoutingOrHopFields) {

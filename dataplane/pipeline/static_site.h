@@ -13,8 +13,8 @@
 // answers from the cache without a system call. Small files are read whole
 // when opened (open_file_cache.h: inline bytes), so their answers come from
 // memory; larger ones' FileBodySource reads on the loop (pread; sendfile on
-// plain HTTP/1.1), but only bytes the exchange found in the page cache or
-// had an I/O thread read in first (Exchange::WarmFileRange).
+// plain HTTP/1.1), but only bytes the source found in the page cache or
+// had an I/O thread read in first (FileBodySource::OffloadReadsTo).
 #include <sys/types.h>
 
 #include <cstdint>

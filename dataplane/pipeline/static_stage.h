@@ -93,7 +93,7 @@ class StaticStage final : public Stage {
 // cache, or with a full queue, the static stage opens on the loop as
 // before. What stays on the loop: the rare entry evicted between the two
 // stages (reads go out from the loop, but only of bytes in the page cache:
-// Exchange::WarmFileRange).
+// FileBodySource::OffloadReadsTo).
 class StaticOpenStage final : public Stage {
  public:
   explicit StaticOpenStage(std::shared_ptr<const StaticStage> serve)

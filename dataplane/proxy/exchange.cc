@@ -6,7 +6,6 @@
 #include <cstring>
 
 #include "dataplane/common/log.h"
-#include "dataplane/fs/page_cache.h"
 #include "dataplane/http/spare_fields.h"
 #include "dataplane/health/outlier.h"
 #include "dataplane/pipeline/io_pool.h"
@@ -31,8 +30,6 @@ constexpr uint32_t kDefaultBudgetMinPerSecond = 3;
 constexpr size_t kBodySourceChunk = 64 * 1024;
 // Per sendfile(2) call: large enough to fill a socket buffer at once.
 constexpr uint64_t kSendFileChunk = 1 << 20;
-// Per page-cache check of a file body (and per read-in by an I/O thread).
-constexpr uint64_t kWarmChunk = 1 << 20;
 
 // RFC 9110 idempotent methods: sending them twice has the effect of once.
 bool IsIdempotent(std::string_view method) {
@@ -106,7 +103,6 @@ Exchange::Exchange(WorkerContext* ctx, DownstreamStream* downstream, http::Reque
 }
 
 Exchange::~Exchange() {
-  if (alive_ != nullptr) *alive_ = false;
   // A source shared elsewhere must never call back into a freed exchange.
   if (body_source_ != nullptr) body_source_->SetReady(nullptr);
   EndBalancerTry(true);  // the client went away: not the endpoint's failure
@@ -561,8 +557,7 @@ void Exchange::SendResponseBody(std::string_view data) {
     if (going_away_sent_) return;  // the client was told Close: nothing may follow
     to_client_frames_.Feed(data);
   }
-  if (phase_ == Phase::kResponse && chain_->Has(pipeline::kResponseBody) &&
-      chain_->RunResponseBody(state_, data) == Verdict::kReply) {
+  if (phase_ == Phase::kResponse && BodyPassesStages() && chain_->RunResponseBody(state_, data) == Verdict::kReply) {
     return Abort();  // the head is out: a stage can only cut the response short
   }
   if (!data.empty()) downstream_->SendResponseBody(data);
@@ -670,23 +665,25 @@ void Exchange::Reply() {
     body_source_ = std::make_shared<pipeline::MemoryBodySource>(std::string(reply.text()));
   }
   // A source that had nothing now (a cache fill still arriving: its bytes
-  // come from another worker's upstream) says when to pump again; posted
-  // to this loop, never called from inside Next.
+  // come from another worker's upstream; a file being read in) says when
+  // to pump again; posted to this loop, never called from inside Next.
   body_source_->SetReady([this] {
     body_source_waiting_ = false;
     if (phase_ == Phase::kResponse && body_source_ != nullptr) PumpBodySource();
   });
+  // A file's pages not in the page cache are read in on an I/O thread
+  // before this loop sends them (sendfile and pread would block it): the
+  // source has nothing now meanwhile, and its ready callback follows.
+  body_source_->OffloadReadsTo(state_.io, &ctx_->stats.file_warmups);
   PumpBodySource();
 }
 
 void Exchange::PumpBodySource() {
-  if (warming_) return;  // WarmFileRange's answer comes back here
   // A file, and no stage that must see the bytes: the connection may send
   // them itself (sendfile), never copying them through this process.
   pipeline::BodySource::FileRange range;
-  while (phase_ == Phase::kResponse && !chain_->Has(pipeline::kResponseBody) && body_source_->NextFileRange(&range)) {
+  while (phase_ == Phase::kResponse && !BodyPassesStages() && body_source_->NextFileRange(&range)) {
     if (range.length == 0) return EndResponse(nullptr);
-    if (WarmFileRange(range)) return;
     const int64_t sent =
         downstream_->SendFileBody(range.fd, range.offset, static_cast<size_t>(std::min<uint64_t>(range.length, kSendFileChunk)));
     if (sent == DownstreamStream::kCannotSendFile) break;  // read it below
@@ -696,7 +693,6 @@ void Exchange::PumpBodySource() {
   }
   // Only while the client takes the bytes: OnDownstreamWritable goes on.
   while (phase_ == Phase::kResponse && !downstream_->OutputFull()) {
-    if (body_source_->NextFileRange(&range) && WarmFileRange(range)) break;
     pipeline::BodySource::Chunk chunk = body_source_->Next(kBodySourceChunk);
     if (chunk.failed) {
       state_.error = body_source_->error();
@@ -715,38 +711,11 @@ void Exchange::PumpBodySource() {
   if (phase_ != Phase::kDone) downstream_->Flush();
 }
 
-bool Exchange::WarmFileRange(const pipeline::BodySource::FileRange& range) {
-  // sendfile(2) and pread(2) of bytes not in the page cache wait on the
-  // disk, and every other connection of this worker with them: an I/O
-  // thread reads them in first (fs/page_cache.h). Checked once per
-  // kWarmChunk, so a cached file costs one cachestat(2) per megabyte.
-  if (range.length == 0 || state_.io == nullptr || range.offset < file_warm_until_) return false;
-  const uint64_t length = std::min<uint64_t>(range.length, kWarmChunk);
-  const uint64_t end = range.offset + length;
-  if (fs::RangeResidency(range.fd, range.offset, length) != fs::Residency::kNotResident) {
-    file_warm_until_ = end;  // in memory, or the kernel cannot tell: send from the loop
-    return false;
+bool Exchange::BodyPassesStages() {
+  if (body_passes_stages_ < 0) {
+    body_passes_stages_ = chain_->Has(pipeline::kResponseBody) && chain_->WantsResponseBody(state_) ? 1 : 0;
   }
-  // The source keeps the descriptor open until both halves ran, and dies
-  // on the loop (the `done` half is dropped last, there).
-  std::shared_ptr<pipeline::BodySource> source = body_source_;
-  const int fd = range.fd;
-  const uint64_t offset = range.offset;
-  if (alive_ == nullptr) alive_ = std::make_shared<bool>(true);
-  const bool submitted = state_.io->Submit([source, fd, offset, length] { fs::WarmRange(fd, offset, length); },
-                                           [this, source, alive = alive_, end] {
-                                             if (!*alive) return;
-                                             warming_ = false;
-                                             file_warm_until_ = end;
-                                             if (phase_ == Phase::kResponse && body_source_ == source) PumpBodySource();
-                                           });
-  if (!submitted) {  // the queue is full: read on the loop, as without the pool
-    file_warm_until_ = end;
-    return false;
-  }
-  warming_ = true;
-  ctx_->stats.Count(ctx_->stats.file_warmups);
-  return true;
+  return body_passes_stages_ != 0;
 }
 
 void Exchange::Abort() {

@@ -131,7 +131,9 @@ class Exchange final : public net::IoHandler, private UpstreamEvents, private pi
   // Answers with state_.reply (its status, text or body source).
   void Reply();
   void PumpBodySource();
-  bool WarmFileRange(const pipeline::BodySource::FileRange& range);
+  // Whether the response body goes through the body stages: asked of them
+  // once, when the first bytes go out (the head stages have run).
+  bool BodyPassesStages();
   void Abort();
   void Finish();
   // Once, however the exchange ends: the log fields, then OnComplete stages.
@@ -220,15 +222,7 @@ class Exchange final : public net::IoHandler, private UpstreamEvents, private pi
   http::HeaderMap held_trailers_;
   std::shared_ptr<pipeline::BodySource> body_source_;  // a local reply's body (shared with the LocalReply)
   bool body_source_waiting_ = false;  // it had nothing now: its SetReady callback pumps again
-  // A file body's bytes are sent only once they are in the page cache: up
-  // to here they are (or were checked); an I/O thread reads the next ones
-  // in while `warming_` (WarmFileRange).
-  uint64_t file_warm_until_ = 0;
-  bool warming_ = false;
-  // False once destroyed: a warm-up's answer resumes nothing. Made by the
-  // first warm-up only (a malloc, a free and atomic counts per exchange
-  // otherwise, for the few that warm a file).
-  std::shared_ptr<bool> alive_;
+  int8_t body_passes_stages_ = -1;    // BodyPassesStages: -1 not asked yet
   bool completed_ = false;
 };
 

@@ -302,10 +302,18 @@ Verdict WafResponseStage::OnResponseHead(ExchangeState& state, http::ResponseHea
   return Verdict::kReply;
 }
 
+namespace {
+constexpr uint64_t kResponseBodyLimit = 512 * 1024;  // as SecResponseBodyLimit in RulesText
+}  // namespace
+
+bool WafResponseStage::WantsResponseBody(const ExchangeState& state) const {
+  const auto* data = static_cast<const WafData*>(state.data(pipeline::kWafData));
+  return data != nullptr && data->transaction != nullptr && !data->failed && data->response_fed < kResponseBodyLimit;
+}
+
 Verdict WafResponseStage::OnResponseBody(ExchangeState& state, std::string_view& chunk) const {
   WafData* data = DataOf(state);
   if (data == nullptr || data->transaction == nullptr || data->failed) return Verdict::kContinue;
-  constexpr uint64_t kResponseBodyLimit = 512 * 1024;  // as SecResponseBodyLimit in RulesText
   uint64_t room = kResponseBodyLimit - std::min(kResponseBodyLimit, data->response_fed);
   size_t take = static_cast<size_t>(std::min<uint64_t>(room, chunk.size()));
   if (take == 0) return Verdict::kContinue;

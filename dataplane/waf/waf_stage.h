@@ -72,6 +72,7 @@ class WafResponseStage final : public pipeline::Stage {
   uint32_t hooks() const override;
   pipeline::Verdict OnResponseHead(pipeline::ExchangeState& state, http::ResponseHead& head, bool local) const override;
   pipeline::Verdict OnResponseBody(pipeline::ExchangeState& state, std::string_view& chunk) const override;
+  bool WantsResponseBody(const pipeline::ExchangeState& state) const override;
   pipeline::Verdict OnResponseEnd(pipeline::ExchangeState& state, std::string_view& tail) const override;
 
  private:

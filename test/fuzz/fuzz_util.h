@@ -2,6 +2,7 @@
 // Helpers shared by the HTTP/1 fuzz targets: deterministic piece sizes
 // derived from the input (so a crash reproduces from its file alone), body
 // decoding in pieces, and comparisons that abort loudly on a mismatch.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -42,6 +43,22 @@ class Pieces {
  private:
   uint64_t state_;
 };
+
+// Feeds a stateful head parser (http1::RequestHeadParser or
+// ResponseHeadParser) growing prefixes of `data`, by `pieces`, the way a
+// connection buffer grows, until it is no longer incomplete or has seen
+// all of `data`; returns its last verdict (the targets compare it with the
+// one-shot parse).
+template <typename Parser, typename Head>
+http1::HeadParse ParseHeadInPieces(Parser& parser, std::string_view data, Pieces& pieces, Head* head) {
+  http1::HeadParse step;
+  for (size_t available = 0;;) {
+    available = std::min(data.size(), available + pieces.Next(32));
+    step = parser.Parse(data.substr(0, available), head);
+    if (step.state != http1::ParseState::kIncomplete || available == data.size()) break;
+  }
+  return step;
+}
 
 struct Decoded {
   bool done = false;

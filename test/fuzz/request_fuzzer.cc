@@ -26,12 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   fuzz::Pieces pieces(data);
   http1::RequestHeadParser parser(limits);
   http::RequestHead incremental;
-  http1::HeadParse step;
-  for (size_t available = 0;;) {
-    available = std::min(data.size(), available + pieces.Next(32));
-    step = parser.Parse(data.substr(0, available), &incremental);
-    if (step.state != http1::ParseState::kIncomplete || available == data.size()) break;
-  }
+  const http1::HeadParse step = fuzz::ParseHeadInPieces(parser, data, pieces, &incremental);
   FUZZ_CHECK(step.state == whole.state);
   if (whole.state == http1::ParseState::kError) {
     FUZZ_CHECK(step.error_status == whole.error_status);

@@ -5,13 +5,13 @@
 // PROXY protocol header or X-Forwarded-For.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "test/support/http_client.h"
 #include "test/support/manifests.h"
+#include "test/support/observe.h"
 #include "test/support/process.h"
 #include "test/support/proxy_header.h"
 #include "test/support/shell.h"
@@ -114,31 +114,11 @@ class AccessEndToEndTest : public ::testing::Test {
   }
 
   // The access log has a line with all of `parts` (written every 100 ms).
-  bool Logged(const std::vector<std::string>& parts) {
-    return testing::WaitUntil(
-        [&] {
-          std::string log = cluster_->Read("access.log");
-          size_t start = 0;
-          while (start < log.size()) {
-            size_t end = log.find('\n', start);
-            if (end == std::string::npos) end = log.size();
-            std::string line = log.substr(start, end - start);
-            bool all = true;
-            for (const std::string& part : parts) all = all && line.find(part) != std::string::npos;
-            if (all) return true;
-            start = end + 1;
-          }
-          return false;
-        },
-        std::chrono::seconds(10), std::chrono::milliseconds(50));
-  }
+  bool Logged(const std::vector<std::string>& parts) { return cluster_->WaitForLine("access.log", parts); }
 
-  int Metric(const std::string& line_prefix) {
-    Response metrics = testing::Fetch(cluster_->admin_port(), "127.0.0.1", "/metrics");
-    // The sample line, not the "# HELP name ..." line before it.
-    size_t at = metrics.body.find("\n" + line_prefix + " ");
-    if (at == std::string::npos) return -1;
-    return static_cast<int>(std::strtol(metrics.body.c_str() + at + line_prefix.size() + 2, nullptr, 10));
+  int Metric(const std::string& series) {
+    return static_cast<int>(
+        testing::MetricSample(testing::Fetch(cluster_->admin_port(), "127.0.0.1", "/metrics").body, series));
   }
 
   std::unique_ptr<testing::SluiceCluster> cluster_;

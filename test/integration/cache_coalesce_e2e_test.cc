@@ -18,34 +18,24 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
-#include <cstdlib>
-#include <fstream>
-#include <iostream>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "test/support/cache_cluster.h"
 #include "test/support/fake_upstream.h"
 #include "test/support/http_client.h"
-#include "test/support/manifests.h"
+#include "test/support/observe.h"
 #include "test/support/process.h"
-#include "test/support/shell.h"
-#include "test/support/sluice_cluster.h"
 
 namespace sluice {
 namespace {
 
 using testing::FakeUpstream;
 using testing::HttpConnection;
+using testing::MetricSample;
 
-constexpr const char* kPromtool = "/usr/bin/promtool";
-
-
-std::string TargetOf(const std::string& head) {
-  const size_t start = head.find(' ') + 1;
-  return head.substr(start, head.find(' ', start) - start);
-}
 
 // The origin: counts requests in flight (the most at once says whether
 // requests overlapped at the origin or came one after another).
@@ -139,7 +129,7 @@ class RawClient {
 };
 
 FakeUpstream::Reply Answer(OriginState& origin, const FakeUpstream::Request& request) {
-  const std::string target = TargetOf(request.head);
+  const std::string target = request.target();
   const int now = ++origin.in_flight;
   for (int seen = origin.max_in_flight.load(); now > seen && !origin.max_in_flight.compare_exchange_weak(seen, now);) {
   }
@@ -189,44 +179,23 @@ FakeUpstream::Reply Answer(OriginState& origin, const FakeUpstream::Request& req
   return reply;
 }
 
-class CacheCoalesceEndToEndTest : public ::testing::Test {
+class CacheCoalesceEndToEndTest : public testing::CacheClusterTest {
  protected:
   void SetUp() override {
     origin_ = std::make_unique<FakeUpstream>([this](const FakeUpstream::Request& r) { return Answer(state_, r); });
-    cluster_ = std::make_unique<testing::SluiceCluster>(testing::SluiceClusterOptions{
-        .name = "cache-coalesce",
-        .workers = 2,
-        .access_log = "access.log",
-        .extra_proxy_flags = {"--cache-memory", "64M", "--cache-max-object-size", "1M"}});
-    cluster_->WriteManifest("all.yaml", testing::DefaultIngressClass() + "---\n" +
-                                            testing::ServiceAndSlice("origin", "cache", origin_->port()) + "---\n" +
-                                            testing::PrefixIngress("cached", "cache", "cache.local", "origin", "sluice.io/cache: \"on\"\n"));
-    cluster_->Start();
-    ASSERT_TRUE(cluster_->WaitReady()) << cluster_->Logs();
-    ASSERT_TRUE(testing::WaitUntil([&] { return Get("/ready").status == 404; }, std::chrono::seconds(15),
-                                   std::chrono::milliseconds(50)))
-        << cluster_->Logs();
+    MakeCluster({.name = "cache-coalesce",
+                 .workers = 2,
+                 .access_log = "access.log",
+                 .extra_proxy_flags = {"--cache-memory", "64M", "--cache-max-object-size", "1M"}});
+    ASSERT_NO_FATAL_FAILURE(StartCluster({.origin_port = origin_->port()}));
   }
 
   void TearDown() override {
     state_.GoOn();  // no origin thread left waiting
-    if (HasFailure() && cluster_) std::cerr << cluster_->Logs();
+    CacheClusterTest::TearDown();
   }
 
-  size_t OriginSaw(const std::string& method_and_target) const {
-    size_t n = 0;
-    for (const std::string& head : origin_->request_heads()) n += head.rfind(method_and_target + " ", 0) == 0;
-    return n;
-  }
-
-  testing::Response Get(const std::string& path) { return testing::Fetch(cluster_->http_port(), "cache.local", path); }
-
-  // The value of the sample line `series` ("name{...}"), or -1.
-  static double Sample(const std::string& text, const std::string& series) {
-    size_t at = text.find("\n" + series + " ");
-    if (at == std::string::npos) return -1;
-    return std::strtod(text.c_str() + at + series.size() + 2, nullptr);
-  }
+  size_t OriginSaw(const std::string& method_and_target) const { return origin_->requests_for(method_and_target); }
 
   // `n` clients asking for `path` on their own connections: the first
   // fills, the others come once its request reached the origin.
@@ -245,11 +214,8 @@ class CacheCoalesceEndToEndTest : public ::testing::Test {
     return clients;
   }
 
-  std::string ProxyMetrics() { return testing::Fetch(cluster_->admin_port(), "127.0.0.1", "/metrics").body; }
-
   OriginState state_;
   std::unique_ptr<FakeUpstream> origin_;
-  std::unique_ptr<testing::SluiceCluster> cluster_;
 };
 
 // h2load -n1000 -c100 in spirit: 100 keep-alive connections, 10 requests
@@ -282,23 +248,18 @@ TEST_F(CacheCoalesceEndToEndTest, AThousandConcurrentMissesSendOneOriginRequest)
   // log says which were coalesced.
   const std::string metrics = ProxyMetrics();
   const std::string route = "{namespace=\"cache\",ingress=\"cached\",host=\"cache.local\",path=\"/\"";
-  const double hits = Sample(metrics, "sluice_route_cache_requests_total" + route + ",outcome=\"hit\"}");
-  const double coalesced = Sample(metrics, "sluice_route_cache_requests_total" + route + ",outcome=\"coalesced\"}");
+  const double hits = MetricSample(metrics, "sluice_route_cache_requests_total" + route + ",outcome=\"hit\"}");
+  const double coalesced =
+      MetricSample(metrics, "sluice_route_cache_requests_total" + route + ",outcome=\"coalesced\"}");
   EXPECT_GE(coalesced, 1) << metrics;
   EXPECT_EQ(hits + coalesced, kConnections * kPerConnection - 1) << metrics;
-  EXPECT_EQ(Sample(metrics, "sluice_route_cache_coalesced_waits_total" + route + "}"), coalesced);
-  EXPECT_GE(Sample(metrics, "sluice_route_cache_fills_total" + route + ",result=\"stored\"}"), 1);
-  EXPECT_GE(Sample(metrics, "sluice_cache_objects"), 1);
+  EXPECT_EQ(MetricSample(metrics, "sluice_route_cache_coalesced_waits_total" + route + "}"), coalesced);
+  EXPECT_GE(MetricSample(metrics, "sluice_route_cache_fills_total" + route + ",result=\"stored\"}"), 1);
+  EXPECT_GE(MetricSample(metrics, "sluice_cache_objects"), 1);
   EXPECT_TRUE(testing::WaitUntil([&] { return cluster_->Read("access.log").find("\"cache\":\"COALESCED\"") != std::string::npos; },
                                  std::chrono::seconds(10), std::chrono::milliseconds(50)))
       << cluster_->Read("access.log").substr(0, 2000);
-  if (access(kPromtool, X_OK) == 0) {
-    const std::string path = cluster_->Path("proxy.prom");
-    std::ofstream(path) << metrics;
-    const std::string verdict =
-        testing::ShellOutput("timeout 30 " + std::string(kPromtool) + " check metrics < " + path + " 2>&1; echo \"exit=$?\"");
-    EXPECT_TRUE(verdict.ends_with("exit=0\n")) << verdict;
-  }
+  ExpectPromtoolPasses(metrics);
 }
 
 // Waiters released together: their origin requests overlap (with a

@@ -13,82 +13,49 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
-#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "test/support/cache_cluster.h"
 #include "test/support/http_client.h"
-#include "test/support/manifests.h"
 #include "test/support/process.h"
-#include "test/support/shell.h"
-#include "test/support/sluice_cluster.h"
 
 namespace sluice {
 namespace {
 
 using testing::Fetch;
+using testing::IsCacheHit;
 
-constexpr const char* kPromtool = "/usr/bin/promtool";
 constexpr uint64_t kDiskLimit = 1 << 20;
 
-class CacheDiskEndToEndTest : public ::testing::Test {
+class CacheDiskEndToEndTest : public testing::CacheClusterTest {
  protected:
   void SetUp() override {
     backend_port_ = testing::FreePort();
-    cluster_ = std::make_unique<testing::SluiceCluster>(testing::SluiceClusterOptions{
-        .name = "cache_disk", .access_log = "off", .extra_proxy_flags = {}});
-    cache_dir_ = cluster_->Path("cache");
+    cache_dir_ = testing::MakeTempDir("cache_disk_entries");
+    MakeCluster({.name = "cache_disk",
+                 .access_log = "off",
+                 .extra_proxy_flags = {"--cache-memory", "16M", "--cache-dir", cache_dir_, "--cache-disk-size", "1M"}});
     backend_ = cluster_->StartEchoBackend("origin", backend_port_);
     // The echo backend sends no freshness information: the route's
     // default TTL makes its 200s storable.
-    cluster_->WriteManifest(
-        "all.yaml", testing::DefaultIngressClass() + "---\n" +
-                        testing::ServiceAndSlice("origin", "cache", backend_port_) + "---\n" +
-                        testing::PrefixIngress("cached", "cache", "shop.local", "origin",
-                                               "sluice.io/cache: \"on\"\nsluice.io/cache-default-ttl: \"10m\"\n"));
-    cluster_->StartController();
-    StartProxy();
-  }
-
-  void TearDown() override {
-    if (HasFailure() && cluster_) std::cerr << cluster_->Logs();
-  }
-
-  void StartProxy() {
-    // The cluster's proxy with the disk tier: its flags, then ours.
-    proxy_ = cluster_->StartLogged(
-        {testing::RunfilePath("dataplane/main/sluice-proxy"), "--controller",
-         "127.0.0.1:" + std::to_string(cluster_->controller_port()), "--http-listen",
-         "127.0.0.1:" + std::to_string(cluster_->http_port()), "--admin-listen",
-         "127.0.0.1:" + std::to_string(cluster_->admin_port()), "--workers", "1", "--access-log", "off",
-         "--cache-memory", "16M", "--cache-dir", cache_dir_, "--cache-disk-size", "1M"},
-        "proxy.log");
-    ASSERT_TRUE(cluster_->WaitReady()) << cluster_->Read("proxy.log");
-    ASSERT_TRUE(testing::WaitUntil([&] { return Fetch(cluster_->http_port(), "shop.local", "/warm").status == 200; },
-                                   std::chrono::seconds(15), std::chrono::milliseconds(50)));
-  }
-  void KillAndRestartProxy() {
-    proxy_->Kill();
-    proxy_->Wait();
-    StartProxy();
+    ASSERT_NO_FATAL_FAILURE(
+        StartCluster({.origin_port = backend_port_,
+                      .host = "shop.local",
+                      .annotations = "sluice.io/cache: \"on\"\nsluice.io/cache-default-ttl: \"10m\"\n",
+                      .probe_path = "/warm",
+                      .probe_status = 200}));
   }
 
   uint64_t OriginSaw(const std::string& path) {
     return std::strtoull(Fetch(backend_port_, "origin", "/control/count?path=" + path).body.c_str(), nullptr, 10);
   }
-  std::string Metrics() { return Fetch(cluster_->admin_port(), "127.0.0.1", "/metrics").body; }
-  double Sample(const std::string& series) {
-    const std::string text = Metrics();
-    size_t at = text.find("\n" + series + " ");
-    if (at == std::string::npos) return -1;
-    return std::strtod(text.c_str() + at + series.size() + 2, nullptr);
-  }
   // Until the writer thread has written `n` entries in this process
   // (StartProxy's /warm is one: the echo backend answers 200 there too).
   bool WaitForWrites(double n) {
-    return testing::WaitUntil([&] { return Sample("sluice_cache_disk_writes_total") >= n; }, std::chrono::seconds(10),
-                              std::chrono::milliseconds(20));
+    return testing::WaitUntil([&] { return ProxySample("sluice_cache_disk_writes_total") >= n; },
+                              std::chrono::seconds(10), std::chrono::milliseconds(20));
   }
   std::vector<std::string> EntryFiles() const {
     std::vector<std::string> files;
@@ -108,35 +75,29 @@ class CacheDiskEndToEndTest : public ::testing::Test {
     }
     return n;
   }
-  static bool IsHit(const testing::Response& response) {
-    return response.Header("cache-status").find("hit") != std::string::npos;
-  }
-
   int backend_port_ = 0;
   std::string cache_dir_;
-  std::unique_ptr<testing::SluiceCluster> cluster_;
   std::unique_ptr<testing::Process> backend_;
-  std::unique_ptr<testing::Process> proxy_;
 };
 
 TEST_F(CacheDiskEndToEndTest, EntriesAreServedFromDiskAfterARestart) {
   const int port = cluster_->http_port();
   ASSERT_EQ(Fetch(port, "shop.local", "/bytes/200000").status, 200);
   ASSERT_EQ(Fetch(port, "shop.local", "/bytes/1000").status, 200);
-  ASSERT_TRUE(IsHit(Fetch(port, "shop.local", "/bytes/1000")));  // from memory
-  ASSERT_TRUE(WaitForWrites(3)) << Metrics();
+  ASSERT_TRUE(IsCacheHit(Fetch(port, "shop.local", "/bytes/1000")));  // from memory
+  ASSERT_TRUE(WaitForWrites(3)) << ProxyMetrics();
   EXPECT_EQ(OriginSaw("/bytes/200000"), 1u);
 
-  KillAndRestartProxy();
+  ASSERT_NO_FATAL_FAILURE(KillAndRestartProxy());
   // The new process has nothing in memory: the hits come from disk.
   testing::Response big = Fetch(port, "shop.local", "/bytes/200000");
   EXPECT_EQ(big.status, 200);
   EXPECT_EQ(big.body, std::string(200000, 'x'));
-  EXPECT_TRUE(IsHit(big)) << big.Header("cache-status");
+  EXPECT_TRUE(IsCacheHit(big)) << big.Header("cache-status");
   EXPECT_FALSE(big.Header("age").empty());
   EXPECT_EQ(big.Header("x-backend"), "origin");  // the stored fields
   testing::Response small = Fetch(port, "shop.local", "/bytes/1000");
-  EXPECT_TRUE(IsHit(small));
+  EXPECT_TRUE(IsCacheHit(small));
   EXPECT_EQ(small.body.size(), 1000u);
   // Range and HEAD from the disk entry.
   testing::Response range = Fetch(port, "shop.local", "/bytes/200000", "Range: bytes=199990-\r\n");
@@ -145,17 +106,11 @@ TEST_F(CacheDiskEndToEndTest, EntriesAreServedFromDiskAfterARestart) {
   EXPECT_EQ(range.body, std::string(10, 'x'));
   EXPECT_EQ(OriginSaw("/bytes/200000"), 1u);  // the origin was not asked again
   EXPECT_EQ(OriginSaw("/bytes/1000"), 1u);
-  EXPECT_GE(Sample("sluice_cache_disk_hits_total"), 3);
-  EXPECT_EQ(Sample("sluice_cache_disk_scan_done"), 1);
-  EXPECT_EQ(Sample("sluice_cache_disk_bytes"), static_cast<double>(EntryBytes()));
+  EXPECT_GE(ProxySample("sluice_cache_disk_hits_total"), 3);
+  EXPECT_EQ(ProxySample("sluice_cache_disk_scan_done"), 1);
+  EXPECT_EQ(ProxySample("sluice_cache_disk_bytes"), static_cast<double>(EntryBytes()));
 
-  if (access(kPromtool, X_OK) == 0) {
-    const std::string path = cluster_->Path("proxy.prom");
-    std::ofstream(path) << Metrics();
-    const std::string verdict =
-        testing::ShellOutput("timeout 30 " + std::string(kPromtool) + " check metrics < " + path + " 2>&1; echo \"exit=$?\"");
-    EXPECT_TRUE(verdict.ends_with("exit=0\n")) << verdict;
-  }
+  ExpectPromtoolPasses(ProxyMetrics());
 }
 
 TEST_F(CacheDiskEndToEndTest, PurgeRemovesTheDiskEntry) {
@@ -170,9 +125,9 @@ TEST_F(CacheDiskEndToEndTest, PurgeRemovesTheDiskEntry) {
   EXPECT_EQ(admin.ReadResponse().status, 200);
   EXPECT_TRUE(testing::WaitUntil([&] { return EntryFiles().size() == 2u; }, std::chrono::seconds(5),
                                  std::chrono::milliseconds(20)));
-  KillAndRestartProxy();
-  EXPECT_FALSE(IsHit(Fetch(port, "shop.local", "/bytes/3000")));  // purged: from the origin
-  EXPECT_TRUE(IsHit(Fetch(port, "shop.local", "/bytes/3001")));   // not purged: from disk
+  ASSERT_NO_FATAL_FAILURE(KillAndRestartProxy());
+  EXPECT_FALSE(IsCacheHit(Fetch(port, "shop.local", "/bytes/3000")));  // purged: from the origin
+  EXPECT_TRUE(IsCacheHit(Fetch(port, "shop.local", "/bytes/3001")));   // not purged: from disk
   EXPECT_EQ(OriginSaw("/bytes/3000"), 2u);
   EXPECT_EQ(OriginSaw("/bytes/3001"), 1u);
 }
@@ -181,8 +136,7 @@ TEST_F(CacheDiskEndToEndTest, CorruptFilesAreIgnored) {
   const int port = cluster_->http_port();
   ASSERT_EQ(Fetch(port, "shop.local", "/bytes/4000").status, 200);
   ASSERT_TRUE(WaitForWrites(2));
-  proxy_->Kill();
-  proxy_->Wait();
+  KillProxy();
   std::vector<std::string> files = EntryFiles();
   ASSERT_EQ(files.size(), 2u);  // /warm and /bytes/4000
   for (const std::string& file : files) {
@@ -191,15 +145,15 @@ TEST_F(CacheDiskEndToEndTest, CorruptFilesAreIgnored) {
     f.seekp(150);
     f.put('#');
   }
-  StartProxy();
+  ASSERT_NO_FATAL_FAILURE(StartProxy());
   testing::Response response = Fetch(port, "shop.local", "/bytes/4000");
   EXPECT_EQ(response.status, 200);
   EXPECT_EQ(response.body, std::string(4000, 'x'));
-  EXPECT_FALSE(IsHit(response));
+  EXPECT_FALSE(IsCacheHit(response));
   EXPECT_EQ(OriginSaw("/bytes/4000"), 2u);
-  EXPECT_EQ(Sample("sluice_cache_disk_corrupt_total"), 2);
+  EXPECT_EQ(ProxySample("sluice_cache_disk_corrupt_total"), 2);
   EXPECT_TRUE(WaitForWrites(2));  // written again: /warm and /bytes/4000
-  EXPECT_EQ(Sample("sluice_cache_disk_objects"), 2);
+  EXPECT_EQ(ProxySample("sluice_cache_disk_objects"), 2);
 }
 
 TEST_F(CacheDiskEndToEndTest, SizeLimitHolds) {
@@ -208,16 +162,17 @@ TEST_F(CacheDiskEndToEndTest, SizeLimitHolds) {
   for (int i = 0; i < 20; ++i) {
     ASSERT_EQ(Fetch(port, "shop.local", "/bytes/" + std::to_string(100000 + i)).status, 200);
     ASSERT_TRUE(WaitForWrites(i + 2));
-    EXPECT_LE(Sample("sluice_cache_disk_bytes"), static_cast<double>(kDiskLimit));
+    EXPECT_LE(ProxySample("sluice_cache_disk_bytes"), static_cast<double>(kDiskLimit));
   }
-  EXPECT_GE(Sample("sluice_cache_disk_evictions_total"), 9);
-  EXPECT_TRUE(testing::WaitUntil([&] { return EntryBytes() == static_cast<uint64_t>(Sample("sluice_cache_disk_bytes")); },
-                                 std::chrono::seconds(5), std::chrono::milliseconds(20)));
+  EXPECT_GE(ProxySample("sluice_cache_disk_evictions_total"), 9);
+  EXPECT_TRUE(testing::WaitUntil(
+      [&] { return EntryBytes() == static_cast<uint64_t>(ProxySample("sluice_cache_disk_bytes")); },
+      std::chrono::seconds(5), std::chrono::milliseconds(20)));
   EXPECT_LE(EntryBytes(), kDiskLimit);
   // The newest are kept, and survive a restart.
-  KillAndRestartProxy();
-  EXPECT_TRUE(IsHit(Fetch(port, "shop.local", "/bytes/100019")));
-  EXPECT_FALSE(IsHit(Fetch(port, "shop.local", "/bytes/100000")));
+  ASSERT_NO_FATAL_FAILURE(KillAndRestartProxy());
+  EXPECT_TRUE(IsCacheHit(Fetch(port, "shop.local", "/bytes/100019")));
+  EXPECT_FALSE(IsCacheHit(Fetch(port, "shop.local", "/bytes/100000")));
 }
 
 }  // namespace

@@ -5,16 +5,15 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "test/support/cache_cluster.h"
 #include "test/support/fake_upstream.h"
 #include "test/support/http_client.h"
 #include "test/support/manifests.h"
 #include "test/support/process.h"
-#include "test/support/sluice_cluster.h"
 
 namespace sluice {
 namespace {
@@ -35,7 +34,7 @@ std::string HeaderOf(const std::string& head, const std::string& name) {
 // What the origin answers, by path.
 FakeUpstream::Reply Origin(const FakeUpstream::Request& request) {
   const std::string& head = request.head;
-  const std::string target = head.substr(head.find(' ') + 1, head.find(' ', head.find(' ') + 1) - head.find(' ') - 1);
+  const std::string target = request.target();
   if (head.rfind("POST ", 0) == 0) return {"HTTP/1.1 204 No Content\r\n\r\n"};
   if (target == "/fresh" || target == "/nocache-path") {
     return {FakeUpstream::OkResponse("fresh body", "Cache-Control: max-age=60\r\nContent-Type: text/plain\r\n")};
@@ -79,44 +78,28 @@ FakeUpstream::Reply Origin(const FakeUpstream::Request& request) {
   return {"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"};
 }
 
-class CacheEndToEndTest : public ::testing::Test {
+class CacheEndToEndTest : public testing::CacheClusterTest {
  protected:
   void SetUp() override {
     origin_ = std::make_unique<FakeUpstream>(Origin);
-    cluster_ = std::make_unique<testing::SluiceCluster>(testing::SluiceClusterOptions{
-        .name = "cache",
-        .workers = 2,
-        .access_log = "off",
-        .extra_proxy_flags = {"--cache-memory", "64M", "--cache-max-object-size", "1M"}});
+    MakeCluster({.name = "cache",
+                 .workers = 2,
+                 .access_log = "off",
+                 .extra_proxy_flags = {"--cache-memory", "64M", "--cache-max-object-size", "1M"}});
     // cache.local: cached. nocache.local: the same origin, no annotation.
-    cluster_->WriteManifest("all.yaml", testing::DefaultIngressClass() + "---\n" +
-                                            testing::ServiceAndSlice("origin", "cache", origin_->port()) + "---\n" +
-                                            testing::PrefixIngress("cached", "cache", "cache.local", "origin", "sluice.io/cache: \"on\"\n") + "---\n" +
-                                            testing::PrefixIngress("plain", "cache", "nocache.local", "origin"));
-    cluster_->Start();
-    ASSERT_TRUE(cluster_->WaitReady()) << cluster_->Logs();
-    ASSERT_TRUE(testing::WaitUntil([&] { return Fetch(cluster_->http_port(), "cache.local", "/ready").status == 404; },
-                                   std::chrono::seconds(15), std::chrono::milliseconds(50)))
-        << cluster_->Logs();
-  }
-
-  void TearDown() override {
-    if (HasFailure() && cluster_) std::cerr << cluster_->Logs();
+    ASSERT_NO_FATAL_FAILURE(
+        StartCluster({.origin_port = origin_->port(),
+                      .more_manifests = {testing::PrefixIngress("plain", "cache", "nocache.local", "origin")}}));
   }
 
   // Requests the origin got for "METHOD TARGET".
-  size_t OriginSaw(const std::string& method_and_target) const {
-    size_t n = 0;
-    for (const std::string& head : origin_->request_heads()) n += head.rfind(method_and_target + " ", 0) == 0;
-    return n;
-  }
+  size_t OriginSaw(const std::string& method_and_target) const { return origin_->requests_for(method_and_target); }
 
   testing::Response Get(const std::string& host, const std::string& path, const std::string& extra = "") {
     return Fetch(cluster_->http_port(), host, path, extra);
   }
 
   std::unique_ptr<FakeUpstream> origin_;
-  std::unique_ptr<testing::SluiceCluster> cluster_;
 };
 
 TEST_F(CacheEndToEndTest, FreshResponseIsServedFromTheCache) {
@@ -194,15 +177,6 @@ TEST_F(CacheEndToEndTest, UnsafeMethodInvalidates) {
   EXPECT_EQ(OriginSaw("GET /fresh"), 2u);
 }
 
-// The heads the origin got for "METHOD TARGET", in order.
-std::vector<std::string> HeadsFor(const FakeUpstream& origin, const std::string& method_and_target) {
-  std::vector<std::string> out;
-  for (const std::string& head : origin.request_heads()) {
-    if (head.rfind(method_and_target + " ", 0) == 0) out.push_back(head);
-  }
-  return out;
-}
-
 TEST_F(CacheEndToEndTest, RevalidationWith304UpdatesTheStoredHeaders) {
   testing::Response first = Get("cache.local", "/reval");
   ASSERT_EQ(first.status, 200);
@@ -215,7 +189,7 @@ TEST_F(CacheEndToEndTest, RevalidationWith304UpdatesTheStoredHeaders) {
   EXPECT_EQ(revalidated.Header("x-version"), "2");
   EXPECT_EQ(revalidated.Header("cache-status").rfind("sluice; fwd=stale; fwd-status=304", 0), 0u)
       << revalidated.Header("cache-status");
-  std::vector<std::string> heads = HeadsFor(*origin_, "GET /reval");
+  std::vector<std::string> heads = origin_->request_heads_for("GET /reval");
   ASSERT_EQ(heads.size(), 2u);
   EXPECT_EQ(HeaderOf(heads[0], "if-none-match"), "");
   EXPECT_EQ(HeaderOf(heads[1], "if-none-match"), "\"r1\"");
@@ -292,7 +266,7 @@ TEST_F(CacheEndToEndTest, RangeMissGoesToTheOriginUntouchedAndDoesNotFill) {
   // The documented choice: a Range (or conditional) miss is forwarded as
   // the client sent it; the next plain GET fills the cache.
   Get("cache.local", "/etag", "Range: bytes=0-1\r\n");
-  std::vector<std::string> heads = HeadsFor(*origin_, "GET /etag");
+  std::vector<std::string> heads = origin_->request_heads_for("GET /etag");
   ASSERT_EQ(heads.size(), 1u);
   EXPECT_EQ(HeaderOf(heads[0], "range"), "bytes=0-1");
   Get("cache.local", "/etag");
@@ -320,8 +294,8 @@ TEST_F(CacheEndToEndTest, StaleWhileRevalidateAnswersAtOnceAndRefreshesInTheBack
   ASSERT_TRUE(testing::WaitUntil([&] { return OriginSaw("GET /swr") == 2; }, std::chrono::seconds(10),
                                  std::chrono::milliseconds(20)));
   size_t conditional = 0;
-  for (const std::string& head : origin_->request_heads()) {
-    conditional += head.rfind("GET /swr ", 0) == 0 && HeaderOf(head, "if-none-match") == "\"s1\"";
+  for (const std::string& head : origin_->request_heads_for("GET /swr")) {
+    conditional += HeaderOf(head, "if-none-match") == "\"s1\"";
   }
   EXPECT_EQ(conditional, 1u);
   // ... and its 304 made the stored response fresh: plain hits from then on.

@@ -21,12 +21,10 @@
 #include <thread>
 #include <vector>
 
+#include "test/support/cache_cluster.h"
 #include "test/support/fake_upstream.h"
 #include "test/support/http_client.h"
-#include "test/support/manifests.h"
-#include "test/support/process.h"
 #include "test/support/observe.h"
-#include "test/support/sluice_cluster.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SLUICE_TEST_ASAN 1
@@ -64,42 +62,25 @@ std::string Body(int key) {
 std::string Path(int key) { return "/obj/" + std::to_string(key); }
 
 FakeUpstream::Reply Answer(const FakeUpstream::Request& request) {
-  const size_t start = request.head.find(' ') + 1;
-  const std::string target = request.head.substr(start, request.head.find(' ', start) - start);
+  const std::string target = request.target();
   if (target.rfind("/obj/", 0) != 0) return {"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"};
   return {FakeUpstream::OkResponse(Body(std::atoi(target.c_str() + 5)), "Cache-Control: max-age=600\r\n")};
 }
 
-class CacheMemoryEndToEndTest : public ::testing::Test {
+class CacheMemoryEndToEndTest : public testing::CacheClusterTest {
  protected:
   void SetUp() override {
     origin_ = std::make_unique<FakeUpstream>(Answer);
-    cluster_ = std::make_unique<testing::SluiceCluster>(testing::SluiceClusterOptions{
-        .name = "cache-memory",
-        .workers = 2,
-        .access_log = "off",
-        .extra_proxy_flags = {"--cache-memory", std::to_string(kLimit), "--cache-max-object-size",
-                              std::to_string(kMaxObject)}});
-    cluster_->WriteManifest("all.yaml", testing::DefaultIngressClass() + "---\n" +
-                                            testing::ServiceAndSlice("origin", "cache", origin_->port()) + "---\n" +
-                                            testing::PrefixIngress("cached", "cache", "cache.local", "origin",
-                                                                   "sluice.io/cache: \"true\"\n"));
-    cluster_->Start();
-    ASSERT_TRUE(cluster_->WaitReady()) << cluster_->Logs();
-    ASSERT_TRUE(testing::WaitUntil([&] { return Get("/ready").status == 404; }, std::chrono::seconds(15),
-                                   std::chrono::milliseconds(50)))
-        << cluster_->Logs();
+    MakeCluster({.name = "cache-memory",
+                 .workers = 2,
+                 .access_log = "off",
+                 .extra_proxy_flags = {"--cache-memory", std::to_string(kLimit), "--cache-max-object-size",
+                                       std::to_string(kMaxObject)}});
+    ASSERT_NO_FATAL_FAILURE(
+        StartCluster({.origin_port = origin_->port(), .annotations = "sluice.io/cache: \"true\"\n"}));
   }
-
-  void TearDown() override {
-    if (HasFailure() && cluster_) std::cerr << cluster_->Logs();
-  }
-
-  testing::Response Get(const std::string& path) { return testing::Fetch(cluster_->http_port(), "cache.local", path); }
-  std::string ProxyMetrics() { return testing::Fetch(cluster_->admin_port(), "127.0.0.1", "/metrics").body; }
 
   std::unique_ptr<FakeUpstream> origin_;
-  std::unique_ptr<testing::SluiceCluster> cluster_;
 };
 
 TEST_F(CacheMemoryEndToEndTest, AMixedSizeLoadNeverTakesTheCachePastItsLimit) {

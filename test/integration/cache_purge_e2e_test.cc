@@ -14,11 +14,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "test/support/cache_cluster.h"
 #include "test/support/fake_upstream.h"
 #include "test/support/http_client.h"
-#include "test/support/manifests.h"
 #include "test/support/process.h"
-#include "test/support/sluice_cluster.h"
 
 namespace sluice {
 namespace {
@@ -33,9 +32,7 @@ using testing::HttpConnection;
 class Origin {
  public:
   FakeUpstream::Reply operator()(const FakeUpstream::Request& request) {
-    const std::string& head = request.head;
-    const size_t sp = head.find(' ');
-    const std::string target = head.substr(sp + 1, head.find(' ', sp + 1) - sp - 1);
+    const std::string target = request.target();
     std::string extra = "Cache-Control: max-age=60\r\n";
     if (target.rfind("/p/", 0) == 0) extra += "Cache-Tag: product-" + target.substr(3) + ", catalog\r\n";
     if (target.rfind("/s/", 0) == 0) extra += "Surrogate-Key: static " + target.substr(3) + "\r\n";
@@ -43,20 +40,14 @@ class Origin {
   }
 };
 
-class CachePurgeEndToEndTest : public ::testing::Test {
+class CachePurgeEndToEndTest : public testing::CacheClusterTest {
  protected:
   void SetUp() override {
     origin_ = std::make_unique<FakeUpstream>(Origin());
-    cluster_ = std::make_unique<testing::SluiceCluster>(testing::SluiceClusterOptions{
-        .name = "cache_purge",
-        .node_id = "a",
-        .access_log = "off",
-        .extra_proxy_flags = {"--cache-memory", "16M"}});
-    cluster_->WriteManifest("all.yaml", testing::DefaultIngressClass() + "---\n" +
-                                            testing::ServiceAndSlice("origin", "cache", origin_->port()) + "---\n" +
-                                            testing::PrefixIngress("cached", "cache", "shop.local", "origin", "sluice.io/cache: \"on\"\n"));
-    cluster_->Start();
-    ASSERT_TRUE(cluster_->WaitReady()) << cluster_->Logs();
+    MakeCluster(
+        {.name = "cache_purge", .node_id = "a", .access_log = "off", .extra_proxy_flags = {"--cache-memory", "16M"}});
+    ASSERT_NO_FATAL_FAILURE(StartCluster(
+        {.origin_port = origin_->port(), .host = "shop.local", .probe_path = "/warm", .probe_status = 200}));
     // The second proxy, on its own ports, from the same controller.
     b_http_ = testing::FreePort();
     b_admin_ = testing::FreePort();
@@ -66,22 +57,18 @@ class CachePurgeEndToEndTest : public ::testing::Test {
          "127.0.0.1:" + std::to_string(b_http_), "--admin-listen", "127.0.0.1:" + std::to_string(b_admin_),
          "--workers", "1", "--node-id", "b", "--access-log", "off", "--cache-memory", "16M"},
         "proxy_b.log");
-    for (int port : {cluster_->http_port(), b_http_}) {
-      ASSERT_TRUE(testing::WaitUntil([&] { return Fetch(port, "shop.local", "/warm").status == 200; },
-                                     std::chrono::seconds(15), std::chrono::milliseconds(50)))
-          << cluster_->Logs() << cluster_->Read("proxy_b.log");
-    }
+    ASSERT_TRUE(testing::WaitUntil([&] { return Fetch(b_http_, "shop.local", "/warm").status == 200; },
+                                   std::chrono::seconds(15), std::chrono::milliseconds(50)))
+        << cluster_->Logs() << cluster_->Read("proxy_b.log");
   }
 
   void TearDown() override {
-    if (HasFailure() && cluster_) std::cerr << cluster_->Logs() << "--- proxy_b.log\n" << cluster_->Read("proxy_b.log");
+    if (HasFailure() && cluster_) std::cerr << "--- proxy_b.log\n" << cluster_->Read("proxy_b.log");
+    proxy_b_.reset();
+    CacheClusterTest::TearDown();
   }
 
-  size_t OriginSaw(const std::string& target) const {
-    size_t n = 0;
-    for (const std::string& head : origin_->request_heads()) n += head.rfind("GET " + target + " ", 0) == 0;
-    return n;
-  }
+  size_t OriginSaw(const std::string& target) const { return origin_->requests_for("GET " + target); }
 
   // GET through the proxy on `port` twice: the second is a hit.
   void Fill(int port, const std::string& path) {
@@ -89,9 +76,7 @@ class CachePurgeEndToEndTest : public ::testing::Test {
     testing::Response hit = Fetch(port, "shop.local", path);
     ASSERT_NE(hit.Header("cache-status").find("hit"), std::string::npos) << path << ": " << hit.Header("cache-status");
   }
-  bool IsHit(int port, const std::string& path) {
-    return Fetch(port, "shop.local", path).Header("cache-status").find("hit") != std::string::npos;
-  }
+  bool IsHit(int port, const std::string& path) { return testing::IsCacheHit(Fetch(port, "shop.local", path)); }
 
   // POST `target` with `body` to an admin port.
   testing::Response Post(int port, const std::string& target, const std::string& body = "") {
@@ -102,7 +87,6 @@ class CachePurgeEndToEndTest : public ::testing::Test {
   }
 
   std::unique_ptr<FakeUpstream> origin_;
-  std::unique_ptr<testing::SluiceCluster> cluster_;
   std::unique_ptr<testing::Process> proxy_b_;
   int b_http_ = 0, b_admin_ = 0;
 };

@@ -5,16 +5,13 @@
 // histogram's buckets and _count match the requests sent.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
-#include <cstdlib>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "test/support/http_client.h"
 #include "test/support/manifests.h"
+#include "test/support/observe.h"
 #include "test/support/process.h"
 #include "test/support/shell.h"
 #include "test/support/sluice_cluster.h"
@@ -22,9 +19,8 @@
 namespace sluice {
 namespace {
 
+using testing::MetricSample;
 using testing::Response;
-
-constexpr const char* kPromtool = "/usr/bin/promtool";
 
 // fast.local: the echo backend; slow.local/slow/ too (the test asks for
 // /slow/MS there). Both in namespace "metrics".
@@ -70,31 +66,14 @@ class MetricsEndToEndTest : public ::testing::Test {
     return testing::Fetch(cluster_->controller_admin_port(), "127.0.0.1", "/metrics").body;
   }
 
-  // The value of the sample line that starts with `series` ("name{...}"),
-  // or -1.
-  static double Sample(const std::string& text, const std::string& series) {
-    size_t at = text.find("\n" + series + " ");
-    if (at == std::string::npos) return -1;
-    return std::strtod(text.c_str() + at + series.size() + 2, nullptr);
-  }
-
-  // promtool's verdict on `text`: "" when it passes, else what it said.
-  std::string Promtool(const std::string& text, const std::string& file) {
-    std::string path = cluster_->Path(file);
-    std::ofstream(path) << text;
-    std::string output = testing::ShellOutput("timeout 30 " + std::string(kPromtool) + " check metrics < " + path +
-                                              " 2>&1; echo \"exit=$?\"");
-    return output.ends_with("exit=0\n") ? "" : output;
-  }
-
   std::unique_ptr<testing::SluiceCluster> cluster_;
   int backend_port_ = 0;
   std::unique_ptr<testing::Process> backend_;
 };
 
 TEST_F(MetricsEndToEndTest, BothEndpointsPassPromtoolAfterTraffic) {
-  if (access(kPromtool, X_OK) != 0) {
-    GTEST_SKIP() << kPromtool << " is not installed (Debian package prometheus; scripts/install-deps.sh installs it)";
+  if (!testing::PromtoolInstalled()) {
+    GTEST_SKIP() << testing::kPromtool << " is not installed (Debian package prometheus; scripts/install-deps.sh installs it)";
   }
   for (int i = 0; i < 5; ++i) EXPECT_EQ(Get("fast.local", "/anything").status, 200);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(Get("fast.local", "/status/503").status, 503);
@@ -112,46 +91,46 @@ TEST_F(MetricsEndToEndTest, BothEndpointsPassPromtoolAfterTraffic) {
   ASSERT_TRUE(testing::WaitUntil(
       [&] {
         proxy = ProxyMetrics();
-        return Sample(proxy, "sluice_route_requests_total{" + route + ",code_class=\"5xx\"}") == 3 &&
-               Sample(proxy, "sluice_tls_handshake_failures_by_reason_total{reason=\"http_request\"}") >= 1;
+        return MetricSample(proxy, "sluice_route_requests_total{" + route + ",code_class=\"5xx\"}") == 3 &&
+               MetricSample(proxy, "sluice_tls_handshake_failures_by_reason_total{reason=\"http_request\"}") >= 1;
       },
       std::chrono::seconds(10), std::chrono::milliseconds(50)))
       << proxy;
-  EXPECT_GE(Sample(proxy, "sluice_route_requests_total{" + route + ",code_class=\"2xx\"}"), 6) << proxy;
-  EXPECT_EQ(Sample(proxy, "sluice_route_requests_total{" + route + ",code_class=\"4xx\"}"), 1) << proxy;
-  EXPECT_EQ(Sample(proxy, "sluice_cluster_requests_total{cluster=\"metrics/echo:80\",code_class=\"5xx\"}"), 3)
+  EXPECT_GE(MetricSample(proxy, "sluice_route_requests_total{" + route + ",code_class=\"2xx\"}"), 6) << proxy;
+  EXPECT_EQ(MetricSample(proxy, "sluice_route_requests_total{" + route + ",code_class=\"4xx\"}"), 1) << proxy;
+  EXPECT_EQ(MetricSample(proxy, "sluice_cluster_requests_total{cluster=\"metrics/echo:80\",code_class=\"5xx\"}"), 3)
       << proxy;
-  EXPECT_GT(Sample(proxy, "sluice_route_response_bytes_total{" + route + "}"), 0);
-  EXPECT_EQ(Sample(proxy, "sluice_tls_handshakes_by_version_total{version=\"TLSv1.3\"}"), 1) << proxy;
+  EXPECT_GT(MetricSample(proxy, "sluice_route_response_bytes_total{" + route + "}"), 0);
+  EXPECT_EQ(MetricSample(proxy, "sluice_tls_handshakes_by_version_total{version=\"TLSv1.3\"}"), 1) << proxy;
   EXPECT_EQ(proxy.find("nowhere.local"), std::string::npos);  // request hosts never become labels
   EXPECT_EQ(proxy.find("/status/503"), std::string::npos);    // nor request paths
-  EXPECT_EQ(Sample(proxy, "sluice_config_workers_behind"), 0);
+  EXPECT_EQ(MetricSample(proxy, "sluice_config_workers_behind"), 0);
   EXPECT_NE(proxy.find("\nsluice_config_info{version=\""), std::string::npos);
-  EXPECT_GE(Sample(proxy, "sluice_config_apply_duration_seconds_count"), 1);
-  EXPECT_EQ(Sample(proxy, "sluice_streams_active"), 0);
-  EXPECT_EQ(Promtool(proxy, "proxy.prom"), "");
+  EXPECT_GE(MetricSample(proxy, "sluice_config_apply_duration_seconds_count"), 1);
+  EXPECT_EQ(MetricSample(proxy, "sluice_streams_active"), 0);
+  EXPECT_EQ(testing::PromtoolVerdict(proxy, cluster_->Path("proxy.prom")), "");
 
   std::string controller;
   ASSERT_TRUE(testing::WaitUntil(
       [&] {
         controller = ControllerMetrics();
-        return Sample(controller, "sluice_controller_proxies_up_to_date") == 1;
+        return MetricSample(controller, "sluice_controller_proxies_up_to_date") == 1;
       },
       std::chrono::seconds(10), std::chrono::milliseconds(50)))
       << controller;
-  EXPECT_EQ(Sample(controller, "sluice_controller_proxies_connected"), 1);
-  EXPECT_EQ(Sample(controller, "sluice_controller_leader"), 1);  // --manifests mode: no election, it acts
-  EXPECT_GE(Sample(controller, "sluice_controller_translate_duration_seconds_count{kind=\"manifests\"}"), 1)
+  EXPECT_EQ(MetricSample(controller, "sluice_controller_proxies_connected"), 1);
+  EXPECT_EQ(MetricSample(controller, "sluice_controller_leader"), 1);  // --manifests mode: no election, it acts
+  EXPECT_GE(MetricSample(controller, "sluice_controller_translate_duration_seconds_count{kind=\"manifests\"}"), 1)
       << controller;
-  EXPECT_GE(Sample(controller, "sluice_controller_push_answers_total{result=\"ack\"}"), 1) << controller;
-  EXPECT_GE(Sample(controller, "sluice_controller_push_duration_seconds_count"), 1);
+  EXPECT_GE(MetricSample(controller, "sluice_controller_push_answers_total{result=\"ack\"}"), 1) << controller;
+  EXPECT_GE(MetricSample(controller, "sluice_controller_push_duration_seconds_count"), 1);
   // The version the proxy serves is the one the controller publishes.
   size_t at = controller.find("\nsluice_controller_config_info{version=\"");
   ASSERT_NE(at, std::string::npos) << controller;
   std::string version = controller.substr(at + 40, controller.find('"', at + 40) - at - 40);
   EXPECT_NE(proxy.find("\nsluice_config_info{version=\"" + version + "\"} 1\n"), std::string::npos)
       << version << "\n" << proxy;
-  EXPECT_EQ(Promtool(controller, "controller.prom"), "");
+  EXPECT_EQ(testing::PromtoolVerdict(controller, cluster_->Path("controller.prom")), "");
 }
 
 TEST_F(MetricsEndToEndTest, LatencyHistogramBucketsAndCountMatchTheRequestsSent) {
@@ -167,38 +146,38 @@ TEST_F(MetricsEndToEndTest, LatencyHistogramBucketsAndCountMatchTheRequestsSent)
   ASSERT_TRUE(testing::WaitUntil(
       [&] {
         text = ProxyMetrics();
-        return Sample(text, name + "_count{" + slow + "}") == kSlow;
+        return MetricSample(text, name + "_count{" + slow + "}") == kSlow;
       },
       std::chrono::seconds(10), std::chrono::milliseconds(50)))
       << text;
   // Every slow request took at least 40 ms: none below the 25 ms bucket,
   // all of them in +Inf and (on any sane machine) below 10 s.
-  EXPECT_EQ(Sample(text, name + "_bucket{" + slow + ",le=\"0.001\"}"), 0) << text;
-  EXPECT_EQ(Sample(text, name + "_bucket{" + slow + ",le=\"0.025\"}"), 0) << text;
-  EXPECT_EQ(Sample(text, name + "_bucket{" + slow + ",le=\"+Inf\"}"), kSlow);
-  EXPECT_EQ(Sample(text, name + "_bucket{" + slow + ",le=\"10\"}"), kSlow);
-  EXPECT_GE(Sample(text, name + "_sum{" + slow + "}"), kSlow * 0.040);
+  EXPECT_EQ(MetricSample(text, name + "_bucket{" + slow + ",le=\"0.001\"}"), 0) << text;
+  EXPECT_EQ(MetricSample(text, name + "_bucket{" + slow + ",le=\"0.025\"}"), 0) << text;
+  EXPECT_EQ(MetricSample(text, name + "_bucket{" + slow + ",le=\"+Inf\"}"), kSlow);
+  EXPECT_EQ(MetricSample(text, name + "_bucket{" + slow + ",le=\"10\"}"), kSlow);
+  EXPECT_GE(MetricSample(text, name + "_sum{" + slow + "}"), kSlow * 0.040);
   // The upstream histogram saw them too (the backend's 40 ms are its).
-  EXPECT_EQ(Sample(text, "sluice_route_upstream_duration_seconds_count{" + slow + "}"), kSlow);
-  EXPECT_EQ(Sample(text, "sluice_route_upstream_duration_seconds_bucket{" + slow + ",le=\"0.025\"}"), 0);
+  EXPECT_EQ(MetricSample(text, "sluice_route_upstream_duration_seconds_count{" + slow + "}"), kSlow);
+  EXPECT_EQ(MetricSample(text, "sluice_route_upstream_duration_seconds_bucket{" + slow + ",le=\"0.025\"}"), 0);
 
   // The fast route: the readiness probe's requests and ours; buckets are
   // cumulative and end at _count.
   const std::string fast = "namespace=\"metrics\",ingress=\"fast\",host=\"fast.local\",path=\"/\"";
-  double count = Sample(text, name + "_count{" + fast + "}");
-  double ok = Sample(text, "sluice_route_requests_total{" + fast + ",code_class=\"2xx\"}");
+  double count = MetricSample(text, name + "_count{" + fast + "}");
+  double ok = MetricSample(text, "sluice_route_requests_total{" + fast + ",code_class=\"2xx\"}");
   EXPECT_GE(count, kFast);
   EXPECT_EQ(count, ok);  // every request was a 200
   double previous = 0;
   for (const char* le : {"0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5",
                          "10", "+Inf"}) {
-    double bucket = Sample(text, name + "_bucket{" + fast + ",le=\"" + le + "\"}");
+    double bucket = MetricSample(text, name + "_bucket{" + fast + ",le=\"" + le + "\"}");
     EXPECT_GE(bucket, previous) << le;
     previous = bucket;
   }
   EXPECT_EQ(previous, count);
   // Per cluster: both routes go to the same Service.
-  double cluster_count = Sample(text, "sluice_cluster_request_duration_seconds_count{cluster=\"metrics/echo:80\"}");
+  double cluster_count = MetricSample(text, "sluice_cluster_request_duration_seconds_count{cluster=\"metrics/echo:80\"}");
   EXPECT_EQ(cluster_count, count + kSlow) << text;
 }
 

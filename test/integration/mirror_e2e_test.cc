@@ -13,6 +13,7 @@
 #include "test/support/fake_upstream.h"
 #include "test/support/http_client.h"
 #include "test/support/manifests.h"
+#include "test/support/observe.h"
 #include "test/support/process.h"
 #include "test/support/sluice_cluster.h"
 
@@ -61,11 +62,9 @@ class MirrorEndToEndTest : public ::testing::Test {
     return conn.ReadResponse();
   }
 
-  long Metric(const std::string& name) {
-    Response metrics = testing::Fetch(cluster_.admin_port(), "127.0.0.1", "/metrics");
-    size_t at = metrics.body.find("\n" + name + " ");
-    if (at == std::string::npos) return -1;
-    return std::strtol(metrics.body.c_str() + at + name.size() + 2, nullptr, 10);
+  long Metric(const std::string& series) {
+    return static_cast<long>(
+        testing::MetricSample(testing::Fetch(cluster_.admin_port(), "127.0.0.1", "/metrics").body, series));
   }
 
   FakeUpstream mirror_{FakeUpstream::Always(FakeUpstream::OkResponse("mirror"))};

@@ -25,6 +25,7 @@
 #include "test/support/certificate.h"
 #include "test/support/http_client.h"
 #include "test/support/manifests.h"
+#include "test/support/observe.h"
 #include "test/support/process.h"
 #include "test/support/proxy_header.h"
 #include "test/support/shell.h"
@@ -266,30 +267,11 @@ class PassthroughEndToEndTest : public ::testing::Test {
     return HandshakeSubject(cluster_->https_port(), sni, Prefix(), 0, 1 << 20);
   }
 
-  bool Logged(const std::vector<std::string>& parts) {
-    return testing::WaitUntil(
-        [&] {
-          std::string log = cluster_->Read("access.log");
-          size_t start = 0;
-          while (start < log.size()) {
-            size_t end = log.find('\n', start);
-            if (end == std::string::npos) end = log.size();
-            std::string line = log.substr(start, end - start);
-            bool all = true;
-            for (const std::string& part : parts) all = all && line.find(part) != std::string::npos;
-            if (all) return true;
-            start = end + 1;
-          }
-          return false;
-        },
-        std::chrono::seconds(10), std::chrono::milliseconds(50));
-  }
+  bool Logged(const std::vector<std::string>& parts) { return cluster_->WaitForLine("access.log", parts); }
 
-  long Metric(const std::string& name) {
-    testing::Response metrics = testing::Fetch(cluster_->admin_port(), "127.0.0.1", "/metrics");
-    size_t at = metrics.body.find("\n" + name + " ");
-    if (at == std::string::npos) return -1;
-    return std::strtol(metrics.body.c_str() + at + name.size() + 2, nullptr, 10);
+  long Metric(const std::string& series) {
+    return static_cast<long>(
+        testing::MetricSample(testing::Fetch(cluster_->admin_port(), "127.0.0.1", "/metrics").body, series));
   }
 
   bool proxy_protocol_ = false;

@@ -11,6 +11,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
+#include <utility>
 
 namespace sluice::testing {
 namespace {
@@ -50,6 +51,11 @@ void SendAll(int fd, std::string_view data) {
 std::string FakeUpstream::OkResponse(std::string_view body, std::string_view extra_headers) {
   return "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + std::string(extra_headers) +
          "\r\n" + std::string(body);
+}
+
+std::string FakeUpstream::TargetOf(std::string_view head) {
+  const size_t start = head.find(' ') + 1;
+  return std::string(head.substr(start, head.find(' ', start) - start));
 }
 
 FakeUpstream::Script FakeUpstream::Always(std::string bytes, bool close) {
@@ -212,6 +218,18 @@ size_t FakeUpstream::request_count() const {
 std::vector<std::string> FakeUpstream::request_heads() const {
   std::lock_guard<std::mutex> lock(mu_);
   return heads_;
+}
+
+std::vector<std::string> FakeUpstream::request_heads_for(const std::string& method_and_target) const {
+  std::vector<std::string> out;
+  for (std::string& head : request_heads()) {
+    if (head.rfind(method_and_target + " ", 0) == 0) out.push_back(std::move(head));
+  }
+  return out;
+}
+
+size_t FakeUpstream::requests_for(const std::string& method_and_target) const {
+  return request_heads_for(method_and_target).size();
 }
 
 std::string FakeUpstream::received(size_t connection) const {

@@ -26,6 +26,8 @@ class FakeUpstream {
     size_t connection = 0;  // connection index, in accept order
     size_t index = 0;       // request index on that connection
     std::string head;       // the request head, final CRLFCRLF included
+    // The request target: "/x?y" of "GET /x?y HTTP/1.1".
+    std::string target() const { return TargetOf(head); }
   };
   struct Reply {
     std::string bytes;   // sent as is; empty: say nothing
@@ -40,6 +42,9 @@ class FakeUpstream {
     std::function<Reply()> then;
   };
   using Script = std::function<Reply(const Request&)>;
+
+  // The request target of a raw request head ("/x?y" of "GET /x?y HTTP/1.1...").
+  static std::string TargetOf(std::string_view head);
 
   // Canned scripts.
   // A complete 200 response with `body` and extra header lines ("A: b\r\n").
@@ -58,6 +63,10 @@ class FakeUpstream {
   size_t connection_count() const;
   size_t request_count() const;  // request heads seen, all connections
   std::vector<std::string> request_heads() const;
+  // The heads, in order, whose request line starts with `method_and_target`
+  // ("GET /x": the target exactly, not one it is a prefix of), and their count.
+  std::vector<std::string> request_heads_for(const std::string& method_and_target) const;
+  size_t requests_for(const std::string& method_and_target) const;
   std::string received(size_t connection) const;  // "" when there is no such connection
   std::string all_received() const;                // every connection's bytes, in accept order
   bool peer_closed(size_t connection) const;       // the proxy closed (EOF or reset)

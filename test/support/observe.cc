@@ -1,7 +1,11 @@
 #include "test/support/observe.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fstream>
+
+#include "test/support/shell.h"
 
 namespace sluice::testing {
 
@@ -12,6 +16,15 @@ double MetricSample(const std::string& text, const std::string& series) {
     if (at == 0 || text[at - 1] == '\n') return std::strtod(text.c_str() + at + needle.size(), nullptr);
   }
   return -1;
+}
+
+bool PromtoolInstalled() { return access(kPromtool, X_OK) == 0; }
+
+std::string PromtoolVerdict(const std::string& text, const std::string& path) {
+  std::ofstream(path) << text;
+  const std::string output =
+      ShellOutput("timeout 30 " + std::string(kPromtool) + " check metrics < " + path + " 2>&1; echo \"exit=$?\"");
+  return output.ends_with("exit=0\n") ? "" : output;
 }
 
 long RssKib(pid_t pid) {

@@ -66,6 +66,26 @@ bool SluiceCluster::WaitReady(std::chrono::milliseconds limit) const {
 
 std::string SluiceCluster::Read(const std::string& file) const { return ReadFile(Path(file)); }
 
+bool SluiceCluster::WaitForLine(const std::string& file, const std::vector<std::string>& parts,
+                                std::chrono::milliseconds limit) const {
+  return WaitUntil(
+      [&] {
+        const std::string log = Read(file);
+        size_t start = 0;
+        while (start < log.size()) {
+          size_t end = log.find('\n', start);
+          if (end == std::string::npos) end = log.size();
+          const std::string line = log.substr(start, end - start);
+          bool all = true;
+          for (const std::string& part : parts) all = all && line.find(part) != std::string::npos;
+          if (all) return true;
+          start = end + 1;
+        }
+        return false;
+      },
+      limit, std::chrono::milliseconds(50));
+}
+
 std::string SluiceCluster::Logs() const {
   return "--- controller.log\n" + Read("controller.log") + "--- proxy.log\n" + Read("proxy.log");
 }

@@ -65,6 +65,10 @@ class SluiceCluster {
 
   // A file of `dir()` (a log), empty when missing.
   std::string Read(const std::string& file) const;
+  // Polls `file` of `dir()` (a log written every so often) until one of its
+  // lines has every one of `parts` (true) or `limit` passes (false).
+  bool WaitForLine(const std::string& file, const std::vector<std::string>& parts,
+                   std::chrono::milliseconds limit = std::chrono::seconds(10)) const;
   // The controller's and the proxy's logs, labelled, for failure messages.
   std::string Logs() const;
 

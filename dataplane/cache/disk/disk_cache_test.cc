@@ -10,18 +10,10 @@
 #include <fstream>
 
 #include "dataplane/cache/disk/entry_format.h"
+#include "dataplane/cache/store/test_object.h"
 
 namespace sluice::cache::disk {
 namespace {
-
-std::shared_ptr<CachedObject> Object(std::string key, size_t body_bytes, char fill = 'x') {
-  auto o = std::make_shared<CachedObject>();
-  o->key = std::move(key);
-  o->headers.Add("content-type", "text/plain");
-  o->body = std::make_shared<const std::string>(body_bytes, fill);
-  o->freshness.lifetime = 60;
-  return o;
-}
 
 class DiskCacheTest : public ::testing::Test {
  protected:
@@ -78,8 +70,8 @@ TEST_F(DiskCacheTest, WritesThroughTheStoreAndRemovesWithIt) {
   store_options.shards = 1;
   Store store(store_options);
   store.set_lower_tier(disk.get());
-  ASSERT_TRUE(store.Insert(Object("http://a/x", 5000, 'a')));
-  ASSERT_TRUE(store.Insert(Object("http://a/y", 10, 'b')));
+  ASSERT_TRUE(store.Insert(TestObject("http://a/x", 5000, 'a')));
+  ASSERT_TRUE(store.Insert(TestObject("http://a/y", 10, 'b')));
   disk->Flush();
   EXPECT_EQ(Files(), 2u);
   EXPECT_EQ(disk->stats().writes, 2u);
@@ -106,7 +98,7 @@ TEST_F(DiskCacheTest, WritesThroughTheStoreAndRemovesWithIt) {
 TEST_F(DiskCacheTest, EntriesSurviveARestart) {
   {
     std::unique_ptr<DiskCache> disk = OpenCache();
-    for (int i = 0; i < 50; ++i) disk->Published(Object("http://a/" + std::to_string(i), 100 + i));
+    for (int i = 0; i < 50; ++i) disk->Published(TestObject("http://a/" + std::to_string(i), 100 + i));
     disk->Flush();
   }
   std::unique_ptr<DiskCache> disk = OpenCache();
@@ -127,9 +119,9 @@ TEST_F(DiskCacheTest, CorruptFilesAreSkippedAndRemoved) {
   std::string truncated, flipped;
   {
     std::unique_ptr<DiskCache> disk = OpenCache();
-    disk->Published(Object("http://a/good", 1000));
-    disk->Published(Object("http://a/truncated", 1000));
-    disk->Published(Object("http://a/flipped", 1000));
+    disk->Published(TestObject("http://a/good", 1000));
+    disk->Published(TestObject("http://a/truncated", 1000));
+    disk->Published(TestObject("http://a/flipped", 1000));
     disk->Flush();
     truncated = disk->Locate("http://a/truncated")->path;
     flipped = disk->Locate("http://a/flipped")->path;
@@ -166,10 +158,10 @@ TEST_F(DiskCacheTest, SizeLimitEvictsLeastRecentlyUsed) {
   const uint64_t capacity = 40 * 1024;
   std::unique_ptr<DiskCache> disk = OpenCache(capacity);
   disk->WaitForScan();
-  disk->Published(Object("http://a/keep", 4000));
+  disk->Published(TestObject("http://a/keep", 4000));
   disk->Flush();
   for (int i = 0; i < 30; ++i) {
-    disk->Published(Object("http://a/" + std::to_string(i), 4000));
+    disk->Published(TestObject("http://a/" + std::to_string(i), 4000));
     disk->Flush();
     ASSERT_TRUE(disk->Locate("http://a/keep").has_value()) << i;  // used: stays
     EXPECT_LE(disk->stats().bytes, capacity);
@@ -192,9 +184,9 @@ TEST_F(DiskCacheTest, RemovalAfterAQueuedWriteWins) {
   std::unique_ptr<DiskCache> disk = OpenCache();
   disk->WaitForScan();
   for (int round = 0; round < 20; ++round) {
-    disk->Published(Object("http://a/x", 200000));
+    disk->Published(TestObject("http://a/x", 200000));
     disk->Removed("http://a/x");
-    disk->Published(Object("http://a/t", 100));
+    disk->Published(TestObject("http://a/t", 100));
     disk->RemovedIf([](const CachedObject& o) { return o.key == "http://a/t"; });
   }
   disk->Flush();
@@ -210,7 +202,7 @@ TEST_F(DiskCacheTest, RemovalAfterAQueuedWriteWins) {
 TEST_F(DiskCacheTest, FullQueueDropsWrites) {
   std::unique_ptr<DiskCache> disk = OpenCache(64 << 20, /*max_queued_bytes=*/(1 << 20) + (1 << 19));
   std::vector<std::shared_ptr<CachedObject>> objects;
-  for (int i = 0; i < 50; ++i) objects.push_back(Object("http://a/" + std::to_string(i), 1 << 20));
+  for (int i = 0; i < 50; ++i) objects.push_back(TestObject("http://a/" + std::to_string(i), 1 << 20));
   for (const auto& object : objects) disk->Published(object);
   disk->Flush();
   EXPECT_GE(disk->stats().dropped_writes, 1u);

@@ -10,16 +10,10 @@
 #include <thread>
 #include <vector>
 
+#include "dataplane/cache/store/test_object.h"
+
 namespace sluice::cache {
 namespace {
-
-std::shared_ptr<CachedObject> Object(std::string key, size_t body_bytes, char fill = 'x') {
-  auto o = std::make_shared<CachedObject>();
-  o->key = std::move(key);
-  o->headers.Add("content-type", "text/plain");
-  o->body = std::make_shared<const std::string>(body_bytes, fill);
-  return o;
-}
 
 StoreOptions Options(size_t capacity, size_t shards = 1, size_t max_object = 1u << 20) {
   StoreOptions o;
@@ -32,22 +26,22 @@ StoreOptions Options(size_t capacity, size_t shards = 1, size_t max_object = 1u 
 TEST(Store, InsertFindReplaceRemove) {
   Store store(Options(1 << 20));
   EXPECT_EQ(store.Find("http://a/x"), nullptr);
-  ASSERT_TRUE(store.Insert(Object("http://a/x", 100)));
+  ASSERT_TRUE(store.Insert(TestObject("http://a/x", 100)));
   std::shared_ptr<const CachedObject> hit = store.Find("http://a/x");
   ASSERT_NE(hit, nullptr);
   EXPECT_EQ(hit->body->size(), 100u);
   EXPECT_EQ(hit->charge, ChargeOf(*hit));
   const uint64_t first_sequence = hit->sequence;
-  ASSERT_TRUE(store.Insert(Object("http://a/x", 50, 'y')));
+  ASSERT_TRUE(store.Insert(TestObject("http://a/x", 50, 'y')));
   std::shared_ptr<const CachedObject> replaced = store.Find("http://a/x");
   EXPECT_EQ(*replaced->body, std::string(50, 'y'));
   EXPECT_GT(replaced->sequence, first_sequence);
   EXPECT_EQ(*hit->body, std::string(100, 'x'));  // the old one lives on while held
   EXPECT_EQ(store.stats().objects, 1u);
   EXPECT_EQ(store.stats().bytes, replaced->charge);
-  ASSERT_TRUE(store.Insert(Object("http://a/y/1", 10)));
-  ASSERT_TRUE(store.Insert(Object("http://a/y/2", 10)));
-  ASSERT_TRUE(store.Insert(Object("http://b/y/3", 10)));
+  ASSERT_TRUE(store.Insert(TestObject("http://a/y/1", 10)));
+  ASSERT_TRUE(store.Insert(TestObject("http://a/y/2", 10)));
+  ASSERT_TRUE(store.Insert(TestObject("http://b/y/3", 10)));
   EXPECT_EQ(store.RemovePrefix("http://a/y/"), 2u);
   EXPECT_TRUE(store.Remove("http://a/x"));
   EXPECT_FALSE(store.Remove("http://a/x"));
@@ -80,7 +74,7 @@ TEST(Store, NeverAboveTheBudgetWithMixedSizes) {
   size_t rejected_too_large = 0;
   for (int i = 0; i < 5000; ++i) {
     const size_t bytes = size(rng);
-    const bool ok = store.Insert(Object("k" + std::to_string(rng() % 500), bytes));
+    const bool ok = store.Insert(TestObject("k" + std::to_string(rng() % 500), bytes));
     if (bytes > store.max_object_bytes()) {
       EXPECT_FALSE(ok);
       ++rejected_too_large;
@@ -106,14 +100,14 @@ TEST(Store, S3FifoKeepsHitObjectsThroughAScan) {
   for (int i = 0; i < 20; ++i) {
     char key[16];
     std::snprintf(key, sizeof(key), "key-%06d", i);
-    ASSERT_TRUE(store.Insert(Object(key, 100)));
+    ASSERT_TRUE(store.Insert(TestObject(key, 100)));
     ASSERT_NE(store.Find(key), nullptr);  // one hit each
   }
   // A scan of 1000 keys seen once.
   for (int i = 1000; i < 2000; ++i) {
     char key[16];
     std::snprintf(key, sizeof(key), "key-%06d", i);
-    ASSERT_TRUE(store.Insert(Object(key, 100)));
+    ASSERT_TRUE(store.Insert(TestObject(key, 100)));
   }
   int kept = 0;
   for (int i = 0; i < 20; ++i) {
@@ -125,11 +119,11 @@ TEST(Store, S3FifoKeepsHitObjectsThroughAScan) {
   // A key evicted from the small FIFO is in the ghost: inserted again it
   // goes to main, and survives the next scan without a hit.
   ASSERT_EQ(store.Find("key-001000"), nullptr);
-  ASSERT_TRUE(store.Insert(Object("key-001000", 100)));
+  ASSERT_TRUE(store.Insert(TestObject("key-001000", 100)));
   for (int i = 3000; i < 3050; ++i) {
     char key[16];
     std::snprintf(key, sizeof(key), "key-%06d", i);
-    ASSERT_TRUE(store.Insert(Object(key, 100)));
+    ASSERT_TRUE(store.Insert(TestObject(key, 100)));
   }
   EXPECT_NE(store.Find("key-001000"), nullptr);
   EXPECT_TRUE(store.CheckInvariants());
@@ -139,17 +133,17 @@ TEST(Store, EvictedObjectSurvivesWhileHeld) {
   Store store(Options(64 * 1024, 1, 32 * 1024));
   // Held by a reader (as a hit streaming to a slow client holds it), but
   // never hit again, so S3-FIFO evicts it.
-  std::shared_ptr<const CachedObject> held = Object("big", 30 * 1024, 'b');
+  std::shared_ptr<const CachedObject> held = TestObject("big", 30 * 1024, 'b');
   ASSERT_TRUE(store.Insert(std::const_pointer_cast<CachedObject>(held)));
-  for (int i = 0; i < 10; ++i) ASSERT_TRUE(store.Insert(Object("other" + std::to_string(i), 20 * 1024)));
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(store.Insert(TestObject("other" + std::to_string(i), 20 * 1024)));
   EXPECT_EQ(store.Find("big"), nullptr);
   EXPECT_EQ(*held->body, std::string(30 * 1024, 'b'));
 }
 
 TEST(Store, ObjectsOverTheMaximumSizeAreRejected) {
   Store store(Options(1 << 20, 1, 1000));
-  EXPECT_FALSE(store.Insert(Object("a", 1001)));
-  EXPECT_TRUE(store.Insert(Object("a", 1000)));
+  EXPECT_FALSE(store.Insert(TestObject("a", 1001)));
+  EXPECT_TRUE(store.Insert(TestObject("a", 1000)));
   // A fill whose Content-Length is over the maximum, or whose body grows over it.
   Admission a = store.Admit("b", 0, nullptr);
   ASSERT_EQ(a.kind, Admission::kFill);
@@ -286,9 +280,9 @@ TEST(Coalescing, WaitersAreBounded) {
 }
 
 TEST(Store, FillReservationsCountAgainstTheBudget) {
-  const size_t charge = ChargeOf(*Object("o0", 1000));
+  const size_t charge = ChargeOf(*TestObject("o0", 1000));
   Store store(Options(charge * 10, 1, charge * 10));
-  for (int i = 0; i < 10; ++i) ASSERT_TRUE(store.Insert(Object("o" + std::to_string(i), 1000)));
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(store.Insert(TestObject("o" + std::to_string(i), 1000)));
   EXPECT_EQ(store.stats().objects, 10u);
   Admission a = store.Admit("big", 0, nullptr);
   ASSERT_TRUE(a.fill->Begin(CachedObject{}, static_cast<int64_t>(charge * 5)));
